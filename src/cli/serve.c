@@ -1,0 +1,102 @@
+/* bertstudio serve: runs the server until SIGINT or SIGTERM, then shuts
+ * down gracefully (stop accepting, finish in-flight requests, close store). */
+#include "cli/cli.h"
+#include "server/server.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bertstudio serve [--host ADDR] [--port N] [--data-dir DIR] [--threads N]\n"
+            "                        [--quiet]\n\n"
+            "Serves the REST API and web studio.\n\n"
+            "  --host ADDR      address to bind (default 127.0.0.1; env BERTSTUDIO_HOST)\n"
+            "  --port N         port (default 8000; 0 picks a free one; env BERTSTUDIO_PORT)\n"
+            "  --data-dir DIR   where the store and models live (default ./data;\n"
+            "                   env BERTSTUDIO_DATA_DIR)\n"
+            "  --threads N      HTTP connection threads (default 16)\n"
+            "  --quiet          no access log on stderr\n");
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-') return -1;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+int bs_cli_serve(int argc, char **argv)
+{
+    bs_server_opts opts = {.host = getenv("BERTSTUDIO_HOST"),
+                           .data_dir = getenv("BERTSTUDIO_DATA_DIR"),
+                           .port = 8000};
+    unsigned long v;
+    const char *env_port = getenv("BERTSTUDIO_PORT");
+    if (env_port) {
+        if (parse_uint(env_port, 65535, &v))
+            return bs_cli_usage_error("BERTSTUDIO_PORT=%s is not a port number", env_port);
+        opts.port = (uint16_t)v;
+    }
+    static const struct option longopts[] = {
+        {"host", required_argument, 0, 'h'},    {"port", required_argument, 0, 'p'},
+        {"data-dir", required_argument, 0, 'd'}, {"threads", required_argument, 0, 't'},
+        {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'H'},
+        {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': opts.host = optarg; break;
+        case 'p':
+            if (parse_uint(optarg, 65535, &v))
+                return bs_cli_usage_error("--port %s is not a port number (0-65535)", optarg);
+            opts.port = (uint16_t)v;
+            break;
+        case 'd': opts.data_dir = optarg; break;
+        case 't':
+            if (parse_uint(optarg, 1024, &v) || v == 0)
+                return bs_cli_usage_error("--threads %s must be 1-1024", optarg);
+            opts.threads = (unsigned)v;
+            break;
+        case 'q': opts.quiet = 1; break;
+        case 'H': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) return bs_cli_usage_error("serve: unexpected argument '%s'", argv[optind]);
+
+    /* Block the stop signals in every thread (the server's threads inherit
+     * this mask) so that only sigwait below receives them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    bs_err err = {0};
+    bs_server *srv;
+    if (bs_server_start(&opts, &srv, &err)) {
+        fprintf(stderr, "bertstudio: %s\n", err.msg);
+        return 1;
+    }
+    printf("BERT Studio %s serving on http://%s:%u (data in %s)\n", bs_version(),
+           opts.host ? opts.host : "127.0.0.1", (unsigned)bs_server_port(srv),
+           opts.data_dir ? opts.data_dir : "./data");
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "bertstudio: %s received, finishing in-flight requests\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    bs_server_stop(srv);
+    return 0;
+}

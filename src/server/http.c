@@ -1,0 +1,233 @@
+/* libmicrohttpd glue: turns the library's callbacks into one bs_request /
+ * bs_response per exchange, enforces the body limit while the body streams
+ * in, and writes the access log line when the exchange completes. */
+#include "server/context.h"
+#include "server/http.h"
+#include "server/http_glue.h"
+#include "server/router.h"
+#include "util/log.h"
+#include "util/time.h"
+#include "util/utf8.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* Per-connection state, kept from the first callback to completion. */
+typedef struct exchange {
+    bs_request req;
+    bs_response res;
+    bs_buf body;
+    int too_large;  /* the body passed the limit: discard the rest, answer 413 */
+    int answered;   /* a response was queued */
+} exchange;
+
+const char *bs_request_header(const bs_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *bs_request_query(const bs_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *bs_request_param(const bs_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_params; i++)
+        if (!strcmp(req->params[i].name, name)) return req->params[i].value;
+    return NULL;
+}
+
+json_t *bs_request_json(bs_request *req, bs_response *res)
+{
+    if (req->json) return req->json;
+    if (req->body_len == 0) {
+        bs_reply_error(res, 400, "Request body is empty", "expected a JSON object");
+        return NULL;
+    }
+    size_t bad;
+    if (bs_utf8_validate(req->body, req->body_len, &bad)) {
+        bs_reply_error(res, 400, "Request body is not valid UTF-8",
+                       "invalid UTF-8 sequence at byte %zu", bad);
+        return NULL;
+    }
+    json_error_t jerr;
+    req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!req->json) {
+        bs_reply_error(res, 400, "Malformed JSON", "%s at line %d, column %d", jerr.text,
+                       jerr.line, jerr.column);
+        return NULL;
+    }
+    return req->json;
+}
+
+static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = 0;
+    if (!ci || !ci->client_addr) return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, exchange *ex)
+{
+    bs_response *res = &ex->res;
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        res->body.len, res->body.data ? res->body.data : (char *)"", MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type",
+                            res->content_type ? res->content_type : "application/json");
+    for (size_t i = 0; i < res->n_headers; i++)
+        MHD_add_response_header(r, res->headers[i].name, res->headers[i].value);
+    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)res->status, r);
+    MHD_destroy_response(r);
+    ex->answered = 1;
+    return ok;
+}
+
+static void dispatch(exchange *ex)
+{
+    bs_request *req = &ex->req;
+    bs_response *res = &ex->res;
+    req->body = ex->body.data ? ex->body.data : "";
+    req->body_len = ex->body.len;
+    int status = 404;
+    char allow[128];
+    const bs_route *route =
+        bs_router_match(bs_routes, bs_routes_count, req, &status, allow, sizeof allow);
+    if (!route) {
+        if (status == 405) {
+            bs_response_header(res, "Allow", "%s", allow);
+            bs_reply_error(res, 405, "Method not allowed", "%s %s: allowed methods are %s",
+                           req->method, req->path, allow);
+        } else {
+            bs_reply_error(res, 404, "Not found", "no route for %s %s", req->method, req->path);
+        }
+        return;
+    }
+    route->handler(req, res);
+    if (!res->status) bs_reply_error(res, 500, "Internal error", "handler gave no response");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct bs_server *srv = cls;
+    exchange *ex = *con_cls;
+    if (!ex) {
+        ex = calloc(1, sizeof *ex);
+        if (!ex) return MHD_NO;
+        *con_cls = ex;
+        atomic_fetch_add(&srv->in_flight, 1);
+        ex->req.server = srv;
+        ex->req.method = method;
+        ex->req.path = url;
+        ex->req.conn = conn;
+        ex->req.started_ns = bs_time_mono_ns();
+        client_ip(conn, ex->req.client_ip, sizeof ex->req.client_ip);
+        /* Refuse an announced oversized body before reading any of it. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl) {
+            char *end;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (*end == 0 && n > srv->opts.max_body_bytes) ex->too_large = 1;
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!ex->too_large) {
+            if (ex->body.len + *upload_data_size > srv->opts.max_body_bytes)
+                ex->too_large = 1;
+            else if (bs_buf_append(&ex->body, upload_data, *upload_data_size))
+                return MHD_NO;
+        }
+        *upload_data_size = 0;
+        if (ex->too_large && !ex->answered) {
+            bs_reply_error(&ex->res, 413, "Request body too large",
+                           "the limit is %zu bytes (setting max_request_bytes)",
+                           srv->opts.max_body_bytes);
+            return queue(conn, ex);
+        }
+        return MHD_YES;
+    }
+    if (ex->answered) return MHD_YES;
+    if (ex->too_large)
+        bs_reply_error(&ex->res, 413, "Request body too large",
+                       "the limit is %zu bytes (setting max_request_bytes)",
+                       srv->opts.max_body_bytes);
+    else
+        dispatch(ex);
+    return queue(conn, ex);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct bs_server *srv = cls;
+    exchange *ex = *con_cls;
+    if (!ex) return;
+    if (!srv->opts.quiet) {
+        double ms = (double)(bs_time_mono_ns() - ex->req.started_ns) / 1e6;
+        /* The path only, never the query string: it may carry ?api_key=. */
+        bs_log_info("access", "method=%s path=%s status=%d bytes=%zu duration_ms=%.2f%s",
+                    ex->req.method, ex->req.path, ex->res.status, ex->res.body.len, ms,
+                    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+    }
+    json_decref(ex->req.json);
+    bs_buf_free(&ex->body);
+    bs_buf_free(&ex->res.body);
+    free(ex);
+    *con_cls = NULL;
+    if (atomic_fetch_sub(&srv->in_flight, 1) == 1) {
+        pthread_mutex_lock(&srv->drain_mu);
+        pthread_cond_broadcast(&srv->drain_cv);
+        pthread_mutex_unlock(&srv->drain_mu);
+    }
+}
+
+int bs_http_start(struct bs_server *srv, bs_err *err)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(srv->opts.port)};
+    if (inet_pton(AF_INET, srv->host, &addr.sin_addr) != 1)
+        return bs_err_set(err, BS_EINVAL, "--host %s is not an IPv4 address", srv->host);
+    unsigned threads = srv->opts.threads ? srv->opts.threads : 16;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+        MHD_OPTION_END);
+    if (!d)
+        return bs_err_set(err, BS_EIO, "cannot listen on %s:%u (in use, or not permitted)",
+                          srv->host, (unsigned)srv->opts.port);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : srv->opts.port;
+    srv->daemon = d;
+    return 0;
+}
+
+void bs_http_quiesce(struct bs_server *srv)
+{
+    if (srv->daemon) {
+        MHD_socket s = MHD_quiesce_daemon(srv->daemon);
+        if (s != MHD_INVALID_SOCKET) close(s);
+    }
+}
+
+void bs_http_stop(struct bs_server *srv)
+{
+    if (srv->daemon) MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+}

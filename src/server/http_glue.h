@@ -1,0 +1,14 @@
+/* Private to server/: the HTTP library's start/stop, used by server.c. */
+#ifndef BS_SERVER_HTTP_GLUE_H
+#define BS_SERVER_HTTP_GLUE_H
+
+#include "bertstudio/common.h"
+
+struct bs_server;
+
+int bs_http_start(struct bs_server *srv, bs_err *err);
+/* Stops accepting new connections; in-flight exchanges continue. */
+void bs_http_quiesce(struct bs_server *srv);
+void bs_http_stop(struct bs_server *srv);
+
+#endif

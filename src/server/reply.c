@@ -1,0 +1,63 @@
+/* Response envelopes of api.md. Every answer, success or error, goes through
+ * here so that clients can rely on one shape. */
+#include "server/http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void set_body(bs_response *res, int status, json_t *body)
+{
+    res->status = status;
+    res->content_type = "application/json";
+    res->body.len = 0;
+    char *text = json_dumps(body, JSON_COMPACT);
+    if (text) {
+        bs_buf_puts(&res->body, text);
+        free(text);
+    }
+    json_decref(body);
+}
+
+void bs_reply_json(bs_response *res, int status, json_t *body)
+{
+    set_body(res, status, body);
+}
+
+void bs_reply_ok(bs_response *res, int status, json_t *data, const char *message)
+{
+    json_t *env = json_object();
+    json_object_set_new(env, "success", json_true());
+    json_object_set_new(env, "data", data ? data : json_null());
+    if (message) json_object_set_new(env, "message", json_string(message));
+    set_body(res, status, env);
+}
+
+void bs_reply_error(bs_response *res, int status, const char *error, const char *detail_fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, detail_fmt);
+    vsnprintf(detail, sizeof detail, detail_fmt, ap);
+    va_end(ap);
+    json_t *env = json_object();
+    json_object_set_new(env, "success", json_false());
+    /* json_string rejects invalid UTF-8: a detail quoting bad input must not
+     * lose the whole answer, so fall back to a lossy copy. */
+    json_t *e = json_string(error), *d = json_string(detail);
+    json_object_set_new(env, "error", e ? e : json_string("invalid request"));
+    json_object_set_new(env, "detail", d ? d : json_string("(detail contained invalid UTF-8)"));
+    json_object_set_new(env, "status_code", json_integer(status));
+    set_body(res, status, env);
+}
+
+void bs_response_header(bs_response *res, const char *name, const char *fmt, ...)
+{
+    if (res->n_headers >= sizeof res->headers / sizeof *res->headers) return;
+    snprintf(res->headers[res->n_headers].name, sizeof res->headers[0].name, "%s", name);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->headers[res->n_headers].value, sizeof res->headers[0].value, fmt, ap);
+    va_end(ap);
+    res->n_headers++;
+}
