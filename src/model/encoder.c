@@ -1,0 +1,66 @@
+/* The transformer encoder stack shared by every family: post-LN layers of
+ * self-attention and feed-forward over a packed batch, with attention per
+ * sequence so that no token ever attends across sequences or to padding. */
+#include "model/model_impl.h"
+
+#include <math.h>
+
+void bs_run_layer(const bs_model *m, const bs_layer *L, int n_heads, int inter, const bs_enc_bufs *b)
+{
+    bs_pool *pool = m->pool;
+    int H = m->cfg.hidden, T = b->T, hd = H / n_heads;
+    bs_linear(pool, b->x, T, H, L->q.w, L->q.b, H, b->q, BS_ACT_NONE);
+    bs_linear(pool, b->x, T, H, L->k.w, L->k.b, H, b->k, BS_ACT_NONE);
+    bs_linear(pool, b->x, T, H, L->v.w, L->v.b, H, b->v, BS_ACT_NONE);
+    bs_attn_args a = {b->q, b->k, b->v, H, H, H, b->ctx, H, b->off, b->off, b->len,
+                      b->n_seqs, n_heads, hd, 1.0f / sqrtf((float)hd), 0};
+    bs_attention(pool, &a, b->attn_scratch);
+    bs_linear(pool, b->ctx, T, H, L->o.w, L->o.b, H, b->tmp, BS_ACT_NONE);
+    bs_add_layernorm_rows(pool, b->x, b->tmp, T, H, L->ln_attn.g, L->ln_attn.b, m->cfg.eps);
+    bs_linear(pool, b->x, T, H, L->ff1.w, L->ff1.b, inter, b->ff, m->cfg.act);
+    bs_linear(pool, b->ff, T, inter, L->ff2.w, L->ff2.b, H, b->tmp, BS_ACT_NONE);
+    bs_add_layernorm_rows(pool, b->x, b->tmp, T, H, L->ln_ffn.g, L->ln_ffn.b, m->cfg.eps);
+}
+
+void bs_run_encoder(const bs_model *m, const bs_enc_bufs *b)
+{
+    const bs_config *c = &m->cfg;
+    if (c->fam == BS_FAM_ALBERT) {
+        /* Layer l runs every inner layer of group l / (layers per group). */
+        int per_group = c->n_layers / c->n_groups;
+        for (int l = 0; l < c->n_layers; l++) {
+            int g = l / per_group;
+            for (int j = 0; j < c->inner_group_num; j++)
+                bs_run_layer(m, &m->layers[g * c->inner_group_num + j], c->n_heads, c->inter, b);
+        }
+        return;
+    }
+    for (int l = 0; l < c->n_layers; l++) bs_run_layer(m, &m->layers[l], c->n_heads, c->inter, b);
+}
+
+size_t bs_enc_scratch_floats(const bs_model *m, int T, int max_len)
+{
+    size_t H = (size_t)m->cfg.hidden, t = (size_t)T;
+    size_t inter = (size_t)m->cfg.inter;
+    if ((size_t)m->cfg.dec_inter > inter) inter = (size_t)m->cfg.dec_inter;
+    size_t ff = t * inter;
+    if (t * (size_t)m->emb_dim > ff) ff = t * (size_t)m->emb_dim; /* embeddings before projection */
+    return 5 * t * H + ff + (size_t)bs_pool_size(m->pool) * bs_attention_scratch_floats(max_len, max_len) + 64;
+}
+
+void bs_enc_carve(const bs_model *m, int T, int max_len, float *mem, bs_enc_bufs *b)
+{
+    size_t H = (size_t)m->cfg.hidden, t = (size_t)T;
+    size_t inter = (size_t)m->cfg.inter;
+    if ((size_t)m->cfg.dec_inter > inter) inter = (size_t)m->cfg.dec_inter;
+    size_t ff = t * inter;
+    if (t * (size_t)m->emb_dim > ff) ff = t * (size_t)m->emb_dim;
+    b->q = mem;
+    b->k = b->q + t * H;
+    b->v = b->k + t * H;
+    b->ctx = b->v + t * H;
+    b->tmp = b->ctx + t * H;
+    b->ff = b->tmp + t * H;
+    b->attn_scratch = b->ff + ff;
+    b->T = T;
+}

@@ -1,0 +1,146 @@
+/* Loading a model folder and the information getters of the public API.
+ * Order: config.json (cheap checks first), then the safetensors weights. */
+#include "model/model_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *read_text(const char *path, int *missing)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *missing = errno == ENOENT;
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > 64u * 1024 * 1024) break; /* no config is that large */
+            char *nb = realloc(buf, cap);
+            if (!nb) break;
+            buf = nb;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0) {
+            fclose(f);
+            buf[len] = 0;
+            *missing = 0;
+            return buf;
+        }
+    }
+    fclose(f);
+    free(buf);
+    *missing = 0;
+    return NULL;
+}
+
+void bs_model_opts_default(bs_model_opts *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    opts->n_threads = c > 0 ? (int)c : 1;
+}
+
+int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs_err *err)
+{
+    *out = NULL;
+    if (!dir) return bs_err_set(err, BS_EINVAL, "bs_model_load: no model directory given");
+    bs_model_opts def;
+    bs_model_opts_default(&def);
+    if (opts && opts->n_threads > 0) def.n_threads = opts->n_threads;
+    bs_model *m = calloc(1, sizeof *m);
+    if (!m) return bs_err_set(err, BS_ENOMEM, "%s: out of memory", dir);
+    char path[4096];
+    int missing = 0, rc;
+    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) {
+        rc = bs_err_set(err, BS_EINVAL, "%s: path too long", dir);
+        goto fail;
+    }
+    m->config_text = read_text(path, &missing);
+    if (!m->config_text) {
+        rc = bs_err_set(err, missing ? BS_ENOTFOUND : BS_EIO, "%s: %s", path,
+                        missing ? "no such file (not a model folder?)" : "cannot be read");
+        goto fail;
+    }
+    if ((rc = bs_config_parse(m->config_text, &m->cfg, err)) < 0) {
+        bs_err_prefix(err, "%s", dir);
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/generation_config.json", dir);
+    m->genconfig_text = read_text(path, &missing);
+
+    bs_config *c = &m->cfg;
+    m->n_enc_layers = c->fam == BS_FAM_ALBERT ? c->n_groups * c->inner_group_num : c->n_layers;
+    m->layers = calloc((size_t)m->n_enc_layers, sizeof *m->layers);
+    m->dec_layers = c->dec_layers ? calloc((size_t)c->dec_layers, sizeof *m->dec_layers) : NULL;
+    if (!m->layers || (c->dec_layers && !m->dec_layers)) {
+        rc = bs_err_set(err, BS_ENOMEM, "%s: out of memory", dir);
+        goto fail;
+    }
+    m->max_seq = c->max_pos;
+    if (c->fam == BS_FAM_ROBERTA) m->max_seq = c->max_pos - c->pad_id - 1;
+    if (m->max_seq < 1) {
+        rc = bs_err_set(err, BS_ERANGE, "%s/config.json: max_position_embeddings %d leaves no room after padding_idx %d",
+                        dir, c->max_pos, c->pad_id);
+        goto fail;
+    }
+    if (c->pad_id >= c->vocab) {
+        rc = bs_err_set(err, BS_ERANGE, "%s/config.json: pad_token_id %d >= vocab_size %d", dir, c->pad_id, c->vocab);
+        goto fail;
+    }
+    if ((rc = bs_w_open_all(m, dir, err)) < 0) goto fail;
+    if ((rc = bs_arch_bind(m, err)) < 0) goto fail;
+    m->n_threads = def.n_threads;
+    m->pool = bs_pool_new(def.n_threads);
+    if (!m->pool) {
+        rc = bs_err_set(err, BS_ENOMEM, "%s: cannot start %d compute threads", dir, def.n_threads);
+        goto fail;
+    }
+    *out = m;
+    return 0;
+fail:
+    bs_model_free(m);
+    return rc;
+}
+
+void bs_model_free(bs_model *m)
+{
+    if (!m) return;
+    bs_pool_free(m->pool);
+    for (size_t i = 0; i < m->n_files; i++) bs_st_close(&m->files[i]);
+    free(m->files);
+    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    free(m->dec_layers);
+    bs_config_free(&m->cfg);
+    free(m->config_text);
+    free(m->genconfig_text);
+    free(m);
+}
+
+const char *bs_model_type(const bs_model *m) { return m->cfg.model_type; }
+const char *bs_model_architecture(const bs_model *m) { return m->cfg.architecture; }
+bs_head_kind bs_model_head(const bs_model *m) { return m->cfg.head; }
+int bs_model_hidden_size(const bs_model *m) { return m->cfg.hidden; }
+int bs_model_vocab_size(const bs_model *m) { return m->cfg.vocab; }
+int bs_model_max_position_embeddings(const bs_model *m) { return m->cfg.max_pos; }
+int bs_model_max_seq_len(const bs_model *m) { return m->max_seq; }
+int bs_model_pad_token_id(const bs_model *m) { return m->cfg.pad_id; }
+int bs_model_num_labels(const bs_model *m) { return m->cfg.n_labels; }
+const char *bs_model_label(const bs_model *m, int i)
+{
+    return m->cfg.labels && i >= 0 && i < m->cfg.n_labels ? m->cfg.labels[i] : NULL;
+}
+const char *bs_model_problem_type(const bs_model *m) { return m->cfg.problem_type; }
+int bs_model_has_pooler(const bs_model *m) { return m->has_pooler; }
+int bs_model_uses_token_type_ids(const bs_model *m) { return m->cfg.type_vocab > 1; }
+const char *bs_model_config_json(const bs_model *m) { return m->config_text; }
+const char *bs_model_generation_config_json(const bs_model *m) { return m->genconfig_text; }
+int bs_model_n_threads(const bs_model *m) { return m->n_threads; }

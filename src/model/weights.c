@@ -1,0 +1,192 @@
+/* Weights of a model folder: the safetensors file(s) - one file or the shards
+ * of model.safetensors.index.json - and lookup by Hub state_dict name with or
+ * without the base-model prefix, checked against the shape config.json implies. */
+#include "model/model_impl.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int add_file(bs_model *m, const char *path, bs_err *err)
+{
+    for (size_t i = 0; i < m->n_files; i++)
+        if (strcmp(m->files[i].path, path) == 0) return 0;
+    bs_st_file *f = realloc(m->files, (m->n_files + 1) * sizeof *f);
+    if (!f) return bs_err_set(err, BS_ENOMEM, "%s: out of memory", path);
+    m->files = f;
+    int rc = bs_st_open(path, &m->files[m->n_files], err);
+    if (rc < 0) return rc;
+    m->n_files++;
+    return 0;
+}
+
+static int open_index(bs_model *m, const char *dir, const char *index, bs_err *err)
+{
+    json_error_t je;
+    json_t *root = json_load_file(index, 0, &je);
+    if (!root) return bs_err_set(err, BS_EFORMAT, "%s: invalid JSON: %s (line %d)", index, je.text, je.line);
+    json_t *map = json_object_get(root, "weight_map");
+    int rc = 0;
+    if (!json_is_object(map) || json_object_size(map) == 0) {
+        rc = bs_err_set(err, BS_EFORMAT, "%s: missing \"weight_map\" object", index);
+        goto done;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(map, key, v) {
+        const char *shard = json_string_value(v);
+        if (!shard || strchr(shard, '/') || strcmp(shard, "..") == 0 || !*shard) {
+            rc = bs_err_set(err, BS_EFORMAT, "%s: weight_map entry for %s is not a file name in the folder", index, key);
+            goto done;
+        }
+        char path[4096];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, shard) >= sizeof path) {
+            rc = bs_err_set(err, BS_EINVAL, "%s: path too long", index);
+            goto done;
+        }
+        if ((rc = add_file(m, path, err)) < 0) goto done;
+    }
+done:
+    json_decref(root);
+    return rc;
+}
+
+int bs_w_open_all(bs_model *m, const char *dir, bs_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (exists(path)) return add_file(m, path, err);
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    if (exists(path)) return open_index(m, dir, path, err);
+    snprintf(path, sizeof path, "%s/pytorch_model.bin", dir);
+    if (exists(path))
+        return bs_err_set(err, BS_EUNSUPPORTED,
+                          "%s: only safetensors weights are supported; convert the checkpoint once with "
+                          "Python: `from transformers import AutoModel; AutoModel.from_pretrained(dir)"
+                          ".save_pretrained(dir, safe_serialization=True)` (or use the Hub's "
+                          "refs/pr safetensors conversion)",
+                          path);
+    return bs_err_set(err, BS_ENOTFOUND, "%s: no model.safetensors or model.safetensors.index.json", dir);
+}
+
+static const bs_st_tensor *find(const bs_model *m, const char *name, const bs_st_file **file)
+{
+    for (size_t i = 0; i < m->n_files; i++) {
+        const bs_st_tensor *t = bs_st_find(&m->files[i], name);
+        if (t) {
+            *file = &m->files[i];
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static int keep(bs_model *m, void *p)
+{
+    if (m->n_owned == m->cap_owned) {
+        size_t cap = m->cap_owned ? m->cap_owned * 2 : 64;
+        void **o = realloc(m->owned, cap * sizeof *o);
+        if (!o) return -1;
+        m->owned = o;
+        m->cap_owned = cap;
+    }
+    m->owned[m->n_owned++] = p;
+    return 0;
+}
+
+static int lookup(bs_model *m, const char *const *prefixes, const char *name, int64_t d0, int64_t d1,
+                  const float **out, int required, bs_err *err)
+{
+    *out = NULL;
+    const bs_st_file *f = NULL;
+    const bs_st_tensor *t = NULL;
+    char full[512];
+    for (int i = 0; prefixes && prefixes[i] && !t; i++) {
+        snprintf(full, sizeof full, "%s%s", prefixes[i], name);
+        t = find(m, full, &f);
+    }
+    if (!t) {
+        snprintf(full, sizeof full, "%s", name);
+        t = find(m, full, &f);
+    }
+    if (!t) {
+        if (!required) return 0;
+        return bs_err_set(err, BS_EFORMAT, "%s: missing tensor %s%s (needed by %s)",
+                          m->n_files ? m->files[0].path : "model.safetensors",
+                          prefixes && prefixes[0] ? prefixes[0] : "", name, m->cfg.architecture);
+    }
+    int want_nd = d1 ? 2 : 1;
+    if (t->ndim != want_nd || t->shape[0] != d0 || (d1 && t->shape[1] != d1)) {
+        char got[128] = "[";
+        for (int i = 0; i < t->ndim; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        strncat(got, "]", sizeof got - strlen(got) - 1);
+        char want[64];
+        if (d1) snprintf(want, sizeof want, "[%lld, %lld]", (long long)d0, (long long)d1);
+        else snprintf(want, sizeof want, "[%lld]", (long long)d0);
+        return bs_err_set(err, BS_EFORMAT, "%s: tensor %s has shape %s but config.json implies %s", f->path, full,
+                          got, want);
+    }
+    size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+    if (t->dtype == BS_DT_F32) {
+        *out = t->data;
+        return 0;
+    }
+    if (t->dtype != BS_DT_F16 && t->dtype != BS_DT_BF16)
+        return bs_err_set(err, BS_EUNSUPPORTED, "%s: tensor %s has dtype %s; supported: F32, F16, BF16", f->path,
+                          full, bs_dtype_name(t->dtype));
+    float *buf = malloc(n * sizeof *buf);
+    if (!buf || keep(m, buf) < 0) {
+        free(buf);
+        return bs_err_set(err, BS_ENOMEM, "%s: out of memory converting %s to F32", f->path, full);
+    }
+    if (t->dtype == BS_DT_F16) bs_f16_to_f32(t->data, buf, n);
+    else bs_bf16_to_f32(t->data, buf, n);
+    *out = buf;
+    return 0;
+}
+
+int bs_w_get(bs_model *m, const char *const *prefixes, const char *name, int64_t d0, int64_t d1,
+             const float **out, bs_err *err)
+{
+    return lookup(m, prefixes, name, d0, d1, out, 1, err);
+}
+
+int bs_w_opt(bs_model *m, const char *const *prefixes, const char *name, int64_t d0, int64_t d1,
+             const float **out, bs_err *err)
+{
+    return lookup(m, prefixes, name, d0, d1, out, 0, err);
+}
+
+int bs_w_lin(bs_model *m, const char *const *prefixes, const char *name, int out, int in, bs_lin *l,
+             bs_err *err)
+{
+    char wn[400], bn[400];
+    snprintf(wn, sizeof wn, "%s.weight", name);
+    snprintf(bn, sizeof bn, "%s.bias", name);
+    l->out = out;
+    l->in = in;
+    int rc = bs_w_get(m, prefixes, wn, out, in, &l->w, err);
+    if (rc == 0) rc = bs_w_get(m, prefixes, bn, out, 0, &l->b, err);
+    return rc;
+}
+
+int bs_w_ln(bs_model *m, const char *const *prefixes, const char *name, int n, const char *wname,
+            const char *bname, bs_ln *l, bs_err *err)
+{
+    char wn[400], bn[400];
+    snprintf(wn, sizeof wn, "%s.%s", name, wname ? wname : "weight");
+    snprintf(bn, sizeof bn, "%s.%s", name, bname ? bname : "bias");
+    int rc = bs_w_get(m, prefixes, wn, n, 0, &l->g, err);
+    if (rc == 0) rc = bs_w_get(m, prefixes, bn, n, 0, &l->b, err);
+    return rc;
+}

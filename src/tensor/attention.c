@@ -1,0 +1,49 @@
+/* Scaled dot-product attention on a packed, padding-free batch: one task per
+ * (sequence, head), so a short sequence costs only its own tokens. Scores
+ * and the weighted sum go through the GEMM backend with strided heads. */
+#include "tensor/tensor.h"
+
+size_t bs_attention_scratch_floats(int max_q, int max_k) { return (size_t)max_q * (size_t)max_k; }
+
+struct attn_job {
+    const bs_attn_args *a;
+    float *scratch;
+    size_t per_worker;
+    const bs_gemm_backend *g;
+    const bs_kernels *k;
+};
+
+static void attn_task(void *ctxp, int t, int worker)
+{
+    struct attn_job *j = ctxp;
+    const bs_attn_args *a = j->a;
+    int s = t / a->n_heads, h = t % a->n_heads;
+    int q0 = a->q_off[s], nq = a->q_off[s + 1] - q0;
+    int k0 = a->k_start[s], nk = a->k_len[s];
+    if (nq <= 0 || nk <= 0) return;
+    float *S = j->scratch + j->per_worker * (size_t)worker;
+    size_t col = (size_t)h * a->head_dim;
+    j->g->sgemm_nt(nq, nk, a->head_dim, a->q + (size_t)q0 * a->ldq + col, a->ldq,
+                   a->k + (size_t)k0 * a->ldk + col, a->ldk, S, nk, 0.0f);
+    for (int i = 0; i < nq; i++) {
+        float *row = S + (size_t)i * nk;
+        int visible = a->causal ? nk - nq + i + 1 : nk;
+        j->k->softmax(row, visible, a->scale);
+        for (int c = visible; c < nk; c++) row[c] = 0.0f;
+    }
+    j->g->sgemm_nn(nq, a->head_dim, nk, S, nk, a->v + (size_t)k0 * a->ldv + col, a->ldv,
+                   a->out + (size_t)q0 * a->ldo + col, a->ldo, 0.0f);
+}
+
+void bs_attention(bs_pool *pool, const bs_attn_args *a, float *scratch)
+{
+    int max_q = 0, max_k = 0;
+    for (int s = 0; s < a->n_seqs; s++) {
+        int nq = a->q_off[s + 1] - a->q_off[s], nk = a->k_len[s];
+        if (nq > max_q) max_q = nq;
+        if (nk > max_k) max_k = nk;
+    }
+    struct attn_job j = {a, scratch, bs_attention_scratch_floats(max_q, max_k), bs_gemm_default(),
+                         bs_kernels_best()};
+    bs_pool_run(pool, a->n_seqs * a->n_heads, attn_task, &j);
+}

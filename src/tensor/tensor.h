@@ -1,0 +1,105 @@
+/* Private interface of the tensor module: the compute kernels the model
+ * module builds its forward passes from (GEMM backend, fused epilogues,
+ * layernorm, softmax, attention), dtype conversion and the thread pool. */
+#ifndef BS_TENSOR_TENSOR_H
+#define BS_TENSOR_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ── dtype conversion (weights stored as F16/BF16 are upcast once at load) ── */
+void bs_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+void bs_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+
+/* ── activations, by transformers' ACT2FN names ── */
+typedef enum bs_act {
+    BS_ACT_NONE = 0,
+    BS_ACT_GELU,      /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+    BS_ACT_GELU_TANH, /* gelu_new / gelu_pytorch_tanh */
+    BS_ACT_RELU,
+    BS_ACT_SILU,
+    BS_ACT_TANH,
+} bs_act;
+
+/* Maps "gelu", "gelu_new", ... to an activation; -1 when unknown. */
+int bs_act_from_name(const char *name);
+
+/* ── element-wise kernels, one table per instruction set ── */
+typedef struct bs_kernels {
+    const char *name; /* "portable" (AVX2 by compiler), "avx512" */
+    /* y[i] = act(y[i] + bias[i]) for i < n (bias may be NULL) */
+    void (*bias_act)(float *y, const float *bias, int n, bs_act act);
+    /* x = LayerNorm(x + res) over n values (res may be NULL) */
+    void (*add_layernorm)(float *x, const float *res, const float *gamma, const float *beta, int n,
+                          float eps);
+    /* in-place softmax of x[0..n) after multiplying by scale */
+    void (*softmax)(float *x, int n, float scale);
+} bs_kernels;
+
+const bs_kernels *bs_kernels_portable(void);
+/* The AVX-512 table, or NULL when this CPU (or compiler) lacks AVX-512F/DQ. */
+const bs_kernels *bs_kernels_avx512(void);
+/* The best table for this CPU (chosen once, at first use). */
+const bs_kernels *bs_kernels_best(void);
+
+/* ── thread pool: a fixed set of workers running indexed tasks ── */
+typedef struct bs_pool bs_pool;
+
+/* fn(ctx, task, worker): worker in [0, bs_pool_size) identifies per-thread scratch. */
+typedef void (*bs_task_fn)(void *ctx, int task, int worker);
+
+/* n_threads <= 0 = number of cores. NULL when threads cannot be started. */
+bs_pool *bs_pool_new(int n_threads);
+void bs_pool_free(bs_pool *pool);
+int bs_pool_size(const bs_pool *pool);
+/* Runs fn for task 0..n_tasks-1 on the pool and the caller, returns when all
+ * are done. When another call holds the pool, runs the tasks in the caller
+ * alone (as worker 0), so concurrent callers never wait on each other's work
+ * and never share a worker index. pool may be NULL (serial). */
+void bs_pool_run(bs_pool *pool, int n_tasks, bs_task_fn fn, void *ctx);
+
+/* ── GEMM backend ── */
+typedef struct bs_gemm_backend {
+    const char *name;
+    /* C[M][N] = A[M][K] * B[N][K]^T (+ beta * C), row-major with leading dims */
+    void (*sgemm_nt)(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     float *C, int ldc, float beta);
+    /* C[M][N] = A[M][K] * B[K][N] (+ beta * C) */
+    void (*sgemm_nn)(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     float *C, int ldc, float beta);
+} bs_gemm_backend;
+
+/* The backend in use (OpenBLAS, single-threaded: parallelism is ours). */
+const bs_gemm_backend *bs_gemm_default(void);
+
+/* A dense layer y[M][N] = act(x[M][K] * w[N][K]^T + b[N]) split over the pool
+ * in row or column blocks, the bias/activation applied to each block while it
+ * is still in cache. */
+void bs_linear(bs_pool *pool, const float *x, int M, int K, const float *w, const float *b, int N,
+               float *y, bs_act act);
+
+/* x[M][N] = LayerNorm(x + res) row by row, split over the pool. */
+void bs_add_layernorm_rows(bs_pool *pool, float *x, const float *res, int M, int N,
+                           const float *gamma, const float *beta, float eps);
+
+/* Multi-head attention for a packed batch. Q, K, V rows are tokens (row
+ * strides ldq/ldk/ldv floats), heads are contiguous slices of head_dim
+ * columns. Sequence s has queries q_off[s]..q_off[s+1] and keys
+ * k_start[s]..k_start[s]+k_len[s] (a KV cache keeps each row's keys at its
+ * own base). causal: query i (of n_q) sees keys j <= n_k - n_q + i.
+ * out[q][h*head_dim..] receives softmax(q.k * scale) v, row stride ldo.
+ * scratch: per worker, max_keys floats each (bs_attention_scratch). */
+typedef struct bs_attn_args {
+    const float *q, *k, *v;
+    int ldq, ldk, ldv;
+    float *out;
+    int ldo;
+    const int32_t *q_off, *k_start, *k_len;
+    int n_seqs, n_heads, head_dim;
+    float scale;
+    int causal;
+} bs_attn_args;
+size_t bs_attention_scratch_floats(int max_q, int max_k);
+void bs_attention(bs_pool *pool, const bs_attn_args *a, float *scratch);
+
+#endif
