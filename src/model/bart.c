@@ -1,0 +1,260 @@
+/* BART encoder-decoder: the encoder state (output + every decoder layer's
+ * cross-attention keys/values, computed once per input) and the decoder with
+ * a per-row KV cache, so that each generated token costs one position. */
+#include "model/model_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct bs_encoder_state {
+    const bs_model *m;
+    int n_seqs, T;
+    int32_t *off, *len;
+    float *hidden;  /* [T][H] */
+    float *ck, *cv; /* [dec_layers][T][H] */
+};
+
+struct bs_kv_cache {
+    const bs_model *m;
+    const bs_encoder_state *enc;
+    int rows, cap_rows, max_len, len;
+    int32_t *row_seq;  /* [cap_rows], then cap_rows more for reorder */
+    float *k, *v;      /* [dec_layers][cap_rows][max_len][H] */
+    float *spare;      /* [cap_rows][max_len][H], for reorder */
+    bs_scratch s;
+    int32_t *ints;     /* q_off, self k_start, self k_len, cross k_start, cross k_len */
+    size_t ints_cap;
+    int enc_max_len;
+};
+
+int bs_model_encode(const bs_model *m, const bs_batch *batch, bs_encoder_state **out, bs_err *err)
+{
+    *out = NULL;
+    if (m->cfg.fam != BS_FAM_BART)
+        return bs_err_set(err, BS_EUNSUPPORTED, "%s is not an encoder-decoder model", m->cfg.architecture);
+    if (!batch || !batch->seqs || batch->n_seqs < 1) return bs_err_set(err, BS_EINVAL, "bs_model_encode: empty batch");
+    int N = batch->n_seqs, H = m->cfg.hidden, rc;
+    bs_encoder_state *st = calloc(1, sizeof *st);
+    if (!st) return bs_err_set(err, BS_ENOMEM, "out of memory");
+    st->m = m;
+    st->n_seqs = N;
+    st->off = malloc(((size_t)N + 1) * sizeof *st->off);
+    st->len = malloc((size_t)N * sizeof *st->len);
+    bs_scratch s = {0};
+    if (!st->off || !st->len) {
+        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+        goto fail;
+    }
+    int max_len;
+    if ((rc = bs_check_batch(m, batch, st->off, st->len, &max_len, err)) < 0) goto fail;
+    int T = st->T = st->off[N];
+    size_t TH = (size_t)T * H, L = (size_t)m->cfg.dec_layers;
+    st->hidden = malloc(TH * sizeof(float) * (1 + 2 * L));
+    float *mem = bs_scratch_reserve(&s, bs_enc_scratch_floats(m, T, max_len));
+    if (!st->hidden || !mem) {
+        rc = bs_err_set(err, BS_ENOMEM, "out of memory for an encoder batch of %d tokens", T);
+        goto fail;
+    }
+    st->ck = st->hidden + TH;
+    st->cv = st->ck + L * TH;
+    bs_enc_bufs b;
+    bs_enc_carve(m, T, max_len, mem, &b);
+    b.x = st->hidden;
+    b.off = st->off;
+    b.len = st->len;
+    b.n_seqs = N;
+    bs_embed_and_encode(m, batch, &b);
+    for (size_t l = 0; l < L; l++) {
+        const bs_layer *D = &m->dec_layers[l];
+        bs_linear(m->pool, st->hidden, T, H, D->ck.w, D->ck.b, H, st->ck + l * TH, BS_ACT_NONE);
+        bs_linear(m->pool, st->hidden, T, H, D->cv.w, D->cv.b, H, st->cv + l * TH, BS_ACT_NONE);
+    }
+    bs_scratch_free(&s);
+    *out = st;
+    return 0;
+fail:
+    bs_scratch_free(&s);
+    bs_encoder_state_free(st);
+    return rc;
+}
+
+int32_t bs_encoder_state_n_seqs(const bs_encoder_state *st) { return st->n_seqs; }
+
+const float *bs_encoder_state_hidden(const bs_encoder_state *st, int32_t *total_tokens)
+{
+    if (total_tokens) *total_tokens = st->T;
+    return st->hidden;
+}
+
+void bs_encoder_state_free(bs_encoder_state *st)
+{
+    if (!st) return;
+    free(st->off);
+    free(st->len);
+    free(st->hidden);
+    free(st);
+}
+
+int bs_kv_cache_new(const bs_model *m, const bs_encoder_state *enc, const int32_t *row_seq, int32_t n_rows,
+                    int32_t max_len, bs_kv_cache **out, bs_err *err)
+{
+    *out = NULL;
+    if (!enc || enc->m != m) return bs_err_set(err, BS_EINVAL, "bs_kv_cache_new: encoder state of another model");
+    if (!m->mlm_decoder)
+        return bs_err_set(err, BS_EUNSUPPORTED, "%s has no language-model head to decode with", m->cfg.architecture);
+    if (n_rows < 1 || !row_seq) return bs_err_set(err, BS_EINVAL, "bs_kv_cache_new: need at least one row");
+    if (max_len < 1 || max_len > m->cfg.max_pos)
+        return bs_err_set(err, BS_ERANGE, "bs_kv_cache_new: max_len %d is outside 1..%d (max_position_embeddings)",
+                          (int)max_len, m->cfg.max_pos);
+    for (int r = 0; r < n_rows; r++)
+        if (row_seq[r] < 0 || row_seq[r] >= enc->n_seqs)
+            return bs_err_set(err, BS_EINVAL, "bs_kv_cache_new: row %d refers to encoder sequence %d of %d", r,
+                              (int)row_seq[r], enc->n_seqs);
+    bs_kv_cache *c = calloc(1, sizeof *c);
+    if (!c) return bs_err_set(err, BS_ENOMEM, "out of memory");
+    c->m = m;
+    c->enc = enc;
+    c->rows = c->cap_rows = n_rows;
+    c->max_len = max_len;
+    size_t per = (size_t)n_rows * max_len * m->cfg.hidden;
+    c->row_seq = malloc(2 * (size_t)n_rows * sizeof *c->row_seq);
+    c->k = malloc(per * (size_t)m->cfg.dec_layers * 2 * sizeof(float) + per * sizeof(float));
+    if (!c->row_seq || !c->k) {
+        bs_kv_cache_free(c);
+        return bs_err_set(err, BS_ENOMEM, "out of memory for a KV cache of %d rows x %d tokens", (int)n_rows,
+                          (int)max_len);
+    }
+    c->v = c->k + per * (size_t)m->cfg.dec_layers;
+    c->spare = c->v + per * (size_t)m->cfg.dec_layers;
+    memcpy(c->row_seq, row_seq, (size_t)n_rows * sizeof *row_seq);
+    for (int s = 0; s < enc->n_seqs; s++)
+        if (enc->len[s] > c->enc_max_len) c->enc_max_len = enc->len[s];
+    *out = c;
+    return 0;
+}
+
+int32_t bs_kv_cache_len(const bs_kv_cache *c) { return c->len; }
+int32_t bs_kv_cache_rows(const bs_kv_cache *c) { return c->rows; }
+
+void bs_kv_cache_free(bs_kv_cache *c)
+{
+    if (!c) return;
+    free(c->row_seq);
+    free(c->k);
+    bs_scratch_free(&c->s);
+    free(c->ints);
+    free(c);
+}
+
+int bs_kv_cache_reorder(bs_kv_cache *c, const int32_t *src, int32_t n_rows, bs_err *err)
+{
+    if (n_rows < 1 || n_rows > c->cap_rows || !src)
+        return bs_err_set(err, BS_EINVAL, "bs_kv_cache_reorder: %d rows requested, capacity %d", (int)n_rows,
+                          c->cap_rows);
+    for (int r = 0; r < n_rows; r++)
+        if (src[r] < 0 || src[r] >= c->rows)
+            return bs_err_set(err, BS_EINVAL, "bs_kv_cache_reorder: source row %d is outside 0..%d", (int)src[r],
+                              c->rows - 1);
+    size_t H = (size_t)c->m->cfg.hidden, row = (size_t)c->max_len * H, used = (size_t)c->len * H;
+    size_t per = (size_t)c->cap_rows * row;
+    /* Gather through the spare buffer: a source row may feed several new rows. */
+    for (int l = 0; l < c->m->cfg.dec_layers * 2; l++) {
+        float *base = (l & 1 ? c->v : c->k) + (size_t)(l / 2) * per;
+        for (int r = 0; r < n_rows; r++) memcpy(c->spare + r * row, base + (size_t)src[r] * row, used * sizeof(float));
+        for (int r = 0; r < n_rows; r++) memcpy(base + r * row, c->spare + r * row, used * sizeof(float));
+    }
+    int32_t *seq = c->row_seq + c->cap_rows;
+    for (int r = 0; r < n_rows; r++) seq[r] = c->row_seq[src[r]];
+    memcpy(c->row_seq, seq, (size_t)n_rows * sizeof *seq);
+    c->rows = n_rows;
+    return 0;
+}
+
+int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, int32_t n_new, float *logits,
+                    bs_err *err)
+{
+    const bs_config *cf = &m->cfg;
+    if (!c || c->m != m || !tokens || !logits || n_new < 1)
+        return bs_err_set(err, BS_EINVAL, "bs_model_decode: bad arguments");
+    if (c->len + n_new > c->max_len)
+        return bs_err_set(err, BS_ERANGE, "bs_model_decode: %d + %d tokens exceed the cache's max_len %d", c->len,
+                          (int)n_new, c->max_len);
+    int R = c->rows, M = R * n_new, H = cf->hidden, V = cf->vocab, nh = cf->dec_heads, hd = H / nh;
+    for (int i = 0; i < M; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return bs_err_set(err, BS_ERANGE, "bs_model_decode: token id %d (row %d) is outside the vocabulary [0, %d)",
+                              (int)tokens[i], i / n_new, V);
+    size_t need_ints = 5 * (size_t)R + 1;
+    if (c->ints_cap < need_ints) {
+        int32_t *ni = realloc(c->ints, need_ints * sizeof *ni);
+        if (!ni) return bs_err_set(err, BS_ENOMEM, "out of memory");
+        c->ints = ni;
+        c->ints_cap = need_ints;
+    }
+    int32_t *q_off = c->ints, *sk_start = q_off + R + 1, *sk_len = sk_start + R, *ck_start = sk_len + R,
+            *ck_len = ck_start + R;
+    for (int r = 0; r <= R; r++) q_off[r] = r * n_new;
+    for (int r = 0; r < R; r++) {
+        sk_start[r] = r * c->max_len;
+        sk_len[r] = c->len + n_new;
+        ck_start[r] = c->enc->off[c->row_seq[r]];
+        ck_len[r] = c->enc->len[c->row_seq[r]];
+    }
+    size_t MH = (size_t)M * H, I = (size_t)cf->dec_inter;
+    int max_k = c->max_len > c->enc_max_len ? c->max_len : c->enc_max_len;
+    size_t att = (size_t)bs_pool_size(m->pool) * (size_t)n_new * max_k;
+    float *x = bs_scratch_reserve(&c->s, 6 * MH + (size_t)M * I + att + 64);
+    if (!x) return bs_err_set(err, BS_ENOMEM, "out of memory");
+    float *q = x + MH, *kn = q + MH, *vn = kn + MH, *ctx = vn + MH, *tmp = ctx + MH, *ff = tmp + MH,
+          *ascr = ff + (size_t)M * I;
+
+    const bs_kernels *kern = bs_kernels_best();
+    float scale = cf->scale_embedding ? sqrtf((float)H) : 1.0f;
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < n_new; j++) {
+            float *row = x + (size_t)(r * n_new + j) * H;
+            const float *w = m->word + (size_t)tokens[r * n_new + j] * H;
+            const float *p = m->dec_pos + (size_t)(c->len + j + 2) * H;
+            for (int h = 0; h < H; h++) row[h] = w[h] * scale + p[h];
+            kern->add_layernorm(row, NULL, m->dec_ln_emb.g, m->dec_ln_emb.b, H, cf->eps);
+        }
+    size_t row_stride = (size_t)c->max_len * H, per = (size_t)c->cap_rows * row_stride;
+    size_t TH = (size_t)c->enc->T * H;
+    float att_scale = 1.0f / sqrtf((float)hd);
+    for (int l = 0; l < cf->dec_layers; l++) {
+        const bs_layer *L = &m->dec_layers[l];
+        float *K = c->k + (size_t)l * per, *Vc = c->v + (size_t)l * per;
+        bs_linear(m->pool, x, M, H, L->q.w, L->q.b, H, q, BS_ACT_NONE);
+        bs_linear(m->pool, x, M, H, L->k.w, L->k.b, H, kn, BS_ACT_NONE);
+        bs_linear(m->pool, x, M, H, L->v.w, L->v.b, H, vn, BS_ACT_NONE);
+        for (int r = 0; r < R; r++) {
+            memcpy(K + r * row_stride + (size_t)c->len * H, kn + (size_t)r * n_new * H, (size_t)n_new * H * sizeof(float));
+            memcpy(Vc + r * row_stride + (size_t)c->len * H, vn + (size_t)r * n_new * H, (size_t)n_new * H * sizeof(float));
+        }
+        bs_attn_args sa = {q, K, Vc, H, H, H, ctx, H, q_off, sk_start, sk_len, R, nh, hd, att_scale, 1};
+        bs_attention(m->pool, &sa, ascr);
+        bs_linear(m->pool, ctx, M, H, L->o.w, L->o.b, H, tmp, BS_ACT_NONE);
+        bs_add_layernorm_rows(m->pool, x, tmp, M, H, L->ln_attn.g, L->ln_attn.b, cf->eps);
+
+        bs_linear(m->pool, x, M, H, L->cq.w, L->cq.b, H, q, BS_ACT_NONE);
+        bs_attn_args ca = {q, c->enc->ck + (size_t)l * TH, c->enc->cv + (size_t)l * TH, H, H, H, ctx, H,
+                           q_off, ck_start, ck_len, R, nh, hd, att_scale, 0};
+        bs_attention(m->pool, &ca, ascr);
+        bs_linear(m->pool, ctx, M, H, L->co.w, L->co.b, H, tmp, BS_ACT_NONE);
+        bs_add_layernorm_rows(m->pool, x, tmp, M, H, L->ln_cross.g, L->ln_cross.b, cf->eps);
+
+        bs_linear(m->pool, x, M, H, L->ff1.w, L->ff1.b, (int)I, ff, cf->act);
+        bs_linear(m->pool, ff, M, (int)I, L->ff2.w, L->ff2.b, H, tmp, BS_ACT_NONE);
+        bs_add_layernorm_rows(m->pool, x, tmp, M, H, L->ln_ffn.g, L->ln_ffn.b, cf->eps);
+    }
+    bs_linear(m->pool, x, M, H, m->mlm_decoder, m->final_logits_bias, V, logits, BS_ACT_NONE);
+    c->len += n_new;
+    return 0;
+}
+
+int bs_model_decode_step(const bs_model *m, bs_kv_cache *c, const int32_t *next_tokens, float *logits_out,
+                         bs_err *err)
+{
+    return bs_model_decode(m, c, next_tokens, 1, logits_out, err);
+}
