@@ -1,0 +1,17 @@
+/* Private to hub/: file-system helpers and the default folder check. */
+#ifndef BS_HUB_INTERNAL_H
+#define BS_HUB_INTERNAL_H
+
+#include "hub/hub.h"
+
+/* bs_hub_opts.validate's default (validate.c). */
+int bs_hub_validate_folder(const char *dir, void *ud, bs_err *err);
+
+/* mkdir -p (fsutil.c). */
+int bs_hub_mkdirs(const char *path, bs_err *err);
+/* rm -rf without following symlinks; a missing path is fine. */
+int bs_hub_rmtree(const char *path, bs_err *err);
+/* Copies src to dst (symlinks followed), creating dst's parent folders. */
+int bs_hub_copy_file(const char *src, const char *dst, bs_err *err);
+
+#endif

@@ -1,0 +1,99 @@
+/* Model names and revisions are the only request data that become paths: this
+ * file is the single place that turns them into folders, and it refuses any
+ * name that could point outside the models folder. */
+#include "hub/hub.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '/';
+}
+
+int bs_hub_name_check(const char *name, bs_err *err)
+{
+    if (!name || !*name) return bs_err_set(err, BS_EINVAL, "model_name is empty");
+    size_t n = strnlen(name, BS_HUB_NAME_MAX + 1);
+    if (n > BS_HUB_NAME_MAX)
+        return bs_err_set(err, BS_EINVAL, "model_name is longer than %d characters",
+                          BS_HUB_NAME_MAX);
+    int slashes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!name_char(name[i]))
+            return bs_err_set(err, BS_EINVAL,
+                              "model_name \"%.80s\" must match ^[a-zA-Z0-9\\-_/]+$ (byte %zu "
+                              "is not allowed)",
+                              name, i);
+        if (name[i] == '/') slashes++;
+    }
+    if (name[0] == '/' || name[n - 1] == '/' || strstr(name, "//"))
+        return bs_err_set(err, BS_EINVAL,
+                          "model_name \"%.80s\" has an empty segment (leading, trailing or "
+                          "double '/')",
+                          name);
+    if (slashes > 1)
+        return bs_err_set(err, BS_EINVAL,
+                          "model_name \"%.80s\" has more than two segments (use name or "
+                          "org/name)",
+                          name);
+    return 0;
+}
+
+int bs_hub_revision_check(const char *rev, bs_err *err)
+{
+    if (!rev || !*rev) return bs_err_set(err, BS_EINVAL, "revision is empty");
+    size_t n = strnlen(rev, 129);
+    if (n > 128) return bs_err_set(err, BS_EINVAL, "revision is longer than 128 characters");
+    for (size_t i = 0; i < n; i++) {
+        char c = rev[i];
+        if (!(name_char(c) || c == '.'))
+            return bs_err_set(err, BS_EINVAL,
+                              "revision \"%.80s\" may only hold letters, digits, '.', '_', '-' "
+                              "and '/'",
+                              rev);
+    }
+    if (strstr(rev, "..") || rev[0] == '/' || rev[0] == '.')
+        return bs_err_set(err, BS_EINVAL, "revision \"%.80s\" is not a branch, tag or commit",
+                          rev);
+    return 0;
+}
+
+/* True when path is root itself or below it (both canonical). */
+static int inside(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    return !strncmp(root, path, n) && (path[n] == '/' || path[n] == 0);
+}
+
+int bs_hub_model_path(const char *models_dir, const char *name, char *out, size_t len,
+                      bs_err *err)
+{
+    int rc = bs_hub_name_check(name, err);
+    if (rc) return rc;
+    if ((size_t)snprintf(out, len, "%s/%s", models_dir, name) >= len)
+        return bs_err_set(err, BS_ERANGE, "model path for \"%s\" is too long", name);
+    char root[PATH_MAX], real[PATH_MAX];
+    if (!realpath(models_dir, root))
+        return bs_err_set(err, BS_EIO, "models folder %s: %s", models_dir, strerror(errno));
+    /* Check the deepest existing prefix: a symlinked org folder or model
+     * folder must not lead anywhere else. */
+    char probe[PATH_MAX];
+    snprintf(probe, sizeof probe, "%s", out);
+    size_t base = strlen(models_dir);
+    for (;;) {
+        if (realpath(probe, real)) {
+            if (!inside(root, real))
+                return bs_err_set(err, BS_EPERM,
+                                  "model \"%s\" resolves outside the models folder", name);
+            return 0;
+        }
+        char *slash = strrchr(probe, '/');
+        if (!slash || (size_t)(slash - probe) <= base) return 0;
+        *slash = 0;
+    }
+}
