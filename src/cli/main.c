@@ -12,6 +12,8 @@ static const struct subcommand {
     const char *help;
 } subcommands[] = {
     {"serve", bs_cli_serve, "run the HTTP API and web studio"},
+    {"keys", bs_cli_keys, "create and list API keys"},
+    {"bench", bs_cli_bench, "time the engine's forward pass (one JSON line)"},
 };
 
 static void usage(FILE *out)

@@ -13,14 +13,27 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: bertstudio serve [--host ADDR] [--port N] [--data-dir DIR] [--threads N]\n"
-            "                        [--quiet]\n\n"
+            "                        [--tls-cert PEM --tls-key PEM] [--store URI] [--quiet]\n\n"
             "Serves the REST API and web studio.\n\n"
             "  --host ADDR      address to bind (default 127.0.0.1; env BERTSTUDIO_HOST)\n"
             "  --port N         port (default 8000; 0 picks a free one; env BERTSTUDIO_PORT)\n"
             "  --data-dir DIR   where the store and models live (default ./data;\n"
             "                   env BERTSTUDIO_DATA_DIR)\n"
             "  --threads N      HTTP connection threads (default 16)\n"
+            "  --tls-cert PEM   serve HTTPS with this certificate (with --tls-key)\n"
+            "  --tls-key PEM    the certificate's private key\n"
+            "  --store URI      sqlite:///path.db or mongodb://... (default DATA_DIR/bertstudio.db;\n"
+            "                   env BERTSTUDIO_STORE)\n"
             "  --quiet          no access log on stderr\n");
+}
+
+/* The first admin key is shown once, here, before the server listens:
+ * scripts wait for the server to answer and then read it from stdout. */
+static void print_admin_key(const char *secret, void *ud)
+{
+    (void)ud;
+    printf("Created the first admin API key (shown only this once, store it now): %s\n", secret);
+    fflush(stdout);
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -37,7 +50,9 @@ int bs_cli_serve(int argc, char **argv)
 {
     bs_server_opts opts = {.host = getenv("BERTSTUDIO_HOST"),
                            .data_dir = getenv("BERTSTUDIO_DATA_DIR"),
-                           .port = 8000};
+                           .store_uri = getenv("BERTSTUDIO_STORE"),
+                           .port = 8000,
+                           .on_admin_key = print_admin_key};
     unsigned long v;
     const char *env_port = getenv("BERTSTUDIO_PORT");
     if (env_port) {
@@ -49,6 +64,8 @@ int bs_cli_serve(int argc, char **argv)
         {"host", required_argument, 0, 'h'},    {"port", required_argument, 0, 'p'},
         {"data-dir", required_argument, 0, 'd'}, {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'H'},
+        {"tls-cert", required_argument, 0, 'c'}, {"tls-key", required_argument, 0, 'k'},
+        {"store", required_argument, 0, 's'},
         {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -67,6 +84,9 @@ int bs_cli_serve(int argc, char **argv)
             opts.threads = (unsigned)v;
             break;
         case 'q': opts.quiet = 1; break;
+        case 'c': opts.tls_cert = optarg; break;
+        case 'k': opts.tls_key = optarg; break;
+        case 's': opts.store_uri = optarg; break;
         case 'H': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -88,7 +108,8 @@ int bs_cli_serve(int argc, char **argv)
         fprintf(stderr, "bertstudio: %s\n", err.msg);
         return 1;
     }
-    printf("BERT Studio %s serving on http://%s:%u (data in %s)\n", bs_version(),
+    printf("BERT Studio %s serving on %s://%s:%u (data in %s)\n", bs_version(),
+           opts.tls_cert ? "https" : "http",
            opts.host ? opts.host : "127.0.0.1", (unsigned)bs_server_port(srv),
            opts.data_dir ? opts.data_dir : "./data");
     fflush(stdout);

@@ -1,13 +1,19 @@
 /* What a running server holds and every handler may reach through
- * req->server: options, the store, and the in-flight request count that
- * graceful shutdown waits on. */
+ * req->server: options, the store, the settings cache, the rate limiter,
+ * usage counters, the log queue, metrics, and the in-flight request count
+ * that graceful shutdown waits on. */
 #ifndef BS_SERVER_CONTEXT_H
 #define BS_SERVER_CONTEXT_H
 
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "server/execlog.h"
+#include "server/metrics.h"
+#include "server/ratelimit.h"
 #include "server/server.h"
+#include "server/settings.h"
+#include "server/usage.h"
 #include "store/store.h"
 
 struct bs_server {
@@ -16,11 +22,36 @@ struct bs_server {
     char data_dir[4096];
     void *daemon; /* struct MHD_Daemon */
     uint16_t port;
+    int tls;      /* serving HTTPS */
+    char *tls_cert_pem, *tls_key_pem;
     bs_store *store;
     int64_t started_ms;
     atomic_long in_flight;
     pthread_mutex_t drain_mu;
     pthread_cond_t drain_cv;
+
+    bs_settings *settings;
+    bs_ratelimiter *limiter;
+    bs_usage *usage;
+    bs_logq *logq;
+    bs_metrics *metrics;
+    struct {
+        bs_metrics_hook_fn fn;
+        void *ud;
+    } metric_hooks[8];
+    size_t n_metric_hooks;
+
+    /* The maintenance thread: usage flush, settings refresh, sweeps. */
+    pthread_t maint;
+    int maint_running;
+    int stopping;
+    pthread_mutex_t maint_mu;
+    pthread_cond_t maint_cv;
 };
+
+/* Runs the retention sweep now (logs and sessions, with the current
+ * settings); counts may be NULL. */
+int bs_server_sweep(struct bs_server *srv, int64_t *logs_removed, int64_t *sessions_removed,
+                    bs_err *err);
 
 #endif

@@ -2,6 +2,7 @@
  * bs_response per exchange, enforces the body limit while the body streams
  * in, and writes the access log line when the exchange completes. */
 #include "server/context.h"
+#include "server/guard.h"
 #include "server/http.h"
 #include "server/http_glue.h"
 #include "server/router.h"
@@ -10,6 +11,8 @@
 #include "util/utf8.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@ typedef struct exchange {
     bs_buf body;
     int too_large;  /* the body passed the limit: discard the rest, answer 413 */
     int answered;   /* a response was queued */
+    size_t limit;   /* max_request_bytes when the exchange began */
 } exchange;
 
 const char *bs_request_header(const bs_request *req, const char *name)
@@ -56,6 +60,13 @@ json_t *bs_request_json(bs_request *req, bs_response *res)
                        "invalid UTF-8 sequence at byte %zu", bad);
         return NULL;
     }
+    /* jansson recurses once per nesting level: refuse deep bodies first. */
+    int depth = bs_json_depth(req->body, req->body_len, BS_JSON_MAX_DEPTH);
+    if (depth > BS_JSON_MAX_DEPTH) {
+        bs_reply_error(res, 400, "JSON nested too deeply",
+                       "arrays and objects may nest at most %d levels", BS_JSON_MAX_DEPTH);
+        return NULL;
+    }
     json_error_t jerr;
     req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!req->json) {
@@ -64,6 +75,72 @@ json_t *bs_request_json(bs_request *req, bs_response *res)
         return NULL;
     }
     return req->json;
+}
+
+const char *bs_request_id_param(bs_request *req, bs_response *res, const char *name)
+{
+    const char *v = bs_request_param(req, name);
+    size_t n = v ? strlen(v) : 0;
+    int ok = n == 24;
+    for (size_t i = 0; ok && i < n; i++) ok = isxdigit((unsigned char)v[i]) && !isupper((unsigned char)v[i]);
+    if (!ok) {
+        bs_reply_error(res, 400, "Invalid id", "path parameter '%s' must be a 24-character lowercase hex id", name);
+        return NULL;
+    }
+    return v;
+}
+
+int bs_request_query_int(bs_request *req, bs_response *res, const char *name, int64_t dflt,
+                         int64_t min, int64_t max, int64_t *out)
+{
+    const char *v = bs_request_query(req, name);
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || errno || x < min || x > max) {
+        bs_reply_error(res, 400, "Invalid query parameter",
+                       "'%s' must be an integer from %lld to %lld", name, (long long)min,
+                       (long long)max);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int bs_request_query_time(bs_request *req, bs_response *res, const char *name, int64_t *out)
+{
+    const char *v = bs_request_query(req, name);
+    *out = 0;
+    if (!v) return 0;
+    if (strlen(v) > 40 || bs_time_parse_iso8601(v, out)) {
+        bs_reply_error(res, 400, "Invalid query parameter",
+                       "'%s' must be an ISO-8601 date such as 2024-01-15 or 2024-01-15T10:30:00Z",
+                       name);
+        return -1;
+    }
+    return 0;
+}
+
+int bs_request_query_name(bs_request *req, bs_response *res, const char *name, const char **out)
+{
+    const char *v = bs_request_query(req, name);
+    *out = NULL;
+    if (!v) return 0;
+    size_t n = strlen(v);
+    int ok = n > 0 && n <= 200;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)v[i]) || strchr("_./:-", v[i]);
+    if (!ok || strstr(v, "..")) {
+        bs_reply_error(res, 400, "Invalid query parameter",
+                       "'%s' must be 1-200 characters of letters, digits and _ . / : -", name);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
@@ -101,12 +178,17 @@ static void dispatch(exchange *ex)
     bs_response *res = &ex->res;
     req->body = ex->body.data ? ex->body.data : "";
     req->body_len = ex->body.len;
+    req->route_index = bs_routes_count;
+    bs_cors_headers(req, res);
+    if (bs_guard_ip(req, res)) return;
     int status = 404;
     char allow[128];
     const bs_route *route =
         bs_router_match(bs_routes, bs_routes_count, req, &status, allow, sizeof allow);
     if (!route) {
-        if (status == 405) {
+        if (status == 405 && !strcmp(req->method, "OPTIONS")) {
+            bs_cors_preflight(req, res, allow);
+        } else if (status == 405) {
             bs_response_header(res, "Allow", "%s", allow);
             bs_reply_error(res, 405, "Method not allowed", "%s %s: allowed methods are %s",
                            req->method, req->path, allow);
@@ -115,8 +197,12 @@ static void dispatch(exchange *ex)
         }
         return;
     }
+    req->route_index = (size_t)(route - bs_routes);
+    req->route_pattern = route->pattern;
+    if (bs_guard_route(req, res, route)) return;
     route->handler(req, res);
     if (!res->status) bs_reply_error(res, 500, "Internal error", "handler gave no response");
+    bs_guard_after(req, res);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -136,19 +222,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ex->req.path = url;
         ex->req.conn = conn;
         ex->req.started_ns = bs_time_mono_ns();
+        ex->req.route_index = bs_routes_count;
         client_ip(conn, ex->req.client_ip, sizeof ex->req.client_ip);
+        ex->limit = (size_t)bs_settings_int(srv->settings, "max_request_bytes");
         /* Refuse an announced oversized body before reading any of it. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
-            if (*end == 0 && n > srv->opts.max_body_bytes) ex->too_large = 1;
+            if (*end == 0 && n > ex->limit) ex->too_large = 1;
         }
         return MHD_YES;
     }
     if (*upload_data_size) {
         if (!ex->too_large) {
-            if (ex->body.len + *upload_data_size > srv->opts.max_body_bytes)
+            if (ex->body.len + *upload_data_size > ex->limit)
                 ex->too_large = 1;
             else if (bs_buf_append(&ex->body, upload_data, *upload_data_size))
                 return MHD_NO;
@@ -157,7 +245,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (ex->too_large && !ex->answered) {
             bs_reply_error(&ex->res, 413, "Request body too large",
                            "the limit is %zu bytes (setting max_request_bytes)",
-                           srv->opts.max_body_bytes);
+                           ex->limit);
             return queue(conn, ex);
         }
         return MHD_YES;
@@ -166,7 +254,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (ex->too_large)
         bs_reply_error(&ex->res, 413, "Request body too large",
                        "the limit is %zu bytes (setting max_request_bytes)",
-                       srv->opts.max_body_bytes);
+                       ex->limit);
     else
         dispatch(ex);
     return queue(conn, ex);
@@ -178,8 +266,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct bs_server *srv = cls;
     exchange *ex = *con_cls;
     if (!ex) return;
+    double ms = (double)(bs_time_mono_ns() - ex->req.started_ns) / 1e6;
+    bs_metrics_observe(srv->metrics, ex->req.route_index, ex->res.status, ms / 1000.0);
     if (!srv->opts.quiet) {
-        double ms = (double)(bs_time_mono_ns() - ex->req.started_ns) / 1e6;
         /* The path only, never the query string: it may carry ?api_key=. */
         bs_log_info("access", "method=%s path=%s status=%d bytes=%zu duration_ms=%.2f%s",
                     ex->req.method, ex->req.path, ex->res.status, ex->res.body.len, ms,
@@ -203,15 +292,29 @@ int bs_http_start(struct bs_server *srv, bs_err *err)
     if (inet_pton(AF_INET, srv->host, &addr.sin_addr) != 1)
         return bs_err_set(err, BS_EINVAL, "--host %s is not an IPv4 address", srv->host);
     unsigned threads = srv->opts.threads ? srv->opts.threads : 16;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (srv->tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+            return bs_err_set(err, BS_EUNSUPPORTED,
+                              "--tls-cert: this libmicrohttpd was built without TLS support");
+        flags |= MHD_USE_TLS;
+    } else {
+        tls_opts[0].option = MHD_OPTION_END;
+    }
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-        MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!d)
-        return bs_err_set(err, BS_EIO, "cannot listen on %s:%u (in use, or not permitted)",
-                          srv->host, (unsigned)srv->opts.port);
+        return bs_err_set(err, BS_EIO, "cannot listen on %s:%u (in use, not permitted%s)",
+                          srv->host, (unsigned)srv->opts.port,
+                          srv->tls ? ", or the TLS certificate/key was refused" : "");
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : srv->opts.port;
     srv->daemon = d;

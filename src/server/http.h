@@ -7,11 +7,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bertstudio/common.h"
 #include "util/buf.h"
 
 #define BS_HTTP_MAX_PARAMS 4
+#define BS_HTTP_MAX_HEADERS 16
 
 struct bs_server;
+
+/* Permission bits (api_keys.permissions). */
+enum {
+    BS_PERM_TASKS_EXECUTE = 1u << 0,   /* "tasks:execute" */
+    BS_PERM_TASKS_SAVE = 1u << 1,      /* "tasks:save" */
+    BS_PERM_MODELS_DOWNLOAD = 1u << 2, /* "models:download" */
+    BS_PERM_ADMIN_READ = 1u << 3,      /* "admin:read" */
+    BS_PERM_ADMIN_WRITE = 1u << 4,     /* "admin:write" */
+};
+
+/* Who is calling, filled by the server before the handler runs (all empty
+ * on public routes). api_key_id owns what the caller creates; session_id is
+ * the session's public reference (its hash, as stored in
+ * execution_logs.session_id and custom_tasks.created_by), empty when the
+ * caller authenticated with a key rather than the bs_session cookie. */
+typedef struct bs_auth {
+    int authenticated;
+    char api_key_id[25];
+    char key_name[128];
+    unsigned perms;              /* BS_PERM_* bits */
+    char session_id[129];        /* hash; "" without a session */
+    char session_doc_id[25];     /* user_sessions._id; "" without a session */
+    /* The key's rate_limits (0 = none). */
+    int64_t rl_per_minute, rl_per_hour, rl_custom_tasks_per_hour;
+} bs_auth;
 
 typedef struct bs_request {
     struct bs_server *server;
@@ -22,6 +49,10 @@ typedef struct bs_request {
     size_t body_len;
     json_t *json; /* the body parsed once by bs_request_json(); owned by the request */
     char client_ip[64];
+    bs_auth auth;
+    const char *route_pattern; /* the matched route's pattern ("/api-keys/{id}") */
+    size_t route_index;        /* index in bs_routes (bs_routes_count: none) */
+    int activity_logged;       /* the handler wrote the session's activity entry */
     int64_t started_ns;
     /* Path parameters captured by the router ("/custom-tasks/{id}"). */
     size_t n_params;
@@ -38,8 +69,8 @@ typedef struct bs_response {
     size_t n_headers;
     struct {
         char name[64];
-        char value[256];
-    } headers[8];
+        char value[512];
+    } headers[BS_HTTP_MAX_HEADERS];
 } bs_response;
 
 /* A request header (case-insensitive name), or NULL. */
@@ -50,10 +81,28 @@ const char *bs_request_query(const bs_request *req, const char *name);
 const char *bs_request_param(const bs_request *req, const char *name);
 
 /* The body as JSON, parsed once. On failure fills res with the 400 error
- * (empty body, malformed JSON with line/column, invalid UTF-8) and returns NULL. */
+ * (empty body, invalid UTF-8, nesting deeper than BS_JSON_MAX_DEPTH,
+ * malformed JSON with line/column, duplicate keys, NUL characters, numbers
+ * out of range) and returns NULL. */
 json_t *bs_request_json(bs_request *req, bs_response *res);
 
-/* Adds a response header (at most 8). */
+/* A path parameter that must be a 24-hex id (store ObjectId). On a
+ * malformed value fills res with 400 naming it and returns NULL. */
+const char *bs_request_id_param(bs_request *req, bs_response *res, const char *name);
+
+/* Query argument `name` as an integer in [min, max]; *out = dflt when
+ * absent. On a malformed or out-of-range value fills res with 400 and
+ * returns -1. */
+int bs_request_query_int(bs_request *req, bs_response *res, const char *name, int64_t dflt,
+                         int64_t min, int64_t max, int64_t *out);
+/* Query argument `name` as an ISO-8601 date (or date-time) in ms since the
+ * epoch; *out = 0 when absent. 400 and -1 when it is not a date. */
+int bs_request_query_time(bs_request *req, bs_response *res, const char *name, int64_t *out);
+/* Query argument `name` as a bounded string of [A-Za-z0-9_./:-] (names of
+ * tasks and models); NULL when absent. 400 and -1 for anything else. */
+int bs_request_query_name(bs_request *req, bs_response *res, const char *name, const char **out);
+
+/* Adds a response header (at most BS_HTTP_MAX_HEADERS). */
 void bs_response_header(bs_response *res, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -63,6 +112,11 @@ void bs_reply_ok(bs_response *res, int status, json_t *data, const char *message
 /* {"success": false, "error": error, "detail": detail, "status_code": status}. */
 void bs_reply_error(bs_response *res, int status, const char *error, const char *detail_fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Maps a store / service error to the envelope: BS_EINVAL 400,
+ * BS_ENOTFOUND 404, BS_ECONFLICT 409, BS_EPERM 403, BS_EAUTH 401, BS_ELIMIT
+ * 429, BS_EUNPROCESSABLE 422, BS_EBUSY and BS_ESTORE 503 with Retry-After
+ * (counted in /metrics as store errors), anything else 500. */
+void bs_reply_err(bs_request *req, bs_response *res, const bs_err *err);
 /* Any JSON body as is (e.g. OpenAI-shaped responses); takes ownership. */
 void bs_reply_json(bs_response *res, int status, json_t *body);
 

@@ -1,16 +1,28 @@
-/* The route table: method + path pattern ("/custom-tasks/{id}") -> handler.
+/* The route table: method + path pattern ("/custom-tasks/{id}") -> handler,
+ * the permission the caller needs, and optionally the body's field table.
  * Unknown paths answer 404, known paths with another method 405. */
 #ifndef BS_SERVER_ROUTER_H
 #define BS_SERVER_ROUTER_H
 
 #include "server/http.h"
+#include "server/validate.h"
 
 typedef void (*bs_handler_fn)(bs_request *req, bs_response *res);
+
+/* perm: BS_PERM_* bits the caller must ALL hold; 0 = any authenticated
+ * caller; BS_ROUTE_PUBLIC = no credentials needed. */
+#define BS_ROUTE_PUBLIC (1u << 31)
 
 typedef struct bs_route {
     const char *method;
     const char *pattern;
     bs_handler_fn handler;
+    unsigned perm;
+    /* When not NULL, the JSON body is parsed and checked against this table
+     * (terminated by an entry with name NULL) before the handler runs; the
+     * handler finds it in req->json. NULL: the handler reads the body itself
+     * (bs_request_json, bs_validate). */
+    const bs_field_spec *body;
 } bs_route;
 
 /* Finds the route for req->method and req->path, filling req's path

@@ -1,11 +1,44 @@
-/* The route table of api.md, one line per route. Handlers live in
+/* The route table of api.md, one line per route: method, pattern, handler,
+ * the permission it needs (BS_ROUTE_PUBLIC: none; 0: any valid key or
+ * session), and the field table of its body (optional). This table is the
+ * only place where permissions are decided. Handlers live in
  * server/handlers/, one file per resource. */
 #include "server/handlers/handlers.h"
 #include "server/router.h"
 
+#define PUBLIC BS_ROUTE_PUBLIC
+#define ANY_KEY 0u
+#define EXECUTE BS_PERM_TASKS_EXECUTE
+#define SAVE BS_PERM_TASKS_SAVE
+#define DOWNLOAD BS_PERM_MODELS_DOWNLOAD
+#define ADMIN_READ BS_PERM_ADMIN_READ
+#define ADMIN_WRITE BS_PERM_ADMIN_WRITE
+
 const bs_route bs_routes[] = {
-    {"GET", "/health", bs_handle_health},
-    {"GET", "/health/db", bs_handle_health_db},
+    /* health */
+    {"GET", "/health", bs_handle_health, PUBLIC, NULL},
+    {"GET", "/health/db", bs_handle_health_db, PUBLIC, NULL},
+    {"GET", "/metrics", bs_handle_metrics, ADMIN_READ, NULL},
+    /* auth */
+    {"POST", "/auth/login", bs_handle_auth_login, PUBLIC, bs_body_login},
+    {"POST", "/auth/logout", bs_handle_auth_logout, ANY_KEY, NULL},
+    {"GET", "/auth/check", bs_handle_auth_check, ANY_KEY, NULL},
+    /* keys, sessions, settings, logs, admin */
+    {"POST", "/api-keys", bs_handle_keys_create, ADMIN_WRITE, bs_body_key_create},
+    {"GET", "/api-keys", bs_handle_keys_list, ADMIN_READ, NULL},
+    {"GET", "/api-keys/{id}", bs_handle_keys_get, ADMIN_READ, NULL},
+    {"PATCH", "/api-keys/{id}", bs_handle_keys_update, ADMIN_WRITE, bs_body_key_update},
+    {"DELETE", "/api-keys/{id}", bs_handle_keys_revoke, ADMIN_WRITE, NULL},
+    {"GET", "/sessions", bs_handle_sessions_list, ADMIN_READ, NULL},
+    {"GET", "/settings", bs_handle_settings_list, ADMIN_READ, NULL},
+    {"GET", "/settings/{key}", bs_handle_settings_get, ADMIN_READ, NULL},
+    {"PUT", "/settings/{key}", bs_handle_settings_put, ADMIN_WRITE, bs_body_setting_put},
+    {"GET", "/logs", bs_handle_logs_list, ADMIN_READ, NULL},
+    {"GET", "/logs/stats", bs_handle_logs_stats, ADMIN_READ, NULL},
+    {"DELETE", "/admin/purge", bs_handle_admin_purge, ADMIN_WRITE, NULL},
+    {"POST", "/admin/sweep", bs_handle_admin_sweep, ADMIN_WRITE, NULL},
+    /* models (server/handlers/models.c) */
+    /* tasks (server/handlers/tasks*.c) */
 };
 
 const size_t bs_routes_count = sizeof bs_routes / sizeof *bs_routes;

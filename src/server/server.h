@@ -12,20 +12,33 @@ typedef struct bs_server_opts {
     const char *host;      /* default "127.0.0.1" */
     uint16_t port;         /* default 8000; 0 = any free port */
     const char *data_dir;  /* default "./data" */
+    const char *store_uri; /* default DATA_DIR/bertstudio.db (SQLite); or mongodb://... */
     unsigned threads;      /* connection threads; 0 = default */
-    size_t max_body_bytes; /* default 10 MB (setting max_request_bytes) */
     int quiet;             /* no access log */
+    const char *tls_cert;  /* PEM files: both set = HTTPS */
+    const char *tls_key;
+    /* Called once, before the server listens, when the store had no API
+     * key and the server created the first admin key: secret is shown
+     * nowhere else (the CLI prints it). May be NULL. */
+    void (*on_admin_key)(const char *secret, void *ud);
+    void *on_admin_key_ud;
 } bs_server_opts;
 
 typedef struct bs_server bs_server;
+struct bs_store;
 
-/* Opens the store in data_dir, binds host:port and starts serving in
- * background threads. On success *out is the running server. */
+/* Opens the store in data_dir, creates the first admin key on an empty
+ * store, binds host:port and starts serving in background threads. On
+ * success *out is the running server. */
 int bs_server_start(const bs_server_opts *opts, bs_server **out, bs_err *err);
 /* The port actually bound (useful with port 0). */
 uint16_t bs_server_port(const bs_server *srv);
-/* Stops accepting, waits for in-flight requests to finish, closes the store
- * and frees the server. */
+/* Stops accepting, waits for in-flight requests to finish, flushes key
+ * usage and the log queue, closes the store and frees the server. */
 void bs_server_stop(bs_server *srv);
+
+/* Creates an API key with every permission and no rate limits (the CLI's
+ * `keys create --admin` and the first start). *secret: caller frees. */
+int bs_server_create_admin_key(struct bs_store *store, const char *name, char **secret, bs_err *err);
 
 #endif

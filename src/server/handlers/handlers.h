@@ -1,11 +1,48 @@
-/* Every request handler, grouped by resource (one .c file each). */
+/* Every request handler, grouped by resource (one .c file each), and the
+ * field tables of their bodies (server/validate.h). */
 #ifndef BS_SERVER_HANDLERS_H
 #define BS_SERVER_HANDLERS_H
 
 #include "server/http.h"
+#include "server/validate.h"
 
 /* health.c */
 void bs_handle_health(bs_request *req, bs_response *res);
 void bs_handle_health_db(bs_request *req, bs_response *res);
+
+/* auth.c */
+extern const bs_field_spec bs_body_login[];
+void bs_handle_auth_login(bs_request *req, bs_response *res);
+void bs_handle_auth_logout(bs_request *req, bs_response *res);
+void bs_handle_auth_check(bs_request *req, bs_response *res);
+
+/* keys.c */
+extern const bs_field_spec bs_body_key_create[];
+extern const bs_field_spec bs_body_key_update[];
+void bs_handle_keys_create(bs_request *req, bs_response *res);
+void bs_handle_keys_list(bs_request *req, bs_response *res);
+void bs_handle_keys_get(bs_request *req, bs_response *res);
+void bs_handle_keys_update(bs_request *req, bs_response *res);
+void bs_handle_keys_revoke(bs_request *req, bs_response *res);
+
+/* sessions.c */
+void bs_handle_sessions_list(bs_request *req, bs_response *res);
+
+/* settings.c */
+extern const bs_field_spec bs_body_setting_put[];
+void bs_handle_settings_list(bs_request *req, bs_response *res);
+void bs_handle_settings_get(bs_request *req, bs_response *res);
+void bs_handle_settings_put(bs_request *req, bs_response *res);
+
+/* logs.c */
+void bs_handle_logs_list(bs_request *req, bs_response *res);
+void bs_handle_logs_stats(bs_request *req, bs_response *res);
+
+/* admin.c */
+void bs_handle_admin_purge(bs_request *req, bs_response *res);
+void bs_handle_admin_sweep(bs_request *req, bs_response *res);
+
+/* metrics.c */
+void bs_handle_metrics(bs_request *req, bs_response *res);
 
 #endif

@@ -1,0 +1,60 @@
+/* DELETE /admin/purge (GDPR erasure of one key's data) and POST
+ * /admin/sweep (run the retention sweep now instead of waiting for it). */
+#include "server/context.h"
+#include "server/handlers/handlers.h"
+
+#include <string.h>
+
+void bs_handle_admin_purge(bs_request *req, bs_response *res)
+{
+    struct bs_server *srv = req->server;
+    const char *id = bs_request_query(req, "api_key_id");
+    size_t n = id ? strlen(id) : 0;
+    int ok = n == 24;
+    for (size_t i = 0; ok && i < n; i++) ok = strchr("0123456789abcdef", id[i]) != NULL;
+    if (!ok) {
+        bs_reply_error(res, 400, "Invalid query parameter",
+                       "'api_key_id' is required: the 24-character lowercase hex id of a key");
+        return;
+    }
+    const char *dk = bs_request_query(req, "delete_key");
+    if (dk && strcmp(dk, "true") && strcmp(dk, "false")) {
+        bs_reply_error(res, 400, "Invalid query parameter", "'delete_key' must be true or false");
+        return;
+    }
+    bs_err err = {0};
+    json_t *key = NULL;
+    if (bs_store_keys_get(srv->store, id, &key, &err)) {
+        bs_reply_err(req, res, &err);
+        return;
+    }
+    json_decref(key);
+    /* Logs still queued belong to the key too. */
+    bs_logq_flush(srv->logq);
+    bs_purge_counts c = {0};
+    if (bs_store_purge_api_key(srv->store, id, !dk || !strcmp(dk, "true"), &c, &err)) {
+        bs_reply_err(req, res, &err);
+        return;
+    }
+    bs_reply_ok(res, 200,
+                json_pack("{s:s, s:{s:I, s:I, s:I, s:I}}", "api_key_id", id, "deleted", "sessions",
+                          (json_int_t)c.sessions, "custom_tasks", (json_int_t)c.tasks,
+                          "execution_logs", (json_int_t)c.logs, "api_keys",
+                          (json_int_t)c.api_keys),
+                "Purged");
+}
+
+void bs_handle_admin_sweep(bs_request *req, bs_response *res)
+{
+    int64_t logs = 0, sessions = 0;
+    bs_err err = {0};
+    bs_logq_flush(req->server->logq);
+    if (bs_server_sweep(req->server, &logs, &sessions, &err)) {
+        bs_reply_err(req, res, &err);
+        return;
+    }
+    bs_reply_ok(res, 200,
+                json_pack("{s:I, s:I}", "execution_logs_removed", (json_int_t)logs,
+                          "sessions_removed", (json_int_t)sessions),
+                NULL);
+}
