@@ -1,0 +1,202 @@
+/* The normalized string: code points that normalizers and pre-tokenizers
+ * rewrite, each remembering which original bytes it came from, so that every
+ * token can report offsets into the text the user gave. */
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include <utf8proc.h>
+
+#include "tokenizer/tok_internal.h"
+#include "util/utf8.h"
+
+int nstr_init(nstr *s, size_t cap)
+{
+    memset(s, 0, sizeof *s);
+    if (cap == 0) cap = 8;
+    s->c = malloc(cap * sizeof *s->c);
+    s->a0 = malloc(cap * sizeof *s->a0);
+    s->a1 = malloc(cap * sizeof *s->a1);
+    if (!s->c || !s->a0 || !s->a1) {
+        nstr_free(s);
+        return BS_ENOMEM;
+    }
+    s->cap = cap;
+    return 0;
+}
+
+void nstr_free(nstr *s)
+{
+    free(s->c);
+    free(s->a0);
+    free(s->a1);
+    memset(s, 0, sizeof *s);
+}
+
+static int nstr_grow(nstr *s, size_t need)
+{
+    if (need <= s->cap) return 0;
+    size_t cap = s->cap ? s->cap : 8;
+    while (cap < need) cap *= 2;
+    uint32_t *c = realloc(s->c, cap * sizeof *c);
+    if (!c) return BS_ENOMEM;
+    s->c = c;
+    uint32_t *a0 = realloc(s->a0, cap * sizeof *a0);
+    if (!a0) return BS_ENOMEM;
+    s->a0 = a0;
+    uint32_t *a1 = realloc(s->a1, cap * sizeof *a1);
+    if (!a1) return BS_ENOMEM;
+    s->a1 = a1;
+    s->cap = cap;
+    return 0;
+}
+
+int nstr_push(nstr *s, uint32_t c, uint32_t a0, uint32_t a1)
+{
+    if (s->n == s->cap && nstr_grow(s, s->n + 1)) return BS_ENOMEM;
+    s->c[s->n] = c;
+    s->a0[s->n] = a0;
+    s->a1[s->n] = a1;
+    s->n++;
+    return 0;
+}
+
+int nstr_from_utf8(nstr *s, const char *text, size_t len, uint32_t base)
+{
+    if (nstr_init(s, len + 1)) return BS_ENOMEM;
+    s->shift = base;
+    size_t i = 0;
+    while (i < len) {
+        uint32_t cp;
+        size_t k = bs_utf8_decode((const unsigned char *)text + i, len - i, &cp);
+        if (!k) { /* callers validate first; never loop forever */
+            k = 1;
+            cp = 0xFFFD;
+        }
+        s->c[s->n] = cp;
+        s->a0[s->n] = base + (uint32_t)i;
+        s->a1[s->n] = base + (uint32_t)(i + k);
+        s->n++;
+        i += k;
+    }
+    return 0;
+}
+
+int nstr_slice(const nstr *s, size_t from, size_t to, nstr *out)
+{
+    if (nstr_init(out, to - from + 1)) return BS_ENOMEM;
+    memcpy(out->c, s->c + from, (to - from) * sizeof *s->c);
+    memcpy(out->a0, s->a0 + from, (to - from) * sizeof *s->a0);
+    memcpy(out->a1, s->a1 + from, (to - from) * sizeof *s->a1);
+    out->n = to - from;
+    out->shift = to > from ? s->a0[from] : s->shift;
+    return 0;
+}
+
+int nstr_transform(nstr *s, const uint32_t *nc, const int32_t *changes, size_t m,
+                   size_t initial_offset)
+{
+    nstr o;
+    if (nstr_init(&o, m + 1)) return BS_ENOMEM;
+    o.shift = s->shift;
+    size_t off = initial_offset;
+    for (size_t i = 0; i < m; i++) {
+        uint32_t a0, a1;
+        if (changes[i] > 0) {
+            if (off < 1 || off > s->n) a0 = a1 = s->shift;
+            else a0 = s->a0[off - 1], a1 = s->a1[off - 1];
+        } else {
+            if (off < s->n) a0 = s->a0[off], a1 = s->a1[off];
+            else if (s->n) a0 = s->a0[s->n - 1], a1 = s->a1[s->n - 1];
+            else a0 = a1 = s->shift;
+            off += 1 + (size_t)(changes[i] < 0 ? -(int64_t)changes[i] : 0);
+        }
+        o.c[i] = nc[i];
+        o.a0[i] = a0;
+        o.a1[i] = a1;
+    }
+    o.n = m;
+    nstr_free(s);
+    *s = o;
+    return 0;
+}
+
+int nstr_to_utf8(const nstr *s, char **out, size_t *len, uint32_t **map)
+{
+    size_t cap = s->n * 4 + 1;
+    char *b = malloc(cap);
+    uint32_t *mp = map ? malloc((cap + 1) * sizeof *mp) : NULL;
+    if (!b || (map && !mp)) {
+        free(b);
+        free(mp);
+        return BS_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        size_t w = bs_utf8_encode(s->c[i], b + k);
+        if (mp)
+            for (size_t j = 0; j < w; j++) mp[k + j] = (uint32_t)i;
+        k += w;
+    }
+    if (mp) mp[k] = (uint32_t)s->n;
+    b[k] = 0;
+    *out = b;
+    *len = k;
+    if (map) *map = mp;
+    return 0;
+}
+
+int uc_is_whitespace(uint32_t c)
+{
+    return (c >= 9 && c <= 13) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+           c == 0x205F || c == 0x3000;
+}
+
+int uc_category(uint32_t c)
+{
+    if (c > 0x10FFFF) return UTF8PROC_CATEGORY_CN;
+    return utf8proc_category((utf8proc_int32_t)c);
+}
+
+int uc_is_alnum(uint32_t c)
+{
+    int k = uc_category(c);
+    return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) ||
+           (k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO) || k == UTF8PROC_CATEGORY_MC;
+}
+
+int uc_is_punct(uint32_t c)
+{
+    int k = uc_category(c);
+    return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
+}
+
+int uc_is_mark(uint32_t c)
+{
+    int k = uc_category(c);
+    return k >= UTF8PROC_CATEGORY_MN && k <= UTF8PROC_CATEGORY_ME;
+}
+
+int uc_is_chinese(uint32_t c)
+{
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+           (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+           (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+int uc_lower(uint32_t c, uint32_t *out)
+{
+    if (c == 0x130) { /* the one unconditional multi-char lowercase */
+        out[0] = 'i';
+        out[1] = 0x307;
+        return 2;
+    }
+    if (c < 0x80) {
+        out[0] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
+        return 1;
+    }
+    out[0] = (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
+    return 1;
+}

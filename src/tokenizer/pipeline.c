@@ -1,0 +1,235 @@
+/* One sequence through the pipeline: added tokens split out (first on the
+ * raw text, then on the normalized pieces), normalization, pre-tokenization,
+ * the model, and the resulting tokens with offsets into the original text.
+ * With a token limit it stops after the word that reaches it (tokenizers
+ * 0.23's early exit for truncation). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/encoding.h"
+#include "tokenizer/pipeline.h"
+
+typedef struct split {
+    nstr s;
+    int added; /* index into tok->added, or -1 */
+} split;
+
+typedef struct split_list {
+    split *v;
+    size_t n, cap;
+} split_list;
+
+static int sl_push(split_list *l, nstr *s, int added)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        split *v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            nstr_free(s);
+            return BS_ENOMEM;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n].s = *s;
+    l->v[l->n].added = added;
+    l->n++;
+    memset(s, 0, sizeof *s);
+    return 0;
+}
+
+static void sl_free(split_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) nstr_free(&l->v[i].s);
+    free(l->v);
+}
+
+static int is_word_char(uint32_t c)
+{
+    return c == '_' || uc_is_alnum(c) || uc_is_mark(c) || uc_category(c) == UTF8PROC_CATEGORY_PC;
+}
+
+/* Finds added tokens (normalized or not) in s; appends the splits to out. */
+static int split_added(const bs_tokenizer *tok, nstr *s, int normalized, split_list *out)
+{
+    if (!s->n) return 0;
+    char *u;
+    size_t len;
+    uint32_t *map;
+    if (nstr_to_utf8(s, &u, &len, &map)) return BS_ENOMEM;
+    int rc = 0;
+    size_t start_off = 0, i = 0;
+    while (i < len && !rc) {
+        int best = -1;
+        size_t blen = 0;
+        for (size_t k = 0; k < tok->n_added; k++) {
+            const added_token *t = &tok->added[k];
+            if (t->normalized != normalized) continue;
+            const char *c = normalized ? t->norm_content : t->content;
+            size_t cl = normalized ? t->norm_len : t->len;
+            if (!cl || cl > len - i || (unsigned char)c[0] != (unsigned char)u[i]) continue;
+            if (cl > blen && !memcmp(u + i, c, cl)) best = (int)k, blen = cl;
+        }
+        if (best < 0) {
+            i++;
+            continue;
+        }
+        const added_token *t = &tok->added[best];
+        size_t ms = i, me = i + blen;
+        i = me;
+        if (t->single_word) {
+            uint32_t before = ms ? s->c[map[ms] - 1] : 0, after = me < len ? s->c[map[me]] : 0;
+            if ((ms && is_word_char(before)) || (me < len && is_word_char(after))) continue;
+        }
+        if (t->lstrip) {
+            size_t cs = map[ms];
+            while (cs > 0 && uc_is_whitespace(s->c[cs - 1])) cs--;
+            size_t ns = 0;
+            for (ns = ms; ns > 0 && map[ns - 1] >= cs; ns--) {}
+            ms = ns > start_off ? ns : start_off;
+        }
+        if (t->rstrip) {
+            size_t ce = map[me];
+            while (ce < s->n && uc_is_whitespace(s->c[ce])) ce++;
+            while (me < len && map[me] < ce) me++;
+            i = me;
+        }
+        nstr p;
+        if (start_off < ms) {
+            if ((rc = nstr_slice(s, map[start_off], map[ms], &p)) || (rc = sl_push(out, &p, -1))) break;
+        }
+        if ((rc = nstr_slice(s, map[ms], map[me], &p)) || (rc = sl_push(out, &p, best))) break;
+        start_off = me;
+    }
+    if (!rc && start_off < len) {
+        nstr p;
+        if (!(rc = nstr_slice(s, map[start_off], s->n, &p))) rc = sl_push(out, &p, -1);
+    }
+    free(u);
+    free(map);
+    return rc;
+}
+
+static int any_added(const bs_tokenizer *tok, int normalized)
+{
+    for (size_t k = 0; k < tok->n_added; k++)
+        if (tok->added[k].normalized == normalized) return 1;
+    return 0;
+}
+
+/* Emits the tokens of one final piece into e. */
+static int emit_piece(const bs_tokenizer *tok, const split *sp, int32_t word, int32_t seq,
+                      tok_vec *tv, bs_encoding *e, size_t *count)
+{
+    const nstr *s = &sp->s;
+    if (!s->n) return 0;
+    char *u;
+    size_t len;
+    uint32_t *map;
+    if (nstr_to_utf8(s, &u, &len, &map)) return BS_ENOMEM;
+    int rc = 0;
+    if (sp->added >= 0) {
+        rc = enc_push(e, tok->added[sp->added].id, 0, u, len, s->a0[0], s->a1[s->n - 1], word, seq, 0, 1);
+        (*count)++;
+    } else {
+        tv->n = 0;
+        tv->sb_len = 0;
+        rc = model_tokenize(&tok->model, u, len, tv);
+        for (size_t k = 0; k < tv->n && !rc; k++) {
+            const model_token *t = &tv->v[k];
+            size_t cs = map[t->b0], ce = t->b1 > t->b0 ? map[t->b1 - 1] + 1 : cs;
+            if (ce > s->n) ce = s->n;
+            if (cs >= s->n) cs = s->n - 1;
+            const char *str;
+            size_t sl;
+            if (t->str) {
+                str = tv->strbuf + ((uintptr_t)t->str - 1);
+                sl = t->str_len;
+            } else {
+                str = model_id_to_token(&tok->model, t->id, &sl);
+                if (!str) str = "", sl = 0;
+            }
+            rc = enc_push(e, t->id, 0, str, sl, s->a0[cs], s->a1[ce ? ce - 1 : 0], word, seq, 0, 1);
+            (*count)++;
+        }
+    }
+    free(u);
+    free(map);
+    return rc;
+}
+
+int pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t len, int32_t seq,
+                        size_t limit, int from_left, bs_encoding *e, bs_err *err)
+{
+    memset(e, 0, sizeof *e);
+    nstr whole;
+    if (nstr_from_utf8(&whole, text, len, 0)) return bs_err_set(err, BS_ENOMEM, "out of memory");
+    split_list a = {0}, b = {0};
+    int rc = 0;
+    if (any_added(tok, 0)) {
+        rc = split_added(tok, &whole, 0, &a);
+        nstr_free(&whole);
+    } else {
+        rc = sl_push(&a, &whole, -1);
+    }
+    for (size_t i = 0; i < a.n && !rc; i++) {
+        if (a.v[i].added >= 0) {
+            rc = sl_push(&b, &a.v[i].s, a.v[i].added);
+            continue;
+        }
+        rc = normalize_run(tok->norm, &a.v[i].s);
+        if (rc) break;
+        if (any_added(tok, 1)) rc = split_added(tok, &a.v[i].s, 1, &b);
+        else rc = sl_push(&b, &a.v[i].s, -1);
+    }
+    sl_free(&a);
+    /* pre-tokenize every non-added split into the final word list */
+    split_list w = {0};
+    for (size_t i = 0; i < b.n && !rc; i++) {
+        if (!b.v[i].s.n) continue;
+        if (b.v[i].added >= 0) {
+            rc = sl_push(&w, &b.v[i].s, b.v[i].added);
+            continue;
+        }
+        piece_list pl = {0};
+        rc = pieces_push(&pl, &b.v[i].s);
+        if (!rc) rc = pretok_run(tok->pre, &pl);
+        for (size_t k = 0; k < pl.n && !rc; k++)
+            if (pl.v[k].n) rc = sl_push(&w, &pl.v[k], -1);
+        pieces_free(&pl);
+    }
+    sl_free(&b);
+    tok_vec tv = {0};
+    size_t count = 0;
+    if (!rc) {
+        if (!from_left || !limit) {
+            for (size_t i = 0; i < w.n && !rc; i++) {
+                rc = emit_piece(tok, &w.v[i], (int32_t)i, seq, &tv, e, &count);
+                if (limit && count >= limit) break;
+            }
+        } else {
+            /* tokenize from the end; emit in order afterwards */
+            size_t first = w.n;
+            for (size_t i = w.n; i-- > 0 && !rc;) {
+                bs_encoding tmp;
+                memset(&tmp, 0, sizeof tmp);
+                rc = emit_piece(tok, &w.v[i], (int32_t)i, seq, &tv, &tmp, &count);
+                enc_clear(&tmp);
+                first = i;
+                if (count >= limit) break;
+            }
+            count = 0;
+            for (size_t i = first; i < w.n && !rc; i++)
+                rc = emit_piece(tok, &w.v[i], (int32_t)i, seq, &tv, e, &count);
+        }
+    }
+    tokvec_free(&tv);
+    sl_free(&w);
+    if (rc) {
+        enc_clear(e);
+        if (rc == BS_EUNPROCESSABLE)
+            return bs_err_set(err, rc, "tokenizer: the model has no unknown token for a word it cannot encode");
+        return bs_err_set(err, rc, "tokenizer: %s", bs_strerror(rc));
+    }
+    return 0;
+}
