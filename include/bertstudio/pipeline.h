@@ -1,0 +1,228 @@
+/*
+ * Task pipelines: turn text into the answers users see (labels, entities,
+ * answer spans, mask fillings, embeddings, features, summaries), following
+ * HuggingFace transformers' pipelines exactly (scores, spans, words).
+ *
+ * A bs_pipeline_ctx holds one loaded model folder (model + tokenizer +
+ * sentence-transformers and generation side files). It is immutable once
+ * loaded: any number of threads may run requests on one context at once.
+ *
+ * Two ways in: one C function per task taking a request struct, or the JSON
+ * entry point bs_pipeline_run_json() shared by the HTTP server and the CLI,
+ * which validates a request body of docs/api.md and returns the response's
+ * `data` object. Results are jansson objects owned by the caller
+ * (json_decref). Errors: BS_EINVAL for bad input (HTTP 400), BS_EUNPROCESSABLE
+ * for well-formed but unusable input (HTTP 422: no mask token, a model
+ * without the head the task needs), BS_ELIMIT never (limits are BS_EINVAL),
+ * BS_ENOMEM, and the engine's own errors.
+ */
+#ifndef BERTSTUDIO_PIPELINE_H
+#define BERTSTUDIO_PIPELINE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bertstudio/common.h"
+#include "bertstudio/model.h"
+#include "bertstudio/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Limits enforced on every request (documented in docs/pipelines.md). */
+#define BS_PIPELINE_MAX_BATCH 256             /* texts per request */
+#define BS_PIPELINE_MAX_TEXT_BYTES (1u << 20) /* one text, question or context */
+#define BS_PIPELINE_MAX_QA_WINDOWS 256        /* doc_stride windows of one QA context */
+
+typedef enum bs_task {
+    BS_TASK_CLASSIFICATION = 0,
+    BS_TASK_NER,
+    BS_TASK_QA,
+    BS_TASK_FILL_MASK,
+    BS_TASK_EMBEDDINGS,
+    BS_TASK_FEATURES,
+    BS_TASK_SUMMARIZATION,
+    BS_TASK_COUNT
+} bs_task;
+
+/* "classification", "ner", "qa", "fill-mask", "embeddings", "features",
+ * "summarization" (the /tasks/... path names); NULL when out of range. */
+BS_API const char *bs_task_name(bs_task task);
+/* Parses a task name; returns 0, or BS_EINVAL naming the allowed names. */
+BS_API int bs_task_from_name(const char *name, bs_task *out, bs_err *err);
+
+typedef struct bs_pipeline_ctx bs_pipeline_ctx;
+
+/* Loads the model folder `dir`: tokenizer, model (bs_model_load with opts,
+ * which may be NULL) and the side files the tasks need (modules.json,
+ * 1_Pooling/config.json, sentence_bert_config.json, generation defaults of
+ * config.json / generation_config.json). *out is owned by the caller (free
+ * with bs_pipeline_ctx_free). Errors: those of bs_tokenizer_load and
+ * bs_model_load, BS_EFORMAT for a malformed side file (the message names it). */
+BS_API int bs_pipeline_ctx_load(const char *dir, const bs_model_opts *opts, bs_pipeline_ctx **out,
+                                bs_err *err);
+/* Frees a context (NULL is fine). No run may be in flight on it. */
+BS_API void bs_pipeline_ctx_free(bs_pipeline_ctx *ctx);
+/* The context's model and tokenizer (owned by the context). */
+BS_API const bs_model *bs_pipeline_ctx_model(const bs_pipeline_ctx *ctx);
+BS_API const bs_tokenizer *bs_pipeline_ctx_tokenizer(const bs_pipeline_ctx *ctx);
+
+/* Inputs shared by the per-task requests: n texts, NUL-terminated UTF-8. */
+typedef struct bs_texts {
+    size_t n;
+    const char *const *texts;
+} bs_texts;
+
+typedef enum bs_cls_function {
+    BS_CLS_FN_DEFAULT = 0, /* from problem_type / num_labels, as transformers */
+    BS_CLS_FN_SOFTMAX,
+    BS_CLS_FN_SIGMOID,
+    BS_CLS_FN_NONE,
+} bs_cls_function;
+
+typedef struct bs_classification_req {
+    bs_texts input;
+    const char *const *pairs; /* NULL, or input.n entries (each may be NULL) */
+    int top_k;                /* <= 0: all labels */
+    bs_cls_function function;
+} bs_classification_req;
+
+typedef enum bs_ner_aggregation {
+    BS_NER_AGG_NONE = 0,
+    BS_NER_AGG_SIMPLE,
+    BS_NER_AGG_FIRST,
+    BS_NER_AGG_AVERAGE,
+    BS_NER_AGG_MAX,
+} bs_ner_aggregation;
+
+typedef struct bs_ner_req {
+    bs_texts input;
+    bs_ner_aggregation aggregation;
+    const char *const *ignore_labels; /* used when has_ignore_labels; default ["O"] */
+    size_t n_ignore_labels;
+    int has_ignore_labels;
+} bs_ner_req;
+
+typedef struct bs_qa_req {
+    const char *question, *context;
+    int top_k;                    /* >= 1 */
+    int doc_stride;               /* < 0: min(max_seq_len / 2, 128) */
+    int max_answer_len;           /* >= 1 */
+    int max_seq_len;              /* < 0: min(model_max_length, 384) */
+    int handle_impossible_answer; /* 0 / 1 */
+} bs_qa_req;
+
+typedef struct bs_fill_mask_req {
+    bs_texts input;
+    int top_k;                  /* >= 1 */
+    const char *const *targets; /* NULL: whole vocabulary */
+    size_t n_targets;
+} bs_fill_mask_req;
+
+typedef enum bs_pooling {
+    BS_POOL_DEFAULT = 0, /* from the model's 1_Pooling/config.json (mean when absent) */
+    BS_POOL_MEAN,
+    BS_POOL_CLS,
+    BS_POOL_MAX,
+    BS_POOL_MEAN_SQRT_LEN,
+} bs_pooling;
+
+typedef struct bs_embeddings_req {
+    bs_texts input;
+    bs_pooling pooling;
+    int normalize; /* < 0: whether modules.json has a Normalize module */
+} bs_embeddings_req;
+
+typedef struct bs_features_req {
+    bs_texts input;
+} bs_features_req;
+
+typedef enum bs_early_stopping {
+    BS_EARLY_STOP_UNSET = -1,
+    BS_EARLY_STOP_FALSE = 0,
+    BS_EARLY_STOP_TRUE = 1,
+    BS_EARLY_STOP_NEVER = 2,
+} bs_early_stopping;
+
+/* Summarization: every numeric field < 0 (length_penalty: NaN) means "not
+ * set" and takes the model's defaults (task_specific_params.summarization,
+ * then config / generation_config, then generate()'s). */
+typedef struct bs_summarization_req {
+    bs_texts input;
+    int max_length, min_length, num_beams, no_repeat_ngram_size, max_new_tokens;
+    double length_penalty;
+    bs_early_stopping early_stopping;
+    int truncation; /* informative: over-long inputs are always truncated and flagged */
+} bs_summarization_req;
+
+/* Fills a request with the defaults of its task (top_k 1 / 5, stride
+ * unset...). texts are left empty. */
+BS_API void bs_classification_req_init(bs_classification_req *req);
+BS_API void bs_ner_req_init(bs_ner_req *req);
+BS_API void bs_qa_req_init(bs_qa_req *req);
+BS_API void bs_fill_mask_req_init(bs_fill_mask_req *req);
+BS_API void bs_embeddings_req_init(bs_embeddings_req *req);
+BS_API void bs_summarization_req_init(bs_summarization_req *req);
+
+/* The task functions. Each validates its request, runs the model and stores
+ * the response `data` object (see docs/pipelines.md) in *data_out, owned by
+ * the caller. Errors as described at the top of this file. */
+BS_API int bs_pipeline_classify(const bs_pipeline_ctx *ctx, const bs_classification_req *req,
+                                json_t **data_out, bs_err *err);
+BS_API int bs_pipeline_ner(const bs_pipeline_ctx *ctx, const bs_ner_req *req, json_t **data_out,
+                           bs_err *err);
+BS_API int bs_pipeline_qa(const bs_pipeline_ctx *ctx, const bs_qa_req *req, json_t **data_out,
+                          bs_err *err);
+BS_API int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *req,
+                                 json_t **data_out, bs_err *err);
+BS_API int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
+                                  json_t **data_out, bs_err *err);
+BS_API int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req,
+                                json_t **data_out, bs_err *err);
+BS_API int bs_pipeline_summarize(const bs_pipeline_ctx *ctx, const bs_summarization_req *req,
+                                 json_t **data_out, bs_err *err);
+
+/* The JSON entry point: validates `request` (a /tasks/<task> body: field
+ * types, ranges, enums; an unknown field is rejected by name; `model_name`
+ * is accepted and ignored) and runs the task. *data_out receives exactly the
+ * `data` object of the HTTP response (caller json_decref's it). */
+BS_API int bs_pipeline_run_json(const bs_pipeline_ctx *ctx, bs_task task, const json_t *request,
+                                json_t **data_out, bs_err *err);
+
+/* ── generation (decoder-only logic, usable with any step function) ── */
+
+/* Produces logits for the next position of every row: feeds tokens[r] to
+ * row r and writes logits[r * vocab + v]. Returns 0 or a negative BS_E*. */
+typedef int (*bs_gen_step_fn)(void *user, const int32_t *tokens, int32_t n_rows, float *logits,
+                              bs_err *err);
+/* Keeps rows src_rows[0..n) as the new rows 0..n-1 (beam reorder). */
+typedef int (*bs_gen_reorder_fn)(void *user, const int32_t *src_rows, int32_t n_rows, bs_err *err);
+
+typedef struct bs_gen_params {
+    int32_t vocab_size;
+    int32_t max_length; /* decoder length cap, decoder start included */
+    int32_t min_length;
+    int32_t num_beams;
+    int32_t no_repeat_ngram_size;
+    double length_penalty;
+    bs_early_stopping early_stopping;
+    int32_t decoder_start_token_id, eos_token_id;
+    int32_t forced_bos_token_id, forced_eos_token_id; /* -1 = none */
+} bs_gen_params;
+
+/* Greedy search (num_beams 1) or beam search (transformers' vectorised
+ * _beam_search) for one input: calls step with num_beams rows (1 for
+ * greedy), reorder between beam steps. *ids_out (free()) receives the
+ * decoder output (decoder start first), *score_out the beam hypothesis'
+ * normalised score (NaN for greedy). Errors: BS_EINVAL (bad params), those
+ * of the callbacks, BS_ENOMEM. */
+BS_API int bs_generate(const bs_gen_params *params, bs_gen_step_fn step,
+                       bs_gen_reorder_fn reorder, void *user, int32_t **ids_out, size_t *n_out,
+                       double *score_out, bs_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

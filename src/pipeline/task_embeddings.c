@@ -1,0 +1,158 @@
+/* Sentence embeddings (sentence-transformers' Transformer -> Pooling ->
+ * Normalize) and feature extraction (the encoder's last hidden state per
+ * token). Both run the encoder once over the unpadded texts. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/ctx.h"
+#include "pipeline/internal.h"
+
+void bs_embeddings_req_init(bs_embeddings_req *req)
+{
+    memset(req, 0, sizeof *req);
+    req->pooling = BS_POOL_DEFAULT;
+    req->normalize = -1;
+}
+
+/* Encodes the texts (stripped when `strip`, as sentence-transformers does)
+ * truncated to max_len and runs the encoder for its last hidden state. */
+static int encode_all(const bs_pipeline_ctx *ctx, const bs_texts *in, int strip, size_t max_len,
+                      bs_encoding ***encs_out, bs_model_outputs *out, int *truncated, bs_err *err)
+{
+    bs_encoding **encs = calloc(in->n, sizeof *encs);
+    if (!encs) return bs_err_set(err, BS_ENOMEM, "out of memory");
+    *encs_out = encs;
+    int rc = 0;
+    for (size_t i = 0; i < in->n && !rc; i++) {
+        const char *t = in->texts[i];
+        size_t b = 0, e = strlen(t);
+        if (strip) bs_pl_strip(t, e, &b, &e);
+        rc = bs_pl_encode(ctx, t + b, e - b, NULL, max_len, &encs[i], truncated, err);
+    }
+    if (!rc) rc = bs_pl_forward(ctx, encs, in->n, BS_OUT_HIDDEN, out, err);
+    return rc;
+}
+
+static void free_encs(bs_encoding **encs, size_t n)
+{
+    for (size_t i = 0; encs && i < n; i++) bs_encoding_free(encs[i]);
+    free(encs);
+}
+
+static json_t *vector_json(const double *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_real(v[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req, json_t **data_out,
+                           bs_err *err)
+{
+    *data_out = NULL;
+    int rc = bs_pl_check_texts(&req->input, "text", err);
+    if (rc) return rc;
+    unsigned modes = 0;
+    switch (req->pooling) {
+    case BS_POOL_MEAN: modes = BS_POOLBIT_MEAN; break;
+    case BS_POOL_CLS: modes = BS_POOLBIT_CLS; break;
+    case BS_POOL_MAX: modes = BS_POOLBIT_MAX; break;
+    case BS_POOL_MEAN_SQRT_LEN: modes = BS_POOLBIT_MEAN_SQRT; break;
+    case BS_POOL_DEFAULT: modes = ctx->st_pooling ? ctx->st_pooling : BS_POOLBIT_MEAN; break;
+    }
+    int normalize = req->normalize >= 0 ? req->normalize : ctx->st_normalize;
+    size_t max_len = bs_pl_max_len(ctx);
+    if (ctx->st_max_seq_len && ctx->st_max_seq_len < max_len) max_len = ctx->st_max_seq_len;
+    bs_encoding **encs = NULL;
+    bs_model_outputs out;
+    bs_model_outputs_init(&out);
+    int truncated = 0;
+    json_t *embs = json_array();
+    double *vec = NULL;
+    if (!embs) {
+        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = encode_all(ctx, &req->input, 1, max_len, &encs, &out, &truncated, err))) goto done;
+    size_t H = (size_t)out.hidden_size, dim = 0;
+    /* sentence-transformers concatenates the modes in this order */
+    static const struct { unsigned bit; bs_pooling mode; } order[] = {
+        {BS_POOLBIT_CLS, BS_POOL_CLS},
+        {BS_POOLBIT_MAX, BS_POOL_MAX},
+        {BS_POOLBIT_MEAN, BS_POOL_MEAN},
+        {BS_POOLBIT_MEAN_SQRT, BS_POOL_MEAN_SQRT_LEN},
+    };
+    for (size_t m = 0; m < 4; m++) dim += modes & order[m].bit ? H : 0;
+    vec = malloc(dim * sizeof *vec);
+    if (!vec) {
+        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+        goto done;
+    }
+    size_t row0 = 0;
+    for (size_t i = 0; i < req->input.n; i++) {
+        const float *h = out.last_hidden_state + row0 * H;
+        size_t d = 0;
+        for (size_t m = 0; m < 4; m++) {
+            if (!(modes & order[m].bit)) continue;
+            bs_pool(h, encs[i]->len, H, order[m].mode, vec + d);
+            d += H;
+        }
+        if (normalize) bs_normalize(vec, dim);
+        json_t *v = vector_json(vec, dim);
+        if (!v || json_array_append_new(embs, v)) {
+            rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+            goto done;
+        }
+        row0 += encs[i]->len;
+    }
+    *data_out = json_pack("{s:O, s:I, s:b}", "embeddings", embs, "dimensions", (json_int_t)dim, "truncated", truncated);
+    if (!*data_out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+done:
+    bs_model_outputs_release(&out);
+    free_encs(encs, req->input.n);
+    free(vec);
+    json_decref(embs);
+    return rc;
+}
+
+int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req, json_t **data_out, bs_err *err)
+{
+    *data_out = NULL;
+    int rc = bs_pl_check_texts(&req->input, "text", err);
+    if (rc) return rc;
+    bs_encoding **encs = NULL;
+    bs_model_outputs out;
+    bs_model_outputs_init(&out);
+    int truncated = 0;
+    json_t *feats = json_array();
+    if (!feats) {
+        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = encode_all(ctx, &req->input, 0, bs_pl_max_len(ctx), &encs, &out, &truncated, err))) goto done;
+    size_t H = (size_t)out.hidden_size, row = 0;
+    for (size_t i = 0; i < req->input.n; i++) {
+        json_t *m = json_array();
+        if (!m || json_array_append_new(feats, m)) goto oom;
+        for (size_t t = 0; t < encs[i]->len; t++, row++) {
+            json_t *v = json_array();
+            if (!v || json_array_append_new(m, v)) goto oom;
+            for (size_t d = 0; d < H; d++)
+                if (json_array_append_new(v, json_real(out.last_hidden_state[row * H + d]))) goto oom;
+        }
+    }
+    *data_out = json_pack("{s:O, s:b}", "features", feats, "truncated", truncated);
+    if (!*data_out) goto oom;
+    goto done;
+oom:
+    rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+done:
+    bs_model_outputs_release(&out);
+    free_encs(encs, req->input.n);
+    json_decref(feats);
+    return rc;
+}
