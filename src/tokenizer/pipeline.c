@@ -219,8 +219,9 @@ int pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t len, i
                 if (count >= limit) break;
             }
             count = 0;
+            /* the kept words are numbered from 0, as the library does */
             for (size_t i = first; i < w.n && !rc; i++)
-                rc = emit_piece(tok, &w.v[i], (int32_t)i, seq, &tv, e, &count);
+                rc = emit_piece(tok, &w.v[i], (int32_t)(i - first), seq, &tv, e, &count);
         }
     }
     tokvec_free(&tv);
