@@ -204,7 +204,7 @@ int bs_hub_manifest_verify(const char *dir, char checksum[72], bs_err *err)
             if (ea - a != eb - b || memcmp(a, b, (size_t)(ea - a))) break;
             a = ea + 1, b = eb + 1;
         }
-        const char *line = *b ? b : a;
+        const char *line = *a ? a : b;
         const char *name = strstr(line, "  ");
         int n = name ? (int)strcspn(name + 2, "\n") : 0;
         rc = bs_err_set(err, BS_EFORMAT, "%s: checksum mismatch at %.*s", dir, n,

@@ -25,15 +25,13 @@ int bs_hub_register_demo_models(bs_hub *hub, const char *fixtures_dir, int *n, b
     size_t have = json_array_size(entries);
     json_decref(entries);
     if (have) return 0;
-    DIR *d = opendir(dir);
-    if (!d) {
+    /* Sorted, so that the demo set is the same on every machine. */
+    struct dirent **list = NULL;
+    int count = scandir(dir, &list, NULL, alphasort);
+    if (count < 0) {
         bs_log_info("hub", "no demo models at %s", dir);
         return 0;
     }
-    /* Sorted, so that the demo set is the same on every machine. */
-    struct dirent **list = NULL;
-    closedir(d);
-    int count = scandir(dir, &list, NULL, alphasort);
     int done = 0;
     for (int i = 0; i < count; i++) {
         const char *base = list[i]->d_name;

@@ -2,7 +2,6 @@
  * which models go first is decided from the seed's usage fields alone, so
  * the order can be tested with documents and no files. */
 #include "hub/internal.h"
-#include "util/log.h"
 #include "util/time.h"
 
 #include <stdlib.h>
@@ -85,43 +84,4 @@ int bs_hub_eviction_plan(const json_t *entries, int64_t max_bytes, const char *c
     free(c);
     *out = victims;
     return 0;
-}
-
-int bs_hub_enforce_cap(bs_hub *hub, const char *const *keep, size_t nkeep, json_t **evicted,
-                       bs_err *err)
-{
-    bs_store *st = bs_hub_store(hub);
-    int64_t cap = st ? bs_store_settings_int(st, "model_cache_max_bytes", 0) : 0;
-    if (evicted) *evicted = NULL;
-    if (cap <= 0) return 0;
-    json_t *entries = NULL, *victims = NULL;
-    int rc = bs_store_models_list(st, &entries, err);
-    if (!rc) rc = bs_hub_eviction_plan(entries, cap, keep, nkeep, &victims, err);
-    size_t i;
-    json_t *v;
-    json_array_foreach(rc ? NULL : victims, i, v) {
-        const char *name = json_string_value(v);
-        char path[4096];
-        if (bs_hub_model_path(bs_hub_models_dir(hub), name, path, sizeof path, err)) continue;
-        /* The document stays (is_cached false) so its usage history survives
-         * a later download. */
-        size_t j;
-        json_t *e;
-        json_array_foreach(entries, j, e) {
-            if (strcmp(json_string_value(json_object_get(e, "model_name")), name)) continue;
-            json_t *doc = json_deep_copy(e);
-            json_object_set_new(doc, "is_cached", json_false());
-            bs_err e2;
-            if (bs_store_models_upsert(st, doc, NULL, &e2))
-                bs_log_warn("hub", "evict %s: %s", name, e2.msg);
-            json_decref(doc);
-        }
-        bs_hub_rmtree(path, NULL);
-        bs_log_info("hub", "evicted %s (cache over model_cache_max_bytes %lld)", name,
-                    (long long)cap);
-    }
-    json_decref(entries);
-    if (evicted && !rc) *evicted = victims;
-    else json_decref(victims);
-    return rc;
 }
