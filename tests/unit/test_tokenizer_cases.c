@@ -198,6 +198,30 @@ out:
     return bad;
 }
 
+/* Runs all cases of fixture `name` on tok; returns the number of failures. */
+static size_t run_all(const bs_tokenizer *tok, const char *name, const char *label, size_t *count)
+{
+    size_t len;
+    char *text = bs_test_read_file(bs_test_fixture("tokenizers/%s/cases.jsonl", name), &len);
+    assert_non_null(text);
+    size_t pass = 0, n = 0, shown = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_error_t je;
+        json_t *c = json_loads(line, JSON_ALLOW_NUL, &je);
+        assert_non_null(c);
+        char why[800] = "";
+        n++;
+        if (!run_case(tok, c, why, sizeof why)) pass++;
+        else if (shown++ < 8 || getenv("BS_TOK_VERBOSE"))
+            printf("FAIL %s %s: %s\n", label, json_string_value(json_object_get(c, "id")), why);
+        json_decref(c);
+    }
+    printf("%s: %zu/%zu cases pass\n", label, pass, n);
+    free(text);
+    *count = n;
+    return n - pass;
+}
+
 static void test_cases(void **state)
 {
     (void)state;
@@ -209,33 +233,75 @@ static void test_cases(void **state)
         bs_err err;
         int rc = bs_tokenizer_load(bs_test_fixture("tokenizers/%s", names[t]), &tok, &err);
         if (rc) fail_msg("%s: %s", names[t], err.msg);
-        size_t len;
-        char *text = bs_test_read_file(bs_test_fixture("tokenizers/%s/cases.jsonl", names[t]), &len);
-        assert_non_null(text);
-        size_t pass = 0, n = 0, shown = 0;
-        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-            json_error_t je;
-            json_t *c = json_loads(line, JSON_ALLOW_NUL, &je);
-            assert_non_null(c);
-            char why[800] = "";
-            n++;
-            if (!run_case(tok, c, why, sizeof why)) pass++;
-            else if (shown++ < 8 || getenv("BS_TOK_VERBOSE"))
-                printf("FAIL %s %s: %s\n", names[t], json_string_value(json_object_get(c, "id")), why);
-            json_decref(c);
-        }
-        printf("%s: %zu/%zu cases pass\n", names[t], pass, n);
+        size_t n;
+        failed += run_all(tok, names[t], names[t], &n);
         total += n;
-        failed += n - pass;
-        free(text);
         bs_tokenizer_free(tok);
     }
     printf("all tokenizers: %zu/%zu cases pass\n", total - failed, total);
     assert_int_equal(failed, 0);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+    size_t len;
+    char *b = bs_test_read_file(from, &len);
+    assert_non_null(b);
+    FILE *f = fopen(to, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, len, f), len);
+    fclose(f);
+    free(b);
+}
+
+/* The same cases through the older files: a folder with only vocab.txt (and
+ * the tokenizer_config.json transformers would read) or vocab.json +
+ * merges.txt must give the same outputs as tokenizer.json. */
+static void test_legacy_cases(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *config;
+    } legacy[] = {
+        {"bert-base-uncased", "{\"do_lower_case\": true, \"model_max_length\": 512}"},
+        {"bert-base-cased", "{\"do_lower_case\": false}"},
+        {"bert-base-chinese", "{\"do_lower_case\": false}"},
+        {"bert-base-multilingual-cased", "{\"do_lower_case\": false}"},
+        {"roberta-base", "{\"model_max_length\": 512}"},
+        {"bart-large-cnn", "{\"model_max_length\": 1024, \"clean_up_tokenization_spaces\": false}"},
+    };
+    size_t failed = 0;
+    for (size_t i = 0; i < sizeof legacy / sizeof *legacy; i++) {
+        char dir[1024], to[1200], label[200];
+        snprintf(dir, sizeof dir, "%s", bs_test_tmpdir(legacy[i].name));
+        int wp = i < 4;
+        const char *files[] = {wp ? "vocab.txt" : "vocab.json", wp ? NULL : "merges.txt"};
+        for (int k = 0; k < 2; k++) {
+            if (!files[k]) continue;
+            snprintf(to, sizeof to, "%s/%s", dir, files[k]);
+            copy_file(bs_test_fixture("tokenizers/%s/%s", legacy[i].name, files[k]), to);
+        }
+        snprintf(to, sizeof to, "%s/tokenizer_config.json", dir);
+        FILE *f = fopen(to, "w");
+        assert_non_null(f);
+        fputs(legacy[i].config, f);
+        fclose(f);
+        bs_tokenizer *tok;
+        bs_err err;
+        if (bs_tokenizer_load(dir, &tok, &err)) fail_msg("%s: %s", dir, err.msg);
+        assert_int_equal(bs_tokenizer_model_kind(tok), wp ? BS_MODEL_WORDPIECE : BS_MODEL_BPE);
+        assert_int_equal(bs_tokenizer_model_max_length(tok), i == 5 ? 1024 : (i == 0 || i == 4) ? 512 : 0);
+        assert_int_equal(bs_tokenizer_clean_up_tokenization_spaces(tok), i != 5);
+        snprintf(label, sizeof label, "%s (legacy files)", legacy[i].name);
+        size_t n;
+        failed += run_all(tok, legacy[i].name, label, &n);
+        bs_tokenizer_free(tok);
+    }
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cases)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cases), cmocka_unit_test(test_legacy_cases)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
