@@ -13,6 +13,7 @@ static const struct subcommand {
 } subcommands[] = {
     {"serve", bs_cli_serve, "run the HTTP API and web studio"},
     {"keys", bs_cli_keys, "create and list API keys"},
+    {"run", bs_cli_run, "run a task on a model folder, print the result (JSON)"},
     {"bench", bs_cli_bench, "time the engine's forward pass (one JSON line)"},
 };
 
