@@ -99,6 +99,10 @@ BS_API int bs_model_uses_token_type_ids(const bs_model *model);
 BS_API const char *bs_model_config_json(const bs_model *model);
 /* The raw text of generation_config.json, or NULL when the folder has none. */
 BS_API const char *bs_model_generation_config_json(const bs_model *model);
+/* Encoder layers as run (ALBERT: num_hidden_layers, shared or not) and the
+ * feed-forward width. */
+BS_API int bs_model_num_layers(const bs_model *model);
+BS_API int bs_model_intermediate_size(const bs_model *model);
 /* Compute threads used per call. */
 BS_API int bs_model_n_threads(const bs_model *model);
 

@@ -144,3 +144,5 @@ int bs_model_uses_token_type_ids(const bs_model *m) { return m->cfg.type_vocab >
 const char *bs_model_config_json(const bs_model *m) { return m->config_text; }
 const char *bs_model_generation_config_json(const bs_model *m) { return m->genconfig_text; }
 int bs_model_n_threads(const bs_model *m) { return m->n_threads; }
+int bs_model_num_layers(const bs_model *m) { return m->cfg.n_layers; }
+int bs_model_intermediate_size(const bs_model *m) { return m->cfg.inter; }

@@ -1,0 +1,176 @@
+/* `bertstudio bench`: times the engine's forward pass on synthetic batches
+ * and prints one JSON line (latency median/p90, sequences/s, tokens/s,
+ * GFLOP/s, memory). The inputs come from a fixed LCG that bench/peer-ort.mjs
+ * reproduces, so both engines see the same tokens. */
+#include "bertstudio/model.h"
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Milliseconds since this process started (kernel start time, 10 ms grain). */
+static double since_process_start_ms(void)
+{
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f) return -1;
+    char buf[2048];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    unsigned long long start = 0;
+    /* field 22 (starttime); p points at the end of field 2 */
+    int field = 2;
+    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+        if (++field == 22) {
+            start = strtoull(tok, NULL, 10);
+            break;
+        }
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    double boot_ms = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    return boot_ms - (double)start * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long rss_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long v = -1;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, kl) == 0) v = strtol(line + kl, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint32_t lcg(uint32_t *s)
+{
+    *s = (*s * 1103515245u + 12345u) & 0x7fffffffu;
+    return *s;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bertstudio bench --model DIR [--batch N] [--seq L | --mixed MIN:MAX] [--threads T] "
+                    "[--iters K] [--warmup W]\n");
+}
+
+int bs_cli_bench(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int batch = 1, seq = 128, mn = 0, mx = 0, threads = 0, iters = 20, warmup = 3;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage();
+            return 0;
+        }
+        if (!v) return bs_cli_usage_error("bench: %s needs a value", a);
+        i++;
+        if (!strcmp(a, "--model")) dir = v;
+        else if (!strcmp(a, "--batch")) batch = atoi(v);
+        else if (!strcmp(a, "--seq")) seq = atoi(v);
+        else if (!strcmp(a, "--mixed")) {
+            if (sscanf(v, "%d:%d", &mn, &mx) != 2 || mn < 1 || mx < mn)
+                return bs_cli_usage_error("bench: --mixed wants MIN:MAX with 1 <= MIN <= MAX");
+        } else if (!strcmp(a, "--threads")) threads = atoi(v);
+        else if (!strcmp(a, "--iters")) iters = atoi(v);
+        else if (!strcmp(a, "--warmup")) warmup = atoi(v);
+        else return bs_cli_usage_error("bench: unknown option %s", a);
+    }
+    if (!dir) {
+        usage();
+        return 2;
+    }
+    if (batch < 1 || seq < 1 || iters < 1 || warmup < 0) return bs_cli_usage_error("bench: sizes must be positive");
+    double t0 = now_ms();
+    bs_model_opts opts;
+    bs_model_opts_default(&opts);
+    if (threads > 0) opts.n_threads = threads;
+    bs_model *m = NULL;
+    bs_err err = {0};
+    if (bs_model_load(dir, &opts, &m, &err) != 0) {
+        fprintf(stderr, "bertstudio: %s\n", err.msg);
+        return 1;
+    }
+    double load_ms = now_ms() - t0;
+    long rss_load = rss_kb("VmRSS:");
+
+    /* Lengths first, then ids, from one LCG stream (see bench/peer-ort.mjs). */
+    uint32_t s = 42;
+    int *lens = calloc((size_t)batch, sizeof *lens);
+    long total = 0;
+    for (int b = 0; b < batch; b++) {
+        lens[b] = mn ? mn + (int)(lcg(&s) % (uint32_t)(mx - mn + 1)) : seq;
+        total += lens[b];
+    }
+    int vocab = bs_model_vocab_size(m);
+    int32_t *ids = malloc((size_t)total * sizeof *ids);
+    bs_seq *seqs = calloc((size_t)batch, sizeof *seqs);
+    for (long i = 0; i < total; i++) ids[i] = 1000 + (int32_t)(lcg(&s) % (uint32_t)(vocab - 1000));
+    long off = 0;
+    for (int b = 0; b < batch; b++) {
+        seqs[b] = (bs_seq){ids + off, NULL, lens[b]};
+        off += lens[b];
+    }
+    bs_batch bt = {seqs, batch};
+    bs_model_outputs out;
+    bs_model_outputs_init(&out);
+    out.want = BS_OUT_HIDDEN;
+    double *lat = calloc((size_t)iters, sizeof *lat);
+    int rc = 0;
+    double first_ms = -1;
+    for (int i = 0; i < warmup + iters && rc == 0; i++) {
+        double a = now_ms();
+        rc = bs_model_forward(m, &bt, &out, &err);
+        double d = now_ms() - a;
+        if (first_ms < 0) first_ms = since_process_start_ms();
+        if (i >= warmup) lat[i - warmup] = d;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "bertstudio: %s\n", err.msg);
+    } else {
+        qsort(lat, (size_t)iters, sizeof *lat, cmp_double);
+        double med = lat[iters / 2], p90 = lat[(iters * 9) / 10 < iters ? (iters * 9) / 10 : iters - 1];
+        /* FLOPs of the encoder: dense layers per token, attention per sequence. */
+        double H = bs_model_hidden_size(m);
+        int layers = bs_model_num_layers(m), inter = bs_model_intermediate_size(m);
+        double flops = 0;
+        for (int b = 0; b < batch; b++)
+            flops += layers * (lens[b] * (8.0 * H * H + 4.0 * H * inter) + 4.0 * (double)lens[b] * lens[b] * H);
+        printf("{\"engine\":\"bertstudio\",\"model\":\"%s\",\"batch\":%d,", dir, batch);
+        if (mn) printf("\"mixed\":\"%d:%d\",", mn, mx);
+        else printf("\"seq\":%d,", seq);
+        printf("\"tokens\":%ld,\"threads\":%d,\"iters\":%d,\"latency_ms\":{\"median\":%.3f,\"p90\":%.3f,\"min\":%.3f},"
+               "\"seq_per_s\":%.1f,\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"load_ms\":%.1f,\"start_to_first_ms\":%.0f,"
+               "\"rss_after_load_mb\":%.1f,\"peak_rss_mb\":%.1f}\n",
+               total, bs_model_n_threads(m), iters, med, p90, lat[0], batch / (med / 1e3), total / (med / 1e3),
+               flops / (med / 1e3) / 1e9, load_ms, first_ms, rss_load / 1024.0, rss_kb("VmHWM:") / 1024.0);
+    }
+    bs_model_outputs_release(&out);
+    free(lat);
+    free(seqs);
+    free(ids);
+    free(lens);
+    bs_model_free(m);
+    return rc ? 1 : 0;
+}

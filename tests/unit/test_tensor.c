@@ -1,0 +1,193 @@
+/* tensor: every kernel table this CPU supports against the portable one
+ * (activations, layernorm, softmax, tails of every length), dtype
+ * conversion, the thread pool, dense layers and attention against naive
+ * loops. */
+#include "testutil.h"
+
+#include "tensor/tensor.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float frand(unsigned *s, float lo, float hi)
+{
+    *s = *s * 1103515245u + 12345u;
+    return lo + (hi - lo) * (float)((*s >> 8) & 0xffffff) / (float)0x1000000;
+}
+
+static void compare_tables(const bs_kernels *k)
+{
+    const bs_kernels *ref = bs_kernels_portable();
+    unsigned s = 1;
+    float a[300], b[300], res[300], g[300], be[300], bias[300];
+    double worst_act = 0, worst_ln = 0, worst_sm = 0;
+    for (int n = 1; n <= 257; n += (n < 40 ? 1 : 37)) {
+        for (int act = BS_ACT_NONE; act <= BS_ACT_TANH; act++) {
+            for (int i = 0; i < n; i++) {
+                a[i] = b[i] = frand(&s, -9.0f, 9.0f);
+                bias[i] = frand(&s, -0.5f, 0.5f);
+            }
+            a[0] = b[0] = 1e-4f; /* near zero, where approximations lose digits */
+            ref->bias_act(a, bias, n, (bs_act)act);
+            k->bias_act(b, bias, n, (bs_act)act);
+            for (int i = 0; i < n; i++) {
+                double d = fabs(a[i] - b[i]) / fmax(1.0, fabs(a[i]));
+                if (d > worst_act) worst_act = d;
+                if (d > 1e-6) fprintf(stderr, "%s act %d n %d i %d: %g vs %g\n", k->name, act, n, i, a[i], b[i]);
+                assert_true(d <= 1e-6);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            a[i] = b[i] = frand(&s, -3.0f, 5.0f);
+            res[i] = frand(&s, -1.0f, 1.0f);
+            g[i] = frand(&s, 0.5f, 1.5f);
+            be[i] = frand(&s, -0.5f, 0.5f);
+        }
+        ref->add_layernorm(a, res, g, be, n, 1e-12f);
+        k->add_layernorm(b, res, g, be, n, 1e-12f);
+        for (int i = 0; i < n; i++) worst_ln = fmax(worst_ln, fabs(a[i] - b[i]));
+        for (int i = 0; i < n; i++) a[i] = b[i] = frand(&s, -20.0f, 20.0f);
+        ref->softmax(a, n, 0.125f);
+        k->softmax(b, n, 0.125f);
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            worst_sm = fmax(worst_sm, fabs(a[i] - b[i]));
+            sum += b[i];
+        }
+        assert_true(fabs(sum - 1.0) < 1e-5);
+    }
+    printf("  %s vs portable: act %.2g (rel), layernorm %.2g, softmax %.2g\n", k->name, worst_act, worst_ln, worst_sm);
+    assert_true(worst_ln <= 2e-6);
+    assert_true(worst_sm <= 1e-6);
+}
+
+static void test_kernel_tables(void **state)
+{
+    const bs_kernels *best = bs_kernels_best();
+    assert_non_null(best);
+    const bs_kernels *avx512 = bs_kernels_avx512();
+    if (avx512) {
+        assert_ptr_equal(best, avx512);
+        compare_tables(avx512);
+    } else {
+        printf("  AVX-512 not available on this CPU: portable path only\n");
+        assert_ptr_equal(best, bs_kernels_portable());
+    }
+    compare_tables(bs_kernels_portable()); /* self-consistency: must be exact */
+}
+
+static void test_portable_values(void **state)
+{
+    const bs_kernels *k = bs_kernels_portable();
+    float x[5] = {-3.0f, -1.0f, 0.0f, 1.0f, 3.0f};
+    k->bias_act(x, NULL, 5, BS_ACT_GELU);
+    /* 0.5 x (1 + erf(x / sqrt 2)), from a float64 evaluation */
+    const double gelu[5] = {-0.0040496598, -0.15865525393, 0.0, 0.84134474607, 2.99595034};
+    for (int i = 0; i < 5; i++) assert_true(fabs(x[i] - gelu[i]) < 1e-6);
+    assert_int_equal(bs_act_from_name("gelu_pytorch_tanh"), BS_ACT_GELU_TANH);
+    assert_int_equal(bs_act_from_name("nope"), -1);
+}
+
+static void test_half(void **state)
+{
+    uint16_t h[6] = {0x3c00, 0xc000, 0x0001, 0x7bff, 0x0000, 0x8000};
+    float f[6];
+    bs_f16_to_f32(h, f, 6);
+    assert_true(f[0] == 1.0f && f[1] == -2.0f && f[3] == 65504.0f && f[4] == 0.0f);
+    assert_true(fabsf(f[2] - 5.9604645e-8f) < 1e-12f);
+    assert_true(signbit(f[5]));
+    uint16_t b[2] = {0x3f80, 0xc040};
+    bs_bf16_to_f32(b, f, 2);
+    assert_true(f[0] == 1.0f && f[1] == -3.0f);
+}
+
+struct count_ctx {
+    int hits[1000];
+    int max_worker;
+};
+static void count_task(void *p, int t, int worker)
+{
+    struct count_ctx *c = p;
+    __atomic_fetch_add(&c->hits[t], 1, __ATOMIC_RELAXED);
+    int w = c->max_worker;
+    while (worker > w && !__atomic_compare_exchange_n(&c->max_worker, &w, worker, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
+static void test_pool(void **state)
+{
+    bs_pool *p = bs_pool_new(3);
+    assert_non_null(p);
+    assert_int_equal(bs_pool_size(p), 3);
+    for (int round = 0; round < 50; round++) {
+        struct count_ctx c = {{0}, 0};
+        bs_pool_run(p, 1000, count_task, &c);
+        for (int t = 0; t < 1000; t++) assert_int_equal(c.hits[t], 1);
+        assert_true(c.max_worker < 3);
+    }
+    bs_pool_free(p);
+}
+
+static void test_linear_and_attention(void **state)
+{
+    bs_pool *p = bs_pool_new(2);
+    unsigned s = 7;
+    enum { M = 70, K = 48, N = 37 };
+    static float x[M * K], w[N * K], b[N], y[M * N];
+    for (int i = 0; i < M * K; i++) x[i] = frand(&s, -1, 1);
+    for (int i = 0; i < N * K; i++) w[i] = frand(&s, -1, 1);
+    for (int i = 0; i < N; i++) b[i] = frand(&s, -1, 1);
+    for (int rows = 1; rows <= M; rows += 23) {
+        bs_linear(p, x, rows, K, w, b, N, y, BS_ACT_RELU);
+        for (int m = 0; m < rows; m++)
+            for (int n = 0; n < N; n++) {
+                double acc = b[n];
+                for (int k = 0; k < K; k++) acc += (double)x[m * K + k] * w[n * K + k];
+                assert_true(fabs(y[m * N + n] - fmax(acc, 0.0)) < 1e-4);
+            }
+    }
+    /* attention: 2 sequences (5 and 9 tokens), 3 heads of 4, causal and not */
+    enum { T = 14, H = 12, NH = 3, HD = 4 };
+    static float q[T * H], k[T * H], v[T * H], out[T * H], scratch[2 * 9 * 9];
+    for (int i = 0; i < T * H; i++) {
+        q[i] = frand(&s, -1, 1);
+        k[i] = frand(&s, -1, 1);
+        v[i] = frand(&s, -1, 1);
+    }
+    int32_t off[3] = {0, 5, 14}, start[2] = {0, 5}, len[2] = {5, 9};
+    for (int causal = 0; causal <= 1; causal++) {
+        bs_attn_args a = {q, k, v, H, H, H, out, H, off, start, len, 2, NH, HD, 0.5f, causal};
+        bs_attention(p, &a, scratch);
+        for (int sq = 0; sq < 2; sq++)
+            for (int i = off[sq]; i < off[sq + 1]; i++)
+                for (int h = 0; h < NH; h++) {
+                    double sc[9], mx = -1e30, sum = 0;
+                    int nk = causal ? i - off[sq] + 1 : len[sq];
+                    for (int j = 0; j < nk; j++) {
+                        double d = 0;
+                        for (int e = 0; e < HD; e++) d += (double)q[i * H + h * HD + e] * k[(start[sq] + j) * H + h * HD + e];
+                        sc[j] = d * 0.5;
+                        if (sc[j] > mx) mx = sc[j];
+                    }
+                    for (int j = 0; j < nk; j++) sum += sc[j] = exp(sc[j] - mx);
+                    for (int e = 0; e < HD; e++) {
+                        double o = 0;
+                        for (int j = 0; j < nk; j++) o += sc[j] / sum * v[(start[sq] + j) * H + h * HD + e];
+                        assert_true(fabs(out[i * H + h * HD + e] - o) < 1e-5);
+                    }
+                }
+    }
+    bs_pool_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kernel_tables), cmocka_unit_test(test_portable_values),
+        cmocka_unit_test(test_half),          cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_linear_and_attention),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
