@@ -18,21 +18,24 @@ static const char hexd[] = "0123456789abcdef";
 
 static _Atomic uint32_t oid_counter;
 static unsigned char oid_rnd[5];
-static pthread_once_t oid_once = PTHREAD_ONCE_INIT;
-
-static void oid_init(void)
-{
-    /* bs_store_open initialised libsodium before any id is made; randombytes
-     * needs nothing more. */
-    randombytes_buf(oid_rnd, sizeof oid_rnd);
-    oid_counter = randombytes_random();
-}
+static _Atomic pid_t oid_pid;
+static pthread_mutex_t oid_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void bs_store_oid_new(int64_t now_ms, char out[25])
 {
     /* MongoDB's layout: 4-byte seconds, 5 random bytes, 3-byte counter, so
-     * ids sort by creation time in both engines. */
-    pthread_once(&oid_once, oid_init);
+     * ids sort by creation time in both engines. The random part is drawn
+     * again in a forked child, or parent and child would make equal ids. */
+    pid_t pid = getpid();
+    if (oid_pid != pid) {
+        pthread_mutex_lock(&oid_lock);
+        if (oid_pid != pid) {
+            randombytes_buf(oid_rnd, sizeof oid_rnd);
+            oid_counter = randombytes_random();
+            oid_pid = pid;
+        }
+        pthread_mutex_unlock(&oid_lock);
+    }
     unsigned char b[12];
     uint32_t secs = (uint32_t)(now_ms / 1000);
     uint32_t c = oid_counter++;

@@ -30,7 +30,13 @@ typedef struct bs_sq {
     pthread_mutex_t rlock;
     pthread_cond_t rcond;
     char *select_cols[BS_NCOLL]; /* t."_id", t."name", ... */
+    void (*trace)(void *ud, const char *sql);
+    void *trace_ud;
 } bs_sq;
+
+/* Tests: fn sees the SQL text of every query the engine prepares (to check
+ * its plan with EXPLAIN QUERY PLAN). NULL turns it off. */
+void bs_store_sqlite_trace(bs_store *s, void (*fn)(void *ud, const char *sql), void *ud);
 
 /* Opens one connection with the store's pragmas (WAL, busy timeout). */
 int bs_sq_conn_open(bs_sq_conn *c, const char *path, bool reader, int busy_ms, bs_err *err);

@@ -26,6 +26,8 @@ static const char *const indexes =
     "created_at DESC);"
     "CREATE INDEX IF NOT EXISTS custom_tasks_api_key_id_created_at ON custom_tasks(api_key_id, "
     "created_at DESC);"
+    "CREATE INDEX IF NOT EXISTS custom_tasks_is_public_usage_count ON custom_tasks(is_public, "
+    "usage_count DESC);"
     "CREATE INDEX IF NOT EXISTS custom_tasks_tags_model_name ON custom_tasks_tags(tag, model_name);"
     "CREATE INDEX IF NOT EXISTS custom_tasks_tags_task ON custom_tasks_tags(task);"
     /* api_keys */
