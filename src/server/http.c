@@ -230,7 +230,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
-            if (*end == 0 && n > ex->limit) ex->too_large = 1;
+            if (*end == 0 && n > ex->limit) {
+                /* Answer now: MHD then closes the connection unread. */
+                ex->too_large = 1;
+                bs_reply_error(&ex->res, 413, "Request body too large",
+                               "the limit is %zu bytes (setting max_request_bytes)", ex->limit);
+                return queue(conn, ex);
+            }
         }
         return MHD_YES;
     }
@@ -241,13 +247,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             else if (bs_buf_append(&ex->body, upload_data, *upload_data_size))
                 return MHD_NO;
         }
+        /* A chunked body has no announced length: past the limit its bytes
+         * are discarded (memory stays bounded) and the 413 goes out once it
+         * ends, since MHD cannot answer in the middle of an upload. */
         *upload_data_size = 0;
-        if (ex->too_large && !ex->answered) {
-            bs_reply_error(&ex->res, 413, "Request body too large",
-                           "the limit is %zu bytes (setting max_request_bytes)",
-                           ex->limit);
-            return queue(conn, ex);
-        }
         return MHD_YES;
     }
     if (ex->answered) return MHD_YES;

@@ -14,7 +14,7 @@
 const bs_setting_def bs_settings_registry[] = {
     {"max_custom_tasks_per_user", BS_SETTING_INTEGER, "50", 0, 1000000,
      "Maximum number of custom tasks one API key may save"},
-    {"session_ttl_hours", BS_SETTING_FLOAT, "8", 1.0 / 3600, 8760,
+    {"session_ttl_hours", BS_SETTING_FLOAT, "8.0", 1.0 / 3600, 8760,
      "Session lifetime in hours since the last activity (fractions allowed, minimum 1 second)"},
     {"log_retention_days", BS_SETTING_INTEGER, "90", 1, 36500,
      "Execution logs older than this are deleted by the sweeper"},

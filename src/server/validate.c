@@ -79,6 +79,10 @@ static int check_string(const bs_field_spec *f, const json_t *v, const char *wha
 
 static int check_strings(const bs_field_spec *f, const json_t *v, char *detail, size_t len)
 {
+    /* For BS_T_STRINGS the range bounds the item count, checked by the caller. */
+    bs_field_spec item_spec = *f;
+    if (f->type == BS_T_STRINGS) item_spec.min = item_spec.max = 0;
+    f = &item_spec;
     size_t i;
     const json_t *item;
     json_array_foreach(v, i, item)

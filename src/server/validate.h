@@ -26,7 +26,7 @@ enum {
 
 /* One accepted field. Range [min, max] applies when max > min: to the value
  * of numbers, to the length in code points of strings (and of each string
- * of BS_T_STRINGS / BS_T_TEXT), to the item count of arrays. choices: a
+ * of BS_T_TEXT), to the item count of BS_T_ARRAY and BS_T_STRINGS. choices: a
  * NULL-terminated list of allowed strings (for BS_T_STRING and the items of
  * BS_T_STRINGS), or NULL. */
 typedef struct bs_field_spec {

@@ -58,6 +58,12 @@ void bs_handle_keys_list(bs_request *req, bs_response *res)
         return;
     json_t *list = NULL;
     bs_err err = {0};
+    /* Usage counters are batched in memory: write them first so that the
+     * answer is up to date. */
+    if (bs_usage_flush(req->server->usage, req->server->store, &err)) {
+        bs_reply_err(req, res, &err);
+        return;
+    }
     if (bs_store_keys_list(req->server->store, limit, offset, &list, &err)) {
         bs_reply_err(req, res, &err);
         return;
@@ -73,6 +79,10 @@ void bs_handle_keys_get(bs_request *req, bs_response *res)
     if (!id) return;
     json_t *doc = NULL;
     bs_err err = {0};
+    if (bs_usage_flush(req->server->usage, req->server->store, &err)) {
+        bs_reply_err(req, res, &err);
+        return;
+    }
     if (bs_store_keys_get(req->server->store, id, &doc, &err)) {
         bs_reply_err(req, res, &err);
         return;

@@ -1,0 +1,54 @@
+/* Shared pieces of the task endpoints (tasks*.c): getting a loaded model by
+ * name, logging an execution, answering with compact shortest-float JSON,
+ * and noticing a client that has gone away. */
+#ifndef BS_SERVER_HANDLERS_TASKS_H
+#define BS_SERVER_HANDLERS_TASKS_H
+
+#include <jansson.h>
+
+#include "batch/batch.h"
+#include "server/http.h"
+
+/* A model acquired for one request. */
+typedef struct bs_task_model {
+    char name[256];
+    bs_served_model *m;
+} bs_task_model;
+
+/* Acquires model_name: 0 on success (call bs_tasks_release). Otherwise res
+ * holds the answer (400 bad name, 404 unknown model with a hint to download
+ * it, 503 + Retry-After while it loads, 500/422 when it cannot load) and
+ * *err the reason (for the execution log). */
+int bs_tasks_acquire(bs_request *req, bs_response *res, const char *model_name, bs_task_model *tm,
+                     bs_err *err);
+/* Releases the model and counts one access (model_cache access_count and
+ * last_accessed, written off the request path). */
+void bs_tasks_release(bs_request *req, bs_task_model *tm);
+
+/* The batch counters of every model (for /stats). */
+void bs_tasks_batch_stats(bs_request *req, bs_batch_stats *out);
+/* bs_metrics_hook_fn: Prometheus lines of the batchers (ud: the server). */
+void bs_tasks_metrics_hook(bs_buf *out, void *ud);
+/* Names and states of the models the server knows ([{"model_name",...}]),
+ * from the registry and the cache; NULL on error (res filled). */
+json_t *bs_tasks_model_list(bs_request *req, bs_response *res);
+
+/* 1 while the client of req is still connected (polled by the batcher). */
+int bs_tasks_client_alive(void *req);
+
+/* Logs one execution: task_type, model, the input (as text), duration since
+ * req->started_ns, success or the error, result size. */
+void bs_tasks_log(bs_request *req, const char *task_type, const char *model_name,
+                  const json_t *input, int success, const char *error_message, int64_t result_size);
+
+/* Replies 200 with the envelope {"success": true, "data": data} (data
+ * stolen); envelope 0 writes data alone (OpenAI and legacy shapes). Reals
+ * under the members named "embeddings", "features", "embedding" are
+ * printed as float32, others as float64, shortest round-trip. Returns the
+ * body size. */
+int64_t bs_tasks_reply(bs_response *res, json_t *data, int envelope);
+
+/* Maps err to the envelope (bs_reply_err), 503 answers with Retry-After. */
+void bs_tasks_reply_err(bs_request *req, bs_response *res, const bs_err *err);
+
+#endif
