@@ -15,6 +15,7 @@ static const struct subcommand {
     {"keys", bs_cli_keys, "create and list API keys"},
     {"run", bs_cli_run, "run a task on a model folder, print the result (JSON)"},
     {"bench", bs_cli_bench, "time the engine's forward pass (one JSON line)"},
+    {"db", bs_cli_db, "store backup, restore, export, import, sweep, bench"},
 };
 
 static void usage(FILE *out)
