@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,13 +198,137 @@ static void test_embeddings(void **s) { (void)s; run_file("embeddings.jsonl", BS
 static void test_features(void **s) { (void)s; run_file("features.jsonl", BS_TASK_FEATURES); }
 static void test_summarization(void **s) { (void)s; run_file("summarization.jsonl", BS_TASK_SUMMARIZATION); }
 
+/* Runs `body` (JSON) as `task` on `model`; returns the error code. */
+static int run_text(const char *model, bs_task task, const char *body, char *msg, size_t cap)
+{
+    bs_pipeline_ctx *ctx = ctx_for(model);
+    assert_non_null(ctx);
+    json_t *req = json_loads(body, 0, NULL), *data = NULL;
+    assert_non_null(req);
+    bs_err err = {0};
+    int rc = bs_pipeline_run_json(ctx, task, req, &data, &err);
+    if (rc) assert_null(data);
+    snprintf(msg, cap, "%s", rc ? err.msg : "");
+    json_decref(req);
+    json_decref(data);
+    return rc;
+}
+
+static void expect_error(const char *model, bs_task task, const char *body, int code, const char *needle)
+{
+    char msg[512];
+    int rc = run_text(model, task, body, msg, sizeof msg);
+    if (rc != code || !strstr(msg, needle)) fprintf(stderr, "%s -> %d '%s'\n", body, rc, msg);
+    assert_int_equal(rc, code);
+    assert_non_null(strstr(msg, needle));
+}
+
+static void test_bad_input_codes(void **s)
+{
+    (void)s;
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "{\"text\": \"\"}", BS_EINVAL, "empty");
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "{\"text\": []}", BS_EINVAL, "empty list");
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "{\"text\": \"a\", \"top_k\": 0}", BS_EINVAL,
+                 "top_k 0");
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "{\"text\": \"a\", \"extra\": 1}", BS_EINVAL,
+                 "unknown field 'extra'");
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "[1]", BS_EINVAL, "JSON object");
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION,
+                 "{\"text\": [\"a\", \"b\"], \"text_pair\": [\"c\"]}", BS_EINVAL, "text_pair has 1");
+    expect_error("tiny-bert-mlm", BS_TASK_CLASSIFICATION, "{\"text\": \"a\"}", BS_EUNPROCESSABLE,
+                 "sequence-classification head");
+    expect_error("tiny-bert-classification", BS_TASK_NER, "{\"text\": \"a\"}", BS_EUNPROCESSABLE,
+                 "token-classification head");
+    expect_error("tiny-bert-ner", BS_TASK_NER, "{\"text\": \"a\", \"aggregation_strategy\": \"mean\"}", BS_EINVAL,
+                 "none, simple, first, average, max");
+    expect_error("tiny-bert-mlm", BS_TASK_FILL_MASK, "{\"text\": \"no mask\"}", BS_EUNPROCESSABLE, "no mask token");
+    expect_error("tiny-bert-mlm", BS_TASK_FILL_MASK, "{\"text\": \"a [MASK]\", \"targets\": []}", BS_EINVAL,
+                 "targets");
+    expect_error("tiny-bert-qa", BS_TASK_QA, "{\"question\": \"q\", \"context\": \"c\", \"doc_stride\": -1}",
+                 BS_EINVAL, "doc_stride");
+    expect_error("tiny-bert-qa", BS_TASK_QA, "{\"question\": \"\", \"context\": \"c\"}", BS_EINVAL,
+                 "question");
+    expect_error("tiny-bert-embeddings", BS_TASK_EMBEDDINGS, "{\"text\": \"a\", \"normalize\": 1}", BS_EINVAL,
+                 "normalize must be true or false");
+    expect_error("tiny-bart", BS_TASK_SUMMARIZATION, "{\"text\": \"a\", \"max_length\": 500}", BS_EINVAL,
+                 "max_length 500");
+    expect_error("tiny-bart", BS_TASK_SUMMARIZATION, "{\"text\": \"a\", \"length_penalty\": \"x\"}", BS_EINVAL,
+                 "length_penalty");
+    /* 257 texts: over the documented batch limit */
+    json_t *req = json_pack("{s:[]}", "text");
+    for (int i = 0; i < BS_PIPELINE_MAX_BATCH + 1; i++) json_array_append_new(json_object_get(req, "text"), json_string("a"));
+    char *body = json_dumps(req, 0);
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, body, BS_EINVAL, "at most 256");
+    free(body);
+    json_decref(req);
+    /* a QA question that leaves no room for the context, and a window count over the limit */
+    expect_error("tiny-bert-qa", BS_TASK_QA,
+                 "{\"question\": \"why why why why why why why why why why\", \"context\": \"c\", \"max_seq_len\": 8}",
+                 BS_EINVAL, "question is too long");
+}
+
+typedef struct job {
+    const bs_pipeline_ctx *ctx;
+    json_t *req;
+    char *out;
+    int rc;
+} job;
+
+static void *run_job(void *arg)
+{
+    job *j = arg;
+    for (int k = 0; k < 5; k++) {
+        json_t *data = NULL;
+        bs_err err = {0};
+        j->rc = bs_pipeline_run_json(j->ctx, BS_TASK_QA, j->req, &data, &err);
+        if (j->rc) return NULL;
+        char *s = json_dumps(data, JSON_COMPACT);
+        json_decref(data);
+        if (j->out && strcmp(j->out, s)) j->rc = -999;
+        free(j->out);
+        j->out = s;
+    }
+    return NULL;
+}
+
+/* One context, four threads running the same multi-window QA request: every
+ * answer equals the single-threaded one. */
+static void test_concurrent_runs_share_a_context(void **s)
+{
+    (void)s;
+    bs_pipeline_ctx *ctx = ctx_for("tiny-bert-qa");
+    assert_non_null(ctx);
+    json_t *req = json_pack("{s:s, s:s, s:i, s:i}", "question", "Who discovered radium?", "context",
+                            "Marie Curie was a physicist and chemist who conducted pioneering research on "
+                            "radioactivity. She discovered polonium and radium with Pierre Curie.",
+                            "max_seq_len", 40, "top_k", 3);
+    job ref = {ctx, req, NULL, 0};
+    run_job(&ref);
+    assert_int_equal(ref.rc, 0);
+    job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (job){ctx, req, NULL, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, run_job, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(jobs[i].rc, 0);
+        assert_string_equal(jobs[i].out, ref.out);
+        free(jobs[i].out);
+    }
+    free(ref.out);
+    json_decref(req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classification), cmocka_unit_test(test_ner),
         cmocka_unit_test(test_qa),             cmocka_unit_test(test_fill_mask),
         cmocka_unit_test(test_embeddings),     cmocka_unit_test(test_features),
-        cmocka_unit_test(test_summarization),
+        cmocka_unit_test(test_summarization), cmocka_unit_test(test_bad_input_codes),
+        cmocka_unit_test(test_concurrent_runs_share_a_context),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_cache);
 }
