@@ -149,6 +149,10 @@ int bs_cli_bench(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "bertstudio: %s\n", err.msg);
     } else {
+        /* Sum of the first sequence's hidden states: the peer prints the same
+         * figure, a cheap check that both run the same model on the same tokens. */
+        double checksum = 0;
+        for (long i = 0; i < (long)lens[0] * bs_model_hidden_size(m); i++) checksum += out.last_hidden_state[i];
         qsort(lat, (size_t)iters, sizeof *lat, cmp_double);
         double med = lat[iters / 2], p90 = lat[(iters * 9) / 10 < iters ? (iters * 9) / 10 : iters - 1];
         /* FLOPs of the encoder: dense layers per token, attention per sequence. */
@@ -162,9 +166,9 @@ int bs_cli_bench(int argc, char **argv)
         else printf("\"seq\":%d,", seq);
         printf("\"tokens\":%ld,\"threads\":%d,\"iters\":%d,\"latency_ms\":{\"median\":%.3f,\"p90\":%.3f,\"min\":%.3f},"
                "\"seq_per_s\":%.1f,\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"load_ms\":%.1f,\"start_to_first_ms\":%.0f,"
-               "\"rss_after_load_mb\":%.1f,\"peak_rss_mb\":%.1f}\n",
+               "\"rss_after_load_mb\":%.1f,\"peak_rss_mb\":%.1f,\"checksum\":%.3f}\n",
                total, bs_model_n_threads(m), iters, med, p90, lat[0], batch / (med / 1e3), total / (med / 1e3),
-               flops / (med / 1e3) / 1e9, load_ms, first_ms, rss_load / 1024.0, rss_kb("VmHWM:") / 1024.0);
+               flops / (med / 1e3) / 1e9, load_ms, first_ms, rss_load / 1024.0, rss_kb("VmHWM:") / 1024.0, checksum);
     }
     bs_model_outputs_release(&out);
     free(lat);

@@ -225,9 +225,10 @@ int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, in
     for (int l = 0; l < cf->dec_layers; l++) {
         const bs_layer *L = &m->dec_layers[l];
         float *K = c->k + (size_t)l * per, *Vc = c->v + (size_t)l * per;
-        bs_linear(m->pool, x, M, H, L->q.w, L->q.b, H, q, BS_ACT_NONE);
-        bs_linear(m->pool, x, M, H, L->k.w, L->k.b, H, kn, BS_ACT_NONE);
-        bs_linear(m->pool, x, M, H, L->v.w, L->v.b, H, vn, BS_ACT_NONE);
+        bs_dense qkv[3] = {{L->q.w, L->q.b, H, q, 0, BS_ACT_NONE},
+                           {L->k.w, L->k.b, H, kn, 0, BS_ACT_NONE},
+                           {L->v.w, L->v.b, H, vn, 0, BS_ACT_NONE}};
+        bs_linear_multi(m->pool, x, M, H, qkv, 3);
         for (int r = 0; r < R; r++) {
             memcpy(K + r * row_stride + (size_t)c->len * H, kn + (size_t)r * n_new * H, (size_t)n_new * H * sizeof(float));
             memcpy(Vc + r * row_stride + (size_t)c->len * H, vn + (size_t)r * n_new * H, (size_t)n_new * H * sizeof(float));

@@ -9,9 +9,10 @@ void bs_run_layer(const bs_model *m, const bs_layer *L, int n_heads, int inter, 
 {
     bs_pool *pool = m->pool;
     int H = m->cfg.hidden, T = b->T, hd = H / n_heads;
-    bs_linear(pool, b->x, T, H, L->q.w, L->q.b, H, b->q, BS_ACT_NONE);
-    bs_linear(pool, b->x, T, H, L->k.w, L->k.b, H, b->k, BS_ACT_NONE);
-    bs_linear(pool, b->x, T, H, L->v.w, L->v.b, H, b->v, BS_ACT_NONE);
+    bs_dense qkv[3] = {{L->q.w, L->q.b, H, b->q, 0, BS_ACT_NONE},
+                       {L->k.w, L->k.b, H, b->k, 0, BS_ACT_NONE},
+                       {L->v.w, L->v.b, H, b->v, 0, BS_ACT_NONE}};
+    bs_linear_multi(pool, b->x, T, H, qkv, 3);
     bs_attn_args a = {b->q, b->k, b->v, H, H, H, b->ctx, H, b->off, b->off, b->len,
                       b->n_seqs, n_heads, hd, 1.0f / sqrtf((float)hd), 0};
     bs_attention(pool, &a, b->attn_scratch);

@@ -1,14 +1,19 @@
 /* Dense layers and row-wise layernorm over the thread pool. Work is split in
- * blocks of rows (tokens) when there are enough, else in blocks of output
- * columns, so that small batches still use every core. */
+ * blocks of output columns (each thread reads its slice of the weights once)
+ * or, when activations outweigh weights, in blocks of rows (tokens). */
 #include "tensor/tensor.h"
 
+/* One output of a dense job and its split into blocks. */
+struct plan {
+    bs_dense d;
+    int by_rows, block, n_blocks, first_task;
+};
+
 struct linear_job {
-    const float *x, *w, *b;
-    float *y;
-    int M, K, N;
-    int by_rows, block, n_blocks;
-    bs_act act;
+    const float *x;
+    int M, K;
+    struct plan p[BS_DENSE_MAX];
+    int n;
     const bs_gemm_backend *g;
     const bs_kernels *k;
 };
@@ -17,42 +22,62 @@ static void linear_task(void *ctxp, int t, int worker)
 {
     struct linear_job *j = ctxp;
     (void)worker;
-    if (j->by_rows) {
-        int m0 = t * j->block, m1 = m0 + j->block < j->M ? m0 + j->block : j->M;
-        j->g->sgemm_nt(m1 - m0, j->N, j->K, j->x + (size_t)m0 * j->K, j->K, j->w, j->K,
-                       j->y + (size_t)m0 * j->N, j->N, 0.0f);
-        for (int m = m0; m < m1; m++) j->k->bias_act(j->y + (size_t)m * j->N, j->b, j->N, j->act);
+    int i = j->n - 1;
+    while (t < j->p[i].first_task) i--;
+    const struct plan *p = &j->p[i];
+    const bs_dense *d = &p->d;
+    int b = t - p->first_task;
+    if (p->by_rows) {
+        int m0 = b * p->block, m1 = m0 + p->block < j->M ? m0 + p->block : j->M;
+        j->g->sgemm_nt(m1 - m0, d->N, j->K, j->x + (size_t)m0 * j->K, j->K, d->w, j->K,
+                       d->y + (size_t)m0 * d->ldy, d->ldy, 0.0f);
+        for (int m = m0; m < m1; m++) j->k->bias_act(d->y + (size_t)m * d->ldy, d->b, d->N, d->act);
     } else {
-        int n0 = t * j->block, n1 = n0 + j->block < j->N ? n0 + j->block : j->N;
-        j->g->sgemm_nt(j->M, n1 - n0, j->K, j->x, j->K, j->w + (size_t)n0 * j->K, j->K, j->y + n0,
-                       j->N, 0.0f);
+        int n0 = b * p->block, n1 = n0 + p->block < d->N ? n0 + p->block : d->N;
+        j->g->sgemm_nt(j->M, n1 - n0, j->K, j->x, j->K, d->w + (size_t)n0 * j->K, j->K, d->y + n0,
+                       d->ldy, 0.0f);
         for (int m = 0; m < j->M; m++)
-            j->k->bias_act(j->y + (size_t)m * j->N + n0, j->b ? j->b + n0 : NULL, n1 - n0, j->act);
+            j->k->bias_act(d->y + (size_t)m * d->ldy + n0, d->b ? d->b + n0 : NULL, n1 - n0, d->act);
     }
+}
+
+void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense *outs, int n)
+{
+    struct linear_job j = {.x = x, .M = M, .K = K, .n = n, .g = bs_gemm_default(), .k = bs_kernels_best()};
+    int nt = bs_pool_size(pool), tasks = 0;
+    for (int i = 0; i < n; i++) {
+        struct plan *p = &j.p[i];
+        p->d = outs[i];
+        if (p->d.ldy == 0) p->d.ldy = p->d.N;
+        int N = p->d.N;
+        p->first_task = tasks;
+        /* Column blocks by default: each thread streams only its share of the
+         * weights, which dominate memory traffic up to a few hundred tokens;
+         * two blocks per thread so that a thread the OS delays is covered.
+         * Row blocks when the activations outweigh the weights. */
+        if (nt == 1 || (double)M * N * K < 64.0 * 1024) {
+            p->by_rows = 1;
+            p->block = M;
+            p->n_blocks = 1;
+        } else if (N >= 64 * nt && M < 4 * N) {
+            int blocks = N >= 128 * nt ? 2 * nt : nt;
+            p->block = ((N + blocks - 1) / blocks + 15) & ~15;
+            p->n_blocks = (N + p->block - 1) / p->block;
+        } else {
+            p->by_rows = 1;
+            p->block = ((M + 2 * nt - 1) / (2 * nt) + 7) & ~7;
+            p->n_blocks = (M + p->block - 1) / p->block;
+        }
+        tasks += p->n_blocks;
+    }
+    bs_pool_run(pool, tasks, linear_task, &j);
 }
 
 void bs_linear(bs_pool *pool, const float *x, int M, int K, const float *w, const float *b, int N,
                float *y, bs_act act)
 {
-    struct linear_job j = {x, w, b, y, M, K, N, 0, 0, 0, act, bs_gemm_default(), bs_kernels_best()};
-    int nt = bs_pool_size(pool);
-    /* Tiny products are not worth waking threads for. */
-    if (nt == 1 || (double)M * N * K < 64.0 * 1024) {
-        j.by_rows = 1;
-        j.block = M;
-        j.n_blocks = 1;
-    } else if (M >= 16 * nt) {
-        /* Row blocks: several per thread for balance, multiples of 8 rows. */
-        int blocks = nt * 2;
-        j.by_rows = 1;
-        j.block = ((M + blocks - 1) / blocks + 7) & ~7;
-        j.n_blocks = (M + j.block - 1) / j.block;
-    } else {
-        int blocks = nt;
-        j.block = ((N + blocks - 1) / blocks + 15) & ~15;
-        j.n_blocks = (N + j.block - 1) / j.block;
-    }
-    bs_pool_run(pool, j.n_blocks, linear_task, &j);
+    bs_dense d = {w, b, N, y, 0, act};
+    bs_linear_multi(pool, x, M, K, &d, 1);
 }
 
 struct ln_job {

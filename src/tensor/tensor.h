@@ -78,6 +78,18 @@ const bs_gemm_backend *bs_gemm_default(void);
 void bs_linear(bs_pool *pool, const float *x, int M, int K, const float *w, const float *b, int N,
                float *y, bs_act act);
 
+/* Several dense layers reading the same input (e.g. attention's q, k, v) in
+ * one pool job: y[M][ldy] = act(x w^T + b), ldy 0 = N. */
+#define BS_DENSE_MAX 4
+typedef struct bs_dense {
+    const float *w, *b;
+    int N;
+    float *y;
+    int ldy;
+    bs_act act;
+} bs_dense;
+void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense *outs, int n);
+
 /* x[M][N] = LayerNorm(x + res) row by row, split over the pool. */
 void bs_add_layernorm_rows(bs_pool *pool, float *x, const float *res, int M, int N,
                            const float *gamma, const float *beta, float eps);
