@@ -68,7 +68,7 @@ json_t *bs_request_json(bs_request *req, bs_response *res)
         return NULL;
     }
     json_error_t jerr;
-    req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!req->json) {
         bs_reply_error(res, 400, "Malformed JSON", "%s at line %d, column %d", jerr.text,
                        jerr.line, jerr.column);

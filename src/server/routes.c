@@ -39,6 +39,27 @@ const bs_route bs_routes[] = {
     {"POST", "/admin/sweep", bs_handle_admin_sweep, ADMIN_WRITE, NULL},
     /* models (server/handlers/models.c) */
     /* tasks (server/handlers/tasks*.c) */
+    {"POST", "/tasks/classification", bs_handle_task_classification, EXECUTE, NULL},
+    {"POST", "/tasks/ner", bs_handle_task_ner, EXECUTE, NULL},
+    {"POST", "/tasks/qa", bs_handle_task_qa, EXECUTE, NULL},
+    {"POST", "/tasks/fill-mask", bs_handle_task_fill_mask, EXECUTE, NULL},
+    {"POST", "/tasks/embeddings", bs_handle_task_embeddings, EXECUTE, NULL},
+    {"POST", "/tasks/features", bs_handle_task_features, EXECUTE, NULL},
+    {"POST", "/tasks/summarization", bs_handle_task_summarization, EXECUTE, NULL},
+    {"POST", "/tasks/rerank", bs_handle_task_rerank, EXECUTE, NULL},
+    {"POST", "/tokenize", bs_handle_tokenize, EXECUTE, NULL},
+    {"POST", "/v1/embeddings", bs_handle_v1_embeddings, EXECUTE, NULL},
+    {"GET", "/v1/models", bs_handle_v1_models, EXECUTE, NULL},
+    /* the original product's routes (docs/serving.md) */
+    {"POST", "/embed", bs_handle_legacy_embed, EXECUTE, NULL},
+    {"POST", "/embed/batch", bs_handle_legacy_embed, EXECUTE, NULL},
+    {"POST", "/classify", bs_handle_legacy_classify, EXECUTE, NULL},
+    {"POST", "/qa", bs_handle_legacy_qa, EXECUTE, NULL},
+    {"POST", "/ner", bs_handle_legacy_ner, EXECUTE, NULL},
+    {"POST", "/fill-mask", bs_handle_legacy_fill_mask, EXECUTE, NULL},
+    {"POST", "/summarize", bs_handle_legacy_summarize, EXECUTE, NULL},
+    {"POST", "/features", bs_handle_legacy_features, EXECUTE, NULL},
+    {"GET", "/stats", bs_handle_stats, EXECUTE, NULL},
 };
 
 const size_t bs_routes_count = sizeof bs_routes / sizeof *bs_routes;

@@ -45,4 +45,25 @@ void bs_handle_admin_sweep(bs_request *req, bs_response *res);
 /* metrics.c */
 void bs_handle_metrics(bs_request *req, bs_response *res);
 
+/* tasks*.c (task endpoints, OpenAI-compatible and legacy routes) */
+void bs_handle_task_classification(bs_request *req, bs_response *res);
+void bs_handle_task_ner(bs_request *req, bs_response *res);
+void bs_handle_task_qa(bs_request *req, bs_response *res);
+void bs_handle_task_fill_mask(bs_request *req, bs_response *res);
+void bs_handle_task_embeddings(bs_request *req, bs_response *res);
+void bs_handle_task_features(bs_request *req, bs_response *res);
+void bs_handle_task_summarization(bs_request *req, bs_response *res);
+void bs_handle_task_rerank(bs_request *req, bs_response *res);
+void bs_handle_tokenize(bs_request *req, bs_response *res);
+void bs_handle_v1_embeddings(bs_request *req, bs_response *res);
+void bs_handle_v1_models(bs_request *req, bs_response *res);
+void bs_handle_legacy_embed(bs_request *req, bs_response *res);
+void bs_handle_legacy_classify(bs_request *req, bs_response *res);
+void bs_handle_legacy_qa(bs_request *req, bs_response *res);
+void bs_handle_legacy_ner(bs_request *req, bs_response *res);
+void bs_handle_legacy_fill_mask(bs_request *req, bs_response *res);
+void bs_handle_legacy_summarize(bs_request *req, bs_response *res);
+void bs_handle_legacy_features(bs_request *req, bs_response *res);
+void bs_handle_stats(bs_request *req, bs_response *res);
+
 #endif

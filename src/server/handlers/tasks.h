@@ -41,6 +41,12 @@ int bs_tasks_client_alive(void *req);
 void bs_tasks_log(bs_request *req, const char *task_type, const char *model_name,
                   const json_t *input, int success, const char *error_message, int64_t result_size);
 
+/* Runs a /tasks/<task> body (its model_name names the model) through the
+ * model's batcher: 0 and *data_out (caller frees) on success; otherwise res
+ * holds the error answer and the failure is logged (as log_type). */
+int bs_tasks_execute(bs_request *req, bs_response *res, bs_task task, const json_t *body,
+                     const char *log_type, json_t **data_out);
+
 /* Replies 200 with the envelope {"success": true, "data": data} (data
  * stolen); envelope 0 writes data alone (OpenAI and legacy shapes). Reals
  * under the members named "embeddings", "features", "embedding" are
