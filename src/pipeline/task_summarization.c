@@ -58,14 +58,15 @@ int bs_pl_gen_params(const bs_pipeline_ctx *ctx, const bs_summarization_req *req
     if (p->max_length < 2 || p->max_length > max_pos)
         return bs_err_set(err, BS_EINVAL, "max_length %d must be between 2 and the model's %d positions "
                           "(max_new_tokens: at most %d)", p->max_length, max_pos, max_pos - 1);
-    if (p->min_length < 0 || p->min_length > p->max_length)
-        return bs_err_set(err, BS_EINVAL, "min_length %d must be between 0 and max_length %d", p->min_length,
-                          p->max_length);
+    /* min_length above max_length is allowed, as in transformers: the forced EOS wins */
+    if (p->min_length < 0 || p->min_length > max_pos)
+        return bs_err_set(err, BS_EINVAL, "min_length %d must be between 0 and the model's %d positions",
+                          p->min_length, max_pos);
     if (p->num_beams < 1 || p->num_beams > 16)
         return bs_err_set(err, BS_EINVAL, "num_beams %d must be between 1 and 16", p->num_beams);
-    if (p->no_repeat_ngram_size < 0 || p->no_repeat_ngram_size > p->max_length)
-        return bs_err_set(err, BS_EINVAL, "no_repeat_ngram_size %d must be between 0 and max_length %d",
-                          p->no_repeat_ngram_size, p->max_length);
+    if (p->no_repeat_ngram_size < 0 || p->no_repeat_ngram_size > max_pos)
+        return bs_err_set(err, BS_EINVAL, "no_repeat_ngram_size %d must be between 0 and the model's %d positions",
+                          p->no_repeat_ngram_size, max_pos);
     if (!isfinite(p->length_penalty) || fabs(p->length_penalty) > 100)
         return bs_err_set(err, BS_EINVAL, "length_penalty must be a number between -100 and 100");
     return 0;
