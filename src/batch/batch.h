@@ -54,6 +54,9 @@ int bs_batcher_new(const bs_batcher_opts *opts, bs_batcher **out, bs_err *err);
 /* Stops the thread after the queued requests have run, then frees. No
  * bs_batcher_run may be in progress. NULL is fine. */
 void bs_batcher_free(bs_batcher *b);
+/* Runs what is queued, then stops the thread; later bs_batcher_run calls
+ * of mergeable requests get BS_EBUSY. Idempotent. */
+void bs_batcher_stop(bs_batcher *b);
 /* Changes the token budget (setting max_batch_tokens) for later batches. */
 void bs_batcher_set_max_tokens(bs_batcher *b, size_t max_batch_tokens);
 
@@ -110,5 +113,39 @@ int bs_batch_fmt_double(double v, char out[32]);
  * bs_batch_fmt_float. Returns 0 or BS_ENOMEM. */
 struct bs_buf;
 int bs_batch_json_write(const json_t *json, const char *const *float_keys, struct bs_buf *out);
+
+/* ── served models (served.c): a loaded model folder and its batcher ── */
+
+/* What the model registry hands to a task handler: the pipeline context
+ * and the batcher that runs requests on it. */
+typedef struct bs_served_model {
+    bs_pipeline_ctx *ctx;
+    bs_batcher *batcher;
+} bs_served_model;
+
+/* The batchers of one server: their common options and counters summed
+ * over every model, including models already unloaded. */
+typedef struct bs_batch_group bs_batch_group;
+
+/* opts->run is ignored (each model runs its own pipeline context). */
+bs_batch_group *bs_batch_group_new(const bs_batcher_opts *opts);
+/* Frees the group; every model loaded through it must be freed first. */
+void bs_batch_group_free(bs_batch_group *g);
+/* New token budget for every loaded and later model. */
+void bs_batch_group_set_max_tokens(bs_batch_group *g, size_t max_batch_tokens);
+/* Sum of every batcher's counters (queued: waiting now in all). */
+void bs_batch_group_stats(bs_batch_group *g, bs_batch_stats *out);
+/* Appends the Prometheus lines of the group's counters (batch size
+ * histogram bertstudio_batch_size, queue depth, rejections). */
+struct bs_buf;
+void bs_batch_group_metrics(bs_batch_group *g, struct bs_buf *out);
+
+/* Model registry callbacks (bs_registry_load_fn / bs_registry_free_fn
+ * signatures; ud is the bs_batch_group). load: bs_pipeline_ctx_load(dir)
+ * and a batcher on it; *handle gets a bs_served_model. Errors: those of
+ * bs_pipeline_ctx_load, BS_ENOMEM. free: stops the batcher (after its queue
+ * has run) and frees the context. */
+int bs_batch_model_load(const char *name, const char *dir, void *ud, void **handle, bs_err *err);
+void bs_batch_model_free(void *handle, void *ud);
 
 #endif

@@ -33,7 +33,7 @@ struct bs_batcher {
     job *head, *tail;
     size_t queued;
     size_t max_tokens;
-    int stop;
+    int stop, joined;
     bs_batch_stats stats;
 };
 
@@ -232,14 +232,21 @@ int bs_batcher_new(const bs_batcher_opts *opts, bs_batcher **out, bs_err *err)
     return 0;
 }
 
+void bs_batcher_stop(bs_batcher *b)
+{
+    pthread_mutex_lock(&b->mu);
+    int joined = b->joined;
+    b->stop = 1;
+    b->joined = 1;
+    pthread_cond_signal(&b->work_cv);
+    pthread_mutex_unlock(&b->mu);
+    if (!joined) pthread_join(b->thread, NULL);
+}
+
 void bs_batcher_free(bs_batcher *b)
 {
     if (!b) return;
-    pthread_mutex_lock(&b->mu);
-    b->stop = 1;
-    pthread_cond_signal(&b->work_cv);
-    pthread_mutex_unlock(&b->mu);
-    pthread_join(b->thread, NULL);
+    bs_batcher_stop(b);
     pthread_cond_destroy(&b->done_cv);
     pthread_cond_destroy(&b->work_cv);
     pthread_mutex_destroy(&b->mu);

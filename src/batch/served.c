@@ -1,0 +1,176 @@
+/* A served model (pipeline context + its batcher), created and freed by
+ * the model registry through the load/free callbacks, and the group that
+ * sums the counters of every model's batcher for /metrics and /stats. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch/batch.h"
+#include "util/buf.h"
+
+typedef struct member {
+    struct member *next;
+    bs_served_model *model;
+} member;
+
+struct bs_batch_group {
+    pthread_mutex_t mu;
+    bs_batcher_opts opts;
+    member *live;
+    bs_batch_stats retired; /* counters of models already freed */
+};
+
+bs_batch_group *bs_batch_group_new(const bs_batcher_opts *opts)
+{
+    bs_batch_group *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    pthread_mutex_init(&g->mu, NULL);
+    if (opts) g->opts = *opts;
+    return g;
+}
+
+void bs_batch_group_free(bs_batch_group *g)
+{
+    if (!g) return;
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+void bs_batch_group_set_max_tokens(bs_batch_group *g, size_t max_batch_tokens)
+{
+    if (!max_batch_tokens) return;
+    pthread_mutex_lock(&g->mu);
+    g->opts.max_batch_tokens = max_batch_tokens;
+    for (member *m = g->live; m; m = m->next) bs_batcher_set_max_tokens(m->model->batcher, max_batch_tokens);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void add_stats(bs_batch_stats *to, const bs_batch_stats *s)
+{
+    to->batches += s->batches;
+    to->requests += s->requests;
+    to->texts += s->texts;
+    to->direct += s->direct;
+    to->rejected += s->rejected;
+    to->cancelled += s->cancelled;
+    to->retried += s->retried;
+    if (s->max_batch > to->max_batch) to->max_batch = s->max_batch;
+    for (int i = 0; i < BS_BATCH_SIZE_BUCKETS; i++) to->sizes[i] += s->sizes[i];
+    to->queued += s->queued;
+}
+
+void bs_batch_group_stats(bs_batch_group *g, bs_batch_stats *out)
+{
+    pthread_mutex_lock(&g->mu);
+    *out = g->retired;
+    out->queued = 0;
+    for (member *m = g->live; m; m = m->next) {
+        bs_batch_stats s;
+        bs_batcher_stats(m->model->batcher, &s);
+        add_stats(out, &s);
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+void bs_batch_group_metrics(bs_batch_group *g, struct bs_buf *out)
+{
+    bs_batch_stats s;
+    bs_batch_group_stats(g, &s);
+    bs_buf_puts(out, "# HELP bertstudio_batch_size Requests merged into one forward pass by the batcher.\n"
+                     "# TYPE bertstudio_batch_size histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < BS_BATCH_SIZE_BUCKETS; i++) {
+        cum += s.sizes[i];
+        if (i + 1 < BS_BATCH_SIZE_BUCKETS)
+            bs_buf_printf(out, "bertstudio_batch_size_bucket{le=\"%llu\"} %llu\n",
+                          (unsigned long long)((2ull << i) - 1), (unsigned long long)cum);
+    }
+    bs_buf_printf(out, "bertstudio_batch_size_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    bs_buf_printf(out, "bertstudio_batch_size_sum %llu\nbertstudio_batch_size_count %llu\n",
+                  (unsigned long long)s.requests, (unsigned long long)s.batches);
+    bs_buf_printf(out,
+                  "# HELP bertstudio_batch_max_size Most requests merged into one forward pass.\n"
+                  "# TYPE bertstudio_batch_max_size gauge\nbertstudio_batch_max_size %llu\n"
+                  "# HELP bertstudio_batch_queue_depth Requests waiting for a batch.\n"
+                  "# TYPE bertstudio_batch_queue_depth gauge\nbertstudio_batch_queue_depth %zu\n"
+                  "# HELP bertstudio_batch_rejected_total Requests refused because a model's queue was full.\n"
+                  "# TYPE bertstudio_batch_rejected_total counter\nbertstudio_batch_rejected_total %llu\n"
+                  "# HELP bertstudio_batch_cancelled_total Queued requests skipped because the client left.\n"
+                  "# TYPE bertstudio_batch_cancelled_total counter\nbertstudio_batch_cancelled_total %llu\n"
+                  "# HELP bertstudio_batch_unbatched_total Requests run outside the batcher (not mergeable).\n"
+                  "# TYPE bertstudio_batch_unbatched_total counter\nbertstudio_batch_unbatched_total %llu\n",
+                  (unsigned long long)s.max_batch, s.queued, (unsigned long long)s.rejected,
+                  (unsigned long long)s.cancelled, (unsigned long long)s.direct);
+}
+
+static int run_pipeline(void *ud, bs_task task, const json_t *request, json_t **data_out, bs_err *err)
+{
+    return bs_pipeline_run_json(ud, task, request, data_out, err);
+}
+
+int bs_batch_model_load(const char *name, const char *dir, void *ud, void **handle, bs_err *err)
+{
+    (void)name;
+    bs_batch_group *g = ud;
+    *handle = NULL;
+    bs_served_model *sm = calloc(1, sizeof *sm);
+    member *m = calloc(1, sizeof *m);
+    if (!sm || !m) {
+        free(sm);
+        free(m);
+        return bs_err_set(err, BS_ENOMEM, "out of memory");
+    }
+    int rc = bs_pipeline_ctx_load(dir, NULL, &sm->ctx, err);
+    if (rc) {
+        free(sm);
+        free(m);
+        return rc;
+    }
+    pthread_mutex_lock(&g->mu);
+    bs_batcher_opts o = g->opts;
+    pthread_mutex_unlock(&g->mu);
+    o.run = run_pipeline;
+    o.run_ud = sm->ctx;
+    o.max_seq_len = (size_t)bs_model_max_seq_len(bs_pipeline_ctx_model(sm->ctx));
+    if ((rc = bs_batcher_new(&o, &sm->batcher, err))) {
+        bs_pipeline_ctx_free(sm->ctx);
+        free(sm);
+        free(m);
+        return rc;
+    }
+    m->model = sm;
+    pthread_mutex_lock(&g->mu);
+    m->next = g->live;
+    g->live = m;
+    pthread_mutex_unlock(&g->mu);
+    *handle = sm;
+    return 0;
+}
+
+void bs_batch_model_free(void *handle, void *ud)
+{
+    bs_batch_group *g = ud;
+    bs_served_model *sm = handle;
+    if (!sm) return;
+    pthread_mutex_lock(&g->mu);
+    for (member **p = &g->live; *p; p = &(*p)->next) {
+        if ((*p)->model == sm) {
+            member *m = *p;
+            *p = m->next;
+            free(m);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    /* Counted after the batcher has drained, so no request is lost. */
+    bs_batcher_stop(sm->batcher);
+    bs_batch_stats s;
+    bs_batcher_stats(sm->batcher, &s);
+    s.queued = 0;
+    pthread_mutex_lock(&g->mu);
+    add_stats(&g->retired, &s);
+    pthread_mutex_unlock(&g->mu);
+    bs_batcher_free(sm->batcher);
+    bs_pipeline_ctx_free(sm->ctx);
+    free(sm);
+}

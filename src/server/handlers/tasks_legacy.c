@@ -1,0 +1,265 @@
+/* The original product's routes (/embed, /embed/batch, /classify, /qa,
+ * /ner, /fill-mask, /summarize, /features, GET /stats) with its request and
+ * response shapes (no envelope on success), so that its clients keep
+ * working. Each is translated into a /tasks request and run the same way
+ * (same batcher, same execution log). Shapes: docs/serving.md. */
+#include <string.h>
+
+#include "server/context.h"
+#include "server/handlers/handlers.h"
+#include "server/handlers/tasks.h"
+#include "util/time.h"
+
+/* Parses and checks a legacy body; NULL when res already holds the 400. */
+static json_t *legacy_body(bs_request *req, bs_response *res, const bs_field_spec *fields)
+{
+    json_t *body = bs_request_json(req, res);
+    if (!body) return NULL;
+    char detail[512];
+    if (bs_validate(body, fields, detail, sizeof detail)) {
+        bs_reply_error(res, 400, "Invalid request", "%s", detail);
+        return NULL;
+    }
+    return body;
+}
+
+/* Runs treq (stolen) and answers with shape(data) (no envelope). */
+static void run_legacy(bs_request *req, bs_response *res, bs_task task, const char *log_type, json_t *treq,
+                       json_t *(*shape)(json_t *data, const json_t *body), const json_t *body)
+{
+    json_t *data = NULL;
+    if (bs_tasks_execute(req, res, task, treq, log_type, &data)) {
+        json_decref(treq);
+        return;
+    }
+    json_t *out = shape(data, body);
+    json_decref(data);
+    json_t *input = json_object_get(treq, "text") ? json_object_get(treq, "text") : json_object_get(treq, "context");
+    int64_t size = out ? bs_tasks_reply(res, out, 0) : -1;
+    if (!out) bs_reply_error(res, 500, "Out of memory", "the answer could not be built");
+    bs_tasks_log(req, log_type, json_string_value(json_object_get(treq, "model_name")), input, size >= 0,
+                 size >= 0 ? NULL : "out of memory", size);
+    json_decref(treq);
+}
+
+/* "texts" (or "text"): the inputs of the old routes. */
+static json_t *texts_of(const json_t *body)
+{
+    json_t *t = json_object_get(body, "texts");
+    return t ? t : json_object_get(body, "text");
+}
+
+static int need_texts(bs_response *res, const json_t *body)
+{
+    if (texts_of(body)) return 1;
+    bs_reply_error(res, 400, "Invalid request", "texts: required (a string or a list of strings)");
+    return 0;
+}
+
+/* ── /embed, /embed/batch: mean pooling, no normalisation ── */
+
+static const bs_field_spec embed_fields[] = {
+    {"texts", BS_T_TEXT, 0, 0, 0, NULL},
+    {"text", BS_T_TEXT, 0, 0, 0, NULL},
+    {"model", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static json_t *shape_embed(json_t *data, const json_t *body)
+{
+    return json_pack("{s:O, s:O, s:O}", "embeddings", json_object_get(data, "embeddings"), "model",
+                     json_object_get(body, "model"), "dimensions", json_object_get(data, "dimensions"));
+}
+
+void bs_handle_legacy_embed(bs_request *req, bs_response *res)
+{
+    json_t *body = legacy_body(req, res, embed_fields);
+    if (!body || !need_texts(res, body)) return;
+    json_t *treq = json_pack("{s:O, s:O, s:s, s:b}", "text", texts_of(body), "model_name",
+                             json_object_get(body, "model"), "pooling", "mean", "normalize", 0);
+    run_legacy(req, res, BS_TASK_EMBEDDINGS, "embeddings", treq, shape_embed, body);
+}
+
+/* ── /features ── */
+
+static json_t *shape_features(json_t *data, const json_t *body)
+{
+    (void)body;
+    return json_pack("{s:O}", "features", json_object_get(data, "features"));
+}
+
+void bs_handle_legacy_features(bs_request *req, bs_response *res)
+{
+    json_t *body = legacy_body(req, res, embed_fields);
+    if (!body || !need_texts(res, body)) return;
+    json_t *treq = json_pack("{s:O, s:O}", "text", texts_of(body), "model_name", json_object_get(body, "model"));
+    run_legacy(req, res, BS_TASK_FEATURES, "features", treq, shape_features, body);
+}
+
+/* ── /classify: the top label of each text ── */
+
+static const bs_field_spec classify_fields[] = {
+    {"texts", BS_T_TEXT, 0, 0, 0, NULL},
+    {"text", BS_T_TEXT, 0, 0, 0, NULL},
+    {"model", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"top_k", BS_T_INT, BS_NULLABLE, 1, 1000000, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static json_t *shape_classify(json_t *data, const json_t *body)
+{
+    json_t *rows = json_object_get(data, "results"), *out = json_array();
+    int top1 = !json_is_integer(json_object_get(body, "top_k"));
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) json_array_append(out, top1 ? json_array_get(row, 0) : row);
+    return json_pack("{s:o}", "results", out);
+}
+
+void bs_handle_legacy_classify(bs_request *req, bs_response *res)
+{
+    json_t *body = legacy_body(req, res, classify_fields);
+    if (!body || !need_texts(res, body)) return;
+    json_t *top = json_object_get(body, "top_k");
+    json_t *treq = json_pack("{s:O, s:O}", "text", texts_of(body), "model_name", json_object_get(body, "model"));
+    json_object_set_new(treq, "top_k", json_is_integer(top) ? json_incref(top) : json_integer(1));
+    run_legacy(req, res, BS_TASK_CLASSIFICATION, "classification", treq, shape_classify, body);
+}
+
+/* ── /qa: the best answer ── */
+
+static const bs_field_spec qa_fields[] = {
+    {"question", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"context", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"model", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static json_t *shape_qa(json_t *data, const json_t *body)
+{
+    (void)body;
+    json_t *best = json_array_get(json_object_get(data, "results"), 0);
+    return best ? json_deep_copy(best) : json_pack("{s:s, s:f, s:i, s:i}", "answer", "", "score", 0.0, "start", 0, "end", 0);
+}
+
+void bs_handle_legacy_qa(bs_request *req, bs_response *res)
+{
+    json_t *body = legacy_body(req, res, qa_fields);
+    if (!body) return;
+    json_t *treq = json_pack("{s:O, s:O, s:O}", "question", json_object_get(body, "question"), "context",
+                             json_object_get(body, "context"), "model_name", json_object_get(body, "model"));
+    run_legacy(req, res, BS_TASK_QA, "qa", treq, shape_qa, body);
+}
+
+/* ── /ner: entities of one text, simple aggregation ── */
+
+static const bs_field_spec ner_fields[] = {
+    {"text", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"model", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static json_t *shape_ner(json_t *data, const json_t *body)
+{
+    (void)body;
+    return json_pack("{s:O}", "entities", json_array_get(json_object_get(data, "results"), 0));
+}
+
+void bs_handle_legacy_ner(bs_request *req, bs_response *res)
+{
+    json_t *body = legacy_body(req, res, ner_fields);
+    if (!body) return;
+    json_t *treq = json_pack("{s:O, s:O, s:s}", "text", json_object_get(body, "text"), "model_name",
+                             json_object_get(body, "model"), "aggregation_strategy", "simple");
+    run_legacy(req, res, BS_TASK_NER, "ner", treq, shape_ner, body);
+}
+
+/* ── /fill-mask: predictions for one text ── */
+
+static const bs_field_spec fm_fields[] = {
+    {"text", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"model", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"top_k", BS_T_INT, BS_NULLABLE, 1, 1000, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static json_t *shape_fm(json_t *data, const json_t *body)
+{
+    (void)body;
+    return json_pack("{s:O}", "predictions", json_array_get(json_object_get(data, "results"), 0));
+}
+
+void bs_handle_legacy_fill_mask(bs_request *req, bs_response *res)
+{
+    json_t *body = legacy_body(req, res, fm_fields);
+    if (!body) return;
+    json_t *treq = json_pack("{s:O, s:O}", "text", json_object_get(body, "text"), "model_name",
+                             json_object_get(body, "model"));
+    json_t *top = json_object_get(body, "top_k");
+    if (json_is_integer(top)) json_object_set(treq, "top_k", top);
+    run_legacy(req, res, BS_TASK_FILL_MASK, "fill-mask", treq, shape_fm, body);
+}
+
+/* ── /summarize ── */
+
+static const bs_field_spec sum_fields[] = {
+    {"text", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"model", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"max_length", BS_T_INT, BS_NULLABLE, 1, 100000, NULL},
+    {"min_length", BS_T_INT, BS_NULLABLE, 0, 100000, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static json_t *shape_summary(json_t *data, const json_t *body)
+{
+    (void)body;
+    json_t *first = json_array_get(json_object_get(data, "results"), 0);
+    return json_pack("{s:O}", "summary", json_object_get(first, "summary_text"));
+}
+
+void bs_handle_legacy_summarize(bs_request *req, bs_response *res)
+{
+    json_t *body = legacy_body(req, res, sum_fields);
+    if (!body) return;
+    json_t *treq = json_pack("{s:O, s:O}", "text", json_object_get(body, "text"), "model_name",
+                             json_object_get(body, "model"));
+    json_t *v;
+    if (json_is_integer(v = json_object_get(body, "max_length"))) json_object_set(treq, "max_length", v);
+    if (json_is_integer(v = json_object_get(body, "min_length"))) json_object_set(treq, "min_length", v);
+    run_legacy(req, res, BS_TASK_SUMMARIZATION, "summarization", treq, shape_summary, body);
+}
+
+/* ── GET /stats: batching and serving counters ── */
+
+void bs_handle_stats(bs_request *req, bs_response *res)
+{
+    bs_batch_stats s;
+    bs_tasks_batch_stats(req, &s);
+    json_t *sizes = json_object();
+    for (int i = 0; i < BS_BATCH_SIZE_BUCKETS; i++) {
+        char k[32];
+        if (i + 1 < BS_BATCH_SIZE_BUCKETS)
+            snprintf(k, sizeof k, "%u-%u", 1u << i, (2u << i) - 1);
+        else
+            snprintf(k, sizeof k, "%u+", 1u << i);
+        json_object_set_new(sizes, k, json_integer((json_int_t)s.sizes[i]));
+    }
+    json_t *models = bs_tasks_model_list(req, res);
+    if (!models) return;
+    json_t *loaded = json_array();
+    size_t i;
+    json_t *d;
+    json_array_foreach(models, i, d) {
+        if (!strcmp(json_string_value(json_object_get(d, "state")), "loaded"))
+            json_array_append(loaded, json_object_get(d, "model_name"));
+    }
+    json_decref(models);
+    json_t *out = json_pack(
+        "{s:f, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}}", "uptime_seconds",
+        (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0, "loaded_models", loaded, "batching",
+        "batches", (json_int_t)s.batches, "batched_requests", (json_int_t)s.requests, "batched_texts",
+        (json_int_t)s.texts, "unbatched_requests", (json_int_t)s.direct, "max_batch_size",
+        (json_int_t)s.max_batch, "queued", (json_int_t)s.queued, "rejected", (json_int_t)s.rejected,
+        "cancelled", (json_int_t)s.cancelled, "retried_alone", (json_int_t)s.retried, "batch_sizes", sizes);
+    bs_tasks_reply(res, out, 0);
+}

@@ -1,0 +1,229 @@
+/* The OpenAI-compatible routes: POST /v1/embeddings and GET /v1/models, in
+ * OpenAI's shapes (no envelope; errors as {"error": {"message", "type",
+ * "param", "code"}}), so that OpenAI client libraries work unchanged. The
+ * embeddings run through the same batcher as /tasks/embeddings. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/handlers/handlers.h"
+#include "server/handlers/tasks.h"
+#include "util/time.h"
+
+static void openai_error(bs_response *res, int status, const char *type, const char *param,
+                         const char *code, const char *msg)
+{
+    bs_buf_free(&res->body);
+    bs_buf_init(&res->body);
+    json_t *e = json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message", msg, "type", type, "param",
+                          param, "code", code);
+    /* Status and headers (Retry-After) of an answer already made are kept. */
+    bs_reply_json(res, status, e);
+}
+
+/* An envelope error made by the shared task code, re-shaped. */
+static void reshape_error(bs_response *res, const bs_err *err)
+{
+    int status = res->status ? res->status : 500;
+    const char *type = status == 404 ? "invalid_request_error"
+                       : status < 500 ? "invalid_request_error"
+                                      : "server_error";
+    const char *code = status == 404 ? "model_not_found" : status == 503 ? "model_loading" : NULL;
+    openai_error(res, status, type, status == 404 ? "model" : NULL, code,
+                 err->msg[0] ? err->msg : "request failed");
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* base64 of the vector as little-endian float32 (OpenAI's encoding). */
+static json_t *base64_floats(const json_t *vec)
+{
+    size_t n = json_array_size(vec), nb = n * 4;
+    unsigned char *raw = malloc(nb ? nb : 1);
+    char *out = malloc(4 * ((nb + 2) / 3) + 1);
+    json_t *s = NULL;
+    if (raw && out) {
+        for (size_t i = 0; i < n; i++) {
+            float f = (float)json_number_value(json_array_get(vec, i));
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            for (int b = 0; b < 4; b++) raw[i * 4 + (size_t)b] = (unsigned char)(u >> (8 * b));
+        }
+        size_t o = 0;
+        for (size_t i = 0; i < nb; i += 3) {
+            uint32_t v = (uint32_t)raw[i] << 16;
+            if (i + 1 < nb) v |= (uint32_t)raw[i + 1] << 8;
+            if (i + 2 < nb) v |= raw[i + 2];
+            out[o++] = b64[(v >> 18) & 63];
+            out[o++] = b64[(v >> 12) & 63];
+            out[o++] = i + 1 < nb ? b64[(v >> 6) & 63] : '=';
+            out[o++] = i + 2 < nb ? b64[v & 63] : '=';
+        }
+        out[o] = 0;
+        s = json_string(out);
+    }
+    free(raw);
+    free(out);
+    return s;
+}
+
+/* First dims values; renormalised when the full vector was unit length
+ * (a shortened Matryoshka embedding stays a unit vector, as OpenAI's). */
+static json_t *shorten(const json_t *vec, size_t dims)
+{
+    size_t n = json_array_size(vec);
+    double full = 0, part = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = json_number_value(json_array_get(vec, i));
+        full += v * v;
+        if (i < dims) part += v * v;
+    }
+    double scale = fabs(sqrt(full) - 1.0) < 1e-3 && part > 0 ? 1.0 / sqrt(part) : 1.0;
+    json_t *out = json_array();
+    for (size_t i = 0; i < dims && i < n; i++)
+        json_array_append_new(out, json_real(json_number_value(json_array_get(vec, i)) * scale));
+    return out;
+}
+
+static size_t count_tokens(const bs_pipeline_ctx *ctx, const json_t *input)
+{
+    const bs_tokenizer *tok = bs_pipeline_ctx_tokenizer(ctx);
+    size_t cap = (size_t)bs_model_max_seq_len(bs_pipeline_ctx_model(ctx)), total = 0;
+    json_t *list = json_is_string(input) ? json_pack("[O]", input) : json_incref((json_t *)input);
+    size_t i;
+    json_t *t;
+    json_array_foreach(list, i, t) {
+        bs_encoding *e = NULL;
+        if (!bs_tokenizer_encode(tok, json_string_value(t), json_string_length(t), NULL, 0, NULL, &e, NULL))
+            total += e->len < cap ? e->len : cap;
+        bs_encoding_free(e);
+    }
+    json_decref(list);
+    return total;
+}
+
+void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
+{
+    json_t *body = bs_request_json(req, res);
+    if (!body) {
+        openai_error(res, 400, "invalid_request_error", NULL, NULL, "the body is not valid JSON");
+        return;
+    }
+    if (!json_is_object(body)) {
+        openai_error(res, 400, "invalid_request_error", NULL, NULL, "the body must be a JSON object");
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v) {
+        if (strcmp(k, "input") && strcmp(k, "model") && strcmp(k, "encoding_format") &&
+            strcmp(k, "dimensions") && strcmp(k, "user")) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "Unrecognized request argument supplied: %.200s", k);
+            openai_error(res, 400, "invalid_request_error", k, NULL, msg);
+            return;
+        }
+    }
+    json_t *input = json_object_get(body, "input"), *model = json_object_get(body, "model");
+    int input_ok = json_is_string(input) || (json_is_array(input) && json_array_size(input) > 0 &&
+                                             json_array_size(input) <= BS_PIPELINE_MAX_BATCH);
+    size_t i;
+    json_array_foreach(input, i, v) if (!json_is_string(v)) input_ok = 0;
+    if (!input_ok) {
+        openai_error(res, 400, "invalid_request_error", "input", "invalid_input",
+                     "input must be a string or a list of 1 to 256 strings (token arrays are not supported)");
+        return;
+    }
+    if (!json_is_string(model)) {
+        openai_error(res, 400, "invalid_request_error", "model", NULL, "you must provide a model parameter");
+        return;
+    }
+    json_t *fmt = json_object_get(body, "encoding_format");
+    int b64out = 0;
+    if (fmt && !json_is_null(fmt)) {
+        const char *f = json_string_value(fmt);
+        if (!f || (strcmp(f, "float") && strcmp(f, "base64"))) {
+            openai_error(res, 400, "invalid_request_error", "encoding_format", NULL,
+                         "encoding_format must be \"float\" or \"base64\"");
+            return;
+        }
+        b64out = !strcmp(f, "base64");
+    }
+    json_t *dj = json_object_get(body, "dimensions");
+    json_int_t dims = 0;
+    if (dj && !json_is_null(dj)) {
+        if (!json_is_integer(dj) || json_integer_value(dj) < 1) {
+            openai_error(res, 400, "invalid_request_error", "dimensions", NULL,
+                         "dimensions must be a positive integer");
+            return;
+        }
+        dims = json_integer_value(dj);
+    }
+    const char *model_name = json_string_value(model);
+    json_t *treq = json_pack("{s:O, s:s}", "text", input, "model_name", model_name);
+    bs_task_model tm;
+    bs_err err = {0};
+    json_t *data = NULL;
+    size_t tokens = 0;
+    int rc = bs_tasks_acquire(req, res, model_name, &tm, &err);
+    if (rc) {
+        reshape_error(res, &err);
+        bs_tasks_log(req, "embeddings", model_name, input, 0, err.msg, -1);
+        json_decref(treq);
+        return;
+    }
+    rc = bs_batcher_run(tm.m->batcher, BS_TASK_EMBEDDINGS, treq, bs_tasks_client_alive, req, &data, &err);
+    if (!rc) tokens = count_tokens(tm.m->ctx, input);
+    bs_tasks_release(req, &tm);
+    json_decref(treq);
+    json_t *vecs = json_object_get(data, "embeddings");
+    if (!rc && dims > 0 && (size_t)dims > json_array_size(json_array_get(vecs, 0)))
+        rc = bs_err_set(&err, BS_EINVAL, "dimensions %lld is larger than the model's %zu",
+                        (long long)dims, json_array_size(json_array_get(vecs, 0)));
+    if (rc) {
+        bs_tasks_log(req, "embeddings", model_name, input, 0, err.msg, -1);
+        int status = err.code == BS_EBUSY ? 503 : err.code == BS_EUNPROCESSABLE ? 422
+                     : (err.code == BS_EINVAL || err.code == BS_EUTF8 || err.code == BS_ERANGE) ? 400 : 500;
+        if (status == 503) bs_response_header(res, "Retry-After", "1");
+        openai_error(res, status, status < 500 ? "invalid_request_error" : "server_error",
+                     err.code == BS_EINVAL && dims ? "dimensions" : NULL, NULL, err.msg);
+        json_decref(data);
+        return;
+    }
+    json_t *list = json_array();
+    json_array_foreach(vecs, i, v) {
+        json_t *vec = dims > 0 ? shorten(v, (size_t)dims) : json_incref(v);
+        json_t *emb = b64out ? base64_floats(vec) : json_incref(vec);
+        json_decref(vec);
+        json_array_append_new(list, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
+                                              (json_int_t)i, "embedding", emb));
+    }
+    json_decref(data);
+    json_t *out = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", list, "model",
+                            model_name, "usage", "prompt_tokens", (json_int_t)tokens, "total_tokens",
+                            (json_int_t)tokens);
+    int64_t size = bs_tasks_reply(res, out, 0);
+    bs_tasks_log(req, "embeddings", model_name, input, size >= 0, NULL, size);
+}
+
+void bs_handle_v1_models(bs_request *req, bs_response *res)
+{
+    json_t *models = bs_tasks_model_list(req, res);
+    if (!models) return;
+    json_t *data = json_array(), *seen = json_object();
+    size_t i;
+    json_t *d;
+    json_array_foreach(models, i, d) {
+        const char *name = json_string_value(json_object_get(d, "model_name"));
+        if (!name || json_object_get(seen, name)) continue;
+        json_object_set_new(seen, name, json_true());
+        int64_t ms = 0;
+        const char *date = json_string_value(json_object_get(d, "download_date"));
+        if (!date || bs_time_parse_iso8601(date, &ms)) ms = 0;
+        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", name, "object", "model",
+                                              "created", (json_int_t)(ms / 1000), "owned_by", "bertstudio"));
+    }
+    json_decref(seen);
+    json_decref(models);
+    bs_reply_json(res, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}

@@ -1,0 +1,120 @@
+/* POST /tasks/rerank: a cross-encoder (a sequence-classification model)
+ * scores every (query, text) pair; the texts come back sorted by score.
+ * Score: the model's classification score of the pair (sigmoid of the
+ * logit for a one-label model, as sentence-transformers' CrossEncoder;
+ * with several labels, the softmax probability of the last label). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/handlers/handlers.h"
+#include "server/handlers/tasks.h"
+
+static const bs_field_spec rerank_fields[] = {
+    {"query", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"texts", BS_T_STRINGS, BS_REQUIRED, 1, BS_PIPELINE_MAX_BATCH, NULL},
+    {"model_name", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"top_k", BS_T_INT, BS_NULLABLE, 1, BS_PIPELINE_MAX_BATCH, NULL},
+    {"return_text", BS_T_BOOL, BS_NULLABLE, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+typedef struct scored {
+    size_t index;
+    double score;
+} scored;
+
+static int by_score_desc(const void *a, const void *b)
+{
+    const scored *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index; /* stable */
+}
+
+static int rerank(const bs_pipeline_ctx *ctx, const json_t *body, json_t **out, bs_err *err)
+{
+    json_t *texts = json_object_get(body, "texts");
+    size_t n = json_array_size(texts);
+    const char *query = json_string_value(json_object_get(body, "query"));
+    const char **q = calloc(n, sizeof *q), **t = calloc(n, sizeof *t);
+    scored *sc = calloc(n, sizeof *sc);
+    json_t *data = NULL;
+    int rc = 0;
+    if (!q || !t || !sc) {
+        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        q[i] = query;
+        t[i] = json_string_value(json_array_get(texts, i));
+    }
+    bs_classification_req creq;
+    bs_classification_req_init(&creq);
+    creq.input.n = n;
+    creq.input.texts = q;
+    creq.pairs = t;
+    creq.top_k = 0; /* every label: the one we want may not rank first */
+    if ((rc = bs_pipeline_classify(ctx, &creq, &data, err))) goto done;
+    const bs_model *m = bs_pipeline_ctx_model(ctx);
+    int nl = bs_model_num_labels(m);
+    const char *want = bs_model_label(m, nl - 1);
+    json_t *results = json_object_get(data, "results");
+    for (size_t i = 0; i < n; i++) {
+        sc[i].index = i;
+        size_t k;
+        json_t *e;
+        json_array_foreach(json_array_get(results, i), k, e) {
+            const char *label = json_string_value(json_object_get(e, "label"));
+            if (label && want && !strcmp(label, want)) sc[i].score = json_number_value(json_object_get(e, "score"));
+        }
+    }
+    qsort(sc, n, sizeof *sc, by_score_desc);
+    json_t *top = json_object_get(body, "top_k");
+    size_t top_k = json_is_integer(top) ? (size_t)json_integer_value(top) : n;
+    int with_text = json_is_true(json_object_get(body, "return_text"));
+    json_t *list = json_array();
+    for (size_t i = 0; i < n && i < top_k; i++) {
+        json_t *o = json_pack("{s:I, s:f}", "index", (json_int_t)sc[i].index, "score", sc[i].score);
+        if (with_text) json_object_set_new(o, "text", json_string(t[sc[i].index]));
+        json_array_append_new(list, o);
+    }
+    *out = json_pack("{s:o}", "results", list);
+    if (!*out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+done:
+    json_decref(data);
+    free(q);
+    free(t);
+    free(sc);
+    return rc;
+}
+
+void bs_handle_task_rerank(bs_request *req, bs_response *res)
+{
+    json_t *body = bs_request_json(req, res);
+    if (!body) return;
+    char detail[512];
+    if (bs_validate(body, rerank_fields, detail, sizeof detail)) {
+        bs_reply_error(res, 400, "Invalid request", "%s", detail);
+        return;
+    }
+    const char *model_name = json_string_value(json_object_get(body, "model_name"));
+    json_t *input = json_pack("{s:O, s:O}", "query", json_object_get(body, "query"), "texts",
+                              json_object_get(body, "texts"));
+    bs_task_model tm;
+    bs_err err = {0};
+    if (bs_tasks_acquire(req, res, model_name, &tm, &err)) {
+        bs_tasks_log(req, "rerank", model_name, input, 0, err.msg, -1);
+        json_decref(input);
+        return;
+    }
+    json_t *data = NULL;
+    int rc = rerank(tm.m->ctx, body, &data, &err);
+    bs_tasks_release(req, &tm);
+    if (rc) {
+        bs_tasks_reply_err(req, res, &err);
+        bs_tasks_log(req, "rerank", model_name, input, 0, err.msg, -1);
+    } else {
+        int64_t size = bs_tasks_reply(res, data, 1);
+        bs_tasks_log(req, "rerank", model_name, input, size >= 0, NULL, size);
+    }
+    json_decref(input);
+}
