@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,68 @@ static void check_model(const char *name, double tol)
     bs_model_free(m);
 }
 
+/* Concurrency: one model, several threads calling forward at once on
+ * different batches; each result must equal the same batch run alone. */
+struct conc {
+    bs_model *m;
+    int32_t ids[4][100];
+    int len[4];
+    float *ref[4];
+    int failures;
+};
+
+static void conc_run(bs_model *m, const int32_t *ids, int len, bs_model_outputs *o)
+{
+    bs_seq s = {ids, NULL, len};
+    bs_batch b = {&s, 1};
+    o->want = BS_OUT_HIDDEN | BS_OUT_LOGITS;
+    int32_t pos[1] = {len - 1};
+    o->mlm_positions = pos;
+    o->n_mlm_positions = 1;
+    assert_int_equal(bs_model_forward(m, &b, o, NULL), 0);
+}
+
+static void *conc_thread(void *p)
+{
+    struct conc *c = p;
+    static int next;
+    int me = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % 4;
+    bs_model_outputs o;
+    bs_model_outputs_init(&o);
+    for (int it = 0; it < 30; it++) {
+        int k = (me + it) % 4;
+        conc_run(c->m, c->ids[k], c->len[k], &o);
+        size_t n = (size_t)c->len[k] * 32;
+        if (memcmp(o.last_hidden_state, c->ref[k], n * sizeof(float)) != 0)
+            __atomic_fetch_add(&c->failures, 1, __ATOMIC_RELAXED);
+    }
+    bs_model_outputs_release(&o);
+    return NULL;
+}
+
+static void t_concurrent(void **state)
+{
+    struct conc c = {0};
+    bs_model_opts opts = {2};
+    assert_int_equal(bs_model_load(bs_test_fixture("models/tiny-bert-mlm"), &opts, &c.m, NULL), 0);
+    for (int k = 0; k < 4; k++) {
+        c.len[k] = 10 + 27 * k;
+        for (int i = 0; i < c.len[k]; i++) c.ids[k][i] = (int32_t)(5 + (i * 37 + k * 11) % 2900);
+        bs_model_outputs o;
+        bs_model_outputs_init(&o);
+        conc_run(c.m, c.ids[k], c.len[k], &o);
+        c.ref[k] = malloc((size_t)c.len[k] * 32 * sizeof(float));
+        memcpy(c.ref[k], o.last_hidden_state, (size_t)c.len[k] * 32 * sizeof(float));
+        bs_model_outputs_release(&o);
+    }
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&th[i], NULL, conc_thread, &c), 0);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    assert_int_equal(c.failures, 0);
+    for (int k = 0; k < 4; k++) free(c.ref[k]);
+    bs_model_free(c.m);
+}
+
 #define MODEL_TEST(fn, name, tol) \
     static void fn(void **state) { check_model(name, tol); }
 MODEL_TEST(t_bert_cls, "tiny-bert-classification", 1e-4)
@@ -254,7 +317,7 @@ int main(void)
         cmocka_unit_test(t_roberta_mlm),  cmocka_unit_test(t_distil_cls),   cmocka_unit_test(t_distil_qa),
         cmocka_unit_test(t_distil_mlm),   cmocka_unit_test(t_albert_cls),   cmocka_unit_test(t_albert_mlm),
         cmocka_unit_test(t_electra_disc), cmocka_unit_test(t_electra_ner),  cmocka_unit_test(t_electra_base),
-        cmocka_unit_test(t_electra_mlm),
+        cmocka_unit_test(t_electra_mlm),  cmocka_unit_test(t_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
