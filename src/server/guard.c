@@ -413,8 +413,8 @@ void bs_cors_preflight(bs_request *req, bs_response *res, const char *allow)
     const char *origin = bs_request_header(req, "Origin");
     res->status = 204;
     bs_response_header(res, "Allow", "%s, OPTIONS", allow);
+    /* The common CORS headers were added by bs_cors_headers already. */
     if (!origin || !origin_allowed(req->server, origin)) return;
-    cors_common(res, origin);
     bs_response_header(res, "Access-Control-Allow-Methods", "%s", allow);
     bs_response_header(res, "Access-Control-Allow-Headers",
                        "Authorization, X-API-Key, Content-Type, X-Requested-With");

@@ -54,10 +54,11 @@ static int read_pem(const char *path, char **out, bs_err *err)
 
 int bs_server_create_admin_key(struct bs_store *store, const char *name, char **secret, bs_err *err)
 {
-    json_t *fields = json_pack("{s:s, s:s, s:[sssss]}", "name", name ? name : "admin",
-                               "description", "Administrator key (all permissions)", "permissions",
-                               "tasks:execute", "tasks:save", "models:download", "admin:read",
-                               "admin:write");
+    /* rate_limits {}: a limit absent from rate_limits is no limit. */
+    json_t *fields = json_pack("{s:s, s:s, s:[sssss], s:{}}", "name", name ? name : "admin",
+                               "description", "Administrator key (all permissions, no rate limits)",
+                               "permissions", "tasks:execute", "tasks:save", "models:download",
+                               "admin:read", "admin:write", "rate_limits");
     int rc = bs_store_keys_create(store, fields, secret, NULL, err);
     json_decref(fields);
     return rc;

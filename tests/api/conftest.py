@@ -9,12 +9,14 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 
 import pytest
 import requests
 import urllib3
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+warnings.filterwarnings("ignore", message="Unverified HTTPS request")
 
 BIN = os.environ.get("BERTSTUDIO_BIN", os.path.join(os.path.dirname(__file__), "../../build/bertstudio"))
 FIXTURES = os.environ.get("BS_FIXTURES", os.path.join(os.path.dirname(__file__), "../fixtures"))
