@@ -32,11 +32,13 @@ typedef struct exchange {
 
 const char *bs_request_header(const bs_request *req, const char *name)
 {
+    if (!req->conn) return NULL; /* a request made up by a test or an internal caller */
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 const char *bs_request_query(const bs_request *req, const char *name)
 {
+    if (!req->conn) return NULL;
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
