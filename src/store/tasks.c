@@ -3,6 +3,7 @@
  * seed); public tasks are visible to every key. */
 #include "store/internal.h"
 
+#include <math.h>
 #include <string.h>
 
 static const char *const patchable[] = {"name",          "description", "tags",
@@ -167,7 +168,7 @@ int bs_store_tasks_record_execution(bs_store *s, const char *id, double seconds,
 {
     int rc = bs_store_check_id("custom_tasks", id, err);
     if (rc) return rc;
-    if (!(seconds >= 0)) return bs_err_set(err, BS_EINVAL, "custom_tasks: execution time must be >= 0");
+    if (!(seconds >= 0) || !isfinite(seconds)) return bs_err_set(err, BS_EINVAL, "custom_tasks: execution time must be >= 0");
     return s->eng->task_exec(s, id, seconds, success, err);
 }
 
