@@ -136,7 +136,7 @@ int enc_truncate(bs_encoding *e, size_t max_len, size_t stride, int left)
     if (stride >= max_len) return BS_EINVAL;
     size_t step = max_len - stride;
     size_t nparts = 0, cap = 16;
-    size_t *parts = malloc(cap * 2 * sizeof *parts);
+    size_t *parts = calloc(cap * 2, sizeof *parts);
     if (!parts) return BS_ENOMEM;
     if (!left) {
         for (size_t start = 0; start < n; start += step) {

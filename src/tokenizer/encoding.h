@@ -4,7 +4,8 @@
 
 #include "bertstudio/tokenizer.h"
 
-/* Appends one token (string copied); byte offsets now, code points later. */
+/* Appends one token (string copied) with byte offsets b0, b1 (the code point
+ * offsets are derived from them by the caller). */
 int enc_push(bs_encoding *e, int32_t id, int32_t type_id, const char *tok, size_t tok_len,
              size_t b0, size_t b1, int32_t word, int32_t seq, int special, int attn);
 /* Frees the contents (not e itself). */

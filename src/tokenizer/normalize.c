@@ -63,9 +63,11 @@ static int bert_keep(uint32_t c)
 {
     if (c == 0 || c == 0xFFFD) return 0;
     if (c == '\t' || c == '\n' || c == '\r') return 1;
+    /* Rust's is_other() as the library uses it: Cc, Cf, Cs, Co; unassigned
+     * code points (Cn) are kept (they become [UNK]). */
     int k = uc_category(c);
     return !(k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CS ||
-             k == UTF8PROC_CATEGORY_CO || k == UTF8PROC_CATEGORY_CN);
+             k == UTF8PROC_CATEGORY_CO);
 }
 
 static int keep_not_mn(uint32_t c) { return uc_category(c) != UTF8PROC_CATEGORY_MN; }

@@ -205,7 +205,8 @@ int pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t len, i
         if (!from_left || !limit) {
             for (size_t i = 0; i < w.n && !rc; i++) {
                 rc = emit_piece(tok, &w.v[i], (int32_t)i, seq, &tv, e, &count);
-                if (limit && count >= limit) break;
+                /* added tokens count, but only a word the model tokenized can stop */
+                if (limit && count >= limit && w.v[i].added < 0) break;
             }
         } else {
             /* tokenize from the end; emit in order afterwards */
@@ -216,7 +217,7 @@ int pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t len, i
                 rc = emit_piece(tok, &w.v[i], (int32_t)i, seq, &tv, &tmp, &count);
                 enc_clear(&tmp);
                 first = i;
-                if (count >= limit) break;
+                if (count >= limit && w.v[i].added < 0) break;
             }
             count = 0;
             /* the kept words are numbered from 0, as the library does */

@@ -17,7 +17,7 @@ static void set_type_seq(bs_encoding *e, int32_t type_id, int32_t seq)
     for (size_t i = 0; i < e->n_overflowing; i++) set_type_seq(&e->overflowing[i], type_id, seq);
 }
 
-/* ByteLevel::process_offsets on byte offsets. */
+/* ByteLevel::process_offsets, on code point offsets as in the library. */
 static void trim_offsets(bs_encoding *e, int add_prefix_space)
 {
     uint32_t g = bytelevel_char(' ');
@@ -37,7 +37,7 @@ static void trim_offsets(bs_encoding *e, int add_prefix_space)
         if (!overflow)
             while (trail < nc && (cps[nc - 1 - trail] == g || uc_is_whitespace(cps[nc - 1 - trail])))
                 trail++;
-        bs_span *o = &e->byte_offsets[i];
+        bs_span *o = &e->offsets[i];
         if (lead) {
             int first = i == 0 || o->start == 0;
             if (first && add_prefix_space && lead == 1) lead = 0;

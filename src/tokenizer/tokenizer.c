@@ -265,25 +265,40 @@ bad_stride:
                       stride);
 }
 
-/* Byte offsets → code point offsets (the Python binding's conversion). */
-static void char_offsets(bs_encoding *e, const uint32_t *ca, size_t la, const uint32_t *cb, size_t lb)
+/* Byte offsets → code point offsets, as the library converts them right
+ * after tokenizing (BytesToCharOffsetConverter: an offset it cannot map is
+ * left as it is). Post-processors then work on code points. */
+static void to_chars(bs_encoding *e, const uint32_t *m, size_t l)
 {
     for (size_t i = 0; i < e->len; i++) {
         bs_span b = e->byte_offsets[i];
-        const uint32_t *m = e->sequence_ids[i] == 1 ? cb : ca;
-        size_t l = e->sequence_ids[i] == 1 ? lb : la;
-        if (e->sequence_ids[i] < 0 || !m || b.start >= l) {
+        if (b.start >= l) {
             e->offsets[i] = b;
             continue;
         }
-        size_t s = m[b.start], en;
-        if (b.end < l) en = m[b.end];
-        else en = b.end > 0 ? (size_t)m[b.end - 1] + 1 : s + 1;
-        e->offsets[i] = (bs_span){s, en};
+        size_t en = b.end < l ? m[b.end] : (b.end > 0 ? (size_t)m[b.end - 1] + 1 : (size_t)m[b.start] + 1);
+        e->offsets[i] = (bs_span){m[b.start], en};
     }
-    for (size_t i = 0; i < e->n_overflowing; i++) char_offsets(&e->overflowing[i], ca, la, cb, lb);
 }
 
+/* Code point offsets → byte offsets of the token's own input. */
+static void to_bytes(bs_encoding *e, const uint32_t *ca, size_t na, const uint32_t *cb, size_t nb)
+{
+    for (size_t i = 0; i < e->len; i++) {
+        bs_span c = e->offsets[i];
+        int s = e->sequence_ids[i];
+        const uint32_t *m = s == 1 ? cb : ca;
+        size_t n = s == 1 ? nb : na;
+        if (s < 0 || !m) {
+            e->byte_offsets[i] = (bs_span){0, 0};
+            continue;
+        }
+        e->byte_offsets[i] = (bs_span){c.start <= n ? m[c.start] : c.start, c.end <= n ? m[c.end] : c.end};
+    }
+    for (size_t i = 0; i < e->n_overflowing; i++) to_bytes(&e->overflowing[i], ca, na, cb, nb);
+}
+
+/* byte → index of the char holding it (len+1 entries). */
 static uint32_t *char_map(const char *s, size_t len)
 {
     uint32_t *m = malloc((len + 1) * sizeof *m);
@@ -294,6 +309,19 @@ static uint32_t *char_map(const char *s, size_t len)
         m[i] = ci;
     }
     m[len] = len ? ci + 1 : 0;
+    return m;
+}
+
+/* char index → its first byte (nchars+1 entries); *n = nchars. */
+static uint32_t *byte_map(const char *s, size_t len, size_t *n)
+{
+    uint32_t *m = malloc((len + 1) * sizeof *m);
+    if (!m) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80) m[k++] = (uint32_t)i;
+    m[k] = (uint32_t)len;
+    *n = k;
     return m;
 }
 
@@ -324,8 +352,21 @@ static int encode_one(const bs_tokenizer *tok, const char *text, size_t tlen, co
     }
     bs_encoding a, b;
     memset(&b, 0, sizeof b);
-    if ((rc = pipeline_encode_seq(tok, text, tlen, 0, limit_a, left, &a, err))) return rc;
-    if (pair && (rc = pipeline_encode_seq(tok, pair, plen, 1, limit_b, left, &b, err))) {
+    uint32_t *ma = char_map(text, tlen), *mb = pair ? char_map(pair, plen) : NULL;
+    if (!ma || (pair && !mb)) {
+        free(ma);
+        free(mb);
+        return bs_err_set(err, BS_ENOMEM, "out of memory");
+    }
+    rc = pipeline_encode_seq(tok, text, tlen, 0, limit_a, left, &a, err);
+    if (!rc) to_chars(&a, ma, tlen);
+    if (!rc && pair) {
+        rc = pipeline_encode_seq(tok, pair, plen, 1, limit_b, left, &b, err);
+        if (!rc) to_chars(&b, mb, plen);
+    }
+    free(ma);
+    free(mb);
+    if (rc) {
         enc_clear(&a);
         return rc;
     }
@@ -342,11 +383,12 @@ static int encode_one(const bs_tokenizer *tok, const char *text, size_t tlen, co
         if (err && !err->code) bs_err_set(err, rc, "post-processing failed");
         return rc;
     }
-    uint32_t *ma = char_map(text, tlen), *mb = pair ? char_map(pair, plen) : NULL;
-    if (!ma || (pair && !mb)) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-    else char_offsets(out, ma, tlen, mb, plen);
-    free(ma);
-    free(mb);
+    size_t na = 0, nb = 0;
+    uint32_t *ba = byte_map(text, tlen, &na), *bb = pair ? byte_map(pair, plen, &nb) : NULL;
+    if (!ba || (pair && !bb)) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    else to_bytes(out, ba, na, bb, nb);
+    free(ba);
+    free(bb);
     return rc;
 }
 
