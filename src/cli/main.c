@@ -16,6 +16,7 @@ static const struct subcommand {
     {"run", bs_cli_run, "run a task on a model folder, print the result (JSON)"},
     {"bench", bs_cli_bench, "time the engine's forward pass (one JSON line)"},
     {"db", bs_cli_db, "store backup, restore, export, import, sweep, bench"},
+    {"tokenize", bs_cli_tokenize, "tokenize texts with a model folder's tokenizer (JSON)"},
 };
 
 static void usage(FILE *out)
