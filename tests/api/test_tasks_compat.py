@@ -1,0 +1,229 @@
+"""Rerank, the OpenAI-compatible routes (/v1/embeddings, /v1/models) and the
+original product's routes (/embed, /classify, /qa, /ner, /fill-mask,
+/summarize, /features, /stats), checked against /tasks answers and the
+pipeline fixtures."""
+import base64
+import json
+import math
+import os
+import struct
+
+import pytest
+
+from conftest import FIXTURES, start_server
+from test_tasks import call, close
+
+
+@pytest.fixture(scope="module")
+def xsrv():
+    srv = start_server(env={"BERTSTUDIO_DEMO_MODELS": os.path.join(FIXTURES, "models")})
+    secret, _ = srv.create_key(name="compat", permissions=("tasks:execute",),
+                               rate_limits={"requests_per_minute": 1000000,
+                                            "requests_per_hour": 100000000})
+    srv.hdr = srv.auth(secret)
+    r = srv.request("PUT", "/settings/max_loaded_models", json={"value": 64}, headers=srv.auth())
+    assert r.status_code == 200, r.text
+    yield srv
+    srv.stop()
+
+
+def fixture_case(name, cid):
+    with open(os.path.join(FIXTURES, "pipelines", name), encoding="utf-8") as f:
+        for line in f:
+            c = json.loads(line)
+            if c["id"] == cid:
+                return c
+    raise KeyError(cid)
+
+
+def first_case(name, pred):
+    with open(os.path.join(FIXTURES, "pipelines", name), encoding="utf-8") as f:
+        for line in f:
+            c = json.loads(line)
+            if pred(c):
+                return c
+    raise KeyError(name)
+
+
+# ── rerank ──
+
+def test_rerank_sorts_pairs_by_cross_encoder_score(xsrv):
+    m = "demo/tiny-bert-classification"
+    q = "what do cats eat?"
+    texts = ["cats eat fish", "the stock market fell", "dogs bark at night", "a cat food brand"]
+    r = call(xsrv, "/tasks/rerank", {"query": q, "texts": texts, "model_name": m, "return_text": True})
+    assert r.status_code == 200, r.text
+    res = r.json()["data"]["results"]
+    assert sorted(x["index"] for x in res) == list(range(len(texts)))
+    assert all(texts[x["index"]] == x["text"] for x in res)
+    scores = [x["score"] for x in res]
+    assert scores == sorted(scores, reverse=True)
+    # The same pairs through /tasks/classification: the last label's score.
+    c = call(xsrv, "/tasks/classification", {"text": [q] * len(texts), "text_pair": texts,
+                                            "model_name": m, "top_k": None})
+    assert c.status_code == 200, c.text
+    rows = c.json()["data"]["results"]
+    labels = sorted({e["label"] for e in rows[0]})
+    last = labels[-1]
+    for x in res:
+        want = [e["score"] for e in rows[x["index"]] if e["label"] == last][0]
+        assert abs(x["score"] - want) <= 1e-6
+    r = call(xsrv, "/tasks/rerank", {"query": q, "texts": texts, "model_name": m, "top_k": 2})
+    top = r.json()["data"]["results"]
+    assert [x["index"] for x in top] == [x["index"] for x in res[:2]] and "text" not in top[0]
+
+
+def test_rerank_bad_input(xsrv):
+    r = call(xsrv, "/tasks/rerank", {"query": "q", "texts": [], "model_name": "demo/tiny-bert-classification"})
+    assert r.status_code == 400 and "texts" in r.json()["detail"]
+    r = call(xsrv, "/tasks/rerank", {"query": "q", "texts": ["a"], "model_name": "demo/tiny-bert-ner"})
+    assert r.status_code == 422
+
+
+# ── OpenAI-compatible ──
+
+def test_v1_embeddings_float_and_base64(xsrv):
+    case = fixture_case("embeddings.jsonl", "emb-default-batch-mixed")
+    texts = case["request"]["text"]
+    want = case["expected"]["embeddings"]
+    body = {"input": texts, "model": "demo/" + case["model"]}
+    r = call(xsrv, "/v1/embeddings", body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["object"] == "list" and out["model"] == body["model"]
+    assert [d["index"] for d in out["data"]] == list(range(len(texts)))
+    assert all(d["object"] == "embedding" for d in out["data"])
+    close([d["embedding"] for d in out["data"]], want)
+    tok = call(xsrv, "/tokenize", {"text": texts, "model_name": body["model"]}).json()["data"]["results"]
+    n_tokens = sum(len(t["input_ids"]) for t in tok)
+    assert out["usage"] == {"prompt_tokens": n_tokens, "total_tokens": n_tokens}
+    r = call(xsrv, "/v1/embeddings", {**body, "encoding_format": "base64"})
+    assert r.status_code == 200, r.text
+    for d, w in zip(r.json()["data"], want):
+        raw = base64.b64decode(d["embedding"])
+        vec = struct.unpack("<%df" % (len(raw) // 4), raw)
+        close(list(vec), w)
+    r = call(xsrv, "/v1/embeddings", {"input": texts[0], "model": body["model"]})
+    assert len(r.json()["data"]) == 1
+    close(r.json()["data"][0]["embedding"], want[0])
+
+
+def test_v1_embeddings_dimensions(xsrv):
+    m = "demo/tiny-bert-embeddings"
+    full = call(xsrv, "/v1/embeddings", {"input": "hello there", "model": m}).json()["data"][0]["embedding"]
+    short = call(xsrv, "/v1/embeddings", {"input": "hello there", "model": m, "dimensions": 8})
+    assert short.status_code == 200, short.text
+    vec = short.json()["data"][0]["embedding"]
+    assert len(vec) == 8
+    norm_full = math.sqrt(sum(v * v for v in full))
+    if abs(norm_full - 1) < 1e-3:  # unit vectors stay unit vectors
+        assert abs(math.sqrt(sum(v * v for v in vec)) - 1) < 1e-5
+    else:
+        close(vec, full[:8])
+
+
+@pytest.mark.parametrize("body,status,param", [
+    ({"model": "demo/tiny-bert-embeddings"}, 400, "input"),
+    ({"input": [1, 2, 3], "model": "demo/tiny-bert-embeddings"}, 400, "input"),
+    ({"input": "a"}, 400, "model"),
+    ({"input": "a", "model": "demo/tiny-bert-embeddings", "encoding_format": "hex"}, 400, "encoding_format"),
+    ({"input": "a", "model": "demo/tiny-bert-embeddings", "dimensions": 0}, 400, "dimensions"),
+    ({"input": "a", "model": "demo/tiny-bert-embeddings", "dimensions": 4096}, 400, "dimensions"),
+    ({"input": "a", "model": "demo/tiny-bert-embeddings", "temperature": 1}, 400, "temperature"),
+    ({"input": "a", "model": "nobody/nothing"}, 404, "model"),
+])
+def test_v1_embeddings_errors_in_openai_shape(xsrv, body, status, param):
+    r = call(xsrv, "/v1/embeddings", body)
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert set(err) == {"message", "type", "param", "code"}
+    assert err["param"] == param and err["message"]
+    assert err["type"] == "invalid_request_error"
+    assert "success" not in r.json()
+
+
+def test_v1_embeddings_bad_json_in_openai_shape(xsrv):
+    r = xsrv.post("/v1/embeddings", data=b"{nope", headers=xsrv.hdr)
+    assert r.status_code == 400 and "error" in r.json()
+
+
+def test_v1_models_lists_the_cache(xsrv):
+    r = xsrv.get("/v1/models", headers=xsrv.hdr)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["object"] == "list"
+    ids = [m["id"] for m in out["data"]]
+    assert "demo/tiny-bert-embeddings" in ids and "demo/tiny-bart" in ids
+    assert len(ids) == len(set(ids))
+    assert all(m["object"] == "model" and m["owned_by"] and m["created"] > 0 for m in out["data"])
+
+
+# ── the original product's routes ──
+
+def test_legacy_embed_is_mean_pooling_without_normalisation(xsrv):
+    case = first_case("embeddings.jsonl", lambda c: c["request"].get("pooling") == "mean"
+                      and c["request"].get("normalize") is False and isinstance(c["request"]["text"], list))
+    for path in ("/embed", "/embed/batch"):
+        r = call(xsrv, path, {"texts": case["request"]["text"], "model": "demo/" + case["model"]})
+        assert r.status_code == 200, r.text
+        close(r.json()["embeddings"], case["expected"]["embeddings"])
+
+
+def test_legacy_classify_qa_ner_fill_mask_features(xsrv):
+    c = first_case("classification.jsonl", lambda c: isinstance(c["request"]["text"], list)
+                   and "function_to_apply" not in c["request"])
+    r = call(xsrv, "/classify", {"texts": c["request"]["text"], "model": "demo/" + c["model"]})
+    assert r.status_code == 200, r.text
+    close(r.json()["results"], [row[0] for row in c["expected"]["results"]])
+
+    q = first_case("qa.jsonl", lambda c: set(c["request"]) == {"question", "context", "model_name"})
+    r = call(xsrv, "/qa", {"question": q["request"]["question"], "context": q["request"]["context"],
+                           "model": "demo/" + q["model"]})
+    assert r.status_code == 200, r.text
+    close(r.json(), q["expected"]["results"][0])
+
+    n = first_case("ner.jsonl", lambda c: c["request"].get("aggregation_strategy") == "simple"
+                   and "ignore_labels" not in c["request"] and isinstance(c["request"]["text"], str))
+    r = call(xsrv, "/ner", {"text": n["request"]["text"], "model": "demo/" + n["model"]})
+    assert r.status_code == 200, r.text
+    close(r.json()["entities"], n["expected"]["results"][0])
+
+    f = first_case("fill-mask.jsonl", lambda c: set(c["request"]) == {"text", "model_name"}
+                   and c["request"]["text"].count("[MASK]") == 1)
+    r = call(xsrv, "/fill-mask", {"text": f["request"]["text"], "model": "demo/" + f["model"]})
+    assert r.status_code == 200, r.text
+    close(r.json()["predictions"], f["expected"]["results"][0])
+
+    e = first_case("features.jsonl", lambda c: isinstance(c["request"]["text"], str))
+    r = call(xsrv, "/features", {"text": e["request"]["text"], "model": "demo/" + e["model"]})
+    assert r.status_code == 200, r.text
+    close(r.json()["features"], e["expected"]["features"])
+
+
+def test_legacy_summarize(xsrv):
+    s = first_case("summarization.jsonl", lambda c: set(c["request"]) == {"text", "max_length", "min_length"})
+    r = call(xsrv, "/summarize", {"text": s["request"]["text"], "model": "demo/tiny-bart",
+                                  "max_length": s["request"]["max_length"],
+                                  "min_length": s["request"]["min_length"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"] == s["expected"]["results"][0]["summary_text"]
+
+
+def test_legacy_bad_input(xsrv):
+    r = call(xsrv, "/embed", {"model": "demo/tiny-bert-embeddings"})
+    assert r.status_code == 400 and "texts" in r.json()["detail"]
+    r = call(xsrv, "/qa", {"question": "a", "model": "demo/tiny-bert-qa"})
+    assert r.status_code == 400 and "context" in r.json()["detail"]
+    r = call(xsrv, "/classify", {"texts": ["a"], "model": "nobody/none"})
+    assert r.status_code == 404
+
+
+def test_stats(xsrv):
+    call(xsrv, "/tasks/embeddings", {"text": "x", "model_name": "demo/tiny-bert-embeddings"})
+    r = xsrv.get("/stats", headers=xsrv.hdr)
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert "demo/tiny-bert-embeddings" in s["loaded_models"]
+    b = s["batching"]
+    assert b["batches"] >= 1 and b["batched_requests"] >= b["batches"]
+    assert sum(b["batch_sizes"].values()) == b["batches"]
