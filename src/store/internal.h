@@ -83,8 +83,7 @@ typedef struct bs_query {
 void bs_query_add(bs_query *q, const char *field, bs_qop op, const json_t *val);
 void bs_query_add_any(bs_query *q, const char *field, bs_qop op, const json_t *val);
 
-/* Receives one log of a stats scan; rows arrive ordered by group, then
- * execution_time ascending. */
+/* Receives one log of a stats scan (in any order). */
 typedef int (*bs_scan_fn)(void *ud, const char *group, double exec_time, bool success);
 
 typedef struct bs_engine {

@@ -109,16 +109,19 @@ int bs_store_logs_find(bs_store *s, const bs_log_query *lq, json_t **out, int64_
     return rc;
 }
 
-/* Streaming statistics: rows come sorted by group then execution_time, so
- * percentiles are read from one group's sorted times. */
-typedef struct stats_acc {
-    json_t *out;
-    char group[128];
+/* Statistics in memory: rows arrive in any order, each group collects its
+ * execution times, then sorts them once for the percentiles. */
+typedef struct group_acc {
+    char *key;
     double *t;
-    size_t n, cap;
-    size_t ok;
+    size_t n, cap, ok;
     double sum;
-    bool any;
+} group_acc;
+
+typedef struct stats_acc {
+    group_acc *g;
+    size_t n, cap;
+    size_t last; /* consecutive rows often share a group */
 } stats_acc;
 
 static double nearest_rank(const double *t, size_t n, double p)
@@ -127,37 +130,71 @@ static double nearest_rank(const double *t, size_t n, double p)
     return t[r ? r - 1 : 0];
 }
 
-static int flush(stats_acc *a)
+static int cmp_double(const void *a, const void *b)
 {
-    if (!a->n) return 0;
-    json_t *e = json_pack("{s:s,s:I,s:f,s:f,s:f,s:f}", "_id", a->group, "count", (json_int_t)a->n,
-                          "avg_execution_time", a->sum / (double)a->n, "p50_execution_time",
-                          nearest_rank(a->t, a->n, 0.50), "p95_execution_time",
-                          nearest_rank(a->t, a->n, 0.95), "success_rate", (double)a->ok / (double)a->n);
-    a->n = a->ok = 0;
-    a->sum = 0;
-    return !e || json_array_append_new(a->out, e) ? BS_ENOMEM : 0;
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+    return strcmp(((const group_acc *)a)->key, ((const group_acc *)b)->key);
+}
+
+static group_acc *find_group(stats_acc *a, const char *key)
+{
+    if (a->n && !strcmp(a->g[a->last].key, key)) return &a->g[a->last];
+    for (size_t i = 0; i < a->n; i++)
+        if (!strcmp(a->g[i].key, key)) return &a->g[a->last = i];
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        group_acc *ng = realloc(a->g, cap * sizeof *ng);
+        if (!ng) return NULL;
+        a->g = ng;
+        a->cap = cap;
+    }
+    group_acc *g = &a->g[a->n];
+    *g = (group_acc){.key = strdup(key)};
+    if (!g->key) return NULL;
+    a->last = a->n++;
+    return g;
 }
 
 static int stats_row(void *ud, const char *group, double t, bool ok)
 {
-    stats_acc *a = ud;
-    if (a->n && strncmp(group, a->group, sizeof a->group - 1)) {
-        int rc = flush(a);
-        if (rc) return rc;
-    }
-    if (!a->n) snprintf(a->group, sizeof a->group, "%s", group);
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 1024;
-        double *nt = realloc(a->t, cap * sizeof *nt);
+    group_acc *g = find_group(ud, group);
+    if (!g) return BS_ENOMEM;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 256;
+        double *nt = realloc(g->t, cap * sizeof *nt);
         if (!nt) return BS_ENOMEM;
-        a->t = nt;
-        a->cap = cap;
+        g->t = nt;
+        g->cap = cap;
     }
-    a->t[a->n++] = t;
-    a->sum += t;
-    a->ok += ok;
+    g->t[g->n++] = t;
+    g->sum += t;
+    g->ok += ok;
     return 0;
+}
+
+static json_t *stats_json(stats_acc *a)
+{
+    json_t *out = json_array();
+    qsort(a->g, a->n, sizeof *a->g, cmp_group);
+    for (size_t i = 0; out && i < a->n; i++) {
+        group_acc *g = &a->g[i];
+        qsort(g->t, g->n, sizeof *g->t, cmp_double);
+        json_t *e = json_pack("{s:s,s:I,s:f,s:f,s:f,s:f}", "_id", g->key, "count", (json_int_t)g->n,
+                              "avg_execution_time", g->sum / (double)g->n, "p50_execution_time",
+                              nearest_rank(g->t, g->n, 0.50), "p95_execution_time",
+                              nearest_rank(g->t, g->n, 0.95), "success_rate",
+                              (double)g->ok / (double)g->n);
+        if (!e || json_array_append_new(out, e)) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+    return out;
 }
 
 int bs_store_logs_stats(bs_store *s, const bs_log_query *lq, bs_log_group group, json_t **out,
@@ -168,19 +205,18 @@ int bs_store_logs_stats(bs_store *s, const bs_log_query *lq, bs_log_group group,
     bs_query q = {0};
     json_t *tmp[8];
     int nt = 0;
-    stats_acc a = {.out = json_array()};
+    stats_acc a = {0};
     int rc = build(lq, &q, tmp, &nt, err);
     if (!rc) rc = s->eng->log_scan(s, &q, group, stats_row, &a, err);
     if (rc == BS_ENOMEM) bs_err_set(err, rc, "execution_logs: out of memory computing statistics");
-    if (!rc && flush(&a)) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    if (!rc && !(*out = stats_json(&a))) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
     for (int i = 0; i < nt; i++) json_decref(tmp[i]);
-    free(a.t);
-    if (rc) {
-        json_decref(a.out);
-        return rc;
+    for (size_t i = 0; i < a.n; i++) {
+        free(a.g[i].key);
+        free(a.g[i].t);
     }
-    *out = a.out;
-    return 0;
+    free(a.g);
+    return rc;
 }
 
 int bs_store_logs_sweep(bs_store *s, int64_t retention_days, int64_t *removed, bs_err *err)

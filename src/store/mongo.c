@@ -415,7 +415,7 @@ static int mg_log_scan(bs_store *s, const bs_query *q, bs_log_group g, bs_scan_f
     char stages[512];
     snprintf(stages, sizeof stages,
              "{\"0\": {\"$project\": {\"_id\": 0, \"g\": %s, \"t\": \"$execution_time\","
-             " \"ok\": {\"$eq\": [\"$status\", \"success\"]}}}, \"1\": {\"$sort\": {\"g\": 1, \"t\": 1}}}",
+             " \"ok\": {\"$eq\": [\"$status\", \"success\"]}}}}",
              gexpr[g]);
     scan_ctx x = {cb, ud};
     return aggregate(s, BS_COLL_LOGS, q, stages, scan_row, &x, err);

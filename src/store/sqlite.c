@@ -35,6 +35,20 @@ static int step_fail(sqlite3_stmt *st, int rc, bs_coll c, bs_err *err)
 static int build_select(bs_buf *b, bs_sq *q, bs_coll c, const bs_query *qq, const char *fts,
                         bool count, bs_sq_binds *bv, bs_err *err)
 {
+    if (fts && !qq->nall && !qq->nany && (count || qq->sort_text_score)) {
+        /* Text alone: FTS5 ranks and cuts to the page by itself (its rank
+         * column is bm25), and only that page is joined to the tasks. */
+        if (count) {
+            bs_buf_puts(b, "SELECT count(*) FROM tasks_fts WHERE tasks_fts MATCH ?");
+            return 0;
+        }
+        bs_buf_printf(b,
+                      "SELECT %s FROM (SELECT rowid AS r, rank AS k FROM tasks_fts WHERE tasks_fts "
+                      "MATCH ? ORDER BY rank LIMIT ? OFFSET ?) f JOIN custom_tasks t ON t.rowid = f.r "
+                      "ORDER BY f.k",
+                      q->select_cols[c]);
+        return 0;
+    }
     bs_buf_printf(b, "SELECT %s FROM \"%s\" t", count ? "count(*)" : q->select_cols[c], cname(c));
     if (fts) {
         bs_buf_puts(b, " JOIN tasks_fts ON tasks_fts.rowid = t.rowid");
@@ -501,17 +515,22 @@ typedef struct scan_ctx {
     bs_log_group g;
     bs_scan_fn cb;
     void *ud;
+    int64_t day; /* the last day number formatted into daystr */
+    char daystr[32];
 } scan_ctx;
 
 static int scan_row(sqlite3_stmt *st, void *ud)
 {
     scan_ctx *x = ud;
-    char day[32];
     const char *group;
     if (x->g == BS_LOG_GROUP_DAY) {
-        bs_time_iso8601(sqlite3_column_int64(st, 0) * 86400000, day, sizeof day);
-        day[10] = 0;
-        group = day;
+        int64_t day = sqlite3_column_int64(st, 0);
+        if (day != x->day || !x->daystr[0]) {
+            bs_time_iso8601(day * 86400000, x->daystr, sizeof x->daystr);
+            x->daystr[10] = 0;
+            x->day = day;
+        }
+        group = x->daystr;
     } else {
         group = (const char *)sqlite3_column_text(st, 0);
     }
@@ -521,18 +540,18 @@ static int scan_row(sqlite3_stmt *st, void *ud)
 static int sq_log_scan(bs_store *s, const bs_query *qq, bs_log_group g, bs_scan_fn cb, void *ud,
                        bs_err *err)
 {
-    /* The unary + keeps the planner from walking an index in group order:
-     * the time range (the seed's "since") is the selective part. */
-    static const char *const gexpr[] = {"+t.task_type", "+t.model_name", "t.\"timestamp\" / 86400000"};
+    /* Unordered: the caller groups and sorts in memory, which beats a
+     * temp b-tree over a million rows; the WHERE picks the index (the time
+     * range of the seed's "since", or task_type/model_name). */
+    static const char *const gexpr[] = {"t.task_type", "t.model_name", "t.\"timestamp\" / 86400000"};
     bs_buf b;
     bs_buf_init(&b);
     bs_sq_binds bv = {.n = 0};
     bs_buf_printf(&b, "SELECT %s, t.execution_time, t.status = 'success' FROM execution_logs t",
                   gexpr[g]);
     int rc = bs_sq_where(&b, BS_COLL_LOGS, qq, &bv, err);
-    bs_buf_puts(&b, " ORDER BY 1, 2");
     if (!rc && b.oom) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-    scan_ctx x = {g, cb, ud};
+    scan_ctx x = {.g = g, .cb = cb, .ud = ud};
     if (!rc) rc = read_rows(s, BS_COLL_LOGS, b.data, &bv, 0, scan_row, &x, err);
     bs_buf_free(&b);
     return rc;

@@ -161,10 +161,10 @@ typedef struct bs_key_usage {
     int64_t last_used_ms;    /* time of the last of them */
     const char *last_request_ip; /* stored anonymized; may be NULL */
 } bs_key_usage;
-/* Flushes usage counters of n keys in one transaction: last_used,
+/* Flushes usage counters of n keys, each key's update atomic: last_used,
  * usage_stats.total_requests += requests, usage_stats.requests_today
- * (restarted when last_used falls on a new UTC day), last_request_ip.
- * Unknown ids are skipped. */
+ * (restarted when last_used falls on a new UTC day), last_request_ip
+ * (anonymized). Unknown ids are skipped. */
 int bs_store_keys_record_usage(bs_store *s, const bs_key_usage *u, size_t n, bs_err *err);
 
 /* ───────────────────────────── user_sessions ──────────────────────────── */
