@@ -225,9 +225,9 @@ int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, in
     for (int l = 0; l < cf->dec_layers; l++) {
         const bs_layer *L = &m->dec_layers[l];
         float *K = c->k + (size_t)l * per, *Vc = c->v + (size_t)l * per;
-        bs_dense qkv[3] = {{L->q.w, L->q.b, H, q, 0, BS_ACT_NONE},
-                           {L->k.w, L->k.b, H, kn, 0, BS_ACT_NONE},
-                           {L->v.w, L->v.b, H, vn, 0, BS_ACT_NONE}};
+        bs_dense qkv[3] = {{L->q.w, L->q.b, H, q, 0, BS_ACT_NONE, L->q.packed},
+                           {L->k.w, L->k.b, H, kn, 0, BS_ACT_NONE, L->k.packed},
+                           {L->v.w, L->v.b, H, vn, 0, BS_ACT_NONE, L->v.packed}};
         bs_linear_multi(m->pool, x, M, H, qkv, 3);
         for (int r = 0; r < R; r++) {
             memcpy(K + r * row_stride + (size_t)c->len * H, kn + (size_t)r * n_new * H, (size_t)n_new * H * sizeof(float));
@@ -235,18 +235,18 @@ int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, in
         }
         bs_attn_args sa = {q, K, Vc, H, H, H, ctx, H, q_off, sk_start, sk_len, R, nh, hd, att_scale, 1};
         bs_attention(m->pool, &sa, ascr);
-        bs_linear(m->pool, ctx, M, H, L->o.w, L->o.b, H, tmp, BS_ACT_NONE);
+        bs_lin_run(m->pool, ctx, M, &L->o, tmp, BS_ACT_NONE);
         bs_add_layernorm_rows(m->pool, x, tmp, M, H, L->ln_attn.g, L->ln_attn.b, cf->eps);
 
-        bs_linear(m->pool, x, M, H, L->cq.w, L->cq.b, H, q, BS_ACT_NONE);
+        bs_lin_run(m->pool, x, M, &L->cq, q, BS_ACT_NONE);
         bs_attn_args ca = {q, c->enc->ck + (size_t)l * TH, c->enc->cv + (size_t)l * TH, H, H, H, ctx, H,
                            q_off, ck_start, ck_len, R, nh, hd, att_scale, 0};
         bs_attention(m->pool, &ca, ascr);
-        bs_linear(m->pool, ctx, M, H, L->co.w, L->co.b, H, tmp, BS_ACT_NONE);
+        bs_lin_run(m->pool, ctx, M, &L->co, tmp, BS_ACT_NONE);
         bs_add_layernorm_rows(m->pool, x, tmp, M, H, L->ln_cross.g, L->ln_cross.b, cf->eps);
 
-        bs_linear(m->pool, x, M, H, L->ff1.w, L->ff1.b, (int)I, ff, cf->act);
-        bs_linear(m->pool, ff, M, (int)I, L->ff2.w, L->ff2.b, H, tmp, BS_ACT_NONE);
+        bs_lin_run(m->pool, x, M, &L->ff1, ff, cf->act);
+        bs_lin_run(m->pool, ff, M, &L->ff2, tmp, BS_ACT_NONE);
         bs_add_layernorm_rows(m->pool, x, tmp, M, H, L->ln_ffn.g, L->ln_ffn.b, cf->eps);
     }
     bs_linear(m->pool, x, M, H, m->mlm_decoder, m->final_logits_bias, V, logits, BS_ACT_NONE);

@@ -5,21 +5,27 @@
 
 #include <math.h>
 
+void bs_lin_run(bs_pool *pool, const float *x, int M, const bs_lin *l, float *y, bs_act act)
+{
+    bs_dense d = {l->w, l->b, l->out, y, 0, act, l->packed};
+    bs_linear_multi(pool, x, M, l->in, &d, 1);
+}
+
 void bs_run_layer(const bs_model *m, const bs_layer *L, int n_heads, int inter, const bs_enc_bufs *b)
 {
     bs_pool *pool = m->pool;
     int H = m->cfg.hidden, T = b->T, hd = H / n_heads;
-    bs_dense qkv[3] = {{L->q.w, L->q.b, H, b->q, 0, BS_ACT_NONE},
-                       {L->k.w, L->k.b, H, b->k, 0, BS_ACT_NONE},
-                       {L->v.w, L->v.b, H, b->v, 0, BS_ACT_NONE}};
+    bs_dense qkv[3] = {{L->q.w, L->q.b, H, b->q, 0, BS_ACT_NONE, L->q.packed},
+                       {L->k.w, L->k.b, H, b->k, 0, BS_ACT_NONE, L->k.packed},
+                       {L->v.w, L->v.b, H, b->v, 0, BS_ACT_NONE, L->v.packed}};
     bs_linear_multi(pool, b->x, T, H, qkv, 3);
     bs_attn_args a = {b->q, b->k, b->v, H, H, H, b->ctx, H, b->off, b->off, b->len,
                       b->n_seqs, n_heads, hd, 1.0f / sqrtf((float)hd), 0};
     bs_attention(pool, &a, b->attn_scratch);
-    bs_linear(pool, b->ctx, T, H, L->o.w, L->o.b, H, b->tmp, BS_ACT_NONE);
+    bs_lin_run(pool, b->ctx, T, &L->o, b->tmp, BS_ACT_NONE);
     bs_add_layernorm_rows(pool, b->x, b->tmp, T, H, L->ln_attn.g, L->ln_attn.b, m->cfg.eps);
-    bs_linear(pool, b->x, T, H, L->ff1.w, L->ff1.b, inter, b->ff, m->cfg.act);
-    bs_linear(pool, b->ff, T, inter, L->ff2.w, L->ff2.b, H, b->tmp, BS_ACT_NONE);
+    bs_lin_run(pool, b->x, T, &L->ff1, b->ff, m->cfg.act);
+    bs_lin_run(pool, b->ff, T, &L->ff2, b->tmp, BS_ACT_NONE);
     bs_add_layernorm_rows(pool, b->x, b->tmp, T, H, L->ln_ffn.g, L->ln_ffn.b, m->cfg.eps);
 }
 

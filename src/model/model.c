@@ -102,6 +102,7 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
         rc = bs_err_set(err, BS_ENOMEM, "%s: cannot start %d compute threads", dir, def.n_threads);
         goto fail;
     }
+    if ((rc = bs_w_pack_layers(m, err)) < 0) goto fail;
     *out = m;
     return 0;
 fail:

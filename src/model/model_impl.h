@@ -20,6 +20,7 @@ typedef enum bs_family {
 typedef struct bs_lin {
     const float *w, *b; /* w [out][in] */
     int out, in;
+    const float *packed; /* w re-laid for the packed GEMM, or NULL */
 } bs_lin;
 
 typedef struct bs_ln {
@@ -104,6 +105,10 @@ int bs_w_ln(bs_model *m, const char *const *prefixes, const char *name, int n, c
             const char *bname, bs_ln *l, bs_err *err);
 int bs_w_open_all(bs_model *m, const char *dir, bs_err *err);
 
+/* Packs the weights of every encoder/decoder layer for the packed GEMM when
+ * the CPU supports it (env BS_GEMM=blas keeps the BLAS path). */
+int bs_w_pack_layers(bs_model *m, bs_err *err);
+
 /* config.c */
 int bs_config_parse(const char *text, bs_config *cfg, bs_err *err);
 void bs_config_free(bs_config *cfg);
@@ -127,6 +132,8 @@ typedef struct bs_enc_bufs {
     const int32_t *off, *len;
     int T, n_seqs;
 } bs_enc_bufs;
+/* y[M][l->out] = act(x l^T + b), through the packed GEMM when l has one. */
+void bs_lin_run(bs_pool *pool, const float *x, int M, const bs_lin *l, float *y, bs_act act);
 /* Runs one post-LN encoder layer on b->x in place. */
 void bs_run_layer(const bs_model *m, const bs_layer *L, int n_heads, int inter, const bs_enc_bufs *b);
 /* Runs the whole encoder stack (ALBERT's shared groups included). */

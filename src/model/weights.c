@@ -190,3 +190,45 @@ int bs_w_ln(bs_model *m, const char *const *prefixes, const char *name, int n, c
     if (rc == 0) rc = bs_w_get(m, prefixes, bn, n, 0, &l->b, err);
     return rc;
 }
+
+struct pack_job {
+    bs_lin **lins;
+};
+
+static void pack_task(void *ctx, int t, int worker)
+{
+    struct pack_job *j = ctx;
+    (void)worker;
+    bs_lin *l = j->lins[t];
+    bs_pack_weights(l->w, l->out, l->in, (float *)l->packed);
+}
+
+int bs_w_pack_layers(bs_model *m, bs_err *err)
+{
+    const char *env = getenv("BS_GEMM");
+    if (!bs_gemm_packed_available() || (env && strcmp(env, "blas") == 0)) return 0;
+    int n_dec = m->cfg.fam == BS_FAM_BART ? m->cfg.dec_layers : 0, n = 0;
+    bs_lin **todo = calloc((size_t)(m->n_enc_layers + n_dec) * 8, sizeof *todo);
+    if (!todo) return bs_err_set(err, BS_ENOMEM, "out of memory packing weights");
+    for (int i = 0; i < m->n_enc_layers + n_dec; i++) {
+        bs_layer *L = i < m->n_enc_layers ? &m->layers[i] : &m->dec_layers[i - m->n_enc_layers];
+        bs_lin *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->cq, &L->co, &L->ff1, &L->ff2};
+        for (size_t j = 0; j < sizeof lins / sizeof lins[0]; j++) {
+            bs_lin *l = lins[j];
+            if (!l->w) continue;
+            float *p = NULL;
+            if (posix_memalign((void **)&p, 64, bs_pack_floats(l->out, l->in) * sizeof(float)) != 0 || keep(m, p) < 0) {
+                free(p);
+                free(todo);
+                return bs_err_set(err, BS_ENOMEM, "out of memory packing a %d x %d weight", l->out, l->in);
+            }
+            l->packed = p;
+            todo[n++] = l;
+        }
+    }
+    /* Packing reads every weight once: spread it over the compute threads. */
+    struct pack_job j = {todo};
+    bs_pool_run(m->pool, n, pack_task, &j);
+    free(todo);
+    return 0;
+}

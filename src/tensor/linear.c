@@ -29,11 +29,20 @@ static void linear_task(void *ctxp, int t, int worker)
     int b = t - p->first_task;
     if (p->by_rows) {
         int m0 = b * p->block, m1 = m0 + p->block < j->M ? m0 + p->block : j->M;
+        if (d->packed) {
+            bs_gemm_packed_cols(m1 - m0, d->N, j->K, j->x + (size_t)m0 * j->K, j->K, d->packed, d->b,
+                                d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N, d->act);
+            return;
+        }
         j->g->sgemm_nt(m1 - m0, d->N, j->K, j->x + (size_t)m0 * j->K, j->K, d->w, j->K,
                        d->y + (size_t)m0 * d->ldy, d->ldy, 0.0f);
         for (int m = m0; m < m1; m++) j->k->bias_act(d->y + (size_t)m * d->ldy, d->b, d->N, d->act);
     } else {
         int n0 = b * p->block, n1 = n0 + p->block < d->N ? n0 + p->block : d->N;
+        if (d->packed) {
+            bs_gemm_packed_cols(j->M, d->N, j->K, j->x, j->K, d->packed, d->b, d->y, d->ldy, n0, n1, d->act);
+            return;
+        }
         j->g->sgemm_nt(j->M, n1 - n0, j->K, j->x, j->K, d->w + (size_t)n0 * j->K, j->K, d->y + n0,
                        d->ldy, 0.0f);
         for (int m = 0; m < j->M; m++)
@@ -61,7 +70,7 @@ void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense
             p->n_blocks = 1;
         } else if (N >= 64 * nt && M < 4 * N) {
             int blocks = N >= 128 * nt ? 2 * nt : nt;
-            p->block = ((N + blocks - 1) / blocks + 15) & ~15;
+            p->block = ((N + blocks - 1) / blocks + 31) & ~31; /* whole packed panels */
             p->n_blocks = (N + p->block - 1) / p->block;
         } else {
             p->by_rows = 1;
@@ -76,7 +85,7 @@ void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense
 void bs_linear(bs_pool *pool, const float *x, int M, int K, const float *w, const float *b, int N,
                float *y, bs_act act)
 {
-    bs_dense d = {w, b, N, y, 0, act};
+    bs_dense d = {w, b, N, y, 0, act, NULL};
     bs_linear_multi(pool, x, M, K, &d, 1);
 }
 

@@ -72,6 +72,16 @@ typedef struct bs_gemm_backend {
 /* The backend in use (OpenBLAS, single-threaded: parallelism is ours). */
 const bs_gemm_backend *bs_gemm_default(void);
 
+/* Packed-weight GEMM (gemm_avx512.c): weights re-laid once at load as
+ * panels of 32 output columns, so no call repacks them. Available when the
+ * CPU has AVX-512; otherwise dense layers use the BLAS backend. */
+int bs_gemm_packed_available(void);
+size_t bs_pack_floats(int N, int K);
+void bs_pack_weights(const float *w, int N, int K, float *packed);
+/* Columns [n0, n1) (n0 a multiple of 32) of C = act(A W^T + bias). */
+void bs_gemm_packed_cols(int M, int N, int K, const float *A, int lda, const float *packed, const float *bias,
+                         float *C, int ldc, int n0, int n1, bs_act act);
+
 /* A dense layer y[M][N] = act(x[M][K] * w[N][K]^T + b[N]) split over the pool
  * in row or column blocks, the bias/activation applied to each block while it
  * is still in cache. */
@@ -87,6 +97,7 @@ typedef struct bs_dense {
     float *y;
     int ldy;
     bs_act act;
+    const float *packed; /* optional bs_pack_weights() copy of w */
 } bs_dense;
 void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense *outs, int n);
 
