@@ -336,6 +336,7 @@ void normalizer_free(normalizer *n)
     pattern_free(&n->pat);
     free(n->content);
     free(n->pc_blob);
+    free(n->pc_trie);
     for (size_t i = 0; i < n->n_subs; i++) normalizer_free(&n->subs[i]);
     free(n->subs);
 }

@@ -95,7 +95,7 @@ typedef struct normalizer {
     /* precompiled */
     uint8_t *pc_blob;
     size_t pc_len;
-    const uint32_t *pc_trie;
+    uint32_t *pc_trie;
     size_t pc_trie_n;
     const uint8_t *pc_norm;
     size_t pc_norm_len;
