@@ -840,7 +840,14 @@ static void unique_conflicts(void **state)
         FAILS(BS_ECONFLICT, cases[i].field, bs_store_import(t->s, dir, NULL, &E));
         int64_t n = -1;
         OK(bs_store_count(t->s, cases[i].coll, &n, &E));
-        assert_int_equal(n, 0); /* the batch was refused as a whole */
+        /* SQLite refuses the batch as a whole; MongoDB without a transaction
+         * keeps the lines before the conflict (docs/store.md) */
+        assert_int_equal(n, t->mongo ? 1 : 0);
+        if (t->mongo) {
+            snprintf(path, sizeof path, "%s/empty.jsonl", t->dir);
+            write_file(path, "");
+            OK(bs_store_restore(t->s, path, &E));
+        }
     }
     /* import validates like insert does */
     snprintf(dir, sizeof dir, "%s/bad", t->dir);
@@ -1047,13 +1054,15 @@ static void backup_under_writes(void **state)
     OK(bs_store_restore(t->s, bk, &E));
     OK(bs_store_count(t->s, "execution_logs", &after, &E));
     assert_true(after < before);
-    assert_int_equal((after - 1) % 2, 0); /* populate's one log + whole pairs */
     assert_true(after - 1 >= 2 * 20);
+    /* SQLite's backup is one snapshot: whole pairs only. MongoDB's dump is
+     * consistent per document (docs/store.md). */
+    if (!t->mongo) assert_int_equal((after - 1) % 2, 0); /* populate's one log + whole pairs */
     json_t *st = NULL;
     OK(bs_store_logs_stats(t->s, &(bs_log_query){0}, BS_LOG_GROUP_TASK_TYPE, &st, &E));
     json_t *pair = json_array_get(st, 1);
     assert_string_equal(sget(pair, "_id"), "pair");
-    assert_float_equal(json_number_value(json_object_get(pair, "avg_execution_time")), 1.5, 1e-9);
+    if (!t->mongo) assert_float_equal(json_number_value(json_object_get(pair, "avg_execution_time")), 1.5, 1e-9);
     json_decref(st);
     /* the rest of the data is there and usable */
     int64_t n = 0;
