@@ -228,7 +228,9 @@ void bs_server_log_execution(bs_request *req, const bs_exec_record *rec)
     json_t *uaj = ua ? json_stringn(ua, strnlen(ua, 512)) : NULL;
     if (uaj) json_object_set_new(doc, "user_agent", uaj);
     bs_logq_push_log(srv->logq, doc);
-    if (req->auth.session_doc_id[0])
+    if (req->auth.session_doc_id[0] && !req->activity_logged) {
         bs_logq_push_activity(srv->logq, req->auth.session_doc_id, "task_execution", req->path,
                               is_oid(rec->task_id) ? rec->task_id : NULL);
+        req->activity_logged = 1;
+    }
 }

@@ -246,17 +246,22 @@ void bs_handle_stats(bs_request *req, bs_response *res)
     }
     json_t *models = bs_tasks_model_list(req, res);
     if (!models) return;
-    json_t *loaded = json_array();
+    json_t *loaded = json_array(), *per_model = json_array();
     size_t i;
     json_t *d;
     json_array_foreach(models, i, d) {
-        if (!strcmp(json_string_value(json_object_get(d, "state")), "loaded"))
-            json_array_append(loaded, json_object_get(d, "model_name"));
+        json_t *name = json_object_get(d, "model_name");
+        if (!strcmp(json_string_value(json_object_get(d, "state")), "loaded")) json_array_append(loaded, name);
+        json_array_append_new(per_model,
+                              json_pack("{s:O, s:O?, s:O, s:O?, s:O?}", "model_name", name, "task_type",
+                                        json_object_get(d, "task_type"), "state", json_object_get(d, "state"),
+                                        "access_count", json_object_get(d, "access_count"), "last_accessed",
+                                        json_object_get(d, "last_accessed")));
     }
     json_decref(models);
     json_t *out = json_pack(
-        "{s:f, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}}", "uptime_seconds",
-        (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0, "loaded_models", loaded, "batching",
+        "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}}", "uptime_seconds",
+        (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0, "loaded_models", loaded, "models", per_model, "batching",
         "batches", (json_int_t)s.batches, "batched_requests", (json_int_t)s.requests, "batched_texts",
         (json_int_t)s.texts, "unbatched_requests", (json_int_t)s.direct, "max_batch_size",
         (json_int_t)s.max_batch, "queued", (json_int_t)s.queued, "rejected", (json_int_t)s.rejected,
