@@ -4,6 +4,8 @@
 #include "store/sqlite_int.h"
 #include "util/time.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -580,10 +582,14 @@ static int copy_db(sqlite3 *dst, sqlite3 *src, const char *what, bs_err *err)
 static int sq_backup(bs_store *s, const char *path, bs_err *err)
 {
     bs_sq *q = SQ(s);
-    unlink(path);
+    /* written beside the target and renamed: a failed backup never
+     * destroys the previous one */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    unlink(tmp);
     sqlite3 *dst = NULL;
-    if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        int rc = bs_err_set(err, BS_EIO, "%s: cannot create backup: %s", path, sqlite3_errmsg(dst));
+    if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        int rc = bs_err_set(err, BS_EIO, "%s: cannot create backup: %s", tmp, sqlite3_errmsg(dst));
         sqlite3_close(dst);
         return rc;
     }
@@ -591,10 +597,11 @@ static int sq_backup(bs_store *s, const char *path, bs_err *err)
     int rc = copy_db(dst, c->db, path, err);
     bs_sq_reader_put(q, c);
     /* a backup is one self-contained file: no -wal beside it */
-    if (!rc) rc = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) == SQLITE_OK
-                      ? 0
-                      : bs_sq_fail(dst, sqlite3_extended_errcode(dst), path, err);
+    if (!rc && sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK)
+        rc = bs_sq_fail(dst, sqlite3_extended_errcode(dst), path, err);
     sqlite3_close(dst);
+    if (!rc && rename(tmp, path)) rc = bs_err_set(err, BS_EIO, "%s: cannot rename backup: %s", path, strerror(errno));
+    if (rc) unlink(tmp);
     return rc;
 }
 
