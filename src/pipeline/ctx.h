@@ -8,6 +8,7 @@
 #include "bertstudio/model.h"
 #include "bertstudio/pipeline.h"
 #include "bertstudio/tokenizer.h"
+#include "pipeline/internal.h"
 
 enum { BS_POOLBIT_CLS = 1, BS_POOLBIT_MEAN = 2, BS_POOLBIT_MAX = 4, BS_POOLBIT_MEAN_SQRT = 8 };
 
@@ -18,6 +19,7 @@ struct bs_pipeline_ctx {
     int st_normalize;       /* modules.json has a Normalize module */
     size_t st_max_seq_len;  /* sentence_bert_config.json max_seq_length; 0 = none */
     json_t *gen_defaults;   /* generation settings: config <- generation_config <- task_specific_params */
+    bs_word_decoder word_decoder; /* tokenizer.json's decoder, for NER word groups */
 };
 
 /* Longest encoding the pipelines feed the model: the tokenizer's

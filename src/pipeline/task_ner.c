@@ -17,14 +17,14 @@ void bs_ner_req_init(bs_ner_req *req)
 
 typedef struct ner_text {
     const bs_pipeline_ctx *ctx;
-    const char *text;
+    int two_level; /* word aggregation: decode words, then the words again */
     bs_err *err;
 } ner_text;
 
 /* The tokenizer's decoder over tokens[from..to). Tokens that are the unknown
  * token carry their original text slice (as transformers puts it in `word`):
  * the decoder's rendering of the unknown token is replaced by that slice. */
-static char *decode_tokens(void *user, const bs_ner_token *t, size_t from, size_t to)
+static char *decode_run(void *user, const bs_ner_token *t, size_t from, size_t to)
 {
     ner_text *nt = user;
     int32_t unk = bs_tokenizer_special_id(nt->ctx->tok, BS_SPECIAL_UNK);
@@ -54,6 +54,31 @@ static char *decode_tokens(void *user, const bs_ner_token *t, size_t from, size_
         return NULL;
     }
     return bs_buf_steal(&b, NULL);
+}
+
+/* A group's word. With word aggregation transformers decodes every word's
+ * tokens, then the group's words once more; decoders not modelled by
+ * bs_word_decoder get the single pass over all the tokens. */
+static char *decode_tokens(void *user, const bs_ner_token *t, size_t from, size_t to)
+{
+    ner_text *nt = user;
+    const bs_word_decoder *wd = &nt->ctx->word_decoder;
+    if (!nt->two_level || wd->kind == BS_WDEC_UNKNOWN) return decode_run(user, t, from, to);
+    char **words = calloc(to - from, sizeof *words);
+    size_t n = 0;
+    char *out = NULL;
+    if (!words) return NULL;
+    for (size_t i = from; i < to;) {
+        size_t j = i + 1;
+        while (j < to && t[j].is_subword) j++;
+        if (!(words[n++] = decode_run(user, t, i, j))) goto done;
+        i = j;
+    }
+    out = bs_word_decoder_join(wd, words, n);
+done:
+    for (size_t i = 0; i < n; i++) free(words[i]);
+    free(words);
+    return out;
 }
 
 /* Pre-entities of one encoded text, then the aggregated entities. */
@@ -101,7 +126,7 @@ static int ner_one(const bs_pipeline_ctx *ctx, const bs_ner_req *req, const char
         }
         n++;
     }
-    ner_text nt = {ctx, text, err};
+    ner_text nt = {ctx, req->aggregation >= BS_NER_AGG_FIRST, err};
     const char *const *ignore = req->has_ignore_labels ? req->ignore_labels : default_ignore;
     size_t n_ignore = req->has_ignore_labels ? req->n_ignore_labels : 1;
     rc = bs_ner_aggregate(toks, n, labels, nl, req->aggregation, ignore, n_ignore, decode_tokens, &nt, row, err);

@@ -7,8 +7,7 @@
 #include "pipeline/internal.h"
 #include "util/utf8.h"
 
-/* Applies one replace-all in place; `to` is never longer than `from`. */
-static void replace_in_place(char *s, const char *from, const char *to)
+void bs_pl_replace_in_place(char *s, const char *from, const char *to)
 {
     size_t fl = strlen(from), tl = strlen(to);
     char *r = s, *w = s;
@@ -30,7 +29,7 @@ void bs_pl_clean_up_tokenization(char *s)
         {" .", "."},     {" ?", "?"},     {" !", "!"},     {" ,", ","},     {" ' ", "'"},
         {" n't", "n't"}, {" 'm", "'m"},   {" 's", "'s"},   {" 've", "'ve"}, {" 're", "'re"},
     };
-    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) replace_in_place(s, pairs[i][0], pairs[i][1]);
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) bs_pl_replace_in_place(s, pairs[i][0], pairs[i][1]);
 }
 
 /* Python's str.isspace() for one code point. */
