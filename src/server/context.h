@@ -35,11 +35,17 @@ struct bs_server {
     bs_usage *usage;
     bs_logq *logq;
     bs_metrics *metrics;
+    pthread_mutex_t hooks_mu; /* guards metric_hooks and stop_hooks */
     struct {
         bs_metrics_hook_fn fn;
         void *ud;
     } metric_hooks[8];
     size_t n_metric_hooks;
+    struct {
+        void (*fn)(void *ud);
+        void *ud;
+    } stop_hooks[8];
+    size_t n_stop_hooks;
 
     /* The maintenance thread: usage flush, settings refresh, sweeps. */
     pthread_t maint;
@@ -48,6 +54,13 @@ struct bs_server {
     pthread_mutex_t maint_mu;
     pthread_cond_t maint_cv;
 };
+
+/* Registers fn(ud) to run at shutdown, after in-flight requests have
+ * finished and before the store closes (services that handlers start
+ * lazily, such as the model registry, stop their threads there). Hooks run
+ * in reverse order of registration; at most 8. Thread-safe. Returns 0, or
+ * -1 when full. */
+int bs_server_on_stop(struct bs_server *srv, void (*fn)(void *ud), void *ud);
 
 /* Runs the retention sweep now (logs and sessions, with the current
  * settings); counts may be NULL. */

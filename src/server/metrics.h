@@ -36,7 +36,9 @@ void bs_metrics_render(bs_metrics *m, const char *const *methods, const char *co
  * samples) to out. Called on every GET /metrics, from a request thread. */
 typedef void (*bs_metrics_hook_fn)(bs_buf *out, void *ud);
 /* Registers a provider (e.g. the model registry's bertstudio_models_loaded
- * gauge); at most 8. Call before requests arrive (at server start).
+ * gauge); at most 8. Thread-safe (may be called from a request that starts
+ * a service lazily). Providers run in request threads only, so never after
+ * the server has stopped serving; there is no unregistering.
  * Returns 0, or -1 when full. */
 int bs_server_metrics_hook(struct bs_server *srv, bs_metrics_hook_fn fn, void *ud);
 

@@ -149,6 +149,7 @@ int bs_server_start(const bs_server_opts *opts, bs_server **out, bs_err *err)
     pthread_cond_init(&srv->drain_cv, NULL);
     pthread_mutex_init(&srv->maint_mu, NULL);
     pthread_cond_init(&srv->maint_cv, NULL);
+    pthread_mutex_init(&srv->hooks_mu, NULL);
 
     int rc = 0;
     if ((opts->tls_cert != NULL) != (opts->tls_key != NULL))
@@ -195,11 +196,30 @@ uint16_t bs_server_port(const bs_server *srv)
 
 int bs_server_metrics_hook(bs_server *srv, bs_metrics_hook_fn fn, void *ud)
 {
-    if (srv->n_metric_hooks >= sizeof srv->metric_hooks / sizeof *srv->metric_hooks) return -1;
-    srv->metric_hooks[srv->n_metric_hooks].fn = fn;
-    srv->metric_hooks[srv->n_metric_hooks].ud = ud;
-    srv->n_metric_hooks++;
-    return 0;
+    int rc = -1;
+    pthread_mutex_lock(&srv->hooks_mu);
+    if (srv->n_metric_hooks < sizeof srv->metric_hooks / sizeof *srv->metric_hooks) {
+        srv->metric_hooks[srv->n_metric_hooks].fn = fn;
+        srv->metric_hooks[srv->n_metric_hooks].ud = ud;
+        srv->n_metric_hooks++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&srv->hooks_mu);
+    return rc;
+}
+
+int bs_server_on_stop(bs_server *srv, void (*fn)(void *ud), void *ud)
+{
+    int rc = -1;
+    pthread_mutex_lock(&srv->hooks_mu);
+    if (srv->n_stop_hooks < sizeof srv->stop_hooks / sizeof *srv->stop_hooks) {
+        srv->stop_hooks[srv->n_stop_hooks].fn = fn;
+        srv->stop_hooks[srv->n_stop_hooks].ud = ud;
+        srv->n_stop_hooks++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&srv->hooks_mu);
+    return rc;
 }
 
 void bs_server_stop(bs_server *srv)
@@ -210,6 +230,7 @@ void bs_server_stop(bs_server *srv)
     while (atomic_load(&srv->in_flight) > 0) pthread_cond_wait(&srv->drain_cv, &srv->drain_mu);
     pthread_mutex_unlock(&srv->drain_mu);
     bs_http_stop(srv);
+    for (size_t i = srv->n_stop_hooks; i-- > 0;) srv->stop_hooks[i].fn(srv->stop_hooks[i].ud);
     if (srv->maint_running) {
         pthread_mutex_lock(&srv->maint_mu);
         srv->stopping = 1;
@@ -230,6 +251,7 @@ void bs_server_stop(bs_server *srv)
     free(srv->tls_key_pem);
     pthread_cond_destroy(&srv->maint_cv);
     pthread_mutex_destroy(&srv->maint_mu);
+    pthread_mutex_destroy(&srv->hooks_mu);
     pthread_cond_destroy(&srv->drain_cv);
     pthread_mutex_destroy(&srv->drain_mu);
     free(srv);

@@ -49,8 +49,10 @@ void bs_handle_metrics(bs_request *req, bs_response *res)
                   (unsigned long long)bs_logq_write_errors(srv->logq),
                   bs_ratelimit_size(srv->limiter), (long)atomic_load(&srv->in_flight),
                   (double)(bs_time_now_ms() - srv->started_ms) / 1000.0);
+    pthread_mutex_lock(&srv->hooks_mu);
     for (size_t i = 0; i < srv->n_metric_hooks; i++)
         srv->metric_hooks[i].fn(&out, srv->metric_hooks[i].ud);
+    pthread_mutex_unlock(&srv->hooks_mu);
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
     bs_buf_free(&res->body);

@@ -25,6 +25,12 @@ int bs_tasks_acquire(bs_request *req, bs_response *res, const char *model_name, 
  * last_accessed, written off the request path). */
 void bs_tasks_release(bs_request *req, bs_task_model *tm);
 
+/* Writes the pending model access counts and frees the models, batchers
+ * and registry of the task endpoints. For bs_server_stop: after the last
+ * request, before the store closes. */
+struct bs_server;
+void bs_tasks_shutdown(struct bs_server *srv);
+
 /* The batch counters of every model (for /stats). */
 void bs_tasks_batch_stats(bs_request *req, bs_batch_stats *out);
 /* bs_metrics_hook_fn: Prometheus lines of the batchers (ud: the server). */

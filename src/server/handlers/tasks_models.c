@@ -26,42 +26,50 @@ typedef struct serving {
     pthread_mutex_t touch_mu;
     pthread_cond_t touch_cv;
     json_t *touches;
+    int stopping;
     pthread_t toucher;
 } serving;
 
 static pthread_mutex_t serving_mu = PTHREAD_MUTEX_INITIALIZER;
 static serving *the_serving;
 
-/* Writes the pending access counts about once a second. */
+static void write_touches(serving *s, json_t *batch)
+{
+    const char *name;
+    json_t *n;
+    json_object_foreach(batch, name, n) {
+        for (json_int_t i = 0; i < json_integer_value(n); i++) {
+            bs_err err = {0};
+            if (bs_store_models_touch(s->srv->store, name, NULL, &err)) {
+                bs_log_warn("tasks", "model_cache access count of %s: %s", name, err.msg);
+                break;
+            }
+        }
+    }
+}
+
+/* Writes the pending access counts, at most about once a second. */
 static void *toucher_main(void *arg)
 {
     serving *s = arg;
     pthread_mutex_lock(&s->touch_mu);
     for (;;) {
-        while (json_object_size(s->touches) == 0) pthread_cond_wait(&s->touch_cv, &s->touch_mu);
+        while (json_object_size(s->touches) == 0 && !s->stopping) pthread_cond_wait(&s->touch_cv, &s->touch_mu);
         json_t *batch = s->touches;
         s->touches = json_object();
+        int stopping = s->stopping;
         pthread_mutex_unlock(&s->touch_mu);
-        const char *name;
-        json_t *n;
-        json_object_foreach(batch, name, n) {
-            for (json_int_t i = 0; i < json_integer_value(n); i++) {
-                bs_err err = {0};
-                if (bs_store_models_touch(s->srv->store, name, NULL, &err)) {
-                    bs_log_warn("tasks", "model_cache access count of %s: %s", name, err.msg);
-                    break;
-                }
-            }
-        }
+        write_touches(s, batch);
         json_decref(batch);
+        if (stopping) return NULL;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
         pthread_mutex_lock(&s->touch_mu);
-        /* Coalesce: wait a second (or until stopped) before the next round. */
-        pthread_cond_timedwait(&s->touch_cv, &s->touch_mu, &ts);
+        /* Coalesce: let a second's worth of accesses gather (stop ends the wait). */
+        while (!s->stopping && pthread_cond_timedwait(&s->touch_cv, &s->touch_mu, &ts) == 0) {
+        }
     }
-    return NULL;
 }
 
 static serving *get_serving(bs_server *srv, bs_err *err)
@@ -102,7 +110,6 @@ static serving *get_serving(bs_server *srv, bs_err *err)
     pthread_cond_init(&s->touch_cv, NULL);
     s->touches = json_object();
     if (!s->touches || pthread_create(&s->toucher, NULL, toucher_main, s)) goto oom;
-    pthread_detach(s->toucher);
     the_serving = s;
     pthread_mutex_unlock(&serving_mu);
     return s;
@@ -197,7 +204,7 @@ void bs_tasks_release(bs_request *req, bs_task_model *tm)
     pthread_mutex_lock(&s->touch_mu);
     json_t *n = json_object_get(s->touches, tm->name);
     json_object_set_new(s->touches, tm->name, json_integer(json_integer_value(n) + 1));
-    pthread_cond_signal(&s->touch_cv);
+    if (json_object_size(s->touches) == 1) pthread_cond_signal(&s->touch_cv);
     pthread_mutex_unlock(&s->touch_mu);
 }
 
@@ -237,4 +244,28 @@ json_t *bs_tasks_model_list(bs_request *req, bs_response *res)
     }
     json_decref(docs);
     return out;
+}
+
+void bs_tasks_shutdown(bs_server *srv)
+{
+    pthread_mutex_lock(&serving_mu);
+    serving *s = the_serving;
+    if (!s || s->srv != srv) {
+        pthread_mutex_unlock(&serving_mu);
+        return;
+    }
+    the_serving = NULL;
+    pthread_mutex_unlock(&serving_mu);
+    pthread_mutex_lock(&s->touch_mu);
+    s->stopping = 1;
+    pthread_cond_signal(&s->touch_cv);
+    pthread_mutex_unlock(&s->touch_mu);
+    pthread_join(s->toucher, NULL);
+    bs_registry_free(s->reg);
+    bs_batch_group_free(s->group);
+    bs_hub_close(s->hub);
+    json_decref(s->touches);
+    pthread_cond_destroy(&s->touch_cv);
+    pthread_mutex_destroy(&s->touch_mu);
+    free(s);
 }
