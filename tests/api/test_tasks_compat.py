@@ -227,3 +227,24 @@ def test_stats(xsrv):
     b = s["batching"]
     assert b["batches"] >= 1 and b["batched_requests"] >= b["batches"]
     assert sum(b["batch_sizes"].values()) == b["batches"]
+
+
+def test_access_count_and_last_accessed(xsrv):
+    """Every execution bumps its model_cache entry (written in the background)."""
+    import time
+    m = "demo/tiny-distilbert-mlm"
+
+    def entry():
+        s = xsrv.get("/stats", headers=xsrv.hdr).json()
+        return [e for e in s["models"] if e["model_name"] == m][0]
+
+    before = entry()
+    n = 5
+    for _ in range(n):
+        assert call(xsrv, "/tasks/fill-mask", {"text": "a [MASK] b", "model_name": m}).status_code == 200
+    deadline = time.monotonic() + 10
+    while entry()["access_count"] < before["access_count"] + n and time.monotonic() < deadline:
+        time.sleep(0.1)  # the counts are flushed about once a second
+    after = entry()
+    assert after["access_count"] == before["access_count"] + n
+    assert after["last_accessed"] and after["last_accessed"] != before.get("last_accessed")
