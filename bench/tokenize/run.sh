@@ -10,7 +10,7 @@ BUILD=$(cd "${1:-$SRC/build}" 2>/dev/null && pwd || { mkdir -p "${1:-$SRC/build}
 OUT=$BUILD/bench-tokenize
 mkdir -p "$OUT" "$BUILD/node"
 [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target bs_tokenizer bs_util >/dev/null
+cmake --build "$BUILD" -j2 --target bs_tokenizer bs_util >/dev/null 2>&1
 cc -O2 -march=x86-64-v3 -I"$SRC/include" -I"$SRC/src" "$SRC/bench/tokenize/bench_tokenize.c" \
   "$BUILD/libbs_tokenizer.a" "$BUILD/libbs_util.a" \
   $(pkg-config --libs libutf8proc libpcre2-8 jansson libsodium) -lpthread -lm -o "$OUT/bench_tokenize"

@@ -97,6 +97,7 @@ typedef struct bs_encoding {
      * library's order; each has n_overflowing == 0 itself. */
     struct bs_encoding *overflowing;
     size_t n_overflowing;
+    void *storage_; /* private: where the token strings live */
 } bs_encoding;
 
 /* Fills opts with: add_special_tokens 1, no truncation, no padding. */

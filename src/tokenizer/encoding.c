@@ -32,11 +32,38 @@ static int grow(bs_encoding *e)
     return 0;
 }
 
+/* Token strings are packed into a chain of blocks owned by the encoding
+ * (storage_), so that a token costs no allocation of its own. */
+typedef struct block {
+    struct block *next;
+    size_t used, cap;
+    char data[];
+} block;
+
+static char *store(bs_encoding *e, size_t n)
+{
+    block *b = e->storage_;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = b ? b->cap * 2 : 1024;
+        if (cap > (1u << 20)) cap = 1u << 20;
+        if (cap < n) cap = n;
+        block *nb = malloc(sizeof *nb + cap);
+        if (!nb) return NULL;
+        nb->next = b;
+        nb->used = 0;
+        nb->cap = cap;
+        e->storage_ = b = nb;
+    }
+    char *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
 int enc_push(bs_encoding *e, int32_t id, int32_t type_id, const char *tok, size_t tok_len,
              size_t b0, size_t b1, int32_t word, int32_t seq, int special, int attn)
 {
     if (grow(e)) return BS_ENOMEM;
-    char *t = malloc(tok_len + 1);
+    char *t = store(e, tok_len + 1);
     if (!t) return BS_ENOMEM;
     memcpy(t, tok, tok_len);
     t[tok_len] = 0;
@@ -66,7 +93,10 @@ static int enc_push_from(bs_encoding *e, const bs_encoding *s, size_t i)
 void enc_clear(bs_encoding *e)
 {
     if (!e) return;
-    for (size_t i = 0; i < e->len; i++) free(e->tokens[i]);
+    for (block *b = e->storage_, *n; b; b = n) {
+        n = b->next;
+        free(b);
+    }
     free(e->ids);
     free(e->type_ids);
     free(e->attention_mask);

@@ -85,6 +85,12 @@ static int decompose(nstr *s, int compat, chg *t)
 {
     utf8proc_int32_t buf[32];
     for (size_t i = 0; i < s->n; i++) {
+        if (s->c[i] < 0xC0) { /* nothing below U+00C0 decomposes canonically */
+            if (!compat || s->c[i] < 0xA0) {
+                if (chg_push(t, s->c[i], 0)) return BS_ENOMEM;
+                continue;
+            }
+        }
         int last = 0;
         utf8proc_ssize_t k = utf8proc_decompose_char(
             (utf8proc_int32_t)s->c[i], buf, 32,
@@ -98,11 +104,12 @@ static int decompose(nstr *s, int compat, chg *t)
     }
     /* stable insertion sort of each run of non-starters by combining class */
     for (size_t i = 1; i < t->n; i++) {
+        if (t->c[i] < 0x300) continue; /* combining classes start at U+0300 */
         int ci = ccc(t->c[i]);
         if (!ci) continue;
         size_t j = i;
         while (j > 0) {
-            int cj = ccc(t->c[j - 1]);
+            int cj = t->c[j - 1] < 0x300 ? 0 : ccc(t->c[j - 1]);
             if (!cj || cj <= ci) break;
             uint32_t tc = t->c[j];
             t->c[j] = t->c[j - 1];

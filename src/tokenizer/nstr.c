@@ -10,17 +10,15 @@
 #include "tokenizer/tok_internal.h"
 #include "util/utf8.h"
 
+/* One allocation holds the three arrays: c, then a0, then a1. */
 int nstr_init(nstr *s, size_t cap)
 {
     memset(s, 0, sizeof *s);
     if (cap == 0) cap = 8;
-    s->c = malloc(cap * sizeof *s->c);
-    s->a0 = malloc(cap * sizeof *s->a0);
-    s->a1 = malloc(cap * sizeof *s->a1);
-    if (!s->c || !s->a0 || !s->a1) {
-        nstr_free(s);
-        return BS_ENOMEM;
-    }
+    s->c = malloc(cap * 3 * sizeof *s->c);
+    if (!s->c) return BS_ENOMEM;
+    s->a0 = s->c + cap;
+    s->a1 = s->a0 + cap;
     s->cap = cap;
     return 0;
 }
@@ -28,8 +26,6 @@ int nstr_init(nstr *s, size_t cap)
 void nstr_free(nstr *s)
 {
     free(s->c);
-    free(s->a0);
-    free(s->a1);
     memset(s, 0, sizeof *s);
 }
 
@@ -38,15 +34,15 @@ static int nstr_grow(nstr *s, size_t need)
     if (need <= s->cap) return 0;
     size_t cap = s->cap ? s->cap : 8;
     while (cap < need) cap *= 2;
-    uint32_t *c = realloc(s->c, cap * sizeof *c);
+    uint32_t *c = malloc(cap * 3 * sizeof *c);
     if (!c) return BS_ENOMEM;
+    memcpy(c, s->c, s->n * sizeof *c);
+    memcpy(c + cap, s->a0, s->n * sizeof *c);
+    memcpy(c + 2 * cap, s->a1, s->n * sizeof *c);
+    free(s->c);
     s->c = c;
-    uint32_t *a0 = realloc(s->a0, cap * sizeof *a0);
-    if (!a0) return BS_ENOMEM;
-    s->a0 = a0;
-    uint32_t *a1 = realloc(s->a1, cap * sizeof *a1);
-    if (!a1) return BS_ENOMEM;
-    s->a1 = a1;
+    s->a0 = c + cap;
+    s->a1 = c + 2 * cap;
     s->cap = cap;
     return 0;
 }
@@ -119,6 +115,25 @@ int nstr_transform(nstr *s, const uint32_t *nc, const int32_t *changes, size_t m
     nstr_free(s);
     *s = o;
     return 0;
+}
+
+size_t nstr_to_utf8_buf(const nstr *s, char *b, uint32_t *mp)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        uint32_t c = s->c[i];
+        if (c < 0x80) {
+            mp[k] = (uint32_t)i;
+            b[k++] = (char)c;
+            continue;
+        }
+        size_t w = bs_utf8_encode(c, b + k);
+        for (size_t j = 0; j < w; j++) mp[k + j] = (uint32_t)i;
+        k += w;
+    }
+    mp[k] = (uint32_t)s->n;
+    b[k] = 0;
+    return k;
 }
 
 int nstr_to_utf8(const nstr *s, char **out, size_t *len, uint32_t **map)

@@ -58,8 +58,18 @@ static int split_added(const bs_tokenizer *tok, nstr *s, int normalized, split_l
     uint32_t *map;
     if (nstr_to_utf8(s, &u, &len, &map)) return BS_ENOMEM;
     int rc = 0;
+    uint8_t first[256] = {0};
+    for (size_t k = 0; k < tok->n_added; k++) {
+        const added_token *t = &tok->added[k];
+        const char *c = normalized ? t->norm_content : t->content;
+        if (t->normalized == normalized && c && c[0]) first[(unsigned char)c[0]] = 1;
+    }
     size_t start_off = 0, i = 0;
     while (i < len && !rc) {
+        if (!first[(unsigned char)u[i]]) {
+            i++;
+            continue;
+        }
         int best = -1;
         size_t blen = 0;
         for (size_t k = 0; k < tok->n_added; k++) {
@@ -123,10 +133,16 @@ static int emit_piece(const bs_tokenizer *tok, const split *sp, int32_t word, in
 {
     const nstr *s = &sp->s;
     if (!s->n) return 0;
-    char *u;
+    char ubuf[1024 + 1];
+    uint32_t mbuf[1024 + 1];
+    char *u = ubuf;
+    uint32_t *map = mbuf;
     size_t len;
-    uint32_t *map;
-    if (nstr_to_utf8(s, &u, &len, &map)) return BS_ENOMEM;
+    if (s->n <= 256) { /* words are short: no allocation */
+        len = nstr_to_utf8_buf(s, ubuf, mbuf);
+    } else if (nstr_to_utf8(s, &u, &len, &map)) {
+        return BS_ENOMEM;
+    }
     int rc = 0;
     if (sp->added >= 0) {
         rc = enc_push(e, tok->added[sp->added].id, 0, u, len, s->a0[0], s->a1[s->n - 1], word, seq, 0, 1);
@@ -153,8 +169,10 @@ static int emit_piece(const bs_tokenizer *tok, const split *sp, int32_t word, in
             (*count)++;
         }
     }
-    free(u);
-    free(map);
+    if (u != ubuf) {
+        free(u);
+        free(map);
+    }
     return rc;
 }
 

@@ -46,6 +46,9 @@ int nstr_transform(nstr *s, const uint32_t *nc, const int32_t *changes, size_t m
 /* UTF-8 of the chars; *map (optional) gets, per byte offset 0..len, the
  * char index (size len+1). Caller frees both. */
 int nstr_to_utf8(const nstr *s, char **out, size_t *len, uint32_t **map);
+/* Same into caller buffers of at least 4 * n + 1 bytes and entries; returns
+ * the byte length. */
+size_t nstr_to_utf8_buf(const nstr *s, char *buf, uint32_t *map);
 
 /* Unicode helpers (utf8proc) with Rust's semantics. */
 int uc_is_whitespace(uint32_t c); /* Rust char::is_whitespace */
