@@ -107,6 +107,8 @@ static int bind_bart(bs_model *m, bs_err *err)
     if (c->head == BS_HEAD_SEQ2SEQ_LM) {
         TRY(bs_w_opt(m, no_prefix, "final_logits_bias", 1, V, &m->final_logits_bias, err));
         TRY(bs_w_opt(m, no_prefix, "lm_head.weight", V, H, &m->mlm_decoder, err));
+        if (!m->mlm_decoder && !c->tie_word_embeddings)
+            return bs_w_get(m, no_prefix, "lm_head.weight", V, H, &m->mlm_decoder, err);
         if (!m->mlm_decoder) m->mlm_decoder = m->word;
     }
     m->emb_dim = H;
@@ -185,6 +187,8 @@ static int bind_heads(bs_model *m, const char *const *P, bs_err *err)
     TRY(bs_w_ln(m, no_prefix, ln, D, NULL, NULL, &m->mlm_ln, err));
     TRY(bs_w_opt(m, no_prefix, dec, V, D, &m->mlm_decoder, err));
     if (!m->mlm_decoder) {
+        if (!c->tie_word_embeddings)
+            return bs_w_get(m, no_prefix, dec, V, D, &m->mlm_decoder, err); /* untied: it must be stored */
         if (E != D)
             return bs_err_set(err, BS_EFORMAT, "%s is absent and the word embeddings (width %d) cannot be tied to it (width %d)",
                               dec, E, D);

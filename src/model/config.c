@@ -147,6 +147,7 @@ int bs_config_parse(const char *text, bs_config *c, bs_err *err)
         goto fail;
     }
     c->problem_type = dup_str(root, "problem_type");
+    c->tie_word_embeddings = !json_is_false(json_object_get(root, "tie_word_embeddings"));
 
     const int BIG = 1 << 20;
     const char *act_name;

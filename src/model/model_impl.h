@@ -45,6 +45,7 @@ typedef struct bs_config {
     int n_groups, inner_group_num;         /* ALBERT */
     int dec_layers, dec_heads, dec_inter;  /* BART */
     int scale_embedding;                   /* BART */
+    int tie_word_embeddings;               /* default true: decoders may share the embeddings */
     float eps;
     bs_act act;
     int n_labels;
