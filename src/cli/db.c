@@ -14,18 +14,20 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: bertstudio db backup FILE      consistent snapshot while serving\n"
-            "       bertstudio db restore FILE     replace the store's content with a backup\n"
-            "       bertstudio db export DIR       DIR/<collection>.jsonl, portable between engines\n"
-            "       bertstudio db import DIR       load DIR/<collection>.jsonl (same _id = replaced)\n"
-            "       bertstudio db sweep            apply retention now (logs, sessions)\n"
-            "       bertstudio db bench [--tasks N] [--logs N]   SQLite figures in a scratch dir\n\n"
-            "  --data-dir DIR   the data directory (default ./data; env BERTSTUDIO_DATA_DIR);\n"
-            "                   the SQLite file is DATA_DIR/bertstudio.db, the hash key DATA_DIR/store.key\n"
-            "  --store URI      sqlite:///path.db or mongodb://... (env BERTSTUDIO_STORE)\n\n"
-            "Migrating SQLite -> MongoDB: db export DIR, then db --store mongodb://... import DIR\n"
-            "with the same --data-dir (API keys and sessions are hashed with its store.key).\n");
+    fprintf(
+        out,
+        "usage: bertstudio db backup FILE      consistent snapshot while serving\n"
+        "       bertstudio db restore FILE     replace the store's content with a backup\n"
+        "       bertstudio db export DIR       DIR/<collection>.jsonl, portable between engines\n"
+        "       bertstudio db import DIR       load DIR/<collection>.jsonl (same _id = replaced)\n"
+        "       bertstudio db sweep            apply retention now (logs, sessions)\n"
+        "       bertstudio db bench [--tasks N] [--logs N]   SQLite figures in a scratch dir\n\n"
+        "  --data-dir DIR   the data directory (default ./data; env BERTSTUDIO_DATA_DIR);\n"
+        "                   the SQLite file is DATA_DIR/bertstudio.db, the hash key "
+        "DATA_DIR/store.key\n"
+        "  --store URI      sqlite:///path.db or mongodb://... (env BERTSTUDIO_STORE)\n\n"
+        "Migrating SQLite -> MongoDB: db export DIR, then db --store mongodb://... import DIR\n"
+        "with the same --data-dir (API keys and sessions are hashed with its store.key).\n");
 }
 
 static int fail(const bs_err *err)
@@ -38,18 +40,20 @@ static void print_counts(const char *verb, json_t *counts)
 {
     const char *k;
     json_t *v;
-    json_object_foreach(counts, k, v) printf("%s %lld %s\n", verb, (long long)json_integer_value(v), k);
+    json_object_foreach(counts, k, v)
+        printf("%s %lld %s\n", verb, (long long)json_integer_value(v), k);
 }
 
 /* ───────────────────────────── bench ───────────────────────────── */
 
 static const char *const words[] = {
-    "sentiment", "analysis", "classification", "named",  "entity",   "recognition", "question",
-    "answering", "summary",  "review",         "product", "customer", "support",     "ticket",
-    "email",     "spam",     "toxicity",       "legal",  "medical",  "finance",     "news",
-    "topic",     "intent",   "language",       "detect", "keyword",  "extraction",  "embedding",
-    "similarity", "search",  "ranking",        "translation", "tweet", "emotion",   "sarcasm",
-    "invoice",   "contract", "resume",         "chat",   "dialogue", "fraud",       "risk"};
+    "sentiment", "analysis",    "classification", "named",     "entity",     "recognition",
+    "question",  "answering",   "summary",        "review",    "product",    "customer",
+    "support",   "ticket",      "email",          "spam",      "toxicity",   "legal",
+    "medical",   "finance",     "news",           "topic",     "intent",     "language",
+    "detect",    "keyword",     "extraction",     "embedding", "similarity", "search",
+    "ranking",   "translation", "tweet",          "emotion",   "sarcasm",    "invoice",
+    "contract",  "resume",      "chat",           "dialogue",  "fraud",      "risk"};
 #define NWORDS (sizeof words / sizeof *words)
 
 /* Appends one word: a frequent domain word with probability 1/every, else
@@ -61,17 +65,21 @@ static int word(unsigned *seed, int every, char *out, size_t len)
     return snprintf(out, len, "w%u ", rand_r(seed) % NRARE);
 }
 
-static double secs_since(int64_t t0) { return (double)(bs_time_mono_ns() - t0) / 1e9; }
+static double secs_since(int64_t t0)
+{
+    return (double)(bs_time_mono_ns() - t0) / 1e9;
+}
 
 static json_t *bench_log(unsigned *seed, int64_t ts)
 {
-    static const char *const types[] = {"classification", "ner", "qa", "fill-mask", "embeddings",
-                                        "summarization"};
-    static const char *const models[] = {"distilbert-base-uncased", "bert-base-cased", "roberta-base",
-                                         "albert-base-v2"};
-    return json_pack("{s:s,s:s,s:f,s:s,s:o,s:i,s:s}", "task_type", types[rand_r(seed) % 6], "model_name",
-                     models[rand_r(seed) % 4], "execution_time", (rand_r(seed) % 5000) / 10000.0,
-                     "status", rand_r(seed) % 20 ? "success" : "error", "timestamp",
+    static const char *const types[] = {"classification", "ner",        "qa",
+                                        "fill-mask",      "embeddings", "summarization"};
+    static const char *const models[] = {"distilbert-base-uncased", "bert-base-cased",
+                                         "roberta-base", "albert-base-v2"};
+    return json_pack("{s:s,s:s,s:f,s:s,s:o,s:i,s:s}", "task_type", types[rand_r(seed) % 6],
+                     "model_name", models[rand_r(seed) % 4], "execution_time",
+                     (rand_r(seed) % 5000) / 10000.0, "status",
+                     rand_r(seed) % 20 ? "success" : "error", "timestamp",
                      json_string(bs_time_iso8601(ts, (char[32]){0}, 32)), "result_size",
                      rand_r(seed) % 4096, "ip_address", "192.168.1.77");
 }
@@ -104,8 +112,8 @@ static int bench(const char *dir, long ntasks, long nlogs)
         if (bs_store_logs_insert(s, d, NULL, &err)) return fail(&err);
         json_decref(d);
     }
-    printf("execution_logs single insert: %ld in %.2f s = %.0f inserts/s\n", nsingle, secs_since(t0),
-           (double)nsingle / secs_since(t0));
+    printf("execution_logs single insert: %ld in %.2f s = %.0f inserts/s\n", nsingle,
+           secs_since(t0), (double)nsingle / secs_since(t0));
 
     /* 2. batched, as the async logger does */
     enum { BATCH = 500 };
@@ -120,15 +128,16 @@ static int bench(const char *dir, long ntasks, long nlogs)
         done += n;
     }
     double tb = secs_since(t0);
-    printf("execution_logs batched insert (%d per transaction): %ld in %.2f s = %.0f inserts/s\n", BATCH,
-           nlogs - nsingle, tb, (double)(nlogs - nsingle) / tb);
+    printf("execution_logs batched insert (%d per transaction): %ld in %.2f s = %.0f inserts/s\n",
+           BATCH, nlogs - nsingle, tb, (double)(nlogs - nsingle) / tb);
 
     /* 3. analytics over all logs */
     static const char *const gname[] = {"task_type", "model_name", "day"};
     for (int g = 0; g < 3; g++) {
         json_t *out = NULL;
         t0 = bs_time_mono_ns();
-        if (bs_store_logs_stats(s, &(bs_log_query){.since_ms = now - 91 * 86400000LL}, (bs_log_group)g, &out, &err))
+        if (bs_store_logs_stats(s, &(bs_log_query){.since_ms = now - 91 * 86400000LL},
+                                (bs_log_group)g, &out, &err))
             return fail(&err);
         printf("logs stats by %-10s over %ld logs (90 days): %.3f s, %zu groups\n", gname[g], nlogs,
                secs_since(t0), json_array_size(out));
@@ -136,7 +145,8 @@ static int bench(const char *dir, long ntasks, long nlogs)
     }
     json_t *out = NULL;
     t0 = bs_time_mono_ns();
-    if (bs_store_logs_stats(s, &(bs_log_query){.since_ms = now - 7 * 86400000LL}, BS_LOG_GROUP_TASK_TYPE, &out, &err))
+    if (bs_store_logs_stats(s, &(bs_log_query){.since_ms = now - 7 * 86400000LL},
+                            BS_LOG_GROUP_TASK_TYPE, &out, &err))
         return fail(&err);
     printf("logs stats by task_type, last 7 days: %.3f s\n", secs_since(t0));
     json_decref(out);
@@ -151,10 +161,10 @@ static int bench(const char *dir, long ntasks, long nlogs)
         for (int w = 0; w < 3; w++) n += word(&seed, 2, name + n, sizeof name - (size_t)n);
         n = 0;
         for (int w = 0; w < 12; w++) n += word(&seed, 4, desc + n, sizeof desc - (size_t)n);
-        json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:[s,s],s:b}", "name", name, "description", desc, "model_name",
-                              "distilbert-base-uncased", "function_code", "def f(x): return x", "tags",
-                              words[rand_r(&seed) % NWORDS], words[rand_r(&seed) % NWORDS], "is_public",
-                              rand_r(&seed) % 2);
+        json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:[s,s],s:b}", "name", name, "description", desc,
+                              "model_name", "distilbert-base-uncased", "function_code",
+                              "def f(x): return x", "tags", words[rand_r(&seed) % NWORDS],
+                              words[rand_r(&seed) % NWORDS], "is_public", rand_r(&seed) % 2);
         if (bs_store_tasks_insert(s, d, NULL, &err)) return fail(&err);
         json_decref(d);
     }
@@ -168,11 +178,14 @@ static int bench(const char *dir, long ntasks, long nlogs)
             char text[128];
             int n = 0;
             for (int w = 0; w < 2; w++)
-                n += kind ? snprintf(text + n, sizeof text - (size_t)n, "%s ", words[rand_r(&seed) % NWORDS])
-                          : snprintf(text + n, sizeof text - (size_t)n, "w%u ", rand_r(&seed) % NRARE);
+                n += kind ? snprintf(text + n, sizeof text - (size_t)n, "%s ",
+                                     words[rand_r(&seed) % NWORDS])
+                          : snprintf(text + n, sizeof text - (size_t)n, "w%u ",
+                                     rand_r(&seed) % NRARE);
             t0 = bs_time_mono_ns();
             int64_t total = 0;
-            if (bs_store_tasks_find(s, &(bs_task_query){.search = text, .limit = 20}, &out, &total, &err))
+            if (bs_store_tasks_find(s, &(bs_task_query){.search = text, .limit = 20}, &out, &total,
+                                    &err))
                 return fail(&err);
             lat[q] = secs_since(t0) * 1000;
             matched += total;
@@ -194,18 +207,31 @@ int bs_cli_db(int argc, char **argv)
 {
     const char *data_dir = getenv("BERTSTUDIO_DATA_DIR"), *uri = getenv("BERTSTUDIO_STORE");
     long ntasks = 100000, nlogs = 1000000;
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'}, {"store", required_argument, 0, 's'},
-                                         {"tasks", required_argument, 0, 't'},    {"logs", required_argument, 0, 'l'},
-                                         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"data-dir", required_argument, 0, 'd'}, {"store", required_argument, 0, 's'},
+        {"tasks", required_argument, 0, 't'},    {"logs", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': data_dir = optarg; break;
-        case 's': uri = optarg; break;
-        case 't': ntasks = strtol(optarg, NULL, 10); break;
-        case 'l': nlogs = strtol(optarg, NULL, 10); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 's':
+            uri = optarg;
+            break;
+        case 't':
+            ntasks = strtol(optarg, NULL, 10);
+            break;
+        case 'l':
+            nlogs = strtol(optarg, NULL, 10);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind >= argc) {
@@ -215,7 +241,8 @@ int bs_cli_db(int argc, char **argv)
     const char *cmd = argv[optind], *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
     if (!data_dir || !*data_dir) data_dir = "./data";
     if (!strcmp(cmd, "bench")) {
-        if (ntasks < 1 || nlogs < 1) return bs_cli_usage_error("db bench: --tasks and --logs must be positive");
+        if (ntasks < 1 || nlogs < 1)
+            return bs_cli_usage_error("db bench: --tasks and --logs must be positive");
         char dir[] = "/tmp/bertstudio-bench-XXXXXX";
         if (!mkdtemp(dir)) return bs_cli_usage_error("db bench: cannot create a scratch directory");
         int rc = bench(dir, ntasks, nlogs);
@@ -225,7 +252,9 @@ int bs_cli_db(int argc, char **argv)
         return rc;
     }
     bool needs_arg = strcmp(cmd, "sweep") != 0;
-    if (needs_arg && !arg) return bs_cli_usage_error("db %s needs a %s argument", cmd, strstr(cmd, "port") ? "DIR" : "FILE");
+    if (needs_arg && !arg)
+        return bs_cli_usage_error("db %s needs a %s argument", cmd,
+                                  strstr(cmd, "port") ? "DIR" : "FILE");
     if (optind + 1 + needs_arg < argc) return bs_cli_usage_error("db %s: too many arguments", cmd);
 
     char path[4200];
@@ -255,8 +284,9 @@ int bs_cli_db(int argc, char **argv)
         int64_t logs = 0, sessions = 0;
         rc = bs_store_logs_sweep(s, 0, &logs, &err);
         if (!rc) rc = bs_store_sessions_sweep(s, 0, &sessions, &err);
-        if (!rc) printf("removed %lld execution_logs and %lld user_sessions past retention\n", (long long)logs,
-                        (long long)sessions);
+        if (!rc)
+            printf("removed %lld execution_logs and %lld user_sessions past retention\n",
+                   (long long)logs, (long long)sessions);
     } else {
         bs_store_close(s);
         return bs_cli_usage_error("db: unknown command '%s' (see 'bertstudio db --help')", cmd);

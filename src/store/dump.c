@@ -46,9 +46,11 @@ typedef struct writer {
 static int write_doc(void *ud, bs_coll c, json_t *doc)
 {
     writer *w = ud;
-    json_t *line = w->tagged ? json_pack("{s:s,s:O}", "collection", bs_store_colls[c].name, "doc", doc)
-                             : json_incref(doc);
-    int rc = line && json_dumpf(line, w->f, JSON_COMPACT | JSON_SORT_KEYS) == 0 && fputc('\n', w->f) != EOF
+    json_t *line = w->tagged
+                       ? json_pack("{s:s,s:O}", "collection", bs_store_colls[c].name, "doc", doc)
+                       : json_incref(doc);
+    int rc = line && json_dumpf(line, w->f, JSON_COMPACT | JSON_SORT_KEYS) == 0 &&
+                     fputc('\n', w->f) != EOF
                  ? 0
                  : BS_EIO;
     json_decref(line);
@@ -115,7 +117,8 @@ static int load_lines(bs_store *s, FILE *f, const char *path, bool tagged, bs_co
             json_incref(doc);
             bs_store_strip_nulls(doc);
             if ((rc = bs_store_validate(dc, doc, err)) ||
-                (rc = bs_store_check_id("_id", json_string_value(json_object_get(doc, "_id")), err)))
+                (rc =
+                     bs_store_check_id("_id", json_string_value(json_object_get(doc, "_id")), err)))
                 bs_err_prefix(err, "%s:%ld", path, lineno);
         }
         json_decref(v);
@@ -130,7 +133,8 @@ static int load_lines(bs_store *s, FILE *f, const char *path, bool tagged, bs_co
         bc = dc;
         batch[nb++] = doc;
         const char *name = bs_store_colls[dc].name;
-        json_object_set_new(cnt, name, json_integer(json_integer_value(json_object_get(cnt, name)) + 1));
+        json_object_set_new(cnt, name,
+                            json_integer(json_integer_value(json_object_get(cnt, name)) + 1));
         if (nb == BATCH) {
             rc = s->eng->insert(s, bc, batch, nb, true, err);
             while (nb) json_decref(batch[--nb]);
@@ -174,7 +178,8 @@ int bs_store_dump_file(bs_store *s, const char *path, bs_err *err)
     for (int c = 0; c < BS_NCOLL && !rc; c++) rc = each_doc(s, (bs_coll)c, write_doc, &w, err);
     if (fclose(w.f) && !rc) rc = BS_EIO;
     if (rc == BS_EIO) bs_err_set(err, rc, "%s: write failed", tmp);
-    if (!rc && rename(tmp, path)) rc = bs_err_set(err, BS_EIO, "%s: cannot rename: %s", path, strerror(errno));
+    if (!rc && rename(tmp, path))
+        rc = bs_err_set(err, BS_EIO, "%s: cannot rename: %s", path, strerror(errno));
     if (rc) remove(tmp);
     return rc;
 }

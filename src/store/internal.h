@@ -72,8 +72,8 @@ typedef struct bs_query {
     int nall;
     bs_qcond any[BS_Q_MAX]; /* when nany > 0: at least one of them, ANDed with all[] */
     int nany;
-    const char *text;     /* custom_tasks text search (words, OR-ed) */
-    const char *sort;     /* field to sort by, NULL = _id order */
+    const char *text; /* custom_tasks text search (words, OR-ed) */
+    const char *sort; /* field to sort by, NULL = _id order */
     bool desc;
     bool sort_text_score; /* by relevance, best first (needs text) */
     int64_t limit;        /* 0 = no limit */

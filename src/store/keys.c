@@ -14,8 +14,8 @@ static json_t *public_view(json_t *doc)
     return doc;
 }
 
-static const char *const editable[] = {"name", "description", "permissions", "rate_limits",
-                                       "is_active", NULL};
+static const char *const editable[] = {"name",        "description", "permissions",
+                                       "rate_limits", "is_active",   NULL};
 
 static int check_editable(const json_t *fields, bs_err *err)
 {
@@ -31,10 +31,12 @@ static int check_editable(const json_t *fields, bs_err *err)
     return 0;
 }
 
-int bs_store_keys_create(bs_store *s, const json_t *fields, char **secret, json_t **out, bs_err *err)
+int bs_store_keys_create(bs_store *s, const json_t *fields, char **secret, json_t **out,
+                         bs_err *err)
 {
     *secret = NULL;
-    if (!json_is_object(fields)) return bs_err_set(err, BS_EINVAL, "api_keys: fields must be an object");
+    if (!json_is_object(fields))
+        return bs_err_set(err, BS_EINVAL, "api_keys: fields must be an object");
     int rc = check_editable(fields, err);
     if (rc) return rc;
     json_t *d = json_deep_copy(fields);
@@ -60,8 +62,8 @@ int bs_store_keys_create(bs_store *s, const json_t *fields, char **secret, json_
         json_object_set_new(d, "permissions", json_pack("[s]", "tasks:execute"));
     if (!json_object_get(d, "rate_limits"))
         json_object_set_new(d, "rate_limits",
-                            json_pack("{s:i,s:i,s:i}", "requests_per_minute", 100, "requests_per_hour",
-                                      1000, "custom_tasks_per_hour", 50));
+                            json_pack("{s:i,s:i,s:i}", "requests_per_minute", 100,
+                                      "requests_per_hour", 1000, "custom_tasks_per_hour", 50));
     json_object_set_new(d, "usage_stats",
                         json_pack("{s:i,s:i}", "total_requests", 0, "requests_today", 0));
     rc = bs_store_validate(BS_COLL_KEYS, d, err);
@@ -108,8 +110,10 @@ int bs_store_keys_find_by_secret(bs_store *s, const char *secret, json_t **out, 
 
 int bs_store_keys_list(bs_store *s, int64_t limit, int64_t offset, json_t **out, bs_err *err)
 {
-    if (limit < 0 || offset < 0) return bs_err_set(err, BS_EINVAL, "api_keys: limit and offset must be >= 0");
-    bs_query q = {.sort = "created_at", .desc = true, .limit = limit ? limit : 100, .offset = offset};
+    if (limit < 0 || offset < 0)
+        return bs_err_set(err, BS_EINVAL, "api_keys: limit and offset must be >= 0");
+    bs_query q = {
+        .sort = "created_at", .desc = true, .limit = limit ? limit : 100, .offset = offset};
     int rc = s->eng->find(s, BS_COLL_KEYS, &q, out, NULL, err);
     if (rc) return rc;
     size_t i;
@@ -121,7 +125,8 @@ int bs_store_keys_list(bs_store *s, int64_t limit, int64_t offset, json_t **out,
 int bs_store_keys_update(bs_store *s, const char *id, const json_t *patch, json_t **out,
                          bs_err *err)
 {
-    if (!json_is_object(patch)) return bs_err_set(err, BS_EINVAL, "api_keys: update must be an object");
+    if (!json_is_object(patch))
+        return bs_err_set(err, BS_EINVAL, "api_keys: update must be an object");
     int rc = check_editable(patch, err);
     json_t *cur = NULL;
     if (!rc) rc = bs_store_check_id("api_keys", id, err);
@@ -131,8 +136,10 @@ int bs_store_keys_update(bs_store *s, const char *id, const json_t *patch, json_
     json_t *v;
     json_object_foreach((json_t *)patch, k, v)
     {
-        if (json_is_null(v)) json_object_del(cur, k);
-        else json_object_set(cur, k, v);
+        if (json_is_null(v))
+            json_object_del(cur, k);
+        else
+            json_object_set(cur, k, v);
     }
     rc = bs_store_validate(BS_COLL_KEYS, cur, err);
     if (!rc && json_object_size(patch)) {

@@ -11,7 +11,8 @@
 /* Completes and sanitizes one log document (a new copy). */
 static int prepare(bs_store *s, const json_t *doc, bool keep_text, json_t **out, bs_err *err)
 {
-    if (!json_is_object(doc)) return bs_err_set(err, BS_EINVAL, "execution_logs: document must be an object");
+    if (!json_is_object(doc))
+        return bs_err_set(err, BS_EINVAL, "execution_logs: document must be an object");
     json_t *d = json_deep_copy(doc);
     if (!d) return bs_err_set(err, BS_ENOMEM, "out of memory");
     bs_store_strip_nulls(d);
@@ -19,7 +20,8 @@ static int prepare(bs_store *s, const json_t *doc, bool keep_text, json_t **out,
     char id[25];
     bs_store_oid_new(now, id);
     json_object_set_new(d, "_id", json_string(id));
-    if (!json_object_get(d, "timestamp")) json_object_set_new(d, "timestamp", bs_store_date_json(now));
+    if (!json_object_get(d, "timestamp"))
+        json_object_set_new(d, "timestamp", bs_store_date_json(now));
     json_t *text = json_object_get(d, "input_text");
     if (json_is_string(text) && !keep_text) {
         const char *t = json_string_value(text);
@@ -34,8 +36,10 @@ static int prepare(bs_store *s, const json_t *doc, bool keep_text, json_t **out,
     if (json_is_string(ip)) {
         char buf[64];
         const char *a = bs_store_anonymize_ip(json_string_value(ip), buf, sizeof buf);
-        if (a) json_object_set_new(d, "ip_address", json_string(a));
-        else json_object_del(d, "ip_address"); /* not an address: keep nothing */
+        if (a)
+            json_object_set_new(d, "ip_address", json_string(a));
+        else
+            json_object_del(d, "ip_address"); /* not an address: keep nothing */
     }
     int rc = bs_store_validate(BS_COLL_LOGS, d, err);
     if (rc) {
@@ -65,7 +69,8 @@ int bs_store_logs_insert_many(bs_store *s, json_t *const *docs, size_t n, bs_err
     bool keep = bs_store_settings_bool(s, "log_input_text", false);
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++)
-        if ((rc = prepare(s, docs[i], keep, &ds[i], err))) bs_err_prefix(err, "log %zu of %zu", i + 1, n);
+        if ((rc = prepare(s, docs[i], keep, &ds[i], err)))
+            bs_err_prefix(err, "log %zu of %zu", i + 1, n);
     if (!rc) rc = s->eng->insert(s, BS_COLL_LOGS, ds, n, false, err);
     for (size_t i = 0; i < n; i++) json_decref(ds[i]);
     free(ds);
@@ -76,10 +81,12 @@ int bs_store_logs_insert_many(bs_store *s, json_t *const *docs, size_t n, bs_err
 static int build(const bs_log_query *lq, bs_query *q, json_t **tmp, int *nt, bs_err *err)
 {
     const char *fields[] = {"task_type", "model_name", "session_id", "api_key_id", "status"};
-    const char *vals[] = {lq->task_type, lq->model_name, lq->session_id, lq->api_key_id, lq->status};
+    const char *vals[] = {lq->task_type, lq->model_name, lq->session_id, lq->api_key_id,
+                          lq->status};
     for (int i = 0; i < 5; i++) {
         if (!vals[i]) continue;
-        if (i == 3 && bs_store_check_id("execution_logs: api_key_id", vals[i], err)) return err->code;
+        if (i == 3 && bs_store_check_id("execution_logs: api_key_id", vals[i], err))
+            return err->code;
         tmp[*nt] = json_string(vals[i]);
         bs_query_add(q, fields[i], BS_Q_EQ, tmp[(*nt)++]);
     }
@@ -97,7 +104,8 @@ static int build(const bs_log_query *lq, bs_query *q, json_t **tmp, int *nt, bs_
 int bs_store_logs_find(bs_store *s, const bs_log_query *lq, json_t **out, int64_t *total,
                        bs_err *err)
 {
-    if (lq->limit < 0 || lq->offset < 0) return bs_err_set(err, BS_EINVAL, "execution_logs: limit and offset must be >= 0");
+    if (lq->limit < 0 || lq->offset < 0)
+        return bs_err_set(err, BS_EINVAL, "execution_logs: limit and offset must be >= 0");
     bs_query q = {.sort = "timestamp", .desc = true};
     q.limit = lq->limit == 0 ? 100 : lq->limit > 1000 ? 1000 : lq->limit;
     q.offset = lq->offset;
@@ -184,11 +192,11 @@ static json_t *stats_json(stats_acc *a)
     for (size_t i = 0; out && i < a->n; i++) {
         group_acc *g = &a->g[i];
         qsort(g->t, g->n, sizeof *g->t, cmp_double);
-        json_t *e = json_pack("{s:s,s:I,s:f,s:f,s:f,s:f}", "_id", g->key, "count", (json_int_t)g->n,
-                              "avg_execution_time", g->sum / (double)g->n, "p50_execution_time",
-                              nearest_rank(g->t, g->n, 0.50), "p95_execution_time",
-                              nearest_rank(g->t, g->n, 0.95), "success_rate",
-                              (double)g->ok / (double)g->n);
+        json_t *e =
+            json_pack("{s:s,s:I,s:f,s:f,s:f,s:f}", "_id", g->key, "count", (json_int_t)g->n,
+                      "avg_execution_time", g->sum / (double)g->n, "p50_execution_time",
+                      nearest_rank(g->t, g->n, 0.50), "p95_execution_time",
+                      nearest_rank(g->t, g->n, 0.95), "success_rate", (double)g->ok / (double)g->n);
         if (!e || json_array_append_new(out, e)) {
             json_decref(out);
             out = NULL;
@@ -201,7 +209,8 @@ int bs_store_logs_stats(bs_store *s, const bs_log_query *lq, bs_log_group group,
                         bs_err *err)
 {
     if (group < BS_LOG_GROUP_TASK_TYPE || group > BS_LOG_GROUP_DAY)
-        return bs_err_set(err, BS_EINVAL, "execution_logs: group_by must be task_type, model_name or day");
+        return bs_err_set(err, BS_EINVAL,
+                          "execution_logs: group_by must be task_type, model_name or day");
     bs_query q = {0};
     json_t *tmp[8];
     int nt = 0;

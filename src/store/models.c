@@ -14,7 +14,8 @@ static void key_query(bs_query *q, json_t **tmp, const char *model_name, const c
 
 static int check_names(const char *model_name, bs_err *err)
 {
-    if (!model_name || !*model_name) return bs_err_set(err, BS_EINVAL, "model_cache: model_name is required");
+    if (!model_name || !*model_name)
+        return bs_err_set(err, BS_EINVAL, "model_cache: model_name is required");
     return 0;
 }
 
@@ -42,17 +43,20 @@ int bs_store_models_get(bs_store *s, const char *model_name, const char *task_ty
 
 int bs_store_models_upsert(bs_store *s, const json_t *doc, json_t **out, bs_err *err)
 {
-    if (!json_is_object(doc)) return bs_err_set(err, BS_EINVAL, "model_cache: document must be an object");
+    if (!json_is_object(doc))
+        return bs_err_set(err, BS_EINVAL, "model_cache: document must be an object");
     const char *name = json_string_value(json_object_get(doc, "model_name"));
     const char *task = json_string_value(json_object_get(doc, "task_type"));
     if (!name || !task)
-        return bs_err_set(err, BS_EINVAL, "model_cache: model_name and task_type are required strings");
+        return bs_err_set(err, BS_EINVAL,
+                          "model_cache: model_name and task_type are required strings");
     int rc = 0;
     /* two rounds: a concurrent insert of the same key turns ours into an update */
     for (int round = 0; round < 2; round++) {
         json_t *cur = NULL;
         rc = bs_store_models_get(s, name, task, &cur, NULL);
-        if (rc && rc != BS_ENOTFOUND) return bs_err_set(err, rc, "model_cache: lookup of %s failed", name);
+        if (rc && rc != BS_ENOTFOUND)
+            return bs_err_set(err, rc, "model_cache: lookup of %s failed", name);
         json_t *d = cur ? cur : json_object();
         json_object_update(d, (json_t *)doc);
         bs_store_strip_nulls(d);
@@ -64,9 +68,12 @@ int bs_store_models_upsert(bs_store *s, const json_t *doc, json_t **out, bs_err 
         } else {
             json_object_set(d, "_id", json_object_get(cur, "_id"));
         }
-        if (!json_object_get(d, "download_date")) json_object_set_new(d, "download_date", bs_store_date_json(now));
-        if (!json_object_get(d, "last_accessed")) json_object_set_new(d, "last_accessed", bs_store_date_json(now));
-        if (!json_object_get(d, "access_count")) json_object_set_new(d, "access_count", json_integer(0));
+        if (!json_object_get(d, "download_date"))
+            json_object_set_new(d, "download_date", bs_store_date_json(now));
+        if (!json_object_get(d, "last_accessed"))
+            json_object_set_new(d, "last_accessed", bs_store_date_json(now));
+        if (!json_object_get(d, "access_count"))
+            json_object_set_new(d, "access_count", json_integer(0));
         if (!json_object_get(d, "is_cached")) json_object_set_new(d, "is_cached", json_true());
         rc = bs_store_validate(BS_COLL_MODELS, d, err);
         if (!rc) rc = s->eng->insert(s, BS_COLL_MODELS, &d, 1, cur != NULL, err);

@@ -18,7 +18,10 @@ typedef struct bs_mg {
 
 #define MG(s) ((bs_mg *)(s)->impl)
 
-static const char *cname(bs_coll c) { return bs_store_colls[c].name; }
+static const char *cname(bs_coll c)
+{
+    return bs_store_colls[c].name;
+}
 
 static int mg_fail(const bson_error_t *e, const char *what, bs_err *err)
 {
@@ -47,7 +50,8 @@ static mongoc_collection_t *coll_of(bs_mg *m, mongoc_client_t *cl, bs_coll c)
 {
     mongoc_collection_t *co = mongoc_client_get_collection(cl, m->db, cname(c));
     /* the credentials and users' work must survive a primary failover */
-    if (c == BS_COLL_KEYS || c == BS_COLL_TASKS) mongoc_collection_set_write_concern(co, m->majority);
+    if (c == BS_COLL_KEYS || c == BS_COLL_TASKS)
+        mongoc_collection_set_write_concern(co, m->majority);
     return co;
 }
 
@@ -72,7 +76,8 @@ static void op_end(op *o)
     mongoc_client_pool_push(o->m->pool, o->cl);
 }
 
-static int mg_find(bs_store *s, bs_coll c, const bs_query *q, json_t **out, int64_t *total, bs_err *err)
+static int mg_find(bs_store *s, bs_coll c, const bs_query *q, json_t **out, int64_t *total,
+                   bs_err *err)
 {
     json_t *arr = json_array();
     if (!arr) return bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -118,8 +123,10 @@ static int mg_find(bs_store *s, bs_coll c, const bs_query *q, json_t **out, int6
     }
     if (!rc && total) {
         int64_t n = mongoc_collection_count_documents(o.co, &filter, NULL, NULL, NULL, &e);
-        if (n < 0) rc = mg_fail(&e, cname(c), err);
-        else *total = n;
+        if (n < 0)
+            rc = mg_fail(&e, cname(c), err);
+        else
+            *total = n;
     }
     op_end(&o);
     bson_destroy(&filter);
@@ -132,28 +139,33 @@ static int mg_find(bs_store *s, bs_coll c, const bs_query *q, json_t **out, int6
     return 0;
 }
 
-static int mg_insert(bs_store *s, bs_coll c, json_t *const *docs, size_t n, bool replace, bs_err *err)
+static int mg_insert(bs_store *s, bs_coll c, json_t *const *docs, size_t n, bool replace,
+                     bs_err *err)
 {
     bson_t **b = calloc(n, sizeof *b);
     if (!b) return bs_err_set(err, BS_ENOMEM, "out of memory");
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         b[i] = bson_new();
-        if (!bs_mg_from_json(c, docs[i], b[i])) rc = bs_err_set(err, BS_EINVAL, "%s: document %zu cannot be stored", cname(c), i);
+        if (!bs_mg_from_json(c, docs[i], b[i]))
+            rc = bs_err_set(err, BS_EINVAL, "%s: document %zu cannot be stored", cname(c), i);
     }
     op o = op_begin(s, c);
     bson_error_t e;
     if (!rc && !replace) {
         /* ordered: stops at the first failure (validation ran before) */
-        if (!mongoc_collection_insert_many(o.co, (const bson_t **)b, n, NULL, NULL, &e)) rc = mg_fail(&e, cname(c), err);
+        if (!mongoc_collection_insert_many(o.co, (const bson_t **)b, n, NULL, NULL, &e))
+            rc = mg_fail(&e, cname(c), err);
     } else if (!rc) {
-        mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(o.co, NULL);
+        mongoc_bulk_operation_t *bulk =
+            mongoc_collection_create_bulk_operation_with_opts(o.co, NULL);
         bson_t uopts = BSON_INITIALIZER;
         BSON_APPEND_BOOL(&uopts, "upsert", true);
         for (size_t i = 0; i < n && !rc; i++) {
             bson_t sel = BSON_INITIALIZER;
             bs_mg_append(&sel, "_id", json_object_get(docs[i], "_id"), BS_F_OID);
-            if (!mongoc_bulk_operation_replace_one_with_opts(bulk, &sel, b[i], &uopts, &e)) rc = mg_fail(&e, cname(c), err);
+            if (!mongoc_bulk_operation_replace_one_with_opts(bulk, &sel, b[i], &uopts, &e))
+                rc = mg_fail(&e, cname(c), err);
             bson_destroy(&sel);
         }
         if (!rc && !mongoc_bulk_operation_execute(bulk, NULL, &e)) rc = mg_fail(&e, cname(c), err);
@@ -169,12 +181,13 @@ static int mg_insert(bs_store *s, bs_coll c, json_t *const *docs, size_t n, bool
 static int64_t reply_count(const bson_t *reply, const char *key)
 {
     bson_iter_t it;
-    if (bson_iter_init_find(&it, reply, key) && BSON_ITER_HOLDS_NUMBER(&it)) return bson_iter_as_int64(&it);
+    if (bson_iter_init_find(&it, reply, key) && BSON_ITER_HOLDS_NUMBER(&it))
+        return bson_iter_as_int64(&it);
     return 0;
 }
 
-static int mg_update(bs_store *s, bs_coll c, const bs_query *q, const json_t *set, const json_t *inc,
-                     int64_t *matched, bs_err *err)
+static int mg_update(bs_store *s, bs_coll c, const bs_query *q, const json_t *set,
+                     const json_t *inc, int64_t *matched, bs_err *err)
 {
     bson_t filter = BSON_INITIALIZER, upd = BSON_INITIALIZER, part;
     int rc = bs_mg_filter(c, q, &filter, err);
@@ -185,26 +198,37 @@ static int mg_update(bs_store *s, bs_coll c, const bs_query *q, const json_t *se
     for (int pass = 0; pass < 3 && !rc; pass++) {
         const json_t *src = pass == 2 ? inc : set;
         int members = 0;
-        json_object_foreach((json_t *)src, k, v) members += pass == 2 || (pass == 1) == json_is_null(v);
+        json_object_foreach((json_t *)src, k, v) members +=
+            pass == 2 || (pass == 1) == json_is_null(v);
         if (!members) continue;
-        bson_append_document_begin(&upd, pass == 0 ? "$set" : pass == 1 ? "$unset" : "$inc", -1, &part);
+        bson_append_document_begin(&upd,
+                                   pass == 0   ? "$set"
+                                   : pass == 1 ? "$unset"
+                                               : "$inc",
+                                   -1, &part);
         json_object_foreach((json_t *)src, k, v)
         {
             if (pass < 2 && (pass == 1) != json_is_null(v)) continue;
             const bs_field *f = strchr(k, '.') ? NULL : bs_store_field(c, k);
-            if (pass == 1) ok = ok && bson_append_utf8(&part, k, -1, "", 0);
-            else if (pass == 2) ok = ok && bs_mg_append(&part, k, v, json_is_integer(v) ? BS_F_INT : BS_F_NUM);
-            else ok = ok && bs_mg_append(&part, k, v, f ? (int)f->type : -1);
+            if (pass == 1)
+                ok = ok && bson_append_utf8(&part, k, -1, "", 0);
+            else if (pass == 2)
+                ok = ok && bs_mg_append(&part, k, v, json_is_integer(v) ? BS_F_INT : BS_F_NUM);
+            else
+                ok = ok && bs_mg_append(&part, k, v, f ? (int)f->type : -1);
         }
         bson_append_document_end(&upd, &part);
     }
-    if (!rc && !ok) rc = bs_err_set(err, BS_EINVAL, "%s: update has a value that cannot be stored", cname(c));
+    if (!rc && !ok)
+        rc = bs_err_set(err, BS_EINVAL, "%s: update has a value that cannot be stored", cname(c));
     if (!rc) {
         op o = op_begin(s, c);
         bson_t reply;
         bson_error_t e;
-        if (!mongoc_collection_update_many(o.co, &filter, &upd, NULL, &reply, &e)) rc = mg_fail(&e, cname(c), err);
-        else if (matched) *matched = reply_count(&reply, "matchedCount");
+        if (!mongoc_collection_update_many(o.co, &filter, &upd, NULL, &reply, &e))
+            rc = mg_fail(&e, cname(c), err);
+        else if (matched)
+            *matched = reply_count(&reply, "matchedCount");
         bson_destroy(&reply);
         op_end(&o);
     }
@@ -221,8 +245,10 @@ static int mg_remove(bs_store *s, bs_coll c, const bs_query *q, int64_t *removed
         op o = op_begin(s, c);
         bson_t reply;
         bson_error_t e;
-        if (!mongoc_collection_delete_many(o.co, &filter, NULL, &reply, &e)) rc = mg_fail(&e, cname(c), err);
-        else if (removed) *removed = reply_count(&reply, "deletedCount");
+        if (!mongoc_collection_delete_many(o.co, &filter, NULL, &reply, &e))
+            rc = mg_fail(&e, cname(c), err);
+        else if (removed)
+            *removed = reply_count(&reply, "deletedCount");
         bson_destroy(&reply);
         op_end(&o);
     }
@@ -233,8 +259,8 @@ static int mg_remove(bs_store *s, bs_coll c, const bs_query *q, int64_t *removed
 /* Runs an aggregation whose first stage is {$match: q}; stages is JSON text
  * of the remaining stages. row() sees every result. */
 typedef int (*agg_row)(const bson_t *doc, void *ud);
-static int aggregate(bs_store *s, bs_coll c, const bs_query *q, const char *stages, agg_row row, void *ud,
-                     bs_err *err)
+static int aggregate(bs_store *s, bs_coll c, const bs_query *q, const char *stages, agg_row row,
+                     void *ud, bs_err *err)
 {
     bson_error_t e;
     bson_t *rest = bson_new_from_json((const uint8_t *)stages, -1, &e);
@@ -266,7 +292,8 @@ static int aggregate(bs_store *s, bs_coll c, const bs_query *q, const char *stag
         bson_t opts = BSON_INITIALIZER;
         BSON_APPEND_BOOL(&opts, "allowDiskUse", true); /* 1M logs sorted for percentiles */
         op o = op_begin(s, c);
-        mongoc_cursor_t *cur = mongoc_collection_aggregate(o.co, MONGOC_QUERY_NONE, &pipeline, &opts, NULL);
+        mongoc_cursor_t *cur =
+            mongoc_collection_aggregate(o.co, MONGOC_QUERY_NONE, &pipeline, &opts, NULL);
         const bson_t *doc;
         while (!rc && mongoc_cursor_next(cur, &doc)) rc = row(doc, ud);
         if (!rc && mongoc_cursor_error(cur, &e)) rc = mg_fail(&e, cname(c), err);
@@ -288,8 +315,8 @@ static int group_row(const bson_t *doc, void *ud)
     return json_array_append_new(ud, e) ? BS_ENOMEM : 0;
 }
 
-static int mg_group_count(bs_store *s, bs_coll c, const bs_query *q, const char *field, int64_t limit,
-                          json_t **out, bs_err *err)
+static int mg_group_count(bs_store *s, bs_coll c, const bs_query *q, const char *field,
+                          int64_t limit, json_t **out, bs_err *err)
 {
     if (!bs_store_field(c, field)) return bs_err_set(err, BS_EINTERNAL, "group on unknown field");
     char stages[512];
@@ -314,11 +341,13 @@ static int sum_row(const bson_t *doc, void *ud)
     return 0;
 }
 
-static int mg_sum(bs_store *s, bs_coll c, const bs_query *q, const char *field, int64_t *out, bs_err *err)
+static int mg_sum(bs_store *s, bs_coll c, const bs_query *q, const char *field, int64_t *out,
+                  bs_err *err)
 {
     if (!bs_store_field(c, field)) return bs_err_set(err, BS_EINTERNAL, "sum of unknown field");
     char stages[256];
-    snprintf(stages, sizeof stages, "{\"0\": {\"$group\": {\"_id\": null, \"s\": {\"$sum\": \"$%s\"}}}}", field);
+    snprintf(stages, sizeof stages,
+             "{\"0\": {\"$group\": {\"_id\": null, \"s\": {\"$sum\": \"$%s\"}}}}", field);
     *out = 0;
     return aggregate(s, c, q, stages, sum_row, out, err);
 }
@@ -329,13 +358,15 @@ static int update_by_id(bs_store *s, bs_coll c, const char *id, const bson_t *up
 {
     bson_t sel = BSON_INITIALIZER;
     json_t *idv = json_string(id);
-    int rc = bs_mg_append(&sel, "_id", idv, BS_F_OID) ? 0 : bs_err_set(err, BS_EINVAL, "bad id %s", id);
+    int rc =
+        bs_mg_append(&sel, "_id", idv, BS_F_OID) ? 0 : bs_err_set(err, BS_EINVAL, "bad id %s", id);
     json_decref(idv);
     if (!rc) {
         op o = op_begin(s, c);
         bson_t reply;
         bson_error_t e;
-        if (!mongoc_collection_update_one(o.co, &sel, upd, NULL, &reply, &e)) rc = mg_fail(&e, cname(c), err);
+        if (!mongoc_collection_update_one(o.co, &sel, upd, NULL, &reply, &e))
+            rc = mg_fail(&e, cname(c), err);
         else if (!reply_count(&reply, "matchedCount"))
             rc = bs_err_set(err, BS_ENOTFOUND, "%s: no document with _id %s", cname(c), id);
         bson_destroy(&reply);
@@ -351,19 +382,22 @@ static int mg_task_exec(bs_store *s, const char *id, double secs, bool ok, bs_er
      * averages are computed by the server from the stored values, so
      * concurrent executions never lose one. */
     char text[1400];
-    snprintf(text, sizeof text,
-             "{\"0\": {\"$set\": {\"_n\": {\"$ifNull\": [\"$execution_stats.total_executions\", 0]},"
-             "  \"_a\": {\"$ifNull\": [\"$execution_stats.avg_execution_time\", 0]},"
-             "  \"_r\": {\"$ifNull\": [\"$execution_stats.success_rate\", 0]}}},"
-             " \"1\": {\"$set\": {\"usage_count\": {\"$add\": [{\"$ifNull\": [\"$usage_count\", 0]}, 1]},"
-             "  \"execution_stats\": {"
-             "   \"avg_execution_time\": {\"$divide\": [{\"$add\": [{\"$multiply\": [\"$_a\", \"$_n\"]}, %.17g]},"
-             "     {\"$add\": [\"$_n\", 1]}]},"
-             "   \"success_rate\": {\"$divide\": [{\"$add\": [{\"$multiply\": [\"$_r\", \"$_n\"]}, %d]},"
-             "     {\"$add\": [\"$_n\", 1]}]},"
-             "   \"total_executions\": {\"$toLong\": {\"$add\": [\"$_n\", 1]}}}}},"
-             " \"2\": {\"$unset\": [\"_n\", \"_a\", \"_r\"]}}",
-             secs, ok ? 1 : 0);
+    snprintf(
+        text, sizeof text,
+        "{\"0\": {\"$set\": {\"_n\": {\"$ifNull\": [\"$execution_stats.total_executions\", 0]},"
+        "  \"_a\": {\"$ifNull\": [\"$execution_stats.avg_execution_time\", 0]},"
+        "  \"_r\": {\"$ifNull\": [\"$execution_stats.success_rate\", 0]}}},"
+        " \"1\": {\"$set\": {\"usage_count\": {\"$add\": [{\"$ifNull\": [\"$usage_count\", 0]}, "
+        "1]},"
+        "  \"execution_stats\": {"
+        "   \"avg_execution_time\": {\"$divide\": [{\"$add\": [{\"$multiply\": [\"$_a\", "
+        "\"$_n\"]}, %.17g]},"
+        "     {\"$add\": [\"$_n\", 1]}]},"
+        "   \"success_rate\": {\"$divide\": [{\"$add\": [{\"$multiply\": [\"$_r\", \"$_n\"]}, %d]},"
+        "     {\"$add\": [\"$_n\", 1]}]},"
+        "   \"total_executions\": {\"$toLong\": {\"$add\": [\"$_n\", 1]}}}}},"
+        " \"2\": {\"$unset\": [\"_n\", \"_a\", \"_r\"]}}",
+        secs, ok ? 1 : 0);
     bson_error_t e;
     bson_t *upd = bson_new_from_json((const uint8_t *)text, -1, &e);
     if (!upd) return bs_err_set(err, BS_EINTERNAL, "task execution update: %s", e.message);
@@ -401,13 +435,16 @@ static int scan_row(const bson_t *doc, void *ud)
     const char *g = "";
     double t = 0;
     bool ok = false;
-    if (bson_iter_init_find(&it, doc, "g") && BSON_ITER_HOLDS_UTF8(&it)) g = bson_iter_utf8(&it, NULL);
-    if (bson_iter_init_find(&it, doc, "t") && BSON_ITER_HOLDS_NUMBER(&it)) t = bson_iter_as_double(&it);
+    if (bson_iter_init_find(&it, doc, "g") && BSON_ITER_HOLDS_UTF8(&it))
+        g = bson_iter_utf8(&it, NULL);
+    if (bson_iter_init_find(&it, doc, "t") && BSON_ITER_HOLDS_NUMBER(&it))
+        t = bson_iter_as_double(&it);
     if (bson_iter_init_find(&it, doc, "ok")) ok = bson_iter_as_bool(&it);
     return x->cb(x->ud, g, t, ok);
 }
 
-static int mg_log_scan(bs_store *s, const bs_query *q, bs_log_group g, bs_scan_fn cb, void *ud, bs_err *err)
+static int mg_log_scan(bs_store *s, const bs_query *q, bs_log_group g, bs_scan_fn cb, void *ud,
+                       bs_err *err)
 {
     static const char *const gexpr[] = {
         "\"$task_type\"", "\"$model_name\"",
@@ -428,7 +465,9 @@ static int mg_ping(bs_store *s, bs_err *err)
     bson_t cmd = BSON_INITIALIZER, reply;
     BSON_APPEND_INT32(&cmd, "ping", 1);
     bson_error_t e;
-    int rc = mongoc_client_command_simple(cl, "admin", &cmd, NULL, &reply, &e) ? 0 : mg_fail(&e, "ping", err);
+    int rc = mongoc_client_command_simple(cl, "admin", &cmd, NULL, &reply, &e)
+                 ? 0
+                 : mg_fail(&e, "ping", err);
     bson_destroy(&reply);
     bson_destroy(&cmd);
     mongoc_client_pool_push(m->pool, cl);
@@ -476,7 +515,8 @@ static const char *const validators[BS_NCOLL] = {
         " \"properties\": {"
         "  \"name\": {\"bsonType\": \"string\", \"minLength\": 1, \"maxLength\": 100},"
         "  \"description\": {\"bsonType\": \"string\", \"maxLength\": 500},"
-        "  \"tags\": {\"bsonType\": \"array\", \"items\": {\"bsonType\": \"string\"}, \"maxItems\": 10},"
+        "  \"tags\": {\"bsonType\": \"array\", \"items\": {\"bsonType\": \"string\"}, "
+        "\"maxItems\": 10},"
         "  \"model_name\": {\"bsonType\": \"string\", \"pattern\": \"^[a-zA-Z0-9\\\\-_/]+$\"}}}}",
     [BS_COLL_KEYS] =
         "{\"$jsonSchema\": {\"bsonType\": \"object\","
@@ -486,30 +526,34 @@ static const char *const validators[BS_NCOLL] = {
         "  \"is_active\": {\"bsonType\": \"bool\"},"
         "  \"permissions\": {\"bsonType\": \"array\", \"items\": {\"enum\": [\"tasks:execute\","
         "   \"tasks:save\", \"models:download\", \"admin:read\", \"admin:write\"]}},"
-        "  \"rate_limits\": {\"bsonType\": \"object\", \"additionalProperties\": false, \"properties\": {"
+        "  \"rate_limits\": {\"bsonType\": \"object\", \"additionalProperties\": false, "
+        "\"properties\": {"
         "   \"requests_per_minute\": {\"bsonType\": \"long\", \"minimum\": 1},"
         "   \"requests_per_hour\": {\"bsonType\": \"long\", \"minimum\": 1},"
         "   \"custom_tasks_per_hour\": {\"bsonType\": \"long\", \"minimum\": 1}}}}}}",
-    [BS_COLL_SESSIONS] =
-        "{\"$jsonSchema\": {\"bsonType\": \"object\","
-        " \"required\": [\"session_id\", \"api_key_id\", \"created_at\", \"expires_at\", \"is_active\"],"
-        " \"properties\": {\"api_key_id\": {\"bsonType\": \"objectId\"},"
-        "  \"expires_at\": {\"bsonType\": \"date\"}, \"activity_log\": {\"bsonType\": \"array\"}}}}",
-    [BS_COLL_MODELS] =
-        "{\"$jsonSchema\": {\"bsonType\": \"object\", \"required\": [\"model_name\", \"task_type\"],"
-        " \"properties\": {\"model_name\": {\"bsonType\": \"string\", \"pattern\": \"^[a-zA-Z0-9\\\\-_/]+$\"},"
-        "  \"file_size\": {\"bsonType\": \"long\", \"minimum\": 0},"
-        "  \"cache_priority\": {\"enum\": [\"low\", \"normal\", \"high\"]}}}}",
-    [BS_COLL_LOGS] =
-        "{\"$jsonSchema\": {\"bsonType\": \"object\","
-        " \"required\": [\"task_type\", \"model_name\", \"execution_time\", \"status\", \"timestamp\"],"
-        " \"properties\": {\"status\": {\"enum\": [\"success\", \"error\"]},"
-        "  \"execution_time\": {\"bsonType\": \"double\", \"minimum\": 0},"
-        "  \"timestamp\": {\"bsonType\": \"date\"}}}}",
+    [BS_COLL_SESSIONS] = "{\"$jsonSchema\": {\"bsonType\": \"object\","
+                         " \"required\": [\"session_id\", \"api_key_id\", \"created_at\", "
+                         "\"expires_at\", \"is_active\"],"
+                         " \"properties\": {\"api_key_id\": {\"bsonType\": \"objectId\"},"
+                         "  \"expires_at\": {\"bsonType\": \"date\"}, \"activity_log\": "
+                         "{\"bsonType\": \"array\"}}}}",
+    [BS_COLL_MODELS] = "{\"$jsonSchema\": {\"bsonType\": \"object\", \"required\": "
+                       "[\"model_name\", \"task_type\"],"
+                       " \"properties\": {\"model_name\": {\"bsonType\": \"string\", \"pattern\": "
+                       "\"^[a-zA-Z0-9\\\\-_/]+$\"},"
+                       "  \"file_size\": {\"bsonType\": \"long\", \"minimum\": 0},"
+                       "  \"cache_priority\": {\"enum\": [\"low\", \"normal\", \"high\"]}}}}",
+    [BS_COLL_LOGS] = "{\"$jsonSchema\": {\"bsonType\": \"object\","
+                     " \"required\": [\"task_type\", \"model_name\", \"execution_time\", "
+                     "\"status\", \"timestamp\"],"
+                     " \"properties\": {\"status\": {\"enum\": [\"success\", \"error\"]},"
+                     "  \"execution_time\": {\"bsonType\": \"double\", \"minimum\": 0},"
+                     "  \"timestamp\": {\"bsonType\": \"date\"}}}}",
     [BS_COLL_SETTINGS] =
         "{\"$jsonSchema\": {\"bsonType\": \"object\","
         " \"required\": [\"setting_key\", \"setting_value\", \"setting_type\", \"created_at\"],"
-        " \"properties\": {\"setting_type\": {\"enum\": [\"integer\", \"float\", \"boolean\", \"string\","
+        " \"properties\": {\"setting_type\": {\"enum\": [\"integer\", \"float\", \"boolean\", "
+        "\"string\","
         "  \"json\"]}}}}",
 };
 
@@ -527,8 +571,9 @@ static const index_spec indexes[] = {
     {BS_COLL_TASKS, "{\"created_at\": -1}", false, NULL, 0},
     {BS_COLL_TASKS, "{\"usage_count\": -1}", false, NULL, 0},
     {BS_COLL_TASKS, "{\"created_by\": 1, \"created_at\": -1}", false, NULL, 0},
-    {BS_COLL_TASKS, "{\"api_key_id\": 1, \"created_at\": -1}", false, NULL, 0},  /* ours: key's tasks */
-    {BS_COLL_TASKS, "{\"is_public\": 1, \"usage_count\": -1}", false, NULL, 0},  /* ours: popular */
+    {BS_COLL_TASKS, "{\"api_key_id\": 1, \"created_at\": -1}", false, NULL,
+     0}, /* ours: key's tasks */
+    {BS_COLL_TASKS, "{\"is_public\": 1, \"usage_count\": -1}", false, NULL, 0}, /* ours: popular */
     {BS_COLL_KEYS, "{\"api_key\": 1}", true, NULL, 0},
     {BS_COLL_KEYS, "{\"is_active\": 1, \"last_used\": -1}", false, NULL, 0},
     {BS_COLL_SESSIONS, "{\"session_id\": 1}", true, NULL, 0},
@@ -554,13 +599,16 @@ static void index_name(const bson_t *keys, char *out, size_t len)
     if (!bson_iter_init(&it, keys)) return;
     while (bson_iter_next(&it) && n < len) {
         if (BSON_ITER_HOLDS_UTF8(&it))
-            n += (size_t)snprintf(out + n, len - n, "%s%s_%s", n ? "_" : "", bson_iter_key(&it), bson_iter_utf8(&it, NULL));
+            n += (size_t)snprintf(out + n, len - n, "%s%s_%s", n ? "_" : "", bson_iter_key(&it),
+                                  bson_iter_utf8(&it, NULL));
         else
-            n += (size_t)snprintf(out + n, len - n, "%s%s_%d", n ? "_" : "", bson_iter_key(&it), (int)bson_iter_as_int64(&it));
+            n += (size_t)snprintf(out + n, len - n, "%s%s_%d", n ? "_" : "", bson_iter_key(&it),
+                                  (int)bson_iter_as_int64(&it));
     }
 }
 
-static int run_command(mongoc_database_t *db, bson_t *cmd, const char *what, bs_err *err, int ignore_code)
+static int run_command(mongoc_database_t *db, bson_t *cmd, const char *what, bs_err *err,
+                       int ignore_code)
 {
     bson_t reply;
     bson_error_t e;
@@ -575,7 +623,8 @@ static int setup_collection(bs_store *s, mongoc_database_t *db, bs_coll c, bs_er
 {
     bson_error_t e;
     bson_t *validator = bson_new_from_json((const uint8_t *)validators[c], -1, &e);
-    if (!validator) return bs_err_set(err, BS_EINTERNAL, "validator of %s: %s", cname(c), e.message);
+    if (!validator)
+        return bs_err_set(err, BS_EINTERNAL, "validator of %s: %s", cname(c), e.message);
     bson_t *cmd = bson_new();
     BSON_APPEND_UTF8(cmd, "create", cname(c));
     BSON_APPEND_DOCUMENT(cmd, "validator", validator);
@@ -633,8 +682,10 @@ static int setup_collection(bs_store *s, mongoc_database_t *db, bs_coll c, bs_er
 static void driver_log(mongoc_log_level_t level, const char *domain, const char *message, void *ud)
 {
     (void)ud;
-    if (level <= MONGOC_LOG_LEVEL_ERROR) bs_log_error("store", "mongoc %s: %s", domain, message);
-    else if (level == MONGOC_LOG_LEVEL_WARNING) bs_log_warn("store", "mongoc %s: %s", domain, message);
+    if (level <= MONGOC_LOG_LEVEL_ERROR)
+        bs_log_error("store", "mongoc %s: %s", domain, message);
+    else if (level == MONGOC_LOG_LEVEL_WARNING)
+        bs_log_warn("store", "mongoc %s: %s", domain, message);
 }
 
 static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
@@ -654,7 +705,8 @@ int bs_store_mongo_open(bs_store *s, const char *uri_text, const bs_store_opts *
     bson_error_t e;
     m->uri = mongoc_uri_new_with_error(uri_text, &e);
     if (!m->uri) return bs_err_set(err, BS_EINVAL, "store URI: %s", e.message);
-    if (!mongoc_uri_has_option(m->uri, MONGOC_URI_RETRYWRITES)) mongoc_uri_set_option_as_bool(m->uri, MONGOC_URI_RETRYWRITES, true);
+    if (!mongoc_uri_has_option(m->uri, MONGOC_URI_RETRYWRITES))
+        mongoc_uri_set_option_as_bool(m->uri, MONGOC_URI_RETRYWRITES, true);
     /* /health/db must answer quickly when the server is gone */
     if (!mongoc_uri_has_option(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
         mongoc_uri_set_option_as_int32(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 5000);
@@ -663,7 +715,8 @@ int bs_store_mongo_open(bs_store *s, const char *uri_text, const bs_store_opts *
     m->majority = mongoc_write_concern_new();
     mongoc_write_concern_set_w(m->majority, MONGOC_WRITE_CONCERN_W_MAJORITY);
     m->pool = mongoc_client_pool_new(m->uri);
-    if (!m->db || !m->pool) return bs_err_set(err, BS_ESTORE, "cannot create the MongoDB client pool");
+    if (!m->db || !m->pool)
+        return bs_err_set(err, BS_ESTORE, "cannot create the MongoDB client pool");
     mongoc_client_pool_set_error_api(m->pool, MONGOC_ERROR_API_VERSION_2);
     mongoc_client_pool_set_appname(m->pool, "bertstudio");
     mongoc_client_t *cl = mongoc_client_pool_pop(m->pool);

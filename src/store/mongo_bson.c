@@ -33,13 +33,20 @@ static bool append_array(bson_t *b, const char *key, const json_t *v, bool activ
 static bool append_untyped(bson_t *b, const char *key, const json_t *v, bool activity)
 {
     switch (json_typeof(v)) {
-    case JSON_NULL: return bson_append_null(b, key, -1);
-    case JSON_TRUE: return bson_append_bool(b, key, -1, true);
-    case JSON_FALSE: return bson_append_bool(b, key, -1, false);
-    case JSON_INTEGER: return bson_append_int64(b, key, -1, json_integer_value(v));
-    case JSON_REAL: return bson_append_double(b, key, -1, json_real_value(v));
-    case JSON_STRING: return bson_append_utf8(b, key, -1, json_string_value(v), (int)json_string_length(v));
-    case JSON_ARRAY: return append_array(b, key, v, false);
+    case JSON_NULL:
+        return bson_append_null(b, key, -1);
+    case JSON_TRUE:
+        return bson_append_bool(b, key, -1, true);
+    case JSON_FALSE:
+        return bson_append_bool(b, key, -1, false);
+    case JSON_INTEGER:
+        return bson_append_int64(b, key, -1, json_integer_value(v));
+    case JSON_REAL:
+        return bson_append_double(b, key, -1, json_real_value(v));
+    case JSON_STRING:
+        return bson_append_utf8(b, key, -1, json_string_value(v), (int)json_string_length(v));
+    case JSON_ARRAY:
+        return append_array(b, key, v, false);
     case JSON_OBJECT: {
         bson_t child;
         if (!bson_append_document_begin(b, key, -1, &child)) return false;
@@ -48,9 +55,12 @@ static bool append_untyped(bson_t *b, const char *key, const json_t *v, bool act
         bool ok = true;
         json_object_foreach((json_t *)v, k, e)
         {
-            if (activity && !strcmp(k, "timestamp")) ok = ok && bs_mg_append(&child, k, e, BS_F_DATE);
-            else if (activity && !strcmp(k, "task_id")) ok = ok && bs_mg_append(&child, k, e, BS_F_OID);
-            else ok = ok && append_untyped(&child, k, e, false);
+            if (activity && !strcmp(k, "timestamp"))
+                ok = ok && bs_mg_append(&child, k, e, BS_F_DATE);
+            else if (activity && !strcmp(k, "task_id"))
+                ok = ok && bs_mg_append(&child, k, e, BS_F_OID);
+            else
+                ok = ok && append_untyped(&child, k, e, false);
         }
         return bson_append_document_end(b, &child) && ok;
     }
@@ -64,8 +74,10 @@ bool bs_mg_append(bson_t *b, const char *key, const json_t *v, int t)
     switch (t) {
     case BS_F_DATE: {
         int64_t ms;
-        if (json_is_integer(v)) ms = json_integer_value(v);
-        else if (!json_is_string(v) || bs_time_parse_iso8601(json_string_value(v), &ms)) return false;
+        if (json_is_integer(v))
+            ms = json_integer_value(v);
+        else if (!json_is_string(v) || bs_time_parse_iso8601(json_string_value(v), &ms))
+            return false;
         return bson_append_date_time(b, key, -1, ms);
     }
     case BS_F_OID: {
@@ -75,13 +87,17 @@ bool bs_mg_append(bson_t *b, const char *key, const json_t *v, int t)
         bson_oid_init_from_string(&oid, s);
         return bson_append_oid(b, key, -1, &oid);
     }
-    case BS_F_NUM: return json_is_number(v) && bson_append_double(b, key, -1, json_number_value(v));
-    case BS_F_INT: return json_is_integer(v) && bson_append_int64(b, key, -1, json_integer_value(v));
-    case BS_F_BOOL: return json_is_boolean(v) && bson_append_bool(b, key, -1, json_is_true(v));
+    case BS_F_NUM:
+        return json_is_number(v) && bson_append_double(b, key, -1, json_number_value(v));
+    case BS_F_INT:
+        return json_is_integer(v) && bson_append_int64(b, key, -1, json_integer_value(v));
+    case BS_F_BOOL:
+        return json_is_boolean(v) && bson_append_bool(b, key, -1, json_is_true(v));
     case BS_F_JSON:
         if (json_is_array(v) && !strcmp(key, "activity_log")) return append_array(b, key, v, true);
         return append_untyped(b, key, v, false);
-    default: return append_untyped(b, key, v, false);
+    default:
+        return append_untyped(b, key, v, false);
     }
 }
 
@@ -113,8 +129,10 @@ static json_t *object_of(const bson_iter_t *it, bool array)
     while (out && bson_iter_next(&child)) {
         json_t *v = value_of(&child);
         if (!v) continue; /* a BSON type without JSON form */
-        if (array) json_array_append_new(out, v);
-        else json_object_set_new(out, bson_iter_key(&child), v);
+        if (array)
+            json_array_append_new(out, v);
+        else
+            json_object_set_new(out, bson_iter_key(&child), v);
     }
     return out;
 }
@@ -122,11 +140,16 @@ static json_t *object_of(const bson_iter_t *it, bool array)
 static json_t *value_of(const bson_iter_t *it)
 {
     switch (bson_iter_type(it)) {
-    case BSON_TYPE_NULL: return json_null();
-    case BSON_TYPE_BOOL: return json_boolean(bson_iter_bool(it));
-    case BSON_TYPE_INT32: return json_integer(bson_iter_int32(it));
-    case BSON_TYPE_INT64: return json_integer(bson_iter_int64(it));
-    case BSON_TYPE_DOUBLE: return json_real(bson_iter_double(it));
+    case BSON_TYPE_NULL:
+        return json_null();
+    case BSON_TYPE_BOOL:
+        return json_boolean(bson_iter_bool(it));
+    case BSON_TYPE_INT32:
+        return json_integer(bson_iter_int32(it));
+    case BSON_TYPE_INT64:
+        return json_integer(bson_iter_int64(it));
+    case BSON_TYPE_DOUBLE:
+        return json_real(bson_iter_double(it));
     case BSON_TYPE_UTF8: {
         uint32_t len;
         const char *s = bson_iter_utf8(it, &len);
@@ -141,9 +164,12 @@ static json_t *value_of(const bson_iter_t *it)
         bson_oid_to_string(bson_iter_oid(it), hex);
         return json_string(hex);
     }
-    case BSON_TYPE_DOCUMENT: return object_of(it, false);
-    case BSON_TYPE_ARRAY: return object_of(it, true);
-    default: return NULL;
+    case BSON_TYPE_DOCUMENT:
+        return object_of(it, false);
+    case BSON_TYPE_ARRAY:
+        return object_of(it, true);
+    default:
+        return NULL;
     }
 }
 
@@ -178,13 +204,20 @@ json_t *bs_mg_to_json(bs_coll c, const bson_t *b)
 static const char *mgop(bs_qop op)
 {
     switch (op) {
-    case BS_Q_NE: return "$ne";
-    case BS_Q_GTE: return "$gte";
-    case BS_Q_GT: return "$gt";
-    case BS_Q_LT: return "$lt";
-    case BS_Q_LTE: return "$lte";
-    case BS_Q_IN: return "$in";
-    default: return NULL;
+    case BS_Q_NE:
+        return "$ne";
+    case BS_Q_GTE:
+        return "$gte";
+    case BS_Q_GT:
+        return "$gt";
+    case BS_Q_LT:
+        return "$lt";
+    case BS_Q_LTE:
+        return "$lte";
+    case BS_Q_IN:
+        return "$in";
+    default:
+        return NULL;
     }
 }
 
@@ -219,7 +252,9 @@ static int cond(bson_t *doc, bs_coll c, const bs_qcond *k, bs_err *err)
         }
         ok = ok && bson_append_document_end(doc, &sub);
     }
-    return ok ? 0 : bs_err_set(err, BS_EINVAL, "%s: bad value for %s", bs_store_colls[c].name, k->field);
+    return ok ? 0
+              : bs_err_set(err, BS_EINVAL, "%s: bad value for %s", bs_store_colls[c].name,
+                           k->field);
 }
 
 char *bs_mg_text(const char *text)
@@ -248,7 +283,8 @@ int bs_mg_filter(bs_coll c, const bs_query *q, bson_t *out, bs_err *err)
         char *words = bs_mg_text(q->text);
         bson_t t;
         bool ok = words && bson_append_document_begin(out, "$text", -1, &t) &&
-                  bson_append_utf8(&t, "$search", -1, words, -1) && bson_append_document_end(out, &t);
+                  bson_append_utf8(&t, "$search", -1, words, -1) &&
+                  bson_append_document_end(out, &t);
         free(words);
         if (!ok) return bs_err_set(err, BS_EINTERNAL, "text search without words");
     }
@@ -269,18 +305,18 @@ int bs_mg_filter(bs_coll c, const bs_query *q, bson_t *out, bs_err *err)
         char kb[16];
         const char *key;
         bson_uint32_to_string((uint32_t)n++, &key, kb, sizeof kb);
-        bson_t d, or;
+        bson_t d, or ;
         bson_append_document_begin(&and, key, -1, &d);
-        bson_append_array_begin(&d, "$or", -1, &or);
+        bson_append_array_begin(&d, "$or", -1, & or);
         for (int i = 0; i < q->nany && !rc; i++) {
             const char *k2;
             bson_uint32_to_string((uint32_t)i, &k2, kb, sizeof kb);
             bson_t e;
-            bson_append_document_begin(&or, k2, -1, &e);
+            bson_append_document_begin(& or, k2, -1, &e);
             rc = cond(&e, c, &q->any[i], err);
-            bson_append_document_end(&or, &e);
+            bson_append_document_end(& or, &e);
         }
-        bson_append_array_end(&d, &or);
+        bson_append_array_end(&d, & or);
         bson_append_document_end(&and, &d);
     }
     bson_append_array_end(out, &and);

@@ -36,7 +36,8 @@ int bs_store_purge_api_key(bs_store *s, const char *api_key_id, bool delete_key,
     if (!rc) rc = remove_where(s, BS_COLL_LOGS, "api_key_id", BS_Q_EQ, kid, &cnt.logs, err);
     if (!rc) rc = remove_where(s, BS_COLL_TASKS, "api_key_id", BS_Q_EQ, kid, &cnt.tasks, err);
     if (!rc) rc = remove_where(s, BS_COLL_SESSIONS, "api_key_id", BS_Q_EQ, kid, &cnt.sessions, err);
-    if (!rc && delete_key) rc = remove_where(s, BS_COLL_KEYS, "_id", BS_Q_EQ, kid, &cnt.api_keys, err);
+    if (!rc && delete_key)
+        rc = remove_where(s, BS_COLL_KEYS, "_id", BS_Q_EQ, kid, &cnt.api_keys, err);
     json_decref(sessions);
     json_decref(kid);
     if (out) *out = cnt;

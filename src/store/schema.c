@@ -7,53 +7,56 @@
 
 #include <string.h>
 
-#define F(n, t) {n, BS_F_##t}
+#define F(n, t)                                                                                    \
+    {                                                                                              \
+        n, BS_F_##t                                                                                \
+    }
 static const bs_field tasks_f[] = {
-    F("_id", OID),          F("name", STR),          F("description", STR),
-    F("tags", JSON),        F("model_name", STR),    F("tokenizer_code", STR),
-    F("model_code", STR),   F("function_code", STR), F("created_at", DATE),
-    F("updated_at", DATE),  F("created_by", STR),    F("api_key_id", OID),
-    F("usage_count", INT),  F("is_public", BOOL),    F("execution_stats", JSON),
+    F("_id", OID),           F("name", STR),          F("description", STR),
+    F("tags", JSON),         F("model_name", STR),    F("tokenizer_code", STR),
+    F("model_code", STR),    F("function_code", STR), F("created_at", DATE),
+    F("updated_at", DATE),   F("created_by", STR),    F("api_key_id", OID),
+    F("usage_count", INT),   F("is_public", BOOL),    F("execution_stats", JSON),
     F("model_config", JSON),
 };
 static const bs_field keys_f[] = {
-    F("_id", OID),          F("api_key", STR),      F("key_prefix", STR),
-    F("name", STR),         F("description", STR),  F("created_at", DATE),
-    F("last_used", DATE),   F("is_active", BOOL),   F("permissions", JSON),
-    F("rate_limits", JSON), F("usage_stats", JSON),
+    F("_id", OID),          F("api_key", STR),      F("key_prefix", STR),   F("name", STR),
+    F("description", STR),  F("created_at", DATE),  F("last_used", DATE),   F("is_active", BOOL),
+    F("permissions", JSON), F("rate_limits", JSON), F("usage_stats", JSON),
 };
 static const bs_field sessions_f[] = {
-    F("_id", OID),         F("session_id", STR),  F("api_key_id", OID),
-    F("created_at", DATE), F("last_activity", DATE), F("expires_at", DATE),
-    F("ip_address", STR),  F("user_agent", STR),  F("is_active", BOOL),
+    F("_id", OID),           F("session_id", STR),     F("api_key_id", OID),
+    F("created_at", DATE),   F("last_activity", DATE), F("expires_at", DATE),
+    F("ip_address", STR),    F("user_agent", STR),     F("is_active", BOOL),
     F("activity_log", JSON),
 };
 static const bs_field models_f[] = {
-    F("_id", OID),           F("model_name", STR),     F("model_type", STR),
-    F("task_type", STR),     F("download_url", STR),   F("local_path", STR),
-    F("file_size", INT),     F("download_date", DATE), F("last_accessed", DATE),
-    F("access_count", INT),  F("model_config", JSON),  F("checksum", STR),
-    F("is_cached", BOOL),    F("cache_priority", STR),
+    F("_id", OID),          F("model_name", STR),     F("model_type", STR),
+    F("task_type", STR),    F("download_url", STR),   F("local_path", STR),
+    F("file_size", INT),    F("download_date", DATE), F("last_accessed", DATE),
+    F("access_count", INT), F("model_config", JSON),  F("checksum", STR),
+    F("is_cached", BOOL),   F("cache_priority", STR),
 };
 static const bs_field logs_f[] = {
-    F("_id", OID),           F("session_id", STR),    F("api_key_id", OID),
-    F("task_type", STR),     F("task_id", OID),       F("model_name", STR),
-    F("input_text", STR),    F("input_length", INT),  F("input_hash", STR),
-    F("execution_time", NUM), F("memory_usage", NUM), F("gpu_usage", NUM),
-    F("status", STR),        F("error_message", STR), F("result_size", INT),
-    F("timestamp", DATE),    F("ip_address", STR),    F("user_agent", STR),
+    F("_id", OID),        F("session_id", STR),     F("api_key_id", OID),   F("task_type", STR),
+    F("task_id", OID),    F("model_name", STR),     F("input_text", STR),   F("input_length", INT),
+    F("input_hash", STR), F("execution_time", NUM), F("memory_usage", NUM), F("gpu_usage", NUM),
+    F("status", STR),     F("error_message", STR),  F("result_size", INT),  F("timestamp", DATE),
+    F("ip_address", STR), F("user_agent", STR),
 };
 static const bs_field settings_f[] = {
-    F("_id", OID),          F("setting_key", STR),  F("setting_value", JSON),
-    F("setting_type", STR), F("description", STR),  F("created_at", DATE),
-    F("updated_at", DATE),  F("updated_by", STR),
+    F("_id", OID),         F("setting_key", STR), F("setting_value", JSON), F("setting_type", STR),
+    F("description", STR), F("created_at", DATE), F("updated_at", DATE),    F("updated_by", STR),
 };
 #undef F
 
-#define C(n, f) {n, f, (int)(sizeof f / sizeof *f)}
+#define C(n, f)                                                                                    \
+    {                                                                                              \
+        n, f, (int)(sizeof f / sizeof *f)                                                          \
+    }
 const bs_coll_desc bs_store_colls[BS_NCOLL] = {
-    C("custom_tasks", tasks_f),  C("api_keys", keys_f),         C("user_sessions", sessions_f),
-    C("model_cache", models_f),  C("execution_logs", logs_f),   C("system_settings", settings_f),
+    C("custom_tasks", tasks_f), C("api_keys", keys_f),       C("user_sessions", sessions_f),
+    C("model_cache", models_f), C("execution_logs", logs_f), C("system_settings", settings_f),
 };
 #undef C
 
@@ -93,7 +96,8 @@ static int type_error(bs_err *err, const char *coll, const char *field, const ch
 static int check_types(bs_coll c, const json_t *doc, bs_err *err)
 {
     const char *cn = bs_store_colls[c].name;
-    if (!json_is_object(doc)) return bs_err_set(err, BS_EINVAL, "%s: document must be an object", cn);
+    if (!json_is_object(doc))
+        return bs_err_set(err, BS_EINVAL, "%s: document must be an object", cn);
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)doc, k, v)
@@ -156,8 +160,8 @@ static int max_chars(const char *cn, const json_t *doc, const char *field, size_
     if (!json_is_string(v)) return 0;
     size_t n = chars(v);
     if (n < min || n > max)
-        return bs_err_set(err, BS_EINVAL, "%s: field '%s' must be %zu..%zu characters (got %zu)", cn,
-                          field, min, max, n);
+        return bs_err_set(err, BS_EINVAL, "%s: field '%s' must be %zu..%zu characters (got %zu)",
+                          cn, field, min, max, n);
     return 0;
 }
 
@@ -185,8 +189,8 @@ static int check_model_name(const char *cn, const json_t *doc, bs_err *err)
     json_t *v = json_object_get(doc, "model_name");
     if (json_is_string(v) && !model_name_ok(json_string_value(v)))
         return bs_err_set(err, BS_EINVAL,
-                          "%s: field 'model_name' must match ^[a-zA-Z0-9\\-_/]+$ (got \"%.80s\")", cn,
-                          json_string_value(v));
+                          "%s: field 'model_name' must match ^[a-zA-Z0-9\\-_/]+$ (got \"%.80s\")",
+                          cn, json_string_value(v));
     return 0;
 }
 
@@ -203,8 +207,9 @@ static int check_tasks(const json_t *doc, bs_err *err)
     if (tags && !json_is_null(tags)) {
         if (!json_is_array(tags)) return type_error(err, cn, "tags", "an array of strings");
         if (json_array_size(tags) > 10)
-            return bs_err_set(err, BS_EINVAL, "%s: field 'tags' must have at most 10 items (got %zu)",
-                              cn, json_array_size(tags));
+            return bs_err_set(err, BS_EINVAL,
+                              "%s: field 'tags' must have at most 10 items (got %zu)", cn,
+                              json_array_size(tags));
         size_t i;
         json_t *t;
         json_array_foreach(tags, i, t)
@@ -221,8 +226,8 @@ static int check_tasks(const json_t *doc, bs_err *err)
     return object_field(cn, doc, "model_config", err);
 }
 
-static const char *const permissions[] = {"tasks:execute", "tasks:save", "models:download",
-                                          "admin:read", "admin:write", NULL};
+static const char *const permissions[] = {"tasks:execute", "tasks:save",  "models:download",
+                                          "admin:read",    "admin:write", NULL};
 
 static int check_keys(const json_t *doc, bs_err *err)
 {
@@ -270,8 +275,8 @@ static int check_keys(const json_t *doc, bs_err *err)
 static int check_sessions(const json_t *doc, bs_err *err)
 {
     const char *cn = "user_sessions";
-    static const char *const req[] = {"session_id", "api_key_id", "created_at", "expires_at",
-                                      "is_active", NULL};
+    static const char *const req[] = {"session_id", "api_key_id", "created_at",
+                                      "expires_at", "is_active",  NULL};
     int rc;
     if ((rc = require(cn, doc, req, err))) return rc;
     json_t *log = json_object_get(doc, "activity_log");
@@ -283,7 +288,8 @@ static int check_sessions(const json_t *doc, bs_err *err)
         {
             if (!json_is_object(e) || !json_is_string(json_object_get(e, "action")))
                 return bs_err_set(err, BS_EINVAL,
-                                  "%s: activity_log[%zu] must be an object with an 'action'", cn, i);
+                                  "%s: activity_log[%zu] must be an object with an 'action'", cn,
+                                  i);
         }
     }
     return 0;
@@ -310,13 +316,14 @@ static int check_models(const json_t *doc, bs_err *err)
 static int check_logs(const json_t *doc, bs_err *err)
 {
     const char *cn = "execution_logs";
-    static const char *const req[] = {"task_type", "model_name", "execution_time", "status",
-                                      "timestamp", NULL};
+    static const char *const req[] = {"task_type", "model_name", "execution_time",
+                                      "status",    "timestamp",  NULL};
     int rc;
     if ((rc = require(cn, doc, req, err))) return rc;
     json_t *v = json_object_get(doc, "status");
     if (strcmp(json_string_value(v), "success") && strcmp(json_string_value(v), "error"))
-        return bs_err_set(err, BS_EINVAL, "%s: field 'status' must be \"success\" or \"error\"", cn);
+        return bs_err_set(err, BS_EINVAL, "%s: field 'status' must be \"success\" or \"error\"",
+                          cn);
     if (json_number_value(json_object_get(doc, "execution_time")) < 0)
         return bs_err_set(err, BS_EINVAL, "%s: field 'execution_time' must be >= 0", cn);
     return max_chars(cn, doc, "task_type", 1, 100, err);
@@ -325,11 +332,16 @@ static int check_logs(const json_t *doc, bs_err *err)
 int bs_store_setting_check(const char *type, const json_t *value, bs_err *err)
 {
     bool ok;
-    if (!strcmp(type, "integer")) ok = json_is_integer(value);
-    else if (!strcmp(type, "float")) ok = json_is_number(value);
-    else if (!strcmp(type, "boolean")) ok = json_is_boolean(value);
-    else if (!strcmp(type, "string")) ok = json_is_string(value);
-    else if (!strcmp(type, "json")) ok = value != NULL;
+    if (!strcmp(type, "integer"))
+        ok = json_is_integer(value);
+    else if (!strcmp(type, "float"))
+        ok = json_is_number(value);
+    else if (!strcmp(type, "boolean"))
+        ok = json_is_boolean(value);
+    else if (!strcmp(type, "string"))
+        ok = json_is_string(value);
+    else if (!strcmp(type, "json"))
+        ok = value != NULL;
     else
         return bs_err_set(err, BS_EINVAL,
                           "system_settings: setting_type must be integer, float, boolean, string "
@@ -358,12 +370,19 @@ int bs_store_validate(bs_coll c, const json_t *doc, bs_err *err)
     int rc = check_types(c, doc, err);
     if (rc) return rc;
     switch (c) {
-    case BS_COLL_TASKS: return check_tasks(doc, err);
-    case BS_COLL_KEYS: return check_keys(doc, err);
-    case BS_COLL_SESSIONS: return check_sessions(doc, err);
-    case BS_COLL_MODELS: return check_models(doc, err);
-    case BS_COLL_LOGS: return check_logs(doc, err);
-    case BS_COLL_SETTINGS: return check_settings(doc, err);
-    default: return bs_err_set(err, BS_EINTERNAL, "unknown collection");
+    case BS_COLL_TASKS:
+        return check_tasks(doc, err);
+    case BS_COLL_KEYS:
+        return check_keys(doc, err);
+    case BS_COLL_SESSIONS:
+        return check_sessions(doc, err);
+    case BS_COLL_MODELS:
+        return check_models(doc, err);
+    case BS_COLL_LOGS:
+        return check_logs(doc, err);
+    case BS_COLL_SETTINGS:
+        return check_settings(doc, err);
+    default:
+        return bs_err_set(err, BS_EINTERNAL, "unknown collection");
     }
 }

@@ -42,10 +42,12 @@ int bs_store_sessions_create(bs_store *s, const char *api_key_id, int64_t ttl_ms
     json_object_set_new(d, "expires_at", bs_store_date_json(now + ttl_ms));
     const char *aip = bs_store_anonymize_ip(ip, ipbuf, sizeof ipbuf);
     if (aip) json_object_set_new(d, "ip_address", json_string(aip));
-    if (user_agent) json_object_set_new(d, "user_agent", json_stringn(user_agent, strnlen(user_agent, 512)));
+    if (user_agent)
+        json_object_set_new(d, "user_agent", json_stringn(user_agent, strnlen(user_agent, 512)));
     json_object_set_new(d, "is_active", json_true());
-    json_object_set_new(d, "activity_log", json_pack("[{s:s,s:o,s:s}]", "action", "login", "timestamp",
-                                                     bs_store_date_json(now), "endpoint", "/auth/login"));
+    json_object_set_new(d, "activity_log",
+                        json_pack("[{s:s,s:o,s:s}]", "action", "login", "timestamp",
+                                  bs_store_date_json(now), "endpoint", "/auth/login"));
     rc = bs_store_validate(BS_COLL_SESSIONS, d, err);
     if (!rc) rc = s->eng->insert(s, BS_COLL_SESSIONS, &d, 1, false, err);
     if (rc) {
@@ -112,10 +114,12 @@ int bs_store_sessions_log_activity(bs_store *s, const char *id, const char *acti
 {
     int rc = bs_store_check_id("user_sessions", id, err);
     if (rc) return rc;
-    if (!action || !*action) return bs_err_set(err, BS_EINVAL, "user_sessions: activity needs an action");
+    if (!action || !*action)
+        return bs_err_set(err, BS_EINVAL, "user_sessions: activity needs an action");
     if (task_id && (rc = bs_store_check_id("user_sessions: task_id", task_id, err))) return rc;
     json_t *e = json_pack("{s:s,s:o}", "action", action, "timestamp", bs_store_now_json(s));
-    if (endpoint) json_object_set_new(e, "endpoint", json_stringn(endpoint, strnlen(endpoint, 256)));
+    if (endpoint)
+        json_object_set_new(e, "endpoint", json_stringn(endpoint, strnlen(endpoint, 256)));
     if (task_id) json_object_set_new(e, "task_id", json_string(task_id));
     rc = s->eng->session_push(s, id, e, 100, err);
     json_decref(e);
@@ -130,15 +134,18 @@ int bs_store_sessions_end(bs_store *s, const char *id, bs_err *err)
 int bs_store_sessions_list(bs_store *s, bool active_only, int64_t limit, int64_t offset,
                            json_t **out, bs_err *err)
 {
-    if (limit < 0 || offset < 0) return bs_err_set(err, BS_EINVAL, "user_sessions: limit and offset must be >= 0");
-    bs_query q = {.sort = "last_activity", .desc = true, .limit = limit ? limit : 100, .offset = offset};
+    if (limit < 0 || offset < 0)
+        return bs_err_set(err, BS_EINVAL, "user_sessions: limit and offset must be >= 0");
+    bs_query q = {
+        .sort = "last_activity", .desc = true, .limit = limit ? limit : 100, .offset = offset};
     if (active_only) bs_query_add(&q, "is_active", BS_Q_EQ, json_true());
     return s->eng->find(s, BS_COLL_SESSIONS, &q, out, NULL, err);
 }
 
 int bs_store_sessions_sweep(bs_store *s, int64_t retention_days, int64_t *removed, bs_err *err)
 {
-    if (retention_days <= 0) retention_days = bs_store_settings_int(s, "session_retention_days", 30);
+    if (retention_days <= 0)
+        retention_days = bs_store_settings_int(s, "session_retention_days", 30);
     if (retention_days <= 0) retention_days = 30;
     json_t *cut = json_integer(bs_store_now(s) - retention_days * 86400000);
     bs_query q = {0};

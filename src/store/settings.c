@@ -36,7 +36,8 @@ int bs_store_settings_put(bs_store *s, const char *key, const json_t *value, con
     for (int round = 0; round < 2; round++) {
         json_t *cur = NULL;
         rc = bs_store_settings_get(s, key, &cur, NULL);
-        if (rc && rc != BS_ENOTFOUND) return bs_err_set(err, rc, "system_settings: lookup of %s failed", key);
+        if (rc && rc != BS_ENOTFOUND)
+            return bs_err_set(err, rc, "system_settings: lookup of %s failed", key);
         int64_t now = bs_store_now(s);
         json_t *d = cur ? cur : json_object();
         if (!cur) {
@@ -46,7 +47,9 @@ int bs_store_settings_put(bs_store *s, const char *key, const json_t *value, con
             json_object_set_new(d, "setting_key", json_string(key));
             json_object_set_new(d, "created_at", bs_store_date_json(now));
         }
-        const char *t = type ? type : cur ? json_string_value(json_object_get(cur, "setting_type")) : NULL;
+        const char *t = type  ? type
+                        : cur ? json_string_value(json_object_get(cur, "setting_type"))
+                              : NULL;
         if (!t) t = infer_type(value);
         /* an integer is a fine float: store it under the declared type */
         json_object_set_new(d, "setting_type", json_string(t));

@@ -12,7 +12,10 @@
 
 #define SQ(s) ((bs_sq *)(s)->impl)
 
-static const char *cname(bs_coll c) { return bs_store_colls[c].name; }
+static const char *cname(bs_coll c)
+{
+    return bs_store_colls[c].name;
+}
 
 void bs_store_sqlite_trace(bs_store *s, void (*fn)(void *ud, const char *sql), void *ud)
 {
@@ -44,11 +47,12 @@ static int build_select(bs_buf *b, bs_sq *q, bs_coll c, const bs_query *qq, cons
             bs_buf_puts(b, "SELECT count(*) FROM tasks_fts WHERE tasks_fts MATCH ?");
             return 0;
         }
-        bs_buf_printf(b,
-                      "SELECT %s FROM (SELECT rowid AS r, rank AS k FROM tasks_fts WHERE tasks_fts "
-                      "MATCH ? ORDER BY rank LIMIT ? OFFSET ?) f JOIN custom_tasks t ON t.rowid = f.r "
-                      "ORDER BY f.k",
-                      q->select_cols[c]);
+        bs_buf_printf(
+            b,
+            "SELECT %s FROM (SELECT rowid AS r, rank AS k FROM tasks_fts WHERE tasks_fts "
+            "MATCH ? ORDER BY rank LIMIT ? OFFSET ?) f JOIN custom_tasks t ON t.rowid = f.r "
+            "ORDER BY f.k",
+            q->select_cols[c]);
         return 0;
     }
     bs_buf_printf(b, "SELECT %s FROM \"%s\" t", count ? "count(*)" : q->select_cols[c], cname(c));
@@ -67,7 +71,8 @@ static int build_select(bs_buf *b, bs_sq *q, bs_coll c, const bs_query *qq, cons
     }
     bs_buf_free(&b2);
     if (rc || count) return rc;
-    if (fts && qq->sort_text_score) bs_buf_puts(b, " ORDER BY bm25(tasks_fts)");
+    if (fts && qq->sort_text_score)
+        bs_buf_puts(b, " ORDER BY bm25(tasks_fts)");
     else if (qq->sort) {
         if (!bs_store_field(c, qq->sort)) return bs_err_set(err, BS_EINTERNAL, "bad sort field");
         bs_buf_printf(b, " ORDER BY t.\"%s\" %s", qq->sort, qq->desc ? "DESC" : "ASC");
@@ -159,7 +164,8 @@ static int insert_docs(bs_sq_conn *w, bs_coll c, json_t *const *docs, size_t n, 
     bs_buf b;
     bs_buf_init(&b);
     bs_buf_printf(&b, "INSERT INTO \"%s\" (", d->name);
-    for (int f = 0; f < d->nfields; f++) bs_buf_printf(&b, "%s\"%s\"", f ? "," : "", d->fields[f].name);
+    for (int f = 0; f < d->nfields; f++)
+        bs_buf_printf(&b, "%s\"%s\"", f ? "," : "", d->fields[f].name);
     bs_buf_puts(&b, ") VALUES (");
     for (int f = 0; f < d->nfields; f++) bs_buf_puts(&b, f ? ",?" : "?");
     bs_buf_putc(&b, ')');
@@ -209,7 +215,10 @@ static int bind_push(bs_sq_binds *bv, const json_t *v, bs_ftype t, bs_err *err)
 
 static bs_ftype scalar_type(const json_t *v)
 {
-    return json_is_integer(v) ? BS_F_INT : json_is_real(v) ? BS_F_NUM : json_is_string(v) ? BS_F_STR : BS_F_JSON;
+    return json_is_integer(v)  ? BS_F_INT
+           : json_is_real(v)   ? BS_F_NUM
+           : json_is_string(v) ? BS_F_STR
+                               : BS_F_JSON;
 }
 
 static int sub_assign(bs_buf *b, const char *col, size_t cl, const json_t *set, const json_t *inc,
@@ -261,7 +270,8 @@ static int build_set(bs_buf *b, bs_coll c, const json_t *set, const json_t *inc,
             memcpy(col, k, cl);
             col[cl] = 0;
             const bs_field *f = bs_store_field(c, col);
-            if (!f || !strcmp(col, "_id")) return bs_err_set(err, BS_EINTERNAL, "cannot update %s", k);
+            if (!f || !strcmp(col, "_id"))
+                return bs_err_set(err, BS_EINTERNAL, "cannot update %s", k);
             if (dot) {
                 bool seen = false;
                 for (int i = 0; i < ncols; i++)
@@ -308,9 +318,12 @@ static int sq_update(bs_store *s, bs_coll c, const bs_query *qq, const json_t *s
     trace(SQ(s), b.data);
     sqlite3_stmt *st = bs_sq_prepare(w, b.data, err);
     bs_buf_free(&b);
-    if (!st) rc = err ? err->code : BS_ESTORE;
-    else if ((rc = bs_sq_bind_all(st, &bv, 1)) != SQLITE_OK) rc = step_fail(st, rc, c, err);
-    else if ((rc = sqlite3_step(st)) != SQLITE_DONE) rc = step_fail(st, rc, c, err);
+    if (!st)
+        rc = err ? err->code : BS_ESTORE;
+    else if ((rc = bs_sq_bind_all(st, &bv, 1)) != SQLITE_OK)
+        rc = step_fail(st, rc, c, err);
+    else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+        rc = step_fail(st, rc, c, err);
     else {
         rc = 0;
         if (matched) *matched = sqlite3_changes64(w->db);
@@ -339,9 +352,12 @@ static int sq_remove(bs_store *s, bs_coll c, const bs_query *qq, int64_t *remove
     trace(SQ(s), b.data);
     sqlite3_stmt *st = bs_sq_prepare(w, b.data, err);
     bs_buf_free(&b);
-    if (!st) rc = err ? err->code : BS_ESTORE;
-    else if ((rc = bs_sq_bind_all(st, &bv, 1)) != SQLITE_OK) rc = step_fail(st, rc, c, err);
-    else if ((rc = sqlite3_step(st)) != SQLITE_DONE) rc = step_fail(st, rc, c, err);
+    if (!st)
+        rc = err ? err->code : BS_ESTORE;
+    else if ((rc = bs_sq_bind_all(st, &bv, 1)) != SQLITE_OK)
+        rc = step_fail(st, rc, c, err);
+    else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+        rc = step_fail(st, rc, c, err);
     else {
         rc = 0;
         if (removed) *removed = sqlite3_changes64(w->db);
@@ -361,8 +377,10 @@ static int read_rows(bs_store *s, bs_coll c, const char *sql, const bs_sq_binds 
     int rc = 0;
     trace(q, sql);
     sqlite3_stmt *st = bs_sq_prepare(conn, sql, err);
-    if (!st) rc = err ? err->code : BS_ESTORE;
-    else if ((rc = bs_sq_bind_all(st, bv, 1)) != SQLITE_OK) rc = step_fail(st, rc, c, err);
+    if (!st)
+        rc = err ? err->code : BS_ESTORE;
+    else if ((rc = bs_sq_bind_all(st, bv, 1)) != SQLITE_OK)
+        rc = step_fail(st, rc, c, err);
     else {
         if (extra) sqlite3_bind_int64(st, bv->n + 1, extra);
         int r;
@@ -480,12 +498,15 @@ static int sq_task_exec(bs_store *s, const char *id, double secs, bool ok, bs_er
         int64_t n = json_integer_value(json_object_get(st, "total_executions"));
         double avg = json_number_value(json_object_get(st, "avg_execution_time"));
         double sr = json_number_value(json_object_get(st, "success_rate"));
-        json_object_set_new(ns, "avg_execution_time", json_real((avg * (double)n + secs) / (double)(n + 1)));
-        json_object_set_new(ns, "success_rate", json_real((sr * (double)n + (ok ? 1 : 0)) / (double)(n + 1)));
+        json_object_set_new(ns, "avg_execution_time",
+                            json_real((avg * (double)n + secs) / (double)(n + 1)));
+        json_object_set_new(ns, "success_rate",
+                            json_real((sr * (double)n + (ok ? 1 : 0)) / (double)(n + 1)));
         json_object_set_new(ns, "total_executions", json_integer(n + 1));
-        rc = write_col(w, BS_COLL_TASKS,
-                       "UPDATE custom_tasks SET execution_stats = ?, usage_count = ? WHERE \"_id\" = ?",
-                       id, ns, usage + 1, err);
+        rc = write_col(
+            w, BS_COLL_TASKS,
+            "UPDATE custom_tasks SET execution_stats = ?, usage_count = ? WHERE \"_id\" = ?", id,
+            ns, usage + 1, err);
         json_decref(ns);
     }
     json_decref(st);
@@ -506,8 +527,8 @@ static int sq_session_push(bs_store *s, const char *id, const json_t *entry, int
         json_array_append(log, (json_t *)entry);
         while (json_array_size(log) > (size_t)cap) json_array_remove(log, 0);
         rc = write_col(w, BS_COLL_SESSIONS,
-                       "UPDATE user_sessions SET activity_log = ?1 WHERE \"_id\" = ?3",
-                       id, log, 0, err);
+                       "UPDATE user_sessions SET activity_log = ?1 WHERE \"_id\" = ?3", id, log, 0,
+                       err);
     }
     json_decref(log);
     return bs_sq_write_end(SQ(s), w, rc, err);
@@ -536,7 +557,8 @@ static int scan_row(sqlite3_stmt *st, void *ud)
     } else {
         group = (const char *)sqlite3_column_text(st, 0);
     }
-    return x->cb(x->ud, group ? group : "", sqlite3_column_double(st, 1), sqlite3_column_int(st, 2));
+    return x->cb(x->ud, group ? group : "", sqlite3_column_double(st, 1),
+                 sqlite3_column_int(st, 2));
 }
 
 static int sq_log_scan(bs_store *s, const bs_query *qq, bs_log_group g, bs_scan_fn cb, void *ud,
@@ -545,7 +567,8 @@ static int sq_log_scan(bs_store *s, const bs_query *qq, bs_log_group g, bs_scan_
     /* Unordered: the caller groups and sorts in memory, which beats a
      * temp b-tree over a million rows; the WHERE picks the index (the time
      * range of the seed's "since", or task_type/model_name). */
-    static const char *const gexpr[] = {"t.task_type", "t.model_name", "t.\"timestamp\" / 86400000"};
+    static const char *const gexpr[] = {"t.task_type", "t.model_name",
+                                        "t.\"timestamp\" / 86400000"};
     bs_buf b;
     bs_buf_init(&b);
     bs_sq_binds bv = {.n = 0};
@@ -600,7 +623,8 @@ static int sq_backup(bs_store *s, const char *path, bs_err *err)
     if (!rc && sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK)
         rc = bs_sq_fail(dst, sqlite3_extended_errcode(dst), path, err);
     sqlite3_close(dst);
-    if (!rc && rename(tmp, path)) rc = bs_err_set(err, BS_EIO, "%s: cannot rename backup: %s", path, strerror(errno));
+    if (!rc && rename(tmp, path))
+        rc = bs_err_set(err, BS_EIO, "%s: cannot rename backup: %s", path, strerror(errno));
     if (rc) unlink(tmp);
     return rc;
 }

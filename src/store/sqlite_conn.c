@@ -56,13 +56,14 @@ int bs_sq_conn_open(bs_sq_conn *c, const char *path, bool reader, int busy_ms, b
      * the last commits (documented in docs/store.md). */
     /* Caches sized for a million logs: index pages stay in memory instead of
      * costing a read() each; readers map the file. */
-    rc = bs_sq_exec(c,
-                    reader ? "PRAGMA query_only=1; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;"
-                             " PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY;"
-                           : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                             " PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;"
-                             " PRAGMA temp_store=MEMORY;",
-                    err);
+    rc = bs_sq_exec(
+        c,
+        reader ? "PRAGMA query_only=1; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;"
+                 " PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY;"
+               : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                 " PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;"
+                 " PRAGMA temp_store=MEMORY;",
+        err);
     if (rc) {
         bs_err_prefix(err, "%s", path);
         bs_sq_conn_close(c);

@@ -10,9 +10,12 @@ static const char *coltype(bs_ftype t)
     switch (t) {
     case BS_F_INT:
     case BS_F_BOOL:
-    case BS_F_DATE: return "INTEGER";
-    case BS_F_NUM: return "REAL";
-    default: return "TEXT";
+    case BS_F_DATE:
+        return "INTEGER";
+    case BS_F_NUM:
+        return "REAL";
+    default:
+        return "TEXT";
     }
 }
 
@@ -32,7 +35,8 @@ static const char *const indexes =
     "CREATE INDEX IF NOT EXISTS custom_tasks_tags_task ON custom_tasks_tags(task);"
     /* api_keys */
     "CREATE UNIQUE INDEX IF NOT EXISTS api_keys_api_key ON api_keys(api_key);"
-    "CREATE INDEX IF NOT EXISTS api_keys_is_active_last_used ON api_keys(is_active, last_used DESC);"
+    "CREATE INDEX IF NOT EXISTS api_keys_is_active_last_used ON api_keys(is_active, last_used "
+    "DESC);"
     /* user_sessions */
     "CREATE UNIQUE INDEX IF NOT EXISTS user_sessions_session_id ON user_sessions(session_id);"
     "CREATE INDEX IF NOT EXISTS user_sessions_expires_at ON user_sessions(expires_at);"
@@ -59,7 +63,8 @@ static const char *const indexes =
  * every write path (including import and restore) keeps them exact. */
 static const char *const tasks_extra =
     "CREATE VIRTUAL TABLE IF NOT EXISTS tasks_fts USING fts5(name, description, "
-    "content='custom_tasks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2');"
+    "content='custom_tasks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics "
+    "2');"
     "CREATE TABLE IF NOT EXISTS custom_tasks_tags(tag TEXT NOT NULL, model_name TEXT, "
     "task INTEGER NOT NULL);"
     "CREATE TRIGGER IF NOT EXISTS custom_tasks_ai AFTER INSERT ON custom_tasks BEGIN "

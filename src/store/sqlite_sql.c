@@ -11,13 +11,20 @@
 static const char *opsql(bs_qop op)
 {
     switch (op) {
-    case BS_Q_EQ: return "=";
-    case BS_Q_NE: return "IS NOT";
-    case BS_Q_GTE: return ">=";
-    case BS_Q_GT: return ">";
-    case BS_Q_LT: return "<";
-    case BS_Q_LTE: return "<=";
-    default: return "IN";
+    case BS_Q_EQ:
+        return "=";
+    case BS_Q_NE:
+        return "IS NOT";
+    case BS_Q_GTE:
+        return ">=";
+    case BS_Q_GT:
+        return ">";
+    case BS_Q_LT:
+        return "<";
+    case BS_Q_LTE:
+        return "<=";
+    default:
+        return "IN";
     }
 }
 
@@ -94,13 +101,18 @@ int bs_sq_bind(sqlite3_stmt *st, int i, const json_t *v, bs_ftype t)
 {
     if (!v || json_is_null(v)) return sqlite3_bind_null(st, i);
     switch (t) {
-    case BS_F_INT: return sqlite3_bind_int64(st, i, (sqlite3_int64)json_integer_value(v));
-    case BS_F_NUM: return sqlite3_bind_double(st, i, json_number_value(v));
-    case BS_F_BOOL: return sqlite3_bind_int(st, i, json_is_true(v));
+    case BS_F_INT:
+        return sqlite3_bind_int64(st, i, (sqlite3_int64)json_integer_value(v));
+    case BS_F_NUM:
+        return sqlite3_bind_double(st, i, json_number_value(v));
+    case BS_F_BOOL:
+        return sqlite3_bind_int(st, i, json_is_true(v));
     case BS_F_DATE: {
         int64_t ms = 0;
-        if (json_is_integer(v)) ms = json_integer_value(v);
-        else if (bs_time_parse_iso8601(json_string_value(v), &ms)) return sqlite3_bind_null(st, i);
+        if (json_is_integer(v))
+            ms = json_integer_value(v);
+        else if (bs_time_parse_iso8601(json_string_value(v), &ms))
+            return sqlite3_bind_null(st, i);
         return sqlite3_bind_int64(st, i, ms);
     }
     case BS_F_JSON: {
@@ -135,9 +147,15 @@ json_t *bs_sq_row(sqlite3_stmt *st, bs_coll c, int first)
         if (sqlite3_column_type(st, col) == SQLITE_NULL) continue;
         json_t *v = NULL;
         switch (d->fields[f].type) {
-        case BS_F_INT: v = json_integer(sqlite3_column_int64(st, col)); break;
-        case BS_F_NUM: v = json_real(sqlite3_column_double(st, col)); break;
-        case BS_F_BOOL: v = json_boolean(sqlite3_column_int(st, col)); break;
+        case BS_F_INT:
+            v = json_integer(sqlite3_column_int64(st, col));
+            break;
+        case BS_F_NUM:
+            v = json_real(sqlite3_column_double(st, col));
+            break;
+        case BS_F_BOOL:
+            v = json_boolean(sqlite3_column_int(st, col));
+            break;
         case BS_F_DATE: {
             char iso[32];
             v = json_string(bs_time_iso8601(sqlite3_column_int64(st, col), iso, sizeof iso));

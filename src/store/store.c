@@ -34,20 +34,25 @@ int bs_store_open(const char *uri, const bs_store_opts *opts, bs_store **out, bs
     s->clock_ud = opts ? opts->clock_ud : NULL;
     bool mongo = !strncmp(uri, "mongodb://", 10) || !strncmp(uri, "mongodb+srv://", 14);
     const char *path = uri;
-    if (!strncmp(uri, "sqlite://", 9)) path = uri + 9;
+    if (!strncmp(uri, "sqlite://", 9))
+        path = uri + 9;
     else if (!mongo && strstr(uri, "://"))
         return free(s), bs_err_set(err, BS_EINVAL, "store URI '%s': unknown scheme", uri);
     /* the secret lives beside the SQLite file unless told otherwise */
     char dir[4096];
-    if (opts && opts->data_dir) snprintf(dir, sizeof dir, "%s", opts->data_dir);
-    else if (mongo) snprintf(dir, sizeof dir, "./data");
+    if (opts && opts->data_dir)
+        snprintf(dir, sizeof dir, "%s", opts->data_dir);
+    else if (mongo)
+        snprintf(dir, sizeof dir, "./data");
     else {
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s", path);
         snprintf(dir, sizeof dir, "%s", dirname(tmp));
     }
     int rc = bs_store_secret_load(dir, s->secret, err);
-    if (!rc) rc = mongo ? bs_store_mongo_open(s, uri, opts, err) : bs_store_sqlite_open(s, path, opts, err);
+    if (!rc)
+        rc = mongo ? bs_store_mongo_open(s, uri, opts, err)
+                   : bs_store_sqlite_open(s, path, opts, err);
     if (rc) {
         bs_store_close(s);
         return rc;
@@ -63,7 +68,10 @@ void bs_store_close(bs_store *s)
     free(s);
 }
 
-const char *bs_store_engine_name(const bs_store *s) { return s->eng->name; }
+const char *bs_store_engine_name(const bs_store *s)
+{
+    return s->eng->name;
+}
 
 int bs_store_ping(bs_store *s, double *latency_ms, bs_err *err)
 {
@@ -79,7 +87,10 @@ void bs_store_set_clock(bs_store *s, bs_store_clock_fn clock, void *ud)
     s->clock_ud = clock ? ud : NULL;
 }
 
-int64_t bs_store_now(const bs_store *s) { return s->clock(s->clock_ud); }
+int64_t bs_store_now(const bs_store *s)
+{
+    return s->clock(s->clock_ud);
+}
 
 json_t *bs_store_date_json(int64_t ms)
 {
@@ -87,12 +98,16 @@ json_t *bs_store_date_json(int64_t ms)
     return json_string(bs_time_iso8601(ms, iso, sizeof iso));
 }
 
-json_t *bs_store_now_json(const bs_store *s) { return bs_store_date_json(bs_store_now(s)); }
+json_t *bs_store_now_json(const bs_store *s)
+{
+    return bs_store_date_json(bs_store_now(s));
+}
 
 int bs_store_count(bs_store *s, const char *collection, int64_t *n, bs_err *err)
 {
     int c = collection ? bs_store_coll_by_name(collection) : -1;
-    if (c < 0) return bs_err_set(err, BS_EINVAL, "unknown collection '%s'", collection ? collection : "");
+    if (c < 0)
+        return bs_err_set(err, BS_EINVAL, "unknown collection '%s'", collection ? collection : "");
     bs_query q = {.limit = 1};
     json_t *arr = NULL;
     int rc = s->eng->find(s, (bs_coll)c, &q, &arr, n, err);
@@ -103,7 +118,8 @@ int bs_store_count(bs_store *s, const char *collection, int64_t *n, bs_err *err)
 int bs_store_check_id(const char *what, const char *id, bs_err *err)
 {
     if (!bs_store_oid_valid(id))
-        return bs_err_set(err, BS_EINVAL, "%s: '%.40s' is not a 24-hex id", what, id ? id : "(null)");
+        return bs_err_set(err, BS_EINVAL, "%s: '%.40s' is not a 24-hex id", what,
+                          id ? id : "(null)");
     return 0;
 }
 

@@ -99,10 +99,10 @@ typedef struct bs_task_query {
     const char *search;           /* words matched in name + description (seed query 2) */
     const char *const *tags;      /* any of these tags (seed query 3) */
     size_t ntags;
-    const char *model_name;       /* exact model (seed query 3) */
-    bool public_only;             /* only is_public tasks (seed query 4) */
+    const char *model_name; /* exact model (seed query 3) */
+    bool public_only;       /* only is_public tasks (seed query 4) */
     bs_task_sort sort;
-    int64_t limit;  /* 0 = 50; at most 1000 */
+    int64_t limit; /* 0 = 50; at most 1000 */
     int64_t offset;
 } bs_task_query;
 
@@ -157,8 +157,8 @@ int bs_store_keys_delete(bs_store *s, const char *id, bs_err *err);
 
 typedef struct bs_key_usage {
     const char *api_key_id;
-    int64_t requests;        /* requests since the last flush */
-    int64_t last_used_ms;    /* time of the last of them */
+    int64_t requests;            /* requests since the last flush */
+    int64_t last_used_ms;        /* time of the last of them */
     const char *last_request_ip; /* stored anonymized; may be NULL */
 } bs_key_usage;
 /* Flushes usage counters of n keys, each key's update atomic: last_used,

@@ -6,14 +6,14 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const patchable[] = {"name",          "description", "tags",
-                                        "model_name",    "tokenizer_code", "model_code",
-                                        "function_code", "is_public",   "model_config",
-                                        NULL};
+static const char *const patchable[] = {
+    "name",       "description",   "tags",      "model_name",   "tokenizer_code",
+    "model_code", "function_code", "is_public", "model_config", NULL};
 
 int bs_store_tasks_insert(bs_store *s, const json_t *doc, json_t **out, bs_err *err)
 {
-    if (!json_is_object(doc)) return bs_err_set(err, BS_EINVAL, "custom_tasks: document must be an object");
+    if (!json_is_object(doc))
+        return bs_err_set(err, BS_EINVAL, "custom_tasks: document must be an object");
     json_t *d = json_deep_copy(doc);
     if (!d) return bs_err_set(err, BS_ENOMEM, "out of memory");
     bs_store_strip_nulls(d);
@@ -21,7 +21,8 @@ int bs_store_tasks_insert(bs_store *s, const json_t *doc, json_t **out, bs_err *
     int64_t now = bs_store_now(s);
     bs_store_oid_new(now, id);
     json_object_set_new(d, "_id", json_string(id));
-    if (!json_object_get(d, "created_at")) json_object_set_new(d, "created_at", bs_store_date_json(now));
+    if (!json_object_get(d, "created_at"))
+        json_object_set_new(d, "created_at", bs_store_date_json(now));
     if (!json_object_get(d, "updated_at"))
         json_object_set(d, "updated_at", json_object_get(d, "created_at"));
     if (!json_object_get(d, "usage_count")) json_object_set_new(d, "usage_count", json_integer(0));
@@ -29,8 +30,8 @@ int bs_store_tasks_insert(bs_store *s, const json_t *doc, json_t **out, bs_err *
     if (!json_object_get(d, "tags")) json_object_set_new(d, "tags", json_array());
     if (!json_object_get(d, "execution_stats"))
         json_object_set_new(d, "execution_stats",
-                            json_pack("{s:f,s:f,s:i}", "avg_execution_time", 0.0, "success_rate", 0.0,
-                                      "total_executions", 0));
+                            json_pack("{s:f,s:f,s:i}", "avg_execution_time", 0.0, "success_rate",
+                                      0.0, "total_executions", 0));
     int rc = bs_store_validate(BS_COLL_TASKS, d, err);
     if (!rc) rc = s->eng->insert(s, BS_COLL_TASKS, &d, 1, false, err);
     if (!rc && out) *out = json_incref(d);
@@ -47,7 +48,8 @@ int bs_store_tasks_get(bs_store *s, const char *id, json_t **out, bs_err *err)
 int bs_store_tasks_update(bs_store *s, const char *id, const json_t *patch, json_t **out,
                           bs_err *err)
 {
-    if (!json_is_object(patch)) return bs_err_set(err, BS_EINVAL, "custom_tasks: update must be an object");
+    if (!json_is_object(patch))
+        return bs_err_set(err, BS_EINVAL, "custom_tasks: update must be an object");
     json_t *cur = NULL;
     int rc = bs_store_tasks_get(s, id, &cur, err);
     if (rc) return rc;
@@ -64,8 +66,10 @@ int bs_store_tasks_update(bs_store *s, const char *id, const json_t *patch, json
             break;
         }
         json_object_set(set, k, v);
-        if (json_is_null(v)) json_object_del(cur, k);
-        else json_object_set(cur, k, v);
+        if (json_is_null(v))
+            json_object_del(cur, k);
+        else
+            json_object_set(cur, k, v);
     }
     if (!rc) {
         json_t *now = bs_store_now_json(s);
@@ -134,7 +138,8 @@ int bs_store_tasks_find(bs_store *s, const bs_task_query *tq, json_t **out, int6
         bs_query_add(&q, "model_name", BS_Q_EQ, tmp[nt++]);
     }
     if (tq->ntags) {
-        if (tq->ntags > 10) return bs_err_set(err, BS_EINVAL, "custom_tasks: at most 10 tags per query");
+        if (tq->ntags > 10)
+            return bs_err_set(err, BS_EINVAL, "custom_tasks: at most 10 tags per query");
         json_t *arr = json_array();
         for (size_t i = 0; i < tq->ntags; i++) json_array_append_new(arr, json_string(tq->tags[i]));
         tmp[nt++] = arr;
@@ -159,7 +164,8 @@ int bs_store_tasks_find(bs_store *s, const bs_task_query *tq, json_t **out, int6
 
 int bs_store_tasks_popular(bs_store *s, int64_t limit, json_t **out, bs_err *err)
 {
-    bs_task_query tq = {.public_only = true, .sort = BS_TASK_SORT_USAGE_COUNT, .limit = limit ? limit : 10};
+    bs_task_query tq = {
+        .public_only = true, .sort = BS_TASK_SORT_USAGE_COUNT, .limit = limit ? limit : 10};
     return bs_store_tasks_find(s, &tq, out, NULL, err);
 }
 
@@ -168,7 +174,8 @@ int bs_store_tasks_record_execution(bs_store *s, const char *id, double seconds,
 {
     int rc = bs_store_check_id("custom_tasks", id, err);
     if (rc) return rc;
-    if (!(seconds >= 0) || !isfinite(seconds)) return bs_err_set(err, BS_EINVAL, "custom_tasks: execution time must be >= 0");
+    if (!(seconds >= 0) || !isfinite(seconds))
+        return bs_err_set(err, BS_EINVAL, "custom_tasks: execution time must be >= 0");
     return s->eng->task_exec(s, id, seconds, success, err);
 }
 
@@ -210,8 +217,8 @@ int bs_store_tasks_stats(bs_store *s, const char *viewer, json_t **out, bs_err *
             json_object_del(e, "value");
         }
         *out = json_pack("{s:I,s:I,s:I,s:O,s:O}", "total_tasks", (json_int_t)total, "public_tasks",
-                         (json_int_t)pub, "total_usage", (json_int_t)usage, "models", models, "tags",
-                         tags);
+                         (json_int_t)pub, "total_usage", (json_int_t)usage, "models", models,
+                         "tags", tags);
         if (!*out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
     }
     json_decref(models);

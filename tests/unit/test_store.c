@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define T0 1705314600000LL /* 2024-01-15T10:30:00.000Z */
+#define T0  1705314600000LL /* 2024-01-15T10:30:00.000Z */
 #define DAY 86400000LL
 
 typedef struct tctx {
@@ -28,7 +28,10 @@ typedef struct tctx {
 static const char *mongo_uri;
 static int mongo_seq;
 
-static int64_t test_clock(void *ud) { return ((tctx *)ud)->now; }
+static int64_t test_clock(void *ud)
+{
+    return ((tctx *)ud)->now;
+}
 
 static bs_err E;
 
@@ -55,8 +58,8 @@ static json_t *J(json_t *v)
     do {                                                                                           \
         memset(&E, 0, sizeof E);                                                                   \
         int rc_ = (call);                                                                          \
-        if (rc_ != (code)) fail_msg("%s -> %d (%s), expected %d", #call, rc_, E.msg, code);       \
-        if (!strstr(E.msg, what)) fail_msg("%s: message '%s' lacks '%s'", #call, E.msg, what);    \
+        if (rc_ != (code)) fail_msg("%s -> %d (%s), expected %d", #call, rc_, E.msg, code);        \
+        if (!strstr(E.msg, what)) fail_msg("%s: message '%s' lacks '%s'", #call, E.msg, what);     \
     } while (0)
 
 static int open_store(tctx *t)
@@ -89,8 +92,14 @@ static int setup_engine(void **state, bool mongo)
     *state = t;
     return 0;
 }
-static int setup_sqlite(void **state) { return setup_engine(state, false); }
-static int setup_mongo(void **state) { return setup_engine(state, true); }
+static int setup_sqlite(void **state)
+{
+    return setup_engine(state, false);
+}
+static int setup_mongo(void **state)
+{
+    return setup_engine(state, true);
+}
 
 static int teardown(void **state)
 {
@@ -131,8 +140,14 @@ static char *insert_task(tctx *t, json_t *d)
     return id;
 }
 
-static const char *sget(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
-static json_int_t iget(const json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
+static const char *sget(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+static json_int_t iget(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
 
 /* ───────────────────────────── custom_tasks ─────────────────────────── */
 
@@ -159,7 +174,8 @@ static void tasks_crud(void **state)
     json_decref(got);
 
     t->now += 60000;
-    json_t *patch = json_pack("{s:s,s:b,s:[s]}", "name", "Sentiment v2", "is_public", 1, "tags", "x");
+    json_t *patch =
+        json_pack("{s:s,s:b,s:[s]}", "name", "Sentiment v2", "is_public", 1, "tags", "x");
     OK(bs_store_tasks_update(t->s, id, patch, &got, &E));
     assert_string_equal(sget(got, "name"), "Sentiment v2");
     assert_string_equal(sget(got, "updated_at"), "2024-01-15T10:31:00.000Z");
@@ -171,8 +187,10 @@ static void tasks_crud(void **state)
     json_decref(got);
     json_decref(patch);
 
-    FAILS(BS_EINVAL, "name", bs_store_tasks_update(t->s, id, J(json_pack("{s:s}", "name", "")), NULL, &E));
-    FAILS(BS_EINVAL, "usage_count", bs_store_tasks_update(t->s, id, J(json_pack("{s:i}", "usage_count", 5)), NULL, &E));
+    FAILS(BS_EINVAL, "name",
+          bs_store_tasks_update(t->s, id, J(json_pack("{s:s}", "name", "")), NULL, &E));
+    FAILS(BS_EINVAL, "usage_count",
+          bs_store_tasks_update(t->s, id, J(json_pack("{s:i}", "usage_count", 5)), NULL, &E));
 
     OK(bs_store_tasks_delete(t->s, id, &E));
     FAILS(BS_ENOTFOUND, "custom_tasks", bs_store_tasks_get(t->s, id, &got, &E));
@@ -210,8 +228,9 @@ static void tasks_validation(void **state)
     big[100] = 'a';
     expect_task_invalid(t, task_doc("n", big, "bert", NULL), "'description' must be 0..500");
     json_t *d = task_doc("n", NULL, "bert", NULL);
-    json_object_set_new(d, "tags", json_pack("[s,s,s,s,s,s,s,s,s,s,s]", "1", "2", "3", "4", "5", "6",
-                                             "7", "8", "9", "10", "11"));
+    json_object_set_new(d, "tags",
+                        json_pack("[s,s,s,s,s,s,s,s,s,s,s]", "1", "2", "3", "4", "5", "6", "7", "8",
+                                  "9", "10", "11"));
     expect_task_invalid(t, d, "'tags' must have at most 10");
     d = task_doc("n", NULL, "bert", NULL);
     json_object_set_new(d, "tags", json_pack("[s,i]", "a", 3));
@@ -302,14 +321,17 @@ static void tasks_by_owner(void **state)
 static void tasks_text_search(void **state)
 {
     tctx *t = *state;
-    char *a = insert_task(t, task_doc("Sentiment analysis", "sentiment analysis of sentiment", "bert", NULL));
-    char *b = insert_task(t, task_doc("Named entities", "finds entities; no feelings", "bert", NULL));
+    char *a = insert_task(
+        t, task_doc("Sentiment analysis", "sentiment analysis of sentiment", "bert", NULL));
+    char *b =
+        insert_task(t, task_doc("Named entities", "finds entities; no feelings", "bert", NULL));
     char *c = insert_task(t, task_doc("Review scorer", "uses sentiment", "bert", NULL));
     char *d = insert_task(t, task_doc("Summaries", "analysis of long documents", "bert", NULL));
     json_t *out = NULL;
     int64_t total = 0;
-    OK(bs_store_tasks_find(t->s, &(bs_task_query){.search = "sentiment analysis"}, &out, &total, &E));
-    assert_int_equal(total, 3); /* any of the words, like $text */
+    OK(bs_store_tasks_find(t->s, &(bs_task_query){.search = "sentiment analysis"}, &out, &total,
+                           &E));
+    assert_int_equal(total, 3);                                  /* any of the words, like $text */
     assert_string_equal(sget(json_array_get(out, 0), "_id"), a); /* both words, several times */
     json_decref(out);
     OK(bs_store_tasks_find(t->s, &(bs_task_query){.search = "ENTITIES"}, &out, &total, &E));
@@ -317,14 +339,16 @@ static void tasks_text_search(void **state)
     assert_string_equal(sget(json_array_get(out, 0), "_id"), b);
     json_decref(out);
     /* operators in user text are plain words, never syntax */
-    OK(bs_store_tasks_find(t->s, &(bs_task_query){.search = "\"sentiment\" OR NEAR( * -"}, &out, &total, &E));
+    OK(bs_store_tasks_find(t->s, &(bs_task_query){.search = "\"sentiment\" OR NEAR( * -"}, &out,
+                           &total, &E));
     assert_true(total >= 2);
     json_decref(out);
     OK(bs_store_tasks_find(t->s, &(bs_task_query){.search = "!!!"}, &out, &total, &E));
     assert_int_equal(total, 0);
     json_decref(out);
     /* the text index follows updates and deletes */
-    OK(bs_store_tasks_update(t->s, c, J(json_pack("{s:s}", "description", "stars only")), NULL, &E));
+    OK(bs_store_tasks_update(t->s, c, J(json_pack("{s:s}", "description", "stars only")), NULL,
+                             &E));
     OK(bs_store_tasks_delete(t->s, a, &E));
     OK(bs_store_tasks_find(t->s, &(bs_task_query){.search = "sentiment"}, &out, &total, &E));
     assert_int_equal(total, 0);
@@ -355,7 +379,8 @@ static void tasks_tags_and_popular(void **state)
     for (int i = 0; i < 5; i++) {
         json_t *d = task_doc("t", NULL, spec[i].model, NULL);
         json_t *tags = json_array();
-        for (int k = 0; k < 3 && spec[i].tags[k]; k++) json_array_append_new(tags, json_string(spec[i].tags[k]));
+        for (int k = 0; k < 3 && spec[i].tags[k]; k++)
+            json_array_append_new(tags, json_string(spec[i].tags[k]));
         json_object_set_new(d, "tags", tags);
         json_object_set_new(d, "is_public", json_boolean(spec[i].pub));
         ids[i] = insert_task(t, d);
@@ -366,14 +391,16 @@ static void tasks_tags_and_popular(void **state)
     const char *tags[] = {"nlp", "classification"};
     json_t *out = NULL;
     int64_t total = 0;
-    OK(bs_store_tasks_find(t->s, &(bs_task_query){.tags = tags, .ntags = 2, .model_name = "distilbert-base-uncased"},
-                           &out, &total, &E));
+    OK(bs_store_tasks_find(
+        t->s, &(bs_task_query){.tags = tags, .ntags = 2, .model_name = "distilbert-base-uncased"},
+        &out, &total, &E));
     assert_int_equal(total, 2); /* ids 0 and 3: each once even with two matching tags */
     assert_string_equal(sget(json_array_get(out, 0), "_id"), ids[3]);
     assert_string_equal(sget(json_array_get(out, 1), "_id"), ids[0]);
     json_decref(out);
-    OK(bs_store_tasks_find(t->s, &(bs_task_query){.tags = tags, .ntags = 1, .sort = BS_TASK_SORT_USAGE_COUNT},
-                           &out, &total, &E));
+    OK(bs_store_tasks_find(
+        t->s, &(bs_task_query){.tags = tags, .ntags = 1, .sort = BS_TASK_SORT_USAGE_COUNT}, &out,
+        &total, &E));
     assert_int_equal(total, 2);
     assert_string_equal(sget(json_array_get(out, 0), "_id"), ids[1]);
     json_decref(out);
@@ -398,7 +425,8 @@ static void tasks_tags_and_popular(void **state)
     json_t *t0 = json_array_get(json_object_get(out, "tags"), 0);
     assert_int_equal(iget(t0, "count"), 2); /* classification and nlp: 2 each */
     json_decref(out);
-    FAILS(BS_ENOTFOUND, "custom_tasks", bs_store_tasks_record_execution(t->s, "65a4f0c2e4b0a1a2b3c4d5e6", 1, true, &E));
+    FAILS(BS_ENOTFOUND, "custom_tasks",
+          bs_store_tasks_record_execution(t->s, "65a4f0c2e4b0a1a2b3c4d5e6", 1, true, &E));
     for (int i = 0; i < 5; i++) free(ids[i]);
 }
 
@@ -409,8 +437,10 @@ static void keys_lifecycle(void **state)
     tctx *t = *state;
     char *secret = NULL;
     json_t *doc = NULL;
-    OK(bs_store_keys_create(t->s, J(json_pack("{s:s,s:[s,s]}", "name", "Dev", "permissions", "tasks:execute", "admin:read")),
-                            &secret, &doc, &E));
+    OK(bs_store_keys_create(
+        t->s,
+        J(json_pack("{s:s,s:[s,s]}", "name", "Dev", "permissions", "tasks:execute", "admin:read")),
+        &secret, &doc, &E));
     assert_int_equal(strlen(secret), 46);
     assert_memory_equal(secret, "ak_", 3);
     assert_null(json_object_get(doc, "api_key")); /* never the hash */
@@ -435,16 +465,25 @@ static void keys_lifecycle(void **state)
     FAILS(BS_ENOTFOUND, "unknown API key", bs_store_keys_find_by_secret(t->s, "", &found, &E));
 
     FAILS(BS_EINVAL, "permissions[1]",
-          bs_store_keys_update(t->s, id, J(json_pack("{s:[s,s]}", "permissions", "tasks:save", "root")), NULL, &E));
+          bs_store_keys_update(
+              t->s, id, J(json_pack("{s:[s,s]}", "permissions", "tasks:save", "root")), NULL, &E));
     FAILS(BS_EINVAL, "rate_limits.requests_per_minute must be a positive",
-          bs_store_keys_update(t->s, id, J(json_pack("{s:{s:i}}", "rate_limits", "requests_per_minute", 0)), NULL, &E));
-    FAILS(BS_EINVAL, "rate_limits.burst", bs_store_keys_update(t->s, id, J(json_pack("{s:{s:i}}", "rate_limits", "burst", 3)), NULL, &E));
-    FAILS(BS_EINVAL, "'api_key' cannot be set", bs_store_keys_update(t->s, id, J(json_pack("{s:s}", "api_key", "x")), NULL, &E));
+          bs_store_keys_update(t->s, id,
+                               J(json_pack("{s:{s:i}}", "rate_limits", "requests_per_minute", 0)),
+                               NULL, &E));
+    FAILS(BS_EINVAL, "rate_limits.burst",
+          bs_store_keys_update(t->s, id, J(json_pack("{s:{s:i}}", "rate_limits", "burst", 3)), NULL,
+                               &E));
+    FAILS(BS_EINVAL, "'api_key' cannot be set",
+          bs_store_keys_update(t->s, id, J(json_pack("{s:s}", "api_key", "x")), NULL, &E));
     char *none = (char *)"sentinel";
-    FAILS(BS_EINVAL, "'name' is required", bs_store_keys_create(t->s, J(json_pack("{}")), &none, NULL, &E));
+    FAILS(BS_EINVAL, "'name' is required",
+          bs_store_keys_create(t->s, J(json_pack("{}")), &none, NULL, &E));
     assert_null(none); /* no secret for a refused key */
     json_t *upd = NULL;
-    OK(bs_store_keys_update(t->s, id, J(json_pack("{s:b,s:[s]}", "is_active", 0, "permissions", "admin:write")), &upd, &E));
+    OK(bs_store_keys_update(
+        t->s, id, J(json_pack("{s:b,s:[s]}", "is_active", 0, "permissions", "admin:write")), &upd,
+        &E));
     assert_true(json_is_false(json_object_get(upd, "is_active")));
     json_decref(upd);
     /* the secret still finds an inactive key: the server decides */
@@ -453,7 +492,8 @@ static void keys_lifecycle(void **state)
     json_decref(found);
 
     /* usage flush: counters add up, requests_today restarts on a new UTC day */
-    bs_key_usage u = {.api_key_id = id, .requests = 5, .last_used_ms = T0, .last_request_ip = "192.168.1.100"};
+    bs_key_usage u = {
+        .api_key_id = id, .requests = 5, .last_used_ms = T0, .last_request_ip = "192.168.1.100"};
     OK(bs_store_keys_record_usage(t->s, &u, 1, &E));
     u.requests = 3;
     u.last_used_ms = T0 + 3600000;
@@ -465,8 +505,9 @@ static void keys_lifecycle(void **state)
     assert_string_equal(sget(us, "last_request_ip"), "192.168.1.0");
     assert_string_equal(sget(found, "last_used"), "2024-01-15T11:30:00.000Z");
     json_decref(found);
-    bs_key_usage batch[2] = {{.api_key_id = id, .requests = 2, .last_used_ms = T0 + DAY},
-                             {.api_key_id = "65a4f0c2e4b0a1a2b3c4d5e6", .requests = 1, .last_used_ms = T0}};
+    bs_key_usage batch[2] = {
+        {.api_key_id = id, .requests = 2, .last_used_ms = T0 + DAY},
+        {.api_key_id = "65a4f0c2e4b0a1a2b3c4d5e6", .requests = 1, .last_used_ms = T0}};
     OK(bs_store_keys_record_usage(t->s, batch, 2, &E)); /* unknown ids are skipped */
     OK(bs_store_keys_get(t->s, id, &found, &E));
     us = json_object_get(found, "usage_stats");
@@ -499,8 +540,8 @@ static void sessions_lifecycle(void **state)
     const char *key = "65a4f0c2e4b0a1a2b3c4d5e6";
     char *secret = NULL;
     json_t *doc = NULL;
-    OK(bs_store_sessions_create(t->s, key, 3600000, "2001:db8:85a3:1:2:8a2e:370:7334", "Mozilla/5.0",
-                                &secret, &doc, &E));
+    OK(bs_store_sessions_create(t->s, key, 3600000, "2001:db8:85a3:1:2:8a2e:370:7334",
+                                "Mozilla/5.0", &secret, &doc, &E));
     assert_memory_equal(secret, "sess_", 5);
     assert_int_equal(strlen(secret), 37);
     assert_int_equal(strlen(sget(doc, "session_id")), 64);
@@ -513,14 +554,16 @@ static void sessions_lifecycle(void **state)
     assert_string_equal(sget(got, "_id"), id);
     assert_string_equal(sget(got, "api_key_id"), key);
     json_decref(got);
-    FAILS(BS_ENOTFOUND, "unknown session", bs_store_sessions_get_by_secret(t->s, "sess_nope", &got, &E));
+    FAILS(BS_ENOTFOUND, "unknown session",
+          bs_store_sessions_get_by_secret(t->s, "sess_nope", &got, &E));
 
     t->now += 600000;
     OK(bs_store_sessions_touch(t->s, id, 3600000, &E));
     for (int i = 0; i < 120; i++) {
         char ep[32];
         snprintf(ep, sizeof ep, "/tasks/%d", i);
-        OK(bs_store_sessions_log_activity(t->s, id, "task_execution", ep, i == 119 ? "65a4f0c2e4b0a1a2b3c4d5e7" : NULL, &E));
+        OK(bs_store_sessions_log_activity(t->s, id, "task_execution", ep,
+                                          i == 119 ? "65a4f0c2e4b0a1a2b3c4d5e7" : NULL, &E));
     }
     OK(bs_store_sessions_get(t->s, id, &got, &E));
     assert_string_equal(sget(got, "last_activity"), "2024-01-15T10:40:00.000Z");
@@ -553,7 +596,8 @@ static void sessions_lifecycle(void **state)
     t->now = T0 + 30 * DAY + 3600000;
     OK(bs_store_sessions_sweep(t->s, 0, &removed, &E));
     assert_int_equal(removed, 1); /* the short one expired at 10:40:02, the other at 11:40 */
-    OK(bs_store_settings_put(t->s, "session_retention_days", J(json_integer(1)), "integer", NULL, "test", NULL, &E));
+    OK(bs_store_settings_put(t->s, "session_retention_days", J(json_integer(1)), "integer", NULL,
+                             "test", NULL, &E));
     t->now = T0 + 2 * DAY;
     OK(bs_store_sessions_sweep(t->s, 0, &removed, &E));
     assert_int_equal(removed, 1); /* one day after 11:40 on day 0 */
@@ -574,20 +618,26 @@ static void models_cache(void **state)
 {
     tctx *t = *state;
     json_t *out = NULL;
-    OK(bs_store_models_upsert(t->s, J(json_pack("{s:s,s:s,s:s,s:I,s:{s:i}}", "model_name", "distilbert-base-uncased",
-                                               "task_type", "classification", "model_type", "transformers",
-                                               "file_size", (json_int_t)267884032, "model_config", "hidden_size", 768)),
-                              &out, &E));
+    OK(bs_store_models_upsert(
+        t->s,
+        J(json_pack("{s:s,s:s,s:s,s:I,s:{s:i}}", "model_name", "distilbert-base-uncased",
+                    "task_type", "classification", "model_type", "transformers", "file_size",
+                    (json_int_t)267884032, "model_config", "hidden_size", 768)),
+        &out, &E));
     const char *id = sget(out, "_id");
     t->now += 1000;
-    OK(bs_store_models_upsert(t->s, J(json_pack("{s:s,s:s,s:s}", "model_name", "bert-base-uncased", "task_type", "ner",
-                                               "cache_priority", "high")), NULL, &E));
+    OK(bs_store_models_upsert(t->s,
+                              J(json_pack("{s:s,s:s,s:s}", "model_name", "bert-base-uncased",
+                                          "task_type", "ner", "cache_priority", "high")),
+                              NULL, &E));
     t->now += 1000;
     OK(bs_store_models_touch(t->s, "distilbert-base-uncased", "classification", &E));
     OK(bs_store_models_touch(t->s, "distilbert-base-uncased", NULL, &E));
     json_t *upd = NULL;
-    OK(bs_store_models_upsert(t->s, J(json_pack("{s:s,s:s,s:s}", "model_name", "distilbert-base-uncased",
-                                               "task_type", "classification", "local_path", "/m/d")), &upd, &E));
+    OK(bs_store_models_upsert(t->s,
+                              J(json_pack("{s:s,s:s,s:s}", "model_name", "distilbert-base-uncased",
+                                          "task_type", "classification", "local_path", "/m/d")),
+                              &upd, &E));
     assert_string_equal(sget(upd, "_id"), id); /* same entry, kept id and counters */
     assert_int_equal(iget(upd, "access_count"), 2);
     assert_int_equal(iget(upd, "file_size"), 267884032);
@@ -596,23 +646,33 @@ static void models_cache(void **state)
     json_t *list = NULL;
     OK(bs_store_models_list(t->s, &list, &E));
     assert_int_equal(json_array_size(list), 2);
-    assert_string_equal(sget(json_array_get(list, 0), "model_name"), "bert-base-uncased"); /* LRU first */
+    assert_string_equal(sget(json_array_get(list, 0), "model_name"),
+                        "bert-base-uncased"); /* LRU first */
     json_decref(list);
     json_t *got = NULL;
     OK(bs_store_models_get(t->s, "distilbert-base-uncased", NULL, &got, &E));
     assert_string_equal(sget(got, "last_accessed"), "2024-01-15T10:30:02.000Z");
     json_decref(got);
     FAILS(BS_EINVAL, "'model_name' must match",
-          bs_store_models_upsert(t->s, J(json_pack("{s:s,s:s}", "model_name", "../etc", "task_type", "x")), NULL, &E));
+          bs_store_models_upsert(
+              t->s, J(json_pack("{s:s,s:s}", "model_name", "../etc", "task_type", "x")), NULL, &E));
     FAILS(BS_EINVAL, "cache_priority",
-          bs_store_models_upsert(t->s, J(json_pack("{s:s,s:s,s:s}", "model_name", "a", "task_type", "x", "cache_priority", "urgent")), NULL, &E));
+          bs_store_models_upsert(t->s,
+                                 J(json_pack("{s:s,s:s,s:s}", "model_name", "a", "task_type", "x",
+                                             "cache_priority", "urgent")),
+                                 NULL, &E));
     FAILS(BS_EINVAL, "'file_size' must be >= 0",
-          bs_store_models_upsert(t->s, J(json_pack("{s:s,s:s,s:i}", "model_name", "a", "task_type", "x", "file_size", -1)), NULL, &E));
+          bs_store_models_upsert(
+              t->s,
+              J(json_pack("{s:s,s:s,s:i}", "model_name", "a", "task_type", "x", "file_size", -1)),
+              NULL, &E));
     int64_t removed = 0;
     OK(bs_store_models_delete(t->s, "distilbert-base-uncased", NULL, &removed, &E));
     assert_int_equal(removed, 1);
-    FAILS(BS_ENOTFOUND, "model_cache", bs_store_models_get(t->s, "distilbert-base-uncased", "classification", &got, &E));
-    FAILS(BS_ENOTFOUND, "model_cache", bs_store_models_touch(t->s, "distilbert-base-uncased", NULL, &E));
+    FAILS(BS_ENOTFOUND, "model_cache",
+          bs_store_models_get(t->s, "distilbert-base-uncased", "classification", &got, &E));
+    FAILS(BS_ENOTFOUND, "model_cache",
+          bs_store_models_touch(t->s, "distilbert-base-uncased", NULL, &E));
     json_decref(out);
 }
 
@@ -620,8 +680,8 @@ static void models_cache(void **state)
 
 static json_t *log_doc(const char *type, const char *model, double secs, bool ok)
 {
-    return json_pack("{s:s,s:s,s:f,s:s}", "task_type", type, "model_name", model, "execution_time", secs,
-                     "status", ok ? "success" : "error");
+    return json_pack("{s:s,s:s,s:f,s:s}", "task_type", type, "model_name", model, "execution_time",
+                     secs, "status", ok ? "success" : "error");
 }
 
 static void logs_privacy(void **state)
@@ -645,7 +705,8 @@ static void logs_privacy(void **state)
     char hash1[65];
     snprintf(hash1, sizeof hash1, "%s", sget(l, "input_hash"));
     json_decref(out);
-    OK(bs_store_settings_put(t->s, "log_input_text", json_true(), "boolean", "keep inputs", "admin", NULL, &E));
+    OK(bs_store_settings_put(t->s, "log_input_text", json_true(), "boolean", "keep inputs", "admin",
+                             NULL, &E));
     t->now += 1000;
     json_object_set_new(d, "ip_address", json_string("not an ip"));
     OK(bs_store_logs_insert(t->s, d, NULL, &E));
@@ -655,13 +716,21 @@ static void logs_privacy(void **state)
     assert_null(json_object_get(l, "ip_address"));
     json_decref(out);
     json_decref(d);
-    FAILS(BS_EINVAL, "'status' must be", bs_store_logs_insert(t->s, J(json_pack("{s:s,s:s,s:f,s:s}", "task_type", "a",
-                     "model_name", "b", "execution_time", 1.0, "status", "ok")), NULL, &E));
-    FAILS(BS_EINVAL, "'execution_time' is required", bs_store_logs_insert(t->s, J(json_pack("{s:s,s:s,s:s}", "task_type", "a",
-                     "model_name", "b", "status", "error")), NULL, &E));
-    FAILS(BS_EINVAL, "'execution_time' must be >= 0", bs_store_logs_insert(t->s, J(log_doc("a", "b", -1, true)), NULL, &E));
+    FAILS(BS_EINVAL, "'status' must be",
+          bs_store_logs_insert(t->s,
+                               J(json_pack("{s:s,s:s,s:f,s:s}", "task_type", "a", "model_name", "b",
+                                           "execution_time", 1.0, "status", "ok")),
+                               NULL, &E));
+    FAILS(BS_EINVAL, "'execution_time' is required",
+          bs_store_logs_insert(
+              t->s,
+              J(json_pack("{s:s,s:s,s:s}", "task_type", "a", "model_name", "b", "status", "error")),
+              NULL, &E));
+    FAILS(BS_EINVAL, "'execution_time' must be >= 0",
+          bs_store_logs_insert(t->s, J(log_doc("a", "b", -1, true)), NULL, &E));
     /* a batch is all or nothing */
-    json_t *batch[3] = {log_doc("a", "b", 1, true), log_doc("a", "b", 1, true), json_pack("{s:s}", "task_type", "a")};
+    json_t *batch[3] = {log_doc("a", "b", 1, true), log_doc("a", "b", 1, true),
+                        json_pack("{s:s}", "task_type", "a")};
     FAILS(BS_EINVAL, "log 3 of 3", bs_store_logs_insert_many(t->s, batch, 3, &E));
     int64_t n = 0;
     OK(bs_store_count(t->s, "execution_logs", &n, &E));
@@ -698,18 +767,22 @@ static void logs_find_stats_sweep(void **state)
 
     json_t *out = NULL;
     int64_t total = 0;
-    OK(bs_store_logs_find(t->s, &(bs_log_query){.task_type = "classification", .model_name = "bert", .limit = 3},
-                          &out, &total, &E));
+    OK(bs_store_logs_find(
+        t->s, &(bs_log_query){.task_type = "classification", .model_name = "bert", .limit = 3},
+        &out, &total, &E));
     assert_int_equal(total, 10);
     assert_int_equal(json_array_size(out), 3);
-    assert_float_equal(json_number_value(json_object_get(json_array_get(out, 0), "execution_time")), 0.19, 1e-9);
+    assert_float_equal(json_number_value(json_object_get(json_array_get(out, 0), "execution_time")),
+                       0.19, 1e-9);
     json_decref(out);
-    OK(bs_store_logs_find(t->s, &(bs_log_query){.session_id = "sA", .since_ms = T0 + 5000, .until_ms = T0 + 8000},
-                          &out, &total, &E));
+    OK(bs_store_logs_find(
+        t->s, &(bs_log_query){.session_id = "sA", .since_ms = T0 + 5000, .until_ms = T0 + 8000},
+        &out, &total, &E));
     assert_int_equal(total, 3); /* logs 6, 7, 8 */
     json_decref(out);
 
-    OK(bs_store_logs_stats(t->s, &(bs_log_query){.since_ms = T0 - DAY}, BS_LOG_GROUP_TASK_TYPE, &out, &E));
+    OK(bs_store_logs_stats(t->s, &(bs_log_query){.since_ms = T0 - DAY}, BS_LOG_GROUP_TASK_TYPE,
+                           &out, &E));
     assert_int_equal(json_array_size(out), 2);
     json_t *g = json_array_get(out, 0);
     assert_string_equal(sget(g, "_id"), "classification");
@@ -735,9 +808,11 @@ static void logs_find_stats_sweep(void **state)
     assert_string_equal(sget(json_array_get(out, 0), "_id"), "2023-10-01");
     assert_string_equal(sget(json_array_get(out, 1), "_id"), "2024-01-15");
     assert_string_equal(sget(json_array_get(out, 2), "_id"), "2024-01-16");
-    assert_float_equal(json_number_value(json_object_get(json_array_get(out, 0), "success_rate")), 0, 1e-9);
+    assert_float_equal(json_number_value(json_object_get(json_array_get(out, 0), "success_rate")),
+                       0, 1e-9);
     json_decref(out);
-    FAILS(BS_EINVAL, "group_by", bs_store_logs_stats(t->s, &(bs_log_query){0}, (bs_log_group)7, &out, &E));
+    FAILS(BS_EINVAL, "group_by",
+          bs_store_logs_stats(t->s, &(bs_log_query){0}, (bs_log_group)7, &out, &E));
 
     /* retention: 90 days by default, then the setting */
     int64_t removed = 0;
@@ -746,7 +821,8 @@ static void logs_find_stats_sweep(void **state)
     t->now = T0 + 90 * DAY + 10000;
     OK(bs_store_logs_sweep(t->s, 0, &removed, &E));
     assert_int_equal(removed, 10); /* day-0 logs older than T0+10s */
-    OK(bs_store_settings_put(t->s, "log_retention_days", J(json_integer(200)), NULL, NULL, NULL, NULL, &E));
+    OK(bs_store_settings_put(t->s, "log_retention_days", J(json_integer(200)), NULL, NULL, NULL,
+                             NULL, &E));
     t->now = T0 + 150 * DAY;
     OK(bs_store_logs_sweep(t->s, 0, &removed, &E));
     assert_int_equal(removed, 0);
@@ -761,25 +837,30 @@ static void settings_typed(void **state)
     tctx *t = *state;
     json_t *out = NULL;
     OK(bs_store_settings_put(t->s, "max_custom_tasks_per_user", J(json_integer(50)), "integer",
-                             "Maximum number of custom tasks a user can create", "admin", &out, &E));
+                             "Maximum number of custom tasks a user can create", "admin", &out,
+                             &E));
     assert_string_equal(sget(out, "setting_type"), "integer");
     assert_string_equal(sget(out, "created_at"), "2024-01-15T10:30:00.000Z");
     json_decref(out);
     FAILS(BS_EINVAL, "does not match setting_type integer",
-          bs_store_settings_put(t->s, "max_custom_tasks_per_user", J(json_string("many")), NULL, NULL, "x", NULL, &E));
+          bs_store_settings_put(t->s, "max_custom_tasks_per_user", J(json_string("many")), NULL,
+                                NULL, "x", NULL, &E));
     FAILS(BS_EINVAL, "setting_type must be",
           bs_store_settings_put(t->s, "k", J(json_integer(1)), "int64", NULL, "x", NULL, &E));
     FAILS(BS_EINVAL, "does not match setting_type boolean",
           bs_store_settings_put(t->s, "k", J(json_integer(1)), "boolean", NULL, "x", NULL, &E));
     t->now += 5000;
-    OK(bs_store_settings_put(t->s, "max_custom_tasks_per_user", J(json_integer(60)), NULL, NULL, "ops", &out, &E));
-    assert_string_equal(sget(out, "description"), "Maximum number of custom tasks a user can create");
+    OK(bs_store_settings_put(t->s, "max_custom_tasks_per_user", J(json_integer(60)), NULL, NULL,
+                             "ops", &out, &E));
+    assert_string_equal(sget(out, "description"),
+                        "Maximum number of custom tasks a user can create");
     assert_string_equal(sget(out, "updated_by"), "ops");
     assert_string_equal(sget(out, "updated_at"), "2024-01-15T10:30:05.000Z");
     assert_string_equal(sget(out, "created_at"), "2024-01-15T10:30:00.000Z");
     json_decref(out);
     OK(bs_store_settings_put(t->s, "ratio", J(json_integer(2)), "float", NULL, NULL, NULL, &E));
-    OK(bs_store_settings_put(t->s, "flags", J(json_pack("{s:[i,i]}", "a", 1, 2)), NULL, NULL, NULL, &out, &E));
+    OK(bs_store_settings_put(t->s, "flags", J(json_pack("{s:[i,i]}", "a", 1, 2)), NULL, NULL, NULL,
+                             &out, &E));
     assert_string_equal(sget(out, "setting_type"), "json");
     json_decref(out);
     OK(bs_store_settings_put(t->s, "motd", J(json_string("hi")), NULL, NULL, NULL, NULL, &E));
@@ -790,8 +871,10 @@ static void settings_typed(void **state)
     OK(bs_store_settings_list(t->s, &list, &E));
     assert_int_equal(json_array_size(list), 4);
     assert_string_equal(sget(json_array_get(list, 0), "setting_key"), "flags");
-    assert_int_equal(json_integer_value(json_array_get(json_object_get(json_object_get(json_array_get(list, 0),
-                                                                                        "setting_value"), "a"), 1)), 2);
+    assert_int_equal(
+        json_integer_value(json_array_get(
+            json_object_get(json_object_get(json_array_get(list, 0), "setting_value"), "a"), 1)),
+        2);
     json_decref(list);
     OK(bs_store_settings_delete(t->s, "motd", &E));
     FAILS(BS_ENOTFOUND, "motd", bs_store_settings_get(t->s, "motd", &out, &E));
@@ -815,19 +898,28 @@ static void unique_conflicts(void **state)
         const char *coll, *a, *b, *field;
     } cases[] = {
         {"api_keys",
-         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d501\",\"api_key\":\"h1\",\"name\":\"a\",\"created_at\":\"2024-01-10T08:00:00Z\",\"is_active\":true}",
-         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d502\",\"api_key\":\"h1\",\"name\":\"b\",\"created_at\":\"2024-01-10T08:00:00Z\",\"is_active\":true}",
+         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d501\",\"api_key\":\"h1\",\"name\":\"a\",\"created_at\":"
+         "\"2024-01-10T08:00:00Z\",\"is_active\":true}",
+         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d502\",\"api_key\":\"h1\",\"name\":\"b\",\"created_at\":"
+         "\"2024-01-10T08:00:00Z\",\"is_active\":true}",
          "api_key"},
         {"user_sessions",
-         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d503\",\"session_id\":\"x\",\"api_key_id\":\"65a4f0c2e4b0a1a2b3c4d501\",\"created_at\":\"2024-01-10T08:00:00Z\",\"expires_at\":\"2024-01-10T09:00:00Z\",\"is_active\":true}",
-         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d504\",\"session_id\":\"x\",\"api_key_id\":\"65a4f0c2e4b0a1a2b3c4d501\",\"created_at\":\"2024-01-10T08:00:00Z\",\"expires_at\":\"2024-01-10T09:00:00Z\",\"is_active\":true}",
+         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d503\",\"session_id\":\"x\",\"api_key_id\":"
+         "\"65a4f0c2e4b0a1a2b3c4d501\",\"created_at\":\"2024-01-10T08:00:00Z\",\"expires_at\":"
+         "\"2024-01-10T09:00:00Z\",\"is_active\":true}",
+         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d504\",\"session_id\":\"x\",\"api_key_id\":"
+         "\"65a4f0c2e4b0a1a2b3c4d501\",\"created_at\":\"2024-01-10T08:00:00Z\",\"expires_at\":"
+         "\"2024-01-10T09:00:00Z\",\"is_active\":true}",
          "session_id"},
         {"model_cache",
          "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d505\",\"model_name\":\"m\",\"task_type\":\"ner\"}",
-         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d506\",\"model_name\":\"m\",\"task_type\":\"ner\"}", "model_name"},
+         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d506\",\"model_name\":\"m\",\"task_type\":\"ner\"}",
+         "model_name"},
         {"system_settings",
-         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d507\",\"setting_key\":\"k\",\"setting_value\":1,\"setting_type\":\"integer\",\"created_at\":\"2024-01-10T08:00:00Z\"}",
-         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d508\",\"setting_key\":\"k\",\"setting_value\":2,\"setting_type\":\"integer\",\"created_at\":\"2024-01-10T08:00:00Z\"}",
+         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d507\",\"setting_key\":\"k\",\"setting_value\":1,"
+         "\"setting_type\":\"integer\",\"created_at\":\"2024-01-10T08:00:00Z\"}",
+         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d508\",\"setting_key\":\"k\",\"setting_value\":2,"
+         "\"setting_type\":\"integer\",\"created_at\":\"2024-01-10T08:00:00Z\"}",
          "setting_key"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -853,7 +945,8 @@ static void unique_conflicts(void **state)
     snprintf(dir, sizeof dir, "%s/bad", t->dir);
     mkdir(dir, 0755);
     snprintf(path, sizeof path, "%s/custom_tasks.jsonl", dir);
-    write_file(path, "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d509\",\"name\":\"\",\"model_name\":\"m\",\"function_code\":\"f\",\"created_at\":\"2024-01-10T08:00:00Z\"}\n");
+    write_file(path, "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d509\",\"name\":\"\",\"model_name\":\"m\","
+                     "\"function_code\":\"f\",\"created_at\":\"2024-01-10T08:00:00Z\"}\n");
     FAILS(BS_EINVAL, "custom_tasks.jsonl:1", bs_store_import(t->s, dir, NULL, &E));
     write_file(path, "{not json\n");
     FAILS(BS_EFORMAT, "custom_tasks.jsonl:1", bs_store_import(t->s, dir, NULL, &E));
@@ -921,17 +1014,25 @@ static void populate(tctx *t)
 {
     char *secret = NULL, *ss = NULL;
     json_t *key = NULL;
-    OK(bs_store_keys_create(t->s, J(json_pack("{s:s,s:s}", "name", "K", "description", "d\xc3\xa9v")), &secret, &key, &E));
-    OK(bs_store_keys_record_usage(t->s, &(bs_key_usage){sget(key, "_id"), 3, T0, "10.0.0.7"}, 1, &E));
+    OK(bs_store_keys_create(t->s,
+                            J(json_pack("{s:s,s:s}", "name", "K", "description", "d\xc3\xa9v")),
+                            &secret, &key, &E));
+    OK(bs_store_keys_record_usage(t->s, &(bs_key_usage){sget(key, "_id"), 3, T0, "10.0.0.7"}, 1,
+                                  &E));
     OK(bs_store_sessions_create(t->s, sget(key, "_id"), 5000, "10.0.0.8", "ua", &ss, NULL, &E));
     json_t *d = task_doc("Task \xe2\x98\x83", "desc", "org/model", sget(key, "_id"));
     json_object_set_new(d, "tags", json_pack("[s,s]", "a", "b"));
-    json_object_set_new(d, "model_config", json_pack("{s:i,s:b,s:f,s:n}", "max_length", 512, "padding", 1, "temp", 0.5, "none"));
+    json_object_set_new(
+        d, "model_config",
+        json_pack("{s:i,s:b,s:f,s:n}", "max_length", 512, "padding", 1, "temp", 0.5, "none"));
     json_object_set_new(d, "tokenizer_code", json_string("tok = 1\n\t\"quoted\""));
     char *tid = insert_task(t, d);
     OK(bs_store_tasks_record_execution(t->s, tid, 0.25, true, &E));
-    OK(bs_store_models_upsert(t->s, J(json_pack("{s:s,s:s,s:I,s:s}", "model_name", "bert", "task_type", "ner", "file_size",
-                                               (json_int_t)5000000000LL, "checksum", "sha256:abc")), NULL, &E));
+    OK(bs_store_models_upsert(
+        t->s,
+        J(json_pack("{s:s,s:s,s:I,s:s}", "model_name", "bert", "task_type", "ner", "file_size",
+                    (json_int_t)5000000000LL, "checksum", "sha256:abc")),
+        NULL, &E));
     json_t *l = log_doc("ner", "bert", 0.5, false);
     json_object_set_new(l, "task_id", json_string(tid));
     json_object_set_new(l, "error_message", json_string("boom"));
@@ -939,7 +1040,8 @@ static void populate(tctx *t)
     json_object_set_new(l, "input_text", json_string("secret text"));
     OK(bs_store_logs_insert(t->s, l, NULL, &E));
     json_decref(l);
-    OK(bs_store_settings_put(t->s, "cfg", J(json_pack("[i,s,b]", 1, "x", 0)), NULL, "json", "me", NULL, &E));
+    OK(bs_store_settings_put(t->s, "cfg", J(json_pack("[i,s,b]", 1, "x", 0)), NULL, "json", "me",
+                             NULL, &E));
     free(secret), free(ss), free(tid);
     json_decref(key);
 }
@@ -953,8 +1055,8 @@ static char *slurp(const char *dir, const char *coll)
     return text;
 }
 
-static const char *const colls[] = {"custom_tasks", "api_keys", "user_sessions", "model_cache",
-                                    "execution_logs", "system_settings"};
+static const char *const colls[] = {"custom_tasks", "api_keys",       "user_sessions",
+                                    "model_cache",  "execution_logs", "system_settings"};
 
 static void export_import_round_trip(void **state)
 {
@@ -971,8 +1073,10 @@ static void export_import_round_trip(void **state)
     tctx t2 = *t;
     assert_true(snprintf(t2.dir, sizeof t2.dir, "%s/second", t->dir) < (int)sizeof t2.dir);
     mkdir(t2.dir, 0700);
-    if (!t->mongo) snprintf(t2.uri, sizeof t2.uri, "%s/bertstudio.db", t2.dir);
-    else mongo_seq += 1000;
+    if (!t->mongo)
+        snprintf(t2.uri, sizeof t2.uri, "%s/bertstudio.db", t2.dir);
+    else
+        mongo_seq += 1000;
     assert_int_equal(open_store(&t2), 0);
     if (t->mongo) mongo_seq -= 1000;
     OK(bs_store_import(t2.s, d1, &counts, &E));
@@ -998,7 +1102,8 @@ static void export_import_round_trip(void **state)
     json_t *found = NULL;
     int64_t total = 0;
     const char *tag = "b";
-    OK(bs_store_tasks_find(t2.s, &(bs_task_query){.search = "desc", .tags = &tag, .ntags = 1}, &found, &total, &E));
+    OK(bs_store_tasks_find(t2.s, &(bs_task_query){.search = "desc", .tags = &tag, .ntags = 1},
+                           &found, &total, &E));
     assert_int_equal(total, 1);
     json_decref(found);
     json_decref(doc);
@@ -1062,7 +1167,9 @@ static void backup_under_writes(void **state)
     OK(bs_store_logs_stats(t->s, &(bs_log_query){0}, BS_LOG_GROUP_TASK_TYPE, &st, &E));
     json_t *pair = json_array_get(st, 1);
     assert_string_equal(sget(pair, "_id"), "pair");
-    if (!t->mongo) assert_float_equal(json_number_value(json_object_get(pair, "avg_execution_time")), 1.5, 1e-9);
+    if (!t->mongo)
+        assert_float_equal(json_number_value(json_object_get(pair, "avg_execution_time")), 1.5,
+                           1e-9);
     json_decref(st);
     /* the rest of the data is there and usable */
     int64_t n = 0;
@@ -1129,7 +1236,8 @@ int main(void)
         const struct CMUnitTest mongo_tests[] = SUITE(setup_mongo);
         fails += cmocka_run_group_tests_name("store conformance: mongodb", mongo_tests, NULL, NULL);
     } else {
-        printf("[  SKIPPED ] store conformance: mongodb (set BERTSTUDIO_TEST_MONGODB_URI=mongodb://host:27017 "
+        printf("[  SKIPPED ] store conformance: mongodb (set "
+               "BERTSTUDIO_TEST_MONGODB_URI=mongodb://host:27017 "
                "to run it against a real server; see docs/store.md)\n");
     }
     return fails;

@@ -12,7 +12,8 @@
 static bson_type_t type_of(const bson_t *b, const char *dotted)
 {
     bson_iter_t it, sub;
-    if (!bson_iter_init(&it, b) || !bson_iter_find_descendant(&it, dotted, &sub)) return BSON_TYPE_EOD;
+    if (!bson_iter_init(&it, b) || !bson_iter_find_descendant(&it, dotted, &sub))
+        return BSON_TYPE_EOD;
     return bson_iter_type(&sub);
 }
 
@@ -35,12 +36,14 @@ static void round_trip(bs_coll c, const char *json)
 static void documents(void **state)
 {
     (void)state;
-    const char *task = "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d5e6\",\"name\":\"Sentiment\",\"tags\":[\"a\",\"b\"],"
-                       "\"model_name\":\"distilbert-base-uncased\",\"function_code\":\"f\","
-                       "\"created_at\":\"2024-01-15T10:30:00.000Z\",\"usage_count\":25,\"is_public\":false,"
-                       "\"api_key_id\":\"65a4f0c2e4b0a1a2b3c4d5e7\",\"created_by\":\"abc\","
-                       "\"execution_stats\":{\"avg_execution_time\":0.125,\"success_rate\":0.96,\"total_executions\":25},"
-                       "\"model_config\":{\"max_length\":512,\"padding\":true,\"nested\":{\"x\":null}}}";
+    const char *task =
+        "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d5e6\",\"name\":\"Sentiment\",\"tags\":[\"a\",\"b\"],"
+        "\"model_name\":\"distilbert-base-uncased\",\"function_code\":\"f\","
+        "\"created_at\":\"2024-01-15T10:30:00.000Z\",\"usage_count\":25,\"is_public\":false,"
+        "\"api_key_id\":\"65a4f0c2e4b0a1a2b3c4d5e7\",\"created_by\":\"abc\","
+        "\"execution_stats\":{\"avg_execution_time\":0.125,\"success_rate\":0.96,\"total_"
+        "executions\":25},"
+        "\"model_config\":{\"max_length\":512,\"padding\":true,\"nested\":{\"x\":null}}}";
     round_trip(BS_COLL_TASKS, task);
     json_t *doc = json_loads(task, 0, NULL);
     bson_t b = BSON_INITIALIZER;
@@ -55,11 +58,15 @@ static void documents(void **state)
     bson_destroy(&b);
     json_decref(doc);
 
-    const char *session = "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d5e8\",\"session_id\":\"h\",\"api_key_id\":\"65a4f0c2e4b0a1a2b3c4d5e7\","
-                          "\"created_at\":\"2024-01-15T09:00:00.000Z\",\"expires_at\":\"2024-01-15T18:00:00.000Z\","
-                          "\"is_active\":true,\"activity_log\":[{\"action\":\"login\",\"timestamp\":\"2024-01-15T09:00:00.000Z\","
-                          "\"endpoint\":\"/auth/login\"},{\"action\":\"task_execution\",\"timestamp\":\"2024-01-15T14:30:00.000Z\","
-                          "\"task_id\":\"65a4f0c2e4b0a1a2b3c4d5e6\"}]}";
+    const char *session =
+        "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d5e8\",\"session_id\":\"h\",\"api_key_id\":"
+        "\"65a4f0c2e4b0a1a2b3c4d5e7\","
+        "\"created_at\":\"2024-01-15T09:00:00.000Z\",\"expires_at\":\"2024-01-15T18:00:00.000Z\","
+        "\"is_active\":true,\"activity_log\":[{\"action\":\"login\",\"timestamp\":\"2024-01-15T09:"
+        "00:00.000Z\","
+        "\"endpoint\":\"/auth/"
+        "login\"},{\"action\":\"task_execution\",\"timestamp\":\"2024-01-15T14:30:00.000Z\","
+        "\"task_id\":\"65a4f0c2e4b0a1a2b3c4d5e6\"}]}";
     round_trip(BS_COLL_SESSIONS, session);
     doc = json_loads(session, 0, NULL);
     bson_init(&b);
@@ -72,15 +79,16 @@ static void documents(void **state)
 
     /* NUM fields are doubles even when written as integers, on the way in
      * and on the way back from documents written by other tools */
-    doc = json_pack("{s:s,s:s,s:i,s:s,s:s}", "task_type", "ner", "model_name", "m", "execution_time", 2, "status",
-                    "success", "timestamp", "2024-01-15T14:30:00.000Z");
+    doc =
+        json_pack("{s:s,s:s,s:i,s:s,s:s}", "task_type", "ner", "model_name", "m", "execution_time",
+                  2, "status", "success", "timestamp", "2024-01-15T14:30:00.000Z");
     bson_init(&b);
     assert_true(bs_mg_from_json(BS_COLL_LOGS, doc, &b));
     assert_int_equal(type_of(&b, "execution_time"), BSON_TYPE_DOUBLE);
     bson_destroy(&b);
     json_decref(doc);
-    bson_t *other = BCON_NEW("execution_time", BCON_INT32(3), "result_size", BCON_DOUBLE(7.0), "score", BCON_DOUBLE(1.5),
-                             "error_message", BCON_NULL);
+    bson_t *other = BCON_NEW("execution_time", BCON_INT32(3), "result_size", BCON_DOUBLE(7.0),
+                             "score", BCON_DOUBLE(1.5), "error_message", BCON_NULL);
     json_t *j = bs_mg_to_json(BS_COLL_LOGS, other);
     assert_true(json_is_real(json_object_get(j, "execution_time")));
     assert_true(json_is_integer(json_object_get(j, "result_size")));
@@ -89,8 +97,10 @@ static void documents(void **state)
     json_decref(j);
     bson_destroy(other);
 
-    round_trip(BS_COLL_SETTINGS, "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d5e9\",\"setting_key\":\"k\",\"setting_value\":[1,\"x\",{\"a\":false}],"
-                                 "\"setting_type\":\"json\",\"created_at\":\"2024-01-01T00:00:00.000Z\"}");
+    round_trip(BS_COLL_SETTINGS,
+               "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d5e9\",\"setting_key\":\"k\",\"setting_value\":[1,"
+               "\"x\",{\"a\":false}],"
+               "\"setting_type\":\"json\",\"created_at\":\"2024-01-01T00:00:00.000Z\"}");
     /* a bad id or date is refused, never stored as text */
     doc = json_pack("{s:s}", "api_key_id", "not-an-id");
     bson_init(&b);
@@ -113,8 +123,10 @@ static void expect_filter(bs_coll c, const bs_query *q, const char *expected)
 static void filters(void **state)
 {
     (void)state;
-    json_t *key = json_string("65a4f0c2e4b0a1a2b3c4d5e6"), *model = json_string("distilbert-base-uncased");
-    json_t *tags = json_pack("[s,s]", "nlp", "classification"), *since = json_integer(1705276800000LL);
+    json_t *key = json_string("65a4f0c2e4b0a1a2b3c4d5e6"),
+           *model = json_string("distilbert-base-uncased");
+    json_t *tags = json_pack("[s,s]", "nlp", "classification"),
+           *since = json_integer(1705276800000LL);
     json_t *until = json_string("2024-01-16T00:00:00Z");
 
     expect_filter(BS_COLL_TASKS, &(bs_query){0}, "{ }");
@@ -129,15 +141,18 @@ static void filters(void **state)
     q = (bs_query){.text = "sentiment \"analysis\" -x"};
     bs_query_add_any(&q, "api_key_id", BS_Q_EQ, key);
     bs_query_add_any(&q, "is_public", BS_Q_EQ, json_true());
-    expect_filter(BS_COLL_TASKS, &q,
-                  "{ \"$text\" : { \"$search\" : \"sentiment analysis x\" }, \"$and\" : [ { \"$or\" : [ "
-                  "{ \"api_key_id\" : { \"$oid\" : \"65a4f0c2e4b0a1a2b3c4d5e6\" } }, { \"is_public\" : true } ] } ] }");
+    expect_filter(
+        BS_COLL_TASKS, &q,
+        "{ \"$text\" : { \"$search\" : \"sentiment analysis x\" }, \"$and\" : [ { \"$or\" : [ "
+        "{ \"api_key_id\" : { \"$oid\" : \"65a4f0c2e4b0a1a2b3c4d5e6\" } }, { \"is_public\" : true "
+        "} ] } ] }");
     /* seed 5: a time range on native dates, from ms or ISO */
     q = (bs_query){0};
     bs_query_add(&q, "timestamp", BS_Q_GTE, since);
     bs_query_add(&q, "timestamp", BS_Q_LT, until);
     expect_filter(BS_COLL_LOGS, &q,
-                  "{ \"$and\" : [ { \"timestamp\" : { \"$gte\" : { \"$date\" : \"2024-01-15T00:00:00Z\" } } }, "
+                  "{ \"$and\" : [ { \"timestamp\" : { \"$gte\" : { \"$date\" : "
+                  "\"2024-01-15T00:00:00Z\" } } }, "
                   "{ \"timestamp\" : { \"$lt\" : { \"$date\" : \"2024-01-16T00:00:00Z\" } } } ] }");
     /* a bad ObjectId in a query is an error, not a silent string match */
     q = (bs_query){0};
@@ -161,7 +176,9 @@ static void unreachable(void **state)
     bs_store_opts o = {.data_dir = dir};
     bs_store *s = NULL;
     bs_err err = {0};
-    assert_int_equal(bs_store_open("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200", &o, &s, &err), BS_ESTORE);
+    assert_int_equal(
+        bs_store_open("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200", &o, &s, &err),
+        BS_ESTORE);
     assert_non_null(strstr(err.msg, "unreachable"));
     assert_null(s);
     assert_int_equal(bs_store_open("mongodb://localhost:notaport", &o, &s, &err), BS_EINVAL);

@@ -91,7 +91,8 @@ static void query_plans(void **state)
 {
     fixture *f = *state;
     bs_store *s = f->s;
-    json_t *t = json_pack("{s:s,s:s,s:s,s:[s]}", "name", "n", "model_name", "m", "function_code", "f", "tags", "nlp");
+    json_t *t = json_pack("{s:s,s:s,s:s,s:[s]}", "name", "n", "model_name", "m", "function_code",
+                          "f", "tags", "nlp");
     OK(bs_store_tasks_insert(s, t, NULL, &E));
     json_decref(t);
     bs_store_sqlite_trace(s, capture, f);
@@ -102,7 +103,8 @@ static void query_plans(void **state)
     json_decref(out);
     expect_plan(f, "custom_tasks_created_by_created_at", true);
     /* a key's tasks across sessions */
-    OK(bs_store_tasks_find(s, &(bs_task_query){.owner_api_key_id = "65a4f0c2e4b0a1a2b3c4d5e6"}, &out, NULL, &E));
+    OK(bs_store_tasks_find(s, &(bs_task_query){.owner_api_key_id = "65a4f0c2e4b0a1a2b3c4d5e6"},
+                           &out, NULL, &E));
     json_decref(out);
     expect_plan(f, "custom_tasks_api_key_id_created_at", true);
     /* seed 2: text search by relevance */
@@ -111,7 +113,8 @@ static void query_plans(void **state)
     expect_plan(f, "VIRTUAL TABLE INDEX", false);
     /* seed 3: tags $in + model */
     const char *tags[] = {"nlp", "classification"};
-    OK(bs_store_tasks_find(s, &(bs_task_query){.tags = tags, .ntags = 2, .model_name = "m"}, &out, NULL, &E));
+    OK(bs_store_tasks_find(s, &(bs_task_query){.tags = tags, .ntags = 2, .model_name = "m"}, &out,
+                           NULL, &E));
     json_decref(out);
     expect_plan(f, "custom_tasks_tags_model_name", false);
     /* seed 4: popular public tasks */
@@ -119,7 +122,8 @@ static void query_plans(void **state)
     json_decref(out);
     expect_plan(f, "custom_tasks_is_public_usage_count", true);
     /* visibility: own OR public, each branch on an index */
-    OK(bs_store_tasks_find(s, &(bs_task_query){.viewer_api_key_id = "65a4f0c2e4b0a1a2b3c4d5e6"}, &out, NULL, &E));
+    OK(bs_store_tasks_find(s, &(bs_task_query){.viewer_api_key_id = "65a4f0c2e4b0a1a2b3c4d5e6"},
+                           &out, NULL, &E));
     json_decref(out);
     expect_plan(f, "MULTI-INDEX OR", false);
     /* newest tasks overall */
@@ -131,7 +135,8 @@ static void query_plans(void **state)
     OK(bs_store_logs_stats(s, &(bs_log_query){.since_ms = 1}, BS_LOG_GROUP_TASK_TYPE, &out, &E));
     json_decref(out);
     expect_plan(f, "execution_logs_timestamp", false);
-    OK(bs_store_logs_stats(s, &(bs_log_query){.task_type = "ner", .since_ms = 1}, BS_LOG_GROUP_MODEL_NAME, &out, &E));
+    OK(bs_store_logs_stats(s, &(bs_log_query){.task_type = "ner", .since_ms = 1},
+                           BS_LOG_GROUP_MODEL_NAME, &out, &E));
     json_decref(out);
     expect_plan(f, "execution_logs_task_type_model_name_timestamp", false);
     OK(bs_store_logs_find(s, &(bs_log_query){.session_id = "x"}, &out, NULL, &E));
@@ -182,8 +187,8 @@ static void crash_safety(void **state)
         for (int i = 0;; i++) {
             char name[32];
             snprintf(name, sizeof name, "task %d", i);
-            json_t *d = json_pack("{s:s,s:s,s:s,s:[s]}", "name", name, "model_name", "m", "function_code", "f",
-                                  "tags", i % 2 ? "odd" : "even");
+            json_t *d = json_pack("{s:s,s:s,s:s,s:[s]}", "name", name, "model_name", "m",
+                                  "function_code", "f", "tags", i % 2 ? "odd" : "even");
             json_t *out = NULL;
             if (bs_store_tasks_insert(s, d, &out, NULL)) _exit(4);
             char line[26];
@@ -219,7 +224,8 @@ static void crash_safety(void **state)
         memcpy(id, acks + 25 * i, 24);
         id[24] = 0;
         json_t *doc = NULL;
-        if (bs_store_tasks_get(f->s, id, &doc, &E)) fail_msg("acknowledged task %zu (%s) lost: %s", i, id, E.msg);
+        if (bs_store_tasks_get(f->s, id, &doc, &E))
+            fail_msg("acknowledged task %zu (%s) lost: %s", i, id, E.msg);
         json_decref(doc);
     }
     free(acks);
@@ -234,9 +240,11 @@ static void crash_safety(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
     sqlite3_finalize(st);
-    assert_int_equal(sqlite3_exec(db, "INSERT INTO tasks_fts(tasks_fts) VALUES('integrity-check')", NULL, NULL, NULL),
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO tasks_fts(tasks_fts) VALUES('integrity-check')",
+                                  NULL, NULL, NULL),
                      SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM custom_tasks_tags", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM custom_tasks_tags", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int64(st, 0), n);
     sqlite3_finalize(st);
@@ -245,8 +253,8 @@ static void crash_safety(void **state)
 
 static json_t *log_doc(int i)
 {
-    return json_pack("{s:s,s:s,s:f,s:s}", "task_type", i % 2 ? "ner" : "qa", "model_name", "m", "execution_time",
-                     (double)i, "status", "success");
+    return json_pack("{s:s,s:s,s:f,s:s}", "task_type", i % 2 ? "ner" : "qa", "model_name", "m",
+                     "execution_time", (double)i, "status", "success");
 }
 
 typedef struct worker {
@@ -319,7 +327,8 @@ static void shared_use(void **state)
     for (int k = 0; k < 3; k++) {
         int status = 0;
         waitpid(kids[k], &status, 0);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail_msg("writer process %d: status %d", k, status);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("writer process %d: status %d", k, status);
     }
     OK(bs_store_count(f->s, "execution_logs", &n, &E));
     assert_int_equal(n, 600 + 3 * 100 + 50);
