@@ -476,6 +476,15 @@ static void keys_lifecycle(void **state)
                                &E));
     FAILS(BS_EINVAL, "'api_key' cannot be set",
           bs_store_keys_update(t->s, id, J(json_pack("{s:s}", "api_key", "x")), NULL, &E));
+    char longdesc[502];
+    memset(longdesc, 'd', 501);
+    longdesc[501] = 0;
+    FAILS(BS_EINVAL, "'description' must be 0..500",
+          bs_store_keys_update(t->s, id, J(json_pack("{s:s}", "description", longdesc)), NULL, &E));
+    FAILS(BS_EINVAL, "rate_limits.requests_per_hour must be a positive",
+          bs_store_keys_update(
+              t->s, id, J(json_pack("{s:{s:s}}", "rate_limits", "requests_per_hour", "many")), NULL,
+              &E));
     char *none = (char *)"sentinel";
     FAILS(BS_EINVAL, "'name' is required",
           bs_store_keys_create(t->s, J(json_pack("{}")), &none, NULL, &E));
@@ -950,6 +959,44 @@ static void unique_conflicts(void **state)
     FAILS(BS_EINVAL, "custom_tasks.jsonl:1", bs_store_import(t->s, dir, NULL, &E));
     write_file(path, "{not json\n");
     FAILS(BS_EFORMAT, "custom_tasks.jsonl:1", bs_store_import(t->s, dir, NULL, &E));
+    write_file(path, "{\"name\":\"n\",\"model_name\":\"m\",\"function_code\":\"f\","
+                     "\"created_at\":\"2024-01-10T08:00:00Z\"}\n");
+    FAILS(BS_EINVAL, "_id", bs_store_import(t->s, dir, NULL, &E)); /* import keeps ids: needs one */
+    remove(path);
+    /* rules of the other collections that only imports can reach */
+    struct {
+        const char *coll, *line, *what;
+    } bad[] = {
+        {"user_sessions",
+         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d503\",\"session_id\":\"x\",\"api_key_id\":"
+         "\"65a4f0c2e4b0a1a2b3c4d501\",\"created_at\":\"2024-01-10T08:00:00Z\",\"expires_at\":"
+         "\"2024-01-10T09:00:00Z\",\"is_active\":true,\"activity_log\":[{\"endpoint\":\"/x\"}]}",
+         "activity_log[0]"},
+        {"user_sessions",
+         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d503\",\"session_id\":\"x\",\"created_at\":"
+         "\"2024-01-10T08:00:00Z\",\"expires_at\":\"2024-01-10T09:00:00Z\",\"is_active\":true}",
+         "'api_key_id' is required"},
+        {"api_keys",
+         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d501\",\"api_key\":\"h\",\"name\":\"a\",\"created_at\":"
+         "\"2024-01-10T08:00:00Z\",\"is_active\":\"yes\"}",
+         "'is_active' must be a boolean"},
+        {"system_settings",
+         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d507\",\"setting_key\":\"k\",\"setting_type\":\"integer\","
+         "\"created_at\":\"2024-01-10T08:00:00Z\"}",
+         "'setting_value' is required"},
+        {"execution_logs",
+         "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d507\",\"task_type\":\"\",\"model_name\":\"m\","
+         "\"execution_time\":1,\"status\":\"error\",\"timestamp\":\"2024-01-10T08:00:00Z\"}",
+         "'task_type' must be 1..100"},
+        {"model_cache", "{\"_id\":\"65a4f0c2e4b0a1a2b3c4d507\",\"model_name\":\"m\"}",
+         "'task_type' is required"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(path, sizeof path, "%s/%s.jsonl", dir, bad[i].coll);
+        write_file(path, bad[i].line);
+        FAILS(BS_EINVAL, bad[i].what, bs_store_import(t->s, dir, NULL, &E));
+        remove(path);
+    }
 }
 
 /* Everything of one key, and nothing of another. */
