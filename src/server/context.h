@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "server/authcache.h"
 #include "server/execlog.h"
 #include "server/metrics.h"
 #include "server/ratelimit.h"
@@ -15,6 +16,11 @@
 #include "server/settings.h"
 #include "server/usage.h"
 #include "store/store.h"
+
+/* How long a key document read for authentication is reused. Changes
+ * through this process apply at once (the cache is invalidated); changes
+ * made by another process sharing the store apply within this time. */
+#define BS_AUTHCACHE_TTL_MS 2000
 
 struct bs_server {
     bs_server_opts opts;
@@ -31,6 +37,7 @@ struct bs_server {
     pthread_cond_t drain_cv;
 
     bs_settings *settings;
+    bs_authcache *authcache; /* key documents by secret, for BS_AUTHCACHE_TTL_MS */
     bs_ratelimiter *limiter;
     bs_usage *usage;
     bs_logq *logq;

@@ -185,9 +185,16 @@ int bs_auth_with_key(bs_request *req, bs_response *res, const char *secret, json
         unauthorized(res, "Invalid API key", "the API key is malformed (expected ak_ + base62)");
         return -1;
     }
-    json_t *key = NULL;
+    struct bs_server *srv = req->server;
+    int64_t now = bs_time_now_ms();
+    uint64_t gen = bs_authcache_generation(srv->authcache);
+    json_t *key = bs_authcache_get(srv->authcache, secret, now);
     bs_err err = {0};
-    int rc = bs_store_keys_find_by_secret(req->server->store, secret, &key, &err);
+    int rc = 0;
+    if (!key) {
+        rc = bs_store_keys_find_by_secret(srv->store, secret, &key, &err);
+        if (!rc) bs_authcache_put(srv->authcache, secret, key, gen, now);
+    }
     if (rc == BS_ENOTFOUND) {
         unauthorized(res, "Invalid API key", "no API key matches the one given");
         return -1;

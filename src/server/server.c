@@ -161,9 +161,10 @@ int bs_server_start(const bs_server_opts *opts, bs_server **out, bs_err *err)
     }
     srv->settings = bs_settings_new();
     srv->limiter = bs_ratelimit_new(RATE_LIMIT_COUNTERS);
+    srv->authcache = bs_authcache_new(BS_AUTHCACHE_TTL_MS);
     srv->usage = bs_usage_new();
     srv->metrics = bs_metrics_new(bs_routes_count);
-    if (!rc && (!srv->settings || !srv->limiter || !srv->usage || !srv->metrics))
+    if (!rc && (!srv->settings || !srv->limiter || !srv->authcache || !srv->usage || !srv->metrics))
         rc = bs_err_set(err, BS_ENOMEM, "out of memory");
     if (!rc) rc = make_dir(srv->data_dir, err);
     char uri[4200];
@@ -246,6 +247,7 @@ void bs_server_stop(bs_server *srv)
     bs_metrics_free(srv->metrics);
     bs_usage_free(srv->usage);
     bs_ratelimit_free(srv->limiter);
+    bs_authcache_free(srv->authcache);
     bs_settings_free(srv->settings);
     free(srv->tls_cert_pem);
     free(srv->tls_key_pem);

@@ -3,6 +3,7 @@
  * permission declarations. */
 #include "testutil.h"
 
+#include "server/authcache.h"
 #include "server/guard.h"
 #include "server/metrics.h"
 #include "server/ratelimit.h"
@@ -300,6 +301,33 @@ static void test_route_permissions(void **state)
     }
 }
 
+static void test_authcache(void **state)
+{
+    bs_authcache *c = bs_authcache_new(2000);
+    json_t *doc = json_pack("{s:s}", "name", "k1");
+    uint64_t gen = bs_authcache_generation(c);
+    assert_null(bs_authcache_get(c, "ak_one", 1000));
+    bs_authcache_put(c, "ak_one", doc, gen, 1000);
+    json_t *got = bs_authcache_get(c, "ak_one", 2999);
+    assert_non_null(got);
+    assert_true(json_equal(got, doc));
+    json_decref(got);
+    assert_null(bs_authcache_get(c, "ak_onf", 1000)); /* another secret */
+    assert_null(bs_authcache_get(c, "ak_one", 3000)); /* expired after the TTL */
+    bs_authcache_put(c, "ak_one", doc, gen, 5000);
+    bs_authcache_invalidate(c);
+    assert_null(bs_authcache_get(c, "ak_one", 5001)); /* a key changed: forgotten */
+    /* A lookup that began before the invalidation must not be cached. */
+    bs_authcache_put(c, "ak_one", doc, gen, 5002);
+    assert_null(bs_authcache_get(c, "ak_one", 5003));
+    bs_authcache_put(c, "ak_one", doc, bs_authcache_generation(c), 5004);
+    got = bs_authcache_get(c, "ak_one", 5005);
+    assert_non_null(got);
+    json_decref(got);
+    json_decref(doc);
+    bs_authcache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit_hit),    cmocka_unit_test(test_ratelimit_threads),
         cmocka_unit_test(test_settings_registry), cmocka_unit_test(test_perms),
         cmocka_unit_test(test_metrics_render),   cmocka_unit_test(test_route_permissions),
+        cmocka_unit_test(test_authcache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,7 +32,9 @@ void bs_handle_admin_purge(bs_request *req, bs_response *res)
     /* Logs still queued belong to the key too. */
     bs_logq_flush(srv->logq);
     bs_purge_counts c = {0};
-    if (bs_store_purge_api_key(srv->store, id, !dk || !strcmp(dk, "true"), &c, &err)) {
+    int rc = bs_store_purge_api_key(srv->store, id, !dk || !strcmp(dk, "true"), &c, &err);
+    bs_authcache_invalidate(srv->authcache);
+    if (rc) {
         bs_reply_err(req, res, &err);
         return;
     }

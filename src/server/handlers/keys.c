@@ -96,7 +96,10 @@ void bs_handle_keys_update(bs_request *req, bs_response *res)
     if (!id) return;
     json_t *doc = NULL;
     bs_err err = {0};
-    if (bs_store_keys_update(req->server->store, id, req->json, &doc, &err)) {
+    int rc = bs_store_keys_update(req->server->store, id, req->json, &doc, &err);
+    /* Also on failure: part of a change may have reached the store. */
+    bs_authcache_invalidate(req->server->authcache);
+    if (rc) {
         bs_reply_err(req, res, &err);
         return;
     }
@@ -110,6 +113,7 @@ void bs_handle_keys_revoke(bs_request *req, bs_response *res)
     json_t *patch = json_pack("{s:b}", "is_active", 0), *doc = NULL;
     bs_err err = {0};
     int rc = bs_store_keys_update(req->server->store, id, patch, &doc, &err);
+    bs_authcache_invalidate(req->server->authcache);
     json_decref(patch);
     if (rc) {
         bs_reply_err(req, res, &err);
