@@ -6,6 +6,7 @@
 #include "server/execlog.h"
 #include "server/usage.h"
 #include "store/store.h"
+#include "util/time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,12 +136,44 @@ static void test_usage_batches(void **state)
     bs_store_close(store);
 }
 
+/* The retention sweep deletes what the settings say, and only that. */
+static void test_sweep(void **state)
+{
+    bs_store *store = open_store("server-sweep");
+    struct bs_server srv = {.store = store, .settings = bs_settings_new()};
+    bs_err err = {0};
+    int64_t day = 86400000, now = bs_store_now(store);
+    char ts[32];
+    for (int i = 0; i < 5; i++) {
+        int64_t age = i < 3 ? 100 * day : 10 * day; /* 3 beyond 90 days, 2 within */
+        json_t *doc = json_pack("{s:s, s:s, s:f, s:s, s:s}", "task_type", "ner", "model_name", "m",
+                                "execution_time", 0.1, "status", "success", "timestamp",
+                                bs_time_iso8601(now - age, ts, sizeof ts));
+        assert_int_equal(bs_store_logs_insert(store, doc, NULL, &err), 0);
+        json_decref(doc);
+    }
+    int64_t logs = -1, sessions = -1;
+    assert_int_equal(bs_server_sweep(&srv, &logs, &sessions, &err), 0);
+    assert_int_equal(logs, 3);
+    assert_int_equal(sessions, 0);
+    /* A shorter retention, as PUT /settings would set it, applies at once. */
+    json_t *v = json_integer(5);
+    assert_int_equal(bs_store_settings_put(store, "log_retention_days", v, "integer", NULL, "test", NULL, &err), 0);
+    json_decref(v);
+    assert_int_equal(bs_settings_refresh(srv.settings, store, &err), 0);
+    assert_int_equal(bs_server_sweep(&srv, &logs, &sessions, &err), 0);
+    assert_int_equal(logs, 2);
+    bs_settings_free(srv.settings);
+    bs_store_close(store);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_execution),
         cmocka_unit_test(test_session_activity_through_queue),
         cmocka_unit_test(test_usage_batches),
+        cmocka_unit_test(test_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
