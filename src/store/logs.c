@@ -188,7 +188,7 @@ static int stats_row(void *ud, const char *group, double t, bool ok)
 static json_t *stats_json(stats_acc *a)
 {
     json_t *out = json_array();
-    qsort(a->g, a->n, sizeof *a->g, cmp_group);
+    if (a->n) qsort(a->g, a->n, sizeof *a->g, cmp_group);
     for (size_t i = 0; out && i < a->n; i++) {
         group_acc *g = &a->g[i];
         qsort(g->t, g->n, sizeof *g->t, cmp_double);
