@@ -32,9 +32,13 @@ extern "C" {
 #endif
 
 /* Limits enforced on every request (documented in docs/pipelines.md). */
-#define BS_PIPELINE_MAX_BATCH 256             /* texts per request */
-#define BS_PIPELINE_MAX_TEXT_BYTES (1u << 20) /* one text, question or context */
-#define BS_PIPELINE_MAX_QA_WINDOWS 256        /* doc_stride windows of one QA context */
+#define BS_PIPELINE_MAX_BATCH          256        /* texts per request */
+#define BS_PIPELINE_MAX_TEXT_BYTES     (1u << 20) /* one text, question or context */
+#define BS_PIPELINE_MAX_QA_WINDOWS     256        /* doc_stride windows of one QA context */
+#define BS_PIPELINE_MAX_RESULTS        10000 /* entries of one ranked list: a larger top_k is capped */
+#define BS_PIPELINE_MAX_PREDICTIONS    100000      /* fill-mask: masks x top_k per request */
+#define BS_PIPELINE_MAX_FEATURE_VALUES (16u << 20) /* features: tokens x hidden size per request   \
+                                                    */
 
 typedef enum bs_task {
     BS_TASK_CLASSIFICATION = 0,
@@ -218,9 +222,9 @@ typedef struct bs_gen_params {
  * decoder output (decoder start first), *score_out the beam hypothesis'
  * normalised score (NaN for greedy). Errors: BS_EINVAL (bad params), those
  * of the callbacks, BS_ENOMEM. */
-BS_API int bs_generate(const bs_gen_params *params, bs_gen_step_fn step,
-                       bs_gen_reorder_fn reorder, void *user, int32_t **ids_out, size_t *n_out,
-                       double *score_out, bs_err *err);
+BS_API int bs_generate(const bs_gen_params *params, bs_gen_step_fn step, bs_gen_reorder_fn reorder,
+                       void *user, int32_t **ids_out, size_t *n_out, double *score_out,
+                       bs_err *err);
 
 #ifdef __cplusplus
 }

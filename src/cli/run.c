@@ -32,12 +32,14 @@ static int fail(const char *fmt, const char *msg)
 }
 
 /* Runs one request text; prints the data object or returns 1 with err set. */
-static int run_one(const bs_pipeline_ctx *ctx, bs_task task, const char *text, size_t len, bs_err *err)
+static int run_one(const bs_pipeline_ctx *ctx, bs_task task, const char *text, size_t len,
+                   bs_err *err)
 {
     json_error_t je;
     json_t *req = json_loadb(text, len, 0, &je);
     if (!req) {
-        bs_err_set(err, BS_EINVAL, "request is not valid JSON (line %d, column %d): %s", je.line, je.column, je.text);
+        bs_err_set(err, BS_EINVAL, "request is not valid JSON (line %d, column %d): %s", je.line,
+                   je.column, je.text);
         return 1;
     }
     json_t *data = NULL;
@@ -113,18 +115,29 @@ int bs_cli_run(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:j:bt:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm': model = optarg; break;
-        case 'j': json = optarg; break;
-        case 'b': batch = 1; break;
+        case 'm':
+            model = optarg;
+            break;
+        case 'j':
+            json = optarg;
+            break;
+        case 'b':
+            batch = 1;
+            break;
         case 't': {
             char *end;
             long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 1024) return bs_cli_usage_error("--threads %s is not a number from 1 to 1024", optarg);
+            if (*end || v < 1 || v > 1024)
+                return bs_cli_usage_error("--threads %s is not a number from 1 to 1024", optarg);
             threads = (int)v;
             break;
         }
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc - 1) {

@@ -17,19 +17,22 @@ size_t bs_pl_max_len(const bs_pipeline_ctx *ctx)
 
 int bs_pl_check_texts(const bs_texts *in, const char *field, bs_err *err)
 {
-    if (in->n == 0 || !in->texts) return bs_err_set(err, BS_EINVAL, "%s: at least one text is required", field);
+    if (in->n == 0 || !in->texts)
+        return bs_err_set(err, BS_EINVAL, "%s: at least one text is required", field);
     if (in->n > BS_PIPELINE_MAX_BATCH)
-        return bs_err_set(err, BS_EINVAL, "%s: %zu texts, at most %d per request", field, in->n, BS_PIPELINE_MAX_BATCH);
+        return bs_err_set(err, BS_EINVAL, "%s: %zu texts, at most %d per request", field, in->n,
+                          BS_PIPELINE_MAX_BATCH);
     for (size_t i = 0; i < in->n; i++) {
         const char *t = in->texts[i];
         if (!t) return bs_err_set(err, BS_EINVAL, "%s[%zu] is missing", field, i);
         size_t len = strlen(t), bad;
         if (len == 0) return bs_err_set(err, BS_EINVAL, "%s[%zu] is empty", field, i);
         if (len > BS_PIPELINE_MAX_TEXT_BYTES)
-            return bs_err_set(err, BS_EINVAL, "%s[%zu] is %zu bytes, the limit is %u", field, i, len,
-                              BS_PIPELINE_MAX_TEXT_BYTES);
+            return bs_err_set(err, BS_EINVAL, "%s[%zu] is %zu bytes, the limit is %u", field, i,
+                              len, BS_PIPELINE_MAX_TEXT_BYTES);
         if (bs_utf8_validate(t, len, &bad))
-            return bs_err_set(err, BS_EINVAL, "%s[%zu] is not valid UTF-8 (byte %zu)", field, i, bad);
+            return bs_err_set(err, BS_EINVAL, "%s[%zu] is not valid UTF-8 (byte %zu)", field, i,
+                              bad);
     }
     return 0;
 }
@@ -90,8 +93,8 @@ int bs_pl_require_head(const bs_pipeline_ctx *ctx, bs_head_kind head, const char
         [BS_HEAD_SEQ2SEQ_LM] = "an encoder-decoder LM head (BartForConditionalGeneration)",
     };
     if (bs_model_head(ctx->model) == head) return 0;
-    return bs_err_set(err, BS_EUNPROCESSABLE, "%s needs a model with %s; %s is a %s", task, needs[head],
-                      "this model", bs_model_architecture(ctx->model));
+    return bs_err_set(err, BS_EUNPROCESSABLE, "%s needs a model with %s; %s is a %s", task,
+                      needs[head], "this model", bs_model_architecture(ctx->model));
 }
 
 char *bs_pl_decode(const bs_pipeline_ctx *ctx, const int32_t *ids, size_t n, int skip_special,

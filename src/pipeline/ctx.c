@@ -49,7 +49,8 @@ static int load_sentence_transformers(bs_pipeline_ctx *ctx, const char *dir, bs_
         if (strstr(type, "Normalize")) ctx->st_normalize = 1;
         if (!strstr(type, "Pooling") || !path) continue;
         if (strstr(path, "..")) {
-            rc = bs_err_set(err, BS_EFORMAT, "modules.json: pooling path '%s' leaves the model folder", path);
+            rc = bs_err_set(err, BS_EFORMAT,
+                            "modules.json: pooling path '%s' leaves the model folder", path);
             goto done;
         }
         char name[1024];
@@ -63,7 +64,10 @@ static int load_sentence_transformers(bs_pipeline_ctx *ctx, const char *dir, bs_
             rc = BS_EFORMAT;
             goto done;
         }
-        static const struct { const char *key; unsigned bit; } modes[] = {
+        static const struct {
+            const char *key;
+            unsigned bit;
+        } modes[] = {
             {"pooling_mode_cls_token", BS_POOLBIT_CLS},
             {"pooling_mode_mean_tokens", BS_POOLBIT_MEAN},
             {"pooling_mode_max_tokens", BS_POOLBIT_MAX},
@@ -79,7 +83,8 @@ static int load_sentence_transformers(bs_pipeline_ctx *ctx, const char *dir, bs_
         goto done;
     }
     json_t *msl = json_object_get(sb, "max_seq_length");
-    if (json_is_integer(msl) && json_integer_value(msl) > 0) ctx->st_max_seq_len = (size_t)json_integer_value(msl);
+    if (json_is_integer(msl) && json_integer_value(msl) > 0)
+        ctx->st_max_seq_len = (size_t)json_integer_value(msl);
     json_decref(sb);
 done:
     json_decref(mods);
@@ -90,9 +95,18 @@ done:
 static int load_generation_defaults(bs_pipeline_ctx *ctx, bs_err *err)
 {
     static const char *const keys[] = {
-        "max_length", "min_length", "num_beams", "no_repeat_ngram_size", "length_penalty",
-        "early_stopping", "decoder_start_token_id", "eos_token_id", "bos_token_id",
-        "pad_token_id", "forced_bos_token_id", "forced_eos_token_id",
+        "max_length",
+        "min_length",
+        "num_beams",
+        "no_repeat_ngram_size",
+        "length_penalty",
+        "early_stopping",
+        "decoder_start_token_id",
+        "eos_token_id",
+        "bos_token_id",
+        "pad_token_id",
+        "forced_bos_token_id",
+        "forced_eos_token_id",
     };
     ctx->gen_defaults = json_object();
     if (!ctx->gen_defaults) return bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -135,7 +149,8 @@ static int load_word_decoder(bs_pipeline_ctx *ctx, const char *dir, bs_err *err)
     return 0;
 }
 
-int bs_pipeline_ctx_load(const char *dir, const bs_model_opts *opts, bs_pipeline_ctx **out, bs_err *err)
+int bs_pipeline_ctx_load(const char *dir, const bs_model_opts *opts, bs_pipeline_ctx **out,
+                         bs_err *err)
 {
     *out = NULL;
     bs_pipeline_ctx *ctx = calloc(1, sizeof *ctx);
@@ -144,7 +159,8 @@ int bs_pipeline_ctx_load(const char *dir, const bs_model_opts *opts, bs_pipeline
     if (!rc) rc = load_word_decoder(ctx, dir, err);
     if (!rc) rc = bs_model_load(dir, opts, &ctx->model, err);
     if (!rc) rc = load_sentence_transformers(ctx, dir, err);
-    if (!rc && bs_model_head(ctx->model) == BS_HEAD_SEQ2SEQ_LM) rc = load_generation_defaults(ctx, err);
+    if (!rc && bs_model_head(ctx->model) == BS_HEAD_SEQ2SEQ_LM)
+        rc = load_generation_defaults(ctx, err);
     if (rc) {
         bs_pipeline_ctx_free(ctx);
         return rc;
@@ -162,5 +178,11 @@ void bs_pipeline_ctx_free(bs_pipeline_ctx *ctx)
     free(ctx);
 }
 
-const bs_model *bs_pipeline_ctx_model(const bs_pipeline_ctx *ctx) { return ctx->model; }
-const bs_tokenizer *bs_pipeline_ctx_tokenizer(const bs_pipeline_ctx *ctx) { return ctx->tok; }
+const bs_model *bs_pipeline_ctx_model(const bs_pipeline_ctx *ctx)
+{
+    return ctx->model;
+}
+const bs_tokenizer *bs_pipeline_ctx_tokenizer(const bs_pipeline_ctx *ctx)
+{
+    return ctx->tok;
+}

@@ -15,10 +15,11 @@ enum { BS_POOLBIT_CLS = 1, BS_POOLBIT_MEAN = 2, BS_POOLBIT_MAX = 4, BS_POOLBIT_M
 struct bs_pipeline_ctx {
     bs_model *model;
     bs_tokenizer *tok;
-    unsigned st_pooling;    /* BS_POOLBIT_* from 1_Pooling/config.json; 0 = none */
-    int st_normalize;       /* modules.json has a Normalize module */
-    size_t st_max_seq_len;  /* sentence_bert_config.json max_seq_length; 0 = none */
-    json_t *gen_defaults;   /* generation settings: config <- generation_config <- task_specific_params */
+    unsigned st_pooling;   /* BS_POOLBIT_* from 1_Pooling/config.json; 0 = none */
+    int st_normalize;      /* modules.json has a Normalize module */
+    size_t st_max_seq_len; /* sentence_bert_config.json max_seq_length; 0 = none */
+    json_t *
+        gen_defaults; /* generation settings: config <- generation_config <- task_specific_params */
     bs_word_decoder word_decoder; /* tokenizer.json's decoder, for NER word groups */
 };
 
@@ -41,7 +42,8 @@ int bs_pl_forward(const bs_pipeline_ctx *ctx, bs_encoding *const *encs, size_t n
                   bs_model_outputs *out, bs_err *err);
 
 /* BS_EUNPROCESSABLE unless the model has `head`, naming what the task needs. */
-int bs_pl_require_head(const bs_pipeline_ctx *ctx, bs_head_kind head, const char *task, bs_err *err);
+int bs_pl_require_head(const bs_pipeline_ctx *ctx, bs_head_kind head, const char *task,
+                       bs_err *err);
 
 /* tokenizer.decode(ids, skip_special_tokens) followed by transformers'
  * clean_up_tokenization when `cleanup`. NULL on failure. */

@@ -21,17 +21,22 @@ static void process(const bs_gen_params *p, const int32_t *seq, int32_t cur_len,
             if (t >= 0 && t < V) sc[t] = -INFINITY;
         }
     }
-    if (cur_len < p->min_length && p->eos_token_id >= 0 && p->eos_token_id < V) sc[p->eos_token_id] = -INFINITY;
+    if (cur_len < p->min_length && p->eos_token_id >= 0 && p->eos_token_id < V)
+        sc[p->eos_token_id] = -INFINITY;
     int32_t forced = -1;
     if (cur_len == 1 && p->forced_bos_token_id >= 0) forced = p->forced_bos_token_id;
-    if (cur_len == p->max_length - 1 && p->forced_eos_token_id >= 0) forced = p->forced_eos_token_id;
+    if (cur_len == p->max_length - 1 && p->forced_eos_token_id >= 0)
+        forced = p->forced_eos_token_id;
     if (forced >= 0 && forced < V) {
         for (int32_t v = 0; v < V; v++) sc[v] = -INFINITY;
         sc[forced] = 0;
     }
 }
 
-static int nomem(bs_err *err) { return bs_err_set(err, BS_ENOMEM, "out of memory during generation"); }
+static int nomem(bs_err *err)
+{
+    return bs_err_set(err, BS_ENOMEM, "out of memory during generation");
+}
 
 static int greedy(const bs_gen_params *p, bs_gen_step_fn step, void *user, int32_t *seq,
                   size_t *n_out, bs_err *err)
@@ -84,7 +89,8 @@ static void topk_push(cand *top, size_t *n, size_t K, cand c)
 static int beam(const bs_gen_params *p, bs_gen_step_fn step, bs_gen_reorder_fn reorder, void *user,
                 int32_t *out_seq, size_t *n_out, double *score_out, bs_err *err)
 {
-    size_t V = (size_t)p->vocab_size, nb = (size_t)p->num_beams, K = 2 * nb, L = (size_t)p->max_length;
+    size_t V = (size_t)p->vocab_size, nb = (size_t)p->num_beams, K = 2 * nb,
+           L = (size_t)p->max_length;
     float *logits = malloc(nb * V * sizeof *logits);
     double *sc = malloc(V * sizeof *sc), *rscore = malloc(nb * sizeof *rscore);
     int32_t *run = calloc(nb * L, sizeof *run), *nrun = calloc(nb * L, sizeof *nrun);
@@ -94,7 +100,8 @@ static int beam(const bs_gen_params *p, bs_gen_step_fn step, bs_gen_reorder_fn r
     size_t *flen = calloc(nb, sizeof *flen);
     cand *top = malloc(K * sizeof *top);
     int rc = 0;
-    if (!logits || !sc || !rscore || !run || !nrun || !fin || !feed || !src || !fscore || !flen || !top) {
+    if (!logits || !sc || !rscore || !run || !nrun || !fin || !feed || !src || !fscore || !flen ||
+        !top) {
         rc = nomem(err);
         goto done;
     }
@@ -113,7 +120,8 @@ static int beam(const bs_gen_params *p, bs_gen_step_fn step, bs_gen_reorder_fn r
             bs_pl_log_softmax(logits + b * V, V, sc);
             process(p, run + b * L, cur_len, sc);
             for (size_t v = 0; v < V; v++)
-                topk_push(top, &n_top, K, (cand){sc[v] + rscore[b], (int32_t)b, (int32_t)v, b * V + v});
+                topk_push(top, &n_top, K,
+                          (cand){sc[v] + rscore[b], (int32_t)b, (int32_t)v, b * V + v});
         }
         /* finished hypotheses: hits among the first num_beams ranks */
         int all_hit = 1;
@@ -193,12 +201,16 @@ int bs_generate(const bs_gen_params *p, bs_gen_step_fn step, bs_gen_reorder_fn r
     *ids_out = NULL;
     *n_out = 0;
     *score_out = NAN;
-    if (p->vocab_size < 1) return bs_err_set(err, BS_EINVAL, "generation: vocab_size %d must be >= 1", p->vocab_size);
+    if (p->vocab_size < 1)
+        return bs_err_set(err, BS_EINVAL, "generation: vocab_size %d must be >= 1", p->vocab_size);
     if (p->max_length < 2 || p->max_length > 1 << 16)
-        return bs_err_set(err, BS_EINVAL, "generation: max_length %d must be between 2 and 65536", p->max_length);
+        return bs_err_set(err, BS_EINVAL, "generation: max_length %d must be between 2 and 65536",
+                          p->max_length);
     if (p->num_beams < 1 || p->num_beams > 64)
-        return bs_err_set(err, BS_EINVAL, "generation: num_beams %d must be between 1 and 64", p->num_beams);
-    if (p->num_beams > 1 && !reorder) return bs_err_set(err, BS_EINVAL, "generation: beam search needs a reorder callback");
+        return bs_err_set(err, BS_EINVAL, "generation: num_beams %d must be between 1 and 64",
+                          p->num_beams);
+    if (p->num_beams > 1 && !reorder)
+        return bs_err_set(err, BS_EINVAL, "generation: beam search needs a reorder callback");
     int32_t *seq = malloc((size_t)p->max_length * sizeof *seq);
     if (!seq) return nomem(err);
     int rc = p->num_beams == 1 ? greedy(p, step, user, seq, n_out, err)

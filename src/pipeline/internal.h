@@ -31,8 +31,9 @@ void bs_pl_clean_up_tokenization(char *s);
 void bs_pl_strip(const char *s, size_t len, size_t *b, size_t *e);
 /* Byte offset of code point `cp` in valid UTF-8 s (len if beyond). */
 size_t bs_pl_cp_to_byte(const char *s, size_t len, size_t cp);
-/* Python str.lower() equality of two UTF-8 strings (simple case mapping). */
-int bs_pl_equal_lower(const char *a, const char *b);
+/* Python's str.lower() of UTF-8 s[0..len) with the simple case mapping
+ * (malloc'ed; NULL on ENOMEM). */
+char *bs_pl_lower(const char *s, size_t len);
 /* ── decoding already-decoded words again (transformers' NER groups) ── */
 typedef enum bs_word_decoder_kind {
     BS_WDEC_UNKNOWN = 0, /* decoder not modelled: callers decode the tokens at once */
@@ -43,10 +44,10 @@ typedef enum bs_word_decoder_kind {
 
 typedef struct bs_word_decoder {
     bs_word_decoder_kind kind;
-    char prefix[16];      /* WordPiece continuing prefix */
-    int cleanup;          /* WordPiece decoder clean-up */
-    char replacement[8];  /* Metaspace replacement (UTF-8) */
-    int strip_first;      /* Metaspace: the first token loses its replacements */
+    char prefix[16];     /* WordPiece continuing prefix */
+    int cleanup;         /* WordPiece decoder clean-up */
+    char replacement[8]; /* Metaspace replacement (UTF-8) */
+    int strip_first;     /* Metaspace: the first token loses its replacements */
 } bs_word_decoder;
 
 /* Reads tokenizer.json's "decoder" object (NULL: unknown). */
@@ -60,10 +61,10 @@ char *bs_word_decoder_join(const bs_word_decoder *d, char *const *words, size_t 
 
 /* ── NER ── */
 typedef struct bs_ner_token {
-    int32_t index;       /* position in the encoded sequence ([CLS] = 0) */
-    int32_t id;          /* token id */
-    const char *word;    /* raw vocabulary token, or the text slice for [UNK] */
-    size_t start, end;   /* code points into the text */
+    int32_t index;     /* position in the encoded sequence ([CLS] = 0) */
+    int32_t id;        /* token id */
+    const char *word;  /* raw vocabulary token, or the text slice for [UNK] */
+    size_t start, end; /* code points into the text */
     int is_subword;
     const double *probs; /* [n_labels] softmax */
 } bs_ner_token;

@@ -13,7 +13,10 @@ typedef struct entity {
     size_t tok_from, tok_to; /* tokens it covers */
 } entity;
 
-static int bad_alloc(bs_err *err) { return bs_err_set(err, BS_ENOMEM, "out of memory in NER aggregation"); }
+static int bad_alloc(bs_err *err)
+{
+    return bs_err_set(err, BS_ENOMEM, "out of memory in NER aggregation");
+}
 
 /* "B-PER" -> (B, "PER"); "I-PER" -> (I, "PER"); anything else -> (I, label). */
 static void get_tag(const char *label, int *is_b, const char **tag)
@@ -93,8 +96,7 @@ static const char *group_name(const char *label)
 
 int bs_ner_aggregate(const bs_ner_token *tokens, size_t n, const char *const *labels,
                      size_t n_labels, bs_ner_aggregation agg, const char *const *ignore,
-                     size_t n_ignore, bs_ner_decode_fn decode, void *user, json_t *out,
-                     bs_err *err)
+                     size_t n_ignore, bs_ner_decode_fn decode, void *user, json_t *out, bs_err *err)
 {
     if (n == 0) return 0;
     entity *ents = calloc(n, sizeof *ents);
@@ -106,7 +108,8 @@ int bs_ner_aggregate(const bs_ner_token *tokens, size_t n, const char *const *la
         goto done;
     }
     if (agg == BS_NER_AGG_NONE || agg == BS_NER_AGG_SIMPLE) {
-        for (size_t i = 0; i < n; i++) aggregate_word(tokens, i, i + 1, n_labels, BS_NER_AGG_FIRST, avg, &ents[n_ents++]);
+        for (size_t i = 0; i < n; i++)
+            aggregate_word(tokens, i, i + 1, n_labels, BS_NER_AGG_FIRST, avg, &ents[n_ents++]);
     } else {
         size_t from = 0;
         for (size_t i = 1; i <= n; i++) {
@@ -120,7 +123,8 @@ int bs_ner_aggregate(const bs_ner_token *tokens, size_t n, const char *const *la
             const bs_ner_token *t = &tokens[ents[i].tok_from];
             const char *name = labels[ents[i].label];
             if (ignored(name, ignore, n_ignore)) continue;
-            if (emit(out, "entity", name, ents[i].score, &t->index, strdup(t->word), t->start, t->end)) {
+            if (emit(out, "entity", name, ents[i].score, &t->index, strdup(t->word), t->start,
+                     t->end)) {
                 rc = bad_alloc(err);
                 goto done;
             }

@@ -32,7 +32,10 @@ void bs_pl_log_softmax(const float *x, size_t n, double *out)
     for (size_t i = 0; i < n; i++) out[i] = (double)x[i] - lse;
 }
 
-double bs_pl_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+double bs_pl_sigmoid(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
 
 size_t *bs_pl_argsort_desc(const double *v, size_t n)
 {

@@ -13,7 +13,10 @@ static const char *const task_names[BS_TASK_COUNT] = {
     "classification", "ner", "qa", "fill-mask", "embeddings", "features", "summarization",
 };
 
-const char *bs_task_name(bs_task task) { return (unsigned)task < BS_TASK_COUNT ? task_names[task] : NULL; }
+const char *bs_task_name(bs_task task)
+{
+    return (unsigned)task < BS_TASK_COUNT ? task_names[task] : NULL;
+}
 
 int bs_task_from_name(const char *name, bs_task *out, bs_err *err)
 {
@@ -22,29 +25,31 @@ int bs_task_from_name(const char *name, bs_task *out, bs_err *err)
             *out = (bs_task)t;
             return 0;
         }
-    return bs_err_set(err, BS_EINVAL,
-                      "unknown task '%s' (expected classification, ner, qa, fill-mask, embeddings, features or "
-                      "summarization)",
-                      name ? name : "");
+    return bs_err_set(
+        err, BS_EINVAL,
+        "unknown task '%s' (expected classification, ner, qa, fill-mask, embeddings, features or "
+        "summarization)",
+        name ? name : "");
 }
 
 /* Fields each task accepts (model_name everywhere). */
 static const char *const fields[BS_TASK_COUNT][12] = {
     [BS_TASK_CLASSIFICATION] = {"text", "text_pair", "model_name", "top_k", "function_to_apply"},
     [BS_TASK_NER] = {"text", "model_name", "aggregation_strategy", "ignore_labels"},
-    [BS_TASK_QA] = {"question", "context", "model_name", "top_k", "doc_stride", "max_answer_len", "max_seq_len",
-                    "handle_impossible_answer"},
+    [BS_TASK_QA] = {"question", "context", "model_name", "top_k", "doc_stride", "max_answer_len",
+                    "max_seq_len", "handle_impossible_answer"},
     [BS_TASK_FILL_MASK] = {"text", "model_name", "top_k", "targets"},
     [BS_TASK_EMBEDDINGS] = {"text", "model_name", "pooling", "normalize"},
     [BS_TASK_FEATURES] = {"text", "model_name"},
     [BS_TASK_SUMMARIZATION] = {"text", "model_name", "max_length", "min_length", "num_beams",
-                               "no_repeat_ngram_size", "length_penalty", "early_stopping", "max_new_tokens",
-                               "truncation"},
+                               "no_repeat_ngram_size", "length_penalty", "early_stopping",
+                               "max_new_tokens", "truncation"},
 };
 
 static int check_fields(bs_task task, const json_t *req, bs_err *err)
 {
-    if (!json_is_object(req)) return bs_err_set(err, BS_EINVAL, "the request body must be a JSON object");
+    if (!json_is_object(req))
+        return bs_err_set(err, BS_EINVAL, "the request body must be a JSON object");
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)req, key, v)
@@ -57,12 +62,13 @@ static int check_fields(bs_task task, const json_t *req, bs_err *err)
                 strncat(allowed, i ? ", " : "", sizeof allowed - strlen(allowed) - 1);
                 strncat(allowed, fields[task][i], sizeof allowed - strlen(allowed) - 1);
             }
-            return bs_err_set(err, BS_EINVAL, "unknown field '%.64s' for %s (allowed: %s)", key, task_names[task],
-                              allowed);
+            return bs_err_set(err, BS_EINVAL, "unknown field '%.64s' for %s (allowed: %s)", key,
+                              task_names[task], allowed);
         }
     }
     const json_t *mn = json_object_get(req, "model_name");
-    if (mn && !json_is_string(mn) && !json_is_null(mn)) return bs_err_set(err, BS_EINVAL, "model_name must be a string");
+    if (mn && !json_is_string(mn) && !json_is_null(mn))
+        return bs_err_set(err, BS_EINVAL, "model_name must be a string");
     return 0;
 }
 
@@ -73,7 +79,8 @@ static int get_texts(const json_t *req, const char *field, int required, bs_text
     const json_t *v = json_object_get(req, field);
     out->n = 0;
     out->texts = NULL;
-    if (!v || json_is_null(v)) return required ? bs_err_set(err, BS_EINVAL, "%s is required", field) : 0;
+    if (!v || json_is_null(v))
+        return required ? bs_err_set(err, BS_EINVAL, "%s is required", field) : 0;
     if (json_is_string(v)) {
         const char **a = malloc(sizeof *a);
         if (!a) return bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -82,11 +89,13 @@ static int get_texts(const json_t *req, const char *field, int required, bs_text
         out->texts = a;
         return 0;
     }
-    if (!json_is_array(v)) return bs_err_set(err, BS_EINVAL, "%s must be a string or a list of strings", field);
+    if (!json_is_array(v))
+        return bs_err_set(err, BS_EINVAL, "%s must be a string or a list of strings", field);
     size_t n = json_array_size(v);
     if (n == 0) return bs_err_set(err, BS_EINVAL, "%s must not be an empty list", field);
     if (n > BS_PIPELINE_MAX_BATCH)
-        return bs_err_set(err, BS_EINVAL, "%s has %zu entries, at most %d per request", field, n, BS_PIPELINE_MAX_BATCH);
+        return bs_err_set(err, BS_EINVAL, "%s has %zu entries, at most %d per request", field, n,
+                          BS_PIPELINE_MAX_BATCH);
     const char **a = malloc(n * sizeof *a);
     if (!a) return bs_err_set(err, BS_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -124,7 +133,8 @@ static int get_bool(const json_t *req, const char *field, int *out, bs_err *err)
 }
 
 /* An optional enum string; *out = index into names. */
-static int get_enum(const json_t *req, const char *field, const char *const *names, size_t n, int *out, bs_err *err)
+static int get_enum(const json_t *req, const char *field, const char *const *names, size_t n,
+                    int *out, bs_err *err)
 {
     const json_t *v = json_object_get(req, field);
     if (!v || json_is_null(v)) return 0;
@@ -139,11 +149,12 @@ static int get_enum(const json_t *req, const char *field, const char *const *nam
         strncat(allowed, i ? ", " : "", sizeof allowed - strlen(allowed) - 1);
         strncat(allowed, names[i], sizeof allowed - strlen(allowed) - 1);
     }
-    return bs_err_set(err, BS_EINVAL, "%s must be one of %s%s%.64s%s", field, allowed, s ? " (got '" : "",
-                      s ? s : "", s ? "')" : " (got a non-string)");
+    return bs_err_set(err, BS_EINVAL, "%s must be one of %s%s%.64s%s", field, allowed,
+                      s ? " (got '" : "", s ? s : "", s ? "')" : " (got a non-string)");
 }
 
-static int run_classification(const bs_pipeline_ctx *ctx, const json_t *r, json_t **out, bs_err *err)
+static int run_classification(const bs_pipeline_ctx *ctx, const json_t *r, json_t **out,
+                              bs_err *err)
 {
     static const char *const fns[] = {"softmax", "sigmoid", "none"};
     bs_classification_req q;
@@ -153,9 +164,13 @@ static int run_classification(const bs_pipeline_ctx *ctx, const json_t *r, json_
     int rc = get_texts(r, "text", 1, &q.input, err);
     if (!rc) rc = get_texts(r, "text_pair", 0, &pairs, err);
     if (!rc && pairs.n && pairs.n != q.input.n)
-        rc = bs_err_set(err, BS_EINVAL, "text_pair has %zu entries but text has %zu", pairs.n, q.input.n);
-    if (!rc && pairs.n && json_is_string(json_object_get(r, "text_pair")) != json_is_string(json_object_get(r, "text")))
-        rc = bs_err_set(err, BS_EINVAL, "text_pair must be a string when text is, and a list when text is");
+        rc = bs_err_set(err, BS_EINVAL, "text_pair has %zu entries but text has %zu", pairs.n,
+                        q.input.n);
+    if (!rc && pairs.n &&
+        json_is_string(json_object_get(r, "text_pair")) !=
+            json_is_string(json_object_get(r, "text")))
+        rc = bs_err_set(err, BS_EINVAL,
+                        "text_pair must be a string when text is, and a list when text is");
     const json_t *tk = json_object_get(r, "top_k");
     if (!rc && tk && json_is_null(tk)) q.top_k = 0;
     if (!rc) rc = get_int(r, "top_k", 1, &q.top_k, err);
@@ -204,8 +219,10 @@ static int run_qa(const bs_pipeline_ctx *ctx, const json_t *r, json_t **out, bs_
     bs_qa_req q;
     bs_qa_req_init(&q);
     const json_t *qs = json_object_get(r, "question"), *cs = json_object_get(r, "context");
-    if (!json_is_string(qs)) return bs_err_set(err, BS_EINVAL, "question is required and must be a string");
-    if (!json_is_string(cs)) return bs_err_set(err, BS_EINVAL, "context is required and must be a string");
+    if (!json_is_string(qs))
+        return bs_err_set(err, BS_EINVAL, "question is required and must be a string");
+    if (!json_is_string(cs))
+        return bs_err_set(err, BS_EINVAL, "context is required and must be a string");
     q.question = json_string_value(qs);
     q.context = json_string_value(cs);
     int rc = get_int(r, "top_k", 1, &q.top_k, err);
@@ -293,14 +310,17 @@ static int run_summarization(const bs_pipeline_ctx *ctx, const json_t *r, json_t
     return rc;
 }
 
-int bs_pipeline_run_json(const bs_pipeline_ctx *ctx, bs_task task, const json_t *request, json_t **data_out,
-                         bs_err *err)
+int bs_pipeline_run_json(const bs_pipeline_ctx *ctx, bs_task task, const json_t *request,
+                         json_t **data_out, bs_err *err)
 {
-    static int (*const runners[BS_TASK_COUNT])(const bs_pipeline_ctx *, const json_t *, json_t **, bs_err *) = {
-        run_classification, run_ner, run_qa, run_fill_mask, run_embeddings, run_features, run_summarization,
+    static int (*const runners[BS_TASK_COUNT])(const bs_pipeline_ctx *, const json_t *, json_t **,
+                                               bs_err *) = {
+        run_classification, run_ner,           run_qa, run_fill_mask, run_embeddings,
+        run_features,       run_summarization,
     };
     *data_out = NULL;
-    if ((unsigned)task >= BS_TASK_COUNT) return bs_err_set(err, BS_EINVAL, "unknown task %d", (int)task);
+    if ((unsigned)task >= BS_TASK_COUNT)
+        return bs_err_set(err, BS_EINVAL, "unknown task %d", (int)task);
     int rc = check_fields(task, request, err);
     if (rc) return rc;
     return runners[task](ctx, request, data_out, err);

@@ -18,7 +18,8 @@ static bs_cls_function default_function(const bs_model *m)
 {
     const char *pt = bs_model_problem_type(m);
     if (pt && !strcmp(pt, "regression")) return BS_CLS_FN_NONE;
-    if ((pt && !strcmp(pt, "multi_label_classification")) || bs_model_num_labels(m) == 1) return BS_CLS_FN_SIGMOID;
+    if ((pt && !strcmp(pt, "multi_label_classification")) || bs_model_num_labels(m) == 1)
+        return BS_CLS_FN_SIGMOID;
     return BS_CLS_FN_SOFTMAX;
 }
 
@@ -28,7 +29,8 @@ static json_t *rank_labels(const bs_model *m, const float *logits, size_t nl, bs
     if (fn == BS_CLS_FN_SOFTMAX) {
         bs_pl_softmax(logits, nl, scores);
     } else {
-        for (size_t l = 0; l < nl; l++) scores[l] = fn == BS_CLS_FN_SIGMOID ? bs_pl_sigmoid(logits[l]) : logits[l];
+        for (size_t l = 0; l < nl; l++)
+            scores[l] = fn == BS_CLS_FN_SIGMOID ? bs_pl_sigmoid(logits[l]) : logits[l];
     }
     size_t *order = bs_pl_argsort_desc(scores, nl);
     json_t *row = json_array();
@@ -38,7 +40,8 @@ static json_t *rank_labels(const bs_model *m, const float *logits, size_t nl, bs
         return NULL;
     }
     for (size_t k = 0; k < nl && k < top_k; k++) {
-        json_t *o = json_pack("{s:s, s:f}", "label", bs_model_label(m, (int)order[k]), "score", scores[order[k]]);
+        json_t *o = json_pack("{s:s, s:f}", "label", bs_model_label(m, (int)order[k]), "score",
+                              scores[order[k]]);
         if (!o || json_array_append_new(row, o)) {
             json_decref(row);
             row = NULL;
@@ -66,7 +69,8 @@ int bs_pipeline_classify(const bs_pipeline_ctx *ctx, const bs_classification_req
     if ((rc = bs_pl_require_head(ctx, BS_HEAD_SEQ_CLS, "classification", err))) return rc;
     size_t n = req->input.n, nl = (size_t)bs_model_num_labels(ctx->model);
     size_t top_k = req->top_k <= 0 ? nl : (size_t)req->top_k;
-    bs_cls_function fn = req->function == BS_CLS_FN_DEFAULT ? default_function(ctx->model) : req->function;
+    bs_cls_function fn =
+        req->function == BS_CLS_FN_DEFAULT ? default_function(ctx->model) : req->function;
     bs_encoding **encs = calloc(n, sizeof *encs);
     double *scores = calloc(nl ? nl : 1, sizeof *scores);
     json_t *results = json_array();
@@ -78,12 +82,14 @@ int bs_pipeline_classify(const bs_pipeline_ctx *ctx, const bs_classification_req
         goto done;
     }
     for (size_t i = 0; i < n && !rc; i++)
-        rc = bs_pl_encode(ctx, req->input.texts[i], strlen(req->input.texts[i]), req->pairs ? req->pairs[i] : NULL,
-                          bs_pl_max_len(ctx), &encs[i], &truncated, err);
+        rc = bs_pl_encode(ctx, req->input.texts[i], strlen(req->input.texts[i]),
+                          req->pairs ? req->pairs[i] : NULL, bs_pl_max_len(ctx), &encs[i],
+                          &truncated, err);
     if (rc) goto done;
     if ((rc = bs_pl_forward(ctx, encs, n, BS_OUT_LOGITS, &out, err))) goto done;
     for (size_t i = 0; i < n; i++) {
-        json_t *row = rank_labels(ctx->model, out.logits + i * (size_t)out.n_labels, nl, fn, top_k, scores);
+        json_t *row =
+            rank_labels(ctx->model, out.logits + i * (size_t)out.n_labels, nl, fn, top_k, scores);
         if (!row || json_array_append_new(results, row)) {
             rc = bs_err_set(err, BS_ENOMEM, "out of memory");
             goto done;

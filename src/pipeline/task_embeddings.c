@@ -15,9 +15,11 @@ void bs_embeddings_req_init(bs_embeddings_req *req)
 }
 
 /* Encodes the texts (stripped when `strip`, as sentence-transformers does)
- * truncated to max_len and runs the encoder for its last hidden state. */
+ * truncated to max_len and runs the encoder for its last hidden state;
+ * max_values > 0 refuses batches whose hidden states would be larger. */
 static int encode_all(const bs_pipeline_ctx *ctx, const bs_texts *in, int strip, size_t max_len,
-                      bs_encoding ***encs_out, bs_model_outputs *out, int *truncated, bs_err *err)
+                      size_t max_values, bs_encoding ***encs_out, bs_model_outputs *out,
+                      int *truncated, bs_err *err)
 {
     bs_encoding **encs = calloc(in->n, sizeof *encs);
     if (!encs) return bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -29,6 +31,14 @@ static int encode_all(const bs_pipeline_ctx *ctx, const bs_texts *in, int strip,
         if (strip) bs_pl_strip(t, e, &b, &e);
         rc = bs_pl_encode(ctx, t + b, e - b, NULL, max_len, &encs[i], truncated, err);
     }
+    size_t tokens = 0, H = (size_t)bs_model_hidden_size(ctx->model);
+    for (size_t i = 0; !rc && i < in->n; i++) tokens += encs[i]->len;
+    if (!rc && max_values && tokens * H > max_values)
+        rc = bs_err_set(err, BS_EINVAL,
+                        "features: %zu tokens x %zu values = %zu numbers; the limit is %zu per "
+                        "request (send fewer "
+                        "or shorter texts)",
+                        tokens, H, tokens * H, max_values);
     if (!rc) rc = bs_pl_forward(ctx, encs, in->n, BS_OUT_HIDDEN, out, err);
     return rc;
 }
@@ -50,19 +60,29 @@ static json_t *vector_json(const double *v, size_t n)
     return a;
 }
 
-int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req, json_t **data_out,
-                           bs_err *err)
+int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
+                           json_t **data_out, bs_err *err)
 {
     *data_out = NULL;
     int rc = bs_pl_check_texts(&req->input, "text", err);
     if (rc) return rc;
     unsigned modes = 0;
     switch (req->pooling) {
-    case BS_POOL_MEAN: modes = BS_POOLBIT_MEAN; break;
-    case BS_POOL_CLS: modes = BS_POOLBIT_CLS; break;
-    case BS_POOL_MAX: modes = BS_POOLBIT_MAX; break;
-    case BS_POOL_MEAN_SQRT_LEN: modes = BS_POOLBIT_MEAN_SQRT; break;
-    case BS_POOL_DEFAULT: modes = ctx->st_pooling ? ctx->st_pooling : BS_POOLBIT_MEAN; break;
+    case BS_POOL_MEAN:
+        modes = BS_POOLBIT_MEAN;
+        break;
+    case BS_POOL_CLS:
+        modes = BS_POOLBIT_CLS;
+        break;
+    case BS_POOL_MAX:
+        modes = BS_POOLBIT_MAX;
+        break;
+    case BS_POOL_MEAN_SQRT_LEN:
+        modes = BS_POOLBIT_MEAN_SQRT;
+        break;
+    case BS_POOL_DEFAULT:
+        modes = ctx->st_pooling ? ctx->st_pooling : BS_POOLBIT_MEAN;
+        break;
     }
     int normalize = req->normalize >= 0 ? req->normalize : ctx->st_normalize;
     size_t max_len = bs_pl_max_len(ctx);
@@ -77,10 +97,13 @@ int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *
         rc = bs_err_set(err, BS_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = encode_all(ctx, &req->input, 1, max_len, &encs, &out, &truncated, err))) goto done;
+    if ((rc = encode_all(ctx, &req->input, 1, max_len, 0, &encs, &out, &truncated, err))) goto done;
     size_t H = (size_t)out.hidden_size, dim = 0;
     /* sentence-transformers concatenates the modes in this order */
-    static const struct { unsigned bit; bs_pooling mode; } order[] = {
+    static const struct {
+        unsigned bit;
+        bs_pooling mode;
+    } order[] = {
         {BS_POOLBIT_CLS, BS_POOL_CLS},
         {BS_POOLBIT_MAX, BS_POOL_MAX},
         {BS_POOLBIT_MEAN, BS_POOL_MEAN},
@@ -109,7 +132,8 @@ int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *
         }
         row0 += encs[i]->len;
     }
-    *data_out = json_pack("{s:O, s:I, s:b}", "embeddings", embs, "dimensions", (json_int_t)dim, "truncated", truncated);
+    *data_out = json_pack("{s:O, s:I, s:b}", "embeddings", embs, "dimensions", (json_int_t)dim,
+                          "truncated", truncated);
     if (!*data_out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
     bs_model_outputs_release(&out);
@@ -119,7 +143,8 @@ done:
     return rc;
 }
 
-int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req, json_t **data_out, bs_err *err)
+int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req, json_t **data_out,
+                         bs_err *err)
 {
     *data_out = NULL;
     int rc = bs_pl_check_texts(&req->input, "text", err);
@@ -133,7 +158,9 @@ int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req,
         rc = bs_err_set(err, BS_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = encode_all(ctx, &req->input, 0, bs_pl_max_len(ctx), &encs, &out, &truncated, err))) goto done;
+    if ((rc = encode_all(ctx, &req->input, 0, bs_pl_max_len(ctx), BS_PIPELINE_MAX_FEATURE_VALUES,
+                         &encs, &out, &truncated, err)))
+        goto done;
     size_t H = (size_t)out.hidden_size, row = 0;
     for (size_t i = 0; i < req->input.n; i++) {
         json_t *m = json_array();
@@ -142,7 +169,8 @@ int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req,
             json_t *v = json_array();
             if (!v || json_array_append_new(m, v)) goto oom;
             for (size_t d = 0; d < H; d++)
-                if (json_array_append_new(v, json_real(out.last_hidden_state[row * H + d]))) goto oom;
+                if (json_array_append_new(v, json_real(out.last_hidden_state[row * H + d])))
+                    goto oom;
         }
     }
     *data_out = json_pack("{s:O, s:b}", "features", feats, "truncated", truncated);

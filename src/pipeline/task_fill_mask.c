@@ -15,8 +15,8 @@ void bs_fill_mask_req_init(bs_fill_mask_req *req)
 
 /* transformers' get_target_ids: vocabulary lookup, else the first token of
  * the target tokenized alone; targets giving no token are dropped. */
-static int resolve_targets(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *req, int32_t **ids_out,
-                           size_t *n_out, bs_err *err)
+static int resolve_targets(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *req,
+                           int32_t **ids_out, size_t *n_out, bs_err *err)
 {
     int32_t *ids = malloc((req->n_targets ? req->n_targets : 1) * sizeof *ids);
     size_t n = 0;
@@ -30,7 +30,8 @@ static int resolve_targets(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *r
             bs_encode_opts_default(&opts);
             opts.add_special_tokens = 0;
             bs_encoding *enc = NULL;
-            if (bs_tokenizer_encode(ctx->tok, t, strlen(t), NULL, 0, &opts, &enc, NULL) == 0 && enc->len > 0)
+            if (bs_tokenizer_encode(ctx->tok, t, strlen(t), NULL, 0, &opts, &enc, NULL) == 0 &&
+                enc->len > 0)
                 id = enc->ids[0];
             bs_encoding_free(enc);
         }
@@ -41,7 +42,8 @@ static int resolve_targets(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *r
     }
     if (n == 0) {
         free(ids);
-        return bs_err_set(err, BS_EINVAL, "targets: none of the %zu targets maps to a token of the vocabulary",
+        return bs_err_set(err, BS_EINVAL,
+                          "targets: none of the %zu targets maps to a token of the vocabulary",
                           req->n_targets);
     }
     *ids_out = ids;
@@ -50,9 +52,10 @@ static int resolve_targets(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *r
 }
 
 /* The top_k predictions at mask position `pos` of enc. */
-static json_t *predictions(const bs_pipeline_ctx *ctx, const bs_encoding *enc, size_t pos, const float *logits,
-                           size_t vocab, const int32_t *targets, size_t n_targets, size_t top_k,
-                           int single_mask, double *probs, bs_err *err)
+static json_t *predictions(const bs_pipeline_ctx *ctx, const bs_encoding *enc, size_t pos,
+                           const float *logits, size_t vocab, const int32_t *targets,
+                           size_t n_targets, size_t top_k, int single_mask, double *probs,
+                           bs_err *err)
 {
     int cleanup = bs_tokenizer_clean_up_tokenization_spaces(ctx->tok);
     int32_t pad = bs_tokenizer_special_id(ctx->tok, BS_SPECIAL_PAD);
@@ -77,8 +80,8 @@ static json_t *predictions(const bs_pipeline_ctx *ctx, const bs_encoding *enc, s
         char *seq = bs_pl_decode(ctx, ids, n_ids, single_mask, cleanup, err);
         char *str = seq ? bs_pl_decode(ctx, &tok, 1, 0, cleanup, err) : NULL;
         decoded = str != NULL;
-        json_t *o = str ? json_pack("{s:f, s:i, s:s, s:s}", "score", cand[order[k]], "token", (int)tok,
-                                    "token_str", str, "sequence", seq)
+        json_t *o = str ? json_pack("{s:f, s:i, s:s, s:s}", "score", cand[order[k]], "token",
+                                    (int)tok, "token_str", str, "sequence", seq)
                         : NULL;
         free(seq);
         free(str);
@@ -97,8 +100,8 @@ fail:
     return NULL;
 }
 
-int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *req, json_t **data_out,
-                          bs_err *err)
+int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *req,
+                          json_t **data_out, bs_err *err)
 {
     *data_out = NULL;
     int rc = bs_pl_check_texts(&req->input, "text", err);
@@ -106,7 +109,9 @@ int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *re
     if (req->top_k < 1) return bs_err_set(err, BS_EINVAL, "top_k %d must be >= 1", req->top_k);
     if ((rc = bs_pl_require_head(ctx, BS_HEAD_MLM, "fill-mask", err))) return rc;
     int32_t mask = bs_tokenizer_special_id(ctx->tok, BS_SPECIAL_MASK);
-    if (mask < 0) return bs_err_set(err, BS_EUNPROCESSABLE, "fill-mask: the model's tokenizer has no mask token");
+    if (mask < 0)
+        return bs_err_set(err, BS_EUNPROCESSABLE,
+                          "fill-mask: the model's tokenizer has no mask token");
     const char *mask_str = bs_tokenizer_special_token(ctx->tok, BS_SPECIAL_MASK);
     size_t n = req->input.n, vocab = 0;
     int32_t *targets = NULL, *positions = NULL;
@@ -121,13 +126,14 @@ int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *re
     if (req->targets && (rc = resolve_targets(ctx, req, &targets, &n_targets, err))) goto done;
     size_t total = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        rc = bs_pl_encode(ctx, req->input.texts[i], strlen(req->input.texts[i]), NULL, bs_pl_max_len(ctx), &encs[i],
-                          &truncated, err);
+        rc = bs_pl_encode(ctx, req->input.texts[i], strlen(req->input.texts[i]), NULL,
+                          bs_pl_max_len(ctx), &encs[i], &truncated, err);
         if (rc) break;
         size_t masks = 0;
         for (size_t p = 0; p < encs[i]->len; p++) masks += encs[i]->ids[p] == mask;
         if (!masks)
-            rc = bs_err_set(err, BS_EUNPROCESSABLE, "text[%zu] has no mask token %s%s", i, mask_str ? mask_str : "",
+            rc = bs_err_set(err, BS_EUNPROCESSABLE, "text[%zu] has no mask token %s%s", i,
+                            mask_str ? mask_str : "",
                             truncated ? " (after truncation to the model's maximum length)" : "");
         total += encs[i]->len;
     }
@@ -146,9 +152,20 @@ int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *re
     vocab = (size_t)out.n_labels;
     for (size_t t = 0; t < n_targets; t++) {
         if ((size_t)targets[t] >= vocab) {
-            rc = bs_err_set(err, BS_EINVAL, "targets: token id %d is outside the model's vocabulary", targets[t]);
+            rc = bs_err_set(err, BS_EINVAL,
+                            "targets: token id %d is outside the model's vocabulary", targets[t]);
             goto done;
         }
+    }
+    size_t top_k = (size_t)req->top_k, n_cand = targets ? n_targets : vocab;
+    if (top_k > n_cand) top_k = n_cand;
+    if (top_k > BS_PIPELINE_MAX_RESULTS) top_k = BS_PIPELINE_MAX_RESULTS;
+    if (n_pos * top_k > BS_PIPELINE_MAX_PREDICTIONS) {
+        rc = bs_err_set(
+            err, BS_EINVAL,
+            "fill-mask: %zu masks x top_k %zu = %zu predictions; the limit is %d per request",
+            n_pos, top_k, n_pos * top_k, BS_PIPELINE_MAX_PREDICTIONS);
+        goto done;
     }
     probs = malloc(vocab * sizeof *probs);
     if (!probs) goto oom;
@@ -160,8 +177,8 @@ int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *re
         if (!item || json_array_append_new(results, item)) goto oom;
         for (size_t p = 0; p < encs[i]->len; p++) {
             if (encs[i]->ids[p] != mask) continue;
-            json_t *row = predictions(ctx, encs[i], p, out.logits + k * vocab, vocab, targets, n_targets,
-                                      (size_t)req->top_k, masks == 1, probs, err);
+            json_t *row = predictions(ctx, encs[i], p, out.logits + k * vocab, vocab, targets,
+                                      n_targets, top_k, masks == 1, probs, err);
             k++;
             if (!row) {
                 rc = err && err->code ? err->code : BS_ENOMEM;

@@ -83,8 +83,8 @@ done:
 
 /* Pre-entities of one encoded text, then the aggregated entities. */
 static int ner_one(const bs_pipeline_ctx *ctx, const bs_ner_req *req, const char *text,
-                   const bs_encoding *enc, const float *logits, size_t nl, const char *const *labels,
-                   json_t *row, bs_err *err)
+                   const bs_encoding *enc, const float *logits, size_t nl,
+                   const char *const *labels, json_t *row, bs_err *err)
 {
     static const char *const default_ignore[] = {"O"};
     bs_ner_token *toks = calloc(enc->len ? enc->len : 1, sizeof *toks);
@@ -116,7 +116,8 @@ static int ner_one(const bs_pipeline_ctx *ctx, const bs_ner_req *req, const char
         }
         t->word = enc->tokens[i];
         if (has_prefix) {
-            t->is_subword = bs_utf8_count(enc->tokens[i], strlen(enc->tokens[i])) != t->end - t->start;
+            t->is_subword =
+                bs_utf8_count(enc->tokens[i], strlen(enc->tokens[i])) != t->end - t->start;
         } else {
             t->is_subword = t->start > 0 && bs > 0 && text[bs - 1] != ' ' && text[bs] != ' ';
         }
@@ -129,7 +130,8 @@ static int ner_one(const bs_pipeline_ctx *ctx, const bs_ner_req *req, const char
     ner_text nt = {ctx, req->aggregation >= BS_NER_AGG_FIRST, err};
     const char *const *ignore = req->has_ignore_labels ? req->ignore_labels : default_ignore;
     size_t n_ignore = req->has_ignore_labels ? req->n_ignore_labels : 1;
-    rc = bs_ner_aggregate(toks, n, labels, nl, req->aggregation, ignore, n_ignore, decode_tokens, &nt, row, err);
+    rc = bs_ner_aggregate(toks, n, labels, nl, req->aggregation, ignore, n_ignore, decode_tokens,
+                          &nt, row, err);
 done:
     for (size_t i = 0; slices && i < enc->len; i++) free(slices[i]);
     free(slices);
@@ -138,7 +140,8 @@ done:
     return rc;
 }
 
-int bs_pipeline_ner(const bs_pipeline_ctx *ctx, const bs_ner_req *req, json_t **data_out, bs_err *err)
+int bs_pipeline_ner(const bs_pipeline_ctx *ctx, const bs_ner_req *req, json_t **data_out,
+                    bs_err *err)
 {
     *data_out = NULL;
     int rc = bs_pl_check_texts(&req->input, "text", err);
@@ -157,8 +160,8 @@ int bs_pipeline_ner(const bs_pipeline_ctx *ctx, const bs_ner_req *req, json_t **
     }
     for (size_t l = 0; l < nl; l++) labels[l] = bs_model_label(ctx->model, (int)l);
     for (size_t i = 0; i < n && !rc; i++)
-        rc = bs_pl_encode(ctx, req->input.texts[i], strlen(req->input.texts[i]), NULL, bs_pl_max_len(ctx),
-                          &encs[i], &truncated, err);
+        rc = bs_pl_encode(ctx, req->input.texts[i], strlen(req->input.texts[i]), NULL,
+                          bs_pl_max_len(ctx), &encs[i], &truncated, err);
     if (rc) goto done;
     if ((rc = bs_pl_forward(ctx, encs, n, BS_OUT_LOGITS, &out, err))) goto done;
     size_t row0 = 0;
@@ -168,8 +171,8 @@ int bs_pipeline_ner(const bs_pipeline_ctx *ctx, const bs_ner_req *req, json_t **
             rc = bs_err_set(err, BS_ENOMEM, "out of memory");
             goto done;
         }
-        rc = ner_one(ctx, req, req->input.texts[i], encs[i], out.logits + row0 * (size_t)out.n_labels, nl, labels,
-                     row, err);
+        rc = ner_one(ctx, req, req->input.texts[i], encs[i],
+                     out.logits + row0 * (size_t)out.n_labels, nl, labels, row, err);
         if (rc) goto done;
         row0 += encs[i]->len;
     }

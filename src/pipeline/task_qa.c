@@ -36,7 +36,8 @@ static void window_free(window *w)
 }
 
 /* [prefix: question and its specials] context[cs, cs+cl) [suffix specials] */
-static int window_make(const bs_encoding *full, size_t c0, size_t c1, size_t cs, size_t cl, window *w)
+static int window_make(const bs_encoding *full, size_t c0, size_t c1, size_t cs, size_t cl,
+                       window *w)
 {
     size_t pre = c0, post = full->len - c1, len = pre + cl + post;
     memset(w, 0, sizeof *w);
@@ -47,8 +48,8 @@ static int window_make(const bs_encoding *full, size_t c0, size_t c1, size_t cs,
     w->enc.word_ids = malloc(len * sizeof(int32_t));
     w->enc.offsets = malloc(len * sizeof(bs_span));
     w->enc.byte_offsets = malloc(len * sizeof(bs_span));
-    if (!w->enc.ids || !w->enc.type_ids || !w->enc.sequence_ids || !w->enc.word_ids || !w->enc.offsets ||
-        !w->enc.byte_offsets)
+    if (!w->enc.ids || !w->enc.type_ids || !w->enc.sequence_ids || !w->enc.word_ids ||
+        !w->enc.offsets || !w->enc.byte_offsets)
         return -1;
     size_t src[3] = {0, c0 + cs, c1}, cnt[3] = {pre, cl, post}, k = 0;
     for (int part = 0; part < 3; part++) {
@@ -65,46 +66,77 @@ static int window_make(const bs_encoding *full, size_t c0, size_t c1, size_t cs,
 }
 
 typedef struct answer {
-    char *text;
+    char *text, *lower;
     double score;
     size_t start, end;
 } answer;
 
+/* Answers in order of arrival, with a hash index on their lower-cased text
+ * so that merging stays linear in the number of spans. */
 typedef struct answers {
     answer *a;
     size_t n, cap;
+    size_t *slots; /* index + 1, 0 = empty; n_slots a power of two, at most half full */
+    size_t n_slots;
 } answers;
 
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static size_t *slot_of(answers *as, const char *lower)
+{
+    size_t mask = as->n_slots - 1, i = (size_t)fnv1a(lower) & mask;
+    while (as->slots[i] && strcmp(as->a[as->slots[i] - 1].lower, lower)) i = (i + 1) & mask;
+    return &as->slots[i];
+}
+
+static int answers_grow(answers *as)
+{
+    size_t cap = as->cap ? 2 * as->cap : 16;
+    answer *na = realloc(as->a, cap * sizeof *na);
+    if (!na) return -1;
+    as->a = na;
+    as->cap = cap;
+    size_t *slots = calloc(2 * cap, sizeof *slots);
+    if (!slots) return -1;
+    free(as->slots);
+    as->slots = slots;
+    as->n_slots = 2 * cap;
+    for (size_t k = 0; k < as->n; k++) *slot_of(as, as->a[k].lower) = k + 1;
+    return 0;
+}
+
 /* transformers' get_answer: same text, case-insensitive, adds the score. */
-static int answers_add(answers *as, const char *ctx_text, size_t bstart, size_t bend, size_t start, size_t end,
-                       double score)
+static int answers_add(answers *as, const char *ctx_text, size_t bstart, size_t bend, size_t start,
+                       size_t end, double score)
 {
     char *text = strndup(ctx_text + bstart, bend - bstart);
-    if (!text) return -1;
-    for (size_t i = 0; i < as->n; i++) {
-        if (bs_pl_equal_lower(as->a[i].text, text)) {
-            as->a[i].score += score;
-            free(text);
-            return 0;
-        }
+    char *lower = text ? bs_pl_lower(text, bend - bstart) : NULL;
+    if (!lower || (as->n == as->cap && answers_grow(as))) {
+        free(text);
+        free(lower);
+        return -1;
     }
-    if (as->n == as->cap) {
-        size_t cap = as->cap ? 2 * as->cap : 16;
-        answer *na = realloc(as->a, cap * sizeof *na);
-        if (!na) {
-            free(text);
-            return -1;
-        }
-        as->a = na;
-        as->cap = cap;
+    size_t *slot = slot_of(as, lower);
+    if (*slot) {
+        as->a[*slot - 1].score += score;
+        free(text);
+        free(lower);
+        return 0;
     }
-    as->a[as->n++] = (answer){text, score, start, end};
+    *slot = as->n + 1;
+    as->a[as->n++] = (answer){text, lower, score, start, end};
     return 0;
 }
 
 /* Span [s, e] of a window -> character/byte span (align_to_words, looking
  * at the window's own context tokens only). */
-static void span_chars(const bs_encoding *w, int32_t s, int32_t e, size_t *cs, size_t *ce, size_t *bs, size_t *be)
+static void span_chars(const bs_encoding *w, int32_t s, int32_t e, size_t *cs, size_t *ce,
+                       size_t *bs, size_t *be)
 {
     int32_t ws = w->word_ids[s], we = w->word_ids[e];
     *cs = w->offsets[s].start;
@@ -126,8 +158,8 @@ static void span_chars(const bs_encoding *w, int32_t s, int32_t e, size_t *cs, s
     }
 }
 
-static int check_params(const bs_pipeline_ctx *ctx, const bs_qa_req *req, size_t *max_seq_len, size_t *stride,
-                        bs_err *err)
+static int check_params(const bs_pipeline_ctx *ctx, const bs_qa_req *req, size_t *max_seq_len,
+                        size_t *stride, bs_err *err)
 {
     const char *q = req->question, *c = req->context;
     bs_texts tq = {1, &q}, tc = {1, &c};
@@ -139,9 +171,11 @@ static int check_params(const bs_pipeline_ctx *ctx, const bs_qa_req *req, size_t
         return bs_err_set(err, BS_EINVAL, "max_answer_len %d must be >= 1", req->max_answer_len);
     size_t model_max = bs_pl_max_len(ctx);
     if (req->max_seq_len >= 0 && (req->max_seq_len < 4 || (size_t)req->max_seq_len > model_max))
-        return bs_err_set(err, BS_EINVAL, "max_seq_len %d must be between 4 and the model's maximum %zu",
+        return bs_err_set(err, BS_EINVAL,
+                          "max_seq_len %d must be between 4 and the model's maximum %zu",
                           req->max_seq_len, model_max);
-    *max_seq_len = req->max_seq_len >= 0 ? (size_t)req->max_seq_len : (model_max < 384 ? model_max : 384);
+    *max_seq_len =
+        req->max_seq_len >= 0 ? (size_t)req->max_seq_len : (model_max < 384 ? model_max : 384);
     if (req->doc_stride >= 0) {
         *stride = (size_t)req->doc_stride;
     } else {
@@ -185,7 +219,9 @@ int bs_pipeline_qa(const bs_pipeline_ctx *ctx, const bs_qa_req *req, json_t **da
     bs_model_outputs out;
     bs_model_outputs_init(&out);
     int never_truncated = 0;
-    if ((rc = bs_pl_encode(ctx, req->question, strlen(req->question), req->context, 0, &full, &never_truncated, err))) goto done;
+    if ((rc = bs_pl_encode(ctx, req->question, strlen(req->question), req->context, 0, &full,
+                           &never_truncated, err)))
+        goto done;
     size_t c0 = full->len, c1 = 0;
     for (size_t i = 0; i < full->len; i++) {
         if (full->sequence_ids[i] != 1) continue;
@@ -199,27 +235,30 @@ int bs_pipeline_qa(const bs_pipeline_ctx *ctx, const bs_qa_req *req, json_t **da
     size_t C = c1 - c0, fixed = full->len - C;
     if (fixed >= max_seq_len) {
         rc = bs_err_set(err, BS_EINVAL,
-                        "question is too long: with special tokens it takes %zu tokens, leaving no room for the "
+                        "question is too long: with special tokens it takes %zu tokens, leaving no "
+                        "room for the "
                         "context within max_seq_len %zu",
                         fixed, max_seq_len);
         goto done;
     }
     size_t room = max_seq_len - fixed;
     if (C > room && stride >= room) {
-        rc = bs_err_set(err, BS_EINVAL,
-                        "doc_stride %zu must be smaller than the %zu context tokens that fit in one window "
-                        "(max_seq_len %zu minus the question and special tokens)",
-                        stride, room, max_seq_len);
+        rc = bs_err_set(
+            err, BS_EINVAL,
+            "doc_stride %zu must be smaller than the %zu context tokens that fit in one window "
+            "(max_seq_len %zu minus the question and special tokens)",
+            stride, room, max_seq_len);
         goto done;
     }
     starts = malloc(BS_PIPELINE_MAX_QA_WINDOWS * sizeof *starts);
     if (!starts) goto oom;
     n_win = bs_qa_windows(C, room, C > room ? stride : 0, starts, BS_PIPELINE_MAX_QA_WINDOWS);
     if (n_win > BS_PIPELINE_MAX_QA_WINDOWS) {
-        rc = bs_err_set(err, BS_EINVAL,
-                        "context is too long: it needs %zu windows of max_seq_len %zu with doc_stride %zu; the "
-                        "limit is %d windows",
-                        n_win, max_seq_len, stride, BS_PIPELINE_MAX_QA_WINDOWS);
+        rc = bs_err_set(
+            err, BS_EINVAL,
+            "context is too long: it needs %zu windows of max_seq_len %zu with doc_stride %zu; the "
+            "limit is %d windows",
+            n_win, max_seq_len, stride, BS_PIPELINE_MAX_QA_WINDOWS);
         n_win = 0;
         goto done;
     }
@@ -230,6 +269,8 @@ int bs_pipeline_qa(const bs_pipeline_ctx *ctx, const bs_qa_req *req, json_t **da
         if (window_make(full, c0, c1, starts[w], cl, &wins[w])) goto oom;
     }
     int32_t cls = bs_tokenizer_special_id(ctx->tok, BS_SPECIAL_CLS);
+    size_t top_k =
+        req->top_k < BS_PIPELINE_MAX_RESULTS ? (size_t)req->top_k : BS_PIPELINE_MAX_RESULTS;
     double min_null = 1000000;
     for (size_t w0 = 0; w0 < n_win; w0 += WINDOWS_PER_FORWARD) {
         size_t nw = n_win - w0 < WINDOWS_PER_FORWARD ? n_win - w0 : WINDOWS_PER_FORWARD;
@@ -240,12 +281,14 @@ int bs_pipeline_qa(const bs_pipeline_ctx *ctx, const bs_qa_req *req, json_t **da
         for (size_t k = 0; k < nw; k++) {
             const bs_encoding *we = encs[k];
             uint8_t desired[we->len];
-            for (size_t i = 0; i < we->len; i++) desired[i] = we->sequence_ids[i] == 1 || we->ids[i] == cls;
+            for (size_t i = 0; i < we->len; i++)
+                desired[i] = we->sequence_ids[i] == 1 || we->ids[i] == cls;
             bs_qa_span *spans;
             size_t n_spans;
-            rc = bs_qa_window_spans(out.start_logits + row, out.end_logits + row, desired, we->len,
-                                    (size_t)req->top_k, (size_t)req->max_answer_len, req->handle_impossible_answer,
-                                    &min_null, &spans, &n_spans, err);
+            rc =
+                bs_qa_window_spans(out.start_logits + row, out.end_logits + row, desired, we->len,
+                                   top_k, (size_t)req->max_answer_len,
+                                   req->handle_impossible_answer, &min_null, &spans, &n_spans, err);
             if (rc) goto done;
             for (size_t j = 0; j < n_spans; j++) {
                 size_t cs, ce, bs, be;
@@ -259,9 +302,17 @@ int bs_pipeline_qa(const bs_pipeline_ctx *ctx, const bs_qa_req *req, json_t **da
             row += we->len;
         }
     }
-    if (req->handle_impossible_answer && answers_add(&as, "", 0, 0, 0, 0, 0)) goto oom;
-    if (req->handle_impossible_answer) as.a[as.n - 1].score = min_null; /* never merged: added last */
-    if (emit(&as, (size_t)req->top_k, data_out)) goto oom;
+    if (req->handle_impossible_answer) { /* appended as is, never merged with a span's answer */
+        if (as.n == as.cap && answers_grow(&as)) goto oom;
+        as.a[as.n] = (answer){strdup(""), strdup(""), min_null, 0, 0};
+        if (!as.a[as.n].text || !as.a[as.n].lower) {
+            free(as.a[as.n].text);
+            free(as.a[as.n].lower);
+            goto oom;
+        }
+        as.n++;
+    }
+    if (emit(&as, top_k, data_out)) goto oom;
     goto done;
 oom:
     rc = bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -271,7 +322,11 @@ done:
     free(wins);
     free(starts);
     bs_encoding_free(full);
-    for (size_t i = 0; i < as.n; i++) free(as.a[i].text);
+    for (size_t i = 0; i < as.n; i++) {
+        free(as.a[i].text);
+        free(as.a[i].lower);
+    }
     free(as.a);
+    free(as.slots);
     return rc;
 }

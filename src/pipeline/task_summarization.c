@@ -21,13 +21,16 @@ void bs_summarization_req_init(bs_summarization_req *req)
 static int32_t def_int(const json_t *d, const char *key, int32_t fallback)
 {
     json_t *v = json_object_get(d, key);
-    if (json_is_integer(v) && json_integer_value(v) >= INT32_MIN && json_integer_value(v) <= INT32_MAX)
+    if (json_is_integer(v) && json_integer_value(v) >= INT32_MIN &&
+        json_integer_value(v) <= INT32_MAX)
         return (int32_t)json_integer_value(v);
-    if (json_is_array(v) && json_is_integer(json_array_get(v, 0))) return (int32_t)json_integer_value(json_array_get(v, 0));
+    if (json_is_array(v) && json_is_integer(json_array_get(v, 0)))
+        return (int32_t)json_integer_value(json_array_get(v, 0));
     return fallback;
 }
 
-int bs_pl_gen_params(const bs_pipeline_ctx *ctx, const bs_summarization_req *req, bs_gen_params *p, bs_err *err)
+int bs_pl_gen_params(const bs_pipeline_ctx *ctx, const bs_summarization_req *req, bs_gen_params *p,
+                     bs_err *err)
 {
     int rc = bs_pl_require_head(ctx, BS_HEAD_SEQ2SEQ_LM, "summarization", err);
     if (rc) return rc;
@@ -37,35 +40,44 @@ int bs_pl_gen_params(const bs_pipeline_ctx *ctx, const bs_summarization_req *req
     p->max_length = req->max_length >= 0 ? req->max_length : def_int(d, "max_length", 20);
     p->min_length = req->min_length >= 0 ? req->min_length : def_int(d, "min_length", 0);
     p->num_beams = req->num_beams >= 0 ? req->num_beams : def_int(d, "num_beams", 1);
-    p->no_repeat_ngram_size =
-        req->no_repeat_ngram_size >= 0 ? req->no_repeat_ngram_size : def_int(d, "no_repeat_ngram_size", 0);
+    p->no_repeat_ngram_size = req->no_repeat_ngram_size >= 0
+                                  ? req->no_repeat_ngram_size
+                                  : def_int(d, "no_repeat_ngram_size", 0);
     json_t *lp = json_object_get(d, "length_penalty");
-    p->length_penalty = !isnan(req->length_penalty) ? req->length_penalty : json_is_number(lp) ? json_number_value(lp) : 1.0;
+    p->length_penalty = !isnan(req->length_penalty) ? req->length_penalty
+                        : json_is_number(lp)        ? json_number_value(lp)
+                                                    : 1.0;
     json_t *es = json_object_get(d, "early_stopping");
     p->early_stopping = req->early_stopping != BS_EARLY_STOP_UNSET ? req->early_stopping
                         : json_is_true(es)                         ? BS_EARLY_STOP_TRUE
-                        : (json_is_string(es) && !strcmp(json_string_value(es), "never")) ? BS_EARLY_STOP_NEVER
-                                                                                           : BS_EARLY_STOP_FALSE;
+                        : (json_is_string(es) && !strcmp(json_string_value(es), "never"))
+                            ? BS_EARLY_STOP_NEVER
+                            : BS_EARLY_STOP_FALSE;
     p->decoder_start_token_id = def_int(d, "decoder_start_token_id", def_int(d, "bos_token_id", 0));
     p->eos_token_id = def_int(d, "eos_token_id", -1);
     p->forced_bos_token_id = def_int(d, "forced_bos_token_id", -1);
     p->forced_eos_token_id = def_int(d, "forced_eos_token_id", -1);
     if (req->max_new_tokens >= 0) {
-        if (req->max_new_tokens < 1) return bs_err_set(err, BS_EINVAL, "max_new_tokens must be >= 1");
+        if (req->max_new_tokens < 1)
+            return bs_err_set(err, BS_EINVAL, "max_new_tokens must be >= 1");
         p->max_length = 1 + req->max_new_tokens;
     }
     int max_pos = bs_model_max_position_embeddings(ctx->model);
     if (p->max_length < 2 || p->max_length > max_pos)
-        return bs_err_set(err, BS_EINVAL, "max_length %d must be between 2 and the model's %d positions "
-                          "(max_new_tokens: at most %d)", p->max_length, max_pos, max_pos - 1);
+        return bs_err_set(err, BS_EINVAL,
+                          "max_length %d must be between 2 and the model's %d positions "
+                          "(max_new_tokens: at most %d)",
+                          p->max_length, max_pos, max_pos - 1);
     /* min_length above max_length is allowed, as in transformers: the forced EOS wins */
     if (p->min_length < 0 || p->min_length > max_pos)
-        return bs_err_set(err, BS_EINVAL, "min_length %d must be between 0 and the model's %d positions",
+        return bs_err_set(err, BS_EINVAL,
+                          "min_length %d must be between 0 and the model's %d positions",
                           p->min_length, max_pos);
     if (p->num_beams < 1 || p->num_beams > 16)
         return bs_err_set(err, BS_EINVAL, "num_beams %d must be between 1 and 16", p->num_beams);
     if (p->no_repeat_ngram_size < 0 || p->no_repeat_ngram_size > max_pos)
-        return bs_err_set(err, BS_EINVAL, "no_repeat_ngram_size %d must be between 0 and the model's %d positions",
+        return bs_err_set(err, BS_EINVAL,
+                          "no_repeat_ngram_size %d must be between 0 and the model's %d positions",
                           p->no_repeat_ngram_size, max_pos);
     if (!isfinite(p->length_penalty) || fabs(p->length_penalty) > 100)
         return bs_err_set(err, BS_EINVAL, "length_penalty must be a number between -100 and 100");
@@ -90,15 +102,16 @@ static int reorder(void *user, const int32_t *src_rows, int32_t n_rows, bs_err *
     return bs_kv_cache_reorder(d->cache, src_rows, n_rows, err);
 }
 
-int bs_pl_summarize_text(const bs_pipeline_ctx *ctx, const bs_gen_params *p, const char *text, int32_t **ids,
-                         size_t *n_ids, double *score, int *truncated, bs_err *err)
+int bs_pl_summarize_text(const bs_pipeline_ctx *ctx, const bs_gen_params *p, const char *text,
+                         int32_t **ids, size_t *n_ids, double *score, int *truncated, bs_err *err)
 {
     bs_encoding *enc = NULL;
     bs_encoder_state *st = NULL;
     decoder d = {ctx->model, NULL};
     int32_t *rows = calloc((size_t)p->num_beams, sizeof *rows);
     int rc = rows ? 0 : bs_err_set(err, BS_ENOMEM, "out of memory");
-    if (!rc) rc = bs_pl_encode(ctx, text, strlen(text), NULL, bs_pl_max_len(ctx), &enc, truncated, err);
+    if (!rc)
+        rc = bs_pl_encode(ctx, text, strlen(text), NULL, bs_pl_max_len(ctx), &enc, truncated, err);
     if (!rc) {
         bs_seq seq = {enc->ids, NULL, (int32_t)enc->len};
         bs_batch batch = {&seq, 1};
@@ -113,8 +126,8 @@ int bs_pl_summarize_text(const bs_pipeline_ctx *ctx, const bs_gen_params *p, con
     return rc;
 }
 
-int bs_pipeline_summarize(const bs_pipeline_ctx *ctx, const bs_summarization_req *req, json_t **data_out,
-                          bs_err *err)
+int bs_pipeline_summarize(const bs_pipeline_ctx *ctx, const bs_summarization_req *req,
+                          json_t **data_out, bs_err *err)
 {
     *data_out = NULL;
     int rc = bs_pl_check_texts(&req->input, "text", err);
@@ -138,7 +151,8 @@ int bs_pipeline_summarize(const bs_pipeline_ctx *ctx, const bs_summarization_req
         }
         json_t *o = json_pack("{s:s}", "summary_text", text);
         free(text);
-        if (!o || json_array_append_new(results, o)) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+        if (!o || json_array_append_new(results, o))
+            rc = bs_err_set(err, BS_ENOMEM, "out of memory");
     }
     if (!rc) {
         *data_out = json_pack("{s:O, s:b}", "results", results, "truncated", truncated);

@@ -26,10 +26,11 @@ void bs_pl_replace_in_place(char *s, const char *from, const char *to)
 void bs_pl_clean_up_tokenization(char *s)
 {
     static const char *const pairs[][2] = {
-        {" .", "."},     {" ?", "?"},     {" !", "!"},     {" ,", ","},     {" ' ", "'"},
-        {" n't", "n't"}, {" 'm", "'m"},   {" 's", "'s"},   {" 've", "'ve"}, {" 're", "'re"},
+        {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
+        {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
     };
-    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) bs_pl_replace_in_place(s, pairs[i][0], pairs[i][1]);
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++)
+        bs_pl_replace_in_place(s, pairs[i][0], pairs[i][1]);
 }
 
 /* Python's str.isspace() for one code point. */
@@ -75,17 +76,22 @@ size_t bs_pl_cp_to_byte(const char *s, size_t len, size_t cp)
     return i;
 }
 
-int bs_pl_equal_lower(const char *a, const char *b)
+char *bs_pl_lower(const char *s, size_t len)
 {
-    size_t la = strlen(a), lb = strlen(b), i = 0, j = 0;
-    while (i < la && j < lb) {
-        uint32_t ca, cb;
-        size_t na = bs_utf8_decode((const unsigned char *)a + i, la - i, &ca);
-        size_t nb = bs_utf8_decode((const unsigned char *)b + j, lb - j, &cb);
-        if (!na || !nb) return !strcmp(a + i, b + j);
-        if (utf8proc_tolower((utf8proc_int32_t)ca) != utf8proc_tolower((utf8proc_int32_t)cb)) return 0;
-        i += na;
-        j += nb;
+    char *out =
+        malloc(len * 2 + 1); /* a simple lower-case mapping at most doubles a UTF-8 length */
+    size_t i = 0, o = 0;
+    if (!out) return NULL;
+    while (i < len) {
+        uint32_t cp;
+        size_t n = bs_utf8_decode((const unsigned char *)s + i, len - i, &cp);
+        if (!n) { /* not UTF-8: keep the byte */
+            out[o++] = s[i++];
+            continue;
+        }
+        o += bs_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), out + o);
+        i += n;
     }
-    return i == la && j == lb;
+    out[o] = 0;
+    return out;
 }

@@ -39,7 +39,8 @@ void bs_word_decoder_parse(const json_t *dec, bs_word_decoder *out)
 /* GPT-2's bytes_to_unicode, reversed: the byte a code point stands for, or -1. */
 static int bytelevel_byte(uint32_t cp)
 {
-    if ((cp >= 33 && cp <= 126) || (cp >= 161 && cp <= 172) || (cp >= 174 && cp <= 255)) return (int)cp;
+    if ((cp >= 33 && cp <= 126) || (cp >= 161 && cp <= 172) || (cp >= 174 && cp <= 255))
+        return (int)cp;
     if (cp < 256 || cp >= 256 + 68) return -1;
     uint32_t k = cp - 256; /* the k-th byte outside the printable ranges */
     for (int b = 0; b < 256; b++) {
@@ -60,7 +61,10 @@ static void append_lossy(bs_buf *out, const unsigned char *s, size_t n)
             i++;
             continue;
         }
-        size_t need = b0 >= 0xc2 && b0 <= 0xdf ? 1 : b0 >= 0xe0 && b0 <= 0xef ? 2 : b0 >= 0xf0 && b0 <= 0xf4 ? 3 : 0;
+        size_t need = b0 >= 0xc2 && b0 <= 0xdf   ? 1
+                      : b0 >= 0xe0 && b0 <= 0xef ? 2
+                      : b0 >= 0xf0 && b0 <= 0xf4 ? 3
+                                                 : 0;
         size_t j = 1;
         if (need) {
             unsigned lo = b0 == 0xe0 ? 0xa0 : b0 == 0xf0 ? 0x90 : 0x80;
@@ -126,9 +130,9 @@ char *bs_word_decoder_join(const bs_word_decoder *d, char *const *words, size_t 
         }
         if (d->cleanup && !out.oom) {
             static const char *const pairs[][2] = {
-                {" .", "."},     {" ?", "?"},   {" !", "!"},           {" ,", ","},
-                {" ' ", "'"},    {" n't", "n't"}, {" 'm", "'m"},       {" do not", " don't"},
-                {" 's", "'s"},   {" 've", "'ve"}, {" 're", "'re"},
+                {" .", "."},   {" ?", "?"},     {" !", "!"},     {" ,", ","},
+                {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},   {" do not", " don't"},
+                {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
             };
             for (size_t k = 0; k < sizeof pairs / sizeof *pairs; k++)
                 bs_pl_replace_in_place(out.data, pairs[k][0], pairs[k][1]);
@@ -136,7 +140,9 @@ char *bs_word_decoder_join(const bs_word_decoder *d, char *const *words, size_t 
         }
         break;
     }
-    case BS_WDEC_BYTELEVEL: join_bytelevel(&out, words, n); break;
+    case BS_WDEC_BYTELEVEL:
+        join_bytelevel(&out, words, n);
+        break;
     case BS_WDEC_METASPACE:
     case BS_WDEC_UNKNOWN:
         for (size_t i = 0; i < n; i++) {

@@ -130,6 +130,15 @@ def test_huge_top_k_is_capped_to_what_exists():
     assert len(json.loads(r.stdout)["results"][0]) == 2
     r = run("classification", "tiny-bert-classification", {"text": "x", "top_k": 1000000})
     assert len(json.loads(r.stdout)["results"][0]) == 3
+    # QA: every span of every window, merged by text, at most BS_PIPELINE_MAX_RESULTS
+    context = " ".join(f"word{i} fact{i % 7}" for i in range(300))
+    r = run("qa", "tiny-bert-qa", stdin=json.dumps({"question": "which?", "context": context, "top_k": 1000000}))
+    assert r.returncode == 0, r.stderr
+    answers = json.loads(r.stdout)["results"]
+    assert 1000 < len(answers) <= 10000
+    scores = [a["score"] for a in answers]
+    assert scores == sorted(scores, reverse=True)
+    assert len({a["answer"].lower() for a in answers}) == len(answers)
 
 
 def test_long_inputs_are_truncated_and_flagged():

@@ -59,13 +59,16 @@ static int same(const json_t *exp, const json_t *act, double tol, char *path, si
         return fabs(e - a) <= tol;
     }
     if (json_is_null(exp)) return json_is_null(act);
-    if (json_is_integer(exp)) return json_is_integer(act) && json_integer_value(exp) == json_integer_value(act);
-    if (json_is_string(exp)) return json_is_string(act) && !strcmp(json_string_value(exp), json_string_value(act));
+    if (json_is_integer(exp))
+        return json_is_integer(act) && json_integer_value(exp) == json_integer_value(act);
+    if (json_is_string(exp))
+        return json_is_string(act) && !strcmp(json_string_value(exp), json_string_value(act));
     if (json_is_boolean(exp)) return json_is_boolean(act) && json_is_true(exp) == json_is_true(act);
     if (json_is_array(exp)) {
         if (!json_is_array(act)) return 0;
         if (json_array_size(exp) != json_array_size(act)) {
-            snprintf(path + plen, cap - plen, " (length %zu vs %zu)", json_array_size(exp), json_array_size(act));
+            snprintf(path + plen, cap - plen, " (length %zu vs %zu)", json_array_size(exp),
+                     json_array_size(act));
             return 0;
         }
         for (size_t i = 0; i < json_array_size(exp); i++) {
@@ -91,7 +94,8 @@ static int same(const json_t *exp, const json_t *act, double tol, char *path, si
 }
 
 /* Summarization: token ids and beam score via the two-step private API. */
-static int check_generation(const bs_pipeline_ctx *ctx, const json_t *req, const json_t *expected, const char *id)
+static int check_generation(const bs_pipeline_ctx *ctx, const json_t *req, const json_t *expected,
+                            const char *id)
 {
     json_t *r = json_deep_copy(req);
     json_t *data = NULL;
@@ -103,11 +107,14 @@ static int check_generation(const bs_pipeline_ctx *ctx, const json_t *req, const
     if ((v = json_object_get(r, "max_length"))) q.max_length = (int)json_integer_value(v);
     if ((v = json_object_get(r, "min_length"))) q.min_length = (int)json_integer_value(v);
     if ((v = json_object_get(r, "num_beams"))) q.num_beams = (int)json_integer_value(v);
-    if ((v = json_object_get(r, "no_repeat_ngram_size"))) q.no_repeat_ngram_size = (int)json_integer_value(v);
+    if ((v = json_object_get(r, "no_repeat_ngram_size")))
+        q.no_repeat_ngram_size = (int)json_integer_value(v);
     if ((v = json_object_get(r, "max_new_tokens"))) q.max_new_tokens = (int)json_integer_value(v);
     if ((v = json_object_get(r, "length_penalty"))) q.length_penalty = json_number_value(v);
     if ((v = json_object_get(r, "early_stopping")))
-        q.early_stopping = json_is_string(v) ? BS_EARLY_STOP_NEVER : json_is_true(v) ? BS_EARLY_STOP_TRUE : BS_EARLY_STOP_FALSE;
+        q.early_stopping = json_is_string(v) ? BS_EARLY_STOP_NEVER
+                           : json_is_true(v) ? BS_EARLY_STOP_TRUE
+                                             : BS_EARLY_STOP_FALSE;
     bs_gen_params p;
     int ok = bs_pl_gen_params(ctx, &q, &p, &err) == 0;
     const json_t *text = json_object_get(r, "text");
@@ -127,7 +134,8 @@ static int check_generation(const bs_pipeline_ctx *ctx, const json_t *req, const
             break;
         }
         ok = nid == json_array_size(ids_i);
-        for (size_t k = 0; ok && k < nid; k++) ok = ids[k] == json_integer_value(json_array_get(ids_i, k));
+        for (size_t k = 0; ok && k < nid; k++)
+            ok = ids[k] == json_integer_value(json_array_get(ids_i, k));
         if (!ok) {
             fprintf(stderr, "%s: text %zu token ids differ: got", id, i);
             for (size_t k = 0; k < nid; k++) fprintf(stderr, " %d", ids[k]);
@@ -190,13 +198,41 @@ static void run_file(const char *file, bs_task task)
     assert_int_equal(failures, 0);
 }
 
-static void test_classification(void **s) { (void)s; run_file("classification.jsonl", BS_TASK_CLASSIFICATION); }
-static void test_ner(void **s) { (void)s; run_file("ner.jsonl", BS_TASK_NER); }
-static void test_qa(void **s) { (void)s; run_file("qa.jsonl", BS_TASK_QA); }
-static void test_fill_mask(void **s) { (void)s; run_file("fill-mask.jsonl", BS_TASK_FILL_MASK); }
-static void test_embeddings(void **s) { (void)s; run_file("embeddings.jsonl", BS_TASK_EMBEDDINGS); }
-static void test_features(void **s) { (void)s; run_file("features.jsonl", BS_TASK_FEATURES); }
-static void test_summarization(void **s) { (void)s; run_file("summarization.jsonl", BS_TASK_SUMMARIZATION); }
+static void test_classification(void **s)
+{
+    (void)s;
+    run_file("classification.jsonl", BS_TASK_CLASSIFICATION);
+}
+static void test_ner(void **s)
+{
+    (void)s;
+    run_file("ner.jsonl", BS_TASK_NER);
+}
+static void test_qa(void **s)
+{
+    (void)s;
+    run_file("qa.jsonl", BS_TASK_QA);
+}
+static void test_fill_mask(void **s)
+{
+    (void)s;
+    run_file("fill-mask.jsonl", BS_TASK_FILL_MASK);
+}
+static void test_embeddings(void **s)
+{
+    (void)s;
+    run_file("embeddings.jsonl", BS_TASK_EMBEDDINGS);
+}
+static void test_features(void **s)
+{
+    (void)s;
+    run_file("features.jsonl", BS_TASK_FEATURES);
+}
+static void test_summarization(void **s)
+{
+    (void)s;
+    run_file("summarization.jsonl", BS_TASK_SUMMARIZATION);
+}
 
 /* Runs `body` (JSON) as `task` on `model`; returns the error code. */
 static int run_text(const char *model, bs_task task, const char *body, char *msg, size_t cap)
@@ -214,7 +250,8 @@ static int run_text(const char *model, bs_task task, const char *body, char *msg
     return rc;
 }
 
-static void expect_error(const char *model, bs_task task, const char *body, int code, const char *needle)
+static void expect_error(const char *model, bs_task task, const char *body, int code,
+                         const char *needle)
 {
     char msg[512];
     int rc = run_text(model, task, body, msg, sizeof msg);
@@ -226,44 +263,59 @@ static void expect_error(const char *model, bs_task task, const char *body, int 
 static void test_bad_input_codes(void **s)
 {
     (void)s;
-    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "{\"text\": \"\"}", BS_EINVAL, "empty");
-    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "{\"text\": []}", BS_EINVAL, "empty list");
-    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "{\"text\": \"a\", \"top_k\": 0}", BS_EINVAL,
-                 "top_k 0");
-    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "{\"text\": \"a\", \"extra\": 1}", BS_EINVAL,
-                 "unknown field 'extra'");
-    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "[1]", BS_EINVAL, "JSON object");
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "{\"text\": \"\"}", BS_EINVAL,
+                 "empty");
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "{\"text\": []}", BS_EINVAL,
+                 "empty list");
     expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION,
-                 "{\"text\": [\"a\", \"b\"], \"text_pair\": [\"c\"]}", BS_EINVAL, "text_pair has 1");
+                 "{\"text\": \"a\", \"top_k\": 0}", BS_EINVAL, "top_k 0");
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION,
+                 "{\"text\": \"a\", \"extra\": 1}", BS_EINVAL, "unknown field 'extra'");
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, "[1]", BS_EINVAL,
+                 "JSON object");
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION,
+                 "{\"text\": [\"a\", \"b\"], \"text_pair\": [\"c\"]}", BS_EINVAL,
+                 "text_pair has 1");
     expect_error("tiny-bert-mlm", BS_TASK_CLASSIFICATION, "{\"text\": \"a\"}", BS_EUNPROCESSABLE,
                  "sequence-classification head");
     expect_error("tiny-bert-classification", BS_TASK_NER, "{\"text\": \"a\"}", BS_EUNPROCESSABLE,
                  "token-classification head");
-    expect_error("tiny-bert-ner", BS_TASK_NER, "{\"text\": \"a\", \"aggregation_strategy\": \"mean\"}", BS_EINVAL,
+    expect_error("tiny-bert-ner", BS_TASK_NER,
+                 "{\"text\": \"a\", \"aggregation_strategy\": \"mean\"}", BS_EINVAL,
                  "none, simple, first, average, max");
-    expect_error("tiny-bert-mlm", BS_TASK_FILL_MASK, "{\"text\": \"no mask\"}", BS_EUNPROCESSABLE, "no mask token");
-    expect_error("tiny-bert-mlm", BS_TASK_FILL_MASK, "{\"text\": \"a [MASK]\", \"targets\": []}", BS_EINVAL,
-                 "targets");
-    expect_error("tiny-bert-qa", BS_TASK_QA, "{\"question\": \"q\", \"context\": \"c\", \"doc_stride\": -1}",
-                 BS_EINVAL, "doc_stride");
+    expect_error("tiny-bert-mlm", BS_TASK_FILL_MASK, "{\"text\": \"no mask\"}", BS_EUNPROCESSABLE,
+                 "no mask token");
+    expect_error("tiny-bert-mlm", BS_TASK_FILL_MASK, "{\"text\": \"a [MASK]\", \"targets\": []}",
+                 BS_EINVAL, "targets");
+    expect_error("tiny-bert-qa", BS_TASK_QA,
+                 "{\"question\": \"q\", \"context\": \"c\", \"doc_stride\": -1}", BS_EINVAL,
+                 "doc_stride");
     expect_error("tiny-bert-qa", BS_TASK_QA, "{\"question\": \"\", \"context\": \"c\"}", BS_EINVAL,
                  "question");
-    expect_error("tiny-bert-embeddings", BS_TASK_EMBEDDINGS, "{\"text\": \"a\", \"normalize\": 1}", BS_EINVAL,
-                 "normalize must be true or false");
-    expect_error("tiny-bart", BS_TASK_SUMMARIZATION, "{\"text\": \"a\", \"max_length\": 500}", BS_EINVAL,
-                 "max_length 500");
-    expect_error("tiny-bart", BS_TASK_SUMMARIZATION, "{\"text\": \"a\", \"length_penalty\": \"x\"}", BS_EINVAL,
-                 "length_penalty");
+    expect_error("tiny-bert-embeddings", BS_TASK_EMBEDDINGS, "{\"text\": \"a\", \"normalize\": 1}",
+                 BS_EINVAL, "normalize must be true or false");
+    expect_error("tiny-bart", BS_TASK_SUMMARIZATION, "{\"text\": \"a\", \"max_length\": 500}",
+                 BS_EINVAL, "max_length 500");
+    expect_error("tiny-bart", BS_TASK_SUMMARIZATION, "{\"text\": \"a\", \"length_penalty\": \"x\"}",
+                 BS_EINVAL, "length_penalty");
+    /* 60 masks x the whole vocabulary: over the prediction limit */
+    char masks[60 * 7 + 64] = "{\"top_k\": 1000000, \"text\": \"";
+    for (int i = 0; i < 60; i++) strcat(masks, "[MASK] ");
+    strcat(masks, "\"}");
+    expect_error("tiny-bert-mlm", BS_TASK_FILL_MASK, masks, BS_EINVAL, "predictions; the limit is 100000");
     /* 257 texts: over the documented batch limit */
     json_t *req = json_pack("{s:[]}", "text");
-    for (int i = 0; i < BS_PIPELINE_MAX_BATCH + 1; i++) json_array_append_new(json_object_get(req, "text"), json_string("a"));
+    for (int i = 0; i < BS_PIPELINE_MAX_BATCH + 1; i++)
+        json_array_append_new(json_object_get(req, "text"), json_string("a"));
     char *body = json_dumps(req, 0);
-    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, body, BS_EINVAL, "at most 256");
+    expect_error("tiny-bert-classification", BS_TASK_CLASSIFICATION, body, BS_EINVAL,
+                 "at most 256");
     free(body);
     json_decref(req);
     /* a QA question that leaves no room for the context, and a window count over the limit */
     expect_error("tiny-bert-qa", BS_TASK_QA,
-                 "{\"question\": \"why why why why why why why why why why\", \"context\": \"c\", \"max_seq_len\": 8}",
+                 "{\"question\": \"why why why why why why why why why why\", \"context\": \"c\", "
+                 "\"max_seq_len\": 8}",
                  BS_EINVAL, "question is too long");
 }
 
@@ -298,10 +350,11 @@ static void test_concurrent_runs_share_a_context(void **s)
     (void)s;
     bs_pipeline_ctx *ctx = ctx_for("tiny-bert-qa");
     assert_non_null(ctx);
-    json_t *req = json_pack("{s:s, s:s, s:i, s:i}", "question", "Who discovered radium?", "context",
-                            "Marie Curie was a physicist and chemist who conducted pioneering research on "
-                            "radioactivity. She discovered polonium and radium with Pierre Curie.",
-                            "max_seq_len", 40, "top_k", 3);
+    json_t *req =
+        json_pack("{s:s, s:s, s:i, s:i}", "question", "Who discovered radium?", "context",
+                  "Marie Curie was a physicist and chemist who conducted pioneering research on "
+                  "radioactivity. She discovered polonium and radium with Pierre Curie.",
+                  "max_seq_len", 40, "top_k", 3);
     job ref = {ctx, req, NULL, 0};
     run_job(&ref);
     assert_int_equal(ref.rc, 0);
@@ -324,10 +377,14 @@ static void test_concurrent_runs_share_a_context(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classification), cmocka_unit_test(test_ner),
-        cmocka_unit_test(test_qa),             cmocka_unit_test(test_fill_mask),
-        cmocka_unit_test(test_embeddings),     cmocka_unit_test(test_features),
-        cmocka_unit_test(test_summarization), cmocka_unit_test(test_bad_input_codes),
+        cmocka_unit_test(test_classification),
+        cmocka_unit_test(test_ner),
+        cmocka_unit_test(test_qa),
+        cmocka_unit_test(test_fill_mask),
+        cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_features),
+        cmocka_unit_test(test_summarization),
+        cmocka_unit_test(test_bad_input_codes),
         cmocka_unit_test(test_concurrent_runs_share_a_context),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_cache);
