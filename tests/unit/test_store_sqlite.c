@@ -363,6 +363,88 @@ static void secret_key_file(void **state)
     free(secret);
 }
 
+static int64_t sql_int(const char *db_path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Dates are native INTEGER milliseconds, ids 24-hex text, sub-documents
+ * valid JSON: what other SQLite tools see. */
+static void native_types(void **state)
+{
+    fixture *f = *state;
+    json_t *t = json_pack("{s:s,s:s,s:s,s:s}", "name", "n", "model_name", "m", "function_code", "f",
+                          "created_at", "2024-01-15T10:30:00.123Z");
+    OK(bs_store_tasks_insert(f->s, t, NULL, &E));
+    json_decref(t);
+    assert_int_equal(sql_int(f->db, "SELECT created_at FROM custom_tasks"), 1705314600123LL);
+    assert_int_equal(sql_int(f->db, "SELECT typeof(updated_at) = 'integer' FROM custom_tasks"), 1);
+    assert_int_equal(
+        sql_int(f->db, "SELECT length(_id) = 24 AND _id NOT GLOB '*[^0-9a-f]*' FROM custom_tasks"),
+        1);
+    assert_int_equal(
+        sql_int(f->db, "SELECT json_valid(execution_stats) AND json_valid(tags) FROM custom_tasks"),
+        1);
+    assert_int_equal(sql_int(f->db, "SELECT typeof(is_public) = 'integer' FROM custom_tasks"), 1);
+}
+
+/* Nothing secret or personal reaches the files: not the API key or session
+ * secret, not the input text (log_input_text off), not the full IP. */
+static bool file_contains(const char *path, const char *needle)
+{
+    size_t len = 0;
+    char *data = bs_test_read_file(path, &len);
+    if (!data) return false;
+    bool found = memmem(data, len, needle, strlen(needle)) != NULL;
+    free(data);
+    return found;
+}
+
+static void secrets_not_on_disk(void **state)
+{
+    fixture *f = *state;
+    char *key = NULL, *sess = NULL;
+    json_t *doc = NULL, *k = json_pack("{s:s}", "name", "k");
+    OK(bs_store_keys_create(f->s, k, &key, &doc, &E));
+    json_decref(k);
+    OK(bs_store_sessions_create(f->s, json_string_value(json_object_get(doc, "_id")), 60000,
+                                "203.0.113.77", "ua", &sess, NULL, &E));
+    json_t *l =
+        json_pack("{s:s,s:s,s:f,s:s,s:s,s:s,s:s}", "task_type", "qa", "model_name", "m",
+                  "execution_time", 0.1, "status", "success", "input_text",
+                  "my very private question", "ip_address", "203.0.113.77", "user_agent", "ua");
+    OK(bs_store_logs_insert(f->s, l, NULL, &E));
+    json_decref(l);
+    json_decref(doc);
+    char wal[700];
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+    const char *files[] = {f->db, wal};
+    for (int i = 0; i < 2; i++) {
+        assert_false(file_contains(files[i], key));
+        assert_false(file_contains(files[i], key + 3));
+        assert_false(file_contains(files[i], sess));
+        assert_false(file_contains(files[i], "my very private question"));
+        assert_false(file_contains(files[i], "203.0.113.77"));
+    }
+    /* while the anonymized address and the key's display prefix are there */
+    assert_true(file_contains(f->db, "203.0.113.0") || file_contains(wal, "203.0.113.0"));
+    char prefix[9];
+    memcpy(prefix, key, 8);
+    prefix[8] = 0;
+    assert_true(file_contains(f->db, prefix) || file_contains(wal, prefix));
+    free(key);
+    free(sess);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +452,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(crash_safety, setup, teardown),
         cmocka_unit_test_setup_teardown(shared_use, setup, teardown),
         cmocka_unit_test_setup_teardown(secret_key_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(native_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(secrets_not_on_disk, setup, teardown),
     };
     return cmocka_run_group_tests_name("store sqlite", tests, NULL, NULL);
 }
