@@ -17,6 +17,7 @@ static const struct subcommand {
     {"bench", bs_cli_bench, "time the engine's forward pass (one JSON line)"},
     {"db", bs_cli_db, "store backup, restore, export, import, sweep, bench"},
     {"tokenize", bs_cli_tokenize, "tokenize texts with a model folder's tokenizer (JSON)"},
+    {"models", bs_cli_models, "the model cache: list, download, import, remove, info"},
 };
 
 static void usage(FILE *out)
