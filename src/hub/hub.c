@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +33,6 @@ struct bs_hub {
     void *validate_ud;
     pthread_mutex_t mu;
     busy_name *busy;
-    atomic_uint seq;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -43,17 +42,24 @@ static void curl_init(void)
 }
 
 /* Removes leftovers of imports interrupted by a crash (downloads' partial
- * folders stay: they are resumed). */
+ * folders stay: they are resumed). Staging folders carry their process id
+ * ("import-<pid>-...", "trash-<pid>-..."): those of a live process are
+ * another cache's work in progress and are left alone. */
 static void sweep_partial(bs_hub *hub)
 {
     DIR *d = opendir(hub->partial_dir);
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "import-", 7) && strncmp(e->d_name, "trash-", 6)) continue;
-        char p[PATH_MAX + 300];
-        snprintf(p, sizeof p, "%s/%s", hub->partial_dir, e->d_name);
-        bs_hub_rmtree(p, NULL);
+        const char *p = !strncmp(e->d_name, "import-", 7)  ? e->d_name + 7
+                        : !strncmp(e->d_name, "trash-", 6) ? e->d_name + 6
+                                                           : NULL;
+        if (!p) continue;
+        long pid = strtol(p, NULL, 10);
+        if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) continue;
+        char path[PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", hub->partial_dir, e->d_name);
+        bs_hub_rmtree(path, NULL);
     }
     closedir(d);
 }
@@ -204,11 +210,13 @@ static int install(bs_hub *hub, const char *staging, const char *name, const cha
     rc = bs_hub_mkdirs(parent, err);
     struct stat st;
     int replaced = 0;
-    snprintf(trash, sizeof trash, "%s/trash-%d-%u", hub->partial_dir, (int)getpid(),
-             atomic_fetch_add(&hub->seq, 1));
+    snprintf(trash, sizeof trash, "%s/trash-%d-XXXXXX", hub->partial_dir, (int)getpid());
     if (!rc && !lstat(final, &st)) {
-        if (rename(final, trash)) rc = bs_err_set(err, BS_EIO, "cannot move %s aside: %s", final, strerror(errno));
-        else replaced = 1;
+        /* rename() may replace an empty directory: mkdtemp's is. */
+        if (!mkdtemp(trash) || rename(final, trash))
+            rc = bs_err_set(err, BS_EIO, "cannot move %s aside: %s", final, strerror(errno));
+        else
+            replaced = 1;
     }
     if (!rc && rename(staging, final))
         rc = bs_err_set(err, BS_EIO, "cannot move %s to %s: %s", staging, final, strerror(errno));
@@ -321,9 +329,13 @@ int bs_hub_import(bs_hub *hub, const char *src, const char *model_name, const ch
     if ((rc = claim(hub, model_name, err))) return rc;
     char flat[2 * BS_HUB_NAME_MAX + 2], staging[PATH_MAX + 600];
     flat_name(model_name, flat, sizeof flat);
-    snprintf(staging, sizeof staging, "%s/import-%s-%d-%u", hub->partial_dir, flat, (int)getpid(),
-             atomic_fetch_add(&hub->seq, 1));
-    rc = bs_hub_mkdirs(staging, err);
+    /* mkdtemp: unique even between two caches opened on one folder. */
+    snprintf(staging, sizeof staging, "%s/import-%d-%s-XXXXXX", hub->partial_dir, (int)getpid(),
+             flat);
+    rc = bs_hub_mkdirs(hub->partial_dir, err);
+    if (!rc && !mkdtemp(staging))
+        rc = bs_err_set(err, BS_EIO, "cannot create a folder in %s: %s", hub->partial_dir,
+                        strerror(errno));
     if (!rc) rc = copy_wanted(real, staging, err);
     char url[PATH_MAX + 16];
     snprintf(url, sizeof url, "file://%s", real);

@@ -137,6 +137,13 @@ int bs_hub_remove(bs_hub *hub, const char *model_name, bs_err *err);
 /* True when name is being downloaded or imported right now. */
 bool bs_hub_busy(bs_hub *hub, const char *model_name);
 
+/* Searches the Hub's model index (search.c): words in search, a tag in tag
+ * (both may be NULL), at most limit results (0 = 20, max 100). *out: an
+ * array of {"model_name", "pipeline_tag", "tags", "downloads", "likes",
+ * ...}. BS_EIO when the Hub cannot be reached or answers an error. */
+int bs_hub_search(bs_hub *hub, const char *search, const char *tag, int limit, json_t **out,
+                  bs_err *err);
+
 /* ── derived fields (describe.c) ── */
 
 /* task_type from config.json "architectures" (see docs/models.md);

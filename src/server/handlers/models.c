@@ -1,0 +1,682 @@
+/* /models: the model cache over HTTP. Listing with each model's state,
+ * info, downloads from the Hub (as background jobs whose progress is read
+ * as server-sent events), imports of local folders (admin), load through the
+ * task endpoints' registry, and removal. Model names hold '/', so every
+ * /models/{name}/... route also exists as /models/{org}/{name}/...
+ * (libmicrohttpd decodes %2F before routing, so an encoded slash cannot
+ * keep a name in one segment). */
+#include "hub/hub.h"
+#include "server/context.h"
+#include "server/handlers/handlers.h"
+#include "server/handlers/tasks.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_EVENTS 256
+#define SSE_WAIT_S 10
+
+/* One download in the background and what it reported. */
+typedef struct job {
+    struct job *next;
+    char name[BS_HUB_NAME_MAX + 1];
+    char revision[129], task_type[32], priority[16];
+    int finished;      /* 0 running, 1 succeeded, -1 failed */
+    json_t *events;    /* [{"id", "event", "data"}], the last MAX_EVENTS */
+    int64_t next_id;
+    int64_t last_progress_ns;
+    bs_err err;
+    pthread_t thread;
+    int has_thread; /* thread is joinable */
+    struct models_svc *svc;
+} job;
+
+typedef struct models_svc {
+    bs_server *srv;
+    bs_hub *hub;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a job reported something */
+    job *jobs;
+    int stopping;
+} models_svc;
+
+static pthread_mutex_t svc_mu = PTHREAD_MUTEX_INITIALIZER;
+static models_svc *the_svc;
+
+static void svc_stop(void *ud)
+{
+    models_svc *s = ud;
+    pthread_mutex_lock(&svc_mu);
+    if (the_svc == s) the_svc = NULL;
+    pthread_mutex_unlock(&svc_mu);
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1; /* running downloads cancel at their next progress report */
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (job *j = s->jobs; j; j = j->next)
+        if (j->has_thread) pthread_join(j->thread, NULL);
+    while (s->jobs) {
+        job *j = s->jobs;
+        s->jobs = j->next;
+        json_decref(j->events);
+        free(j);
+    }
+    bs_hub_close(s->hub);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static models_svc *get_svc(bs_server *srv, bs_err *err)
+{
+    pthread_mutex_lock(&svc_mu);
+    models_svc *s = the_svc;
+    if (s) {
+        pthread_mutex_unlock(&svc_mu);
+        return s;
+    }
+    s = calloc(1, sizeof *s);
+    bs_hub_opts ho = {.data_dir = srv->data_dir, .store = srv->store};
+    if (!s) {
+        bs_err_set(err, BS_ENOMEM, "out of memory");
+    } else if (bs_hub_open(&ho, &s->hub, err)) {
+        free(s);
+        s = NULL;
+    } else {
+        s->srv = srv;
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->cv, NULL);
+        bs_server_on_stop(srv, svc_stop, s);
+        the_svc = s;
+    }
+    pthread_mutex_unlock(&svc_mu);
+    return s;
+}
+
+void bs_models_startup(bs_server *srv)
+{
+    bs_err err = {0};
+    models_svc *s = get_svc(srv, &err);
+    int n = 0;
+    if (!s || bs_hub_register_demo_models(s->hub, NULL, &n, &err))
+        bs_log_warn("models", "demo models not registered: %s", err.msg);
+}
+
+/* The model name of a /models/{name}/... or /models/{org}/{name}/... route;
+ * NULL after a 400 when it is not a valid name. */
+static const char *model_param(bs_request *req, bs_response *res, char *buf, size_t len)
+{
+    const char *org = bs_request_param(req, "org"), *name = bs_request_param(req, "name");
+    if (!name) name = "";
+    if (org) snprintf(buf, len, "%s/%s", org, name);
+    else snprintf(buf, len, "%s", name);
+    bs_err e = {0};
+    if (bs_hub_name_check(buf, &e)) {
+        bs_reply_error(res, 400, "Invalid model name", "%s", e.msg);
+        return NULL;
+    }
+    return buf;
+}
+
+static job *find_job(models_svc *s, const char *name)
+{
+    for (job *j = s->jobs; j; j = j->next)
+        if (!strcmp(j->name, name)) return j;
+    return NULL;
+}
+
+/* With s->mu held. */
+static void push_event(job *j, const char *event, json_t *data)
+{
+    json_t *ev = json_pack("{s:I, s:s, s:o}", "id", (json_int_t)++j->next_id, "event", event,
+                           "data", data);
+    if (!ev) return;
+    json_array_append_new(j->events, ev);
+    if (json_array_size(j->events) > MAX_EVENTS) json_array_remove(j->events, 0);
+    pthread_cond_broadcast(&j->svc->cv);
+}
+
+static int on_progress(const bs_hub_progress *p, void *ud)
+{
+    job *j = ud;
+    models_svc *s = j->svc;
+    pthread_mutex_lock(&s->mu);
+    int64_t now = bs_time_mono_ns();
+    int stage_change = 1;
+    json_t *last = json_array_get(j->events, json_array_size(j->events) - 1);
+    const char *last_stage = json_string_value(json_object_get(json_object_get(last, "data"), "stage"));
+    if (last_stage && !strcmp(last_stage, p->stage)) stage_change = 0;
+    /* At most 4 progress events a second, plus every stage change. */
+    if (stage_change || now - j->last_progress_ns >= 250000000 || p->done == p->total) {
+        j->last_progress_ns = now;
+        json_t *d = json_pack("{s:s, s:I, s:I, s:f, s:f, s:i, s:i}", "stage", p->stage, "done",
+                              (json_int_t)p->done, "total", (json_int_t)p->total, "rate", p->rate,
+                              "eta_s", p->eta_s, "files_done", p->files_done, "files_total",
+                              p->files_total);
+        if (d && p->file) json_object_set_new(d, "file", json_string(p->file));
+        if (d) push_event(j, "progress", d);
+    }
+    int stop = s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    return stop;
+}
+
+static void *download_main(void *arg)
+{
+    job *j = arg;
+    models_svc *s = j->svc;
+    bs_hub_download_req r = {.model_name = j->name,
+                             .revision = j->revision[0] ? j->revision : NULL,
+                             .task_type = j->task_type[0] ? j->task_type : NULL,
+                             .cache_priority = j->priority[0] ? j->priority : NULL};
+    json_t *doc = NULL;
+    bs_err err = {0};
+    int rc = bs_hub_download(s->hub, &r, on_progress, j, &doc, &err);
+    pthread_mutex_lock(&s->mu);
+    if (rc) {
+        j->err = err;
+        j->finished = -1;
+        push_event(j, "error", json_pack("{s:s, s:s}", "error", bs_strerror(rc), "detail", err.msg));
+    } else {
+        j->finished = 1;
+        push_event(j, "done", doc);
+        doc = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    json_decref(doc);
+    if (rc) bs_log_warn("models", "download of %s failed: %s", j->name, err.msg);
+    else bs_log_info("models", "downloaded %s", j->name);
+    return NULL;
+}
+
+/* Status of a failed download: the Hub's refusals and network trouble are
+ * a bad gateway (502), not the client's own credentials (401). */
+static void reply_download_error(bs_request *req, bs_response *res, const bs_err *e)
+{
+    switch (e->code) {
+    case BS_EAUTH:
+        bs_reply_error(res, 502, "The Hub refused the download", "%s", e->msg);
+        break;
+    case BS_EIO:
+        bs_reply_error(res, 502, "The download failed", "%s", e->msg);
+        break;
+    case BS_EFORMAT:
+        bs_reply_error(res, 502, "The downloaded files are not valid", "%s", e->msg);
+        break;
+    case BS_EBUSY:
+        bs_response_header(res, "Retry-After", "5");
+        bs_reply_error(res, 409, "Download in progress", "%s", e->msg);
+        break;
+    default: bs_reply_err(req, res, e);
+    }
+}
+
+static const char *opt_string(const json_t *body, const char *key)
+{
+    return json_string_value(json_object_get(body, key));
+}
+
+static int check_len(bs_response *res, const json_t *body, const char *key, size_t max)
+{
+    const char *v = opt_string(body, key);
+    if (v && strlen(v) > max) {
+        bs_reply_error(res, 400, "Invalid request", "field '%s' is longer than %zu bytes", key, max);
+        return -1;
+    }
+    return 0;
+}
+
+void bs_handle_models_download(bs_request *req, bs_response *res)
+{
+    json_t *body = bs_request_json(req, res);
+    if (!body) return;
+    if (!json_is_object(body)) {
+        bs_reply_error(res, 400, "Invalid request", "the body must be a JSON object");
+        return;
+    }
+    const char *name = opt_string(body, "model_name");
+    bs_err e = {0};
+    if (!name) {
+        bs_reply_error(res, 400, "Invalid request", "field 'model_name' is required");
+        return;
+    }
+    if (check_len(res, body, "revision", 128) || check_len(res, body, "task_type", 31) ||
+        check_len(res, body, "cache_priority", 15))
+        return;
+    if (bs_hub_name_check(name, &e)) {
+        bs_reply_error(res, 400, "Invalid model name", "%s", e.msg);
+        return;
+    }
+    models_svc *s = get_svc(req->server, &e);
+    if (!s) {
+        bs_reply_err(req, res, &e);
+        return;
+    }
+    bool wait = json_is_true(json_object_get(body, "wait"));
+    pthread_mutex_lock(&s->mu);
+    job *j = find_job(s, name);
+    if (j && !j->finished) {
+        pthread_mutex_unlock(&s->mu);
+        bs_response_header(res, "Retry-After", "5");
+        bs_reply_error(res, 409, "Download in progress",
+                       "model %s is already being downloaded; follow GET /models/%s/events", name,
+                       name);
+        return;
+    }
+    if (j) { /* a finished job of the same name: start over */
+        if (j->has_thread) pthread_join(j->thread, NULL);
+        j->has_thread = 0;
+        json_decref(j->events);
+    } else {
+        j = calloc(1, sizeof *j);
+        if (!j) {
+            pthread_mutex_unlock(&s->mu);
+            bs_reply_error(res, 500, "Internal error", "out of memory");
+            return;
+        }
+        j->next = s->jobs;
+        s->jobs = j;
+        j->svc = s;
+        snprintf(j->name, sizeof j->name, "%s", name);
+    }
+    j->finished = 0;
+    j->events = json_array();
+    j->next_id = 0;
+    memset(&j->err, 0, sizeof j->err);
+    const char *rev = opt_string(body, "revision"), *task = opt_string(body, "task_type"),
+               *prio = opt_string(body, "cache_priority");
+    snprintf(j->revision, sizeof j->revision, "%s", rev ? rev : "");
+    snprintf(j->task_type, sizeof j->task_type, "%s", task ? task : "");
+    snprintf(j->priority, sizeof j->priority, "%s", prio ? prio : "");
+    if (pthread_create(&j->thread, NULL, download_main, j)) {
+        j->finished = -1;
+        bs_err_set(&j->err, BS_ENOMEM, "cannot start the download thread");
+        pthread_mutex_unlock(&s->mu);
+        bs_reply_error(res, 503, "Service unavailable", "cannot start the download");
+        return;
+    }
+    j->has_thread = 1;
+    if (!wait) {
+        pthread_mutex_unlock(&s->mu);
+        json_t *d = json_pack("{s:s, s:s, s:s}", "model_name", name, "status", "downloading",
+                              "events", "");
+        char url[BS_HUB_NAME_MAX + 32];
+        snprintf(url, sizeof url, "/models/%s/events", name);
+        json_object_set_new(d, "events", json_string(url));
+        bs_reply_ok(res, 202, d, "download started");
+        return;
+    }
+    while (!j->finished) pthread_cond_wait(&s->cv, &s->mu);
+    int ok = j->finished > 0;
+    bs_err jerr = j->err;
+    json_t *last = json_array_get(j->events, json_array_size(j->events) - 1);
+    json_t *doc = ok ? json_incref(json_object_get(last, "data")) : NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (ok) bs_reply_ok(res, 201, doc, "downloaded");
+    else reply_download_error(req, res, &jerr);
+}
+
+void bs_handle_models_import(bs_request *req, bs_response *res)
+{
+    json_t *body = bs_request_json(req, res);
+    if (!body) return;
+    if (!json_is_object(body)) {
+        bs_reply_error(res, 400, "Invalid request", "the body must be a JSON object");
+        return;
+    }
+    const char *path = opt_string(body, "path"), *name = opt_string(body, "model_name");
+    if (!path || !name) {
+        bs_reply_error(res, 400, "Invalid request", "fields 'path' and 'model_name' are required");
+        return;
+    }
+    if (check_len(res, body, "task_type", 31) || check_len(res, body, "cache_priority", 15) ||
+        check_len(res, body, "path", PATH_MAX - 1))
+        return;
+    /* The server's working directory is nobody's business: absolute only. */
+    if (path[0] != '/') {
+        bs_reply_error(res, 400, "Invalid path", "path must be absolute (got \"%.200s\")", path);
+        return;
+    }
+    bs_err e = {0};
+    models_svc *s = get_svc(req->server, &e);
+    json_t *doc = NULL;
+    if (!s || bs_hub_import(s->hub, path, name, opt_string(body, "task_type"),
+                            opt_string(body, "cache_priority"), &doc, &e)) {
+        if (e.code == BS_EBUSY) {
+            bs_reply_error(res, 409, "Import in progress", "%s", e.msg);
+            return;
+        }
+        if (e.code == BS_EFORMAT || e.code == BS_EUNSUPPORTED) {
+            bs_reply_error(res, 422, "Not a usable model folder", "%s", e.msg);
+            return;
+        }
+        bs_reply_err(req, res, &e);
+        return;
+    }
+    bs_reply_ok(res, 201, doc, "imported");
+}
+
+/* state of every known model from the task endpoints' registry. */
+static json_t *states(bs_request *req)
+{
+    bs_response tmp = {0};
+    bs_buf_init(&tmp.body);
+    json_t *list = bs_tasks_model_list(req, &tmp);
+    bs_buf_free(&tmp.body);
+    json_t *map = json_object();
+    size_t i;
+    json_t *m;
+    json_array_foreach(list, i, m) {
+        const char *n = json_string_value(json_object_get(m, "model_name"));
+        json_t *st = json_object_get(m, "state");
+        if (n && st) json_object_set(map, n, st);
+    }
+    json_decref(list);
+    return map;
+}
+
+static const char *state_of(models_svc *s, json_t *map, const json_t *doc)
+{
+    const char *name = json_string_value(json_object_get(doc, "model_name"));
+    job *j = name ? find_job(s, name) : NULL;
+    if (j && !j->finished) return "downloading";
+    if (!json_is_true(json_object_get(doc, "is_cached"))) return "not_cached";
+    const char *st = json_string_value(json_object_get(map, name ? name : ""));
+    return st ? st : "not_loaded";
+}
+
+/* The cache's documents with "state"; filter: NULL (all), or a state. */
+static json_t *listing(bs_request *req, bs_response *res, const char *only)
+{
+    bs_err e = {0};
+    models_svc *s = get_svc(req->server, &e);
+    json_t *docs = NULL;
+    if (!s || bs_hub_list(s->hub, &docs, &e)) {
+        bs_reply_err(req, res, &e);
+        return NULL;
+    }
+    json_t *map = states(req), *out = json_array();
+    size_t i;
+    json_t *d;
+    pthread_mutex_lock(&s->mu);
+    json_array_foreach(docs, i, d) {
+        const char *st = state_of(s, map, d);
+        if (only && strcmp(only, st) && !(!strcmp(only, "cached") && strcmp(st, "not_cached")))
+            continue;
+        json_t *o = json_deep_copy(d);
+        json_object_set_new(o, "state", json_string(st));
+        json_array_append_new(out, o);
+    }
+    /* Downloads of models not registered yet. */
+    if (!only || !strcmp(only, "downloading") || !strcmp(only, "loading")) {
+        for (job *j = s->jobs; j; j = j->next) {
+            if (j->finished) continue;
+            int known = 0;
+            json_array_foreach(docs, i, d) known |= !strcmp(json_string_value(json_object_get(d, "model_name")), j->name);
+            if (!known)
+                json_array_append_new(out, json_pack("{s:s, s:s}", "model_name", j->name, "state",
+                                                     "downloading"));
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    json_decref(map);
+    json_decref(docs);
+    return out;
+}
+
+void bs_handle_models_list(bs_request *req, bs_response *res)
+{
+    json_t *out = listing(req, res, NULL);
+    if (out) bs_reply_ok(res, 200, json_pack("{s:o, s:I}", "models", out, "count", (json_int_t)json_array_size(out)), NULL);
+}
+
+void bs_handle_models_downloaded(bs_request *req, bs_response *res)
+{
+    json_t *out = listing(req, res, "cached");
+    if (out) bs_reply_ok(res, 200, json_pack("{s:o, s:I}", "models", out, "count", (json_int_t)json_array_size(out)), NULL);
+}
+
+void bs_handle_models_loaded(bs_request *req, bs_response *res)
+{
+    json_t *out = listing(req, res, "loaded");
+    if (out) bs_reply_ok(res, 200, json_pack("{s:o, s:I}", "models", out, "count", (json_int_t)json_array_size(out)), NULL);
+}
+
+void bs_handle_models_loading(bs_request *req, bs_response *res)
+{
+    json_t *a = listing(req, res, "loading");
+    if (!a) return;
+    json_t *b = listing(req, res, "downloading");
+    if (!b) {
+        json_decref(a);
+        return;
+    }
+    json_array_extend(a, b);
+    json_decref(b);
+    bs_reply_ok(res, 200, json_pack("{s:o, s:I}", "models", a, "count", (json_int_t)json_array_size(a)), NULL);
+}
+
+/* Per-file digests from the folder's manifest. */
+static json_t *manifest_files(const char *dir)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", dir, BS_HUB_MANIFEST);
+    FILE *f = fopen(path, "r");
+    json_t *files = json_array();
+    if (!f) return files;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (strlen(line) < 67 || line[64] != ' ' || line[65] != ' ') continue;
+        line[64] = 0;
+        json_array_append_new(files, json_pack("{s:s, s:s}", "path", line + 66, "sha256", line));
+    }
+    fclose(f);
+    return files;
+}
+
+void bs_handle_models_info(bs_request *req, bs_response *res)
+{
+    char buf[BS_HUB_NAME_MAX * 2];
+    const char *name = model_param(req, res, buf, sizeof buf);
+    if (!name) return;
+    bs_err e = {0};
+    models_svc *s = get_svc(req->server, &e);
+    json_t *doc = NULL;
+    const char *task = bs_request_query(req, "task_type");
+    if (!s || bs_hub_info(s->hub, name, task, &doc, &e)) {
+        bs_reply_err(req, res, &e);
+        return;
+    }
+    json_t *map = states(req);
+    pthread_mutex_lock(&s->mu);
+    json_object_set_new(doc, "state", json_string(state_of(s, map, doc)));
+    pthread_mutex_unlock(&s->mu);
+    json_decref(map);
+    const char *dir = json_string_value(json_object_get(doc, "local_path"));
+    if (dir) json_object_set_new(doc, "files", manifest_files(dir));
+    bs_reply_ok(res, 200, doc, NULL);
+}
+
+static void do_load(bs_request *req, bs_response *res, const char *name)
+{
+    /* Through the task endpoints' registry, so that the model loaded here
+     * is the one tasks use. */
+    bs_response tmp = {0};
+    bs_buf_init(&tmp.body);
+    bs_task_model tm;
+    bs_err e = {0};
+    int rc = bs_tasks_acquire(req, &tmp, name, &tm, &e);
+    if (!rc) {
+        bs_tasks_release(req, &tm);
+        bs_buf_free(&tmp.body);
+        bs_reply_ok(res, 200, json_pack("{s:s, s:s}", "model_name", name, "state", "loaded"),
+                    "loaded");
+        return;
+    }
+    if (rc == BS_EBUSY) {
+        bs_buf_free(&tmp.body);
+        bs_response_header(res, "Retry-After", "1");
+        bs_reply_ok(res, 202, json_pack("{s:s, s:s}", "model_name", name, "state", "loading"),
+                    "loading in the background");
+        return;
+    }
+    /* The task layer's answer (404 unknown model, 500 cannot load) stands. */
+    bs_buf_free(&res->body);
+    *res = tmp;
+}
+
+void bs_handle_models_load_named(bs_request *req, bs_response *res)
+{
+    char buf[BS_HUB_NAME_MAX * 2];
+    const char *name = model_param(req, res, buf, sizeof buf);
+    if (name) do_load(req, res, name);
+}
+
+void bs_handle_models_load(bs_request *req, bs_response *res)
+{
+    json_t *body = bs_request_json(req, res);
+    if (!body) return;
+    const char *name = opt_string(body, "model_name");
+    bs_err e = {0};
+    if (!name || bs_hub_name_check(name, &e)) {
+        bs_reply_error(res, 400, "Invalid model name", "%s",
+                       name ? e.msg : "field 'model_name' is required");
+        return;
+    }
+    do_load(req, res, name);
+}
+
+static void do_delete(bs_request *req, bs_response *res, const char *name)
+{
+    bs_err e = {0};
+    models_svc *s = get_svc(req->server, &e);
+    if (!s) {
+        bs_reply_err(req, res, &e);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    job *j = find_job(s, name);
+    int running = j && !j->finished;
+    pthread_mutex_unlock(&s->mu);
+    if (running) {
+        bs_reply_error(res, 409, "Download in progress", "model %s is being downloaded", name);
+        return;
+    }
+    if (bs_hub_remove(s->hub, name, &e)) {
+        if (e.code == BS_EBUSY) bs_reply_error(res, 409, "Busy", "%s", e.msg);
+        else bs_reply_err(req, res, &e);
+        return;
+    }
+    bs_reply_ok(res, 200, json_pack("{s:s, s:b}", "model_name", name, "deleted", 1), "deleted");
+}
+
+void bs_handle_models_delete(bs_request *req, bs_response *res)
+{
+    char buf[BS_HUB_NAME_MAX * 2];
+    const char *name = model_param(req, res, buf, sizeof buf);
+    if (name) do_delete(req, res, name);
+}
+
+void bs_handle_models_downloaded_delete(bs_request *req, bs_response *res)
+{
+    const char *name = bs_request_query(req, "model_name");
+    bs_err e = {0};
+    if (!name || bs_hub_name_check(name, &e)) {
+        bs_reply_error(res, 400, "Invalid model name", "%s",
+                       name ? e.msg : "query argument 'model_name' is required");
+        return;
+    }
+    do_delete(req, res, name);
+}
+
+void bs_handle_models_available(bs_request *req, bs_response *res)
+{
+    const char *search = NULL, *tag = NULL;
+    int64_t limit = 20;
+    if (bs_request_query_int(req, res, "limit", 20, 1, 100, &limit)) return;
+    search = bs_request_query(req, "search");
+    tag = bs_request_query(req, "tag");
+    if ((search && strlen(search) > 200) || (tag && strlen(tag) > 100)) {
+        bs_reply_error(res, 400, "Invalid request", "search or tag is too long");
+        return;
+    }
+    bs_err e = {0};
+    models_svc *s = get_svc(req->server, &e);
+    json_t *out = NULL;
+    if (!s || bs_hub_search(s->hub, search, tag, (int)limit, &out, &e)) {
+        if (e.code == BS_EIO || e.code == BS_EFORMAT)
+            bs_reply_error(res, 502, "The Hub cannot be searched", "%s", e.msg);
+        else
+            bs_reply_err(req, res, &e);
+        return;
+    }
+    bs_reply_ok(res, 200, json_pack("{s:o, s:s}", "models", out, "endpoint", bs_hub_endpoint(s->hub)), NULL);
+}
+
+/* Server-sent events of a model's download: each answer carries the events
+ * after Last-Event-ID (waiting up to SSE_WAIT_S for one) and a retry hint,
+ * so EventSource reconnects and resumes where it left off; the stream ends
+ * with an event "done" or "error" (or "state" when nothing is running). */
+void bs_handle_models_events(bs_request *req, bs_response *res)
+{
+    char buf[BS_HUB_NAME_MAX * 2];
+    const char *name = model_param(req, res, buf, sizeof buf);
+    if (!name) return;
+    bs_err e = {0};
+    models_svc *s = get_svc(req->server, &e);
+    if (!s) {
+        bs_reply_err(req, res, &e);
+        return;
+    }
+    const char *lei = bs_request_header(req, "Last-Event-ID");
+    if (!lei) lei = bs_request_query(req, "last_event_id");
+    int64_t after = lei ? strtoll(lei, NULL, 10) : 0;
+    res->status = 200;
+    res->content_type = "text/event-stream";
+    bs_response_header(res, "Cache-Control", "no-cache");
+    bs_buf_puts(&res->body, "retry: 500\n\n");
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += SSE_WAIT_S;
+    pthread_mutex_lock(&s->mu);
+    job *j = find_job(s, name);
+    for (;;) {
+        json_t *last = j ? json_array_get(j->events, json_array_size(j->events) - 1) : NULL;
+        if (!j || (last && json_integer_value(json_object_get(last, "id")) > after) ||
+            j->finished || s->stopping)
+            break;
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT) break;
+    }
+    if (!j) {
+        pthread_mutex_unlock(&s->mu);
+        json_t *map = states(req);
+        json_t *doc = NULL;
+        bs_err e2;
+        const char *st = "not_cached";
+        if (!bs_hub_info(s->hub, name, NULL, &doc, &e2)) st = state_of(s, map, doc);
+        json_decref(doc);
+        bs_buf_printf(&res->body, "event: state\ndata: {\"model_name\": \"%s\", \"state\": \"%s\"}\n\n",
+                      name, st);
+        json_decref(map);
+        return;
+    }
+    size_t i;
+    json_t *ev;
+    json_array_foreach(j->events, i, ev) {
+        int64_t id = json_integer_value(json_object_get(ev, "id"));
+        if (id <= after) continue;
+        char *data = json_dumps(json_object_get(ev, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
+        bs_buf_printf(&res->body, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)id,
+                      json_string_value(json_object_get(ev, "event")), data ? data : "null");
+        free(data);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
