@@ -3,6 +3,7 @@
  * HTTP, and on stop drain in-flight requests before anything they use is
  * torn down. */
 #include "server/context.h"
+#include "server/handlers/handlers.h"
 #include "server/http_glue.h"
 #include "server/router.h"
 #include "store/store.h"
@@ -174,6 +175,7 @@ int bs_server_start(const bs_server_opts *opts, bs_server **out, bs_err *err)
     if (!rc) rc = bs_store_open(uri, &so, &srv->store, err);
     if (!rc) rc = bs_settings_refresh(srv->settings, srv->store, err);
     if (!rc) rc = bootstrap_admin(srv, err);
+    if (!rc) bs_models_startup(srv);
     if (!rc) rc = bs_logq_start(srv->store, LOG_QUEUE_CAPACITY, &srv->logq, err);
     if (!rc) {
         if (pthread_create(&srv->maint, NULL, maintenance, srv))

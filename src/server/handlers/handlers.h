@@ -45,6 +45,24 @@ void bs_handle_admin_sweep(bs_request *req, bs_response *res);
 /* metrics.c */
 void bs_handle_metrics(bs_request *req, bs_response *res);
 
+/* models.c (the model cache; {name} routes also exist as {org}/{name}) */
+struct bs_server;
+/* At server start: registers the demo models on an empty cache. */
+void bs_models_startup(struct bs_server *srv);
+void bs_handle_models_list(bs_request *req, bs_response *res);
+void bs_handle_models_available(bs_request *req, bs_response *res);
+void bs_handle_models_downloaded(bs_request *req, bs_response *res);
+void bs_handle_models_downloaded_delete(bs_request *req, bs_response *res);
+void bs_handle_models_loaded(bs_request *req, bs_response *res);
+void bs_handle_models_loading(bs_request *req, bs_response *res);
+void bs_handle_models_load(bs_request *req, bs_response *res);
+void bs_handle_models_download(bs_request *req, bs_response *res);
+void bs_handle_models_import(bs_request *req, bs_response *res);
+void bs_handle_models_info(bs_request *req, bs_response *res);
+void bs_handle_models_events(bs_request *req, bs_response *res);
+void bs_handle_models_load_named(bs_request *req, bs_response *res);
+void bs_handle_models_delete(bs_request *req, bs_response *res);
+
 /* tasks*.c (task endpoints, OpenAI-compatible and legacy routes) */
 void bs_handle_task_classification(bs_request *req, bs_response *res);
 void bs_handle_task_ner(bs_request *req, bs_response *res);
