@@ -36,8 +36,14 @@ int bs_store_open(const char *uri, const bs_store_opts *opts, bs_store **out, bs
     const char *path = uri;
     if (!strncmp(uri, "sqlite://", 9))
         path = uri + 9;
-    else if (!mongo && strstr(uri, "://"))
-        return free(s), bs_err_set(err, BS_EINVAL, "store URI '%s': unknown scheme", uri);
+    else if (!mongo && strstr(uri, "://")) {
+        free(s);
+        return bs_err_set(err, BS_EINVAL, "store URI '%s': unknown scheme", uri);
+    }
+    if (!mongo && !*path) {
+        free(s);
+        return bs_err_set(err, BS_EINVAL, "store URI '%s' names no database file", uri);
+    }
     /* the secret lives beside the SQLite file unless told otherwise */
     char dir[4096];
     if (opts && opts->data_dir)

@@ -1238,6 +1238,8 @@ static void open_errors(void **state)
     assert_int_equal(bs_store_open("ftp://x", NULL, &s, &err), BS_EINVAL);
     assert_non_null(strstr(err.msg, "unknown scheme"));
     assert_int_equal(bs_store_open("", NULL, &s, &err), BS_EINVAL);
+    assert_int_equal(bs_store_open("sqlite://", NULL, &s, &err), BS_EINVAL);
+    assert_non_null(strstr(err.msg, "no database file"));
     assert_null(s);
 }
 
