@@ -1167,8 +1167,8 @@ static void export_import_round_trip(void **state)
 
 typedef struct writer_ctx {
     bs_store *s;
-    volatile int stop;
-    int batches;
+    _Atomic int stop, batches, failed;
+    bs_err err;
 } writer_ctx;
 
 static void *writer_main(void *arg)
@@ -1176,10 +1176,11 @@ static void *writer_main(void *arg)
     writer_ctx *w = arg;
     while (!w->stop) {
         json_t *b[2] = {log_doc("pair", "m", 1, true), log_doc("pair", "m", 2, true)};
-        bs_err err;
-        if (bs_store_logs_insert_many(w->s, b, 2, &err) == 0) w->batches++;
+        if (bs_store_logs_insert_many(w->s, b, 2, &w->err) == 0) w->batches++;
+        else w->failed = 1;
         json_decref(b[0]);
         json_decref(b[1]);
+        if (w->failed) break;
     }
     return NULL;
 }
@@ -1193,14 +1194,15 @@ static void backup_under_writes(void **state)
     writer_ctx w = {.s = t->s};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
-    while (w.batches < 20) sched_yield();
+    while (w.batches < 20 && !w.failed) sched_yield();
     char bk[700];
     snprintf(bk, sizeof bk, "%s/backup.bin", t->dir);
     OK(bs_store_backup(t->s, bk, &E));
     int at_backup = w.batches;
-    while (w.batches < at_backup + 10) sched_yield();
+    while (w.batches < at_backup + 10 && !w.failed) sched_yield();
     w.stop = 1;
     pthread_join(th, NULL);
+    if (w.failed) fail_msg("writer thread: %s", w.err.msg);
     int64_t before = 0, after = 0;
     OK(bs_store_count(t->s, "execution_logs", &before, &E));
     OK(bs_store_restore(t->s, bk, &E));
