@@ -114,8 +114,21 @@ PERMISSION_TABLE = [
 ]
 
 
+# Routes of the other resources (tasks, models, custom tasks), checked when
+# the running binary has them.
+PERMISSION_TABLE += [
+    ("POST", "/tokenize", "tasks:execute"),
+    ("POST", "/tasks/classification", "tasks:execute"),
+    ("POST", "/v1/embeddings", "tasks:execute"),
+    ("POST", "/models/download", "models:download"),
+    ("POST", "/custom-tasks", "tasks:save"),
+]
+
+
 @pytest.mark.parametrize("method,path,perm", PERMISSION_TABLE)
 def test_each_route_needs_its_permission(server, method, path, perm):
+    if server.request("OPTIONS", path.split("?")[0]).status_code == 404:
+        pytest.skip(f"{path} is not served by this build")
     others = [p for p in ALL_PERMS if p != perm]
     without, _ = server.create_key("without-" + perm, permissions=others)
     with_only, _ = server.create_key("only-" + perm, permissions=[perm])

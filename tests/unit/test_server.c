@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include "server/authcache.h"
+#include "server/context.h"
 #include "server/guard.h"
 #include "server/metrics.h"
 #include "server/ratelimit.h"
@@ -328,6 +329,41 @@ static void test_authcache(void **state)
     bs_authcache_free(c);
 }
 
+/* The custom-task limit that custom task handlers call. */
+static void test_custom_task_limit(void **state)
+{
+    struct bs_server srv = {.limiter = bs_ratelimit_new(100), .metrics = bs_metrics_new(1)};
+    bs_request req = {.server = &srv};
+    req.auth.authenticated = 1;
+    snprintf(req.auth.api_key_id, sizeof req.auth.api_key_id, "0123456789abcdef01234567");
+    req.auth.rl_custom_tasks_per_hour = 2;
+    for (int i = 0; i < 2; i++) {
+        bs_response res = {0};
+        assert_int_equal(bs_server_limit_custom_task(&req, &res), 0);
+        assert_int_equal(res.status, 0);
+        bs_buf_free(&res.body);
+    }
+    bs_response res = {0};
+    assert_int_equal(bs_server_limit_custom_task(&req, &res), -1);
+    assert_int_equal(res.status, 429);
+    assert_non_null(strstr(res.body.data, "custom_tasks_per_hour"));
+    int retry = 0;
+    for (size_t i = 0; i < res.n_headers; i++)
+        if (!strcmp(res.headers[i].name, "Retry-After")) retry = atoi(res.headers[i].value);
+    assert_true(retry >= 1 && retry <= 3601);
+    bs_buf_free(&res.body);
+    /* No limit configured: never refused. */
+    req.auth.rl_custom_tasks_per_hour = 0;
+    bs_response res2 = {0};
+    assert_int_equal(bs_server_limit_custom_task(&req, &res2), 0);
+    bs_buf out = {0};
+    bs_metrics_render(srv.metrics, (const char *[]){"GET"}, (const char *[]){"/x"}, &out);
+    assert_non_null(strstr(out.data, "bertstudio_rate_limited_total{scope=\"custom_tasks\"} 1\n"));
+    bs_buf_free(&out);
+    bs_metrics_free(srv.metrics);
+    bs_ratelimit_free(srv.limiter);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,7 +372,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit_hit),    cmocka_unit_test(test_ratelimit_threads),
         cmocka_unit_test(test_settings_registry), cmocka_unit_test(test_perms),
         cmocka_unit_test(test_metrics_render),   cmocka_unit_test(test_route_permissions),
-        cmocka_unit_test(test_authcache),
+        cmocka_unit_test(test_authcache),        cmocka_unit_test(test_custom_task_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
