@@ -177,3 +177,20 @@ def test_invalid_json_and_usage_errors():
     r = subprocess.run([BIN, "run", "ner", "--model", "/nonexistent"], capture_output=True, text=True,
                        input="{}")
     assert r.returncode == 1 and r.stderr.startswith("bertstudio: ")
+
+
+def test_text_pairs():
+    single = run("classification", "tiny-bert-classification", {"text": "It rains.", "top_k": None})
+    pair = run("classification", "tiny-bert-classification",
+               {"text": "It rains.", "text_pair": "The streets are wet.", "top_k": None})
+    both = run("classification", "tiny-bert-classification",
+               {"text": ["It rains.", "It rains."], "text_pair": ["The streets are wet.", None], "top_k": None})
+    assert single.returncode == pair.returncode == 0
+    assert both.returncode == 1 and "text_pair[1] must be a string" in both.stderr
+    s, p = json.loads(single.stdout)["results"][0], json.loads(pair.stdout)["results"][0]
+    assert {x["label"] for x in s} == {x["label"] for x in p}
+    assert abs(sum(x["score"] for x in p) - 1) < 1e-6  # softmax over the labels
+    assert s != p  # the pair is part of the input
+    both = run("classification", "tiny-bert-classification",
+               {"text": ["It rains.", "x"], "text_pair": ["The streets are wet.", "y"], "top_k": None})
+    assert_same(p, json.loads(both.stdout)["results"][0])  # batched = alone
