@@ -12,18 +12,19 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: bertstudio keys create [--admin] [--name N] [--permissions P,...]\n"
-            "                              [--data-dir DIR] [--store URI]\n"
-            "       bertstudio keys list [--data-dir DIR] [--store URI]\n\n"
-            "  create           creates a key and prints its secret (shown only once)\n"
-            "    --admin        every permission, no rate limits\n"
-            "    --name N       the key's name (default \"admin\" or \"cli\")\n"
-            "    --permissions  comma-separated: tasks:execute, tasks:save, models:download,\n"
-            "                   admin:read, admin:write (default tasks:execute)\n"
-            "  list             prints id, prefix, name, active, permissions of every key\n"
-            "  --data-dir DIR   the server's data directory (default ./data; env BERTSTUDIO_DATA_DIR)\n"
-            "  --store URI      the store (default DATA_DIR/bertstudio.db; env BERTSTUDIO_STORE)\n");
+    fprintf(
+        out,
+        "usage: bertstudio keys create [--admin] [--name N] [--permissions P,...]\n"
+        "                              [--data-dir DIR] [--store URI]\n"
+        "       bertstudio keys list [--data-dir DIR] [--store URI]\n\n"
+        "  create           creates a key and prints its secret (shown only once)\n"
+        "    --admin        every permission, no rate limits\n"
+        "    --name N       the key's name (default \"admin\" or \"cli\")\n"
+        "    --permissions  comma-separated: tasks:execute, tasks:save, models:download,\n"
+        "                   admin:read, admin:write (default tasks:execute)\n"
+        "  list             prints id, prefix, name, active, permissions of every key\n"
+        "  --data-dir DIR   the server's data directory (default ./data; env BERTSTUDIO_DATA_DIR)\n"
+        "  --store URI      the store (default DATA_DIR/bertstudio.db; env BERTSTUDIO_STORE)\n");
 }
 
 static int open_store(const char *data_dir, const char *uri, bs_store **s)
@@ -106,28 +107,46 @@ int bs_cli_keys(int argc, char **argv)
     const char *data_dir = getenv("BERTSTUDIO_DATA_DIR"), *uri = getenv("BERTSTUDIO_STORE");
     const char *name = NULL, *perms = NULL;
     int admin = 0;
-    static const struct option longopts[] = {
-        {"admin", no_argument, 0, 'a'},          {"name", required_argument, 0, 'n'},
-        {"permissions", required_argument, 0, 'p'}, {"data-dir", required_argument, 0, 'd'},
-        {"store", required_argument, 0, 's'},    {"help", no_argument, 0, 'H'},
-        {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"admin", no_argument, 0, 'a'},
+                                             {"name", required_argument, 0, 'n'},
+                                             {"permissions", required_argument, 0, 'p'},
+                                             {"data-dir", required_argument, 0, 'd'},
+                                             {"store", required_argument, 0, 's'},
+                                             {"help", no_argument, 0, 'H'},
+                                             {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'a': admin = 1; break;
-        case 'n': name = optarg; break;
-        case 'p': perms = optarg; break;
-        case 'd': data_dir = optarg; break;
-        case 's': uri = optarg; break;
-        case 'H': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'a':
+            admin = 1;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'p':
+            perms = optarg;
+            break;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 's':
+            uri = optarg;
+            break;
+        case 'H':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
-    if (optind < argc - 1) return bs_cli_usage_error("keys: unexpected argument '%s'", argv[optind + 1]);
+    if (optind < argc - 1)
+        return bs_cli_usage_error("keys: unexpected argument '%s'", argv[optind + 1]);
     if (!strcmp(cmd, "list") && (admin || name || perms))
         return bs_cli_usage_error("keys list takes only --data-dir and --store");
-    if (admin && perms) return bs_cli_usage_error("keys create: --admin already has every permission");
+    if (admin && perms)
+        return bs_cli_usage_error("keys create: --admin already has every permission");
     bs_store *s;
     if (open_store(data_dir ? data_dir : "./data", uri, &s)) return 1;
     int rc = !strcmp(cmd, "create") ? create(s, admin, name, perms) : list(s);

@@ -11,20 +11,21 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: bertstudio serve [--host ADDR] [--port N] [--data-dir DIR] [--threads N]\n"
-            "                        [--tls-cert PEM --tls-key PEM] [--store URI] [--quiet]\n\n"
-            "Serves the REST API and web studio.\n\n"
-            "  --host ADDR      address to bind (default 127.0.0.1; env BERTSTUDIO_HOST)\n"
-            "  --port N         port (default 8000; 0 picks a free one; env BERTSTUDIO_PORT)\n"
-            "  --data-dir DIR   where the store and models live (default ./data;\n"
-            "                   env BERTSTUDIO_DATA_DIR)\n"
-            "  --threads N      HTTP connection threads (default 16)\n"
-            "  --tls-cert PEM   serve HTTPS with this certificate (with --tls-key)\n"
-            "  --tls-key PEM    the certificate's private key\n"
-            "  --store URI      sqlite:///path.db or mongodb://... (default DATA_DIR/bertstudio.db;\n"
-            "                   env BERTSTUDIO_STORE)\n"
-            "  --quiet          no access log on stderr\n");
+    fprintf(
+        out,
+        "usage: bertstudio serve [--host ADDR] [--port N] [--data-dir DIR] [--threads N]\n"
+        "                        [--tls-cert PEM --tls-key PEM] [--store URI] [--quiet]\n\n"
+        "Serves the REST API and web studio.\n\n"
+        "  --host ADDR      address to bind (default 127.0.0.1; env BERTSTUDIO_HOST)\n"
+        "  --port N         port (default 8000; 0 picks a free one; env BERTSTUDIO_PORT)\n"
+        "  --data-dir DIR   where the store and models live (default ./data;\n"
+        "                   env BERTSTUDIO_DATA_DIR)\n"
+        "  --threads N      HTTP connection threads (default 16)\n"
+        "  --tls-cert PEM   serve HTTPS with this certificate (with --tls-key)\n"
+        "  --tls-key PEM    the certificate's private key\n"
+        "  --store URI      sqlite:///path.db or mongodb://... (default DATA_DIR/bertstudio.db;\n"
+        "                   env BERTSTUDIO_STORE)\n"
+        "  --quiet          no access log on stderr\n");
 }
 
 /* The first admin key is shown once, here, before the server listens:
@@ -61,34 +62,49 @@ int bs_cli_serve(int argc, char **argv)
         opts.port = (uint16_t)v;
     }
     static const struct option longopts[] = {
-        {"host", required_argument, 0, 'h'},    {"port", required_argument, 0, 'p'},
+        {"host", required_argument, 0, 'h'},     {"port", required_argument, 0, 'p'},
         {"data-dir", required_argument, 0, 'd'}, {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'H'},
         {"tls-cert", required_argument, 0, 'c'}, {"tls-key", required_argument, 0, 'k'},
-        {"store", required_argument, 0, 's'},
-        {0, 0, 0, 0}};
+        {"store", required_argument, 0, 's'},    {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h': opts.host = optarg; break;
+        case 'h':
+            opts.host = optarg;
+            break;
         case 'p':
             if (parse_uint(optarg, 65535, &v))
                 return bs_cli_usage_error("--port %s is not a port number (0-65535)", optarg);
             opts.port = (uint16_t)v;
             break;
-        case 'd': opts.data_dir = optarg; break;
+        case 'd':
+            opts.data_dir = optarg;
+            break;
         case 't':
             if (parse_uint(optarg, 1024, &v) || v == 0)
                 return bs_cli_usage_error("--threads %s must be 1-1024", optarg);
             opts.threads = (unsigned)v;
             break;
-        case 'q': opts.quiet = 1; break;
-        case 'c': opts.tls_cert = optarg; break;
-        case 'k': opts.tls_key = optarg; break;
-        case 's': opts.store_uri = optarg; break;
-        case 'H': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'q':
+            opts.quiet = 1;
+            break;
+        case 'c':
+            opts.tls_cert = optarg;
+            break;
+        case 'k':
+            opts.tls_key = optarg;
+            break;
+        case 's':
+            opts.store_uri = optarg;
+            break;
+        case 'H':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) return bs_cli_usage_error("serve: unexpected argument '%s'", argv[optind]);
@@ -109,9 +125,8 @@ int bs_cli_serve(int argc, char **argv)
         return 1;
     }
     printf("BERT Studio %s serving on %s://%s:%u (data in %s)\n", bs_version(),
-           opts.tls_cert ? "https" : "http",
-           opts.host ? opts.host : "127.0.0.1", (unsigned)bs_server_port(srv),
-           opts.data_dir ? opts.data_dir : "./data");
+           opts.tls_cert ? "https" : "http", opts.host ? opts.host : "127.0.0.1",
+           (unsigned)bs_server_port(srv), opts.data_dir ? opts.data_dir : "./data");
     fflush(stdout);
 
     int sig = 0;

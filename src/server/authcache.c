@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NSLOTS 1024
+#define NSLOTS   1024
 #define NSTRIPES 16
 
 typedef struct slot {

@@ -28,7 +28,7 @@ struct bs_server {
     char data_dir[4096];
     void *daemon; /* struct MHD_Daemon */
     uint16_t port;
-    int tls;      /* serving HTTPS */
+    int tls; /* serving HTTPS */
     char *tls_cert_pem, *tls_key_pem;
     bs_store *store;
     int64_t started_ms;

@@ -217,8 +217,10 @@ void bs_server_log_execution(bs_request *req, const bs_exec_record *rec)
         json_t *m = json_string(rec->error_message);
         if (m) json_object_set_new(doc, "error_message", m);
     }
-    if (rec->result_size >= 0) json_object_set_new(doc, "result_size", json_integer(rec->result_size));
-    if (rec->memory_usage >= 0) json_object_set_new(doc, "memory_usage", json_real(rec->memory_usage));
+    if (rec->result_size >= 0)
+        json_object_set_new(doc, "result_size", json_integer(rec->result_size));
+    if (rec->memory_usage >= 0)
+        json_object_set_new(doc, "memory_usage", json_real(rec->memory_usage));
     if (req->auth.api_key_id[0])
         json_object_set_new(doc, "api_key_id", json_string(req->auth.api_key_id));
     if (req->auth.session_id[0])

@@ -18,7 +18,7 @@ static const struct {
     unsigned bit;
     const char *name;
 } perm_names[] = {
-    {BS_PERM_TASKS_EXECUTE, "tasks:execute"},   {BS_PERM_TASKS_SAVE, "tasks:save"},
+    {BS_PERM_TASKS_EXECUTE, "tasks:execute"},     {BS_PERM_TASKS_SAVE, "tasks:save"},
     {BS_PERM_MODELS_DOWNLOAD, "models:download"}, {BS_PERM_ADMIN_READ, "admin:read"},
     {BS_PERM_ADMIN_WRITE, "admin:write"},
 };
@@ -137,8 +137,8 @@ int bs_server_limit_custom_task(bs_request *req, bs_response *res)
     if (!req->auth.authenticated || req->auth.rl_custom_tasks_per_hour <= 0) return 0;
     char counter[96];
     snprintf(counter, sizeof counter, "ct:%s", req->auth.api_key_id);
-    return limit(req, res, counter, req->auth.rl_custom_tasks_per_hour, 3600000,
-                 BS_RL_CUSTOM_TASKS, "custom task limit of this API key (custom_tasks_per_hour)");
+    return limit(req, res, counter, req->auth.rl_custom_tasks_per_hour, 3600000, BS_RL_CUSTOM_TASKS,
+                 "custom task limit of this API key (custom_tasks_per_hour)");
 }
 
 static void unauthorized(bs_response *res, const char *error, const char *detail)
@@ -168,10 +168,8 @@ static void fill_auth_from_key(bs_request *req, const json_t *key)
 {
     bs_auth *a = &req->auth;
     a->authenticated = 1;
-    snprintf(a->api_key_id, sizeof a->api_key_id, "%s",
-             str_or_empty(json_object_get(key, "_id")));
-    snprintf(a->key_name, sizeof a->key_name, "%s",
-             str_or_empty(json_object_get(key, "name")));
+    snprintf(a->api_key_id, sizeof a->api_key_id, "%s", str_or_empty(json_object_get(key, "_id")));
+    snprintf(a->key_name, sizeof a->key_name, "%s", str_or_empty(json_object_get(key, "name")));
     a->perms = bs_perms_from_json(json_object_get(key, "permissions"));
     const json_t *rl = json_object_get(key, "rate_limits");
     a->rl_per_minute = json_integer_value(json_object_get(rl, "requests_per_minute"));
@@ -209,8 +207,10 @@ int bs_auth_with_key(bs_request *req, bs_response *res, const char *secret, json
         return -1;
     }
     fill_auth_from_key(req, key);
-    if (key_doc) *key_doc = key;
-    else json_decref(key);
+    if (key_doc)
+        *key_doc = key;
+    else
+        json_decref(key);
     return 0;
 }
 
@@ -246,7 +246,8 @@ static int auth_with_session(bs_request *req, bs_response *res, const char *secr
         goto fail;
     }
     if (doc_ms(sess, "expires_at") <= now) {
-        unauthorized(res, "Session expired", "this session expired (setting session_ttl_hours); log in again");
+        unauthorized(res, "Session expired",
+                     "this session expired (setting session_ttl_hours); log in again");
         goto fail;
     }
     const char *key_id = json_string_value(json_object_get(sess, "api_key_id"));

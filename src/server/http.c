@@ -25,9 +25,9 @@ typedef struct exchange {
     bs_request req;
     bs_response res;
     bs_buf body;
-    int too_large;  /* the body passed the limit: discard the rest, answer 413 */
-    int answered;   /* a response was queued */
-    size_t limit;   /* max_request_bytes when the exchange began */
+    int too_large; /* the body passed the limit: discard the rest, answer 413 */
+    int answered;  /* a response was queued */
+    size_t limit;  /* max_request_bytes when the exchange began */
 } exchange;
 
 const char *bs_request_header(const bs_request *req, const char *name)
@@ -70,10 +70,11 @@ json_t *bs_request_json(bs_request *req, bs_response *res)
         return NULL;
     }
     json_error_t jerr;
-    req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    req->json =
+        json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!req->json) {
-        bs_reply_error(res, 400, "Malformed JSON", "%s at line %d, column %d", jerr.text,
-                       jerr.line, jerr.column);
+        bs_reply_error(res, 400, "Malformed JSON", "%s at line %d, column %d", jerr.text, jerr.line,
+                       jerr.column);
         return NULL;
     }
     return req->json;
@@ -84,9 +85,11 @@ const char *bs_request_id_param(bs_request *req, bs_response *res, const char *n
     const char *v = bs_request_param(req, name);
     size_t n = v ? strlen(v) : 0;
     int ok = n == 24;
-    for (size_t i = 0; ok && i < n; i++) ok = isxdigit((unsigned char)v[i]) && !isupper((unsigned char)v[i]);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isxdigit((unsigned char)v[i]) && !isupper((unsigned char)v[i]);
     if (!ok) {
-        bs_reply_error(res, 400, "Invalid id", "path parameter '%s' must be a 24-character lowercase hex id", name);
+        bs_reply_error(res, 400, "Invalid id",
+                       "path parameter '%s' must be a 24-character lowercase hex id", name);
         return NULL;
     }
     return v;
@@ -134,8 +137,7 @@ int bs_request_query_name(bs_request *req, bs_response *res, const char *name, c
     if (!v) return 0;
     size_t n = strlen(v);
     int ok = n > 0 && n <= 200;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = isalnum((unsigned char)v[i]) || strchr("_./:-", v[i]);
+    for (size_t i = 0; ok && i < n; i++) ok = isalnum((unsigned char)v[i]) || strchr("_./:-", v[i]);
     if (!ok || strstr(v, "..")) {
         bs_reply_error(res, 400, "Invalid query parameter",
                        "'%s' must be 1-200 characters of letters, digits and _ . / : -", name);
@@ -208,9 +210,8 @@ static void dispatch(exchange *ex)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct bs_server *srv = cls;
     exchange *ex = *con_cls;
@@ -258,8 +259,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (ex->answered) return MHD_YES;
     if (ex->too_large)
         bs_reply_error(&ex->res, 413, "Request body too large",
-                       "the limit is %zu bytes (setting max_request_bytes)",
-                       ex->limit);
+                       "the limit is %zu bytes (setting max_request_bytes)", ex->limit);
     else
         dispatch(ex);
     return queue(conn, ex);
@@ -297,7 +297,8 @@ int bs_http_start(struct bs_server *srv, bs_err *err)
     if (inet_pton(AF_INET, srv->host, &addr.sin_addr) != 1)
         return bs_err_set(err, BS_EINVAL, "--host %s is not an IPv4 address", srv->host);
     unsigned threads = srv->opts.threads ? srv->opts.threads : 16;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem},

@@ -73,12 +73,14 @@ void bs_metrics_render(bs_metrics *m, const char *const *methods, const char *co
     bs_buf_puts(out, "# HELP bertstudio_http_requests_total HTTP requests by route and status.\n"
                      "# TYPE bertstudio_http_requests_total counter\n");
     for (size_t i = 0; i <= m->nroutes; i++) {
-        const char *meth = i < m->nroutes ? methods[i] : "", *pat = i < m->nroutes ? patterns[i] : "unmatched";
+        const char *meth = i < m->nroutes ? methods[i] : "",
+                   *pat = i < m->nroutes ? patterns[i] : "unmatched";
         for (int s = 0; s < NSTATUS; s++) {
             unsigned long n = atomic_load(&m->routes[i].status[s]);
             if (n)
                 bs_buf_printf(out,
-                              "bertstudio_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %lu\n",
+                              "bertstudio_http_requests_total{method=\"%s\",route=\"%s\",status=\"%"
+                              "d\"} %lu\n",
                               meth, pat, s + 100, n);
         }
     }
@@ -88,23 +90,28 @@ void bs_metrics_render(bs_metrics *m, const char *const *methods, const char *co
         route_counters *r = &m->routes[i];
         unsigned long count = atomic_load(&r->count);
         if (!count) continue;
-        const char *meth = i < m->nroutes ? methods[i] : "", *pat = i < m->nroutes ? patterns[i] : "unmatched";
+        const char *meth = i < m->nroutes ? methods[i] : "",
+                   *pat = i < m->nroutes ? patterns[i] : "unmatched";
         unsigned long cum = 0;
         for (size_t b = 0; b <= NBUCKETS; b++) {
             cum += atomic_load(&r->buckets[b]);
             if (b < NBUCKETS)
                 bs_buf_printf(out,
-                              "bertstudio_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%g\"} %lu\n",
+                              "bertstudio_http_request_duration_seconds_bucket{method=\"%s\",route="
+                              "\"%s\",le=\"%g\"} %lu\n",
                               meth, pat, bucket_le[b], cum);
             else
                 bs_buf_printf(out,
-                              "bertstudio_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} %lu\n",
+                              "bertstudio_http_request_duration_seconds_bucket{method=\"%s\",route="
+                              "\"%s\",le=\"+Inf\"} %lu\n",
                               meth, pat, cum);
         }
-        bs_buf_printf(out, "bertstudio_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n",
-                      meth, pat, (double)atomic_load(&r->sum_us) / 1e6);
-        bs_buf_printf(out, "bertstudio_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %lu\n",
-                      meth, pat, count);
+        bs_buf_printf(
+            out, "bertstudio_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n",
+            meth, pat, (double)atomic_load(&r->sum_us) / 1e6);
+        bs_buf_printf(
+            out, "bertstudio_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %lu\n",
+            meth, pat, count);
     }
     static const char *scopes[] = {"ip", "key_minute", "key_hour", "custom_tasks"};
     bs_buf_puts(out, "# HELP bertstudio_rate_limited_total Requests refused with 429, by limit.\n"

@@ -15,9 +15,9 @@ typedef struct bs_ratelimiter bs_ratelimiter;
 
 typedef struct bs_rl_result {
     int64_t limit;
-    int64_t remaining;      /* after this hit (0 when refused) */
-    int64_t reset_s;        /* seconds until the current window ends */
-    int64_t retry_after_s;  /* refused: seconds until one more request fits */
+    int64_t remaining;     /* after this hit (0 when refused) */
+    int64_t reset_s;       /* seconds until the current window ends */
+    int64_t retry_after_s; /* refused: seconds until one more request fits */
 } bs_rl_result;
 
 /* max_entries bounds memory (counters idle for two windows are reclaimed

@@ -73,17 +73,37 @@ void bs_reply_err(bs_request *req, bs_response *res, const bs_err *err)
     case BS_EINVAL:
     case BS_EUTF8:
     case BS_EFORMAT:
-    case BS_ERANGE: status = 400, title = "Invalid request"; break;
-    case BS_ENOTFOUND: status = 404, title = "Not found"; break;
-    case BS_ECONFLICT: status = 409, title = "Conflict"; break;
-    case BS_EPERM: status = 403, title = "Missing permission"; break;
-    case BS_EAUTH: status = 401, title = "Authentication failed"; break;
-    case BS_ELIMIT: status = 429, title = "Limit exceeded"; break;
-    case BS_EUNPROCESSABLE: status = 422, title = "Unprocessable input"; break;
-    case BS_EUNSUPPORTED: status = 422, title = "Unsupported"; break;
+    case BS_ERANGE:
+        status = 400, title = "Invalid request";
+        break;
+    case BS_ENOTFOUND:
+        status = 404, title = "Not found";
+        break;
+    case BS_ECONFLICT:
+        status = 409, title = "Conflict";
+        break;
+    case BS_EPERM:
+        status = 403, title = "Missing permission";
+        break;
+    case BS_EAUTH:
+        status = 401, title = "Authentication failed";
+        break;
+    case BS_ELIMIT:
+        status = 429, title = "Limit exceeded";
+        break;
+    case BS_EUNPROCESSABLE:
+        status = 422, title = "Unprocessable input";
+        break;
+    case BS_EUNSUPPORTED:
+        status = 422, title = "Unsupported";
+        break;
     case BS_EBUSY:
-    case BS_ESTORE: status = 503, title = "Service unavailable"; break;
-    default: status = 500, title = "Internal error"; break;
+    case BS_ESTORE:
+        status = 503, title = "Service unavailable";
+        break;
+    default:
+        status = 500, title = "Internal error";
+        break;
     }
     if (status == 503 || status == 429) bs_response_header(res, "Retry-After", "5");
     if ((code == BS_ESTORE || code == BS_EBUSY) && req && req->server && req->server->metrics)

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define LOG_QUEUE_CAPACITY 8192
+#define LOG_QUEUE_CAPACITY  8192
 #define RATE_LIMIT_COUNTERS 200000
 #define SETTINGS_REFRESH_MS 30000
 
@@ -169,8 +169,10 @@ int bs_server_start(const bs_server_opts *opts, bs_server **out, bs_err *err)
         rc = bs_err_set(err, BS_ENOMEM, "out of memory");
     if (!rc) rc = make_dir(srv->data_dir, err);
     char uri[4200];
-    if (opts->store_uri) snprintf(uri, sizeof uri, "%s", opts->store_uri);
-    else snprintf(uri, sizeof uri, "%s/bertstudio.db", srv->data_dir);
+    if (opts->store_uri)
+        snprintf(uri, sizeof uri, "%s", opts->store_uri);
+    else
+        snprintf(uri, sizeof uri, "%s/bertstudio.db", srv->data_dir);
     bs_store_opts so = {.data_dir = srv->data_dir};
     if (!rc) rc = bs_store_open(uri, &so, &srv->store, err);
     if (!rc) rc = bs_settings_refresh(srv->settings, srv->store, err);

@@ -39,6 +39,7 @@ void bs_server_stop(bs_server *srv);
 
 /* Creates an API key with every permission and no rate limits (the CLI's
  * `keys create --admin` and the first start). *secret: caller frees. */
-int bs_server_create_admin_key(struct bs_store *store, const char *name, char **secret, bs_err *err);
+int bs_server_create_admin_key(struct bs_store *store, const char *name, char **secret,
+                               bs_err *err);
 
 #endif

@@ -43,7 +43,8 @@ const bs_setting_def bs_settings_registry[] = {
      "How often old execution logs and sessions are deleted"},
 };
 /* clang-format on */
-const size_t bs_settings_registry_count = sizeof bs_settings_registry / sizeof *bs_settings_registry;
+const size_t bs_settings_registry_count =
+    sizeof bs_settings_registry / sizeof *bs_settings_registry;
 
 struct bs_settings {
     pthread_rwlock_t lock;
@@ -174,8 +175,9 @@ static json_t *defaults(void)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < bs_settings_registry_count; i++)
-        json_object_set_new(o, bs_settings_registry[i].key,
-                            json_loads(bs_settings_registry[i].default_json, JSON_DECODE_ANY, NULL));
+        json_object_set_new(
+            o, bs_settings_registry[i].key,
+            json_loads(bs_settings_registry[i].default_json, JSON_DECODE_ANY, NULL));
     return o;
 }
 

@@ -11,15 +11,24 @@
 static const char *type_name(bs_ftype_spec t)
 {
     switch (t) {
-    case BS_T_STRING: return "a string";
-    case BS_T_INT: return "an integer";
-    case BS_T_NUMBER: return "a number";
-    case BS_T_BOOL: return "a boolean";
-    case BS_T_OBJECT: return "an object";
-    case BS_T_ARRAY: return "an array";
-    case BS_T_STRINGS: return "an array of strings";
-    case BS_T_TEXT: return "a string or an array of strings";
-    case BS_T_ANY: break;
+    case BS_T_STRING:
+        return "a string";
+    case BS_T_INT:
+        return "an integer";
+    case BS_T_NUMBER:
+        return "a number";
+    case BS_T_BOOL:
+        return "a boolean";
+    case BS_T_OBJECT:
+        return "an object";
+    case BS_T_ARRAY:
+        return "an array";
+    case BS_T_STRINGS:
+        return "an array of strings";
+    case BS_T_TEXT:
+        return "a string or an array of strings";
+    case BS_T_ANY:
+        break;
     }
     return "any value";
 }
@@ -27,14 +36,21 @@ static const char *type_name(bs_ftype_spec t)
 static const char *json_kind(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a real number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "a value";
 }
@@ -56,8 +72,8 @@ static int check_string(const bs_field_spec *f, const json_t *v, const char *wha
     if (has_range(f)) {
         size_t cps = bs_utf8_count(s, n);
         if ((double)cps < f->min || (double)cps > f->max) {
-            snprintf(detail, len, "field '%s': %s has %zu characters, allowed %.0f to %.0f", f->name,
-                     what, cps, f->min, f->max);
+            snprintf(detail, len, "field '%s': %s has %zu characters, allowed %.0f to %.0f",
+                     f->name, what, cps, f->min, f->max);
             return -1;
         }
     }
@@ -103,15 +119,31 @@ static int check_field(const bs_field_spec *f, const json_t *v, char *detail, si
 {
     int ok = 0;
     switch (f->type) {
-    case BS_T_STRING: ok = json_is_string(v); break;
-    case BS_T_INT: ok = json_is_integer(v); break;
-    case BS_T_NUMBER: ok = json_is_number(v); break;
-    case BS_T_BOOL: ok = json_is_boolean(v); break;
-    case BS_T_OBJECT: ok = json_is_object(v); break;
+    case BS_T_STRING:
+        ok = json_is_string(v);
+        break;
+    case BS_T_INT:
+        ok = json_is_integer(v);
+        break;
+    case BS_T_NUMBER:
+        ok = json_is_number(v);
+        break;
+    case BS_T_BOOL:
+        ok = json_is_boolean(v);
+        break;
+    case BS_T_OBJECT:
+        ok = json_is_object(v);
+        break;
     case BS_T_ARRAY:
-    case BS_T_STRINGS: ok = json_is_array(v); break;
-    case BS_T_TEXT: ok = json_is_string(v) || json_is_array(v); break;
-    case BS_T_ANY: ok = 1; break;
+    case BS_T_STRINGS:
+        ok = json_is_array(v);
+        break;
+    case BS_T_TEXT:
+        ok = json_is_string(v) || json_is_array(v);
+        break;
+    case BS_T_ANY:
+        ok = 1;
+        break;
     }
     if (!ok) {
         snprintf(detail, len, "field '%s' must be %s, got %s", f->name, type_name(f->type),
@@ -142,7 +174,8 @@ static int check_field(const bs_field_spec *f, const json_t *v, char *detail, si
             snprintf(detail, len, "field '%s' is an empty list", f->name);
             return -1;
         }
-        if (f->type == BS_T_STRINGS || f->type == BS_T_TEXT) return check_strings(f, v, detail, len);
+        if (f->type == BS_T_STRINGS || f->type == BS_T_TEXT)
+            return check_strings(f, v, detail, len);
     }
     return 0;
 }
@@ -163,7 +196,8 @@ int bs_validate(const json_t *body, const bs_field_spec *fields, char *detail, s
             char list[384] = "";
             size_t used = 0;
             for (const bs_field_spec *g = fields; g->name && used + 2 < sizeof list; g++) {
-                int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", g->name);
+                int w =
+                    snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", g->name);
                 if (w < 0) break;
                 used += (size_t)w;
             }
@@ -196,15 +230,19 @@ int bs_json_depth(const char *text, size_t len, int limit)
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
         if (in_str) {
-            if (c == '\\') i++;
-            else if (c == '"') in_str = 0;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
             continue;
         }
-        if (c == '"') in_str = 1;
+        if (c == '"')
+            in_str = 1;
         else if (c == '[' || c == '{') {
             if (++depth > max) max = depth;
             if (max > limit) return max;
-        } else if (c == ']' || c == '}') depth--;
+        } else if (c == ']' || c == '}')
+            depth--;
     }
     return max;
 }

@@ -8,15 +8,15 @@
 #include <stddef.h>
 
 typedef enum bs_ftype_spec {
-    BS_T_STRING,     /* string */
-    BS_T_INT,        /* integer (JSON number without fraction) */
-    BS_T_NUMBER,     /* integer or real */
-    BS_T_BOOL,       /* true / false */
-    BS_T_OBJECT,     /* any object */
-    BS_T_ARRAY,      /* any array */
-    BS_T_STRINGS,    /* array of strings */
-    BS_T_TEXT,       /* a string or an array of strings (task inputs) */
-    BS_T_ANY,        /* any JSON value */
+    BS_T_STRING,  /* string */
+    BS_T_INT,     /* integer (JSON number without fraction) */
+    BS_T_NUMBER,  /* integer or real */
+    BS_T_BOOL,    /* true / false */
+    BS_T_OBJECT,  /* any object */
+    BS_T_ARRAY,   /* any array */
+    BS_T_STRINGS, /* array of strings */
+    BS_T_TEXT,    /* a string or an array of strings (task inputs) */
+    BS_T_ANY,     /* any JSON value */
 } bs_ftype_spec;
 
 enum {

@@ -87,7 +87,10 @@ static void test_json_depth(void **state)
     assert_int_equal(bs_json_depth(esc, strlen(esc), 32), 1);
 }
 
-static void h1(bs_request *req, bs_response *res) { (void)req, (void)res; }
+static void h1(bs_request *req, bs_response *res)
+{
+    (void)req, (void)res;
+}
 
 static void test_router(void **state)
 {
@@ -146,9 +149,11 @@ static void test_ratelimit_hit(void **state)
     bs_ratelimiter *rl = bs_ratelimit_new(1000);
     int64_t t0 = 1700000000000 - 1700000000000 % 60000; /* window start */
     bs_rl_result r;
-    for (int i = 0; i < 5; i++) assert_int_equal(bs_ratelimit_hit(rl, "k", 5, 60000, t0 + i, &r), 1);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(bs_ratelimit_hit(rl, "k", 5, 60000, t0 + i, &r), 1);
     assert_int_equal(r.remaining, 0);
-    for (int i = 0; i < 1000; i++) assert_int_equal(bs_ratelimit_hit(rl, "k", 5, 60000, t0 + 10, &r), 0);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(bs_ratelimit_hit(rl, "k", 5, 60000, t0 + 10, &r), 0);
     /* Refused hits are not counted: in the next window, the previous one
      * holds 5, weighted 5*(60-30)/60 = 2 at 30 s, so 3 more fit. */
     int ok = 0;
@@ -179,7 +184,8 @@ typedef struct {
 static void *hammer(void *p)
 {
     hit_arg *a = p;
-    for (int i = 0; i < 2000; i++) a->allowed += bs_ratelimit_hit(a->rl, "shared", 1000, 60000, a->t0, NULL);
+    for (int i = 0; i < 2000; i++)
+        a->allowed += bs_ratelimit_hit(a->rl, "shared", 1000, 60000, a->t0, NULL);
     return NULL;
 }
 
@@ -276,11 +282,15 @@ static void test_metrics_render(void **state)
     bs_metrics_store_error(m);
     bs_buf out = {0};
     bs_metrics_render(m, methods, patterns, &out);
-    assert_non_null(strstr(out.data, "bertstudio_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2\n"));
+    assert_non_null(strstr(
+        out.data,
+        "bertstudio_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2\n"));
     assert_non_null(strstr(out.data, "route=\"/auth/login\",status=\"401\"} 1\n"));
     assert_non_null(strstr(out.data, "route=\"unmatched\",status=\"404\"} 1\n"));
-    assert_non_null(strstr(out.data, "bertstudio_http_request_duration_seconds_bucket{method=\"GET\",route=\"/health\",le=\"0.001\"} 1\n"));
-    assert_non_null(strstr(out.data, "bertstudio_http_request_duration_seconds_bucket{method=\"GET\",route=\"/health\",le=\"+Inf\"} 2\n"));
+    assert_non_null(strstr(out.data, "bertstudio_http_request_duration_seconds_bucket{method="
+                                     "\"GET\",route=\"/health\",le=\"0.001\"} 1\n"));
+    assert_non_null(strstr(out.data, "bertstudio_http_request_duration_seconds_bucket{method="
+                                     "\"GET\",route=\"/health\",le=\"+Inf\"} 2\n"));
     assert_non_null(strstr(out.data, "bertstudio_rate_limited_total{scope=\"ip\"} 1\n"));
     assert_non_null(strstr(out.data, "bertstudio_store_errors_total 1\n"));
     bs_buf_free(&out);
@@ -298,7 +308,8 @@ static void test_route_permissions(void **state)
                         !strcmp(r->pattern, "/auth/login"));
         if (!strncmp(r->pattern, "/api-keys", 9) || !strncmp(r->pattern, "/settings", 9) ||
             !strncmp(r->pattern, "/admin/", 7))
-            assert_true(r->perm & (strcmp(r->method, "GET") ? BS_PERM_ADMIN_WRITE : BS_PERM_ADMIN_READ));
+            assert_true(r->perm &
+                        (strcmp(r->method, "GET") ? BS_PERM_ADMIN_WRITE : BS_PERM_ADMIN_READ));
     }
 }
 
@@ -367,12 +378,18 @@ static void test_custom_task_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_validate),         cmocka_unit_test(test_json_depth),
-        cmocka_unit_test(test_router),           cmocka_unit_test(test_ratelimit_decide),
-        cmocka_unit_test(test_ratelimit_hit),    cmocka_unit_test(test_ratelimit_threads),
-        cmocka_unit_test(test_settings_registry), cmocka_unit_test(test_perms),
-        cmocka_unit_test(test_metrics_render),   cmocka_unit_test(test_route_permissions),
-        cmocka_unit_test(test_authcache),        cmocka_unit_test(test_custom_task_limit),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_json_depth),
+        cmocka_unit_test(test_router),
+        cmocka_unit_test(test_ratelimit_decide),
+        cmocka_unit_test(test_ratelimit_hit),
+        cmocka_unit_test(test_ratelimit_threads),
+        cmocka_unit_test(test_settings_registry),
+        cmocka_unit_test(test_perms),
+        cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_route_permissions),
+        cmocka_unit_test(test_authcache),
+        cmocka_unit_test(test_custom_task_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,7 +54,8 @@ static void test_log_execution(void **state)
     assert_int_equal(total, 30);
     json_t *first = json_array_get(logs, 0);
     assert_string_equal(json_string_value(json_object_get(first, "model_name")), "bert-tiny");
-    assert_string_equal(json_string_value(json_object_get(first, "api_key_id")), "0123456789abcdef01234567");
+    assert_string_equal(json_string_value(json_object_get(first, "api_key_id")),
+                        "0123456789abcdef01234567");
     assert_string_equal(json_string_value(json_object_get(first, "ip_address")), "10.1.2.0");
     /* log_input_text is off by default: the text itself is not kept. */
     assert_null(json_object_get(first, "input_text"));
@@ -71,8 +72,12 @@ static void test_log_execution(void **state)
                 json_number_value(json_object_get(cls, "success_rate")) < 0.91);
     json_decref(groups);
     /* Entries queued at stop are written, not lost. */
-    bs_exec_record last = {.task_type = "qa", .model_name = "m", .execution_time = 1, .success = 1,
-                           .result_size = -1, .memory_usage = -1};
+    bs_exec_record last = {.task_type = "qa",
+                           .model_name = "m",
+                           .execution_time = 1,
+                           .success = 1,
+                           .result_size = -1,
+                           .memory_usage = -1};
     bs_server_log_execution(&req, &last);
     bs_logq_stop(srv.logq);
     bs_log_query qa = {.task_type = "qa"};
@@ -90,7 +95,8 @@ static void test_session_activity_through_queue(void **state)
     char *secret = NULL, *ssecret = NULL;
     assert_int_equal(bs_store_keys_create(store, fields, &secret, &key, &err), 0);
     const char *kid = json_string_value(json_object_get(key, "_id"));
-    assert_int_equal(bs_store_sessions_create(store, kid, 3600000, "127.0.0.1", NULL, &ssecret, &sess, &err), 0);
+    assert_int_equal(
+        bs_store_sessions_create(store, kid, 3600000, "127.0.0.1", NULL, &ssecret, &sess, &err), 0);
     bs_logq *q = NULL;
     assert_int_equal(bs_logq_start(store, 512, &q, &err), 0);
     const char *sid = json_string_value(json_object_get(sess, "_id"));
@@ -127,7 +133,8 @@ static void test_usage_batches(void **state)
     assert_int_equal(bs_store_keys_get(store, id, &got, &err), 0);
     json_t *stats = json_object_get(got, "usage_stats");
     assert_int_equal(json_integer_value(json_object_get(stats, "total_requests")), 7);
-    assert_string_equal(json_string_value(json_object_get(stats, "last_request_ip")), "192.168.1.0");
+    assert_string_equal(json_string_value(json_object_get(stats, "last_request_ip")),
+                        "192.168.1.0");
     json_decref(got);
     bs_usage_free(u);
     free(secret);
@@ -158,7 +165,9 @@ static void test_sweep(void **state)
     assert_int_equal(sessions, 0);
     /* A shorter retention, as PUT /settings would set it, applies at once. */
     json_t *v = json_integer(5);
-    assert_int_equal(bs_store_settings_put(store, "log_retention_days", v, "integer", NULL, "test", NULL, &err), 0);
+    assert_int_equal(
+        bs_store_settings_put(store, "log_retention_days", v, "integer", NULL, "test", NULL, &err),
+        0);
     json_decref(v);
     assert_int_equal(bs_settings_refresh(srv.settings, store, &err), 0);
     assert_int_equal(bs_server_sweep(&srv, &logs, &sessions, &err), 0);

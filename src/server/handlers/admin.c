@@ -41,8 +41,7 @@ void bs_handle_admin_purge(bs_request *req, bs_response *res)
     bs_reply_ok(res, 200,
                 json_pack("{s:s, s:{s:I, s:I, s:I, s:I}}", "api_key_id", id, "deleted", "sessions",
                           (json_int_t)c.sessions, "custom_tasks", (json_int_t)c.tasks,
-                          "execution_logs", (json_int_t)c.logs, "api_keys",
-                          (json_int_t)c.api_keys),
+                          "execution_logs", (json_int_t)c.logs, "api_keys", (json_int_t)c.api_keys),
                 "Purged");
 }
 

@@ -5,9 +5,9 @@
 
 void bs_handle_health(bs_request *req, bs_response *res)
 {
-    json_t *data = json_pack("{s:s, s:s, s:f}", "status", "ok", "version", bs_version(),
-                             "uptime_seconds",
-                             (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0);
+    json_t *data =
+        json_pack("{s:s, s:s, s:f}", "status", "ok", "version", bs_version(), "uptime_seconds",
+                  (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0);
     bs_reply_ok(res, 200, data, NULL);
 }
 

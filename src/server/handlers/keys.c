@@ -5,8 +5,8 @@
 
 #include <stdlib.h>
 
-static const char *const perm_choices[] = {"tasks:execute", "tasks:save", "models:download",
-                                           "admin:read", "admin:write", NULL};
+static const char *const perm_choices[] = {"tasks:execute", "tasks:save",  "models:download",
+                                           "admin:read",    "admin:write", NULL};
 
 const bs_field_spec bs_body_key_create[] = {
     {"name", BS_T_STRING, BS_REQUIRED, 1, 100, NULL},
@@ -68,8 +68,9 @@ void bs_handle_keys_list(bs_request *req, bs_response *res)
         bs_reply_err(req, res, &err);
         return;
     }
-    bs_reply_ok(res, 200, json_pack("{s:o, s:I, s:I}", "api_keys", list, "limit", (json_int_t)limit,
-                                    "offset", (json_int_t)offset),
+    bs_reply_ok(res, 200,
+                json_pack("{s:o, s:I, s:I}", "api_keys", list, "limit", (json_int_t)limit, "offset",
+                          (json_int_t)offset),
                 NULL);
 }
 

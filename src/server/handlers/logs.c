@@ -65,9 +65,12 @@ void bs_handle_logs_stats(bs_request *req, bs_response *res)
     if (parse_filters(req, res, &q)) return;
     const char *g = bs_request_query(req, "group_by");
     bs_log_group group = BS_LOG_GROUP_TASK_TYPE;
-    if (!g || !strcmp(g, "task_type")) g = "task_type";
-    else if (!strcmp(g, "model_name")) group = BS_LOG_GROUP_MODEL_NAME;
-    else if (!strcmp(g, "day")) group = BS_LOG_GROUP_DAY;
+    if (!g || !strcmp(g, "task_type"))
+        g = "task_type";
+    else if (!strcmp(g, "model_name"))
+        group = BS_LOG_GROUP_MODEL_NAME;
+    else if (!strcmp(g, "day"))
+        group = BS_LOG_GROUP_DAY;
     else {
         bs_reply_error(res, 400, "Invalid query parameter",
                        "'group_by' must be task_type, model_name or day");

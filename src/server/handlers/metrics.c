@@ -26,29 +26,30 @@ void bs_handle_metrics(bs_request *req, bs_response *res)
     bs_metrics_render(srv->metrics, methods, patterns, &out);
     free(methods);
     free(patterns);
-    bs_buf_printf(&out,
-                  "# HELP bertstudio_log_queue_depth Execution log entries waiting for the writer.\n"
-                  "# TYPE bertstudio_log_queue_depth gauge\n"
-                  "bertstudio_log_queue_depth %zu\n"
-                  "# HELP bertstudio_log_queue_dropped_total Log entries dropped because the queue was full.\n"
-                  "# TYPE bertstudio_log_queue_dropped_total counter\n"
-                  "bertstudio_log_queue_dropped_total %llu\n"
-                  "# HELP bertstudio_log_write_errors_total Log entries the store refused.\n"
-                  "# TYPE bertstudio_log_write_errors_total counter\n"
-                  "bertstudio_log_write_errors_total %llu\n"
-                  "# HELP bertstudio_rate_limit_counters Live rate-limit counters.\n"
-                  "# TYPE bertstudio_rate_limit_counters gauge\n"
-                  "bertstudio_rate_limit_counters %zu\n"
-                  "# HELP bertstudio_http_in_flight Requests being served.\n"
-                  "# TYPE bertstudio_http_in_flight gauge\n"
-                  "bertstudio_http_in_flight %ld\n"
-                  "# HELP bertstudio_uptime_seconds Seconds since the server started.\n"
-                  "# TYPE bertstudio_uptime_seconds gauge\n"
-                  "bertstudio_uptime_seconds %.3f\n",
-                  bs_logq_depth(srv->logq), (unsigned long long)bs_logq_dropped(srv->logq),
-                  (unsigned long long)bs_logq_write_errors(srv->logq),
-                  bs_ratelimit_size(srv->limiter), (long)atomic_load(&srv->in_flight),
-                  (double)(bs_time_now_ms() - srv->started_ms) / 1000.0);
+    bs_buf_printf(
+        &out,
+        "# HELP bertstudio_log_queue_depth Execution log entries waiting for the writer.\n"
+        "# TYPE bertstudio_log_queue_depth gauge\n"
+        "bertstudio_log_queue_depth %zu\n"
+        "# HELP bertstudio_log_queue_dropped_total Log entries dropped because the queue was "
+        "full.\n"
+        "# TYPE bertstudio_log_queue_dropped_total counter\n"
+        "bertstudio_log_queue_dropped_total %llu\n"
+        "# HELP bertstudio_log_write_errors_total Log entries the store refused.\n"
+        "# TYPE bertstudio_log_write_errors_total counter\n"
+        "bertstudio_log_write_errors_total %llu\n"
+        "# HELP bertstudio_rate_limit_counters Live rate-limit counters.\n"
+        "# TYPE bertstudio_rate_limit_counters gauge\n"
+        "bertstudio_rate_limit_counters %zu\n"
+        "# HELP bertstudio_http_in_flight Requests being served.\n"
+        "# TYPE bertstudio_http_in_flight gauge\n"
+        "bertstudio_http_in_flight %ld\n"
+        "# HELP bertstudio_uptime_seconds Seconds since the server started.\n"
+        "# TYPE bertstudio_uptime_seconds gauge\n"
+        "bertstudio_uptime_seconds %.3f\n",
+        bs_logq_depth(srv->logq), (unsigned long long)bs_logq_dropped(srv->logq),
+        (unsigned long long)bs_logq_write_errors(srv->logq), bs_ratelimit_size(srv->limiter),
+        (long)atomic_load(&srv->in_flight), (double)(bs_time_now_ms() - srv->started_ms) / 1000.0);
     pthread_mutex_lock(&srv->hooks_mu);
     for (size_t i = 0; i < srv->n_metric_hooks; i++)
         srv->metric_hooks[i].fn(&out, srv->metric_hooks[i].ud);

@@ -24,7 +24,8 @@ void bs_handle_sessions_list(bs_request *req, bs_response *res)
         bs_reply_err(req, res, &err);
         return;
     }
-    bs_reply_ok(res, 200, json_pack("{s:o, s:I, s:I}", "sessions", list, "limit", (json_int_t)limit,
-                                    "offset", (json_int_t)offset),
+    bs_reply_ok(res, 200,
+                json_pack("{s:o, s:I, s:I}", "sessions", list, "limit", (json_int_t)limit, "offset",
+                          (json_int_t)offset),
                 NULL);
 }

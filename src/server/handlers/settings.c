@@ -21,8 +21,12 @@ static json_t *describe(struct bs_server *srv, const bs_setting_def *def, const 
     json_object_set_new(d, "description", json_string(def->description));
     json_object_set_new(d, "default", json_loads(def->default_json, JSON_DECODE_ANY, NULL));
     if (def->max > def->min) {
-        json_object_set_new(d, "min", def->type == BS_SETTING_INTEGER ? json_integer((json_int_t)def->min) : json_real(def->min));
-        json_object_set_new(d, "max", def->type == BS_SETTING_INTEGER ? json_integer((json_int_t)def->max) : json_real(def->max));
+        json_object_set_new(d, "min",
+                            def->type == BS_SETTING_INTEGER ? json_integer((json_int_t)def->min)
+                                                            : json_real(def->min));
+        json_object_set_new(d, "max",
+                            def->type == BS_SETTING_INTEGER ? json_integer((json_int_t)def->max)
+                                                            : json_real(def->max));
     }
     static const char *const keep[] = {"created_at", "updated_at", "updated_by", NULL};
     for (const char *const *k = keep; *k; k++) {
@@ -65,7 +69,9 @@ static const bs_setting_def *find_def(bs_request *req, bs_response *res)
 {
     const char *key = bs_request_param(req, "key");
     const bs_setting_def *def = key ? bs_settings_def(key) : NULL;
-    if (!def) bs_reply_error(res, 404, "Unknown setting", "no setting named '%.100s' (GET /settings lists them)", key ? key : "");
+    if (!def)
+        bs_reply_error(res, 404, "Unknown setting",
+                       "no setting named '%.100s' (GET /settings lists them)", key ? key : "");
     return def;
 }
 
