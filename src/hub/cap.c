@@ -9,7 +9,7 @@ int bs_hub_enforce_cap(bs_hub *hub, const char *const *keep, size_t nkeep, json_
                        bs_err *err)
 {
     bs_store *st = bs_hub_store(hub);
-    int64_t cap = st ? bs_store_settings_int(st, "model_cache_max_bytes", 0) : 0;
+    int64_t cap = st ? bs_store_settings_int(st, "model_cache_max_bytes", 10737418240LL) : 0;
     if (evicted) *evicted = NULL;
     if (cap <= 0) return 0;
     json_t *entries = NULL, *victims = NULL;

@@ -172,9 +172,10 @@ bool bs_hub_file_wanted(const char *rfilename);
  * with the sum of its sizes). */
 int bs_hub_eviction_plan(const json_t *entries, int64_t max_bytes, const char *const *keep,
                          size_t nkeep, json_t **out, bs_err *err);
-/* Applies the plan with max_bytes = setting model_cache_max_bytes (0 or
- * absent = unlimited): removes the victims' folders and marks their
- * documents is_cached false. *evicted (may be NULL) gets the names. */
+/* Applies the plan with max_bytes = setting model_cache_max_bytes (default
+ * 10 GiB; 0 = unlimited): removes the victims' folders and marks their
+ * documents is_cached false. *evicted (may be NULL) gets the names. Called
+ * after every download and import, keeping the new model. */
 int bs_hub_enforce_cap(bs_hub *hub, const char *const *keep, size_t nkeep, json_t **evicted,
                        bs_err *err);
 
