@@ -9,12 +9,12 @@
  *
  * Two ways in: one C function per task taking a request struct, or the JSON
  * entry point bs_pipeline_run_json() shared by the HTTP server and the CLI,
- * which validates a request body of docs/api.md and returns the response's
- * `data` object. Results are jansson objects owned by the caller
- * (json_decref). Errors: BS_EINVAL for bad input (HTTP 400), BS_EUNPROCESSABLE
- * for well-formed but unusable input (HTTP 422: no mask token, a model
- * without the head the task needs), BS_ELIMIT never (limits are BS_EINVAL),
- * BS_ENOMEM, and the engine's own errors.
+ * which validates a request body of the API spec and returns the response's
+ * `data` object (docs/pipelines.md). Results are jansson objects owned by the
+ * caller (json_decref). Errors: BS_EINVAL for bad input, including the
+ * limits below (HTTP 400); BS_EUNPROCESSABLE for well-formed but unusable
+ * input (HTTP 422: no mask token, a model without the head the task needs);
+ * BS_ENOMEM; and the engine's own errors.
  */
 #ifndef BERTSTUDIO_PIPELINE_H
 #define BERTSTUDIO_PIPELINE_H

@@ -97,10 +97,9 @@ static int same(const json_t *exp, const json_t *act, double tol, char *path, si
 static int check_generation(const bs_pipeline_ctx *ctx, const json_t *req, const json_t *expected,
                             const char *id)
 {
-    json_t *r = json_deep_copy(req);
-    json_t *data = NULL;
+    const json_t *r = req;
     bs_err err = {0};
-    /* parse the request like the JSON entry point does, through a dry copy */
+    /* the fixture requests are well-formed: read them directly */
     bs_summarization_req q;
     bs_summarization_req_init(&q);
     json_t *v;
@@ -149,8 +148,6 @@ static int check_generation(const bs_pipeline_ctx *ctx, const json_t *req, const
         free(ids);
     }
     if (err.code) fprintf(stderr, "%s: %s\n", id, err.msg);
-    json_decref(data);
-    json_decref(r);
     return ok;
 }
 
