@@ -160,6 +160,48 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
 }
 
+static int ip_listed(const json_t *list, const char *ip)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        if (json_is_string(v) && !strcmp(json_string_value(v), ip)) return 1;
+    }
+    return 0;
+}
+
+/* Behind a reverse proxy every connection comes from the proxy: when the
+ * peer is one of trusted_proxies, the client is the rightmost address of
+ * X-Forwarded-For that is not itself a trusted proxy. Entries left of it
+ * were written by the client and are never believed. */
+static void forwarded_ip(struct bs_server *srv, struct MHD_Connection *conn, char *ip, size_t len)
+{
+    json_t *trusted = bs_settings_value(srv->settings, "trusted_proxies");
+    const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
+    if (xff && ip_listed(trusted, ip)) {
+        const char *end = xff + strlen(xff);
+        while (end > xff) {
+            const char *start = end;
+            while (start > xff && start[-1] != ',') start--;
+            const char *a = start, *b = end;
+            while (a < b && (*a == ' ' || *a == '\t')) a++;
+            while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+            char cand[64];
+            unsigned char bin[16];
+            size_t n = (size_t)(b - a);
+            if (n == 0 || n >= sizeof cand) break;
+            memcpy(cand, a, n);
+            cand[n] = 0;
+            if (inet_pton(AF_INET, cand, bin) != 1 && inet_pton(AF_INET6, cand, bin) != 1) break;
+            snprintf(ip, len, "%s", cand);
+            if (!ip_listed(trusted, cand)) break;
+            end = start > xff ? start - 1 : xff;
+        }
+    }
+    json_decref(trusted);
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, exchange *ex)
 {
     bs_response *res = &ex->res;
@@ -227,6 +269,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ex->req.started_ns = bs_time_mono_ns();
         ex->req.route_index = bs_routes_count;
         client_ip(conn, ex->req.client_ip, sizeof ex->req.client_ip);
+        forwarded_ip(srv, conn, ex->req.client_ip, sizeof ex->req.client_ip);
         ex->limit = (size_t)bs_settings_int(srv->settings, "max_request_bytes");
         /* Refuse an announced oversized body before reading any of it. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");

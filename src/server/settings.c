@@ -4,6 +4,7 @@
 #include "server/settings.h"
 #include "util/log.h"
 
+#include <arpa/inet.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -37,6 +38,8 @@ const bs_setting_def bs_settings_registry[] = {
      "Most tokens the batcher puts in one forward pass"},
     {"cors_allowed_origins", BS_SETTING_JSON, "[]", 0, 0,
      "Origins (\"https://host:port\") whose browser scripts may call the API"},
+    {"trusted_proxies", BS_SETTING_JSON, "[]", 0, 0,
+     "IP addresses of reverse proxies whose X-Forwarded-For is believed for the client IP"},
     {"usage_flush_seconds", BS_SETTING_INTEGER, "5", 1, 3600,
      "How often API key usage counters are written to the store"},
     {"sweep_interval_seconds", BS_SETTING_INTEGER, "3600", 1, 604800,
@@ -113,6 +116,26 @@ static int check_origins(const json_t *v, char *detail, size_t len)
     return 0;
 }
 
+static int check_ips(const json_t *v, char *detail, size_t len)
+{
+    if (!json_is_array(v) || json_array_size(v) > 64) {
+        snprintf(detail, len, "trusted_proxies must be an array of at most 64 IP addresses");
+        return -1;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(v, i, o)
+    {
+        unsigned char bin[16];
+        const char *s = json_string_value(o);
+        if (!s || (inet_pton(AF_INET, s, bin) != 1 && inet_pton(AF_INET6, s, bin) != 1)) {
+            snprintf(detail, len, "trusted_proxies[%zu] must be an IPv4 or IPv6 address", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int bs_settings_check(const bs_setting_def *def, const json_t *value, json_t **normalized,
                       char *detail, size_t len)
 {
@@ -151,6 +174,7 @@ int bs_settings_check(const bs_setting_def *def, const json_t *value, json_t **n
             return -1;
         if (!strcmp(def->key, "cors_allowed_origins") && check_origins(value, detail, len))
             return -1;
+        if (!strcmp(def->key, "trusted_proxies") && check_ips(value, detail, len)) return -1;
         norm = json_deep_copy(value);
         break;
     }

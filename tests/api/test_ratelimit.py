@@ -113,3 +113,31 @@ def test_per_key_hour_limit(server):
 def test_new_keys_get_default_rate_limits(server):
     _, doc = server.create_key("defaults")
     assert doc["rate_limits"] == {"requests_per_minute": 100, "requests_per_hour": 1000, "custom_tasks_per_hour": 50}
+
+
+def test_forwarded_client_ip_only_from_trusted_proxies():
+    srv = start_server(relaxed=False)
+    try:
+        h = srv.auth()
+        assert srv.request("PUT", "/settings/per_ip_requests_per_minute", json={"value": 1000}, headers=h).status_code == 200
+        assert_error(srv.request("PUT", "/settings/trusted_proxies", json={"value": ["not an ip"]}, headers=h), 400)
+        # Not trusted yet: X-Forwarded-For is ignored, the peer is the client.
+        secret, doc = srv.create_key("proxied")
+        srv.get("/auth/check", headers={**srv.auth(secret), "X-Forwarded-For": "203.0.113.7"})
+        key = srv.get(f"/api-keys/{doc['_id']}", headers=h).json()["data"]
+        assert key["usage_stats"]["last_request_ip"] == "127.0.0.0"
+        # Trusted: the rightmost untrusted address is the client; spoofed
+        # entries further left are not believed.
+        assert srv.request("PUT", "/settings/trusted_proxies", json={"value": ["127.0.0.1"]}, headers=h).status_code == 200
+        srv.get("/auth/check", headers={**srv.auth(secret), "X-Forwarded-For": "198.51.100.9, 203.0.113.7"})
+        key = srv.get(f"/api-keys/{doc['_id']}", headers=h).json()["data"]
+        assert key["usage_stats"]["last_request_ip"] == "203.0.113.0"
+        # Per-IP limits now hold per forwarded client.
+        assert srv.request("PUT", "/settings/per_ip_requests_per_minute", json={"value": 2},
+                           headers={**h, "X-Forwarded-For": "192.0.2.250"}).status_code == 200
+        a = [srv.get("/health", headers={"X-Forwarded-For": "192.0.2.1"}).status_code for _ in range(4)]
+        b = [srv.get("/health", headers={"X-Forwarded-For": "192.0.2.2"}).status_code for _ in range(2)]
+        assert a[:2] == [200, 200] and a[-1] == 429, a
+        assert b == [200, 200], b
+    finally:
+        srv.stop()
