@@ -23,7 +23,7 @@ static const char *cname(bs_coll c)
     return bs_store_colls[c].name;
 }
 
-static int mg_fail(const bson_error_t *e, const char *what, bs_err *err)
+int bs_mg_fail(const bson_error_t *e, const char *what, bs_err *err)
 {
     if (e->code == 11000 || strstr(e->message, "E11000")) {
         /* "... dup key: { api_key: "..." }": name the field, not the value */
@@ -118,13 +118,13 @@ static int mg_find(bs_store *s, bs_coll c, const bs_query *q, json_t **out, int6
         mongoc_cursor_t *cur = mongoc_collection_find_with_opts(o.co, &filter, &opts, NULL);
         const bson_t *doc;
         while (mongoc_cursor_next(cur, &doc)) json_array_append_new(arr, bs_mg_to_json(c, doc));
-        if (mongoc_cursor_error(cur, &e)) rc = mg_fail(&e, cname(c), err);
+        if (mongoc_cursor_error(cur, &e)) rc = bs_mg_fail(&e, cname(c), err);
         mongoc_cursor_destroy(cur);
     }
     if (!rc && total) {
         int64_t n = mongoc_collection_count_documents(o.co, &filter, NULL, NULL, NULL, &e);
         if (n < 0)
-            rc = mg_fail(&e, cname(c), err);
+            rc = bs_mg_fail(&e, cname(c), err);
         else
             *total = n;
     }
@@ -155,7 +155,7 @@ static int mg_insert(bs_store *s, bs_coll c, json_t *const *docs, size_t n, bool
     if (!rc && !replace) {
         /* ordered: stops at the first failure (validation ran before) */
         if (!mongoc_collection_insert_many(o.co, (const bson_t **)b, n, NULL, NULL, &e))
-            rc = mg_fail(&e, cname(c), err);
+            rc = bs_mg_fail(&e, cname(c), err);
     } else if (!rc) {
         mongoc_bulk_operation_t *bulk =
             mongoc_collection_create_bulk_operation_with_opts(o.co, NULL);
@@ -165,10 +165,11 @@ static int mg_insert(bs_store *s, bs_coll c, json_t *const *docs, size_t n, bool
             bson_t sel = BSON_INITIALIZER;
             bs_mg_append(&sel, "_id", json_object_get(docs[i], "_id"), BS_F_OID);
             if (!mongoc_bulk_operation_replace_one_with_opts(bulk, &sel, b[i], &uopts, &e))
-                rc = mg_fail(&e, cname(c), err);
+                rc = bs_mg_fail(&e, cname(c), err);
             bson_destroy(&sel);
         }
-        if (!rc && !mongoc_bulk_operation_execute(bulk, NULL, &e)) rc = mg_fail(&e, cname(c), err);
+        if (!rc && !mongoc_bulk_operation_execute(bulk, NULL, &e))
+            rc = bs_mg_fail(&e, cname(c), err);
         mongoc_bulk_operation_destroy(bulk);
         bson_destroy(&uopts);
     }
@@ -226,7 +227,7 @@ static int mg_update(bs_store *s, bs_coll c, const bs_query *q, const json_t *se
         bson_t reply;
         bson_error_t e;
         if (!mongoc_collection_update_many(o.co, &filter, &upd, NULL, &reply, &e))
-            rc = mg_fail(&e, cname(c), err);
+            rc = bs_mg_fail(&e, cname(c), err);
         else if (matched)
             *matched = reply_count(&reply, "matchedCount");
         bson_destroy(&reply);
@@ -246,7 +247,7 @@ static int mg_remove(bs_store *s, bs_coll c, const bs_query *q, int64_t *removed
         bson_t reply;
         bson_error_t e;
         if (!mongoc_collection_delete_many(o.co, &filter, NULL, &reply, &e))
-            rc = mg_fail(&e, cname(c), err);
+            rc = bs_mg_fail(&e, cname(c), err);
         else if (removed)
             *removed = reply_count(&reply, "deletedCount");
         bson_destroy(&reply);
@@ -296,7 +297,7 @@ static int aggregate(bs_store *s, bs_coll c, const bs_query *q, const char *stag
             mongoc_collection_aggregate(o.co, MONGOC_QUERY_NONE, &pipeline, &opts, NULL);
         const bson_t *doc;
         while (!rc && mongoc_cursor_next(cur, &doc)) rc = row(doc, ud);
-        if (!rc && mongoc_cursor_error(cur, &e)) rc = mg_fail(&e, cname(c), err);
+        if (!rc && mongoc_cursor_error(cur, &e)) rc = bs_mg_fail(&e, cname(c), err);
         mongoc_cursor_destroy(cur);
         op_end(&o);
         bson_destroy(&opts);
@@ -366,7 +367,7 @@ static int update_by_id(bs_store *s, bs_coll c, const char *id, const bson_t *up
         bson_t reply;
         bson_error_t e;
         if (!mongoc_collection_update_one(o.co, &sel, upd, NULL, &reply, &e))
-            rc = mg_fail(&e, cname(c), err);
+            rc = bs_mg_fail(&e, cname(c), err);
         else if (!reply_count(&reply, "matchedCount"))
             rc = bs_err_set(err, BS_ENOTFOUND, "%s: no document with _id %s", cname(c), id);
         bson_destroy(&reply);
@@ -467,7 +468,7 @@ static int mg_ping(bs_store *s, bs_err *err)
     bson_error_t e;
     int rc = mongoc_client_command_simple(cl, "admin", &cmd, NULL, &reply, &e)
                  ? 0
-                 : mg_fail(&e, "ping", err);
+                 : bs_mg_fail(&e, "ping", err);
     bson_destroy(&reply);
     bson_destroy(&cmd);
     mongoc_client_pool_push(m->pool, cl);
@@ -502,180 +503,6 @@ static const bs_engine mongo_engine = {
     .backup = bs_store_dump_file,
     .restore = bs_store_load_file,
 };
-
-/* ── collections, validators, indexes ── */
-
-/* The seed's $jsonSchema for custom_tasks, verbatim, and the rules we
- * derived for the other collections (the store checks the same rules in
- * schema.c before any write; the validators guard other writers). */
-static const char *const validators[BS_NCOLL] = {
-    [BS_COLL_TASKS] =
-        "{\"$jsonSchema\": {\"bsonType\": \"object\","
-        " \"required\": [\"name\", \"model_name\", \"function_code\", \"created_at\"],"
-        " \"properties\": {"
-        "  \"name\": {\"bsonType\": \"string\", \"minLength\": 1, \"maxLength\": 100},"
-        "  \"description\": {\"bsonType\": \"string\", \"maxLength\": 500},"
-        "  \"tags\": {\"bsonType\": \"array\", \"items\": {\"bsonType\": \"string\"}, "
-        "\"maxItems\": 10},"
-        "  \"model_name\": {\"bsonType\": \"string\", \"pattern\": \"^[a-zA-Z0-9\\\\-_/]+$\"}}}}",
-    [BS_COLL_KEYS] =
-        "{\"$jsonSchema\": {\"bsonType\": \"object\","
-        " \"required\": [\"api_key\", \"name\", \"created_at\", \"is_active\"],"
-        " \"properties\": {"
-        "  \"name\": {\"bsonType\": \"string\", \"minLength\": 1, \"maxLength\": 100},"
-        "  \"is_active\": {\"bsonType\": \"bool\"},"
-        "  \"permissions\": {\"bsonType\": \"array\", \"items\": {\"enum\": [\"tasks:execute\","
-        "   \"tasks:save\", \"models:download\", \"admin:read\", \"admin:write\"]}},"
-        "  \"rate_limits\": {\"bsonType\": \"object\", \"additionalProperties\": false, "
-        "\"properties\": {"
-        "   \"requests_per_minute\": {\"bsonType\": \"long\", \"minimum\": 1},"
-        "   \"requests_per_hour\": {\"bsonType\": \"long\", \"minimum\": 1},"
-        "   \"custom_tasks_per_hour\": {\"bsonType\": \"long\", \"minimum\": 1}}}}}}",
-    [BS_COLL_SESSIONS] = "{\"$jsonSchema\": {\"bsonType\": \"object\","
-                         " \"required\": [\"session_id\", \"api_key_id\", \"created_at\", "
-                         "\"expires_at\", \"is_active\"],"
-                         " \"properties\": {\"api_key_id\": {\"bsonType\": \"objectId\"},"
-                         "  \"expires_at\": {\"bsonType\": \"date\"}, \"activity_log\": "
-                         "{\"bsonType\": \"array\"}}}}",
-    [BS_COLL_MODELS] = "{\"$jsonSchema\": {\"bsonType\": \"object\", \"required\": "
-                       "[\"model_name\", \"task_type\"],"
-                       " \"properties\": {\"model_name\": {\"bsonType\": \"string\", \"pattern\": "
-                       "\"^[a-zA-Z0-9\\\\-_/]+$\"},"
-                       "  \"file_size\": {\"bsonType\": \"long\", \"minimum\": 0},"
-                       "  \"cache_priority\": {\"enum\": [\"low\", \"normal\", \"high\"]}}}}",
-    [BS_COLL_LOGS] = "{\"$jsonSchema\": {\"bsonType\": \"object\","
-                     " \"required\": [\"task_type\", \"model_name\", \"execution_time\", "
-                     "\"status\", \"timestamp\"],"
-                     " \"properties\": {\"status\": {\"enum\": [\"success\", \"error\"]},"
-                     "  \"execution_time\": {\"bsonType\": \"double\", \"minimum\": 0},"
-                     "  \"timestamp\": {\"bsonType\": \"date\"}}}}",
-    [BS_COLL_SETTINGS] =
-        "{\"$jsonSchema\": {\"bsonType\": \"object\","
-        " \"required\": [\"setting_key\", \"setting_value\", \"setting_type\", \"created_at\"],"
-        " \"properties\": {\"setting_type\": {\"enum\": [\"integer\", \"float\", \"boolean\", "
-        "\"string\","
-        "  \"json\"]}}}}",
-};
-
-typedef struct index_spec {
-    bs_coll c;
-    const char *keys; /* as the seed writes them */
-    bool unique;
-    const char *ttl_setting; /* expireAfterSeconds = setting days * 86400 */
-    int64_t ttl_days;
-} index_spec;
-
-static const index_spec indexes[] = {
-    {BS_COLL_TASKS, "{\"name\": \"text\", \"description\": \"text\"}", false, NULL, 0},
-    {BS_COLL_TASKS, "{\"tags\": 1, \"model_name\": 1}", false, NULL, 0},
-    {BS_COLL_TASKS, "{\"created_at\": -1}", false, NULL, 0},
-    {BS_COLL_TASKS, "{\"usage_count\": -1}", false, NULL, 0},
-    {BS_COLL_TASKS, "{\"created_by\": 1, \"created_at\": -1}", false, NULL, 0},
-    {BS_COLL_TASKS, "{\"api_key_id\": 1, \"created_at\": -1}", false, NULL,
-     0}, /* ours: key's tasks */
-    {BS_COLL_TASKS, "{\"is_public\": 1, \"usage_count\": -1}", false, NULL, 0}, /* ours: popular */
-    {BS_COLL_KEYS, "{\"api_key\": 1}", true, NULL, 0},
-    {BS_COLL_KEYS, "{\"is_active\": 1, \"last_used\": -1}", false, NULL, 0},
-    {BS_COLL_SESSIONS, "{\"session_id\": 1}", true, NULL, 0},
-    {BS_COLL_SESSIONS, "{\"expires_at\": 1}", false, "session_retention_days", 30},
-    {BS_COLL_SESSIONS, "{\"is_active\": 1, \"last_activity\": -1}", false, NULL, 0},
-    {BS_COLL_SESSIONS, "{\"api_key_id\": 1}", false, NULL, 0}, /* ours: purge */
-    {BS_COLL_MODELS, "{\"model_name\": 1, \"task_type\": 1}", true, NULL, 0},
-    {BS_COLL_MODELS, "{\"last_accessed\": 1}", false, NULL, 0},
-    {BS_COLL_MODELS, "{\"access_count\": -1}", false, NULL, 0},
-    {BS_COLL_LOGS, "{\"timestamp\": -1}", false, "log_retention_days", 90},
-    {BS_COLL_LOGS, "{\"session_id\": 1, \"timestamp\": -1}", false, NULL, 0},
-    {BS_COLL_LOGS, "{\"task_type\": 1, \"model_name\": 1, \"timestamp\": -1}", false, NULL, 0},
-    {BS_COLL_LOGS, "{\"api_key_id\": 1}", false, NULL, 0}, /* ours: purge */
-    {BS_COLL_SETTINGS, "{\"setting_key\": 1}", true, NULL, 0},
-};
-
-/* MongoDB's default index name: "field_dir" joined by '_'. */
-static void index_name(const bson_t *keys, char *out, size_t len)
-{
-    bson_iter_t it;
-    size_t n = 0;
-    out[0] = 0;
-    if (!bson_iter_init(&it, keys)) return;
-    while (bson_iter_next(&it) && n < len) {
-        if (BSON_ITER_HOLDS_UTF8(&it))
-            n += (size_t)snprintf(out + n, len - n, "%s%s_%s", n ? "_" : "", bson_iter_key(&it),
-                                  bson_iter_utf8(&it, NULL));
-        else
-            n += (size_t)snprintf(out + n, len - n, "%s%s_%d", n ? "_" : "", bson_iter_key(&it),
-                                  (int)bson_iter_as_int64(&it));
-    }
-}
-
-static int run_command(mongoc_database_t *db, bson_t *cmd, const char *what, bs_err *err,
-                       int ignore_code)
-{
-    bson_t reply;
-    bson_error_t e;
-    bool ok = mongoc_database_write_command_with_opts(db, cmd, NULL, &reply, &e);
-    bson_destroy(&reply);
-    bson_destroy(cmd);
-    if (!ok && (int)e.code == ignore_code) return 1;
-    return ok ? 0 : mg_fail(&e, what, err);
-}
-
-static int setup_collection(bs_store *s, mongoc_database_t *db, bs_coll c, bs_err *err)
-{
-    bson_error_t e;
-    bson_t *validator = bson_new_from_json((const uint8_t *)validators[c], -1, &e);
-    if (!validator)
-        return bs_err_set(err, BS_EINTERNAL, "validator of %s: %s", cname(c), e.message);
-    bson_t *cmd = bson_new();
-    BSON_APPEND_UTF8(cmd, "create", cname(c));
-    BSON_APPEND_DOCUMENT(cmd, "validator", validator);
-    int rc = run_command(db, cmd, cname(c), err, 48 /* NamespaceExists */);
-    if (rc == 1) { /* created earlier: bring its validator up to date */
-        cmd = bson_new();
-        BSON_APPEND_UTF8(cmd, "collMod", cname(c));
-        BSON_APPEND_DOCUMENT(cmd, "validator", validator);
-        rc = run_command(db, cmd, cname(c), err, -1);
-    }
-    bson_destroy(validator);
-    if (rc) return rc;
-    for (size_t i = 0; i < sizeof indexes / sizeof *indexes; i++) {
-        const index_spec *x = &indexes[i];
-        if (x->c != c) continue;
-        bson_t *keys = bson_new_from_json((const uint8_t *)x->keys, -1, &e);
-        if (!keys) return bs_err_set(err, BS_EINTERNAL, "index of %s: %s", cname(c), e.message);
-        char name[128];
-        index_name(keys, name, sizeof name);
-        int64_t ttl = 0;
-        if (x->ttl_setting) {
-            int64_t days = bs_store_settings_int(s, x->ttl_setting, x->ttl_days);
-            ttl = (days > 0 ? days : x->ttl_days) * 86400;
-        }
-        bson_t idx, arr;
-        cmd = bson_new();
-        BSON_APPEND_UTF8(cmd, "createIndexes", cname(c));
-        bson_append_array_begin(cmd, "indexes", -1, &arr);
-        bson_append_document_begin(&arr, "0", -1, &idx);
-        BSON_APPEND_DOCUMENT(&idx, "key", keys);
-        BSON_APPEND_UTF8(&idx, "name", name);
-        if (x->unique) BSON_APPEND_BOOL(&idx, "unique", true);
-        if (ttl) BSON_APPEND_INT64(&idx, "expireAfterSeconds", ttl);
-        bson_append_document_end(&arr, &idx);
-        bson_append_array_end(cmd, &arr);
-        rc = run_command(db, cmd, cname(c), err, 85 /* IndexOptionsConflict: TTL changed */);
-        if (rc == 1) {
-            bson_t index;
-            cmd = bson_new();
-            BSON_APPEND_UTF8(cmd, "collMod", cname(c));
-            bson_append_document_begin(cmd, "index", -1, &index);
-            BSON_APPEND_UTF8(&index, "name", name);
-            BSON_APPEND_INT64(&index, "expireAfterSeconds", ttl);
-            bson_append_document_end(cmd, &index);
-            rc = run_command(db, cmd, cname(c), err, -1);
-        }
-        bson_destroy(keys);
-        if (rc) return rc;
-    }
-    return 0;
-}
 
 /* The driver's own log goes through ours, warnings and errors only: its
  * debug chatter (every failed heartbeat) would drown the server's log. */
@@ -722,10 +549,7 @@ int bs_store_mongo_open(bs_store *s, const char *uri_text, const bs_store_opts *
     mongoc_client_t *cl = mongoc_client_pool_pop(m->pool);
     mongoc_database_t *dbh = mongoc_client_get_database(cl, m->db);
     int rc = 0;
-    /* settings first: the TTL of the other collections comes from them */
-    rc = setup_collection(s, dbh, BS_COLL_SETTINGS, err);
-    for (int c = 0; c < BS_NCOLL && !rc; c++)
-        if (c != BS_COLL_SETTINGS) rc = setup_collection(s, dbh, (bs_coll)c, err);
+    rc = bs_mg_setup(s, dbh, err);
     mongoc_database_destroy(dbh);
     mongoc_client_pool_push(m->pool, cl);
     return rc;

@@ -27,4 +27,10 @@ int bs_mg_filter(bs_coll c, const bs_query *q, bson_t *out, bs_err *err);
  * phrases and negation is not offered to users); NULL when there are none. */
 char *bs_mg_text(const char *text);
 
+/* Maps a driver error to a BS_E* code with a sentence: duplicate keys
+ * become BS_ECONFLICT naming the field, unreachable servers BS_ESTORE. */
+int bs_mg_fail(const bson_error_t *e, const char *what, bs_err *err);
+/* Creates or updates the collections, validators and indexes (mongo_setup.c). */
+int bs_mg_setup(bs_store *s, mongoc_database_t *db, bs_err *err);
+
 #endif

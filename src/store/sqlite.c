@@ -2,37 +2,27 @@
  * over the tables of sqlite_schema.c. Every write runs in one BEGIN IMMEDIATE
  * transaction on the writer connection; reads use the reader pool. */
 #include "store/sqlite_int.h"
-#include "util/time.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#define SQ(s) ((bs_sq *)(s)->impl)
-
-static const char *cname(bs_coll c)
-{
-    return bs_store_colls[c].name;
-}
 
 void bs_store_sqlite_trace(bs_store *s, void (*fn)(void *ud, const char *sql), void *ud)
 {
     if (strcmp(s->eng->name, "sqlite")) return;
-    SQ(s)->trace = fn;
-    SQ(s)->trace_ud = ud;
+    BS_SQ(s)->trace = fn;
+    BS_SQ(s)->trace_ud = ud;
 }
 
-static void trace(bs_sq *q, const char *sql)
+void bs_sq_trace(bs_sq *q, const char *sql)
 {
     if (q->trace) q->trace(q->trace_ud, sql);
 }
 
-static int step_fail(sqlite3_stmt *st, int rc, bs_coll c, bs_err *err)
+int bs_sq_step_fail(sqlite3_stmt *st, int rc, bs_coll c, bs_err *err)
 {
     sqlite3 *db = sqlite3_db_handle(st);
-    int r = bs_sq_fail(db, rc == SQLITE_ERROR ? sqlite3_extended_errcode(db) : rc, cname(c), err);
+    int r = bs_sq_fail(db, rc == SQLITE_ERROR ? sqlite3_extended_errcode(db) : rc,
+                       bs_store_colls[c].name, err);
     sqlite3_reset(st);
     return r;
 }
@@ -55,7 +45,8 @@ static int build_select(bs_buf *b, bs_sq *q, bs_coll c, const bs_query *qq, cons
             q->select_cols[c]);
         return 0;
     }
-    bs_buf_printf(b, "SELECT %s FROM \"%s\" t", count ? "count(*)" : q->select_cols[c], cname(c));
+    bs_buf_printf(b, "SELECT %s FROM \"%s\" t", count ? "count(*)" : q->select_cols[c],
+                  bs_store_colls[c].name);
     if (fts) {
         bs_buf_puts(b, " JOIN tasks_fts ON tasks_fts.rowid = t.rowid");
         /* the MATCH goes first so its placeholder is number 1 */
@@ -101,7 +92,7 @@ static int run_find(bs_sq_conn *conn, bs_coll c, bs_sq *q, const bs_query *qq, j
         bs_sq_binds bv = {.n = 0};
         rc = build_select(&b, q, c, qq, fts, count, &bv, err);
         if (!rc && b.oom) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-        if (!rc) trace(q, b.data);
+        if (!rc) bs_sq_trace(q, b.data);
         sqlite3_stmt *st = rc ? NULL : bs_sq_prepare(conn, b.data, err);
         bs_buf_free(&b);
         if (!rc && !st) rc = err ? err->code : BS_ESTORE;
@@ -115,7 +106,7 @@ static int run_find(bs_sq_conn *conn, bs_coll c, bs_sq *q, const bs_query *qq, j
             sqlite3_bind_int64(st, k++, qq->offset > 0 ? qq->offset : 0);
         }
         if (brc != SQLITE_OK) {
-            rc = step_fail(st, brc, c, err);
+            rc = bs_sq_step_fail(st, brc, c, err);
             break;
         }
         int s;
@@ -130,7 +121,7 @@ static int run_find(bs_sq_conn *conn, bs_coll c, bs_sq *q, const bs_query *qq, j
                 break;
             }
         }
-        if (!rc && s != SQLITE_DONE) rc = step_fail(st, s, c, err);
+        if (!rc && s != SQLITE_DONE) rc = bs_sq_step_fail(st, s, c, err);
         sqlite3_reset(st);
     }
     free(fts);
@@ -140,7 +131,7 @@ static int run_find(bs_sq_conn *conn, bs_coll c, bs_sq *q, const bs_query *qq, j
 static int sq_find(bs_store *s, bs_coll c, const bs_query *qq, json_t **out, int64_t *total,
                    bs_err *err)
 {
-    bs_sq *q = SQ(s);
+    bs_sq *q = BS_SQ(s);
     json_t *arr = json_array();
     if (!arr) return bs_err_set(err, BS_ENOMEM, "out of memory");
     bs_sq_conn *conn = bs_sq_reader(q);
@@ -184,10 +175,10 @@ static int insert_docs(bs_sq_conn *w, bs_coll c, json_t *const *docs, size_t n, 
         for (int f = 0; f < d->nfields; f++) {
             int rc = bs_sq_bind(st, f + 1, json_object_get(docs[i], d->fields[f].name),
                                 d->fields[f].type);
-            if (rc != SQLITE_OK) return step_fail(st, rc, c, err);
+            if (rc != SQLITE_OK) return bs_sq_step_fail(st, rc, c, err);
         }
         int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) return step_fail(st, rc, c, err);
+        if (rc != SQLITE_DONE) return bs_sq_step_fail(st, rc, c, err);
     }
     sqlite3_reset(st);
     return 0;
@@ -196,9 +187,9 @@ static int insert_docs(bs_sq_conn *w, bs_coll c, json_t *const *docs, size_t n, 
 static int sq_insert(bs_store *s, bs_coll c, json_t *const *docs, size_t n, bool replace,
                      bs_err *err)
 {
-    bs_sq_conn *w = bs_sq_write_begin(SQ(s), err);
+    bs_sq_conn *w = bs_sq_write_begin(BS_SQ(s), err);
     if (!w) return err ? err->code : BS_ESTORE;
-    return bs_sq_write_end(SQ(s), w, insert_docs(w, c, docs, n, replace, err), err);
+    return bs_sq_write_end(BS_SQ(s), w, insert_docs(w, c, docs, n, replace, err), err);
 }
 
 /* SET list for update: top-level replacements, plus sets and numeric
@@ -302,7 +293,7 @@ static int sq_update(bs_store *s, bs_coll c, const bs_query *qq, const json_t *s
     bs_buf b;
     bs_buf_init(&b);
     bs_sq_binds bv = {.n = 0};
-    bs_buf_printf(&b, "UPDATE \"%s\" AS t SET ", cname(c));
+    bs_buf_printf(&b, "UPDATE \"%s\" AS t SET ", bs_store_colls[c].name);
     int rc = build_set(&b, c, set, inc, &bv, err);
     if (!rc) rc = bs_sq_where(&b, c, qq, &bv, err);
     if (!rc && b.oom) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -310,26 +301,26 @@ static int sq_update(bs_store *s, bs_coll c, const bs_query *qq, const json_t *s
         bs_buf_free(&b);
         return rc;
     }
-    bs_sq_conn *w = bs_sq_write_begin(SQ(s), err);
+    bs_sq_conn *w = bs_sq_write_begin(BS_SQ(s), err);
     if (!w) {
         bs_buf_free(&b);
         return err ? err->code : BS_ESTORE;
     }
-    trace(SQ(s), b.data);
+    bs_sq_trace(BS_SQ(s), b.data);
     sqlite3_stmt *st = bs_sq_prepare(w, b.data, err);
     bs_buf_free(&b);
     if (!st)
         rc = err ? err->code : BS_ESTORE;
     else if ((rc = bs_sq_bind_all(st, &bv, 1)) != SQLITE_OK)
-        rc = step_fail(st, rc, c, err);
+        rc = bs_sq_step_fail(st, rc, c, err);
     else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
-        rc = step_fail(st, rc, c, err);
+        rc = bs_sq_step_fail(st, rc, c, err);
     else {
         rc = 0;
         if (matched) *matched = sqlite3_changes64(w->db);
         sqlite3_reset(st);
     }
-    return bs_sq_write_end(SQ(s), w, rc, err);
+    return bs_sq_write_end(BS_SQ(s), w, rc, err);
 }
 
 static int sq_remove(bs_store *s, bs_coll c, const bs_query *qq, int64_t *removed, bs_err *err)
@@ -337,330 +328,73 @@ static int sq_remove(bs_store *s, bs_coll c, const bs_query *qq, int64_t *remove
     bs_buf b;
     bs_buf_init(&b);
     bs_sq_binds bv = {.n = 0};
-    bs_buf_printf(&b, "DELETE FROM \"%s\" AS t", cname(c));
+    bs_buf_printf(&b, "DELETE FROM \"%s\" AS t", bs_store_colls[c].name);
     int rc = bs_sq_where(&b, c, qq, &bv, err);
     if (!rc && b.oom) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
     if (rc) {
         bs_buf_free(&b);
         return rc;
     }
-    bs_sq_conn *w = bs_sq_write_begin(SQ(s), err);
+    bs_sq_conn *w = bs_sq_write_begin(BS_SQ(s), err);
     if (!w) {
         bs_buf_free(&b);
         return err ? err->code : BS_ESTORE;
     }
-    trace(SQ(s), b.data);
+    bs_sq_trace(BS_SQ(s), b.data);
     sqlite3_stmt *st = bs_sq_prepare(w, b.data, err);
     bs_buf_free(&b);
     if (!st)
         rc = err ? err->code : BS_ESTORE;
     else if ((rc = bs_sq_bind_all(st, &bv, 1)) != SQLITE_OK)
-        rc = step_fail(st, rc, c, err);
+        rc = bs_sq_step_fail(st, rc, c, err);
     else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
-        rc = step_fail(st, rc, c, err);
+        rc = bs_sq_step_fail(st, rc, c, err);
     else {
         rc = 0;
         if (removed) *removed = sqlite3_changes64(w->db);
         sqlite3_reset(st);
     }
-    return bs_sq_write_end(SQ(s), w, rc, err);
+    return bs_sq_write_end(BS_SQ(s), w, rc, err);
 }
 
 /* Runs a read query built by the caller: binds bv from 1 then the extra
  * integer, and calls row() for each row. */
-typedef int (*row_fn)(sqlite3_stmt *st, void *ud);
-static int read_rows(bs_store *s, bs_coll c, const char *sql, const bs_sq_binds *bv, int64_t extra,
-                     row_fn row, void *ud, bs_err *err)
+int bs_sq_read_rows(bs_store *s, bs_coll c, const char *sql, const bs_sq_binds *bv, int64_t extra,
+                    bs_sq_row_fn row, void *ud, bs_err *err)
 {
-    bs_sq *q = SQ(s);
+    bs_sq *q = BS_SQ(s);
     bs_sq_conn *conn = bs_sq_reader(q);
     int rc = 0;
-    trace(q, sql);
+    bs_sq_trace(q, sql);
     sqlite3_stmt *st = bs_sq_prepare(conn, sql, err);
     if (!st)
         rc = err ? err->code : BS_ESTORE;
     else if ((rc = bs_sq_bind_all(st, bv, 1)) != SQLITE_OK)
-        rc = step_fail(st, rc, c, err);
+        rc = bs_sq_step_fail(st, rc, c, err);
     else {
         if (extra) sqlite3_bind_int64(st, bv->n + 1, extra);
         int r;
         while ((r = sqlite3_step(st)) == SQLITE_ROW)
             if ((rc = row(st, ud))) break;
-        if (!rc && r != SQLITE_DONE) rc = step_fail(st, r, c, err);
+        if (!rc && r != SQLITE_DONE) rc = bs_sq_step_fail(st, r, c, err);
         sqlite3_reset(st);
     }
     bs_sq_reader_put(q, conn);
     return rc;
 }
 
-static int group_row(sqlite3_stmt *st, void *ud)
-{
-    json_t *e = json_pack("{s:s?,s:I}", "value", (const char *)sqlite3_column_text(st, 0), "count",
-                          (json_int_t)sqlite3_column_int64(st, 1));
-    return !e || json_array_append_new(ud, e) ? BS_ENOMEM : 0;
-}
-
-static int sq_group_count(bs_store *s, bs_coll c, const bs_query *qq, const char *field,
-                          int64_t limit, json_t **out, bs_err *err)
-{
-    bs_buf b;
-    bs_buf_init(&b);
-    bs_sq_binds bv = {.n = 0};
-    if (c == BS_COLL_TASKS && !strcmp(field, "tags"))
-        bs_buf_puts(&b, "SELECT g.tag, count(*) FROM custom_tasks_tags g JOIN custom_tasks t ON "
-                        "t.rowid = g.task");
-    else if (bs_store_field(c, field))
-        bs_buf_printf(&b, "SELECT t.\"%s\", count(*) FROM \"%s\" t", field, cname(c));
-    else
-        return bs_err_set(err, BS_EINTERNAL, "group on unknown field");
-    int rc = bs_sq_where(&b, c, qq, &bv, err);
-    bs_buf_puts(&b, " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?");
-    json_t *arr = json_array();
-    if (!rc && (b.oom || !arr)) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-    if (!rc) rc = read_rows(s, c, b.data, &bv, limit > 0 ? limit : -1, group_row, arr, err);
-    bs_buf_free(&b);
-    if (rc) {
-        json_decref(arr);
-        return rc;
-    }
-    *out = arr;
-    return 0;
-}
-
-static int sum_row(sqlite3_stmt *st, void *ud)
-{
-    *(int64_t *)ud = sqlite3_column_int64(st, 0);
-    return 0;
-}
-
-static int sq_sum(bs_store *s, bs_coll c, const bs_query *qq, const char *field, int64_t *out,
-                  bs_err *err)
-{
-    if (!bs_store_field(c, field)) return bs_err_set(err, BS_EINTERNAL, "sum of unknown field");
-    bs_buf b;
-    bs_buf_init(&b);
-    bs_sq_binds bv = {.n = 0};
-    bs_buf_printf(&b, "SELECT coalesce(sum(t.\"%s\"), 0) FROM \"%s\" t", field, cname(c));
-    int rc = bs_sq_where(&b, c, qq, &bv, err);
-    *out = 0;
-    if (!rc && b.oom) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-    if (!rc) rc = read_rows(s, c, b.data, &bv, 0, sum_row, out, err);
-    bs_buf_free(&b);
-    return rc;
-}
-
-/* Reads one column of one document inside the write transaction. */
-static int read_json_col(bs_sq_conn *w, bs_coll c, const char *col, const char *id, json_t **out,
-                         int64_t *ival, bs_err *err)
-{
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT \"%s\"%s FROM \"%s\" WHERE \"_id\" = ?", col,
-             ival ? ", usage_count" : "", cname(c));
-    sqlite3_stmt *st = bs_sq_prepare(w, sql, err);
-    if (!st) return err ? err->code : BS_ESTORE;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
-        return bs_err_set(err, BS_ENOTFOUND, "%s: no document with _id %s", cname(c), id);
-    }
-    if (rc != SQLITE_ROW) return step_fail(st, rc, c, err);
-    const char *text = (const char *)sqlite3_column_text(st, 0);
-    *out = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-    if (ival) *ival = sqlite3_column_int64(st, 1);
-    sqlite3_reset(st);
-    return 0;
-}
-
-static int write_col(bs_sq_conn *w, bs_coll c, const char *sql, const char *id, const json_t *v,
-                     int64_t ival, bs_err *err)
-{
-    sqlite3_stmt *st = bs_sq_prepare(w, sql, err);
-    if (!st) return err ? err->code : BS_ESTORE;
-    bs_sq_bind(st, 1, v, BS_F_JSON);
-    sqlite3_bind_int64(st, 2, ival);
-    sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) return step_fail(st, rc, c, err);
-    sqlite3_reset(st);
-    return 0;
-}
-
-static int sq_task_exec(bs_store *s, const char *id, double secs, bool ok, bs_err *err)
-{
-    bs_sq_conn *w = bs_sq_write_begin(SQ(s), err);
-    if (!w) return err ? err->code : BS_ESTORE;
-    json_t *st = NULL;
-    int64_t usage = 0;
-    int rc = read_json_col(w, BS_COLL_TASKS, "execution_stats", id, &st, &usage, err);
-    if (!rc) {
-        json_t *ns = json_object();
-        int64_t n = json_integer_value(json_object_get(st, "total_executions"));
-        double avg = json_number_value(json_object_get(st, "avg_execution_time"));
-        double sr = json_number_value(json_object_get(st, "success_rate"));
-        json_object_set_new(ns, "avg_execution_time",
-                            json_real((avg * (double)n + secs) / (double)(n + 1)));
-        json_object_set_new(ns, "success_rate",
-                            json_real((sr * (double)n + (ok ? 1 : 0)) / (double)(n + 1)));
-        json_object_set_new(ns, "total_executions", json_integer(n + 1));
-        rc = write_col(
-            w, BS_COLL_TASKS,
-            "UPDATE custom_tasks SET execution_stats = ?, usage_count = ? WHERE \"_id\" = ?", id,
-            ns, usage + 1, err);
-        json_decref(ns);
-    }
-    json_decref(st);
-    return bs_sq_write_end(SQ(s), w, rc, err);
-}
-
-static int sq_session_push(bs_store *s, const char *id, const json_t *entry, int cap, bs_err *err)
-{
-    bs_sq_conn *w = bs_sq_write_begin(SQ(s), err);
-    if (!w) return err ? err->code : BS_ESTORE;
-    json_t *log = NULL;
-    int rc = read_json_col(w, BS_COLL_SESSIONS, "activity_log", id, &log, NULL, err);
-    if (!rc) {
-        if (!json_is_array(log)) {
-            json_decref(log);
-            log = json_array();
-        }
-        json_array_append(log, (json_t *)entry);
-        while (json_array_size(log) > (size_t)cap) json_array_remove(log, 0);
-        rc = write_col(w, BS_COLL_SESSIONS,
-                       "UPDATE user_sessions SET activity_log = ?1 WHERE \"_id\" = ?3", id, log, 0,
-                       err);
-    }
-    json_decref(log);
-    return bs_sq_write_end(SQ(s), w, rc, err);
-}
-
-typedef struct scan_ctx {
-    bs_log_group g;
-    bs_scan_fn cb;
-    void *ud;
-    int64_t day; /* the last day number formatted into daystr */
-    char daystr[32];
-} scan_ctx;
-
-static int scan_row(sqlite3_stmt *st, void *ud)
-{
-    scan_ctx *x = ud;
-    const char *group;
-    if (x->g == BS_LOG_GROUP_DAY) {
-        int64_t day = sqlite3_column_int64(st, 0);
-        if (day != x->day || !x->daystr[0]) {
-            bs_time_iso8601(day * 86400000, x->daystr, sizeof x->daystr);
-            x->daystr[10] = 0;
-            x->day = day;
-        }
-        group = x->daystr;
-    } else {
-        group = (const char *)sqlite3_column_text(st, 0);
-    }
-    return x->cb(x->ud, group ? group : "", sqlite3_column_double(st, 1),
-                 sqlite3_column_int(st, 2));
-}
-
-static int sq_log_scan(bs_store *s, const bs_query *qq, bs_log_group g, bs_scan_fn cb, void *ud,
-                       bs_err *err)
-{
-    /* Unordered: the caller groups and sorts in memory, which beats a
-     * temp b-tree over a million rows; the WHERE picks the index (the time
-     * range of the seed's "since", or task_type/model_name). */
-    static const char *const gexpr[] = {"t.task_type", "t.model_name",
-                                        "t.\"timestamp\" / 86400000"};
-    bs_buf b;
-    bs_buf_init(&b);
-    bs_sq_binds bv = {.n = 0};
-    bs_buf_printf(&b, "SELECT %s, t.execution_time, t.status = 'success' FROM execution_logs t",
-                  gexpr[g]);
-    int rc = bs_sq_where(&b, BS_COLL_LOGS, qq, &bv, err);
-    if (!rc && b.oom) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-    scan_ctx x = {.g = g, .cb = cb, .ud = ud};
-    if (!rc) rc = read_rows(s, BS_COLL_LOGS, b.data, &bv, 0, scan_row, &x, err);
-    bs_buf_free(&b);
-    return rc;
-}
-
 static int sq_ping(bs_store *s, bs_err *err)
 {
-    bs_sq *q = SQ(s);
+    bs_sq *q = BS_SQ(s);
     bs_sq_conn *c = bs_sq_reader(q);
     int rc = bs_sq_exec(c, "SELECT count(*) FROM system_settings", err);
     bs_sq_reader_put(q, c);
     return rc;
 }
 
-static int copy_db(sqlite3 *dst, sqlite3 *src, const char *what, bs_err *err)
-{
-    sqlite3_backup *bk = sqlite3_backup_init(dst, "main", src, "main");
-    if (!bk) return bs_sq_fail(dst, sqlite3_extended_errcode(dst), what, err);
-    /* one step: the whole copy reads a single snapshot of the source */
-    int rc = sqlite3_backup_step(bk, -1);
-    sqlite3_backup_finish(bk);
-    if (rc != SQLITE_DONE) return bs_sq_fail(NULL, rc, what, err);
-    return 0;
-}
-
-static int sq_backup(bs_store *s, const char *path, bs_err *err)
-{
-    bs_sq *q = SQ(s);
-    /* written beside the target and renamed: a failed backup never
-     * destroys the previous one */
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    unlink(tmp);
-    sqlite3 *dst = NULL;
-    if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        int rc = bs_err_set(err, BS_EIO, "%s: cannot create backup: %s", tmp, sqlite3_errmsg(dst));
-        sqlite3_close(dst);
-        return rc;
-    }
-    bs_sq_conn *c = bs_sq_reader(q);
-    int rc = copy_db(dst, c->db, path, err);
-    bs_sq_reader_put(q, c);
-    /* a backup is one self-contained file: no -wal beside it */
-    if (!rc && sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK)
-        rc = bs_sq_fail(dst, sqlite3_extended_errcode(dst), path, err);
-    sqlite3_close(dst);
-    if (!rc && rename(tmp, path))
-        rc = bs_err_set(err, BS_EIO, "%s: cannot rename backup: %s", path, strerror(errno));
-    if (rc) unlink(tmp);
-    return rc;
-}
-
-static int sq_restore(bs_store *s, const char *path, bs_err *err)
-{
-    bs_sq *q = SQ(s);
-    sqlite3 *src = NULL;
-    if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        int rc = bs_err_set(err, BS_EIO, "%s: cannot open backup: %s", path, sqlite3_errmsg(src));
-        sqlite3_close(src);
-        return rc;
-    }
-    sqlite3_stmt *st = NULL;
-    int ok = sqlite3_prepare_v2(src,
-                                "SELECT (SELECT integrity_check FROM pragma_integrity_check) = 'ok'"
-                                " AND (SELECT count(*) FROM sqlite_master WHERE name IN "
-                                "('custom_tasks','api_keys','execution_logs')) = 3",
-                                -1, &st, NULL) == SQLITE_OK &&
-             sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
-    sqlite3_finalize(st);
-    int rc = 0;
-    if (!ok) rc = bs_err_set(err, BS_EFORMAT, "%s: not an intact BERT Studio SQLite backup", path);
-    if (!rc) {
-        pthread_mutex_lock(&q->wlock);
-        rc = copy_db(q->writer.db, src, path, err);
-        if (!rc) rc = bs_sq_schema(&q->writer, err); /* a backup from an older version */
-        pthread_mutex_unlock(&q->wlock);
-    }
-    sqlite3_close(src);
-    return rc;
-}
-
 static void sq_close(bs_store *s)
 {
-    bs_sq *q = SQ(s);
+    bs_sq *q = BS_SQ(s);
     if (!q) return;
     for (int i = 0; i < q->nreaders; i++) bs_sq_conn_close(&q->readers[i]);
     bs_sq_conn_close(&q->writer);
@@ -683,13 +417,13 @@ static const bs_engine sqlite_engine = {
     .find = sq_find,
     .update = sq_update,
     .remove = sq_remove,
-    .group_count = sq_group_count,
-    .sum = sq_sum,
-    .task_exec = sq_task_exec,
-    .session_push = sq_session_push,
-    .log_scan = sq_log_scan,
-    .backup = sq_backup,
-    .restore = sq_restore,
+    .group_count = bs_sq_group_count,
+    .sum = bs_sq_sum,
+    .task_exec = bs_sq_task_exec,
+    .session_push = bs_sq_session_push,
+    .log_scan = bs_sq_log_scan,
+    .backup = bs_sq_backup,
+    .restore = bs_sq_restore,
 };
 
 int bs_store_sqlite_open(bs_store *s, const char *path, const bs_store_opts *opts, bs_err *err)

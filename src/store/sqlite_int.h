@@ -81,4 +81,28 @@ json_t *bs_sq_row(sqlite3_stmt *st, bs_coll c, int first);
  * text has no words. Caller frees. */
 char *bs_sq_fts_query(const char *text);
 
+#define BS_SQ(s) ((bs_sq *)(s)->impl)
+
+/* Reports the SQL text to the test hook, if any. */
+void bs_sq_trace(bs_sq *q, const char *sql);
+/* Maps a failed step/bind of st, resets st. */
+int bs_sq_step_fail(sqlite3_stmt *st, int rc, bs_coll c, bs_err *err);
+/* Runs a read query on a pooled reader: binds bv from 1, then extra (when
+ * not 0), and calls row() for each row until it returns non-zero. */
+typedef int (*bs_sq_row_fn)(sqlite3_stmt *st, void *ud);
+int bs_sq_read_rows(bs_store *s, bs_coll c, const char *sql, const bs_sq_binds *bv, int64_t extra,
+                    bs_sq_row_fn row, void *ud, bs_err *err);
+
+/* Engine operations in sqlite_ops.c and sqlite_backup.c (see bs_engine). */
+int bs_sq_group_count(bs_store *s, bs_coll c, const bs_query *q, const char *field, int64_t limit,
+                      json_t **out, bs_err *err);
+int bs_sq_sum(bs_store *s, bs_coll c, const bs_query *q, const char *field, int64_t *out,
+              bs_err *err);
+int bs_sq_task_exec(bs_store *s, const char *id, double secs, bool ok, bs_err *err);
+int bs_sq_session_push(bs_store *s, const char *id, const json_t *entry, int cap, bs_err *err);
+int bs_sq_log_scan(bs_store *s, const bs_query *q, bs_log_group g, bs_scan_fn cb, void *ud,
+                   bs_err *err);
+int bs_sq_backup(bs_store *s, const char *path, bs_err *err);
+int bs_sq_restore(bs_store *s, const char *path, bs_err *err);
+
 #endif
