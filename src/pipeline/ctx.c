@@ -149,6 +149,18 @@ static int load_word_decoder(bs_pipeline_ctx *ctx, const char *dir, bs_err *err)
     return 0;
 }
 
+/* config.json's function_to_apply, which transformers' text classification
+ * honours when neither the request nor problem_type decides. */
+static void load_config_function(bs_pipeline_ctx *ctx)
+{
+    json_t *cfg = json_loads(bs_model_config_json(ctx->model), 0, NULL);
+    const char *fn = json_string_value(json_object_get(cfg, "function_to_apply"));
+    static const char *const names[] = {"softmax", "sigmoid", "none"};
+    for (int i = 0; fn && i < 3; i++)
+        if (!strcmp(fn, names[i])) ctx->config_function = (bs_cls_function)(BS_CLS_FN_SOFTMAX + i);
+    json_decref(cfg);
+}
+
 int bs_pipeline_ctx_load(const char *dir, const bs_model_opts *opts, bs_pipeline_ctx **out,
                          bs_err *err)
 {
@@ -158,6 +170,7 @@ int bs_pipeline_ctx_load(const char *dir, const bs_model_opts *opts, bs_pipeline
     int rc = bs_tokenizer_load(dir, &ctx->tok, err);
     if (!rc) rc = load_word_decoder(ctx, dir, err);
     if (!rc) rc = bs_model_load(dir, opts, &ctx->model, err);
+    if (!rc) load_config_function(ctx);
     if (!rc) rc = load_sentence_transformers(ctx, dir, err);
     if (!rc && bs_model_head(ctx->model) == BS_HEAD_SEQ2SEQ_LM)
         rc = load_generation_defaults(ctx, err);
