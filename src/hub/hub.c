@@ -193,8 +193,15 @@ static int install(bs_hub *hub, const char *staging, const char *name, const cha
     int64_t size = 0;
     json_t *doc = NULL;
     int rc = bs_hub_model_path(hub->models_dir, name, final, sizeof final, err);
-    if (!rc && (rc = hub->validate(staging, hub->validate_ud, err)))
+    if (!rc && (rc = hub->validate(staging, hub->validate_ud, err))) {
         bs_err_prefix(err, "model %s is not usable", name);
+        /* Files that arrived intact but do not make a model: the caller's
+         * input is unusable (422), not malformed in transit. */
+        if (rc == BS_EFORMAT || rc == BS_EUNSUPPORTED || rc == BS_ENOTFOUND) {
+            rc = BS_EUNPROCESSABLE;
+            if (err) err->code = rc;
+        }
+    }
     if (!rc) rc = bs_hub_manifest_write(staging, checksum, &size, err);
     if (!rc)
         rc = bs_hub_describe(staging, name, task_type, url, priority, checksum, size,
@@ -275,7 +282,7 @@ int bs_hub_download(bs_hub *hub, const bs_hub_download_req *req, bs_hub_progress
     if (!rc) rc = install(hub, staging, req->model_name, req->task_type, url, req->cache_priority, out, err);
     /* A folder that downloaded completely but failed validation will not
      * get better by resuming: start over next time. */
-    if (rc == BS_EFORMAT || rc == BS_EUNSUPPORTED || rc == BS_ENOTFOUND || !rc)
+    if (rc == BS_EUNPROCESSABLE || rc == BS_ENOTFOUND || !rc)
         bs_hub_rmtree(staging, NULL);
     unclaim(hub, req->model_name);
     if (!rc && cb) {

@@ -112,8 +112,9 @@ typedef struct bs_hub_download_req {
  * NULL, gets it). Errors: BS_EINVAL (bad name/revision), BS_ENOTFOUND (no
  * such repo or revision, or no safetensors weights), BS_EAUTH (the Hub wants
  * a token: set HF_TOKEN), BS_EIO (network; partial files are kept and the
- * next attempt resumes), BS_EFORMAT (checksum mismatch: the file is
- * dropped; invalid model folder), BS_EBUSY (same name in progress). */
+ * next attempt resumes), BS_EFORMAT (checksum or size mismatch: the
+ * file is dropped), BS_EUNPROCESSABLE (the files do not make a usable model:
+ * the validation's message), BS_EBUSY (same name in progress). */
 int bs_hub_download(bs_hub *hub, const bs_hub_download_req *req, bs_hub_progress_fn cb, void *ud,
                     json_t **out, bs_err *err);
 

@@ -353,7 +353,7 @@ void bs_handle_models_import(bs_request *req, bs_response *res)
             bs_reply_error(res, 409, "Import in progress", "%s", e.msg);
             return;
         }
-        if (e.code == BS_EFORMAT || e.code == BS_EUNSUPPORTED) {
+        if (e.code == BS_EUNPROCESSABLE) {
             bs_reply_error(res, 422, "Not a usable model folder", "%s", e.msg);
             return;
         }
