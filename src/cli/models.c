@@ -90,9 +90,19 @@ static void print_doc(const json_t *doc, int as_json)
         free(s);
         return;
     }
-    const char *keys[] = {"model_name", "task_type", "model_type", "local_path", "file_size",
-                          "checksum", "download_url", "download_date", "last_accessed",
-                          "access_count", "cache_priority", "is_cached", NULL};
+    const char *keys[] = {"model_name",
+                          "task_type",
+                          "model_type",
+                          "local_path",
+                          "file_size",
+                          "checksum",
+                          "download_url",
+                          "download_date",
+                          "last_accessed",
+                          "access_count",
+                          "cache_priority",
+                          "is_cached",
+                          NULL};
     for (int i = 0; keys[i]; i++) {
         json_t *v = json_object_get(doc, keys[i]);
         if (!v) continue;
@@ -117,22 +127,38 @@ int bs_cli_models(int argc, char **argv)
     const char *data_dir = getenv("BERTSTUDIO_DATA_DIR");
     const char *revision = NULL, *task = NULL, *priority = NULL;
     int as_json = 0;
-    static const struct option longopts[] = {
-        {"data-dir", required_argument, 0, 'd'}, {"revision", required_argument, 0, 'r'},
-        {"task", required_argument, 0, 't'},     {"priority", required_argument, 0, 'p'},
-        {"json", no_argument, 0, 'j'},           {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"data-dir", required_argument, 0, 'd'},
+                                             {"revision", required_argument, 0, 'r'},
+                                             {"task", required_argument, 0, 't'},
+                                             {"priority", required_argument, 0, 'p'},
+                                             {"json", no_argument, 0, 'j'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd': data_dir = optarg; break;
-        case 'r': revision = optarg; break;
-        case 't': task = optarg; break;
-        case 'p': priority = optarg; break;
-        case 'j': as_json = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'r':
+            revision = optarg;
+            break;
+        case 't':
+            task = optarg;
+            break;
+        case 'p':
+            priority = optarg;
+            break;
+        case 'j':
+            as_json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind >= argc) {
@@ -179,7 +205,8 @@ int bs_cli_models(int argc, char **argv)
                    "CACHED");
             size_t i;
             json_t *m;
-            json_array_foreach(doc, i, m) {
+            json_array_foreach(doc, i, m)
+            {
                 char size[32];
                 human((double)json_integer_value(json_object_get(m, "file_size")), size,
                       sizeof size);
@@ -192,7 +219,9 @@ int bs_cli_models(int argc, char **argv)
         }
     } else if (!strcmp(cmd, "download")) {
         bar b = {.tty = isatty(STDOUT_FILENO), .last_files = -1};
-        bs_hub_download_req req = {.model_name = args[0], .revision = revision, .task_type = task,
+        bs_hub_download_req req = {.model_name = args[0],
+                                   .revision = revision,
+                                   .task_type = task,
                                    .cache_priority = priority};
         rc = bs_hub_download(hub, &req, on_progress, &b, &doc, &e);
         if (b.tty && rc) printf("\n");

@@ -17,7 +17,8 @@ int bs_hub_enforce_cap(bs_hub *hub, const char *const *keep, size_t nkeep, json_
     if (!rc) rc = bs_hub_eviction_plan(entries, cap, keep, nkeep, &victims, err);
     size_t i;
     json_t *v;
-    json_array_foreach(rc ? NULL : victims, i, v) {
+    json_array_foreach(rc ? NULL : victims, i, v)
+    {
         const char *name = json_string_value(v);
         char path[4096];
         if (bs_hub_model_path(bs_hub_models_dir(hub), name, path, sizeof path, err)) continue;
@@ -25,7 +26,8 @@ int bs_hub_enforce_cap(bs_hub *hub, const char *const *keep, size_t nkeep, json_
          * a later download. */
         size_t j;
         json_t *e;
-        json_array_foreach(entries, j, e) {
+        json_array_foreach(entries, j, e)
+        {
             if (strcmp(json_string_value(json_object_get(e, "model_name")), name)) continue;
             json_t *doc = json_deep_copy(e);
             json_object_set_new(doc, "is_cached", json_false());
@@ -39,7 +41,9 @@ int bs_hub_enforce_cap(bs_hub *hub, const char *const *keep, size_t nkeep, json_
                     (long long)cap);
     }
     json_decref(entries);
-    if (evicted && !rc) *evicted = victims;
-    else json_decref(victims);
+    if (evicted && !rc)
+        *evicted = victims;
+    else
+        json_decref(victims);
     return rc;
 }

@@ -110,8 +110,10 @@ static int walk(const char *dir, const char *rel, file_list *out, int depth, bs_
         } else if (S_ISREG(st.st_mode)) {
             if (list_push(out, sub)) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
         } else {
-            rc = bs_err_set(err, BS_EFORMAT, "%s: not a regular file (symlinks are not kept in "
-                                             "the cache)", full);
+            rc = bs_err_set(err, BS_EFORMAT,
+                            "%s: not a regular file (symlinks are not kept in "
+                            "the cache)",
+                            full);
         }
     }
     closedir(d);
@@ -167,8 +169,7 @@ int bs_hub_manifest_write(const char *dir, char checksum[72], int64_t *total_byt
             rc = bs_err_set(err, BS_EIO, "%s: %s", path, strerror(errno));
         } else {
             size_t w = text.len ? fwrite(text.data, 1, text.len, f) : 0;
-            if (fclose(f) || w != text.len)
-                rc = bs_err_set(err, BS_EIO, "%s: write failed", path);
+            if (fclose(f) || w != text.len) rc = bs_err_set(err, BS_EIO, "%s: write failed", path);
         }
     }
     if (!rc) {

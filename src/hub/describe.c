@@ -15,7 +15,8 @@ static int ends_with(const char *s, const char *suffix)
 
 const char *bs_hub_task_type(const json_t *config, bool has_st)
 {
-    const char *arch = json_string_value(json_array_get(json_object_get(config, "architectures"), 0));
+    const char *arch =
+        json_string_value(json_array_get(json_object_get(config, "architectures"), 0));
     if (arch) {
         if (ends_with(arch, "ForSequenceClassification")) return "classification";
         if (ends_with(arch, "ForTokenClassification")) return "ner";
@@ -53,8 +54,9 @@ int bs_hub_describe(const char *dir, const char *model_name, const char *task_ty
     copy_int(mc, config, "vocab_size");
     /* BART names its sizes differently; keep the seed's keys. */
     json_t *hs = json_object_get(config, "hidden_size");
-    json_object_set_new(mc, "hidden_size",
-                        json_integer(json_integer_value(hs ? hs : json_object_get(config, "d_model"))));
+    json_object_set_new(
+        mc, "hidden_size",
+        json_integer(json_integer_value(hs ? hs : json_object_get(config, "d_model"))));
     json_t *nh = json_object_get(config, "num_attention_heads");
     if (!nh) nh = json_object_get(config, "encoder_attention_heads");
     if (!nh) nh = json_object_get(config, "n_heads"); /* DistilBERT */
@@ -67,14 +69,13 @@ int bs_hub_describe(const char *dir, const char *model_name, const char *task_ty
 
     char now[32];
     bs_time_iso8601(now_ms, now, sizeof now);
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:b, s:s}",
-                            "model_name", model_name, "model_type",
-                            has_st ? "sentence-transformers" : "transformers", "task_type",
-                            task_type ? task_type : bs_hub_task_type(config, has_st),
-                            "download_url", download_url, "local_path", dir, "file_size",
-                            (json_int_t)file_size, "download_date", now, "last_accessed", now,
-                            "model_config", mc, "checksum", checksum, "is_cached", 1,
-                            "cache_priority", cache_priority ? cache_priority : "normal");
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:b, s:s}", "model_name", model_name,
+        "model_type", has_st ? "sentence-transformers" : "transformers", "task_type",
+        task_type ? task_type : bs_hub_task_type(config, has_st), "download_url", download_url,
+        "local_path", dir, "file_size", (json_int_t)file_size, "download_date", now,
+        "last_accessed", now, "model_config", mc, "checksum", checksum, "is_cached", 1,
+        "cache_priority", cache_priority ? cache_priority : "normal");
     json_decref(config);
     if (!doc) return bs_err_set(err, BS_ENOMEM, "out of memory");
     *out = doc;

@@ -27,13 +27,13 @@ typedef struct want {
 
 /* State of one transfer, reset for each request. */
 typedef struct xfer {
-    long status;        /* status of the latest response */
-    char etag[128];     /* ETag of the latest response */
-    char linked[128];   /* X-Linked-Etag of any response (the Hub's redirect) */
-    FILE *out;          /* file body goes here (NULL: into mem) */
-    int64_t offset;     /* bytes already in out before this request */
-    int truncated;      /* server ignored Range: restart from 0 */
-    bs_buf mem;         /* listing body, or the first bytes of an error body */
+    long status;      /* status of the latest response */
+    char etag[128];   /* ETag of the latest response */
+    char linked[128]; /* X-Linked-Etag of any response (the Hub's redirect) */
+    FILE *out;        /* file body goes here (NULL: into mem) */
+    int64_t offset;   /* bytes already in out before this request */
+    int truncated;    /* server ignored Range: restart from 0 */
+    bs_buf mem;       /* listing body, or the first bytes of an error body */
     size_t mem_max;
     int too_big;
 } xfer;
@@ -80,8 +80,10 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
     while (v < end && (*v == ' ' || *v == '\t')) v++;
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
     char *dst = NULL;
-    if (klen == 4 && !strncasecmp(buf, "etag", 4)) dst = x->etag;
-    else if (klen == 13 && !strncasecmp(buf, "x-linked-etag", 13)) dst = x->linked;
+    if (klen == 4 && !strncasecmp(buf, "etag", 4))
+        dst = x->etag;
+    else if (klen == 13 && !strncasecmp(buf, "x-linked-etag", 13))
+        dst = x->linked;
     if (dst) {
         size_t vl = (size_t)(end - v);
         if (vl >= sizeof x->etag) vl = sizeof x->etag - 1;
@@ -179,8 +181,7 @@ static int http_error(dl *d, const char *what, bs_err *err)
                           "token: set HF_TOKEN; or it does not exist)",
                           what);
     if (s == 403)
-        return bs_err_set(err, BS_EAUTH, "%s: the Hub answered 403 (HF_TOKEN has no access)",
-                          what);
+        return bs_err_set(err, BS_EAUTH, "%s: the Hub answered 403 (HF_TOKEN has no access)", what);
     if (s == 404)
         return bs_err_set(err, BS_ENOTFOUND, "%s: not found on %s (404)", what, d->f->endpoint);
     return bs_err_set(err, BS_EIO, "%s: the Hub answered HTTP %ld %.200s", what, s, body);
@@ -190,8 +191,8 @@ static int list_repo(dl *d, CURL *h, want **out, size_t *nout, char commit[41], 
 {
     char *rev = curl_easy_escape(h, d->f->revision, 0);
     char url[4096];
-    snprintf(url, sizeof url, "%s/api/models/%s/revision/%s?blobs=true", d->f->endpoint,
-             d->f->repo, rev ? rev : "main");
+    snprintf(url, sizeof url, "%s/api/models/%s/revision/%s?blobs=true", d->f->endpoint, d->f->repo,
+             rev ? rev : "main");
     curl_free(rev);
     xfer_reset(&d->x);
     d->x.mem_max = LISTING_MAX;
@@ -222,7 +223,8 @@ static int list_repo(dl *d, CURL *h, want **out, size_t *nout, char commit[41], 
         json_decref(doc);
         return bs_err_set(err, BS_ENOMEM, "out of memory");
     }
-    json_array_foreach(sib, idx, s) {
+    json_array_foreach(sib, idx, s)
+    {
         const char *name = json_string_value(json_object_get(s, "rfilename"));
         if (!bs_hub_file_wanted(name)) continue;
         /* Weight shard names become local file names: plain characters only. */
@@ -233,9 +235,8 @@ static int list_repo(dl *d, CURL *h, want **out, size_t *nout, char commit[41], 
         w[n].name = strdup(name);
         json_t *lfs = json_object_get(s, "lfs");
         json_t *size = json_object_get(lfs ? lfs : s, "size");
-        w[n].size = json_is_integer(size) && json_integer_value(size) >= 0
-                        ? json_integer_value(size)
-                        : -1;
+        w[n].size =
+            json_is_integer(size) && json_integer_value(size) >= 0 ? json_integer_value(size) : -1;
         const char *lsha = json_string_value(json_object_get(lfs, "sha256"));
         if (lsha && strlen(lsha) == 64 && strspn(lsha, "0123456789abcdef") == 64)
             memcpy(w[n].sha256, lsha, 65);
@@ -312,8 +313,10 @@ static int fetch_one(dl *d, CURL *h, const char *base_url, const want *w, const 
         char linked[65], tag[65];
         etag_sha(d->x.linked, linked);
         etag_sha(d->x.etag, tag);
-        if (linked[0]) memcpy(announced, linked, 65);
-        else if (tag[0]) memcpy(announced, tag, 65);
+        if (linked[0])
+            memcpy(announced, linked, 65);
+        else if (tag[0])
+            memcpy(announced, tag, 65);
         if (d->cancelled) return bs_err_set(err, BS_EIO, "%s: download cancelled", w->name);
         if (cc == CURLE_OK && closed)
             return bs_err_set(err, BS_EIO, "%s: write failed (disk full?)", part);

@@ -12,7 +12,7 @@ typedef struct bs_hub_fetch {
     const char *revision; /* checked revision */
     bs_hub_progress_fn cb;
     void *ud;
-    int max_attempts;     /* per file, for dropped connections; 0 = 4 */
+    int max_attempts; /* per file, for dropped connections; 0 = 4 */
 } bs_hub_fetch;
 
 /* Lists the repo at its revision and fetches every wanted file into dir

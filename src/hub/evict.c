@@ -9,9 +9,9 @@
 
 typedef struct cand {
     const char *name;
-    int prio;         /* 0 low, 1 normal, 2 high */
-    int64_t last_ms;  /* most recent access over the model's entries */
-    int64_t count;    /* accesses summed over the model's entries */
+    int prio;        /* 0 low, 1 normal, 2 high */
+    int64_t last_ms; /* most recent access over the model's entries */
+    int64_t count;   /* accesses summed over the model's entries */
     int64_t bytes;
     int keep;
 } cand;
@@ -53,7 +53,8 @@ int bs_hub_eviction_plan(const json_t *entries, int64_t max_bytes, const char *c
     }
     int64_t total = 0;
     json_t *e;
-    json_array_foreach(entries, i, e) {
+    json_array_foreach(entries, i, e)
+    {
         const char *name = json_string_value(json_object_get(e, "model_name"));
         if (!name || !json_is_true(json_object_get(e, "is_cached"))) continue;
         json_int_t size = json_integer_value(json_object_get(e, "file_size"));

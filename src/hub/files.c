@@ -6,12 +6,21 @@
 #include <string.h>
 
 static const char *const wanted[] = {
-    "config.json", "model.safetensors.index.json", "generation_config.json",
+    "config.json",
+    "model.safetensors.index.json",
+    "generation_config.json",
     /* tokenizer */
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-    "vocab.txt", "vocab.json", "merges.txt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
     /* sentence-transformers */
-    "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
     "1_Pooling/config.json",
 };
 

@@ -37,9 +37,11 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 int bs_hub_rmtree(const char *path, bs_err *err)
 {
     struct stat st;
-    if (lstat(path, &st)) return errno == ENOENT ? 0 : bs_err_set(err, BS_EIO, "%s: %s", path, strerror(errno));
+    if (lstat(path, &st))
+        return errno == ENOENT ? 0 : bs_err_set(err, BS_EIO, "%s: %s", path, strerror(errno));
     if (!S_ISDIR(st.st_mode)) {
-        if (unlink(path)) return bs_err_set(err, BS_EIO, "cannot remove %s: %s", path, strerror(errno));
+        if (unlink(path))
+            return bs_err_set(err, BS_EIO, "cannot remove %s: %s", path, strerror(errno));
         return 0;
     }
     if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS))

@@ -107,9 +107,18 @@ void bs_hub_close(bs_hub *hub)
     free(hub);
 }
 
-const char *bs_hub_models_dir(const bs_hub *hub) { return hub->models_dir; }
-const char *bs_hub_endpoint(const bs_hub *hub) { return hub->endpoint; }
-bs_store *bs_hub_store(const bs_hub *hub) { return hub->store; }
+const char *bs_hub_models_dir(const bs_hub *hub)
+{
+    return hub->models_dir;
+}
+const char *bs_hub_endpoint(const bs_hub *hub)
+{
+    return hub->endpoint;
+}
+bs_store *bs_hub_store(const bs_hub *hub)
+{
+    return hub->store;
+}
 
 bool bs_hub_busy(bs_hub *hub, const char *name)
 {
@@ -159,8 +168,10 @@ static void flat_name(const char *name, char *out, size_t len)
 {
     size_t j = 0;
     for (size_t i = 0; name[i] && j + 3 < len; i++) {
-        if (name[i] == '/') out[j++] = '-', out[j++] = '-';
-        else out[j++] = name[i];
+        if (name[i] == '/')
+            out[j++] = '-', out[j++] = '-';
+        else
+            out[j++] = name[i];
     }
     out[j] = 0;
 }
@@ -168,14 +179,16 @@ static void flat_name(const char *name, char *out, size_t len)
 static int check_priority(const char *p, bs_err *err)
 {
     if (p && strcmp(p, "low") && strcmp(p, "normal") && strcmp(p, "high"))
-        return bs_err_set(err, BS_EINVAL, "cache_priority \"%.40s\" must be low, normal or high", p);
+        return bs_err_set(err, BS_EINVAL, "cache_priority \"%.40s\" must be low, normal or high",
+                          p);
     return 0;
 }
 
 static int check_task(const char *t, bs_err *err)
 {
-    static const char *const tasks[] = {"classification", "ner", "qa", "fill-mask",
-                                        "embeddings", "features", "summarization", NULL};
+    static const char *const tasks[] = {"classification", "ner",        "qa",
+                                        "fill-mask",      "embeddings", "features",
+                                        "summarization",  NULL};
     if (!t) return 0;
     for (int i = 0; tasks[i]; i++)
         if (!strcmp(t, tasks[i])) return 0;
@@ -248,8 +261,10 @@ static int install(bs_hub *hub, const char *staging, const char *name, const cha
     if (hub->store && bs_hub_enforce_cap(hub, keep, 1, &evicted, &e2))
         bs_log_warn("hub", "cache cap not enforced: %s", e2.msg);
     json_decref(evicted);
-    if (out) *out = doc;
-    else json_decref(doc);
+    if (out)
+        *out = doc;
+    else
+        json_decref(doc);
     return 0;
 }
 
@@ -270,8 +285,12 @@ int bs_hub_download(bs_hub *hub, const bs_hub_download_req *req, bs_hub_progress
         if (*p == '/') *p = '_';
     snprintf(staging, sizeof staging, "%s/%s@%s", hub->partial_dir, flat, frev);
     rc = bs_hub_mkdirs(staging, err);
-    bs_hub_fetch f = {.endpoint = hub->endpoint, .token = hub->token, .repo = req->model_name,
-                      .revision = rev, .cb = cb, .ud = ud};
+    bs_hub_fetch f = {.endpoint = hub->endpoint,
+                      .token = hub->token,
+                      .repo = req->model_name,
+                      .revision = rev,
+                      .cb = cb,
+                      .ud = ud};
     if (!rc) rc = bs_hub_fetch_repo(&f, staging, NULL, err);
     if (!rc && cb) {
         bs_hub_progress p = {.stage = "validating", .total = -1, .eta_s = -1};
@@ -279,11 +298,12 @@ int bs_hub_download(bs_hub *hub, const bs_hub_download_req *req, bs_hub_progress
     }
     char url[2048];
     snprintf(url, sizeof url, "%s/%s", hub->endpoint, req->model_name);
-    if (!rc) rc = install(hub, staging, req->model_name, req->task_type, url, req->cache_priority, out, err);
+    if (!rc)
+        rc = install(hub, staging, req->model_name, req->task_type, url, req->cache_priority, out,
+                     err);
     /* A folder that downloaded completely but failed validation will not
      * get better by resuming: start over next time. */
-    if (rc == BS_EUNPROCESSABLE || rc == BS_ENOTFOUND || !rc)
-        bs_hub_rmtree(staging, NULL);
+    if (rc == BS_EUNPROCESSABLE || rc == BS_ENOTFOUND || !rc) bs_hub_rmtree(staging, NULL);
     unclaim(hub, req->model_name);
     if (!rc && cb) {
         bs_hub_progress p = {.stage = "done", .total = -1, .eta_s = -1};

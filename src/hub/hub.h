@@ -29,9 +29,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BS_HUB_NAME_MAX 200
+#define BS_HUB_NAME_MAX         200
 #define BS_HUB_DEFAULT_ENDPOINT "https://huggingface.co"
-#define BS_HUB_MANIFEST ".sha256sums"
+#define BS_HUB_MANIFEST         ".sha256sums"
 
 typedef struct bs_hub bs_hub;
 
@@ -47,8 +47,7 @@ int bs_hub_revision_check(const char *rev, bs_err *err);
  * (or any of its parents below models_dir) exists, its realpath must stay
  * inside realpath(models_dir) (no symlink escapes). BS_EINVAL for a bad
  * name, BS_EPERM for an escape, BS_ERANGE when out is too small. */
-int bs_hub_model_path(const char *models_dir, const char *name, char *out, size_t len,
-                      bs_err *err);
+int bs_hub_model_path(const char *models_dir, const char *name, char *out, size_t len, bs_err *err);
 
 /* ── checksums (checksum.c) ── */
 
@@ -66,12 +65,12 @@ int bs_hub_manifest_verify(const char *dir, char checksum[72], bs_err *err);
 /* ── progress (download.c) ── */
 
 typedef struct bs_hub_progress {
-    const char *stage;   /* "listing", "downloading", "validating", "done" */
-    const char *file;    /* file being fetched, or NULL */
-    int64_t done;        /* bytes on disk so far (resumed bytes included) */
-    int64_t total;       /* bytes in all, -1 while unknown */
-    double rate;         /* bytes/s transferred in this session */
-    double eta_s;        /* seconds left, -1 when unknown */
+    const char *stage; /* "listing", "downloading", "validating", "done" */
+    const char *file;  /* file being fetched, or NULL */
+    int64_t done;      /* bytes on disk so far (resumed bytes included) */
+    int64_t total;     /* bytes in all, -1 while unknown */
+    double rate;       /* bytes/s transferred in this session */
+    double eta_s;      /* seconds left, -1 when unknown */
     int files_done, files_total;
 } bs_hub_progress;
 /* Called at most ~10 times a second and at each stage change; returning
@@ -101,9 +100,9 @@ const char *bs_hub_endpoint(const bs_hub *hub);
 bs_store *bs_hub_store(const bs_hub *hub);
 
 typedef struct bs_hub_download_req {
-    const char *model_name; /* Hub id, also the local name */
-    const char *revision;   /* NULL = "main" */
-    const char *task_type;  /* NULL = derived from config.json */
+    const char *model_name;     /* Hub id, also the local name */
+    const char *revision;       /* NULL = "main" */
+    const char *task_type;      /* NULL = derived from config.json */
     const char *cache_priority; /* NULL = "normal" */
 } bs_hub_download_req;
 

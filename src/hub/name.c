@@ -11,8 +11,8 @@
 
 static int name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '/';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '/';
 }
 
 int bs_hub_name_check(const char *name, bs_err *err)
@@ -58,8 +58,7 @@ int bs_hub_revision_check(const char *rev, bs_err *err)
                               rev);
     }
     if (strstr(rev, "..") || rev[0] == '/' || rev[0] == '.')
-        return bs_err_set(err, BS_EINVAL, "revision \"%.80s\" is not a branch, tag or commit",
-                          rev);
+        return bs_err_set(err, BS_EINVAL, "revision \"%.80s\" is not a branch, tag or commit", rev);
     return 0;
 }
 
@@ -70,8 +69,7 @@ static int inside(const char *root, const char *path)
     return !strncmp(root, path, n) && (path[n] == '/' || path[n] == 0);
 }
 
-int bs_hub_model_path(const char *models_dir, const char *name, char *out, size_t len,
-                      bs_err *err)
+int bs_hub_model_path(const char *models_dir, const char *name, char *out, size_t len, bs_err *err)
 {
     int rc = bs_hub_name_check(name, err);
     if (rc) return rc;
@@ -88,8 +86,8 @@ int bs_hub_model_path(const char *models_dir, const char *name, char *out, size_
     for (;;) {
         if (realpath(probe, real)) {
             if (!inside(root, real))
-                return bs_err_set(err, BS_EPERM,
-                                  "model \"%s\" resolves outside the models folder", name);
+                return bs_err_set(err, BS_EPERM, "model \"%s\" resolves outside the models folder",
+                                  name);
             return 0;
         }
         char *slash = strrchr(probe, '/');

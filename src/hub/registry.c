@@ -48,10 +48,14 @@ typedef struct loader_arg {
 const char *bs_model_state_name(bs_model_state s)
 {
     switch (s) {
-    case BS_MODEL_LOADING: return "loading";
-    case BS_MODEL_LOADED: return "loaded";
-    case BS_MODEL_FAILED: return "failed";
-    default: return "not_loaded";
+    case BS_MODEL_LOADING:
+        return "loading";
+    case BS_MODEL_LOADED:
+        return "loaded";
+    case BS_MODEL_FAILED:
+        return "failed";
+    default:
+        return "not_loaded";
     }
 }
 
@@ -238,7 +242,8 @@ static int get(bs_registry *r, const char *name, const char *dir, bool wait, boo
             }
             break;
         }
-        case BS_MODEL_LOADING: break;
+        case BS_MODEL_LOADING:
+            break;
         }
         if (!wait) {
             if (retry) *retry = r->o.retry_after_s;
@@ -251,8 +256,8 @@ static int get(bs_registry *r, const char *name, const char *dir, bool wait, boo
     }
 }
 
-int bs_registry_acquire(bs_registry *r, const char *name, const char *dir, bool wait,
-                        void **handle, int *retry_after_s, bs_err *err)
+int bs_registry_acquire(bs_registry *r, const char *name, const char *dir, bool wait, void **handle,
+                        int *retry_after_s, bs_err *err)
 {
     pthread_mutex_lock(&r->mu);
     int rc = get(r, name, dir, wait, true, handle, retry_after_s, err);

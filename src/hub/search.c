@@ -62,14 +62,15 @@ int bs_hub_search(bs_hub *hub, const char *search, const char *tag, int limit, j
     json_t *res = json_array();
     size_t i;
     json_t *m;
-    json_array_foreach(list, i, m) {
+    json_array_foreach(list, i, m)
+    {
         json_t *id = json_object_get(m, "id");
         if (!json_is_string(id)) id = json_object_get(m, "modelId");
         if (!json_is_string(id)) continue;
         json_t *o = json_object();
         json_object_set(o, "model_name", id);
-        const char *keys[] = {"pipeline_tag", "tags", "downloads", "likes", "library_name",
-                              "lastModified", NULL};
+        const char *keys[] = {"pipeline_tag", "tags",         "downloads", "likes",
+                              "library_name", "lastModified", NULL};
         for (int k = 0; keys[k]; k++) {
             json_t *v = json_object_get(m, keys[k]);
             if (v) json_object_set(o, keys[k], v);

@@ -19,7 +19,8 @@ static int exists(const char *dir, const char *name)
 int bs_hub_validate_folder(const char *dir, void *ud, bs_err *err)
 {
     (void)ud;
-    if (!exists(dir, "config.json")) return bs_err_set(err, BS_ENOTFOUND, "%s: no config.json", dir);
+    if (!exists(dir, "config.json"))
+        return bs_err_set(err, BS_ENOTFOUND, "%s: no config.json", dir);
     if (!exists(dir, "tokenizer.json") && !exists(dir, "vocab.txt") &&
         !(exists(dir, "vocab.json") && exists(dir, "merges.txt")))
         return bs_err_set(err, BS_ENOTFOUND,

@@ -25,8 +25,8 @@ static void test_names(void **state)
     (void)state;
     const char *ok[] = {"bert-base-uncased", "org/name", "demo/tiny-bert-ner", "A_b-9/x_Y", NULL};
     for (int i = 0; ok[i]; i++) assert_int_equal(bs_hub_name_check(ok[i], NULL), 0);
-    const char *bad[] = {"", "../etc", "a/../b", "..", "/abs", "a//b", "a/", "a/b/c", "a b",
-                         "a\\b", "%2e%2e", "a.b", "name\n", "ü", NULL};
+    const char *bad[] = {"",    "../etc", "a/../b", "..",  "/abs",   "a//b", "a/", "a/b/c",
+                         "a b", "a\\b",   "%2e%2e", "a.b", "name\n", "ü",    NULL};
     for (int i = 0; bad[i]; i++) {
         bs_err e = {0};
         assert_int_equal(bs_hub_name_check(bad[i], &e), BS_EINVAL);
@@ -153,12 +153,27 @@ static void test_checksum_manifest(void **state)
 static void test_files_wanted(void **state)
 {
     (void)state;
-    const char *yes[] = {"config.json", "model.safetensors", "model-00001-of-00002.safetensors",
-                         "model.safetensors.index.json", "tokenizer.json", "vocab.txt",
-                         "merges.txt", "vocab.json", "1_Pooling/config.json", "modules.json",
-                         "generation_config.json", "special_tokens_map.json", NULL};
-    const char *no[] = {"pytorch_model.bin", "README.md", "onnx/model.safetensors",
-                        "2_Dense/config.json", ".safetensors", "tf_model.h5", "", NULL};
+    const char *yes[] = {"config.json",
+                         "model.safetensors",
+                         "model-00001-of-00002.safetensors",
+                         "model.safetensors.index.json",
+                         "tokenizer.json",
+                         "vocab.txt",
+                         "merges.txt",
+                         "vocab.json",
+                         "1_Pooling/config.json",
+                         "modules.json",
+                         "generation_config.json",
+                         "special_tokens_map.json",
+                         NULL};
+    const char *no[] = {"pytorch_model.bin",
+                        "README.md",
+                        "onnx/model.safetensors",
+                        "2_Dense/config.json",
+                        ".safetensors",
+                        "tf_model.h5",
+                        "",
+                        NULL};
     for (int i = 0; yes[i]; i++) assert_true(bs_hub_file_wanted(yes[i]));
     for (int i = 0; no[i]; i++) assert_false(bs_hub_file_wanted(no[i]));
 }
@@ -210,8 +225,8 @@ static void test_describe(void **state)
     json_decref(doc);
 }
 
-static json_t *entry(const char *name, const char *task, int64_t size, const char *last,
-                     int count, const char *prio, bool cached)
+static json_t *entry(const char *name, const char *task, int64_t size, const char *last, int count,
+                     const char *prio, bool cached)
 {
     return json_pack("{s:s, s:s, s:I, s:s, s:i, s:s, s:b}", "model_name", name, "task_type", task,
                      "file_size", (json_int_t)size, "last_accessed", last, "access_count", count,
@@ -222,17 +237,24 @@ static void test_eviction_order(void **state)
 {
     (void)state;
     json_t *e = json_array();
-    json_array_append_new(e, entry("old", "ner", 100, "2024-01-01T00:00:00.000Z", 50, "normal", true));
-    json_array_append_new(e, entry("new", "ner", 100, "2024-03-01T00:00:00.000Z", 1, "normal", true));
-    json_array_append_new(e, entry("tie-few", "qa", 100, "2024-02-01T00:00:00.000Z", 1, "normal", true));
-    json_array_append_new(e, entry("tie-many", "qa", 100, "2024-02-01T00:00:00.000Z", 9, "normal", true));
+    json_array_append_new(e,
+                          entry("old", "ner", 100, "2024-01-01T00:00:00.000Z", 50, "normal", true));
+    json_array_append_new(e,
+                          entry("new", "ner", 100, "2024-03-01T00:00:00.000Z", 1, "normal", true));
+    json_array_append_new(
+        e, entry("tie-few", "qa", 100, "2024-02-01T00:00:00.000Z", 1, "normal", true));
+    json_array_append_new(
+        e, entry("tie-many", "qa", 100, "2024-02-01T00:00:00.000Z", 9, "normal", true));
     json_array_append_new(e, entry("vip", "qa", 100, "2023-01-01T00:00:00.000Z", 0, "high", true));
-    json_array_append_new(e, entry("cheap", "qa", 100, "2024-06-01T00:00:00.000Z", 99, "low", true));
+    json_array_append_new(e,
+                          entry("cheap", "qa", 100, "2024-06-01T00:00:00.000Z", 99, "low", true));
     json_array_append_new(e, entry("gone", "qa", 900, "2020-01-01T00:00:00.000Z", 0, "low", false));
     /* Two entries of one model share a folder: its bytes count once and
      * its most recent access counts. */
-    json_array_append_new(e, entry("multi", "ner", 100, "2023-06-01T00:00:00.000Z", 1, "normal", true));
-    json_array_append_new(e, entry("multi", "features", 100, "2024-04-01T00:00:00.000Z", 1, "normal", true));
+    json_array_append_new(
+        e, entry("multi", "ner", 100, "2023-06-01T00:00:00.000Z", 1, "normal", true));
+    json_array_append_new(
+        e, entry("multi", "features", 100, "2024-04-01T00:00:00.000Z", 1, "normal", true));
 
     json_t *v = NULL;
     /* 7 models x 100 bytes cached; a cap of 0 evicts them all in order. */
@@ -260,9 +282,12 @@ static void test_eviction_order(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),          cmocka_unit_test(test_model_path),
-        cmocka_unit_test(test_checksum_manifest), cmocka_unit_test(test_files_wanted),
-        cmocka_unit_test(test_task_types),     cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_model_path),
+        cmocka_unit_test(test_checksum_manifest),
+        cmocka_unit_test(test_files_wanted),
+        cmocka_unit_test(test_task_types),
+        cmocka_unit_test(test_describe),
         cmocka_unit_test(test_eviction_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -128,14 +128,22 @@ static void test_fetch(void **state)
     hub h = start_hub(NULL);
     const char *dir = bs_test_tmpdir("hub_dl");
     seen s = {0};
-    bs_hub_fetch f = {.endpoint = h.url, .repo = "fixtures/tiny-bert-embeddings",
-                      .revision = "main", .cb = on_progress, .ud = &s};
+    bs_hub_fetch f = {.endpoint = h.url,
+                      .repo = "fixtures/tiny-bert-embeddings",
+                      .revision = "main",
+                      .cb = on_progress,
+                      .ud = &s};
     char commit[41];
     bs_err e = {0};
     assert_int_equal(bs_hub_fetch_repo(&f, dir, commit, &e), 0);
     assert_int_equal(strlen(commit), 40);
-    const char *files[] = {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt",
-                           "modules.json", "1_Pooling/config.json", "sentence_bert_config.json",
+    const char *files[] = {"config.json",
+                           "model.safetensors",
+                           "tokenizer.json",
+                           "vocab.txt",
+                           "modules.json",
+                           "1_Pooling/config.json",
+                           "sentence_bert_config.json",
                            NULL};
     char a[2048], b[2048];
     for (int i = 0; files[i]; i++) {
@@ -157,7 +165,8 @@ static void test_fetch(void **state)
     int cdn = 0, pinned = 0;
     size_t i;
     json_t *r;
-    json_array_foreach(log, i, r) {
+    json_array_foreach(log, i, r)
+    {
         const char *p = json_string_value(json_object_get(r, "path"));
         if (!strncmp(p, "/cdn/", 5)) cdn++;
         char pin[128];
@@ -211,7 +220,8 @@ static void test_token(void **state)
     size_t i;
     json_t *r;
     int with = 0;
-    json_array_foreach(log, i, r) {
+    json_array_foreach(log, i, r)
+    {
         const char *p = json_string_value(json_object_get(r, "path"));
         const char *auth = json_string_value(json_object_get(r, "auth"));
         if (strstr(p, "/resolve/") && auth && !strcmp(auth, "Bearer hf_secret")) with++;
@@ -227,8 +237,8 @@ static void test_resume(void **state)
     const char *args[] = {"--drop", "model.safetensors", NULL};
     hub h = start_hub(args);
     const char *dir = bs_test_tmpdir("hub_resume");
-    bs_hub_fetch f = {.endpoint = h.url, .repo = "fixtures/tiny-bert-ner", .revision = "main",
-                      .max_attempts = 1};
+    bs_hub_fetch f = {
+        .endpoint = h.url, .repo = "fixtures/tiny-bert-ner", .revision = "main", .max_attempts = 1};
     bs_err e = {0};
     /* One attempt only: the dropped transfer fails and leaves half a file. */
     assert_int_equal(bs_hub_fetch_repo(&f, dir, NULL, &e), BS_EIO);
@@ -251,7 +261,8 @@ static void test_resume(void **state)
     int ranged = 0, config_again = 0;
     size_t i;
     json_t *r;
-    json_array_foreach(log, i, r) {
+    json_array_foreach(log, i, r)
+    {
         const char *range = json_string_value(json_object_get(r, "range"));
         const char *p = json_string_value(json_object_get(r, "path"));
         if (range && !strcmp(range, want) && strstr(p, "model.safetensors")) ranged++;
@@ -303,8 +314,8 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fetch),  cmocka_unit_test(test_missing_repo),
-        cmocka_unit_test(test_token),  cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_fetch),   cmocka_unit_test(test_missing_repo),
+        cmocka_unit_test(test_token),   cmocka_unit_test(test_resume),
         cmocka_unit_test(test_corrupt),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

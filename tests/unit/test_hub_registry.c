@@ -54,8 +54,8 @@ static bs_registry *make(fake *f, size_t max)
     memset(f, 0, sizeof *f);
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
-    bs_registry_opts o = {.max_loaded = max, .load = fake_load, .free = fake_free, .ud = f,
-                          .retry_after_s = 2};
+    bs_registry_opts o = {
+        .max_loaded = max, .load = fake_load, .free = fake_free, .ud = f, .retry_after_s = 2};
     bs_registry *r = NULL;
     assert_int_equal(bs_registry_new(&o, &r, NULL), 0);
     return r;
@@ -131,7 +131,8 @@ static void test_failed_load(void **state)
     assert_non_null(strstr(e.msg, "/models/bad/config.json: bad shape"));
     /* The failure was reported and cleared: the next request tries again. */
     assert_int_equal(bs_registry_state(r, "bad", NULL), BS_MODEL_NOT_LOADED);
-    assert_int_equal(bs_registry_acquire(r, "bad", "/models/bad", true, &h, NULL, NULL), BS_EFORMAT);
+    assert_int_equal(bs_registry_acquire(r, "bad", "/models/bad", true, &h, NULL, NULL),
+                     BS_EFORMAT);
     assert_int_equal(f.loads, 2);
     /* Background failure: reported to the next acquire. */
     assert_int_equal(bs_registry_load(r, "bad", "/models/bad", false, NULL), BS_EBUSY);
@@ -239,7 +240,8 @@ static void test_concurrent(void **state)
     json_t *list = bs_registry_list(r);
     size_t loaded = 0, i;
     json_t *m;
-    json_array_foreach(list, i, m) loaded += !strcmp(json_string_value(json_object_get(m, "state")), "loaded");
+    json_array_foreach(list, i, m) loaded +=
+        !strcmp(json_string_value(json_object_get(m, "state")), "loaded");
     assert_true(loaded <= 2);
     json_decref(list);
     done(r, &f);
@@ -249,8 +251,8 @@ static void test_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lazy_load), cmocka_unit_test(test_failed_load),
-        cmocka_unit_test(test_lru),       cmocka_unit_test(test_refcount),
+        cmocka_unit_test(test_lazy_load),  cmocka_unit_test(test_failed_load),
+        cmocka_unit_test(test_lru),        cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,8 +28,8 @@ typedef struct job {
     struct job *next;
     char name[BS_HUB_NAME_MAX + 1];
     char revision[129], task_type[32], priority[16];
-    int finished;      /* 0 running, 1 succeeded, -1 failed */
-    json_t *events;    /* [{"id", "event", "data"}], the last MAX_EVENTS */
+    int finished;   /* 0 running, 1 succeeded, -1 failed */
+    json_t *events; /* [{"id", "event", "data"}], the last MAX_EVENTS */
     int64_t next_id;
     int64_t last_progress_ns;
     bs_err err;
@@ -115,8 +115,10 @@ static const char *model_param(bs_request *req, bs_response *res, char *buf, siz
 {
     const char *org = bs_request_param(req, "org"), *name = bs_request_param(req, "name");
     if (!name) name = "";
-    if (org) snprintf(buf, len, "%s/%s", org, name);
-    else snprintf(buf, len, "%s", name);
+    if (org)
+        snprintf(buf, len, "%s/%s", org, name);
+    else
+        snprintf(buf, len, "%s", name);
     bs_err e = {0};
     if (bs_hub_name_check(buf, &e)) {
         bs_reply_error(res, 400, "Invalid model name", "%s", e.msg);
@@ -135,8 +137,8 @@ static job *find_job(models_svc *s, const char *name)
 /* With s->mu held. */
 static void push_event(job *j, const char *event, json_t *data)
 {
-    json_t *ev = json_pack("{s:I, s:s, s:o}", "id", (json_int_t)++j->next_id, "event", event,
-                           "data", data);
+    json_t *ev =
+        json_pack("{s:I, s:s, s:o}", "id", (json_int_t)++j->next_id, "event", event, "data", data);
     if (!ev) return;
     json_array_append_new(j->events, ev);
     if (json_array_size(j->events) > MAX_EVENTS) json_array_remove(j->events, 0);
@@ -151,15 +153,16 @@ static int on_progress(const bs_hub_progress *p, void *ud)
     int64_t now = bs_time_mono_ns();
     int stage_change = 1;
     json_t *last = json_array_get(j->events, json_array_size(j->events) - 1);
-    const char *last_stage = json_string_value(json_object_get(json_object_get(last, "data"), "stage"));
+    const char *last_stage =
+        json_string_value(json_object_get(json_object_get(last, "data"), "stage"));
     if (last_stage && !strcmp(last_stage, p->stage)) stage_change = 0;
     /* At most 4 progress events a second, plus every stage change. */
     if (stage_change || now - j->last_progress_ns >= 250000000 || p->done == p->total) {
         j->last_progress_ns = now;
-        json_t *d = json_pack("{s:s, s:I, s:I, s:f, s:f, s:i, s:i}", "stage", p->stage, "done",
-                              (json_int_t)p->done, "total", (json_int_t)p->total, "rate", p->rate,
-                              "eta_s", p->eta_s, "files_done", p->files_done, "files_total",
-                              p->files_total);
+        json_t *d =
+            json_pack("{s:s, s:I, s:I, s:f, s:f, s:i, s:i}", "stage", p->stage, "done",
+                      (json_int_t)p->done, "total", (json_int_t)p->total, "rate", p->rate, "eta_s",
+                      p->eta_s, "files_done", p->files_done, "files_total", p->files_total);
         if (d && p->file) json_object_set_new(d, "file", json_string(p->file));
         if (d) push_event(j, "progress", d);
     }
@@ -183,7 +186,8 @@ static void *download_main(void *arg)
     if (rc) {
         j->err = err;
         j->finished = -1;
-        push_event(j, "error", json_pack("{s:s, s:s}", "error", bs_strerror(rc), "detail", err.msg));
+        push_event(j, "error",
+                   json_pack("{s:s, s:s}", "error", bs_strerror(rc), "detail", err.msg));
     } else {
         j->finished = 1;
         push_event(j, "done", doc);
@@ -191,8 +195,10 @@ static void *download_main(void *arg)
     }
     pthread_mutex_unlock(&s->mu);
     json_decref(doc);
-    if (rc) bs_log_warn("models", "download of %s failed: %s", j->name, err.msg);
-    else bs_log_info("models", "downloaded %s", j->name);
+    if (rc)
+        bs_log_warn("models", "download of %s failed: %s", j->name, err.msg);
+    else
+        bs_log_info("models", "downloaded %s", j->name);
     return NULL;
 }
 
@@ -214,7 +220,8 @@ static void reply_download_error(bs_request *req, bs_response *res, const bs_err
         bs_response_header(res, "Retry-After", "5");
         bs_reply_error(res, 409, "Download in progress", "%s", e->msg);
         break;
-    default: bs_reply_err(req, res, e);
+    default:
+        bs_reply_err(req, res, e);
     }
 }
 
@@ -227,7 +234,8 @@ static int check_len(bs_response *res, const json_t *body, const char *key, size
 {
     const char *v = opt_string(body, key);
     if (v && strlen(v) > max) {
-        bs_reply_error(res, 400, "Invalid request", "field '%s' is longer than %zu bytes", key, max);
+        bs_reply_error(res, 400, "Invalid request", "field '%s' is longer than %zu bytes", key,
+                       max);
         return -1;
     }
     return 0;
@@ -305,8 +313,8 @@ void bs_handle_models_download(bs_request *req, bs_response *res)
     j->has_thread = 1;
     if (!wait) {
         pthread_mutex_unlock(&s->mu);
-        json_t *d = json_pack("{s:s, s:s, s:s}", "model_name", name, "status", "downloading",
-                              "events", "");
+        json_t *d =
+            json_pack("{s:s, s:s, s:s}", "model_name", name, "status", "downloading", "events", "");
         char url[BS_HUB_NAME_MAX + 32];
         snprintf(url, sizeof url, "/models/%s/events", name);
         json_object_set_new(d, "events", json_string(url));
@@ -319,8 +327,10 @@ void bs_handle_models_download(bs_request *req, bs_response *res)
     json_t *last = json_array_get(j->events, json_array_size(j->events) - 1);
     json_t *doc = ok ? json_incref(json_object_get(last, "data")) : NULL;
     pthread_mutex_unlock(&s->mu);
-    if (ok) bs_reply_ok(res, 201, doc, "downloaded");
-    else reply_download_error(req, res, &jerr);
+    if (ok)
+        bs_reply_ok(res, 201, doc, "downloaded");
+    else
+        reply_download_error(req, res, &jerr);
 }
 
 void bs_handle_models_import(bs_request *req, bs_response *res)
@@ -373,7 +383,8 @@ static json_t *states(bs_request *req)
     json_t *map = json_object();
     size_t i;
     json_t *m;
-    json_array_foreach(list, i, m) {
+    json_array_foreach(list, i, m)
+    {
         const char *n = json_string_value(json_object_get(m, "model_name"));
         json_t *st = json_object_get(m, "state");
         if (n && st) json_object_set(map, n, st);
@@ -406,7 +417,8 @@ static json_t *listing(bs_request *req, bs_response *res, const char *only)
     size_t i;
     json_t *d;
     pthread_mutex_lock(&s->mu);
-    json_array_foreach(docs, i, d) {
+    json_array_foreach(docs, i, d)
+    {
         const char *st = state_of(s, map, d);
         if (only && strcmp(only, st) && !(!strcmp(only, "cached") && strcmp(st, "not_cached")))
             continue;
@@ -419,10 +431,11 @@ static json_t *listing(bs_request *req, bs_response *res, const char *only)
         for (job *j = s->jobs; j; j = j->next) {
             if (j->finished) continue;
             int known = 0;
-            json_array_foreach(docs, i, d) known |= !strcmp(json_string_value(json_object_get(d, "model_name")), j->name);
+            json_array_foreach(docs, i, d) known |=
+                !strcmp(json_string_value(json_object_get(d, "model_name")), j->name);
             if (!known)
-                json_array_append_new(out, json_pack("{s:s, s:s}", "model_name", j->name, "state",
-                                                     "downloading"));
+                json_array_append_new(
+                    out, json_pack("{s:s, s:s}", "model_name", j->name, "state", "downloading"));
         }
     }
     pthread_mutex_unlock(&s->mu);
@@ -434,19 +447,31 @@ static json_t *listing(bs_request *req, bs_response *res, const char *only)
 void bs_handle_models_list(bs_request *req, bs_response *res)
 {
     json_t *out = listing(req, res, NULL);
-    if (out) bs_reply_ok(res, 200, json_pack("{s:o, s:I}", "models", out, "count", (json_int_t)json_array_size(out)), NULL);
+    if (out)
+        bs_reply_ok(
+            res, 200,
+            json_pack("{s:o, s:I}", "models", out, "count", (json_int_t)json_array_size(out)),
+            NULL);
 }
 
 void bs_handle_models_downloaded(bs_request *req, bs_response *res)
 {
     json_t *out = listing(req, res, "cached");
-    if (out) bs_reply_ok(res, 200, json_pack("{s:o, s:I}", "models", out, "count", (json_int_t)json_array_size(out)), NULL);
+    if (out)
+        bs_reply_ok(
+            res, 200,
+            json_pack("{s:o, s:I}", "models", out, "count", (json_int_t)json_array_size(out)),
+            NULL);
 }
 
 void bs_handle_models_loaded(bs_request *req, bs_response *res)
 {
     json_t *out = listing(req, res, "loaded");
-    if (out) bs_reply_ok(res, 200, json_pack("{s:o, s:I}", "models", out, "count", (json_int_t)json_array_size(out)), NULL);
+    if (out)
+        bs_reply_ok(
+            res, 200,
+            json_pack("{s:o, s:I}", "models", out, "count", (json_int_t)json_array_size(out)),
+            NULL);
 }
 
 void bs_handle_models_loading(bs_request *req, bs_response *res)
@@ -460,7 +485,9 @@ void bs_handle_models_loading(bs_request *req, bs_response *res)
     }
     json_array_extend(a, b);
     json_decref(b);
-    bs_reply_ok(res, 200, json_pack("{s:o, s:I}", "models", a, "count", (json_int_t)json_array_size(a)), NULL);
+    bs_reply_ok(res, 200,
+                json_pack("{s:o, s:I}", "models", a, "count", (json_int_t)json_array_size(a)),
+                NULL);
 }
 
 /* Per-file digests from the folder's manifest. */
@@ -571,8 +598,10 @@ static void do_delete(bs_request *req, bs_response *res, const char *name)
         return;
     }
     if (bs_hub_remove(s->hub, name, &e)) {
-        if (e.code == BS_EBUSY) bs_reply_error(res, 409, "Busy", "%s", e.msg);
-        else bs_reply_err(req, res, &e);
+        if (e.code == BS_EBUSY)
+            bs_reply_error(res, 409, "Busy", "%s", e.msg);
+        else
+            bs_reply_err(req, res, &e);
         return;
     }
     bs_reply_ok(res, 200, json_pack("{s:s, s:b}", "model_name", name, "deleted", 1), "deleted");
@@ -618,7 +647,8 @@ void bs_handle_models_available(bs_request *req, bs_response *res)
             bs_reply_err(req, res, &e);
         return;
     }
-    bs_reply_ok(res, 200, json_pack("{s:o, s:s}", "models", out, "endpoint", bs_hub_endpoint(s->hub)), NULL);
+    bs_reply_ok(res, 200,
+                json_pack("{s:o, s:s}", "models", out, "endpoint", bs_hub_endpoint(s->hub)), NULL);
 }
 
 /* Server-sent events of a model's download: each answer carries the events
@@ -663,14 +693,16 @@ void bs_handle_models_events(bs_request *req, bs_response *res)
         const char *st = "not_cached";
         if (!bs_hub_info(s->hub, name, NULL, &doc, &e2)) st = state_of(s, map, doc);
         json_decref(doc);
-        bs_buf_printf(&res->body, "event: state\ndata: {\"model_name\": \"%s\", \"state\": \"%s\"}\n\n",
-                      name, st);
+        bs_buf_printf(&res->body,
+                      "event: state\ndata: {\"model_name\": \"%s\", \"state\": \"%s\"}\n\n", name,
+                      st);
         json_decref(map);
         return;
     }
     size_t i;
     json_t *ev;
-    json_array_foreach(j->events, i, ev) {
+    json_array_foreach(j->events, i, ev)
+    {
         int64_t id = json_integer_value(json_object_get(ev, "id"));
         if (id <= after) continue;
         char *data = json_dumps(json_object_get(ev, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
