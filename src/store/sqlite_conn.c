@@ -55,14 +55,14 @@ int bs_sq_conn_open(bs_sq_conn *c, const char *path, bool reader, int busy_ms, b
      * keeps every commit across a process crash; only a power loss may drop
      * the last commits (documented in docs/store.md). */
     /* Caches sized for a million logs: index pages stay in memory instead of
-     * costing a read() each; readers map the file. */
+     * costing a read() each. Readers map the file; the writer does not (it
+     * would remap at every growth of the file). */
     rc = bs_sq_exec(
         c,
         reader ? "PRAGMA query_only=1; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;"
                  " PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY;"
                : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                 " PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;"
-                 " PRAGMA temp_store=MEMORY;",
+                 " PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
         err);
     if (rc) {
         bs_err_prefix(err, "%s", path);
