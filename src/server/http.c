@@ -308,6 +308,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return queue(conn, ex);
 }
 
+/* The path as it may appear in a log line: control bytes escaped (no
+ * forged lines through %0A), at most ~400 bytes, and anything shaped like
+ * a secret ("ak_..." or "sess_..." followed by 16 or more base62
+ * characters) replaced, should a client put one in a path. */
+static void loggable(const char *in, char *out, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; in[i] && o + 16 < len; i++) {
+        size_t plen = !strncmp(in + i, "ak_", 3) ? 3 : !strncmp(in + i, "sess_", 5) ? 5 : 0;
+        if (plen) {
+            size_t n = 0;
+            while (isalnum((unsigned char)in[i + plen + n])) n++;
+            if (n >= 16) {
+                o += (size_t)snprintf(out + o, len - o, "%.*s[redacted]", (int)plen, in + i);
+                i += plen + n - 1;
+                continue;
+            }
+        }
+        unsigned char c = (unsigned char)in[i];
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+            o += (size_t)snprintf(out + o, len - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = 0;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -318,8 +345,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     bs_metrics_observe(srv->metrics, ex->req.route_index, ex->res.status, ms / 1000.0);
     if (!srv->opts.quiet) {
         /* The path only, never the query string: it may carry ?api_key=. */
-        bs_log_info("access", "method=%s path=%s status=%d bytes=%zu duration_ms=%.2f%s",
-                    ex->req.method, ex->req.path, ex->res.status, ex->res.body.len, ms,
+        char method[32], path[420];
+        loggable(ex->req.method, method, sizeof method);
+        loggable(ex->req.path, path, sizeof path);
+        bs_log_info("access", "method=%s path=%s status=%d bytes=%zu duration_ms=%.2f%s", method,
+                    path, ex->res.status, ex->res.body.len, ms,
                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     }
     json_decref(ex->req.json);

@@ -104,3 +104,15 @@ def test_graceful_shutdown_finishes_in_flight_request():
         assert False, "server still accepting after shutdown"
     except requests.ConnectionError:
         pass
+
+
+def test_access_log_cannot_be_forged_or_leak_secrets(server):
+    server.get("/x%0A2026-01-01T00:00:00.000Z info access: forged%22")
+    secret = "ak_" + "Q" * 43
+    server.get("/" + secret + "/y")
+    server.get("/auth/check", cookies={"bs_session": "sess_" + "Z" * 32})
+    log = server.log()
+    assert "\ninfo access: forged" not in log and not any(l.startswith("2026-01-01") for l in log.splitlines())
+    assert "path=/x\\x0a2026-01-01" in log
+    assert secret not in log and "path=/ak_[redacted]/y" in log
+    assert "Z" * 32 not in log
