@@ -8,6 +8,7 @@
 #include "store/store.h"
 #include "util/time.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,44 @@ static void test_sweep(void **state)
     bs_store_close(store);
 }
 
+/* A full queue drops (and counts) instead of blocking the caller: the
+ * writer is held up by another connection's write lock on the database. */
+static void test_queue_overflow_never_blocks(void **state)
+{
+    char uri[1024];
+    const char *dir = bs_test_tmpdir("server-overflow");
+    snprintf(uri, sizeof uri, "%s/t.db", dir);
+    bs_store_opts so = {.data_dir = dir, .busy_timeout_ms = 20000};
+    bs_store *store = NULL;
+    bs_err err = {0};
+    assert_int_equal(bs_store_open(uri, &so, &store, &err), 0);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(uri, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    struct bs_server srv = {.store = store};
+    assert_int_equal(bs_logq_start(store, 2, &srv.logq, &err), 0);
+    bs_request req = {.server = &srv, .method = "POST", .path = "/tasks/ner"};
+    bs_exec_record rec = {.task_type = "ner",
+                          .model_name = "m",
+                          .execution_time = 0.1,
+                          .success = 1,
+                          .result_size = -1,
+                          .memory_usage = -1};
+    for (int i = 0; i < 10; i++) bs_server_log_execution(&req, &rec);
+    uint64_t dropped = bs_logq_dropped(srv.logq);
+    /* At most one batch in the writer's hands and two waiting. */
+    assert_true(dropped >= 6 && dropped <= 8);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    bs_logq_flush(srv.logq);
+    assert_int_equal(bs_logq_write_errors(srv.logq), 0);
+    int64_t n = 0;
+    assert_int_equal(bs_store_count(store, "execution_logs", &n, &err), 0);
+    assert_int_equal((uint64_t)n + dropped, 10);
+    bs_logq_stop(srv.logq);
+    bs_store_close(store);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_session_activity_through_queue),
         cmocka_unit_test(test_usage_batches),
         cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_queue_overflow_never_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
