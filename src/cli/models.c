@@ -64,8 +64,8 @@ static int on_progress(const bs_hub_progress *p, void *ud)
                    "####################", pct, done, total, rate, eta, p->files_done,
                    p->files_total);
         } else {
-            printf("\r%s...\033[K", p->stage);
-            if (!strcmp(p->stage, "done")) printf("\n");
+            if (!strcmp(p->stage, "done")) printf("\r\033[K");
+            else printf("\r%s...\033[K", p->stage);
         }
         fflush(stdout);
     } else if (b->last_stage != p->stage || p->files_done != b->last_files) {
