@@ -147,7 +147,7 @@ int bs_store_keys_get(bs_store *s, const char *id, json_t **out, bs_err *err);
  * BS_ENOTFOUND when no key matches; inactive keys are returned (check
  * is_active). */
 int bs_store_keys_find_by_secret(bs_store *s, const char *secret, json_t **out, bs_err *err);
-/* All keys, newest first. */
+/* Keys, newest first (limit 0 = 100). */
 int bs_store_keys_list(bs_store *s, int64_t limit, int64_t offset, json_t **out, bs_err *err);
 /* patch: any of name, description, permissions, rate_limits, is_active. */
 int bs_store_keys_update(bs_store *s, const char *id, const json_t *patch, json_t **out,
@@ -187,7 +187,7 @@ int bs_store_sessions_log_activity(bs_store *s, const char *id, const char *acti
                                    const char *endpoint, const char *task_id, bs_err *err);
 /* is_active = false. */
 int bs_store_sessions_end(bs_store *s, const char *id, bs_err *err);
-/* Sessions by last_activity, newest first (admin). */
+/* Sessions by last_activity, newest first (admin; limit 0 = 100). */
 int bs_store_sessions_list(bs_store *s, bool active_only, int64_t limit, int64_t offset,
                            json_t **out, bs_err *err);
 /* Deletes sessions whose expires_at is more than retention_days in the past
@@ -233,7 +233,9 @@ typedef enum bs_log_group {
  * last octet zeroed, IPv6 last 80 bits zeroed). *id (may be NULL) receives
  * the new _id (25 bytes). */
 int bs_store_logs_insert(bs_store *s, const json_t *doc, char id[25], bs_err *err);
-/* Inserts n logs in one transaction (the async logger's batch); all or none. */
+/* Inserts n logs (the async logger's batch). Every document is validated
+ * before anything is written; SQLite then writes them in one transaction
+ * (all or none), MongoDB in one ordered insertMany. */
 int bs_store_logs_insert_many(bs_store *s, json_t *const *docs, size_t n, bs_err *err);
 /* Logs newest first. */
 int bs_store_logs_find(bs_store *s, const bs_log_query *q, json_t **out, int64_t *total,
