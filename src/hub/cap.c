@@ -3,6 +3,7 @@
 #include "hub/internal.h"
 #include "util/log.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int bs_hub_enforce_cap(bs_hub *hub, const char *const *keep, size_t nkeep, json_t **evicted,
@@ -14,9 +15,19 @@ int bs_hub_enforce_cap(bs_hub *hub, const char *const *keep, size_t nkeep, json_
     if (cap <= 0) return 0;
     json_t *entries = NULL, *victims = NULL;
     int rc = bs_store_models_list(st, &entries, err);
-    if (!rc) rc = bs_hub_eviction_plan(entries, cap, keep, nkeep, &victims, err);
-    size_t i;
+    /* Keep what the caller asked plus every model in use. */
+    size_t n = json_array_size(entries), nk = 0, i;
+    const char **all = rc ? NULL : calloc(nkeep + n + 1, sizeof *all);
+    if (!rc && !all) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    for (size_t k = 0; !rc && k < nkeep; k++) all[nk++] = keep[k];
     json_t *v;
+    json_array_foreach(rc ? NULL : entries, i, v)
+    {
+        const char *name = json_string_value(json_object_get(v, "model_name"));
+        if (name && bs_hub_in_use(hub, name)) all[nk++] = name;
+    }
+    if (!rc) rc = bs_hub_eviction_plan(entries, cap, all, nk, &victims, err);
+    free(all);
     json_array_foreach(rc ? NULL : victims, i, v)
     {
         const char *name = json_string_value(v);

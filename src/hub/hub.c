@@ -31,6 +31,8 @@ struct bs_hub {
     bs_store *store;
     int (*validate)(const char *dir, void *ud, bs_err *err);
     void *validate_ud;
+    bool (*in_use)(const char *model_name, void *ud);
+    void *in_use_ud;
     pthread_mutex_t mu;
     busy_name *busy;
 };
@@ -88,6 +90,8 @@ int bs_hub_open(const bs_hub_opts *opts, bs_hub **out, bs_err *err)
     hub->store = opts->store;
     hub->validate = opts->validate ? opts->validate : bs_hub_validate_folder;
     hub->validate_ud = opts->validate_ud;
+    hub->in_use = opts->in_use;
+    hub->in_use_ud = opts->in_use_ud;
     pthread_mutex_init(&hub->mu, NULL);
     sweep_partial(hub);
     *out = hub;
@@ -118,6 +122,11 @@ const char *bs_hub_endpoint(const bs_hub *hub)
 bs_store *bs_hub_store(const bs_hub *hub)
 {
     return hub->store;
+}
+
+bool bs_hub_in_use(bs_hub *hub, const char *name)
+{
+    return hub->in_use && hub->in_use(name, hub->in_use_ud);
 }
 
 bool bs_hub_busy(bs_hub *hub, const char *name)

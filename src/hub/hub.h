@@ -88,6 +88,10 @@ typedef struct bs_hub_opts {
      * check (bs_model_load succeeds and a tokenizer loads). */
     int (*validate)(const char *dir, void *ud, bs_err *err);
     void *validate_ud;
+    /* True for a model the caller has loaded or is loading: the disk cap
+     * never evicts it. NULL: none is. */
+    bool (*in_use)(const char *model_name, void *ud);
+    void *in_use_ud;
 } bs_hub_opts;
 
 /* Opens the cache (creates data_dir/models, removes leftovers of crashed
@@ -173,8 +177,9 @@ bool bs_hub_file_wanted(const char *rfilename);
 int bs_hub_eviction_plan(const json_t *entries, int64_t max_bytes, const char *const *keep,
                          size_t nkeep, json_t **out, bs_err *err);
 /* Applies the plan with max_bytes = setting model_cache_max_bytes (default
- * 10 GiB; 0 = unlimited): removes the victims' folders and marks their
- * documents is_cached false. *evicted (may be NULL) gets the names. Called
+ * 10 GiB; 0 = unlimited), keeping keep[] and the models in use (opts
+ * in_use): removes the victims' folders and marks their documents
+ * is_cached false. *evicted (may be NULL) gets the names. Called
  * after every download and import, keeping the new model. */
 int bs_hub_enforce_cap(bs_hub *hub, const char *const *keep, size_t nkeep, json_t **evicted,
                        bs_err *err);

@@ -7,6 +7,9 @@
 /* bs_hub_opts.validate's default (validate.c). */
 int bs_hub_validate_folder(const char *dir, void *ud, bs_err *err);
 
+/* opts.in_use of the hub (hub.c); false without one. */
+bool bs_hub_in_use(bs_hub *hub, const char *model_name);
+
 /* mkdir -p (fsutil.c). */
 int bs_hub_mkdirs(const char *path, bs_err *err);
 /* rm -rf without following symlinks; a missing path is fine. */

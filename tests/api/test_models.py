@@ -304,6 +304,53 @@ def test_disk_cap_evicts_least_recently_used(hub_server):
     assert sorted(cached) == sorted(names[1:])
 
 
+def test_disk_cap_keeps_loaded_models(hub_server):
+    srv, hub = hub_server
+    h = auth(srv)
+    names = ["fixtures/tiny-bert-qa", "fixtures/tiny-bert-ner", "fixtures/tiny-bert-mlm"]
+    docs = {}
+    for n in names[:2]:
+        r = srv.post("/models/download", headers=h, json={"model_name": n, "wait": True})
+        assert r.status_code == 201, r.text
+        docs[n] = r.json()["data"]
+    # The least recently used model is loaded: it must survive the cap.
+    deadline = time.monotonic() + 30
+    while srv.post(f"/models/{names[0]}/load", headers=h).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)  # polling a background load
+    cap = docs[names[0]]["file_size"] + fixture_size("tiny-bert-mlm") + 1000
+    r = srv.request("PUT", "/settings/model_cache_max_bytes", headers=h, json={"value": cap})
+    assert r.status_code == 200, r.text
+    r = srv.post("/models/download", headers=h, json={"model_name": names[2], "wait": True})
+    assert r.status_code == 201, r.text
+    state = {n: srv.get(f"/models/{n}/info", headers=h).json()["data"] for n in names}
+    assert state[names[0]]["is_cached"] is True and state[names[0]]["state"] == "loaded"
+    assert state[names[1]]["is_cached"] is False
+    assert state[names[2]]["is_cached"] is True
+
+
+def test_failed_download_events(hub_server):
+    srv, hub = hub_server
+    h = auth(srv)
+    hub.corrupt = {"tokenizer.json"}
+    r = srv.post("/models/download", headers=h, json={"model_name": "fixtures/tiny-bert-ner"})
+    assert r.status_code == 202, r.text
+    events = read_events(srv, "fixtures/tiny-bert-ner", h)
+    assert events[-1][0] == "error", events
+    assert "checksum mismatch" in events[-1][1]["detail"]
+    assert "tokenizer.json" in events[-1][1]["detail"]
+    assert srv.get("/models/fixtures/tiny-bert-ner/info", headers=h).status_code == 404
+    # After the fix on the Hub's side, a new download succeeds and only
+    # fetches what is missing (the good files were kept).
+    hub.corrupt = set()
+    hub.requests.clear()
+    r = srv.post("/models/download", headers=h, json={"model_name": "fixtures/tiny-bert-ner", "wait": True})
+    assert r.status_code == 201, r.text
+    fetched = [q["path"].rsplit("/", 1)[1] for q in hub.requests if "/resolve/" in q["path"]]
+    # (files are fetched in listing order; the failure stopped at tokenizer.json)
+    assert fetched == ["tokenizer.json", "tokenizer_config.json", "vocab.txt"]
+
+
 def test_available_proxies_hub_search(hub_server):
     srv, hub = hub_server
     r = srv.get("/models/available?search=bert-qa", headers=auth(srv))

@@ -74,6 +74,30 @@ static void svc_stop(void *ud)
     free(s);
 }
 
+/* bs_hub_opts.in_use: a model the task endpoints have loaded (or are
+ * loading) is never evicted by the disk cap. Their model list needs only
+ * the server of a request. */
+static bool in_use(const char *name, void *ud)
+{
+    bs_request req = {.server = ud};
+    bs_response tmp = {0};
+    bs_buf_init(&tmp.body);
+    json_t *list = bs_tasks_model_list(&req, &tmp);
+    bs_buf_free(&tmp.body);
+    bool used = false;
+    size_t i;
+    json_t *m;
+    json_array_foreach(list, i, m)
+    {
+        const char *st = json_string_value(json_object_get(m, "state"));
+        const char *n = json_string_value(json_object_get(m, "model_name"));
+        if (n && !strcmp(n, name) && st && (!strcmp(st, "loaded") || !strcmp(st, "loading")))
+            used = true;
+    }
+    json_decref(list);
+    return used;
+}
+
 static models_svc *get_svc(bs_server *srv, bs_err *err)
 {
     pthread_mutex_lock(&svc_mu);
@@ -83,7 +107,8 @@ static models_svc *get_svc(bs_server *srv, bs_err *err)
         return s;
     }
     s = calloc(1, sizeof *s);
-    bs_hub_opts ho = {.data_dir = srv->data_dir, .store = srv->store};
+    bs_hub_opts ho = {
+        .data_dir = srv->data_dir, .store = srv->store, .in_use = in_use, .in_use_ud = srv};
     if (!s) {
         bs_err_set(err, BS_ENOMEM, "out of memory");
     } else if (bs_hub_open(&ho, &s->hub, err)) {
