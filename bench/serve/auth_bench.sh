@@ -1,7 +1,8 @@
 #!/bin/sh
 # Cost of authentication: requests/s and latency percentiles of
 # GET /auth/check with an API key versus the public GET /health, under
-# `wrk -c 64 -d 20s` on loopback. Usage:
+# `wrk -c 64 -d 20s` on loopback (and, for comparison, with a session
+# cookie instead of the key). Usage:
 #   bench/serve/auth_bench.sh [path/to/bertstudio] [duration] [connections]
 # Needs wrk (apt-get install wrk) and curl. Prints one line per endpoint and
 # the overhead of authentication.
@@ -44,5 +45,8 @@ run "GET /health" "http://127.0.0.1:$PORT/health"
 HEALTH=$LAST_RPS
 run "GET /auth/check (key)" -H "$H" "http://127.0.0.1:$PORT/auth/check"
 CHECK=$LAST_RPS
+COOKIE=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' -d "{\"api_key\": \"$ADMIN\"}" \
+    "http://127.0.0.1:$PORT/auth/login" | tr -d '\r' | awk -F'[ ;]' 'tolower($1) == "set-cookie:" {print $2}')
+run "GET /auth/check (session)" -H "Cookie: $COOKIE" "http://127.0.0.1:$PORT/auth/check"
 awk -v h="$HEALTH" -v a="$CHECK" \
     'BEGIN { printf "auth overhead: %.1f%% fewer requests/s (%.1f us more server time per request)\n", 100 * (1 - a / h), 1e6 * (1 / a - 1 / h) }'

@@ -269,9 +269,13 @@ static int auth_with_session(bs_request *req, bs_response *res, const char *secr
      * the lifetime (at most every minute) has passed since the last one. */
     int64_t ttl_ms = (int64_t)(bs_settings_float(srv->settings, "session_ttl_hours") * 3600000.0);
     int64_t step = ttl_ms / 10 < 60000 ? ttl_ms / 10 : 60000;
-    if (now - doc_ms(sess, "last_activity") >= step &&
-        bs_store_sessions_touch(srv->store, req->auth.session_doc_id, ttl_ms, &err))
-        bs_log_warn("auth", "session touch failed: %s", err.msg);
+    req->auth.session_expires_ms = doc_ms(sess, "expires_at");
+    if (now - doc_ms(sess, "last_activity") >= step) {
+        if (bs_store_sessions_touch(srv->store, req->auth.session_doc_id, ttl_ms, &err))
+            bs_log_warn("auth", "session touch failed: %s", err.msg);
+        else
+            req->auth.session_expires_ms = now + ttl_ms;
+    }
     json_decref(key);
     json_decref(sess);
     return 0;

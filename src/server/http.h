@@ -33,9 +33,10 @@ typedef struct bs_auth {
     int authenticated;
     char api_key_id[25];
     char key_name[128];
-    unsigned perms;          /* BS_PERM_* bits */
-    char session_id[129];    /* hash; "" without a session */
-    char session_doc_id[25]; /* user_sessions._id; "" without a session */
+    unsigned perms;             /* BS_PERM_* bits */
+    char session_id[129];       /* hash; "" without a session */
+    char session_doc_id[25];    /* user_sessions._id; "" without a session */
+    int64_t session_expires_ms; /* the session's expires_at (ms since the epoch) */
     /* The key's rate_limits (0 = none). */
     int64_t rl_per_minute, rl_per_hour, rl_custom_tasks_per_hour;
 } bs_auth;
