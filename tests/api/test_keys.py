@@ -4,6 +4,7 @@ sessions listing; metrics; retention sweep."""
 import os
 import re
 import subprocess
+import time
 
 import requests
 
@@ -170,3 +171,26 @@ def test_sweep_runs_on_demand(server):
     assert r.status_code == 200, r.text
     d = r.json()["data"]
     assert d["execution_logs_removed"] >= 0 and d["sessions_removed"] >= 0
+
+
+def test_two_processes_share_keys_and_see_revocations():
+    a = start_server()
+    b = start_server(data_dir=a.data_dir, relaxed=False)
+    try:
+        assert b.admin_key is None  # the store already had the admin key
+        b.admin_key = a.admin_key
+        secret, doc = a.create_key("shared")
+        assert b.get("/auth/check", headers=b.auth(secret)).status_code == 200
+        assert a.request("DELETE", f"/api-keys/{doc['_id']}", headers=a.auth()).status_code == 200
+        assert_error(a.get("/auth/check", headers=a.auth(secret)), 401)  # at once where revoked
+        # Elsewhere within the 2-second authentication cache (docs/api.md).
+        deadline = time.monotonic() + 10
+        while b.get("/auth/check", headers=b.auth(secret)).status_code == 200:
+            assert time.monotonic() < deadline, "revocation not seen by the other process"
+            time.sleep(0.1)  # polling for the documented propagation, not hiding a race
+        # Settings written by one process are read by the other.
+        assert a.request("PUT", "/settings/log_retention_days", json={"value": 11}, headers=a.auth()).status_code == 200
+        assert b.get("/settings/log_retention_days", headers=b.auth()).json()["data"]["setting_value"] == 11
+    finally:
+        b.stop()
+        a.stop()

@@ -81,8 +81,12 @@ void bs_handle_settings_get(bs_request *req, bs_response *res)
     if (!def) return;
     json_t *doc = NULL;
     bs_err err = {0};
+    /* Read through to the store: another process may have changed it. */
     int rc = bs_store_settings_get(req->server->store, def->key, &doc, &err);
-    if (rc && rc != BS_ENOTFOUND) {
+    if (rc == BS_ENOTFOUND || !rc)
+        rc = bs_settings_refresh(req->server->settings, req->server->store, &err);
+    if (rc) {
+        json_decref(doc);
         bs_reply_err(req, res, &err);
         return;
     }
