@@ -309,6 +309,52 @@ static void test_corrupt(void **state)
     stop_hub(&h2);
 }
 
+static void put(const char *dir, const char *name, const char *text)
+{
+    char p[2048];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_shards_and_formats(void **state)
+{
+    (void)state;
+    /* A Hub of two made-up repos: sharded safetensors, and .bin only. */
+    const char *root = bs_test_tmpdir("hub_root");
+    char sharded[1024], binonly[1024];
+    snprintf(sharded, sizeof sharded, "%s/sharded", root);
+    snprintf(binonly, sizeof binonly, "%s/binonly", root);
+    assert_int_equal(mkdir(sharded, 0755), 0);
+    assert_int_equal(mkdir(binonly, 0755), 0);
+    put(sharded, "config.json", "{}");
+    put(sharded, "model-00001-of-00002.safetensors", "shard one");
+    put(sharded, "model-00002-of-00002.safetensors", "shard two");
+    put(sharded, "model.safetensors.index.json", "{\"weight_map\": {}}");
+    put(sharded, "pytorch_model.bin", "not wanted");
+    put(sharded, "README.md", "not wanted");
+    put(binonly, "config.json", "{}");
+    put(binonly, "pytorch_model.bin", "weights");
+    const char *args[] = {"--root", root, NULL};
+    hub h = start_hub(args);
+    const char *dir = bs_test_tmpdir("hub_shards");
+    bs_hub_fetch f = {.endpoint = h.url, .repo = "fixtures/sharded", .revision = "main"};
+    bs_err e = {0};
+    assert_int_equal(bs_hub_fetch_repo(&f, dir, NULL, &e), 0);
+    assert_true(exists(dir, "model-00001-of-00002.safetensors"));
+    assert_true(exists(dir, "model-00002-of-00002.safetensors"));
+    assert_true(exists(dir, "model.safetensors.index.json"));
+    assert_false(exists(dir, "pytorch_model.bin"));
+    assert_false(exists(dir, "README.md"));
+    f.repo = "fixtures/binonly";
+    assert_int_equal(bs_hub_fetch_repo(&f, bs_test_tmpdir("hub_bin"), NULL, &e), BS_ENOTFOUND);
+    assert_non_null(strstr(e.msg, "safetensors"));
+    assert_non_null(strstr(e.msg, "pytorch_model.bin"));
+    stop_hub(&h);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -316,7 +362,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fetch),   cmocka_unit_test(test_missing_repo),
         cmocka_unit_test(test_token),   cmocka_unit_test(test_resume),
-        cmocka_unit_test(test_corrupt),
+        cmocka_unit_test(test_corrupt), cmocka_unit_test(test_shards_and_formats),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
