@@ -45,7 +45,9 @@ const bs_route *bs_router_match(const bs_route *routes, size_t n, bs_request *re
     if (allow_len) allow[0] = 0;
     for (size_t i = 0; i < n; i++) {
         if (!match(routes[i].pattern, req->path, NULL)) continue;
-        if (!strcmp(routes[i].method, req->method)) {
+        /* HEAD is GET without the body (the HTTP library drops it). */
+        if (!strcmp(routes[i].method, req->method) ||
+            (!strcmp(req->method, "HEAD") && !strcmp(routes[i].method, "GET"))) {
             found_method = 1;
             if (match(routes[i].pattern, req->path, req)) return &routes[i];
             break; /* a path parameter too long to hold: no such resource */

@@ -1,6 +1,7 @@
 /* The route table: method + path pattern ("/custom-tasks/{id}") -> handler,
  * the permission the caller needs, and optionally the body's field table.
- * Unknown paths answer 404, known paths with another method 405. */
+ * Unknown paths answer 404, known paths with another method 405; HEAD is
+ * served by the GET route. */
 #ifndef BS_SERVER_ROUTER_H
 #define BS_SERVER_ROUTER_H
 

@@ -116,3 +116,9 @@ def test_access_log_cannot_be_forged_or_leak_secrets(server):
     assert "path=/x\\x0a2026-01-01" in log
     assert secret not in log and "path=/ak_[redacted]/y" in log
     assert "Z" * 32 not in log
+
+
+def test_head_is_get_without_body(server):
+    r = server.request("HEAD", "/health")
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["Content-Type"].startswith("application/json")

@@ -116,6 +116,8 @@ static void test_router(void **state)
     req = (bs_request){.method = "GET", .path = "/custom-tasks/"};
     assert_null(bs_router_match(routes, 4, &req, &status, allow, sizeof allow));
     assert_int_equal(status, 404);
+    req = (bs_request){.method = "HEAD", .path = "/custom-tasks/x"};
+    assert_ptr_equal(bs_router_match(routes, 4, &req, &status, allow, sizeof allow), &routes[1]);
     req = (bs_request){.method = "POST", .path = "/models/bert/load"};
     assert_ptr_equal(bs_router_match(routes, 4, &req, &status, allow, sizeof allow), &routes[3]);
     assert_string_equal(bs_request_param(&req, "name"), "bert");
