@@ -235,13 +235,13 @@ def test_csrf_cookie_writes_need_origin_or_header(server):
 def test_session_expires_after_ttl():
     srv = start_server()
     try:
-        # 2 seconds; session_ttl_hours accepts fractions (minimum 1 second).
-        r = srv.request("PUT", "/settings/session_ttl_hours", json={"value": 2 / 3600}, headers=srv.auth())
+        # 4 seconds; session_ttl_hours accepts fractions (minimum 1 second).
+        r = srv.request("PUT", "/settings/session_ttl_hours", json={"value": 4 / 3600}, headers=srv.auth())
         assert r.status_code == 200, r.text
         s, r = login(srv, srv.admin_key)
         assert r.status_code == 200
         assert s.get(srv.url + "/auth/check").status_code == 200
-        time.sleep(2.5)  # the thing under test is the passage of time itself
+        time.sleep(4.5)  # the thing under test is the passage of time itself
         body = assert_error(s.get(srv.url + "/auth/check"), 401)
         assert "expired" in body["error"].lower()
     finally:
@@ -251,10 +251,11 @@ def test_session_expires_after_ttl():
 def test_session_expiry_slides_with_activity():
     srv = start_server()
     try:
-        srv.request("PUT", "/settings/session_ttl_hours", json={"value": 3 / 3600}, headers=srv.auth())
+        # 10 s: the session is touched once a tenth of it (1 s) has passed.
+        srv.request("PUT", "/settings/session_ttl_hours", json={"value": 10 / 3600}, headers=srv.auth())
         s, _ = login(srv, srv.admin_key)
         first = s.get(srv.url + "/auth/check").json()["data"]["expires_at"]
-        time.sleep(1.0)
+        time.sleep(1.5)
         assert s.get(srv.url + "/auth/check").status_code == 200  # touches the session
         later = s.get(srv.url + "/auth/check").json()["data"]["expires_at"]
         assert later > first
