@@ -286,9 +286,13 @@ static int fetch_one(dl *d, CURL *h, const char *base_url, const want *w, const 
         (size_t)snprintf(url, sizeof url, "%s/%s", base_url, w->name) >= sizeof url)
         return bs_err_set(err, BS_ERANGE, "%s: path or URL too long", w->name);
     struct stat st;
-    if (!stat(final, &st)) { /* verified by an earlier attempt */
-        d->done_before += st.st_size;
-        return 0;
+    if (!stat(final, &st)) {
+        /* Verified by an earlier attempt at this commit (see same_snapshot). */
+        if (w->size < 0 || st.st_size == w->size) {
+            d->done_before += st.st_size;
+            return 0;
+        }
+        unlink(final);
     }
     int rc = mkdirs_for(final, err);
     if (rc) return rc;
@@ -373,6 +377,28 @@ static int has_file(const want *w, size_t n, const char *name)
     return 0;
 }
 
+/* Files kept in dir by an earlier attempt are reused only when that attempt
+ * listed the same commit (recorded in dir/BS_HUB_COMMIT_FILE): a branch that
+ * moved meanwhile must not mix two snapshots. */
+static int same_snapshot(const char *dir, const char *sha, bs_err *err)
+{
+    char path[4096], old[64] = "";
+    snprintf(path, sizeof path, "%s/%s", dir, BS_HUB_COMMIT_FILE);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(old, sizeof old, f)) old[0] = 0;
+        fclose(f);
+    }
+    if (f && strcmp(old, sha)) {
+        int rc = bs_hub_rmtree(dir, err);
+        if (!rc) rc = bs_hub_mkdirs(dir, err);
+        if (rc) return rc;
+    }
+    if (!(f = fopen(path, "w")) || fputs(sha, f) < 0 || fclose(f))
+        return bs_err_set(err, BS_EIO, "%s: cannot write", path);
+    return 0;
+}
+
 int bs_hub_fetch_repo(const bs_hub_fetch *f, const char *dir, char commit[41], bs_err *err)
 {
     dl d = {.f = f};
@@ -398,6 +424,7 @@ int bs_hub_fetch_repo(const bs_hub_fetch *f, const char *dir, char commit[41], b
                         "formats, e.g. pytorch_model.bin: convert them with transformers' "
                         "save_pretrained(safe_serialization=True))",
                         f->repo, f->revision);
+    if (!rc) rc = same_snapshot(dir, sha, err);
     if (!rc) {
         /* Pin the commit the listing saw, so every file comes from one snapshot. */
         char base[4096];

@@ -5,6 +5,10 @@
 
 #include "hub/hub.h"
 
+/* Staging folders record the commit their files came from; the caller
+ * removes this file before the folder is installed. */
+#define BS_HUB_COMMIT_FILE ".commit"
+
 typedef struct bs_hub_fetch {
     const char *endpoint; /* e.g. https://huggingface.co (no trailing '/') */
     const char *token;    /* bearer token or NULL */
@@ -20,7 +24,8 @@ typedef struct bs_hub_fetch {
  * resumed with a Range request when a .part exists (from an earlier
  * attempt or a dropped connection), checked (size, and sha256 when the Hub
  * gives one: the listing's lfs.sha256, X-Linked-Etag or a 64-hex ETag) and
- * renamed to its name; files already there are kept. commit (may be NULL)
+ * renamed to its name; files already there are kept when an earlier
+ * attempt listed the same commit (otherwise dir is emptied first). commit (may be NULL)
  * gets the listing's commit sha (41 bytes). Errors: see bs_hub_download. */
 int bs_hub_fetch_repo(const bs_hub_fetch *f, const char *dir, char commit[41], bs_err *err);
 

@@ -301,6 +301,11 @@ int bs_hub_download(bs_hub *hub, const bs_hub_download_req *req, bs_hub_progress
                       .cb = cb,
                       .ud = ud};
     if (!rc) rc = bs_hub_fetch_repo(&f, staging, NULL, err);
+    if (!rc) {
+        char marker[PATH_MAX + 700];
+        snprintf(marker, sizeof marker, "%s/%s", staging, BS_HUB_COMMIT_FILE);
+        unlink(marker);
+    }
     if (!rc && cb) {
         bs_hub_progress p = {.stage = "validating", .total = -1, .eta_s = -1};
         cb(&p, ud);

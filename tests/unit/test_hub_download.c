@@ -272,6 +272,19 @@ static void test_resume(void **state)
     assert_true(ranged >= 1);
     assert_int_equal(config_again, 1); /* completed files are not fetched again */
     json_decref(log);
+    /* Files kept from an attempt at another commit are not reused. */
+    char stale[2048];
+    snprintf(stale, sizeof stale, "%s/.commit", dir);
+    FILE *sf = fopen(stale, "w");
+    fputs("0123456789012345678901234567890123456789", sf);
+    fclose(sf);
+    snprintf(stale, sizeof stale, "%s/config.json", dir);
+    sf = fopen(stale, "w");
+    fputs("{}", sf);
+    fclose(sf);
+    assert_int_equal(bs_hub_fetch_repo(&f, dir, NULL, &e), 0);
+    assert_same_file(stale, bs_test_fixture("models/tiny-bert-ner/config.json"));
+
     stop_hub(&h);
 
     /* With retries (the default), one call recovers by itself. */
