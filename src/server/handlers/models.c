@@ -21,7 +21,7 @@
 #include <time.h>
 
 #define MAX_EVENTS 256
-#define SSE_WAIT_S 10
+#define SSE_WAIT_S 5
 
 /* One download in the background and what it reported. */
 typedef struct job {
