@@ -278,6 +278,21 @@ def test_download_errors_through_server(hub_server):
     assert r.status_code == 403
 
 
+def test_server_download_resumes_dropped_connection(hub_server):
+    srv, hub = hub_server
+    hub.drop_once = {"model.safetensors"}
+    r = srv.post("/models/download", headers=auth(srv),
+                 json={"model_name": "fixtures/tiny-distilbert-qa", "wait": True})
+    assert r.status_code == 201, r.text
+    half = os.path.getsize(os.path.join(MODELS, "tiny-distilbert-qa", "model.safetensors")) // 2
+    # The retry asked for the second half, at the Hub and then at the CDN it redirects to.
+    ranged = [q["path"] for q in hub.requests if q["range"] == f"bytes={half}-"]
+    assert ranged[-1] == "/cdn/fixtures/tiny-distilbert-qa/model.safetensors"
+    assert all(p.endswith("/model.safetensors") for p in ranged)
+    doc = r.json()["data"]
+    assert check_folder_matches_fixture(doc["local_path"], "tiny-distilbert-qa") == doc["checksum"]
+
+
 def test_disk_cap_evicts_least_recently_used(hub_server):
     srv, hub = hub_server
     h = auth(srv)
