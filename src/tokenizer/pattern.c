@@ -7,6 +7,39 @@
 
 #include "tokenizer/tok_internal.h"
 
+/* Oniguruma (the library's regex engine) reads \\w as letters, marks,
+ * decimal digits and connector punctuation; PCRE2's UCP \\w lacks the marks.
+ * Rewrites \\w and \\W to spell that class out. Caller frees. */
+static char *onig_compat(const char *str, size_t len, size_t *olen)
+{
+    static const char cls[] = "\\p{L}\\p{M}\\p{Nd}\\p{Pc}";
+    size_t cap = len * 24 + 1, k = 0;
+    char *o = malloc(cap);
+    if (!o) return NULL;
+    int in_class = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = str[i];
+        if (c == '\\' && i + 1 < len) {
+            char n = str[i + 1];
+            if (n == 'w' || (n == 'W' && !in_class)) {
+                k += (size_t)sprintf(o + k, "%s%s%s%s", in_class ? "" : "[", n == 'W' ? "^" : "", cls,
+                                     in_class ? "" : "]");
+            } else {
+                o[k++] = c;
+                o[k++] = n;
+            }
+            i++;
+            continue;
+        }
+        if (c == '[' && !in_class) in_class = 1;
+        else if (c == ']' && in_class) in_class = 0;
+        o[k++] = c;
+    }
+    o[k] = 0;
+    *olen = k;
+    return o;
+}
+
 int pattern_compile(pattern *p, const char *str, size_t len, int is_regex, char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
@@ -19,8 +52,11 @@ int pattern_compile(pattern *p, const char *str, size_t len, int is_regex, char 
     if (!is_regex) return 0;
     int ec;
     PCRE2_SIZE eo;
-    p->re = pcre2_compile((PCRE2_SPTR)str, len, PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &ec,
-                          &eo, NULL);
+    size_t rl;
+    char *rx = onig_compat(str, len, &rl);
+    if (!rx) return BS_ENOMEM;
+    p->re = pcre2_compile((PCRE2_SPTR)rx, rl, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+    free(rx);
     if (!p->re) {
         PCRE2_UCHAR m[120];
         pcre2_get_error_message(ec, m, sizeof m);

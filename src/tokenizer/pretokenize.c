@@ -280,7 +280,9 @@ static void patterns_init(void)
 {
     static const char gpt2[] =
         "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-    static const char ws[] = "\\w+|[^\\w\\s]+";
+    /* Whitespace's \\w+|[^\\w\\s]+ with the Rust regex crate's classes */
+    static const char ws[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]+|"
+                             "[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}\\p{White_Space}]+";
     char e[128];
     g_pat_ready = !pattern_compile(&g_gpt2, gpt2, sizeof gpt2 - 1, 1, e, sizeof e) &&
                   !pattern_compile(&g_ws, ws, sizeof ws - 1, 1, e, sizeof e);
