@@ -4,12 +4,15 @@
  * 12x32 micro-kernel reads panels straight from memory. Chosen at run time. */
 #include "tensor/tensor.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NR 32  /* columns per panel: two zmm */
 #define MR 12  /* rows per micro-tile: 24 accumulators */
 #define KC 256 /* depth per pass: a 32 KB panel slice stays in L1/L2 */
-#define MC 96  /* rows per pass: their KC-deep slice of A, packed, is 96 KB */
+#define MC 384 /* rows per pass: their KC-deep slice of A, packed, is 384 KB (in L2):
+                  every pass streams all the weights, so fewer passes = less traffic */
 
 size_t bs_pack_floats(int N, int K) { return (size_t)((N + NR - 1) / NR) * NR * (size_t)K; }
 
@@ -31,7 +34,7 @@ void bs_pack_weights(const float *w, int N, int K, float *packed)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw")
-#include <immintrin.h>
+#include "tensor/simd_avx512.h"
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
@@ -40,7 +43,7 @@ void bs_pack_weights(const float *w, int N, int K, float *packed)
  * [kc][MR] (rows interleaved, zero rows past the end of A), so each step
  * reads one contiguous line. C rows are ldc apart; only mr rows are stored. */
 static void micro(int mr, const float *A, const float *B, int kc, float *C, int ldc, int first, const float *bias,
-                  __mmask16 m0, __mmask16 m1)
+                  __mmask16 m0, __mmask16 m1, bs_act act)
 {
     __m512 b0i = _mm512_setzero_ps(), b1i = _mm512_setzero_ps();
     if (first && bias) {
@@ -71,6 +74,13 @@ static void micro(int mr, const float *A, const float *B, int kc, float *C, int 
         ROWS(FMA)
 #undef FMA
     }
+    if (act != BS_ACT_NONE) { /* last pass: activation while the tile is in registers */
+#define ACT(i)                        \
+    c0_##i = act512(c0_##i, act);     \
+    c1_##i = act512(c1_##i, act);
+        ROWS(ACT)
+#undef ACT
+    }
 #define STORE(i)                                                    \
     if (i < mr) {                                                   \
         _mm512_mask_storeu_ps(C + (size_t)(i) * ldc, m0, c0_##i);      \
@@ -80,16 +90,42 @@ static void micro(int mr, const float *A, const float *B, int kc, float *C, int 
 #undef STORE
 }
 
+/* One A-block buffer per thread, allocated on its first GEMM and freed when
+ * the thread exits: later calls allocate nothing. */
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+static void buf_key_init(void) { pthread_key_create(&buf_key, free); }
+
+static float *thread_buffer(void)
+{
+    pthread_once(&buf_once, buf_key_init);
+    float *b = pthread_getspecific(buf_key);
+    if (!b) {
+        if (posix_memalign((void **)&b, 64, (size_t)MC * KC * sizeof(float)) != 0) return NULL;
+        if (pthread_setspecific(buf_key, b) != 0) {
+            free(b);
+            return NULL;
+        }
+    }
+    return b;
+}
+
 static void gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed, const float *bias,
-                        float *C, int ldc, int p0, int p1, bs_act act, const bs_kernels *kern)
+                        float *C, int ldc, int p0, int p1, bs_act act)
 {
     /* A's block, packed per call (it changes every call; the weights do not).
      * Rows of A lie K floats apart: read directly, 12 of them alias in L1. */
-    float Ap[MC * KC] __attribute__((aligned(64)));
+    float small[MR * KC] __attribute__((aligned(64)));
+    float *Ap = thread_buffer();
+    int mc = MC;
+    if (!Ap) { /* no memory for the block buffer: one micro-tile at a time */
+        Ap = small;
+        mc = MR;
+    }
     for (int kb = 0; kb < K; kb += KC) {
         int kc = K - kb < KC ? K - kb : KC, last = kb + kc == K;
-        for (int mb = 0; mb < M; mb += MC) {
-            int me = mb + MC < M ? mb + MC : M;
+        for (int mb = 0; mb < M; mb += mc) {
+            int me = mb + mc < M ? mb + mc : M;
             for (int m = mb; m < me; m += MR) {
                 int mr = me - m < MR ? me - m : MR;
                 float *dst = Ap + (size_t)(m - mb) * KC;
@@ -109,9 +145,8 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const floa
                 for (int m = mb; m < me; m += MR) {
                     int mr = me - m < MR ? me - m : MR;
                     float *Ct = C + (size_t)m * ldc + n0;
-                    micro(mr, Ap + (size_t)(m - mb) * KC, B, kc, Ct, ldc, kb == 0, bias ? bias + n0 : NULL, m0, m1);
-                    if (last && act != BS_ACT_NONE)
-                        for (int i = 0; i < mr; i++) kern->bias_act(Ct + (size_t)i * ldc, NULL, cols, act);
+                    micro(mr, Ap + (size_t)(m - mb) * KC, B, kc, Ct, ldc, kb == 0, bias ? bias + n0 : NULL, m0, m1,
+                          last ? act : BS_ACT_NONE);
                 }
             }
         }
@@ -129,7 +164,7 @@ int bs_gemm_packed_available(void)
 void bs_gemm_packed_cols(int M, int N, int K, const float *A, int lda, const float *packed, const float *bias,
                          float *C, int ldc, int n0, int n1, bs_act act)
 {
-    gemm_packed(M, N, K, A, lda, packed, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act, bs_kernels_best());
+    gemm_packed(M, N, K, A, lda, packed, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
 }
 #else
 int bs_gemm_packed_available(void) { return 0; }

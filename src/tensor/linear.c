@@ -74,7 +74,7 @@ void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense
             p->n_blocks = (N + p->block - 1) / p->block;
         } else {
             p->by_rows = 1;
-            p->block = ((M + 2 * nt - 1) / (2 * nt) + 7) & ~7;
+            p->block = ((M + 4 * nt - 1) / (4 * nt) + 11) / 12 * 12; /* whole micro-tiles */
             p->n_blocks = (M + p->block - 1) / p->block;
         }
         tasks += p->n_blocks;
