@@ -32,8 +32,12 @@ void bs_pack_weights(const float *w, int N, int K, float *packed)
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw")
+#endif
 #include "tensor/simd_avx512.h"
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
@@ -153,7 +157,11 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const floa
     }
 }
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 int bs_gemm_packed_available(void)
 {

@@ -8,8 +8,12 @@
 #include <math.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw")
+#endif
 #include "tensor/simd_avx512.h"
 
 static void bias_act(float *y, const float *bias, int n, bs_act act)
@@ -76,7 +80,11 @@ static void softmax(float *x, int n, float scale)
 
 static const bs_kernels avx512 = {"avx512", bias_act, add_layernorm, softmax};
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 const bs_kernels *bs_kernels_avx512(void)
 {
