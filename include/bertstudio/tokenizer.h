@@ -149,6 +149,12 @@ BS_API void bs_encoding_batch_free(bs_encoding **encs, size_t n);
 BS_API int bs_tokenizer_decode(const bs_tokenizer *tok, const int32_t *ids, size_t n,
                                int skip_special_tokens, char **out, bs_err *err);
 
+/* Same as bs_tokenizer_decode, with the byte length in *out_len (optional):
+ * decoded bytes may contain NUL (a byte-level token for the NUL byte). */
+BS_API int bs_tokenizer_decode_len(const bs_tokenizer *tok, const int32_t *ids, size_t n,
+                                   int skip_special_tokens, char **out, size_t *out_len,
+                                   bs_err *err);
+
 /* Id of a token string (vocabulary or added tokens), or -1. */
 BS_API int32_t bs_tokenizer_token_to_id(const bs_tokenizer *tok, const char *token, size_t len);
 

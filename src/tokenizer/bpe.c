@@ -254,25 +254,33 @@ int bpe_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
     sym *v = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
+    /* As the library's merge_word: symbols take consecutive positions in the
+     * order they are added; a pending unknown is flushed before a vocabulary
+     * char but not before byte-fallback tokens. */
     int32_t unk_id = -1;
-    uint32_t unk_b0 = 0, unk_len = 0;
+    uint32_t unk_len = 0, pos = 0;
+#define ADD(id_, len_)                                    \
+    do {                                                  \
+        rc = add_sym(&v, &n, &cap, (id_), pos, (len_));   \
+        pos += (len_);                                    \
+    } while (0)
     char kbuf[64];
     for (size_t i = 0; i < len && !rc;) {
         uint32_t cp;
         size_t w = bs_utf8_decode_cp(s + i, len - i, &cp);
         int first = i == 0, last = i + w == len;
         size_t kl = 0;
-        if (!first && plen && plen < 32) memcpy(kbuf, m->prefix, plen), kl = plen;
+        if (!first && plen) memcpy(kbuf, m->prefix, plen), kl = plen;
         memcpy(kbuf + kl, s + i, w);
         kl += w;
-        if (last && slen && slen < 24) memcpy(kbuf + kl, m->suffix, slen), kl += slen;
+        if (last && slen) memcpy(kbuf + kl, m->suffix, slen), kl += slen;
         int32_t id = vmap_get(&m->vocab, kbuf, kl);
         if (id >= 0) {
             if (unk_id >= 0) {
-                rc = add_sym(&v, &n, &cap, unk_id, unk_b0, unk_len);
+                ADD(unk_id, unk_len);
                 unk_id = -1;
             }
-            if (!rc) rc = add_sym(&v, &n, &cap, id, (uint32_t)i, (uint32_t)w);
+            if (!rc) ADD(id, (uint32_t)w);
             i += w;
             continue;
         }
@@ -286,12 +294,7 @@ int bpe_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
                 ok = bid[k] >= 0;
             }
             if (ok) {
-                if (unk_id >= 0) {
-                    rc = add_sym(&v, &n, &cap, unk_id, unk_b0, unk_len);
-                    unk_id = -1;
-                }
-                for (size_t k = 0; k < w && !rc; k++)
-                    rc = add_sym(&v, &n, &cap, bid[k], (uint32_t)(i + k), 1);
+                for (size_t k = 0; k < w && !rc; k++) ADD(bid[k], 1);
                 i += w;
                 continue;
             }
@@ -303,14 +306,14 @@ int bpe_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
         if (unk_id >= 0 && m->fuse_unk) {
             unk_len += (uint32_t)w;
         } else {
-            if (unk_id >= 0) rc = add_sym(&v, &n, &cap, unk_id, unk_b0, unk_len);
+            if (unk_id >= 0) ADD(unk_id, unk_len);
             unk_id = m->unk_id;
-            unk_b0 = (uint32_t)i;
             unk_len = (uint32_t)w;
         }
         i += w;
     }
-    if (!rc && unk_id >= 0) rc = add_sym(&v, &n, &cap, unk_id, unk_b0, unk_len);
+    if (!rc && unk_id >= 0) ADD(unk_id, unk_len);
+#undef ADD
     if (rc) {
         free(v);
         return rc;

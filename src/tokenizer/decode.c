@@ -8,8 +8,10 @@
 #include "tokenizer/tok_internal.h"
 #include "util/buf.h"
 
+/* Token strings with their lengths: decoded bytes may contain NUL. */
 typedef struct strv {
     char **v;
+    size_t *l;
     size_t n;
 } strv;
 
@@ -22,37 +24,39 @@ static char *dupn(const char *s, size_t n)
     return d;
 }
 
-/* Replaces every occurrence of from by to in *s (reallocated). */
-static int replace_all(char **s, const char *from, const char *to)
+/* Replaces every occurrence of from by to in *s of *len bytes (reallocated). */
+static int replace_all(char **s, size_t *len, const char *from, const char *to)
 {
     size_t fl = strlen(from);
-    if (!fl || !strstr(*s, from)) return 0;
+    if (!fl || !memmem(*s, *len, from, fl)) return 0;
     bs_buf b;
     bs_buf_init(&b);
-    const char *p = *s, *f;
-    while ((f = strstr(p, from))) {
+    const char *p = *s, *end = *s + *len, *f;
+    while ((f = memmem(p, (size_t)(end - p), from, fl))) {
         bs_buf_append(&b, p, (size_t)(f - p));
         bs_buf_puts(&b, to);
         p = f + fl;
     }
-    bs_buf_puts(&b, p);
+    bs_buf_append(&b, p, (size_t)(end - p));
+    bs_buf_putc(&b, 0); /* make sure there is a buffer even when empty */
     if (b.oom) {
         bs_buf_free(&b);
         return BS_ENOMEM;
     }
     free(*s);
-    *s = bs_buf_steal(&b, NULL);
+    *s = bs_buf_steal(&b, len);
+    (*len)--;
     return 0;
 }
 
-static int wp_cleanup(char **s)
+static int wp_cleanup(char **s, size_t *len)
 {
     static const char *const pairs[][2] = {
         {" .", "."},   {" ?", "?"},   {" !", "!"},     {" ,", ","},          {" ' ", "'"},
         {" n't", "n't"}, {" 'm", "'m"}, {" do not", " don't"}, {" 's", "'s"}, {" 've", "'ve"},
         {" 're", "'re"}};
     for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++)
-        if (replace_all(s, pairs[i][0], pairs[i][1])) return BS_ENOMEM;
+        if (replace_all(s, len, pairs[i][0], pairs[i][1])) return BS_ENOMEM;
     return 0;
 }
 
@@ -100,19 +104,21 @@ static int step(const decoder *d, strv *t)
         size_t pl = d->prefix ? strlen(d->prefix) : 0;
         for (size_t i = 0; i < t->n && !rc; i++) {
             if (i) {
-                if (pl && !strncmp(t->v[i], d->prefix, pl)) {
-                    memmove(t->v[i], t->v[i] + pl, strlen(t->v[i]) - pl + 1);
+                if (pl && t->l[i] >= pl && !memcmp(t->v[i], d->prefix, pl)) {
+                    memmove(t->v[i], t->v[i] + pl, t->l[i] - pl + 1);
+                    t->l[i] -= pl;
                 } else {
-                    size_t l = strlen(t->v[i]);
+                    size_t l = t->l[i];
                     char *n = malloc(l + 2);
                     if (!n) return BS_ENOMEM;
                     n[0] = ' ';
                     memcpy(n + 1, t->v[i], l + 1);
                     free(t->v[i]);
                     t->v[i] = n;
+                    t->l[i] = l + 1;
                 }
             }
-            if (d->cleanup) rc = wp_cleanup(&t->v[i]);
+            if (d->cleanup) rc = wp_cleanup(&t->v[i], &t->l[i]);
         }
         return rc;
     }
@@ -121,7 +127,7 @@ static int step(const decoder *d, strv *t)
         bs_buf_init(&raw);
         for (size_t i = 0; i < t->n; i++) {
             const char *s = t->v[i];
-            size_t l = strlen(s), pos = 0, start = raw.len;
+            size_t l = t->l[i], pos = 0, start = raw.len;
             int ok = 1;
             while (pos < l) {
                 uint32_t cp;
@@ -147,8 +153,14 @@ static int step(const decoder *d, strv *t)
             return BS_ENOMEM;
         }
         for (size_t i = 0; i < t->n; i++) free(t->v[i]);
-        t->v[0] = bs_buf_steal(&out, NULL);
-        if (!t->v[0]) return BS_ENOMEM;
+        bs_buf_putc(&out, 0);
+        t->n = 0;
+        if (out.oom) {
+            bs_buf_free(&out);
+            return BS_ENOMEM;
+        }
+        t->v[0] = bs_buf_steal(&out, &t->l[0]);
+        t->l[0]--;
         t->n = 1;
         return 0;
     }
@@ -156,40 +168,41 @@ static int step(const decoder *d, strv *t)
         char rep[5] = {0};
         bs_utf8_encode(d->replacement, rep);
         for (size_t i = 0; i < t->n && !rc; i++) {
-            rc = replace_all(&t->v[i], rep, " ");
-            if (!rc && i == 0 && d->prepend_scheme != PREPEND_NEVER && t->v[i][0] == ' ')
-                memmove(t->v[i], t->v[i] + 1, strlen(t->v[i]));
+            rc = replace_all(&t->v[i], &t->l[i], rep, " ");
+            if (!rc && i == 0 && d->prepend_scheme != PREPEND_NEVER && t->l[i] && t->v[i][0] == ' ')
+                memmove(t->v[i], t->v[i] + 1, t->l[i]--);
         }
         return rc;
     }
     case DEC_BPE:
         for (size_t i = 0; i < t->n && !rc; i++)
-            rc = replace_all(&t->v[i], d->prefix ? d->prefix : "</w>", i + 1 == t->n ? "" : " ");
+            rc = replace_all(&t->v[i], &t->l[i], d->prefix ? d->prefix : "</w>", i + 1 == t->n ? "" : " ");
         return rc;
     case DEC_REPLACE:
-        for (size_t i = 0; i < t->n && !rc; i++) rc = replace_all(&t->v[i], d->pat.str, d->content);
+        for (size_t i = 0; i < t->n && !rc; i++) rc = replace_all(&t->v[i], &t->l[i], d->pat.str, d->content);
         return rc;
     case DEC_FUSE: {
         bs_buf b;
         bs_buf_init(&b);
         for (size_t i = 0; i < t->n; i++) {
-            bs_buf_puts(&b, t->v[i]);
+            bs_buf_append(&b, t->v[i], t->l[i]);
             free(t->v[i]);
         }
+        bs_buf_putc(&b, 0);
+        t->n = 0;
         if (b.oom) {
-            t->n = 0;
             bs_buf_free(&b);
             return BS_ENOMEM;
         }
-        t->v[0] = bs_buf_steal(&b, NULL);
-        t->n = t->v[0] ? 1 : 0;
-        return t->n ? 0 : BS_ENOMEM;
+        t->v[0] = bs_buf_steal(&b, &t->l[0]);
+        t->l[0]--;
+        t->n = 1;
+        return 0;
     }
     case DEC_STRIP:
         for (size_t i = 0; i < t->n; i++) {
             char *s = t->v[i];
-            size_t l = strlen(s);
-            /* strip counts chars; tokens here are short, count by code points */
+            size_t l = t->l[i];
             size_t a = 0, nchar = 0, pos = 0;
             while (pos < l && nchar < d->strip_start && s[pos] == d->content[0]) pos++, nchar++;
             a = pos;
@@ -197,33 +210,49 @@ static int step(const decoder *d, strv *t)
             while (e > a && k < d->strip_stop && s[e - 1] == d->content[0]) e--, k++;
             memmove(s, s + a, e - a);
             s[e - a] = 0;
+            t->l[i] = e - a;
         }
         return 0;
     case DEC_BYTE_FALLBACK: {
         /* runs of <0xXX> tokens become their bytes (lossy UTF-8) */
-        strv o = {calloc(t->n ? t->n : 1, sizeof(char *)), 0};
-        if (!o.v) return BS_ENOMEM;
+        strv o = {calloc(t->n ? t->n : 1, sizeof(char *)), calloc(t->n ? t->n : 1, sizeof(size_t)), 0};
+        if (!o.v || !o.l) {
+            free(o.v);
+            free(o.l);
+            return BS_ENOMEM;
+        }
         bs_buf run;
         bs_buf_init(&run);
         for (size_t i = 0; i <= t->n; i++) {
             unsigned v;
-            int isb = i < t->n && strlen(t->v[i]) == 6 && sscanf(t->v[i], "<0x%2X>", &v) == 1;
+            int isb = i < t->n && t->l[i] == 6 && sscanf(t->v[i], "<0x%2X>", &v) == 1;
             if (isb) {
                 bs_buf_putc(&run, (char)v);
                 continue;
             }
             if (run.len) {
+                /* valid UTF-8 as is; otherwise one U+FFFD per byte (the library's rule) */
                 bs_buf out;
                 bs_buf_init(&out);
-                lossy((const unsigned char *)run.data, run.len, &out);
-                o.v[o.n++] = bs_buf_steal(&out, NULL);
+                size_t bad;
+                if (!bs_utf8_validate(run.data, run.len, &bad)) bs_buf_append(&out, run.data, run.len);
+                else
+                    for (size_t k = 0; k < run.len; k++) bs_buf_puts(&out, "\xEF\xBF\xBD");
+                bs_buf_putc(&out, 0);
+                o.v[o.n] = bs_buf_steal(&out, &o.l[o.n]);
+                o.l[o.n]--;
+                o.n++;
                 run.len = 0;
             }
-            if (i < t->n) o.v[o.n++] = dupn(t->v[i], strlen(t->v[i]));
+            if (i < t->n) {
+                o.l[o.n] = t->l[i];
+                o.v[o.n++] = dupn(t->v[i], t->l[i]);
+            }
         }
         bs_buf_free(&run);
         for (size_t i = 0; i < t->n; i++) free(t->v[i]);
         free(t->v);
+        free(t->l);
         *t = o;
         for (size_t i = 0; i < t->n; i++)
             if (!t->v[i]) return BS_ENOMEM;
@@ -236,28 +265,36 @@ static int step(const decoder *d, strv *t)
     return 0;
 }
 
-int decoder_run(const decoder *d, char **toks, size_t n, char **out)
+int decoder_run(const decoder *d, char **toks, size_t n, char **out, size_t *out_len)
 {
-    strv t = {calloc(n ? n : 1, sizeof(char *)), n};
-    if (!t.v) return BS_ENOMEM;
+    strv t = {calloc(n ? n : 1, sizeof(char *)), calloc(n ? n : 1, sizeof(size_t)), n};
+    if (!t.v || !t.l) {
+        free(t.v);
+        free(t.l);
+        return BS_ENOMEM;
+    }
     int rc = 0;
-    for (size_t i = 0; i < n && !rc; i++)
-        if (!(t.v[i] = dupn(toks[i], strlen(toks[i])))) rc = BS_ENOMEM;
+    for (size_t i = 0; i < n && !rc; i++) {
+        t.l[i] = strlen(toks[i]);
+        if (!(t.v[i] = dupn(toks[i], t.l[i]))) rc = BS_ENOMEM;
+    }
     if (!rc && d) rc = step(d, &t);
     bs_buf b;
     bs_buf_init(&b);
     for (size_t i = 0; i < t.n; i++) {
         if (!d && i) bs_buf_putc(&b, ' ');
-        if (t.v[i]) bs_buf_puts(&b, t.v[i]);
+        if (t.v[i]) bs_buf_append(&b, t.v[i], t.l[i]);
     }
     for (size_t i = 0; i < t.n; i++) free(t.v[i]);
     free(t.v);
+    free(t.l);
+    bs_buf_putc(&b, 0);
     if (rc || b.oom) {
         bs_buf_free(&b);
         return rc ? rc : BS_ENOMEM;
     }
-    if (!b.data) bs_buf_puts(&b, "");
-    *out = bs_buf_steal(&b, NULL);
+    *out = bs_buf_steal(&b, out_len);
+    if (out_len) (*out_len)--;
     return *out ? 0 : BS_ENOMEM;
 }
 

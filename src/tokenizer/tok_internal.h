@@ -282,7 +282,8 @@ size_t postproc_added(const postproc *p, int pair);
 int precompiled_init(normalizer *n, const uint8_t *blob, size_t len);
 int precompiled_run(const normalizer *n, nstr *s);
 
-/* Decodes a token list to a string with the decoder; tokens as strings. */
-int decoder_run(const decoder *d, char **toks, size_t n, char **out);
+/* Decodes a token list to a string with the decoder; *out_len (optional)
+ * gets the byte length (the text may contain NUL). */
+int decoder_run(const decoder *d, char **toks, size_t n, char **out, size_t *out_len);
 
 #endif

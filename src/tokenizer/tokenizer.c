@@ -475,6 +475,12 @@ int bs_tokenizer_encode_batch(const bs_tokenizer *tok, size_t n, const char *con
 int bs_tokenizer_decode(const bs_tokenizer *tok, const int32_t *ids, size_t n, int skip_special,
                         char **out, bs_err *err)
 {
+    return bs_tokenizer_decode_len(tok, ids, n, skip_special, out, NULL, err);
+}
+
+int bs_tokenizer_decode_len(const bs_tokenizer *tok, const int32_t *ids, size_t n, int skip_special,
+                            char **out, size_t *out_len, bs_err *err)
+{
     *out = NULL;
     char **toks = calloc(n ? n : 1, sizeof *toks);
     if (!toks) return bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -485,7 +491,7 @@ int bs_tokenizer_decode(const bs_tokenizer *tok, const int32_t *ids, size_t n, i
         if (skip_special && bs_tokenizer_is_special(tok, ids[i])) continue;
         toks[k++] = (char *)t;
     }
-    int rc = decoder_run(tok->dec, toks, k, out);
+    int rc = decoder_run(tok->dec, toks, k, out, out_len);
     free(toks);
     if (rc) return bs_err_set(err, rc, "decode: %s", bs_strerror(rc));
     return 0;

@@ -2,7 +2,8 @@
  * then answers one JSON request per stdin line with one JSON line:
  *   {"t": text, "p": pair|null, "ml": max_length (0 = none), "st": stride,
  *    "s": "longest_first"|"only_first"|"only_second", "left": bool}
- *   → {"e": [{"ids": [...], "off": [[s, e], ...]}, ...windows...]} or {"err": msg}
+ *   → {"e": [{"ids": [...], "off": [[s, e], ...]}, ...windows...],
+ *      "d": [decoded skipping special tokens, decoded with them]} or {"err": msg}
  * Windows follow tokenizers 0.23 (the reference the test compares with). */
 #include <jansson.h>
 #include <stdio.h>
@@ -66,7 +67,18 @@ int main(int argc, char **argv)
             json_t *arr = json_array();
             json_array_append_new(arr, enc_json(e));
             for (size_t i = 0; i < e->n_overflowing; i++) json_array_append_new(arr, enc_json(&e->overflowing[i]));
-            out = json_pack("{so}", "e", arr);
+            json_t *d = json_array();
+            for (int skip = 1; skip >= 0; skip--) {
+                char *txt;
+                size_t tl = 0;
+                if (bs_tokenizer_decode_len(tok, e->ids, e->len, skip, &txt, &tl, &err)) {
+                    txt = strdup("<decode error>");
+                    tl = strlen(txt);
+                }
+                json_array_append_new(d, json_stringn(txt, tl));
+                free(txt);
+            }
+            out = json_pack("{soso}", "e", arr, "d", d);
             bs_encoding_free(e);
         }
         char *s = json_dumps(out, JSON_COMPACT | JSON_ENSURE_ASCII);

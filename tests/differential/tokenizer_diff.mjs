@@ -40,6 +40,25 @@ const VARIANTS = [
   ['bpe-bytelevel-noregex', 'roberta-base', {
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
     post_processor: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false } }],
+  ['unigram-bytefallback-llama-decoder', 'albert-base-v2', (j) => {
+    j.model.byte_fallback = true;
+    for (let b = 0; b < 256; b++) j.model.vocab.push([`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, -30.0]);
+    j.normalizer = null;
+    j.pre_tokenizer = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true };
+    j.decoder = { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+      { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] };
+  }],
+  ['bpe-bytefallback-fuse-unk', 'roberta-base', (j) => {
+    let next = Math.max(...Object.values(j.model.vocab)) + 1;
+    for (let b = 0; b < 128; b++) j.model.vocab[`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`] = next++;
+    j.model.byte_fallback = true;
+    j.model.unk_token = '<unk>';
+    j.model.fuse_unk = true;
+    j.model.type = 'BPE';
+    j.pre_tokenizer = { type: 'Whitespace' };
+    j.post_processor = { type: 'BertProcessing', sep: ['</s>', 2], cls: ['<s>', 0] };
+    j.decoder = { type: 'BPEDecoder', suffix: '</w>' };
+  }],
 ];
 const SINGLES = Number(process.env.BS_DIFF_N || 800);
 const PAIRS = Number(process.env.BS_DIFF_PAIRS || 120);
@@ -134,7 +153,9 @@ async function refEncode(tok, rq) {
   try {
     const e = await tok.encode(rq.t, rq.p ?? null, { addSpecialTokens: true });
     const all = [e, ...e.getOverflowing()];
-    return { e: all.map((x) => ({ ids: Array.from(x.getIds()), off: x.getOffsets().map((o) => [o[0], o[1]]) })) };
+    const ids = Array.from(e.getIds());
+    const d = [await tok.decode(ids, true), await tok.decode(ids, false)];
+    return { e: all.map((x) => ({ ids: Array.from(x.getIds()), off: x.getOffsets().map((o) => [o[0], o[1]]) })), d };
   } catch (err) {
     return { err: String(err) };
   }
@@ -142,7 +163,7 @@ async function refEncode(tok, rq) {
 
 function same(a, b) {
   if (a.err || b.err) return !!a.err === !!b.err;
-  return JSON.stringify(a.e) === JSON.stringify(b.e);
+  return JSON.stringify(a.e) === JSON.stringify(b.e) && JSON.stringify(a.d) === JSON.stringify(b.d);
 }
 
 // The reference aborts the whole process (a panic across the FFI boundary)
@@ -188,7 +209,9 @@ const runs = NAMES.map((n) => [n, path.join(args.fixtures, n, 'tokenizer.json'),
 // The variants see a third of the inputs (pairs included) to keep the test short.
 const some = inputs.filter((_, i) => i % 3 === 0);
 for (const [name, base, patch] of VARIANTS) {
-  const j = { ...JSON.parse(readFileSync(path.join(args.fixtures, base, 'tokenizer.json'), 'utf8')), ...patch };
+  let j = JSON.parse(readFileSync(path.join(args.fixtures, base, 'tokenizer.json'), 'utf8'));
+  if (typeof patch === 'function') patch(j);
+  else j = { ...j, ...patch };
   const file = path.join(tmp, name + '.json');
   writeFileSync(file, JSON.stringify(j));
   runs.push([name, file, some]);
