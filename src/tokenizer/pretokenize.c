@@ -216,13 +216,12 @@ static int prepend_char(nstr *s, uint32_t c)
 
 static uint32_t g_bytelevel[256];
 static int16_t g_byte_of[512];
-static int g_bytelevel_ready;
+static pthread_once_t g_bytelevel_once = PTHREAD_ONCE_INIT;
 
 /* GPT-2's byte → printable char table: printable Latin-1 bytes map to
  * themselves, the rest to 256, 257, ... in byte order. */
-static void bytelevel_init(void)
+static void bytelevel_build(void)
 {
-    if (__atomic_load_n(&g_bytelevel_ready, __ATOMIC_ACQUIRE)) return;
     uint32_t t[256];
     int16_t r[512];
     uint32_t n = 0;
@@ -234,8 +233,9 @@ static void bytelevel_init(void)
     for (int b = 0; b < 256; b++) r[t[b]] = (int16_t)b;
     memcpy(g_bytelevel, t, sizeof t);
     memcpy(g_byte_of, r, sizeof r);
-    __atomic_store_n(&g_bytelevel_ready, 1, __ATOMIC_RELEASE);
 }
+
+static void bytelevel_init(void) { pthread_once(&g_bytelevel_once, bytelevel_build); }
 
 uint32_t bytelevel_char(uint8_t b)
 {
