@@ -24,7 +24,7 @@ FIX=$SRC/tests/fixtures/tokenizers
 rate() { # json line -> "tokens tokens/s"
   node -e 'const r=JSON.parse(process.argv[1]);console.log(r.tokens+" "+Math.round(r.tokens/r.seconds))' "$1"
 }
-printf '%-10s %-8s %-34s %10s %14s\n' model text implementation tokens tokens/s
+printf '%-10s %-8s %-38s %10s %14s\n' model text implementation tokens tokens/s
 for model in bert-base-uncased roberta-base; do
   kind=WordPiece; [ $model = roberta-base ] && kind=BPE
   for text in english mixed; do
@@ -39,7 +39,7 @@ for model in bert-base-uncased roberta-base; do
         *) r=$(node "$SRC/bench/tokenize/bench.mjs" js seq "$FIX/$model" "$f" "$BUILD/node/node_modules") ;;
       esac
       set -- $(rate "$r")
-      printf '%-10s %-8s %-34s %10s %14s\n' $kind $text "$impl" "$1" "$2"
+      printf '%-10s %-8s %-38s %10s %14s\n' $kind $text "$impl" "$1" "$2"
     done
   done
 done

@@ -273,12 +273,46 @@ static void test_queries(void **state)
     bs_tokenizer_free(tok);
 }
 
+/* tokenizer_config.json: transformers' 1e30 "no limit" is no limit; the
+ * cleanup flag and special tokens are read; a tokenizer.json path works. */
+static void test_configs(void **state)
+{
+    (void)state;
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s", bs_test_tmpdir("tok-config"));
+    size_t len;
+    char *json = bs_test_read_file(bs_test_fixture("tokenizers/bert-base-uncased/tokenizer.json"), &len);
+    assert_non_null(json);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(json, 1, len, f);
+    fclose(f);
+    free(json);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    f = fopen(path, "w");
+    fputs("{\"model_max_length\": 1e30, \"clean_up_tokenization_spaces\": false, "
+          "\"mask_token\": {\"content\": \"[UNK]\"}}", f);
+    fclose(f);
+    bs_tokenizer *tok;
+    bs_err err;
+    assert_int_equal(bs_tokenizer_load(dir, &tok, &err), 0);
+    assert_int_equal(bs_tokenizer_model_max_length(tok), 0);
+    assert_int_equal(bs_tokenizer_clean_up_tokenization_spaces(tok), 0);
+    assert_int_equal(bs_tokenizer_special_id(tok, BS_SPECIAL_MASK), 100);
+    bs_tokenizer_free(tok);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    assert_int_equal(bs_tokenizer_load(path, &tok, &err), 0);
+    assert_int_equal(bs_tokenizer_special_id(tok, BS_SPECIAL_MASK), 100);
+    bs_tokenizer_free(tok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_long_words),   cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_queries),
+        cmocka_unit_test(test_queries),      cmocka_unit_test(test_configs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
