@@ -248,3 +248,27 @@ def test_access_count_and_last_accessed(xsrv):
     after = entry()
     assert after["access_count"] == before["access_count"] + n
     assert after["last_accessed"] and after["last_accessed"] != before.get("last_accessed")
+
+
+def test_batch_metrics_in_prometheus_text(xsrv):
+    call(xsrv, "/tasks/embeddings", {"text": "m", "model_name": "demo/tiny-bert-embeddings"})
+    r = xsrv.get("/metrics", headers=xsrv.auth())
+    assert r.status_code == 200, r.text
+    lines = dict(l.rsplit(" ", 1) for l in r.text.splitlines() if l.startswith("bertstudio_batch_size"))
+    assert int(lines['bertstudio_batch_size_bucket{le="+Inf"}']) == int(lines["bertstudio_batch_size_count"]) >= 1
+    assert int(lines["bertstudio_batch_size_sum"]) >= int(lines["bertstudio_batch_size_count"])
+
+
+def test_clean_shutdown_with_loaded_models():
+    """The task endpoints' models, batchers and access-count writer stop with
+    the server (stop hook), after the last request, before the store closes."""
+    srv = start_server(env={"BERTSTUDIO_DEMO_MODELS": os.path.join(FIXTURES, "models")})
+    try:
+        srv.hdr = srv.auth()
+        for m in ("demo/tiny-bert-embeddings", "demo/tiny-bert-ner"):
+            body = {"text": "bye", "model_name": m}
+            r = call(srv, "/tasks/embeddings" if "embeddings" in m else "/tasks/ner", body)
+            assert r.status_code == 200, r.text
+    finally:
+        rc = srv.stop()
+    assert rc == 0, srv.log()[-2000:]

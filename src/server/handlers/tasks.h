@@ -5,6 +5,7 @@
 #define BS_SERVER_HANDLERS_TASKS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "batch/batch.h"
 #include "server/http.h"
@@ -30,6 +31,12 @@ void bs_tasks_release(bs_request *req, bs_task_model *tm);
  * request, before the store closes. */
 struct bs_server;
 void bs_tasks_shutdown(struct bs_server *srv);
+
+/* Unloads model_name from the task endpoints' registry (POST
+ * /models/{name}/unload, and before DELETE /models/{name}): at once when
+ * idle, else when its last in-flight request ends (*deferred true; may be
+ * NULL). BS_ENOTFOUND when it is not loaded. */
+int bs_tasks_unload(bs_request *req, const char *model_name, bool *deferred, bs_err *err);
 
 /* The batch counters of every model (for /stats). */
 void bs_tasks_batch_stats(bs_request *req, bs_batch_stats *out);

@@ -72,6 +72,8 @@ static void *toucher_main(void *arg)
     }
 }
 
+static void stop_hook(void *ud) { bs_tasks_shutdown(ud); }
+
 static serving *get_serving(bs_server *srv, bs_err *err)
 {
     pthread_mutex_lock(&serving_mu);
@@ -85,12 +87,6 @@ static serving *get_serving(bs_server *srv, bs_err *err)
     s->srv = srv;
     bs_hub_opts ho = {.data_dir = srv->data_dir, .store = srv->store};
     if (bs_hub_open(&ho, &s->hub, err)) goto fail;
-    int n = 0;
-    bs_err derr = {0};
-    if (bs_hub_register_demo_models(s->hub, NULL, &n, &derr))
-        bs_log_warn("tasks", "demo models: %s", derr.msg);
-    else if (n)
-        bs_log_info("tasks", "registered %d demo models", n);
     bs_batcher_opts bo = {
         .max_batch_tokens = (size_t)bs_settings_int(srv->settings, "max_batch_tokens"),
         .max_queue = 256,
@@ -112,6 +108,10 @@ static serving *get_serving(bs_server *srv, bs_err *err)
     if (!s->touches || pthread_create(&s->toucher, NULL, toucher_main, s)) goto oom;
     the_serving = s;
     pthread_mutex_unlock(&serving_mu);
+    if (bs_server_on_stop(srv, stop_hook, srv))
+        bs_log_warn("tasks", "no room for the task endpoints' stop hook: models are not freed at shutdown");
+    if (bs_server_metrics_hook(srv, bs_tasks_metrics_hook, srv))
+        bs_log_warn("tasks", "no room for the batcher's metrics hook");
     return s;
 oom:
     bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -218,9 +218,18 @@ void bs_tasks_batch_stats(bs_request *req, bs_batch_stats *out)
 
 void bs_tasks_metrics_hook(bs_buf *out, void *ud)
 {
-    bs_err err = {0};
-    serving *s = get_serving(ud, &err);
-    if (s) bs_batch_group_metrics(s->group, out);
+    (void)ud;
+    /* Under serving_mu, so that a shutdown cannot free the group meanwhile. */
+    pthread_mutex_lock(&serving_mu);
+    if (the_serving) bs_batch_group_metrics(the_serving->group, out);
+    pthread_mutex_unlock(&serving_mu);
+}
+
+int bs_tasks_unload(bs_request *req, const char *model_name, bool *deferred, bs_err *err)
+{
+    serving *s = get_serving(req->server, err);
+    if (!s) return err->code;
+    return bs_registry_unload(s->reg, model_name, deferred, err);
 }
 
 json_t *bs_tasks_model_list(bs_request *req, bs_response *res)
