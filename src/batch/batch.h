@@ -72,16 +72,16 @@ int bs_batcher_run(bs_batcher *b, bs_task task, const json_t *request, bs_batch_
  * k in [2^i, 2^(i+1)) (sizes[0] = single runs from the queue). */
 #define BS_BATCH_SIZE_BUCKETS 8
 typedef struct bs_batch_stats {
-    uint64_t batches;       /* calls made by the batcher thread */
-    uint64_t requests;      /* requests served by those calls */
-    uint64_t texts;         /* texts in those calls */
-    uint64_t direct;        /* requests run in the caller's thread (not mergeable) */
-    uint64_t rejected;      /* BS_EBUSY: queue full */
-    uint64_t cancelled;     /* skipped: caller gone */
-    uint64_t retried;       /* members re-run alone after a merged call failed */
-    uint64_t max_batch;     /* most requests in one call */
+    uint64_t batches;   /* calls made by the batcher thread */
+    uint64_t requests;  /* requests served by those calls */
+    uint64_t texts;     /* texts in those calls */
+    uint64_t direct;    /* requests run in the caller's thread (not mergeable) */
+    uint64_t rejected;  /* BS_EBUSY: queue full */
+    uint64_t cancelled; /* skipped: caller gone */
+    uint64_t retried;   /* members re-run alone after a merged call failed */
+    uint64_t max_batch; /* most requests in one call */
     uint64_t sizes[BS_BATCH_SIZE_BUCKETS];
-    size_t queued;          /* waiting now */
+    size_t queued; /* waiting now */
 } bs_batch_stats;
 void bs_batcher_stats(bs_batcher *b, bs_batch_stats *out);
 

@@ -103,8 +103,10 @@ static void run_group(bs_batcher *b, job **jobs, size_t k, uint64_t *retried)
 
 static void unlink_job(bs_batcher *b, job *prev, job *j)
 {
-    if (prev) prev->next = j->next;
-    else b->head = j->next;
+    if (prev)
+        prev->next = j->next;
+    else
+        b->head = j->next;
     if (b->tail == j) b->tail = prev;
     j->next = NULL;
     b->queued--;
@@ -176,7 +178,8 @@ static void *batcher_main(void *arg)
             for (size_t i = 0; i < k; i++) {
                 job *m = group[i];
                 if (m->alive && !m->alive(m->alive_ud)) {
-                    m->rc = bs_err_set(&m->err, BS_EIO, "the client disconnected before its request ran");
+                    m->rc = bs_err_set(&m->err, BS_EIO,
+                                       "the client disconnected before its request ran");
                     cancelled++;
                 } else {
                     group[live++] = m;
@@ -282,11 +285,14 @@ int bs_batcher_run(bs_batcher *b, bs_task task, const json_t *request, bs_batch_
         b->stats.rejected++;
         pthread_mutex_unlock(&b->mu);
         free(j.key);
-        return bs_err_set(err, BS_EBUSY, "the model's request queue is full (%zu waiting); retry shortly",
+        return bs_err_set(err, BS_EBUSY,
+                          "the model's request queue is full (%zu waiting); retry shortly",
                           b->opts.max_queue);
     }
-    if (b->tail) b->tail->next = &j;
-    else b->head = &j;
+    if (b->tail)
+        b->tail->next = &j;
+    else
+        b->head = &j;
     b->tail = &j;
     b->queued++;
     pthread_cond_signal(&b->work_cv);

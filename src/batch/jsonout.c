@@ -49,13 +49,27 @@ static int put_string(bs_buf *out, const char *s, size_t len)
         run = 0;
         char esc[7] = {'\\', 0};
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
         default:
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[c >> 4];
@@ -88,7 +102,8 @@ static void write_value(const json_t *j, const char *const *float_keys, int as_f
         json_t *v;
         int first = 1;
         bs_buf_putc(out, '{');
-        json_object_foreach((json_t *)j, k, v) {
+        json_object_foreach((json_t *)j, k, v)
+        {
             if (!first) bs_buf_putc(out, ',');
             first = 0;
             put_string(out, k, strlen(k));
@@ -102,24 +117,35 @@ static void write_value(const json_t *j, const char *const *float_keys, int as_f
         size_t i;
         json_t *v;
         bs_buf_putc(out, '[');
-        json_array_foreach(j, i, v) {
+        json_array_foreach(j, i, v)
+        {
             if (i) bs_buf_putc(out, ',');
             write_value(v, float_keys, as_float, depth + 1, out);
         }
         bs_buf_putc(out, ']');
         break;
     }
-    case JSON_STRING: put_string(out, json_string_value(j), json_string_length(j)); break;
-    case JSON_INTEGER: bs_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(j)); break;
+    case JSON_STRING:
+        put_string(out, json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER:
+        bs_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+        break;
     case JSON_REAL: {
         double d = json_real_value(j);
         int n = as_float ? bs_batch_fmt_float((float)d, num) : bs_batch_fmt_double(d, num);
         bs_buf_append(out, num, (size_t)n);
         break;
     }
-    case JSON_TRUE: bs_buf_puts(out, "true"); break;
-    case JSON_FALSE: bs_buf_puts(out, "false"); break;
-    default: bs_buf_puts(out, "null"); break;
+    case JSON_TRUE:
+        bs_buf_puts(out, "true");
+        break;
+    case JSON_FALSE:
+        bs_buf_puts(out, "false");
+        break;
+    default:
+        bs_buf_puts(out, "null");
+        break;
     }
 }
 

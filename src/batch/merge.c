@@ -9,8 +9,8 @@
 /* The fields a mergeable request may hold: anything else (pairs, future
  * options) makes it run on its own, where the pipeline judges it. */
 static const char *const cls_fields[] = {"text", "model_name", "top_k", "function_to_apply", NULL};
-static const char *const ner_fields[] = {"text", "model_name", "aggregation_strategy", "ignore_labels",
-                                         NULL};
+static const char *const ner_fields[] = {"text", "model_name", "aggregation_strategy",
+                                         "ignore_labels", NULL};
 static const char *const fm_fields[] = {"text", "model_name", "top_k", "targets", NULL};
 static const char *const emb_fields[] = {"text", "model_name", "pooling", "normalize", NULL};
 static const char *const feat_fields[] = {"text", "model_name", NULL};
@@ -18,12 +18,18 @@ static const char *const feat_fields[] = {"text", "model_name", NULL};
 static const char *const *allowed_fields(bs_task task)
 {
     switch (task) {
-    case BS_TASK_CLASSIFICATION: return cls_fields;
-    case BS_TASK_NER: return ner_fields;
-    case BS_TASK_FILL_MASK: return fm_fields;
-    case BS_TASK_EMBEDDINGS: return emb_fields;
-    case BS_TASK_FEATURES: return feat_fields;
-    default: return NULL;
+    case BS_TASK_CLASSIFICATION:
+        return cls_fields;
+    case BS_TASK_NER:
+        return ner_fields;
+    case BS_TASK_FILL_MASK:
+        return fm_fields;
+    case BS_TASK_EMBEDDINGS:
+        return emb_fields;
+    case BS_TASK_FEATURES:
+        return feat_fields;
+    default:
+        return NULL;
     }
 }
 
@@ -58,7 +64,8 @@ int bs_batch_mergeable(bs_task task, const json_t *request, char **key, size_t *
     json_t *v;
     json_t *opts = json_object();
     if (!opts) return 0;
-    json_object_foreach((json_t *)request, k, v) {
+    json_object_foreach((json_t *)request, k, v)
+    {
         if (!in_list(fields, k)) {
             json_decref(opts);
             return 0;
@@ -124,7 +131,8 @@ json_t *bs_batch_split(const json_t *data, size_t total, size_t off, size_t n)
     if (!out) return NULL;
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)data, k, v) {
+    json_object_foreach((json_t *)data, k, v)
+    {
         json_t *part;
         if (json_is_array(v) && json_array_size(v) == total) {
             part = json_array();

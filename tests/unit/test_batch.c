@@ -19,8 +19,8 @@ typedef struct fake {
     pthread_cond_t cv;
     int calls;
     size_t max_texts;
-    int gate_open;        /* the first call blocks until the test opens the gate */
-    json_t *seen;         /* every text the runner processed */
+    int gate_open; /* the first call blocks until the test opens the gate */
+    json_t *seen;  /* every text the runner processed */
 } fake;
 
 static int fake_run(void *ud, bs_task task, const json_t *req, json_t **data, bs_err *err)
@@ -37,12 +37,14 @@ static int fake_run(void *ud, bs_task task, const json_t *req, json_t **data, bs
     json_t *t;
     int truncated = 0, rc = 0;
     json_t *results = json_array();
-    json_array_foreach(list, i, t) {
+    json_array_foreach(list, i, t)
+    {
         const char *s = json_string_value(t);
         json_array_append(f->seen, t);
         if (!strcmp(s, "FAIL")) rc = bs_err_set(err, BS_EINVAL, "text: FAIL is not allowed");
         if (!strcmp(s, "LONG")) truncated = 1;
-        json_array_append_new(results, json_pack("{s:s, s:I}", "text", s, "len", (json_int_t)strlen(s)));
+        json_array_append_new(results,
+                              json_pack("{s:s, s:I}", "text", s, "len", (json_int_t)strlen(s)));
     }
     pthread_mutex_unlock(&f->mu);
     json_decref(list);
@@ -50,7 +52,8 @@ static int fake_run(void *ud, bs_task task, const json_t *req, json_t **data, bs
         json_decref(results);
         return rc;
     }
-    *data = json_pack("{s:o, s:b, s:i}", "results", results, "truncated", truncated, "dimensions", 7);
+    *data =
+        json_pack("{s:o, s:b, s:i}", "results", results, "truncated", truncated, "dimensions", 7);
     return 0;
 }
 
@@ -80,8 +83,8 @@ static void fake_done(fake *f)
 
 static bs_batcher *new_batcher(fake *f, size_t max_queue, size_t max_tokens)
 {
-    bs_batcher_opts o = {.run = fake_run, .run_ud = f, .max_queue = max_queue,
-                         .max_batch_tokens = max_tokens};
+    bs_batcher_opts o = {
+        .run = fake_run, .run_ud = f, .max_queue = max_queue, .max_batch_tokens = max_tokens};
     bs_batcher *b = NULL;
     bs_err err = {0};
     assert_int_equal(bs_batcher_new(&o, &b, &err), 0);
@@ -99,7 +102,10 @@ typedef struct client {
     pthread_t th;
 } client;
 
-static int client_alive(void *ud) { return ((client *)ud)->alive; }
+static int client_alive(void *ud)
+{
+    return ((client *)ud)->alive;
+}
 
 static void *client_main(void *arg)
 {
@@ -160,7 +166,8 @@ static void assert_answer(const client *c, const char *const *texts, size_t n)
     for (size_t i = 0; i < n; i++) {
         json_t *r = json_array_get(res, i);
         assert_string_equal(json_string_value(json_object_get(r, "text")), texts[i]);
-        assert_int_equal(json_integer_value(json_object_get(r, "len")), (json_int_t)strlen(texts[i]));
+        assert_int_equal(json_integer_value(json_object_get(r, "len")),
+                         (json_int_t)strlen(texts[i]));
     }
     assert_true(json_is_false(json_object_get(c->data, "truncated")));
     assert_int_equal(json_integer_value(json_object_get(c->data, "dimensions")), 7);
@@ -181,7 +188,8 @@ static void test_merges_waiting_requests(void **state)
     wait_calls(&f, 1);
     for (int i = 1; i < N; i++) {
         if (i % 3 == 0)
-            snprintf(bodies[i], sizeof bodies[i], "{\"text\": [\"a%d\", \"bb%d\"], \"model_name\": \"m\"}", i, i);
+            snprintf(bodies[i], sizeof bodies[i],
+                     "{\"text\": [\"a%d\", \"bb%d\"], \"model_name\": \"m\"}", i, i);
         else
             snprintf(bodies[i], sizeof bodies[i], "{\"text\": \"t%d\", \"model_name\": \"x\"}", i);
         start_client(&c[i], b, BS_TASK_EMBEDDINGS, bodies[i]);
@@ -410,9 +418,13 @@ static void test_mergeable_rules(void **state)
         json_decref(r);
     }
     /* Key order and model_name do not matter; option values do. */
-    json_t *a = json_loads("{\"text\": \"x\", \"top_k\": 3, \"function_to_apply\": \"none\", \"model_name\": \"m\"}", 0, NULL);
-    json_t *b = json_loads("{\"function_to_apply\": \"none\", \"top_k\": 3, \"text\": [\"y\"]}", 0, NULL);
-    json_t *c = json_loads("{\"function_to_apply\": \"none\", \"top_k\": 2, \"text\": [\"y\"]}", 0, NULL);
+    json_t *a = json_loads(
+        "{\"text\": \"x\", \"top_k\": 3, \"function_to_apply\": \"none\", \"model_name\": \"m\"}",
+        0, NULL);
+    json_t *b =
+        json_loads("{\"function_to_apply\": \"none\", \"top_k\": 3, \"text\": [\"y\"]}", 0, NULL);
+    json_t *c =
+        json_loads("{\"function_to_apply\": \"none\", \"top_k\": 2, \"text\": [\"y\"]}", 0, NULL);
     char *ka, *kb, *kc;
     size_t n;
     assert_true(bs_batch_mergeable(BS_TASK_CLASSIFICATION, a, &ka, &n));

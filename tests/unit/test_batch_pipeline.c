@@ -28,7 +28,8 @@ static int json_close(const json_t *a, const json_t *b, double tol)
         if (json_object_size(a) != json_object_size(b)) return 0;
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)a, k, v) if (!json_close(v, json_object_get(b, k), tol)) return 0;
+        json_object_foreach((json_t *)a, k,
+                            v) if (!json_close(v, json_object_get(b, k), tol)) return 0;
         return 1;
     }
     return json_equal((json_t *)a, (json_t *)b);
@@ -69,8 +70,10 @@ static void run_concurrent(const char *model, bs_task task, const char *extra, d
     if (rc) fail_msg("%s: %s", model, err.msg);
     bs_served_model *m = handle;
     enum { N = 24 };
-    static const char *const words[] = {"cats", "the sea", "Zürich café", "rain on the roof", "music",
-                                        "a long sentence about nothing in particular at all"};
+    static const char *const words[] = {
+        "cats",        "the sea",
+        "Zürich café", "rain on the roof",
+        "music",       "a long sentence about nothing in particular at all"};
     worker w[N];
     for (int i = 0; i < N; i++) {
         char body[256];
@@ -83,11 +86,13 @@ static void run_concurrent(const char *model, bs_task task, const char *extra, d
         rc = bs_pipeline_run_json(m->ctx, task, w[i].req, &w[i].want, &err);
         if (rc) fail_msg("%s lone run: %s", model, err.msg);
     }
-    for (int i = 0; i < N; i++) assert_int_equal(pthread_create(&w[i].th, NULL, worker_main, &w[i]), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_create(&w[i].th, NULL, worker_main, &w[i]), 0);
     for (int i = 0; i < N; i++) pthread_join(w[i].th, NULL);
     for (int i = 0; i < N; i++) {
         assert_int_equal(w[i].rc, 0);
-        if (!w[i].ok) fail_msg("%s: request %d: batched answer differs from its lone run", model, i);
+        if (!w[i].ok)
+            fail_msg("%s: request %d: batched answer differs from its lone run", model, i);
     }
     bs_batch_stats s;
     bs_batch_group_stats(g, &s);
@@ -98,7 +103,8 @@ static void run_concurrent(const char *model, bs_task task, const char *extra, d
     bs_buf_init(&out);
     bs_batch_group_metrics(g, &out);
     char line[64];
-    snprintf(line, sizeof line, "bertstudio_batch_size_count %llu\n", (unsigned long long)s.batches);
+    snprintf(line, sizeof line, "bertstudio_batch_size_count %llu\n",
+             (unsigned long long)s.batches);
     assert_non_null(strstr(out.data, line));
     assert_non_null(strstr(out.data, "bertstudio_batch_size_bucket{le=\"+Inf\"}"));
     bs_buf_free(&out);
@@ -121,11 +127,13 @@ static void test_embeddings_batched_equal_lone(void **state)
     double merged = 0, total = 0;
     run_concurrent("tiny-bert-embeddings", BS_TASK_EMBEDDINGS, "", &merged);
     total += merged;
-    run_concurrent("tiny-bert-embeddings-cls", BS_TASK_EMBEDDINGS, ", \"normalize\": true", &merged);
+    run_concurrent("tiny-bert-embeddings-cls", BS_TASK_EMBEDDINGS, ", \"normalize\": true",
+                   &merged);
     total += merged;
     run_concurrent("tiny-electra-base", BS_TASK_FEATURES, "", &merged);
     total += merged;
-    run_concurrent("tiny-bert-classification", BS_TASK_CLASSIFICATION, ", \"top_k\": null", &merged);
+    run_concurrent("tiny-bert-classification", BS_TASK_CLASSIFICATION, ", \"top_k\": null",
+                   &merged);
     total += merged;
     run_concurrent("tiny-bert-ner", BS_TASK_NER, ", \"aggregation_strategy\": \"simple\"", &merged);
     total += merged;
@@ -139,7 +147,8 @@ static void test_load_error(void **state)
     bs_batch_group *g = bs_batch_group_new(NULL);
     void *handle = (void *)1;
     bs_err err = {0};
-    assert_int_not_equal(bs_batch_model_load("x", bs_test_fixture("models/no-such-model"), g, &handle, &err), 0);
+    assert_int_not_equal(
+        bs_batch_model_load("x", bs_test_fixture("models/no-such-model"), g, &handle, &err), 0);
     assert_null(handle);
     assert_true(err.msg[0] != 0);
     bs_batch_group_free(g);

@@ -58,8 +58,8 @@ static void run_task(bs_request *req, bs_response *res, bs_task task)
     if (bs_tasks_execute(req, res, task, body, bs_task_name(task), &data)) return;
     json_t *input = log_input(body);
     int64_t size = bs_tasks_reply(res, data, 1);
-    bs_tasks_log(req, bs_task_name(task), json_string_value(json_object_get(body, "model_name")), input,
-                 size >= 0, size >= 0 ? NULL : "out of memory", size);
+    bs_tasks_log(req, bs_task_name(task), json_string_value(json_object_get(body, "model_name")),
+                 input, size >= 0, size >= 0 ? NULL : "out of memory", size);
     json_decref(input);
 }
 
@@ -68,9 +68,15 @@ void bs_handle_task_classification(bs_request *req, bs_response *res)
     run_task(req, res, BS_TASK_CLASSIFICATION);
 }
 
-void bs_handle_task_ner(bs_request *req, bs_response *res) { run_task(req, res, BS_TASK_NER); }
+void bs_handle_task_ner(bs_request *req, bs_response *res)
+{
+    run_task(req, res, BS_TASK_NER);
+}
 
-void bs_handle_task_qa(bs_request *req, bs_response *res) { run_task(req, res, BS_TASK_QA); }
+void bs_handle_task_qa(bs_request *req, bs_response *res)
+{
+    run_task(req, res, BS_TASK_QA);
+}
 
 void bs_handle_task_fill_mask(bs_request *req, bs_response *res)
 {

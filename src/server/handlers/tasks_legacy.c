@@ -24,8 +24,9 @@ static json_t *legacy_body(bs_request *req, bs_response *res, const bs_field_spe
 }
 
 /* Runs treq (stolen) and answers with shape(data) (no envelope). */
-static void run_legacy(bs_request *req, bs_response *res, bs_task task, const char *log_type, json_t *treq,
-                       json_t *(*shape)(json_t *data, const json_t *body), const json_t *body)
+static void run_legacy(bs_request *req, bs_response *res, bs_task task, const char *log_type,
+                       json_t *treq, json_t *(*shape)(json_t *data, const json_t *body),
+                       const json_t *body)
 {
     json_t *data = NULL;
     if (bs_tasks_execute(req, res, task, treq, log_type, &data)) {
@@ -34,11 +35,12 @@ static void run_legacy(bs_request *req, bs_response *res, bs_task task, const ch
     }
     json_t *out = shape(data, body);
     json_decref(data);
-    json_t *input = json_object_get(treq, "text") ? json_object_get(treq, "text") : json_object_get(treq, "context");
+    json_t *input = json_object_get(treq, "text") ? json_object_get(treq, "text")
+                                                  : json_object_get(treq, "context");
     int64_t size = out ? bs_tasks_reply(res, out, 0) : -1;
     if (!out) bs_reply_error(res, 500, "Out of memory", "the answer could not be built");
-    bs_tasks_log(req, log_type, json_string_value(json_object_get(treq, "model_name")), input, size >= 0,
-                 size >= 0 ? NULL : "out of memory", size);
+    bs_tasks_log(req, log_type, json_string_value(json_object_get(treq, "model_name")), input,
+                 size >= 0, size >= 0 ? NULL : "out of memory", size);
     json_decref(treq);
 }
 
@@ -68,7 +70,8 @@ static const bs_field_spec embed_fields[] = {
 static json_t *shape_embed(json_t *data, const json_t *body)
 {
     return json_pack("{s:O, s:O, s:O}", "embeddings", json_object_get(data, "embeddings"), "model",
-                     json_object_get(body, "model"), "dimensions", json_object_get(data, "dimensions"));
+                     json_object_get(body, "model"), "dimensions",
+                     json_object_get(data, "dimensions"));
 }
 
 void bs_handle_legacy_embed(bs_request *req, bs_response *res)
@@ -92,7 +95,8 @@ void bs_handle_legacy_features(bs_request *req, bs_response *res)
 {
     json_t *body = legacy_body(req, res, embed_fields);
     if (!body || !need_texts(res, body)) return;
-    json_t *treq = json_pack("{s:O, s:O}", "text", texts_of(body), "model_name", json_object_get(body, "model"));
+    json_t *treq = json_pack("{s:O, s:O}", "text", texts_of(body), "model_name",
+                             json_object_get(body, "model"));
     run_legacy(req, res, BS_TASK_FEATURES, "features", treq, shape_features, body);
 }
 
@@ -121,7 +125,8 @@ void bs_handle_legacy_classify(bs_request *req, bs_response *res)
     json_t *body = legacy_body(req, res, classify_fields);
     if (!body || !need_texts(res, body)) return;
     json_t *top = json_object_get(body, "top_k");
-    json_t *treq = json_pack("{s:O, s:O}", "text", texts_of(body), "model_name", json_object_get(body, "model"));
+    json_t *treq = json_pack("{s:O, s:O}", "text", texts_of(body), "model_name",
+                             json_object_get(body, "model"));
     json_object_set_new(treq, "top_k", json_is_integer(top) ? json_incref(top) : json_integer(1));
     run_legacy(req, res, BS_TASK_CLASSIFICATION, "classification", treq, shape_classify, body);
 }
@@ -139,15 +144,18 @@ static json_t *shape_qa(json_t *data, const json_t *body)
 {
     (void)body;
     json_t *best = json_array_get(json_object_get(data, "results"), 0);
-    return best ? json_deep_copy(best) : json_pack("{s:s, s:f, s:i, s:i}", "answer", "", "score", 0.0, "start", 0, "end", 0);
+    return best ? json_deep_copy(best)
+                : json_pack("{s:s, s:f, s:i, s:i}", "answer", "", "score", 0.0, "start", 0, "end",
+                            0);
 }
 
 void bs_handle_legacy_qa(bs_request *req, bs_response *res)
 {
     json_t *body = legacy_body(req, res, qa_fields);
     if (!body) return;
-    json_t *treq = json_pack("{s:O, s:O, s:O}", "question", json_object_get(body, "question"), "context",
-                             json_object_get(body, "context"), "model_name", json_object_get(body, "model"));
+    json_t *treq =
+        json_pack("{s:O, s:O, s:O}", "question", json_object_get(body, "question"), "context",
+                  json_object_get(body, "context"), "model_name", json_object_get(body, "model"));
     run_legacy(req, res, BS_TASK_QA, "qa", treq, shape_qa, body);
 }
 
@@ -224,8 +232,10 @@ void bs_handle_legacy_summarize(bs_request *req, bs_response *res)
     json_t *treq = json_pack("{s:O, s:O}", "text", json_object_get(body, "text"), "model_name",
                              json_object_get(body, "model"));
     json_t *v;
-    if (json_is_integer(v = json_object_get(body, "max_length"))) json_object_set(treq, "max_length", v);
-    if (json_is_integer(v = json_object_get(body, "min_length"))) json_object_set(treq, "min_length", v);
+    if (json_is_integer(v = json_object_get(body, "max_length")))
+        json_object_set(treq, "max_length", v);
+    if (json_is_integer(v = json_object_get(body, "min_length")))
+        json_object_set(treq, "min_length", v);
     run_legacy(req, res, BS_TASK_SUMMARIZATION, "summarization", treq, shape_summary, body);
 }
 
@@ -249,22 +259,26 @@ void bs_handle_stats(bs_request *req, bs_response *res)
     json_t *loaded = json_array(), *per_model = json_array();
     size_t i;
     json_t *d;
-    json_array_foreach(models, i, d) {
+    json_array_foreach(models, i, d)
+    {
         json_t *name = json_object_get(d, "model_name");
-        if (!strcmp(json_string_value(json_object_get(d, "state")), "loaded")) json_array_append(loaded, name);
+        if (!strcmp(json_string_value(json_object_get(d, "state")), "loaded"))
+            json_array_append(loaded, name);
         json_array_append_new(per_model,
-                              json_pack("{s:O, s:O?, s:O, s:O?, s:O?}", "model_name", name, "task_type",
-                                        json_object_get(d, "task_type"), "state", json_object_get(d, "state"),
-                                        "access_count", json_object_get(d, "access_count"), "last_accessed",
+                              json_pack("{s:O, s:O?, s:O, s:O?, s:O?}", "model_name", name,
+                                        "task_type", json_object_get(d, "task_type"), "state",
+                                        json_object_get(d, "state"), "access_count",
+                                        json_object_get(d, "access_count"), "last_accessed",
                                         json_object_get(d, "last_accessed")));
     }
     json_decref(models);
     json_t *out = json_pack(
         "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}}", "uptime_seconds",
-        (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0, "loaded_models", loaded, "models", per_model, "batching",
-        "batches", (json_int_t)s.batches, "batched_requests", (json_int_t)s.requests, "batched_texts",
-        (json_int_t)s.texts, "unbatched_requests", (json_int_t)s.direct, "max_batch_size",
-        (json_int_t)s.max_batch, "queued", (json_int_t)s.queued, "rejected", (json_int_t)s.rejected,
-        "cancelled", (json_int_t)s.cancelled, "retried_alone", (json_int_t)s.retried, "batch_sizes", sizes);
+        (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0, "loaded_models", loaded,
+        "models", per_model, "batching", "batches", (json_int_t)s.batches, "batched_requests",
+        (json_int_t)s.requests, "batched_texts", (json_int_t)s.texts, "unbatched_requests",
+        (json_int_t)s.direct, "max_batch_size", (json_int_t)s.max_batch, "queued",
+        (json_int_t)s.queued, "rejected", (json_int_t)s.rejected, "cancelled",
+        (json_int_t)s.cancelled, "retried_alone", (json_int_t)s.retried, "batch_sizes", sizes);
     bs_tasks_reply(res, out, 0);
 }

@@ -37,7 +37,8 @@ static void write_touches(serving *s, json_t *batch)
 {
     const char *name;
     json_t *n;
-    json_object_foreach(batch, name, n) {
+    json_object_foreach(batch, name, n)
+    {
         for (json_int_t i = 0; i < json_integer_value(n); i++) {
             bs_err err = {0};
             if (bs_store_models_touch(s->srv->store, name, NULL, &err)) {
@@ -54,7 +55,8 @@ static void *toucher_main(void *arg)
     serving *s = arg;
     pthread_mutex_lock(&s->touch_mu);
     for (;;) {
-        while (json_object_size(s->touches) == 0 && !s->stopping) pthread_cond_wait(&s->touch_cv, &s->touch_mu);
+        while (json_object_size(s->touches) == 0 && !s->stopping)
+            pthread_cond_wait(&s->touch_cv, &s->touch_mu);
         json_t *batch = s->touches;
         s->touches = json_object();
         int stopping = s->stopping;
@@ -72,7 +74,10 @@ static void *toucher_main(void *arg)
     }
 }
 
-static void stop_hook(void *ud) { bs_tasks_shutdown(ud); }
+static void stop_hook(void *ud)
+{
+    bs_tasks_shutdown(ud);
+}
 
 static serving *get_serving(bs_server *srv, bs_err *err)
 {
@@ -109,7 +114,8 @@ static serving *get_serving(bs_server *srv, bs_err *err)
     the_serving = s;
     pthread_mutex_unlock(&serving_mu);
     if (bs_server_on_stop(srv, stop_hook, srv))
-        bs_log_warn("tasks", "no room for the task endpoints' stop hook: models are not freed at shutdown");
+        bs_log_warn("tasks",
+                    "no room for the task endpoints' stop hook: models are not freed at shutdown");
     if (bs_server_metrics_hook(srv, bs_tasks_metrics_hook, srv))
         bs_log_warn("tasks", "no room for the batcher's metrics hook");
     return s;
@@ -181,8 +187,8 @@ int bs_tasks_acquire(bs_request *req, bs_response *res, const char *model_name, 
     if (rc == BS_EBUSY) {
         bs_err_set(err, BS_EBUSY, "model %s is being loaded", model_name);
         bs_response_header(res, "Retry-After", "%d", retry > 0 ? retry : 1);
-        bs_reply_error(res, 503, "Model loading",
-                       "model %s is being loaded; retry in %d s", model_name, retry > 0 ? retry : 1);
+        bs_reply_error(res, 503, "Model loading", "model %s is being loaded; retry in %d s",
+                       model_name, retry > 0 ? retry : 1);
         return rc;
     }
     if (rc) {
@@ -244,11 +250,13 @@ json_t *bs_tasks_model_list(bs_request *req, bs_response *res)
     json_t *out = json_array();
     size_t i;
     json_t *d;
-    json_array_foreach(docs, i, d) {
+    json_array_foreach(docs, i, d)
+    {
         const char *name = json_string_value(json_object_get(d, "model_name"));
         if (!name || !json_is_true(json_object_get(d, "is_cached"))) continue;
         json_t *o = json_deep_copy(d);
-        json_object_set_new(o, "state", json_string(bs_model_state_name(bs_registry_state(s->reg, name, NULL))));
+        json_object_set_new(
+            o, "state", json_string(bs_model_state_name(bs_registry_state(s->reg, name, NULL))));
         json_array_append_new(out, o);
     }
     json_decref(docs);

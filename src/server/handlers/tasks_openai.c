@@ -15,8 +15,8 @@ static void openai_error(bs_response *res, int status, const char *type, const c
 {
     bs_buf_free(&res->body);
     bs_buf_init(&res->body);
-    json_t *e = json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message", msg, "type", type, "param",
-                          param, "code", code);
+    json_t *e = json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message", msg, "type", type,
+                          "param", param, "code", code);
     /* Status and headers (Retry-After) of an answer already made are kept. */
     bs_reply_json(res, status, e);
 }
@@ -25,7 +25,7 @@ static void openai_error(bs_response *res, int status, const char *type, const c
 static void reshape_error(bs_response *res, const bs_err *err)
 {
     int status = res->status ? res->status : 500;
-    const char *type = status == 404 ? "invalid_request_error"
+    const char *type = status == 404  ? "invalid_request_error"
                        : status < 500 ? "invalid_request_error"
                                       : "server_error";
     const char *code = status == 404 ? "model_not_found" : status == 503 ? "model_loading" : NULL;
@@ -92,9 +92,11 @@ static size_t count_tokens(const bs_pipeline_ctx *ctx, const json_t *input)
     json_t *list = json_is_string(input) ? json_pack("[O]", input) : json_incref((json_t *)input);
     size_t i;
     json_t *t;
-    json_array_foreach(list, i, t) {
+    json_array_foreach(list, i, t)
+    {
         bs_encoding *e = NULL;
-        if (!bs_tokenizer_encode(tok, json_string_value(t), json_string_length(t), NULL, 0, NULL, &e, NULL))
+        if (!bs_tokenizer_encode(tok, json_string_value(t), json_string_length(t), NULL, 0, NULL,
+                                 &e, NULL))
             total += e->len < cap ? e->len : cap;
         bs_encoding_free(e);
     }
@@ -110,12 +112,14 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
         return;
     }
     if (!json_is_object(body)) {
-        openai_error(res, 400, "invalid_request_error", NULL, NULL, "the body must be a JSON object");
+        openai_error(res, 400, "invalid_request_error", NULL, NULL,
+                     "the body must be a JSON object");
         return;
     }
     const char *k;
     json_t *v;
-    json_object_foreach(body, k, v) {
+    json_object_foreach(body, k, v)
+    {
         if (strcmp(k, "input") && strcmp(k, "model") && strcmp(k, "encoding_format") &&
             strcmp(k, "dimensions") && strcmp(k, "user")) {
             char msg[300];
@@ -131,11 +135,13 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
     json_array_foreach(input, i, v) if (!json_is_string(v)) input_ok = 0;
     if (!input_ok) {
         openai_error(res, 400, "invalid_request_error", "input", "invalid_input",
-                     "input must be a string or a list of 1 to 256 strings (token arrays are not supported)");
+                     "input must be a string or a list of 1 to 256 strings (token arrays are not "
+                     "supported)");
         return;
     }
     if (!json_is_string(model)) {
-        openai_error(res, 400, "invalid_request_error", "model", NULL, "you must provide a model parameter");
+        openai_error(res, 400, "invalid_request_error", "model", NULL,
+                     "you must provide a model parameter");
         return;
     }
     json_t *fmt = json_object_get(body, "encoding_format");
@@ -172,7 +178,8 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
         json_decref(treq);
         return;
     }
-    rc = bs_batcher_run(tm.m->batcher, BS_TASK_EMBEDDINGS, treq, bs_tasks_client_alive, req, &data, &err);
+    rc = bs_batcher_run(tm.m->batcher, BS_TASK_EMBEDDINGS, treq, bs_tasks_client_alive, req, &data,
+                        &err);
     if (!rc) tokens = count_tokens(tm.m->ctx, input);
     bs_tasks_release(req, &tm);
     json_decref(treq);
@@ -182,8 +189,11 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
                         (long long)dims, json_array_size(json_array_get(vecs, 0)));
     if (rc) {
         bs_tasks_log(req, "embeddings", model_name, input, 0, err.msg, -1);
-        int status = err.code == BS_EBUSY ? 503 : err.code == BS_EUNPROCESSABLE ? 422
-                     : (err.code == BS_EINVAL || err.code == BS_EUTF8 || err.code == BS_ERANGE) ? 400 : 500;
+        int status = err.code == BS_EBUSY            ? 503
+                     : err.code == BS_EUNPROCESSABLE ? 422
+                     : (err.code == BS_EINVAL || err.code == BS_EUTF8 || err.code == BS_ERANGE)
+                         ? 400
+                         : 500;
         if (status == 503) bs_response_header(res, "Retry-After", "1");
         openai_error(res, status, status < 500 ? "invalid_request_error" : "server_error",
                      err.code == BS_EINVAL && dims ? "dimensions" : NULL, NULL, err.msg);
@@ -191,7 +201,8 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
         return;
     }
     json_t *list = json_array();
-    json_array_foreach(vecs, i, v) {
+    json_array_foreach(vecs, i, v)
+    {
         json_t *vec = dims > 0 ? shorten(v, (size_t)dims) : json_incref(v);
         json_t *emb = b64out ? base64_floats(vec) : json_incref(vec);
         json_decref(vec);
@@ -199,9 +210,9 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
                                               (json_int_t)i, "embedding", emb));
     }
     json_decref(data);
-    json_t *out = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", list, "model",
-                            model_name, "usage", "prompt_tokens", (json_int_t)tokens, "total_tokens",
-                            (json_int_t)tokens);
+    json_t *out = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", list,
+                            "model", model_name, "usage", "prompt_tokens", (json_int_t)tokens,
+                            "total_tokens", (json_int_t)tokens);
     int64_t size = bs_tasks_reply(res, out, 0);
     bs_tasks_log(req, "embeddings", model_name, input, size >= 0, NULL, size);
 }
@@ -213,7 +224,8 @@ void bs_handle_v1_models(bs_request *req, bs_response *res)
     json_t *data = json_array(), *seen = json_object();
     size_t i;
     json_t *d;
-    json_array_foreach(models, i, d) {
+    json_array_foreach(models, i, d)
+    {
         const char *name = json_string_value(json_object_get(d, "model_name"));
         if (!name || json_object_get(seen, name)) continue;
         json_object_set_new(seen, name, json_true());
@@ -221,7 +233,8 @@ void bs_handle_v1_models(bs_request *req, bs_response *res)
         const char *date = json_string_value(json_object_get(d, "download_date"));
         if (!date || bs_time_parse_iso8601(date, &ms)) ms = 0;
         json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", name, "object", "model",
-                                              "created", (json_int_t)(ms / 1000), "owned_by", "bertstudio"));
+                                              "created", (json_int_t)(ms / 1000), "owned_by",
+                                              "bertstudio"));
     }
     json_decref(seen);
     json_decref(models);

@@ -62,9 +62,11 @@ static int rerank(const bs_pipeline_ctx *ctx, const json_t *body, json_t **out, 
         sc[i].index = i;
         size_t k;
         json_t *e;
-        json_array_foreach(json_array_get(results, i), k, e) {
+        json_array_foreach(json_array_get(results, i), k, e)
+        {
             const char *label = json_string_value(json_object_get(e, "label"));
-            if (label && want && !strcmp(label, want)) sc[i].score = json_number_value(json_object_get(e, "score"));
+            if (label && want && !strcmp(label, want))
+                sc[i].score = json_number_value(json_object_get(e, "score"));
         }
     }
     qsort(sc, n, sizeof *sc, by_score_desc);
