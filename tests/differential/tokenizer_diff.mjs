@@ -74,7 +74,7 @@ function rng(seed) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-const R = rng(20261125);
+const R = rng(Number(process.env.BS_DIFF_SEED || 20261125));
 const int = (n) => Math.floor(R() * n);
 const pick = (a) => a[int(a.length)];
 const cp = (lo, hi) => String.fromCodePoint(lo + int(hi - lo + 1));
