@@ -23,8 +23,10 @@ static void load_all(void)
     for (int i = 0; i < 3; i++) {
         char path[1200];
         const char *env = getenv("BS_FIXTURES");
-        if (env) snprintf(path, sizeof path, "%s/tokenizers/%s", env, names[i]);
-        else snprintf(path, sizeof path, "%s/tests/fixtures/tokenizers/%s", root, names[i]);
+        if (env)
+            snprintf(path, sizeof path, "%s/tokenizers/%s", env, names[i]);
+        else
+            snprintf(path, sizeof path, "%s/tests/fixtures/tokenizers/%s", root, names[i]);
         bs_err err;
         if (bs_tokenizer_load(path, &toks[i], &err)) {
             fprintf(stderr, "fuzz_tokenizer_encode: %s\n", err.msg);

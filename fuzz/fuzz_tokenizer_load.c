@@ -11,7 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bs_tokenizer *tok;
     bs_err err;
     if (bs_tokenizer_load_json((const char *)data, size, &tok, &err)) return 0;
-    static const char *const texts[] = {"Hello, world! naïve café", "  [MASK] <mask> 日本語 ``x''", ""};
+    static const char *const texts[] = {"Hello, world! naïve café", "  [MASK] <mask> 日本語 ``x''",
+                                        ""};
     bs_encode_opts o;
     bs_encode_opts_default(&o);
     o.truncation.strategy = BS_TRUNC_LONGEST_FIRST;

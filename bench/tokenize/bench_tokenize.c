@@ -22,7 +22,8 @@ static void *run(void *arg)
     for (size_t i = w->first; i < w->n; i += w->step) {
         bs_encoding *e;
         bs_err err;
-        if (bs_tokenizer_encode(w->tok, w->lines[i], strlen(w->lines[i]), NULL, 0, NULL, &e, &err)) {
+        if (bs_tokenizer_encode(w->tok, w->lines[i], strlen(w->lines[i]), NULL, 0, NULL, &e,
+                                &err)) {
             fprintf(stderr, "bench_tokenize: %s\n", err.msg);
             exit(1);
         }

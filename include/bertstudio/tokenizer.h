@@ -114,8 +114,7 @@ BS_API int bs_tokenizer_load(const char *model_dir_or_tokenizer_json, bs_tokeniz
                              bs_err *err);
 
 /* Same as bs_tokenizer_load from the bytes of a tokenizer.json (copied). */
-BS_API int bs_tokenizer_load_json(const char *json, size_t len, bs_tokenizer **out,
-                                  bs_err *err);
+BS_API int bs_tokenizer_load_json(const char *json, size_t len, bs_tokenizer **out, bs_err *err);
 
 /* Frees a tokenizer (NULL is fine). No call may be in flight on it. */
 BS_API void bs_tokenizer_free(bs_tokenizer *tok);

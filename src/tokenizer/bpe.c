@@ -16,8 +16,8 @@ typedef struct merge_map {
     size_t cap, count;
 } merge_map;
 
-#define CACHE_SHARDS 32
-#define CACHE_SLOTS 1024 /* per shard */
+#define CACHE_SHARDS   32
+#define CACHE_SLOTS    1024 /* per shard */
 #define CACHE_MAX_WORD 48
 
 typedef struct cache_entry {
@@ -259,10 +259,10 @@ int bpe_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
      * char but not before byte-fallback tokens. */
     int32_t unk_id = -1;
     uint32_t unk_len = 0, pos = 0;
-#define ADD(id_, len_)                                    \
-    do {                                                  \
-        rc = add_sym(&v, &n, &cap, (id_), pos, (len_));   \
-        pos += (len_);                                    \
+#define ADD(id_, len_)                                                                             \
+    do {                                                                                           \
+        rc = add_sym(&v, &n, &cap, (id_), pos, (len_));                                            \
+        pos += (len_);                                                                             \
     } while (0)
     char kbuf[64];
     for (size_t i = 0; i < len && !rc;) {

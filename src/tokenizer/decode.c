@@ -51,10 +51,10 @@ static int replace_all(char **s, size_t *len, const char *from, const char *to)
 
 static int wp_cleanup(char **s, size_t *len)
 {
-    static const char *const pairs[][2] = {
-        {" .", "."},   {" ?", "?"},   {" !", "!"},     {" ,", ","},          {" ' ", "'"},
-        {" n't", "n't"}, {" 'm", "'m"}, {" do not", " don't"}, {" 's", "'s"}, {" 've", "'ve"},
-        {" 're", "'re"}};
+    static const char *const pairs[][2] = {{" .", "."},     {" ?", "?"},           {" !", "!"},
+                                           {" ,", ","},     {" ' ", "'"},          {" n't", "n't"},
+                                           {" 'm", "'m"},   {" do not", " don't"}, {" 's", "'s"},
+                                           {" 've", "'ve"}, {" 're", "'re"}};
     for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++)
         if (replace_all(s, len, pairs[i][0], pairs[i][1])) return BS_ENOMEM;
     return 0;
@@ -75,7 +75,8 @@ static int lossy(const unsigned char *p, size_t n, bs_buf *b)
         unsigned c = p[i];
         size_t need = 0;
         unsigned lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) need = 1;
+        if (c >= 0xC2 && c <= 0xDF)
+            need = 1;
         else if (c >= 0xE0 && c <= 0xEF) {
             need = 2;
             if (c == 0xE0) lo = 0xA0;
@@ -176,10 +177,12 @@ static int step(const decoder *d, strv *t)
     }
     case DEC_BPE:
         for (size_t i = 0; i < t->n && !rc; i++)
-            rc = replace_all(&t->v[i], &t->l[i], d->prefix ? d->prefix : "</w>", i + 1 == t->n ? "" : " ");
+            rc = replace_all(&t->v[i], &t->l[i], d->prefix ? d->prefix : "</w>",
+                             i + 1 == t->n ? "" : " ");
         return rc;
     case DEC_REPLACE:
-        for (size_t i = 0; i < t->n && !rc; i++) rc = replace_all(&t->v[i], &t->l[i], d->pat.str, d->content);
+        for (size_t i = 0; i < t->n && !rc; i++)
+            rc = replace_all(&t->v[i], &t->l[i], d->pat.str, d->content);
         return rc;
     case DEC_FUSE: {
         bs_buf b;
@@ -215,7 +218,8 @@ static int step(const decoder *d, strv *t)
         return 0;
     case DEC_BYTE_FALLBACK: {
         /* runs of <0xXX> tokens become their bytes (lossy UTF-8) */
-        strv o = {calloc(t->n ? t->n : 1, sizeof(char *)), calloc(t->n ? t->n : 1, sizeof(size_t)), 0};
+        strv o = {calloc(t->n ? t->n : 1, sizeof(char *)), calloc(t->n ? t->n : 1, sizeof(size_t)),
+                  0};
         if (!o.v || !o.l) {
             free(o.v);
             free(o.l);
@@ -235,7 +239,8 @@ static int step(const decoder *d, strv *t)
                 bs_buf out;
                 bs_buf_init(&out);
                 size_t bad;
-                if (!bs_utf8_validate(run.data, run.len, &bad)) bs_buf_append(&out, run.data, run.len);
+                if (!bs_utf8_validate(run.data, run.len, &bad))
+                    bs_buf_append(&out, run.data, run.len);
                 else
                     for (size_t k = 0; k < run.len; k++) bs_buf_puts(&out, "\xEF\xBF\xBD");
                 bs_buf_putc(&out, 0);

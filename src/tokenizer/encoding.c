@@ -13,11 +13,11 @@ static int grow(bs_encoding *e)
     if (n && (n & (n - 1))) return 0;
     size_t cap = n ? n * 2 : 8;
     if (n && n < 8) return 0;
-#define G(f)                                                  \
-    do {                                                      \
-        void *p = realloc(e->f, cap * sizeof *e->f);          \
-        if (!p) return BS_ENOMEM;                             \
-        e->f = p;                                             \
+#define G(f)                                                                                       \
+    do {                                                                                           \
+        void *p = realloc(e->f, cap * sizeof *e->f);                                               \
+        if (!p) return BS_ENOMEM;                                                                  \
+        e->f = p;                                                                                  \
     } while (0)
     G(ids);
     G(type_ids);
@@ -283,14 +283,14 @@ int enc_pad(bs_encoding *e, size_t target, int32_t pad_id, int32_t pad_type, con
     for (size_t i = 0; i < k; i++)
         if (enc_push(e, pad_id, pad_type, pad_tok, tl, 0, 0, -1, -1, 1, 0)) return BS_ENOMEM;
     if (left) { /* rotate the pads to the front */
-#define ROT(f)                                                              \
-    do {                                                                    \
-        __typeof__(*e->f) *tmp = malloc(k * sizeof *tmp);                   \
-        if (!tmp) return BS_ENOMEM;                                         \
-        memcpy(tmp, e->f + old, k * sizeof *tmp);                           \
-        memmove(e->f + k, e->f, old * sizeof *tmp);                         \
-        memcpy(e->f, tmp, k * sizeof *tmp);                                 \
-        free(tmp);                                                          \
+#define ROT(f)                                                                                     \
+    do {                                                                                           \
+        __typeof__(*e->f) *tmp = malloc(k * sizeof *tmp);                                          \
+        if (!tmp) return BS_ENOMEM;                                                                \
+        memcpy(tmp, e->f + old, k * sizeof *tmp);                                                  \
+        memmove(e->f + k, e->f, old * sizeof *tmp);                                                \
+        memcpy(e->f, tmp, k * sizeof *tmp);                                                        \
+        free(tmp);                                                                                 \
     } while (0)
         ROT(ids);
         ROT(type_ids);

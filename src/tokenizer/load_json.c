@@ -86,7 +86,7 @@ static int parse_behavior(json_t *o, int def, int *out, const char *path, bs_err
         return 0;
     }
     static const char *const names[] = {"Removed", "Isolated", "MergedWithPrevious",
-                                         "MergedWithNext", "Contiguous"};
+                                        "MergedWithNext", "Contiguous"};
     if (json_is_string(v))
         for (int i = 0; i < 5; i++)
             if (!strcmp(json_string_value(v), names[i])) {
@@ -151,21 +151,29 @@ static int parse_normalizer(json_t *o, normalizer *n, int depth, bs_err *err)
         n->type = NORM_BERT;
         json_t *sa = json_object_get(o, "strip_accents");
         if ((rc = get_bool(o, "clean_text", 1, &n->clean_text, "normalizer BertNormalizer", err)) ||
-            (rc = get_bool(o, "handle_chinese_chars", 1, &n->handle_chinese, "normalizer BertNormalizer", err)) ||
+            (rc = get_bool(o, "handle_chinese_chars", 1, &n->handle_chinese,
+                           "normalizer BertNormalizer", err)) ||
             (rc = get_bool(o, "lowercase", 1, &n->lowercase, "normalizer BertNormalizer", err)))
             return rc;
         if (sa && !json_is_null(sa)) {
-            if ((rc = get_bool(o, "strip_accents", 0, &n->strip_accents, "normalizer BertNormalizer", err)))
+            if ((rc = get_bool(o, "strip_accents", 0, &n->strip_accents,
+                               "normalizer BertNormalizer", err)))
                 return rc;
         } else {
             n->strip_accents = n->lowercase;
         }
-    } else if (!strcmp(t, "NFC")) n->type = NORM_NFC;
-    else if (!strcmp(t, "NFD")) n->type = NORM_NFD;
-    else if (!strcmp(t, "NFKC")) n->type = NORM_NFKC;
-    else if (!strcmp(t, "NFKD")) n->type = NORM_NFKD;
-    else if (!strcmp(t, "Lowercase")) n->type = NORM_LOWER;
-    else if (!strcmp(t, "StripAccents")) n->type = NORM_STRIP_ACCENTS;
+    } else if (!strcmp(t, "NFC"))
+        n->type = NORM_NFC;
+    else if (!strcmp(t, "NFD"))
+        n->type = NORM_NFD;
+    else if (!strcmp(t, "NFKC"))
+        n->type = NORM_NFKC;
+    else if (!strcmp(t, "NFKD"))
+        n->type = NORM_NFKD;
+    else if (!strcmp(t, "Lowercase"))
+        n->type = NORM_LOWER;
+    else if (!strcmp(t, "StripAccents"))
+        n->type = NORM_STRIP_ACCENTS;
     else if (!strcmp(t, "Strip")) {
         n->type = NORM_STRIP;
         if ((rc = get_bool(o, "strip_left", 1, &n->left, "normalizer Strip", err)) ||
@@ -176,20 +184,24 @@ static int parse_normalizer(json_t *o, normalizer *n, int depth, bs_err *err)
         if ((rc = parse_pattern(json_object_get(o, "pattern"), &n->pat, "normalizer Replace", err)))
             return rc;
         if ((rc = get_str(o, "content", NULL, &n->content, "normalizer Replace", err))) return rc;
-        if (!n->content) return ferr(err, BS_EFORMAT, "normalizer Replace", "missing field content%s", "");
+        if (!n->content)
+            return ferr(err, BS_EFORMAT, "normalizer Replace", "missing field content%s", "");
     } else if (!strcmp(t, "Prepend")) {
         n->type = NORM_PREPEND;
         if ((rc = get_str(o, "prepend", NULL, &n->content, "normalizer Prepend", err))) return rc;
-        if (!n->content) return ferr(err, BS_EFORMAT, "normalizer Prepend", "missing field prepend%s", "");
+        if (!n->content)
+            return ferr(err, BS_EFORMAT, "normalizer Prepend", "missing field prepend%s", "");
     } else if (!strcmp(t, "Precompiled")) {
         n->type = NORM_PRECOMPILED;
         json_t *v = json_object_get(o, "precompiled_charsmap");
         if (!json_is_string(v))
-            return ferr(err, BS_EFORMAT, "normalizer Precompiled", "precompiled_charsmap must be a base64 string%s", "");
+            return ferr(err, BS_EFORMAT, "normalizer Precompiled",
+                        "precompiled_charsmap must be a base64 string%s", "");
         uint8_t *blob;
         size_t bl;
         if ((rc = b64_decode(json_string_value(v), json_string_length(v), &blob, &bl)))
-            return ferr(err, rc, "normalizer Precompiled", "precompiled_charsmap is not base64%s", "");
+            return ferr(err, rc, "normalizer Precompiled", "precompiled_charsmap is not base64%s",
+                        "");
         if (bl == 0) {
             free(blob);
             n->type = NORM_SEQ; /* empty charsmap: nothing to do */
@@ -197,17 +209,22 @@ static int parse_normalizer(json_t *o, normalizer *n, int depth, bs_err *err)
         }
         rc = precompiled_init(n, blob, bl);
         free(blob);
-        if (rc) return ferr(err, rc, "normalizer Precompiled", "precompiled_charsmap is malformed%s", "");
+        if (rc)
+            return ferr(err, rc, "normalizer Precompiled", "precompiled_charsmap is malformed%s",
+                        "");
     } else if (!strcmp(t, "Sequence")) {
         n->type = NORM_SEQ;
         json_t *a = json_object_get(o, "normalizers");
-        if (!json_is_array(a)) return ferr(err, BS_EFORMAT, "normalizer Sequence", "normalizers must be an array%s", "");
+        if (!json_is_array(a))
+            return ferr(err, BS_EFORMAT, "normalizer Sequence", "normalizers must be an array%s",
+                        "");
         size_t k = json_array_size(a);
         n->subs = calloc(k ? k : 1, sizeof *n->subs);
         if (!n->subs) return BS_ENOMEM;
         for (size_t i = 0; i < k; i++) {
             n->n_subs = i + 1;
-            if ((rc = parse_normalizer(json_array_get(a, i), &n->subs[i], depth + 1, err))) return rc;
+            if ((rc = parse_normalizer(json_array_get(a, i), &n->subs[i], depth + 1, err)))
+                return rc;
         }
     } else {
         return ferr(err, BS_EUNSUPPORTED, path, "unknown type %s", t);
@@ -220,10 +237,14 @@ static int parse_prepend_scheme(json_t *o, int *out, const char *path, bs_err *e
     json_t *ps = json_object_get(o, "prepend_scheme");
     if (json_is_string(ps)) {
         const char *s = json_string_value(ps);
-        if (!strcmp(s, "always")) *out = PREPEND_ALWAYS;
-        else if (!strcmp(s, "first")) *out = PREPEND_FIRST;
-        else if (!strcmp(s, "never")) *out = PREPEND_NEVER;
-        else return ferr(err, BS_EFORMAT, path, "unknown prepend_scheme %s", s);
+        if (!strcmp(s, "always"))
+            *out = PREPEND_ALWAYS;
+        else if (!strcmp(s, "first"))
+            *out = PREPEND_FIRST;
+        else if (!strcmp(s, "never"))
+            *out = PREPEND_NEVER;
+        else
+            return ferr(err, BS_EFORMAT, path, "unknown prepend_scheme %s", s);
         return 0;
     }
     int aps = 1;
@@ -252,12 +273,16 @@ static int parse_pretok(json_t *o, pretok *p, int depth, bs_err *err)
     const char *t = type_of(o);
     if (!t) return ferr(err, BS_EFORMAT, path, "missing field type%s", "");
     int rc = 0;
-    if (!strcmp(t, "BertPreTokenizer")) p->type = PRE_BERT;
-    else if (!strcmp(t, "Whitespace")) p->type = PRE_WHITESPACE;
-    else if (!strcmp(t, "WhitespaceSplit")) p->type = PRE_WHITESPACE_SPLIT;
+    if (!strcmp(t, "BertPreTokenizer"))
+        p->type = PRE_BERT;
+    else if (!strcmp(t, "Whitespace"))
+        p->type = PRE_WHITESPACE;
+    else if (!strcmp(t, "WhitespaceSplit"))
+        p->type = PRE_WHITESPACE_SPLIT;
     else if (!strcmp(t, "ByteLevel")) {
         p->type = PRE_BYTELEVEL;
-        if ((rc = get_bool(o, "add_prefix_space", 1, &p->add_prefix_space, "pre_tokenizer ByteLevel", err)) ||
+        if ((rc = get_bool(o, "add_prefix_space", 1, &p->add_prefix_space,
+                           "pre_tokenizer ByteLevel", err)) ||
             (rc = get_bool(o, "use_regex", 1, &p->use_regex, "pre_tokenizer ByteLevel", err)) ||
             (rc = get_bool(o, "trim_offsets", 1, &p->trim_offsets, "pre_tokenizer ByteLevel", err)))
             return rc;
@@ -269,27 +294,37 @@ static int parse_pretok(json_t *o, pretok *p, int depth, bs_err *err)
             return rc;
     } else if (!strcmp(t, "Punctuation")) {
         p->type = PRE_PUNCT;
-        if ((rc = parse_behavior(o, SPLIT_ISOLATED, &p->behavior, "pre_tokenizer Punctuation", err))) return rc;
+        if ((rc =
+                 parse_behavior(o, SPLIT_ISOLATED, &p->behavior, "pre_tokenizer Punctuation", err)))
+            return rc;
     } else if (!strcmp(t, "Digits")) {
         p->type = PRE_DIGITS;
-        if ((rc = get_bool(o, "individual_digits", 0, &p->individual_digits, "pre_tokenizer Digits", err))) return rc;
+        if ((rc = get_bool(o, "individual_digits", 0, &p->individual_digits, "pre_tokenizer Digits",
+                           err)))
+            return rc;
     } else if (!strcmp(t, "Split")) {
         p->type = PRE_SPLIT;
-        if ((rc = parse_pattern(json_object_get(o, "pattern"), &p->pat, "pre_tokenizer Split", err)) ||
+        if ((rc = parse_pattern(json_object_get(o, "pattern"), &p->pat, "pre_tokenizer Split",
+                                err)) ||
             (rc = parse_behavior(o, SPLIT_REMOVED, &p->behavior, "pre_tokenizer Split", err)) ||
             (rc = get_bool(o, "invert", 0, &p->invert, "pre_tokenizer Split", err)))
             return rc;
     } else if (!strcmp(t, "CharDelimiterSplit")) {
         p->type = PRE_CHAR_DELIM;
         char *d = NULL;
-        if ((rc = get_str(o, "delimiter", NULL, &d, "pre_tokenizer CharDelimiterSplit", err))) return rc;
+        if ((rc = get_str(o, "delimiter", NULL, &d, "pre_tokenizer CharDelimiterSplit", err)))
+            return rc;
         rc = d ? one_char(d, &p->delim) : -1;
         free(d);
-        if (rc) return ferr(err, BS_EFORMAT, "pre_tokenizer CharDelimiterSplit", "delimiter must be one character%s", "");
+        if (rc)
+            return ferr(err, BS_EFORMAT, "pre_tokenizer CharDelimiterSplit",
+                        "delimiter must be one character%s", "");
     } else if (!strcmp(t, "Sequence")) {
         p->type = PRE_SEQ;
         json_t *a = json_object_get(o, "pretokenizers");
-        if (!json_is_array(a)) return ferr(err, BS_EFORMAT, "pre_tokenizer Sequence", "pretokenizers must be an array%s", "");
+        if (!json_is_array(a))
+            return ferr(err, BS_EFORMAT, "pre_tokenizer Sequence",
+                        "pretokenizers must be an array%s", "");
         size_t k = json_array_size(a);
         p->subs = calloc(k ? k : 1, sizeof *p->subs);
         if (!p->subs) return BS_ENOMEM;
@@ -306,8 +341,9 @@ static int parse_pretok(json_t *o, pretok *p, int depth, bs_err *err)
 static int set_id(model *m, const char *k, size_t kl, json_int_t id, const char *path, bs_err *err)
 {
     if (id < 0 || (uint64_t)id >= m->n_ids)
-        return bs_err_set(err, BS_EFORMAT, "tokenizer.json: %s: id %lld of token \"%.40s\" is out of range",
-                          path, (long long)id, k);
+        return bs_err_set(err, BS_EFORMAT,
+                          "tokenizer.json: %s: id %lld of token \"%.40s\" is out of range", path,
+                          (long long)id, k);
     int rc = vmap_put(&m->vocab, k, kl, (int32_t)id);
     if (rc) return rc;
     if (!m->id_to_tok[id]) {
@@ -320,7 +356,8 @@ static int set_id(model *m, const char *k, size_t kl, json_int_t id, const char 
 
 static int vocab_from_object(json_t *v, model *m, const char *path, bs_err *err)
 {
-    if (!json_is_object(v)) return ferr(err, BS_EFORMAT, path, "field vocab must be an object%s", "");
+    if (!json_is_object(v))
+        return ferr(err, BS_EFORMAT, path, "field vocab must be an object%s", "");
     size_t n = json_object_size(v);
     int rc = vmap_init(&m->vocab, n);
     if (rc) return rc;
@@ -331,10 +368,14 @@ static int vocab_from_object(json_t *v, model *m, const char *path, bs_err *err)
     json_object_foreach(v, k, val)
     {
         if (!json_is_integer(val))
-            return bs_err_set(err, BS_EFORMAT, "tokenizer.json: %s: id of token \"%.40s\" must be an integer", path, k);
+            return bs_err_set(err, BS_EFORMAT,
+                              "tokenizer.json: %s: id of token \"%.40s\" must be an integer", path,
+                              k);
         json_int_t id = json_integer_value(val);
         if (id < 0 || (uint64_t)id >= max_ids)
-            return bs_err_set(err, BS_EFORMAT, "tokenizer.json: %s: id %lld of token \"%.40s\" is out of range", path, (long long)id, k);
+            return bs_err_set(err, BS_EFORMAT,
+                              "tokenizer.json: %s: id %lld of token \"%.40s\" is out of range",
+                              path, (long long)id, k);
         if (id > maxid) maxid = id;
     }
     if ((rc = model_set_vocab(m, (size_t)(maxid + 1)))) return rc;
@@ -392,8 +433,9 @@ int load_add_merge(model *m, const char *a, size_t al, const char *b, size_t bl,
     }
     if (buf != stack) free(buf);
     if (im < 0)
-        return bs_err_set(err, BS_EFORMAT, "%s: merge %u: merged token \"%.*s%.*s\" is not in the vocabulary",
-                          where, rank, (int)(al > 40 ? 40 : al), a, (int)(bl > 40 ? 40 : bl), b);
+        return bs_err_set(err, BS_EFORMAT,
+                          "%s: merge %u: merged token \"%.*s%.*s\" is not in the vocabulary", where,
+                          rank, (int)(al > 40 ? 40 : al), a, (int)(bl > 40 ? 40 : bl), b);
     return bpe_add_merge(m, ia, ib, rank, im);
 }
 
@@ -405,11 +447,17 @@ static int parse_model(json_t *o, model *m, bs_err *err)
     const char *t = type_of(o);
     json_t *vocab = json_object_get(o, "vocab");
     if (!t) { /* old serialization: infer */
-        if (json_object_get(o, "merges")) t = "BPE";
-        else if (json_object_get(o, "continuing_subword_prefix") || json_object_get(o, "max_input_chars_per_word")) t = "WordPiece";
-        else if (json_is_array(vocab)) t = "Unigram";
-        else if (vocab) t = "WordLevel";
-        else return ferr(err, BS_EFORMAT, "model", "missing field type%s", "");
+        if (json_object_get(o, "merges"))
+            t = "BPE";
+        else if (json_object_get(o, "continuing_subword_prefix") ||
+                 json_object_get(o, "max_input_chars_per_word"))
+            t = "WordPiece";
+        else if (json_is_array(vocab))
+            t = "Unigram";
+        else if (vocab)
+            t = "WordLevel";
+        else
+            return ferr(err, BS_EFORMAT, "model", "missing field type%s", "");
     }
     int rc;
     uint64_t u;
@@ -419,8 +467,10 @@ static int parse_model(json_t *o, model *m, bs_err *err)
         if ((rc = vocab_from_object(vocab, m, path, err))) return rc;
         if ((rc = get_str(o, "unk_token", "[UNK]", &m->unk_token, path, err))) return rc;
         if (m->kind == BS_MODEL_WORDPIECE) {
-            if ((rc = get_str(o, "continuing_subword_prefix", "##", &m->prefix, path, err))) return rc;
-            if ((rc = get_uint(o, "max_input_chars_per_word", 100, 1u << 20, &u, path, err))) return rc;
+            if ((rc = get_str(o, "continuing_subword_prefix", "##", &m->prefix, path, err)))
+                return rc;
+            if ((rc = get_uint(o, "max_input_chars_per_word", 100, 1u << 20, &u, path, err)))
+                return rc;
             m->max_input_chars = (size_t)u;
         }
         m->unk_id = vmap_get(&m->vocab, m->unk_token, strlen(m->unk_token));
@@ -438,18 +488,22 @@ static int parse_model(json_t *o, model *m, bs_err *err)
             (rc = get_bool(o, "ignore_merges", 0, &m->ignore_merges, path, err)))
             return rc;
         if (m->prefix && (!*m->prefix || strlen(m->prefix) >= 32)) {
-            if (*m->prefix) return ferr(err, BS_EUNSUPPORTED, path, "continuing_subword_prefix is too long%s", "");
+            if (*m->prefix)
+                return ferr(err, BS_EUNSUPPORTED, path, "continuing_subword_prefix is too long%s",
+                            "");
             free(m->prefix);
             m->prefix = NULL;
         }
         if (m->suffix && (!*m->suffix || strlen(m->suffix) >= 24)) {
-            if (*m->suffix) return ferr(err, BS_EUNSUPPORTED, path, "end_of_word_suffix is too long%s", "");
+            if (*m->suffix)
+                return ferr(err, BS_EUNSUPPORTED, path, "end_of_word_suffix is too long%s", "");
             free(m->suffix);
             m->suffix = NULL;
         }
         if (m->unk_token) m->unk_id = vmap_get(&m->vocab, m->unk_token, strlen(m->unk_token));
         json_t *merges = json_object_get(o, "merges");
-        if (!json_is_array(merges)) return ferr(err, BS_EFORMAT, path, "field merges must be an array%s", "");
+        if (!json_is_array(merges))
+            return ferr(err, BS_EFORMAT, path, "field merges must be an array%s", "");
         size_t i;
         json_t *e;
         json_array_foreach(merges, i, e)
@@ -457,15 +511,20 @@ static int parse_model(json_t *o, model *m, bs_err *err)
             const char *a, *b;
             size_t al, bl;
             if (split_merge(e, &a, &al, &b, &bl))
-                return bs_err_set(err, BS_EFORMAT, "tokenizer.json: model BPE: merges[%zu] must be \"a b\" or [a, b]", i);
-            if ((rc = load_add_merge(m, a, al, b, bl, (uint32_t)i, "tokenizer.json: model BPE", err))) return rc;
+                return bs_err_set(
+                    err, BS_EFORMAT,
+                    "tokenizer.json: model BPE: merges[%zu] must be \"a b\" or [a, b]", i);
+            if ((rc = load_add_merge(m, a, al, b, bl, (uint32_t)i, "tokenizer.json: model BPE",
+                                     err)))
+                return rc;
         }
         return bpe_finish(m);
     }
     if (!strcmp(t, "Unigram")) {
         const char *path = "model Unigram";
         m->kind = BS_MODEL_UNIGRAM;
-        if (!json_is_array(vocab)) return ferr(err, BS_EFORMAT, path, "field vocab must be an array%s", "");
+        if (!json_is_array(vocab))
+            return ferr(err, BS_EFORMAT, path, "field vocab must be an array%s", "");
         size_t n = json_array_size(vocab);
         if ((rc = vmap_init(&m->vocab, n)) || (rc = model_set_vocab(m, n))) return rc;
         m->scores = calloc(n ? n : 1, sizeof *m->scores);
@@ -473,9 +532,11 @@ static int parse_model(json_t *o, model *m, bs_err *err)
         m->min_score = n ? 1e300 : 0;
         for (size_t i = 0; i < n; i++) {
             json_t *e = json_array_get(vocab, i);
-            if (!json_is_array(e) || json_array_size(e) != 2 || !json_is_string(json_array_get(e, 0)) ||
-                !json_is_number(json_array_get(e, 1)))
-                return bs_err_set(err, BS_EFORMAT, "tokenizer.json: model Unigram: vocab[%zu] must be [piece, score]", i);
+            if (!json_is_array(e) || json_array_size(e) != 2 ||
+                !json_is_string(json_array_get(e, 0)) || !json_is_number(json_array_get(e, 1)))
+                return bs_err_set(
+                    err, BS_EFORMAT,
+                    "tokenizer.json: model Unigram: vocab[%zu] must be [piece, score]", i);
             const char *k = json_string_value(json_array_get(e, 0));
             size_t kl = json_string_length(json_array_get(e, 0));
             if ((rc = set_id(m, k, kl, (json_int_t)i, path, err))) return rc;
@@ -495,7 +556,8 @@ static int parse_model(json_t *o, model *m, bs_err *err)
     return ferr(err, BS_EUNSUPPORTED, "model", "unknown type %s", t);
 }
 
-static int parse_pair_tok(json_t *o, const char *k, char **tok, int32_t *id, const char *path, bs_err *err)
+static int parse_pair_tok(json_t *o, const char *k, char **tok, int32_t *id, const char *path,
+                          bs_err *err)
 {
     json_t *v = json_object_get(o, k);
     if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_string(json_array_get(v, 0)) ||
@@ -515,19 +577,23 @@ static int parse_template(json_t *a, tmpl_piece **out, size_t *n, const char *pa
     if (!*out) return BS_ENOMEM;
     for (size_t i = 0; i < k; i++) {
         *n = i + 1;
-        json_t *e = json_array_get(a, i), *s = json_object_get(e, "SpecialToken"), *q = json_object_get(e, "Sequence");
+        json_t *e = json_array_get(a, i), *s = json_object_get(e, "SpecialToken"),
+               *q = json_object_get(e, "Sequence");
         json_t *x = s ? s : q;
         json_t *tid = json_object_get(x, "type_id");
         if (!json_is_object(x) || !json_is_string(json_object_get(x, "id")) ||
-            (tid && (!json_is_integer(tid) || json_integer_value(tid) < 0 || json_integer_value(tid) > 1000)))
-            return ferr(err, BS_EFORMAT, path, "pieces must be SpecialToken or Sequence with id and type_id%s", "");
+            (tid && (!json_is_integer(tid) || json_integer_value(tid) < 0 ||
+                     json_integer_value(tid) > 1000)))
+            return ferr(err, BS_EFORMAT, path,
+                        "pieces must be SpecialToken or Sequence with id and type_id%s", "");
         (*out)[i].type_id = tid ? (int32_t)json_integer_value(tid) : 0;
         const char *id = json_string_value(json_object_get(x, "id"));
         if (s) {
             (*out)[i].is_special = 1;
             if (!((*out)[i].special = strdup(id))) return BS_ENOMEM;
         } else {
-            if (strcmp(id, "A") && strcmp(id, "B")) return ferr(err, BS_EFORMAT, path, "Sequence id must be A or B%s", "");
+            if (strcmp(id, "A") && strcmp(id, "B"))
+                return ferr(err, BS_EFORMAT, path, "Sequence id must be A or B%s", "");
             (*out)[i].seq = id[0] == 'B';
         }
     }
@@ -538,18 +604,22 @@ static int parse_post(json_t *o, postproc *p, int depth, bs_err *err)
 {
     memset(p, 0, sizeof *p);
     if (depth > 8) return ferr(err, BS_EFORMAT, "post_processor", "nested too deeply%s", "");
-    if (!json_is_object(o)) return ferr(err, BS_EFORMAT, "post_processor", "must be an object%s", "");
+    if (!json_is_object(o))
+        return ferr(err, BS_EFORMAT, "post_processor", "must be an object%s", "");
     const char *t = type_of(o);
     if (!t) return ferr(err, BS_EFORMAT, "post_processor", "missing field type%s", "");
     int rc;
     if (!strcmp(t, "TemplateProcessing")) {
         const char *path = "post_processor TemplateProcessing";
         p->type = POST_TEMPLATE;
-        if ((rc = parse_template(json_object_get(o, "single"), &p->single, &p->n_single, "post_processor TemplateProcessing.single", err)) ||
-            (rc = parse_template(json_object_get(o, "pair"), &p->pair, &p->n_pair, "post_processor TemplateProcessing.pair", err)))
+        if ((rc = parse_template(json_object_get(o, "single"), &p->single, &p->n_single,
+                                 "post_processor TemplateProcessing.single", err)) ||
+            (rc = parse_template(json_object_get(o, "pair"), &p->pair, &p->n_pair,
+                                 "post_processor TemplateProcessing.pair", err)))
             return rc;
         json_t *st = json_object_get(o, "special_tokens");
-        if (!json_is_object(st)) return ferr(err, BS_EFORMAT, path, "special_tokens must be an object%s", "");
+        if (!json_is_object(st))
+            return ferr(err, BS_EFORMAT, path, "special_tokens must be an object%s", "");
         size_t k = json_object_size(st), i = 0;
         p->specials = calloc(k ? k : 1, sizeof *p->specials);
         if (!p->specials) return BS_ENOMEM;
@@ -561,15 +631,18 @@ static int parse_post(json_t *o, postproc *p, int depth, bs_err *err)
             p->n_specials = i;
             if (!(s->name = strdup(name))) return BS_ENOMEM;
             json_t *ids = json_object_get(v, "ids"), *toks = json_object_get(v, "tokens");
-            if (!json_is_array(ids) || !json_is_array(toks) || json_array_size(ids) != json_array_size(toks))
-                return ferr(err, BS_EFORMAT, path, "special_tokens.%s needs ids and tokens of the same length", name);
+            if (!json_is_array(ids) || !json_is_array(toks) ||
+                json_array_size(ids) != json_array_size(toks))
+                return ferr(err, BS_EFORMAT, path,
+                            "special_tokens.%s needs ids and tokens of the same length", name);
             size_t m = json_array_size(ids);
             s->ids = calloc(m ? m : 1, sizeof *s->ids);
             s->tokens = calloc(m ? m : 1, sizeof *s->tokens);
             if (!s->ids || !s->tokens) return BS_ENOMEM;
             for (size_t j = 0; j < m; j++) {
                 json_t *a = json_array_get(ids, j), *b = json_array_get(toks, j);
-                if (!json_is_integer(a) || json_integer_value(a) < 0 || json_integer_value(a) > INT32_MAX || !json_is_string(b))
+                if (!json_is_integer(a) || json_integer_value(a) < 0 ||
+                    json_integer_value(a) > INT32_MAX || !json_is_string(b))
                     return ferr(err, BS_EFORMAT, path, "special_tokens.%s: bad id or token", name);
                 s->ids[j] = (int32_t)json_integer_value(a);
                 if (!(s->tokens[j] = strdup(json_string_value(b)))) return BS_ENOMEM;
@@ -579,14 +652,18 @@ static int parse_post(json_t *o, postproc *p, int depth, bs_err *err)
         for (size_t j = 0; j < p->n_single + p->n_pair; j++) {
             const tmpl_piece *q = j < p->n_single ? &p->single[j] : &p->pair[j - p->n_single];
             int found = 0;
-            for (size_t s = 0; q->is_special && s < p->n_specials && !found; s++) found = !strcmp(p->specials[s].name, q->special);
-            if (q->is_special && !found) return ferr(err, BS_EFORMAT, path, "special token %s is not in special_tokens", q->special);
+            for (size_t s = 0; q->is_special && s < p->n_specials && !found; s++)
+                found = !strcmp(p->specials[s].name, q->special);
+            if (q->is_special && !found)
+                return ferr(err, BS_EFORMAT, path, "special token %s is not in special_tokens",
+                            q->special);
         }
         return 0;
     }
     if (!strcmp(t, "BertProcessing") || !strcmp(t, "RobertaProcessing")) {
         int rob = t[0] == 'R';
-        const char *path = rob ? "post_processor RobertaProcessing" : "post_processor BertProcessing";
+        const char *path =
+            rob ? "post_processor RobertaProcessing" : "post_processor BertProcessing";
         p->type = rob ? POST_ROBERTA : POST_BERT;
         if ((rc = parse_pair_tok(o, "sep", &p->sep, &p->sep_id, path, err)) ||
             (rc = parse_pair_tok(o, "cls", &p->cls, &p->cls_id, path, err)))
@@ -598,15 +675,19 @@ static int parse_post(json_t *o, postproc *p, int depth, bs_err *err)
     }
     if (!strcmp(t, "ByteLevel")) {
         p->type = POST_BYTELEVEL;
-        if ((rc = get_bool(o, "trim_offsets", 1, &p->trim_offsets, "post_processor ByteLevel", err)) ||
-            (rc = get_bool(o, "add_prefix_space", 1, &p->add_prefix_space, "post_processor ByteLevel", err)))
+        if ((rc = get_bool(o, "trim_offsets", 1, &p->trim_offsets, "post_processor ByteLevel",
+                           err)) ||
+            (rc = get_bool(o, "add_prefix_space", 1, &p->add_prefix_space,
+                           "post_processor ByteLevel", err)))
             return rc;
         return 0;
     }
     if (!strcmp(t, "Sequence")) {
         p->type = POST_SEQ;
         json_t *a = json_object_get(o, "processors");
-        if (!json_is_array(a)) return ferr(err, BS_EFORMAT, "post_processor Sequence", "processors must be an array%s", "");
+        if (!json_is_array(a))
+            return ferr(err, BS_EFORMAT, "post_processor Sequence", "processors must be an array%s",
+                        "");
         size_t k = json_array_size(a);
         p->subs = calloc(k ? k : 1, sizeof *p->subs);
         if (!p->subs) return BS_ENOMEM;
@@ -633,7 +714,8 @@ static int parse_decoder(json_t *o, decoder *d, int depth, bs_err *err)
         if ((rc = get_str(o, "prefix", "##", &d->prefix, "decoder WordPiece", err)) ||
             (rc = get_bool(o, "cleanup", 1, &d->cleanup, "decoder WordPiece", err)))
             return rc;
-    } else if (!strcmp(t, "ByteLevel")) d->type = DEC_BYTELEVEL;
+    } else if (!strcmp(t, "ByteLevel"))
+        d->type = DEC_BYTELEVEL;
     else if (!strcmp(t, "Metaspace")) {
         d->type = DEC_METASPACE;
         if ((rc = parse_replacement(o, &d->replacement, "decoder Metaspace", err)) ||
@@ -645,16 +727,22 @@ static int parse_decoder(json_t *o, decoder *d, int depth, bs_err *err)
     } else if (!strcmp(t, "Replace")) {
         d->type = DEC_REPLACE;
         json_t *pt = json_object_get(o, "pattern");
-        if (json_object_get(pt, "Regex")) return ferr(err, BS_EUNSUPPORTED, "decoder Replace", "regex patterns are not supported%s", "");
+        if (json_object_get(pt, "Regex"))
+            return ferr(err, BS_EUNSUPPORTED, "decoder Replace",
+                        "regex patterns are not supported%s", "");
         if ((rc = parse_pattern(pt, &d->pat, "decoder Replace", err)) ||
             (rc = get_str(o, "content", "", &d->content, "decoder Replace", err)))
             return rc;
-    } else if (!strcmp(t, "ByteFallback")) d->type = DEC_BYTE_FALLBACK;
-    else if (!strcmp(t, "Fuse")) d->type = DEC_FUSE;
+    } else if (!strcmp(t, "ByteFallback"))
+        d->type = DEC_BYTE_FALLBACK;
+    else if (!strcmp(t, "Fuse"))
+        d->type = DEC_FUSE;
     else if (!strcmp(t, "Strip")) {
         d->type = DEC_STRIP;
         if ((rc = get_str(o, "content", " ", &d->content, "decoder Strip", err))) return rc;
-        if (!d->content[0] || d->content[1]) return ferr(err, BS_EUNSUPPORTED, "decoder Strip", "content must be one ASCII char%s", "");
+        if (!d->content[0] || d->content[1])
+            return ferr(err, BS_EUNSUPPORTED, "decoder Strip", "content must be one ASCII char%s",
+                        "");
         if ((rc = get_uint(o, "start", 0, 1u << 20, &u, "decoder Strip", err))) return rc;
         d->strip_start = (size_t)u;
         if ((rc = get_uint(o, "stop", 0, 1u << 20, &u, "decoder Strip", err))) return rc;
@@ -662,7 +750,8 @@ static int parse_decoder(json_t *o, decoder *d, int depth, bs_err *err)
     } else if (!strcmp(t, "Sequence")) {
         d->type = DEC_SEQ;
         json_t *a = json_object_get(o, "decoders");
-        if (!json_is_array(a)) return ferr(err, BS_EFORMAT, "decoder Sequence", "decoders must be an array%s", "");
+        if (!json_is_array(a))
+            return ferr(err, BS_EFORMAT, "decoder Sequence", "decoders must be an array%s", "");
         size_t k = json_array_size(a);
         d->subs = calloc(k ? k : 1, sizeof *d->subs);
         if (!d->subs) return BS_ENOMEM;
@@ -689,10 +778,15 @@ static int parse_added(json_t *a, bs_tokenizer *tok, bs_err *err)
         added_token *t = &tok->added[i];
         tok->n_added = i + 1;
         json_t *id = json_object_get(e, "id"), *c = json_object_get(e, "content");
-        if (!json_is_object(e) || !json_is_integer(id) || !json_is_string(c) || !json_string_length(c))
-            return bs_err_set(err, BS_EFORMAT, "tokenizer.json: added_tokens[%zu] needs an integer id and a non-empty content", i);
+        if (!json_is_object(e) || !json_is_integer(id) || !json_is_string(c) ||
+            !json_string_length(c))
+            return bs_err_set(
+                err, BS_EFORMAT,
+                "tokenizer.json: added_tokens[%zu] needs an integer id and a non-empty content", i);
         if (json_integer_value(id) < 0 || (uint64_t)json_integer_value(id) >= max_id)
-            return bs_err_set(err, BS_EFORMAT, "tokenizer.json: added_tokens[%zu]: id %lld is out of range", i, (long long)json_integer_value(id));
+            return bs_err_set(err, BS_EFORMAT,
+                              "tokenizer.json: added_tokens[%zu]: id %lld is out of range", i,
+                              (long long)json_integer_value(id));
         t->id = (int32_t)json_integer_value(id);
         t->len = json_string_length(c);
         if (!(t->content = strndup(json_string_value(c), t->len))) return BS_ENOMEM;
@@ -722,27 +816,40 @@ int load_tokenizer_json(const char *text, size_t len, bs_tokenizer *tok, bs_err 
     if ((rc = parse_model(json_object_get(root, "model"), &tok->model, err))) goto out;
     v = json_object_get(root, "normalizer");
     if (v && !json_is_null(v)) {
-        if (!(tok->norm = calloc(1, sizeof *tok->norm))) { rc = BS_ENOMEM; goto out; }
+        if (!(tok->norm = calloc(1, sizeof *tok->norm))) {
+            rc = BS_ENOMEM;
+            goto out;
+        }
         if ((rc = parse_normalizer(v, tok->norm, 0, err))) goto out;
     }
     v = json_object_get(root, "pre_tokenizer");
     if (v && !json_is_null(v)) {
-        if (!(tok->pre = calloc(1, sizeof *tok->pre))) { rc = BS_ENOMEM; goto out; }
+        if (!(tok->pre = calloc(1, sizeof *tok->pre))) {
+            rc = BS_ENOMEM;
+            goto out;
+        }
         if ((rc = parse_pretok(v, tok->pre, 0, err))) goto out;
     }
     v = json_object_get(root, "post_processor");
     if (v && !json_is_null(v)) {
-        if (!(tok->post = calloc(1, sizeof *tok->post))) { rc = BS_ENOMEM; goto out; }
+        if (!(tok->post = calloc(1, sizeof *tok->post))) {
+            rc = BS_ENOMEM;
+            goto out;
+        }
         if ((rc = parse_post(v, tok->post, 0, err))) goto out;
     }
     v = json_object_get(root, "decoder");
     if (v && !json_is_null(v)) {
-        if (!(tok->dec = calloc(1, sizeof *tok->dec))) { rc = BS_ENOMEM; goto out; }
+        if (!(tok->dec = calloc(1, sizeof *tok->dec))) {
+            rc = BS_ENOMEM;
+            goto out;
+        }
         if ((rc = parse_decoder(v, tok->dec, 0, err))) goto out;
     }
     if ((rc = parse_added(json_object_get(root, "added_tokens"), tok, err))) goto out;
 out:
-    if (rc == BS_ENOMEM && err && !err->msg[0]) bs_err_set(err, rc, "tokenizer.json: out of memory");
+    if (rc == BS_ENOMEM && err && !err->msg[0])
+        bs_err_set(err, rc, "tokenizer.json: out of memory");
     json_decref(root);
     return rc;
 }

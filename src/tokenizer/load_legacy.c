@@ -96,7 +96,8 @@ static int template_bert(bs_tokenizer *tok, const char *cls, const char *sep)
     return p->cls && p->sep ? 0 : BS_ENOMEM;
 }
 
-static int legacy_wordpiece(const char *dir, char *text, size_t len, json_t *cfg, bs_tokenizer *tok, bs_err *err)
+static int legacy_wordpiece(const char *dir, char *text, size_t len, json_t *cfg, bs_tokenizer *tok,
+                            bs_err *err)
 {
     model *m = &tok->model;
     m->kind = BS_MODEL_WORDPIECE;
@@ -113,8 +114,10 @@ static int legacy_wordpiece(const char *dir, char *text, size_t len, json_t *cfg
         if (l && text[i + l - 1] == '\r') l--;
         size_t bad;
         if (bs_utf8_validate(text + i, l, &bad))
-            return bs_err_set(err, BS_EFORMAT, "%s/vocab.txt: line %zu is not valid UTF-8", dir, id + 1);
-        if (vmap_get(&m->vocab, text + i, l) < 0 && (rc = vmap_put(&m->vocab, text + i, l, (int32_t)id)))
+            return bs_err_set(err, BS_EFORMAT, "%s/vocab.txt: line %zu is not valid UTF-8", dir,
+                              id + 1);
+        if (vmap_get(&m->vocab, text + i, l) < 0 &&
+            (rc = vmap_put(&m->vocab, text + i, l, (int32_t)id)))
             return rc;
         if (!(m->id_to_tok[id] = strndup(text + i, l))) return BS_ENOMEM;
         m->id_len[id] = (uint32_t)l;
@@ -162,8 +165,10 @@ static int legacy_bpe(const char *dir, json_t *vocab, char *merges, size_t mlen,
     json_t *v;
     json_object_foreach(vocab, k, v)
     {
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || (size_t)json_integer_value(v) >= n * 2 + 1000000)
-            return bs_err_set(err, BS_EFORMAT, "%s/vocab.json: id of token \"%.40s\" is not a valid id", dir, k);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            (size_t)json_integer_value(v) >= n * 2 + 1000000)
+            return bs_err_set(err, BS_EFORMAT,
+                              "%s/vocab.json: id of token \"%.40s\" is not a valid id", dir, k);
         if (json_integer_value(v) > maxid) maxid = json_integer_value(v);
     }
     if (!rc) rc = model_set_vocab(m, (size_t)(maxid + 1));
@@ -192,7 +197,8 @@ static int legacy_bpe(const char *dir, json_t *vocab, char *merges, size_t mlen,
             const char *sp = memchr(s, ' ', l);
             if (!sp || memchr(sp + 1, ' ', l - (size_t)(sp + 1 - s)))
                 return bs_err_set(err, BS_EFORMAT, "%s: line %zu is not \"a b\"", where, line);
-            if ((rc = load_add_merge(m, s, (size_t)(sp - s), sp + 1, l - (size_t)(sp + 1 - s), rank, where, err)))
+            if ((rc = load_add_merge(m, s, (size_t)(sp - s), sp + 1, l - (size_t)(sp + 1 - s), rank,
+                                     where, err)))
                 return rc;
             rank++;
         }
@@ -243,8 +249,11 @@ int load_legacy(const char *dir, bs_tokenizer *tok, bs_err *err)
     } else {
         json_t *vocab = load_json_file(dir, "vocab.json");
         char *merges = slurp(dir, "merges.txt", &len);
-        if (vocab && merges) rc = legacy_bpe(dir, vocab, merges, len, cfg, tok, err);
-        else rc = bs_err_set(err, BS_ENOTFOUND, "%s: no tokenizer.json, vocab.txt or vocab.json + merges.txt", dir);
+        if (vocab && merges)
+            rc = legacy_bpe(dir, vocab, merges, len, cfg, tok, err);
+        else
+            rc = bs_err_set(err, BS_ENOTFOUND,
+                            "%s: no tokenizer.json, vocab.txt or vocab.json + merges.txt", dir);
         json_decref(vocab);
         free(merges);
     }
@@ -256,10 +265,12 @@ int load_legacy(const char *dir, bs_tokenizer *tok, bs_err *err)
 int load_configs(const char *dir, bs_tokenizer *tok, bs_err *err)
 {
     static const char *const keys[BS_SPECIAL_COUNT] = {
-        [BS_SPECIAL_CLS] = "cls_token", [BS_SPECIAL_SEP] = "sep_token", [BS_SPECIAL_PAD] = "pad_token",
-        [BS_SPECIAL_MASK] = "mask_token", [BS_SPECIAL_UNK] = "unk_token", [BS_SPECIAL_BOS] = "bos_token",
+        [BS_SPECIAL_CLS] = "cls_token", [BS_SPECIAL_SEP] = "sep_token",
+        [BS_SPECIAL_PAD] = "pad_token", [BS_SPECIAL_MASK] = "mask_token",
+        [BS_SPECIAL_UNK] = "unk_token", [BS_SPECIAL_BOS] = "bos_token",
         [BS_SPECIAL_EOS] = "eos_token"};
-    json_t *files[2] = {load_json_file(dir, "special_tokens_map.json"), load_json_file(dir, "tokenizer_config.json")};
+    json_t *files[2] = {load_json_file(dir, "special_tokens_map.json"),
+                        load_json_file(dir, "tokenizer_config.json")};
     for (int f = 0; f < 2; f++) {
         if (!files[f]) continue;
         for (int k = 0; k < BS_SPECIAL_COUNT; k++) {

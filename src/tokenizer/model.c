@@ -66,9 +66,12 @@ const char *model_id_to_token(const model *m, int32_t id, size_t *len)
 int model_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
 {
     switch (m->kind) {
-    case BS_MODEL_WORDPIECE: return wordpiece_tokenize(m, s, len, out);
-    case BS_MODEL_BPE: return bpe_tokenize(m, s, len, out);
-    case BS_MODEL_UNIGRAM: return unigram_tokenize(m, s, len, out);
+    case BS_MODEL_WORDPIECE:
+        return wordpiece_tokenize(m, s, len, out);
+    case BS_MODEL_BPE:
+        return bpe_tokenize(m, s, len, out);
+    case BS_MODEL_UNIGRAM:
+        return unigram_tokenize(m, s, len, out);
     case BS_MODEL_WORDLEVEL: {
         int32_t id = vmap_get(&m->vocab, s, len);
         if (id < 0) id = m->unk_id;

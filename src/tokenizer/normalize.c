@@ -70,8 +70,14 @@ static int bert_keep(uint32_t c)
              k == UTF8PROC_CATEGORY_CO);
 }
 
-static int keep_not_mn(uint32_t c) { return uc_category(c) != UTF8PROC_CATEGORY_MN; }
-static int keep_not_mark(uint32_t c) { return !uc_is_mark(c); }
+static int keep_not_mn(uint32_t c)
+{
+    return uc_category(c) != UTF8PROC_CATEGORY_MN;
+}
+static int keep_not_mark(uint32_t c)
+{
+    return !uc_is_mark(c);
+}
 
 static int ccc(uint32_t c)
 {
@@ -92,9 +98,9 @@ static int decompose(nstr *s, int compat, chg *t)
             }
         }
         int last = 0;
-        utf8proc_ssize_t k = utf8proc_decompose_char(
-            (utf8proc_int32_t)s->c[i], buf, 32,
-            UTF8PROC_DECOMPOSE | (compat ? UTF8PROC_COMPAT : 0), &last);
+        utf8proc_ssize_t k =
+            utf8proc_decompose_char((utf8proc_int32_t)s->c[i], buf, 32,
+                                    UTF8PROC_DECOMPOSE | (compat ? UTF8PROC_COMPAT : 0), &last);
         if (k < 1 || k > 32) {
             buf[0] = (utf8proc_int32_t)s->c[i];
             k = 1;
@@ -212,7 +218,8 @@ static int bert(const normalizer *n, nstr *s)
                 int rc = 0;
                 if (uc_is_chinese(s->c[i]))
                     rc = chg_push(&t, ' ', 0) || chg_push(&t, s->c[i], 1) || chg_push(&t, ' ', 1);
-                else rc = chg_push(&t, s->c[i], 0);
+                else
+                    rc = chg_push(&t, s->c[i], 0);
                 if (rc) {
                     chg_free(&t);
                     return BS_ENOMEM;
@@ -316,17 +323,30 @@ int normalize_run(const normalizer *n, nstr *s)
 {
     if (!n) return 0;
     switch (n->type) {
-    case NORM_BERT: return bert(n, s);
-    case NORM_NFD: return unicode_norm(s, 0, 0);
-    case NORM_NFKD: return unicode_norm(s, 1, 0);
-    case NORM_NFC: return unicode_norm(s, 0, 1);
-    case NORM_NFKC: return unicode_norm(s, 1, 1);
-    case NORM_LOWER: return lowercase(s);
-    case NORM_STRIP_ACCENTS: filter(s, keep_not_mark); return 0;
-    case NORM_STRIP: strip(n, s); return 0;
-    case NORM_REPLACE: return replace(n, s);
-    case NORM_PREPEND: return prepend(n, s);
-    case NORM_PRECOMPILED: return precompiled_run(n, s);
+    case NORM_BERT:
+        return bert(n, s);
+    case NORM_NFD:
+        return unicode_norm(s, 0, 0);
+    case NORM_NFKD:
+        return unicode_norm(s, 1, 0);
+    case NORM_NFC:
+        return unicode_norm(s, 0, 1);
+    case NORM_NFKC:
+        return unicode_norm(s, 1, 1);
+    case NORM_LOWER:
+        return lowercase(s);
+    case NORM_STRIP_ACCENTS:
+        filter(s, keep_not_mark);
+        return 0;
+    case NORM_STRIP:
+        strip(n, s);
+        return 0;
+    case NORM_REPLACE:
+        return replace(n, s);
+    case NORM_PREPEND:
+        return prepend(n, s);
+    case NORM_PRECOMPILED:
+        return precompiled_run(n, s);
     case NORM_SEQ:
         for (size_t i = 0; i < n->n_subs; i++) {
             int rc = normalize_run(&n->subs[i], s);

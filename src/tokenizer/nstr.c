@@ -99,12 +99,17 @@ int nstr_transform(nstr *s, const uint32_t *nc, const int32_t *changes, size_t m
     for (size_t i = 0; i < m; i++) {
         uint32_t a0, a1;
         if (changes[i] > 0) {
-            if (off < 1 || off > s->n) a0 = a1 = s->shift;
-            else a0 = s->a0[off - 1], a1 = s->a1[off - 1];
+            if (off < 1 || off > s->n)
+                a0 = a1 = s->shift;
+            else
+                a0 = s->a0[off - 1], a1 = s->a1[off - 1];
         } else {
-            if (off < s->n) a0 = s->a0[off], a1 = s->a1[off];
-            else if (s->n) a0 = s->a0[s->n - 1], a1 = s->a1[s->n - 1];
-            else a0 = a1 = s->shift;
+            if (off < s->n)
+                a0 = s->a0[off], a1 = s->a1[off];
+            else if (s->n)
+                a0 = s->a0[s->n - 1], a1 = s->a1[s->n - 1];
+            else
+                a0 = a1 = s->shift;
             off += 1 + (size_t)(changes[i] < 0 ? -(int64_t)changes[i] : 0);
         }
         o.c[i] = nc[i];

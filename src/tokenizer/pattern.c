@@ -22,8 +22,8 @@ static char *onig_compat(const char *str, size_t len, size_t *olen)
         if (c == '\\' && i + 1 < len) {
             char n = str[i + 1];
             if (n == 'w' || (n == 'W' && !in_class)) {
-                k += (size_t)sprintf(o + k, "%s%s%s%s", in_class ? "" : "[", n == 'W' ? "^" : "", cls,
-                                     in_class ? "" : "]");
+                k += (size_t)sprintf(o + k, "%s%s%s%s", in_class ? "" : "[", n == 'W' ? "^" : "",
+                                     cls, in_class ? "" : "]");
             } else {
                 o[k++] = c;
                 o[k++] = n;
@@ -31,8 +31,10 @@ static char *onig_compat(const char *str, size_t len, size_t *olen)
             i++;
             continue;
         }
-        if (c == '[' && !in_class) in_class = 1;
-        else if (c == ']' && in_class) in_class = 0;
+        if (c == '[' && !in_class)
+            in_class = 1;
+        else if (c == ']' && in_class)
+            in_class = 0;
         o[k++] = c;
     }
     o[k] = 0;

@@ -95,7 +95,8 @@ static int split_added(const bs_tokenizer *tok, nstr *s, int normalized, split_l
             size_t cs = map[ms];
             while (cs > 0 && uc_is_whitespace(s->c[cs - 1])) cs--;
             size_t ns = 0;
-            for (ns = ms; ns > 0 && map[ns - 1] >= cs; ns--) {}
+            for (ns = ms; ns > 0 && map[ns - 1] >= cs; ns--) {
+            }
             ms = ns > start_off ? ns : start_off;
         }
         if (t->rstrip) {
@@ -106,7 +107,8 @@ static int split_added(const bs_tokenizer *tok, nstr *s, int normalized, split_l
         }
         nstr p;
         if (start_off < ms) {
-            if ((rc = nstr_slice(s, map[start_off], map[ms], &p)) || (rc = sl_push(out, &p, -1))) break;
+            if ((rc = nstr_slice(s, map[start_off], map[ms], &p)) || (rc = sl_push(out, &p, -1)))
+                break;
         }
         if ((rc = nstr_slice(s, map[ms], map[me], &p)) || (rc = sl_push(out, &p, best))) break;
         start_off = me;
@@ -145,7 +147,8 @@ static int emit_piece(const bs_tokenizer *tok, const split *sp, int32_t word, in
     }
     int rc = 0;
     if (sp->added >= 0) {
-        rc = enc_push(e, tok->added[sp->added].id, 0, u, len, s->a0[0], s->a1[s->n - 1], word, seq, 0, 1);
+        rc = enc_push(e, tok->added[sp->added].id, 0, u, len, s->a0[0], s->a1[s->n - 1], word, seq,
+                      0, 1);
         (*count)++;
     } else {
         tv->n = 0;
@@ -197,8 +200,10 @@ int pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t len, i
         }
         rc = normalize_run(tok->norm, &a.v[i].s);
         if (rc) break;
-        if (any_added(tok, 1)) rc = split_added(tok, &a.v[i].s, 1, &b);
-        else rc = sl_push(&b, &a.v[i].s, -1);
+        if (any_added(tok, 1))
+            rc = split_added(tok, &a.v[i].s, 1, &b);
+        else
+            rc = sl_push(&b, &a.v[i].s, -1);
     }
     sl_free(&a);
     /* pre-tokenize every non-added split into the final word list */
@@ -248,7 +253,8 @@ int pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t len, i
     if (rc) {
         enc_clear(e);
         if (rc == BS_EUNPROCESSABLE)
-            return bs_err_set(err, rc, "tokenizer: the model has no unknown token for a word it cannot encode");
+            return bs_err_set(
+                err, rc, "tokenizer: the model has no unknown token for a word it cannot encode");
         return bs_err_set(err, rc, "tokenizer: %s", bs_strerror(rc));
     }
     return 0;

@@ -30,12 +30,15 @@ static void trim_offsets(bs_encoding *e, int add_prefix_space)
         while (pos < tl) {
             uint32_t cp;
             pos += bs_utf8_decode_cp(t + pos, tl - pos, &cp);
-            if (nc < 4096) cps[nc++] = cp;
-            else overflow = 1;
+            if (nc < 4096)
+                cps[nc++] = cp;
+            else
+                overflow = 1;
         }
         while (lead < nc && (cps[lead] == g || uc_is_whitespace(cps[lead]))) lead++;
         if (!overflow)
-            while (trail < nc && (cps[nc - 1 - trail] == g || uc_is_whitespace(cps[nc - 1 - trail])))
+            while (trail < nc &&
+                   (cps[nc - 1 - trail] == g || uc_is_whitespace(cps[nc - 1 - trail])))
                 trail++;
         bs_span *o = &e->offsets[i];
         if (lead) {
@@ -43,9 +46,11 @@ static void trim_offsets(bs_encoding *e, int add_prefix_space)
             if (first && add_prefix_space && lead == 1) lead = 0;
             o->start = o->start + lead < o->end ? o->start + lead : o->end;
         }
-        if (trail && o->end >= trail) o->end = o->end - trail > o->start ? o->end - trail : o->start;
+        if (trail && o->end >= trail)
+            o->end = o->end - trail > o->start ? o->end - trail : o->start;
     }
-    for (size_t i = 0; i < e->n_overflowing; i++) trim_offsets(&e->overflowing[i], add_prefix_space);
+    for (size_t i = 0; i < e->n_overflowing; i++)
+        trim_offsets(&e->overflowing[i], add_prefix_space);
 }
 
 static int push_special(bs_encoding *e, int32_t id, const char *tok, int32_t type_id)
@@ -65,12 +70,14 @@ static int wrap_one(const bs_encoding *s, const wrap *w, bs_encoding *out)
 {
     memset(out, 0, sizeof *out);
     int rc = 0;
-    for (size_t i = 0; i < w->n_pre && !rc; i++) rc = push_special(out, w->pre_ids[i], w->pre_tok[i], w->type_id);
+    for (size_t i = 0; i < w->n_pre && !rc; i++)
+        rc = push_special(out, w->pre_ids[i], w->pre_tok[i], w->type_id);
     bs_encoding tmp = *s;
     tmp.overflowing = NULL;
     tmp.n_overflowing = 0;
     if (!rc) rc = enc_merge_with(out, &tmp);
-    for (size_t i = 0; i < w->n_post && !rc; i++) rc = push_special(out, w->post_ids[i], w->post_tok[i], w->type_id);
+    for (size_t i = 0; i < w->n_post && !rc; i++)
+        rc = push_special(out, w->post_ids[i], w->post_tok[i], w->type_id);
     if (!rc && s->n_overflowing) {
         out->overflowing = calloc(s->n_overflowing, sizeof *out->overflowing);
         if (!out->overflowing) rc = BS_ENOMEM;
@@ -108,7 +115,8 @@ static int template_apply(const postproc *p, bs_encoding *a, bs_encoding *b, int
             if (!add_special) continue;
             const tmpl_special *sp = find_special(p, t[i].special);
             if (!sp) return BS_EFORMAT;
-            for (size_t k = 0; k < sp->n && !rc; k++) rc = push_special(&part, sp->ids[k], sp->tokens[k], t[i].type_id);
+            for (size_t k = 0; k < sp->n && !rc; k++)
+                rc = push_special(&part, sp->ids[k], sp->tokens[k], t[i].type_id);
         } else {
             bs_encoding *src = t[i].seq ? b : a;
             if (!src) continue;
@@ -122,8 +130,8 @@ static int template_apply(const postproc *p, bs_encoding *a, bs_encoding *b, int
     return rc;
 }
 
-static int bert_like(const postproc *p, bs_encoding *a, bs_encoding *b, int add_special, int roberta,
-                     bs_encoding *out)
+static int bert_like(const postproc *p, bs_encoding *a, bs_encoding *b, int add_special,
+                     int roberta, bs_encoding *out)
 {
     if (roberta && p->trim_offsets) {
         trim_offsets(a, p->add_prefix_space);
@@ -155,7 +163,8 @@ static int bert_like(const postproc *p, bs_encoding *a, bs_encoding *b, int add_
     return rc;
 }
 
-int postproc_run(const postproc *p, bs_encoding *a, bs_encoding *b, int add_special, bs_encoding *out)
+int postproc_run(const postproc *p, bs_encoding *a, bs_encoding *b, int add_special,
+                 bs_encoding *out)
 {
     if (!p) {
         set_type_seq(a, 0, 0);
@@ -167,9 +176,12 @@ int postproc_run(const postproc *p, bs_encoding *a, bs_encoding *b, int add_spec
         return rc;
     }
     switch (p->type) {
-    case POST_TEMPLATE: return template_apply(p, a, b, add_special, out);
-    case POST_BERT: return bert_like(p, a, b, add_special, 0, out);
-    case POST_ROBERTA: return bert_like(p, a, b, add_special, 1, out);
+    case POST_TEMPLATE:
+        return template_apply(p, a, b, add_special, out);
+    case POST_BERT:
+        return bert_like(p, a, b, add_special, 0, out);
+    case POST_ROBERTA:
+        return bert_like(p, a, b, add_special, 1, out);
     case POST_BYTELEVEL:
         if (p->trim_offsets) {
             trim_offsets(a, p->add_prefix_space);
@@ -205,8 +217,10 @@ size_t postproc_added(const postproc *p, int pair)
         }
         return k;
     }
-    case POST_BERT: return pair ? 3 : 2;
-    case POST_ROBERTA: return pair ? 4 : 2;
+    case POST_BERT:
+        return pair ? 3 : 2;
+    case POST_ROBERTA:
+        return pair ? 4 : 2;
     case POST_SEQ: {
         size_t k = 0;
         for (size_t i = 0; i < p->n_subs; i++) k += postproc_added(&p->subs[i], pair);

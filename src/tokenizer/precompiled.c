@@ -22,7 +22,8 @@ int precompiled_init(normalizer *n, const uint8_t *blob, size_t len)
     if (!trie) return BS_ENOMEM;
     for (size_t i = 0; i < tsize / 4; i++) {
         const uint8_t *p = blob + 4 + 4 * i;
-        trie[i] = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        trie[i] =
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     }
     n->pc_trie = trie;
     n->pc_trie_n = tsize / 4;
@@ -38,10 +39,10 @@ static const char *lookup(const normalizer *n, const char *key, size_t klen, siz
     size_t N = n->pc_trie_n;
     size_t pos = 0;
     uint32_t unit = a[0];
-#define OFFSET(u) (((u) >> 10) << (((u) & (1u << 9)) >> 6))
-#define LABEL(u) ((u) & ((1u << 31) | 0xFF))
+#define OFFSET(u)   (((u) >> 10) << (((u) & (1u << 9)) >> 6))
+#define LABEL(u)    ((u) & ((1u << 31) | 0xFF))
 #define HAS_LEAF(u) (((u) >> 8) & 1)
-#define VALUE(u) ((u) & ((1u << 31) - 1))
+#define VALUE(u)    ((u) & ((1u << 31) - 1))
     pos ^= OFFSET(unit);
     for (size_t i = 0; i < klen; i++) {
         unsigned char c = (unsigned char)key[i];
@@ -128,7 +129,8 @@ int precompiled_run(const normalizer *n, nstr *s)
         while (j < len) {
             uint32_t cp;
             size_t w = bs_utf8_decode_cp(u + j, len - j, &cp);
-            if (j > i && utf8proc_grapheme_break_stateful((utf8proc_int32_t)prev, (utf8proc_int32_t)cp, &state))
+            if (j > i && utf8proc_grapheme_break_stateful((utf8proc_int32_t)prev,
+                                                          (utf8proc_int32_t)cp, &state))
                 break;
             prev = cp;
             j += w;

@@ -103,8 +103,10 @@ static int split_apply(const nstr *s, span_vec *sv, int behavior, piece_list *ou
         int prevm = 0;
         for (size_t i = 0; i < n; i++) {
             int m = v[i].m;
-            if (m == prevm && k > 0) v[k - 1].e = v[i].e;
-            else v[k++] = (span){v[i].s, v[i].e, 0};
+            if (m == prevm && k > 0)
+                v[k - 1].e = v[i].e;
+            else
+                v[k++] = (span){v[i].s, v[i].e, 0};
             prevm = m;
         }
         n = k;
@@ -114,8 +116,10 @@ static int split_apply(const nstr *s, span_vec *sv, int behavior, piece_list *ou
         int prevm = 0;
         for (size_t i = 0; i < n; i++) {
             int m = v[i].m;
-            if (m && !prevm && k > 0) v[k - 1].e = v[i].e;
-            else v[k++] = (span){v[i].s, v[i].e, 0};
+            if (m && !prevm && k > 0)
+                v[k - 1].e = v[i].e;
+            else
+                v[k++] = (span){v[i].s, v[i].e, 0};
             prevm = m;
         }
         n = k;
@@ -128,8 +132,10 @@ static int split_apply(const nstr *s, span_vec *sv, int behavior, piece_list *ou
         if (!r) return BS_ENOMEM;
         for (size_t i = n; i-- > 0;) {
             int m = v[i].m;
-            if (m && !prevm && k > 0) r[k - 1].s = v[i].s;
-            else r[k++] = (span){v[i].s, v[i].e, 0};
+            if (m && !prevm && k > 0)
+                r[k - 1].s = v[i].s;
+            else
+                r[k++] = (span){v[i].s, v[i].e, 0};
             prevm = m;
         }
         for (size_t i = 0; i < k; i++) v[i] = r[k - 1 - i];
@@ -235,7 +241,10 @@ static void bytelevel_build(void)
     memcpy(g_byte_of, r, sizeof r);
 }
 
-static void bytelevel_init(void) { pthread_once(&g_bytelevel_once, bytelevel_build); }
+static void bytelevel_init(void)
+{
+    pthread_once(&g_bytelevel_once, bytelevel_build);
+}
 
 uint32_t bytelevel_char(uint8_t b)
 {
@@ -281,8 +290,9 @@ static void patterns_init(void)
     static const char gpt2[] =
         "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
     /* Whitespace's \\w+|[^\\w\\s]+ with the Rust regex crate's classes */
-    static const char ws[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]+|"
-                             "[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}\\p{White_Space}]+";
+    static const char ws[] =
+        "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]+|"
+        "[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}\\p{White_Space}]+";
     char e[128];
     g_pat_ready = !pattern_compile(&g_gpt2, gpt2, sizeof gpt2 - 1, 1, e, sizeof e) &&
                   !pattern_compile(&g_ws, ws, sizeof ws - 1, 1, e, sizeof e);
@@ -335,11 +345,14 @@ int pretok_run(const pretok *p, piece_list *l)
     case PRE_WHITESPACE:
         if (!g_pat_ready) return BS_EINTERNAL;
         return split_pat(l, &g_ws, SPLIT_REMOVED, 1);
-    case PRE_WHITESPACE_SPLIT: return split_pred(l, uc_is_whitespace, SPLIT_REMOVED);
-    case PRE_PUNCT: return split_pred(l, is_bert_punct, p->behavior);
+    case PRE_WHITESPACE_SPLIT:
+        return split_pred(l, uc_is_whitespace, SPLIT_REMOVED);
+    case PRE_PUNCT:
+        return split_pred(l, is_bert_punct, p->behavior);
     case PRE_DIGITS:
         return split_pred(l, is_numeric, p->individual_digits ? SPLIT_ISOLATED : SPLIT_CONTIGUOUS);
-    case PRE_SPLIT: return split_pat(l, &p->pat, p->behavior, p->invert);
+    case PRE_SPLIT:
+        return split_pat(l, &p->pat, p->behavior, p->invert);
     case PRE_CHAR_DELIM: {
         pattern dp = {0};
         char b[4];
@@ -347,7 +360,8 @@ int pretok_run(const pretok *p, piece_list *l)
         dp.str = b;
         return split_pat(l, &dp, SPLIT_REMOVED, 0);
     }
-    case PRE_METASPACE: return metaspace(p, l);
+    case PRE_METASPACE:
+        return metaspace(p, l);
     case PRE_BYTELEVEL:
         if (p->add_prefix_space)
             for (size_t i = 0; i < l->n; i++)

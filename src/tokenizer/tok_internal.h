@@ -62,7 +62,7 @@ int uc_lower(uint32_t c, uint32_t *out);
 
 /* ── string → id map (open addressing) ── */
 typedef struct vocab_map {
-    char **keys;     /* owned strings */
+    char **keys; /* owned strings */
     uint32_t *klen;
     int32_t *vals;
     size_t cap, count;
@@ -76,8 +76,20 @@ int32_t vmap_get(const vocab_map *m, const char *k, size_t klen); /* -1 when abs
 uint64_t vmap_hash(const char *k, size_t len);
 
 /* ── components ── */
-enum { NORM_BERT = 1, NORM_NFC, NORM_NFD, NORM_NFKC, NORM_NFKD, NORM_LOWER, NORM_STRIP_ACCENTS,
-       NORM_STRIP, NORM_REPLACE, NORM_PREPEND, NORM_PRECOMPILED, NORM_SEQ };
+enum {
+    NORM_BERT = 1,
+    NORM_NFC,
+    NORM_NFD,
+    NORM_NFKC,
+    NORM_NFKD,
+    NORM_LOWER,
+    NORM_STRIP_ACCENTS,
+    NORM_STRIP,
+    NORM_REPLACE,
+    NORM_PREPEND,
+    NORM_PRECOMPILED,
+    NORM_SEQ
+};
 
 typedef struct pattern {
     int is_regex;
@@ -107,10 +119,20 @@ typedef struct normalizer {
     size_t n_subs;
 } normalizer;
 
-enum { PRE_BERT = 1, PRE_BYTELEVEL, PRE_WHITESPACE, PRE_WHITESPACE_SPLIT, PRE_METASPACE,
-       PRE_PUNCT, PRE_DIGITS, PRE_SPLIT, PRE_SEQ, PRE_CHAR_DELIM, PRE_UNICODE_SCRIPTS };
-enum { SPLIT_REMOVED = 0, SPLIT_ISOLATED, SPLIT_MERGED_PREV, SPLIT_MERGED_NEXT,
-       SPLIT_CONTIGUOUS };
+enum {
+    PRE_BERT = 1,
+    PRE_BYTELEVEL,
+    PRE_WHITESPACE,
+    PRE_WHITESPACE_SPLIT,
+    PRE_METASPACE,
+    PRE_PUNCT,
+    PRE_DIGITS,
+    PRE_SPLIT,
+    PRE_SEQ,
+    PRE_CHAR_DELIM,
+    PRE_UNICODE_SCRIPTS
+};
+enum { SPLIT_REMOVED = 0, SPLIT_ISOLATED, SPLIT_MERGED_PREV, SPLIT_MERGED_NEXT, SPLIT_CONTIGUOUS };
 enum { PREPEND_ALWAYS = 0, PREPEND_FIRST, PREPEND_NEVER };
 
 typedef struct pretok {
@@ -211,8 +233,18 @@ typedef struct postproc {
 } postproc;
 
 /* ── decoder ── */
-enum { DEC_WORDPIECE = 1, DEC_BYTELEVEL, DEC_METASPACE, DEC_BPE, DEC_SEQ, DEC_REPLACE,
-       DEC_BYTE_FALLBACK, DEC_FUSE, DEC_STRIP, DEC_CTC };
+enum {
+    DEC_WORDPIECE = 1,
+    DEC_BYTELEVEL,
+    DEC_METASPACE,
+    DEC_BPE,
+    DEC_SEQ,
+    DEC_REPLACE,
+    DEC_BYTE_FALLBACK,
+    DEC_FUSE,
+    DEC_STRIP,
+    DEC_CTC
+};
 
 typedef struct decoder {
     int type;
@@ -269,13 +301,15 @@ void pretok_free(pretok *p);
 uint32_t bytelevel_char(uint8_t b);
 int bytelevel_byte(uint32_t c); /* -1 when not in the alphabet */
 
-int pattern_compile(pattern *p, const char *str, size_t len, int is_regex, char *err, size_t errlen);
+int pattern_compile(pattern *p, const char *str, size_t len, int is_regex, char *err,
+                    size_t errlen);
 void pattern_free(pattern *p);
 /* Match spans [s,e) in chars of the nstr; *out array (pairs) of *n matches. */
 int pattern_find(const pattern *p, const nstr *s, size_t **out, size_t *n);
 
 void postproc_free(postproc *p);
-int postproc_run(const postproc *p, bs_encoding *a, bs_encoding *b, int add_special, bs_encoding *out);
+int postproc_run(const postproc *p, bs_encoding *a, bs_encoding *b, int add_special,
+                 bs_encoding *out);
 void decoder_free(decoder *d);
 size_t postproc_added(const postproc *p, int pair);
 

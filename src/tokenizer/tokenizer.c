@@ -133,7 +133,8 @@ int bs_tokenizer_load(const char *path, bs_tokenizer **out, bs_err *err)
 {
     *out = NULL;
     struct stat st;
-    if (!path || stat(path, &st)) return bs_err_set(err, BS_ENOTFOUND, "%s: no such file or folder", path ? path : "(null)");
+    if (!path || stat(path, &st))
+        return bs_err_set(err, BS_ENOTFOUND, "%s: no such file or folder", path ? path : "(null)");
     char dir[4096], file[4200];
     if (S_ISDIR(st.st_mode)) {
         snprintf(dir, sizeof dir, "%s", path);
@@ -142,8 +143,10 @@ int bs_tokenizer_load(const char *path, bs_tokenizer **out, bs_err *err)
         snprintf(file, sizeof file, "%s", path);
         snprintf(dir, sizeof dir, "%s", path);
         char *sl = strrchr(dir, '/');
-        if (sl) *sl = 0;
-        else snprintf(dir, sizeof dir, ".");
+        if (sl)
+            *sl = 0;
+        else
+            snprintf(dir, sizeof dir, ".");
     }
     int rc;
     size_t len;
@@ -225,8 +228,10 @@ static int truncate_pair(bs_encoding *a, bs_encoding *b, size_t max_length, cons
             size_t n1 = la, n2 = lb;
             int swap = n1 > n2;
             if (swap) n1 = lb, n2 = la;
-            if (n1 > max_length) n2 = n1;
-            else n2 = n1 > max_length - n1 ? n1 : max_length - n1;
+            if (n1 > max_length)
+                n2 = n1;
+            else
+                n2 = n1 > max_length - n1 ? n1 : max_length - n1;
             if (n1 + n2 > max_length) {
                 n1 = max_length / 2;
                 n2 = n1 + max_length % 2;
@@ -248,21 +253,27 @@ static int truncate_pair(bs_encoding *a, bs_encoding *b, size_t max_length, cons
     case BS_TRUNC_ONLY_FIRST:
     case BS_TRUNC_ONLY_SECOND: {
         bs_encoding *t = o->truncation.strategy == BS_TRUNC_ONLY_FIRST ? a : b;
-        if (!t) return bs_err_set(err, BS_EINVAL, "truncation only_second: no second sequence was given");
-        if (t->len <= to_remove)
+        if (!t)
             return bs_err_set(err, BS_EINVAL,
-                              "truncation: the sequence to truncate is too short to respect max_length %zu", max_length);
+                              "truncation only_second: no second sequence was given");
+        if (t->len <= to_remove)
+            return bs_err_set(
+                err, BS_EINVAL,
+                "truncation: the sequence to truncate is too short to respect max_length %zu",
+                max_length);
         if (stride >= t->len - to_remove) goto bad_stride;
         rc = enc_truncate(t, t->len - to_remove, stride, left);
         break;
     }
-    default: break;
+    default:
+        break;
     }
     return rc ? bs_err_set(err, rc, "truncation failed") : 0;
 bad_stride:
-    return bs_err_set(err, BS_EINVAL,
-                      "truncation: stride %zu must be smaller than the room left for tokens in max_length",
-                      stride);
+    return bs_err_set(
+        err, BS_EINVAL,
+        "truncation: stride %zu must be smaller than the room left for tokens in max_length",
+        stride);
 }
 
 /* Byte offsets → code point offsets, as the library converts them right
@@ -276,7 +287,8 @@ static void to_chars(bs_encoding *e, const uint32_t *m, size_t l)
             e->offsets[i] = b;
             continue;
         }
-        size_t en = b.end < l ? m[b.end] : (b.end > 0 ? (size_t)m[b.end - 1] + 1 : (size_t)m[b.start] + 1);
+        size_t en =
+            b.end < l ? m[b.end] : (b.end > 0 ? (size_t)m[b.end - 1] + 1 : (size_t)m[b.start] + 1);
         e->offsets[i] = (bs_span){m[b.start], en};
     }
 }
@@ -293,7 +305,8 @@ static void to_bytes(bs_encoding *e, const uint32_t *ca, size_t na, const uint32
             e->byte_offsets[i] = (bs_span){0, 0};
             continue;
         }
-        e->byte_offsets[i] = (bs_span){c.start <= n ? m[c.start] : c.start, c.end <= n ? m[c.end] : c.end};
+        e->byte_offsets[i] =
+            (bs_span){c.start <= n ? m[c.start] : c.start, c.end <= n ? m[c.end] : c.end};
     }
     for (size_t i = 0; i < e->n_overflowing; i++) to_bytes(&e->overflowing[i], ca, na, cb, nb);
 }
@@ -329,7 +342,8 @@ static int check_text(const char *s, size_t len, const char *what, bs_err *err)
 {
     size_t bad;
     if (len && !s) return bs_err_set(err, BS_EINVAL, "%s is NULL", what);
-    if (len >= UINT32_MAX / 2) return bs_err_set(err, BS_ELIMIT, "%s is too long (%zu bytes)", what, len);
+    if (len >= UINT32_MAX / 2)
+        return bs_err_set(err, BS_ELIMIT, "%s is too long (%zu bytes)", what, len);
     if (len && bs_utf8_validate(s, len, &bad))
         return bs_err_set(err, BS_EUTF8, "%s is not valid UTF-8 (byte %zu)", what, bad);
     return 0;
@@ -346,7 +360,8 @@ static int encode_one(const bs_tokenizer *tok, const char *text, size_t tlen, co
     size_t limit_a = 0, limit_b = 0;
     int left = o->truncation.direction == BS_DIR_LEFT;
     if (trunc && !o->truncation.full_coverage_windows) {
-        limit_a = (o->truncation.strategy == BS_TRUNC_ONLY_SECOND && pair) ? 0 : o->truncation.max_length;
+        limit_a =
+            (o->truncation.strategy == BS_TRUNC_ONLY_SECOND && pair) ? 0 : o->truncation.max_length;
         limit_b = o->truncation.max_length;
         if (o->truncation.max_length == 0) limit_a = limit_b = 0;
     }
@@ -373,8 +388,12 @@ static int encode_one(const bs_tokenizer *tok, const char *text, size_t tlen, co
     if (trunc) {
         size_t n_added = o->add_special_tokens ? postproc_added(tok->post, pair != NULL) : 0;
         size_t ml = o->truncation.max_length;
-        if (ml < n_added) rc = bs_err_set(err, BS_EINVAL, "truncation: max_length %zu is smaller than the %zu special tokens", ml, n_added);
-        else rc = truncate_pair(&a, pair ? &b : NULL, ml - n_added, o, err);
+        if (ml < n_added)
+            rc = bs_err_set(err, BS_EINVAL,
+                            "truncation: max_length %zu is smaller than the %zu special tokens", ml,
+                            n_added);
+        else
+            rc = truncate_pair(&a, pair ? &b : NULL, ml - n_added, o, err);
     }
     if (!rc) rc = postproc_run(tok->post, &a, pair ? &b : NULL, o->add_special_tokens, out);
     enc_clear(&a);
@@ -385,8 +404,10 @@ static int encode_one(const bs_tokenizer *tok, const char *text, size_t tlen, co
     }
     size_t na = 0, nb = 0;
     uint32_t *ba = byte_map(text, tlen, &na), *bb = pair ? byte_map(pair, plen, &nb) : NULL;
-    if (!ba || (pair && !bb)) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-    else to_bytes(out, ba, na, bb, nb);
+    if (!ba || (pair && !bb))
+        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    else
+        to_bytes(out, ba, na, bb, nb);
     free(ba);
     free(bb);
     return rc;
@@ -401,8 +422,9 @@ static int pad_target(const bs_encode_opts *o, size_t longest, size_t *target)
     return 0;
 }
 
-int bs_tokenizer_encode(const bs_tokenizer *tok, const char *text, size_t text_len, const char *pair,
-                        size_t pair_len, const bs_encode_opts *opts, bs_encoding **out, bs_err *err)
+int bs_tokenizer_encode(const bs_tokenizer *tok, const char *text, size_t text_len,
+                        const char *pair, size_t pair_len, const bs_encode_opts *opts,
+                        bs_encoding **out, bs_err *err)
 {
     *out = NULL;
     if (err) err->code = 0, err->msg[0] = 0;
@@ -417,7 +439,8 @@ int bs_tokenizer_encode(const bs_tokenizer *tok, const char *text, size_t text_l
     if (!rc && opts->padding.strategy != BS_PAD_NONE) {
         size_t target;
         pad_target(opts, e->len, &target);
-        rc = enc_pad(e, target, tok->pad_id, 0, tok->pad_token, opts->padding.direction == BS_DIR_LEFT);
+        rc = enc_pad(e, target, tok->pad_id, 0, tok->pad_token,
+                     opts->padding.direction == BS_DIR_LEFT);
         if (rc) bs_err_set(err, rc, "out of memory");
     }
     if (rc) {
@@ -452,14 +475,17 @@ int bs_tokenizer_encode_batch(const bs_tokenizer *tok, size_t n, const char *con
         }
         const char *p = pairs ? pairs[i] : NULL;
         rc = encode_one(tok, texts[i], text_lens[i], p, p ? pair_lens[i] : 0, opts, v[i], err);
-        if (rc) bs_err_prefix(err, "input %zu", i);
-        else if (v[i]->len > longest) longest = v[i]->len;
+        if (rc)
+            bs_err_prefix(err, "input %zu", i);
+        else if (v[i]->len > longest)
+            longest = v[i]->len;
     }
     if (!rc && opts->padding.strategy != BS_PAD_NONE) {
         size_t target;
         pad_target(opts, longest, &target);
         for (size_t i = 0; i < n && !rc; i++)
-            rc = enc_pad(v[i], target, tok->pad_id, 0, tok->pad_token, opts->padding.direction == BS_DIR_LEFT);
+            rc = enc_pad(v[i], target, tok->pad_id, 0, tok->pad_token,
+                         opts->padding.direction == BS_DIR_LEFT);
         if (rc) bs_err_set(err, rc, "out of memory");
     }
     if (rc) {
@@ -544,16 +570,25 @@ const char *bs_tokenizer_special_token(const bs_tokenizer *tok, bs_special_kind 
     return id >= 0 ? bs_tokenizer_id_to_token(tok, id) : NULL;
 }
 
-size_t bs_tokenizer_model_max_length(const bs_tokenizer *tok) { return tok->model_max_length; }
+size_t bs_tokenizer_model_max_length(const bs_tokenizer *tok)
+{
+    return tok->model_max_length;
+}
 
-int bs_tokenizer_clean_up_tokenization_spaces(const bs_tokenizer *tok) { return tok->clean_up_spaces; }
+int bs_tokenizer_clean_up_tokenization_spaces(const bs_tokenizer *tok)
+{
+    return tok->clean_up_spaces;
+}
 
 const char *bs_tokenizer_continuing_subword_prefix(const bs_tokenizer *tok)
 {
     return tok->model.prefix && *tok->model.prefix ? tok->model.prefix : NULL;
 }
 
-bs_model_kind bs_tokenizer_model_kind(const bs_tokenizer *tok) { return (bs_model_kind)tok->model.kind; }
+bs_model_kind bs_tokenizer_model_kind(const bs_tokenizer *tok)
+{
+    return (bs_model_kind)tok->model.kind;
+}
 
 size_t bs_tokenizer_num_special_tokens(const bs_tokenizer *tok, int pair)
 {

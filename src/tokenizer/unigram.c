@@ -30,7 +30,8 @@ static int emit(const model *m, const char *s, size_t b0, size_t b1, tok_vec *ou
         }
         int rc = 0;
         if (ok) {
-            for (size_t k = b0; k < b1 && !rc; k++) rc = tokvec_push(out, ids[k - b0], (uint32_t)b0, (uint32_t)b1);
+            for (size_t k = b0; k < b1 && !rc; k++)
+                rc = tokvec_push(out, ids[k - b0], (uint32_t)b0, (uint32_t)b1);
             free(ids);
             return rc;
         }
@@ -59,7 +60,8 @@ int unigram_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
             int32_t id = vmap_get(&m->vocab, s + pos, end - pos);
             if (id >= 0) {
                 double cand = m->scores[id] + here;
-                if (best[end].start < 0 || cand > best[end].score) best[end] = (node){cand, (int64_t)pos, id};
+                if (best[end].start < 0 || cand > best[end].score)
+                    best[end] = (node){cand, (int64_t)pos, id};
                 if (end - pos == mblen) single = 1;
             }
             if (end == len) break;
@@ -73,7 +75,8 @@ int unigram_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
             }
             double cand = unk_score + here;
             size_t e = pos + mblen;
-            if (best[e].start < 0 || cand > best[e].score) best[e] = (node){cand, (int64_t)pos, m->unk_id};
+            if (best[e].start < 0 || cand > best[e].score)
+                best[e] = (node){cand, (int64_t)pos, m->unk_id};
         }
         pos += mblen;
     }

@@ -17,7 +17,8 @@ static json_t *enc_json(const bs_encoding *e)
     json_t *ids = json_array(), *off = json_array();
     for (size_t i = 0; i < e->len; i++) {
         json_array_append_new(ids, json_integer(e->ids[i]));
-        json_array_append_new(off, json_pack("[II]", (json_int_t)e->offsets[i].start, (json_int_t)e->offsets[i].end));
+        json_array_append_new(
+            off, json_pack("[II]", (json_int_t)e->offsets[i].start, (json_int_t)e->offsets[i].end));
     }
     return json_pack("{soso}", "ids", ids, "off", off);
 }
@@ -50,12 +51,13 @@ int main(int argc, char **argv)
         json_int_t ml = json_integer_value(json_object_get(rq, "ml"));
         if (ml > 0) {
             const char *s = json_string_value(json_object_get(rq, "s"));
-            o.truncation.strategy = !strcmp(s, "only_first") ? BS_TRUNC_ONLY_FIRST
+            o.truncation.strategy = !strcmp(s, "only_first")    ? BS_TRUNC_ONLY_FIRST
                                     : !strcmp(s, "only_second") ? BS_TRUNC_ONLY_SECOND
                                                                 : BS_TRUNC_LONGEST_FIRST;
             o.truncation.max_length = (size_t)ml;
             o.truncation.stride = (size_t)json_integer_value(json_object_get(rq, "st"));
-            o.truncation.direction = json_is_true(json_object_get(rq, "left")) ? BS_DIR_LEFT : BS_DIR_RIGHT;
+            o.truncation.direction =
+                json_is_true(json_object_get(rq, "left")) ? BS_DIR_LEFT : BS_DIR_RIGHT;
         }
         bs_encoding *e;
         int rc = bs_tokenizer_encode(tok, json_string_value(t), json_string_length(t),
@@ -66,7 +68,8 @@ int main(int argc, char **argv)
         } else {
             json_t *arr = json_array();
             json_array_append_new(arr, enc_json(e));
-            for (size_t i = 0; i < e->n_overflowing; i++) json_array_append_new(arr, enc_json(&e->overflowing[i]));
+            for (size_t i = 0; i < e->n_overflowing; i++)
+                json_array_append_new(arr, enc_json(&e->overflowing[i]));
             json_t *d = json_array();
             for (int skip = 1; skip >= 0; skip--) {
                 char *txt;

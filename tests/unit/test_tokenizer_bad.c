@@ -16,7 +16,8 @@ static bs_tokenizer *load(const char *name)
 {
     bs_tokenizer *tok;
     bs_err err;
-    if (bs_tokenizer_load(bs_test_fixture("tokenizers/%s", name), &tok, &err)) fail_msg("%s", err.msg);
+    if (bs_tokenizer_load(bs_test_fixture("tokenizers/%s", name), &tok, &err))
+        fail_msg("%s", err.msg);
     return tok;
 }
 
@@ -24,14 +25,17 @@ static void test_invalid_utf8(void **state)
 {
     (void)state;
     bs_tokenizer *tok = load("bert-base-uncased");
-    static const char *const bad[] = {"abc\xff", "\xc3", "x\xe2\x82", "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80"};
+    static const char *const bad[] = {"abc\xff",      "\xc3",     "x\xe2\x82",
+                                      "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         bs_encoding *e = NULL;
         bs_err err;
-        assert_int_equal(bs_tokenizer_encode(tok, bad[i], strlen(bad[i]), NULL, 0, NULL, &e, &err), BS_EUTF8);
+        assert_int_equal(bs_tokenizer_encode(tok, bad[i], strlen(bad[i]), NULL, 0, NULL, &e, &err),
+                         BS_EUTF8);
         assert_null(e);
         assert_non_null(strstr(err.msg, "UTF-8"));
-        assert_int_equal(bs_tokenizer_encode(tok, "ok", 2, bad[i], strlen(bad[i]), NULL, &e, &err), BS_EUTF8);
+        assert_int_equal(bs_tokenizer_encode(tok, "ok", 2, bad[i], strlen(bad[i]), NULL, &e, &err),
+                         BS_EUTF8);
         assert_non_null(strstr(err.msg, "text_pair"));
     }
     /* embedded NUL is valid UTF-8 and must not crash or truncate */
@@ -45,7 +49,8 @@ static void test_invalid_utf8(void **state)
 }
 
 static const char *const base_wp =
-    "{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":0,\"a\":1,\"##b\":2}},"
+    "{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":0,\"a\":1,\"##"
+    "b\":2}},"
     "\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"WhitespaceSplit\"},\"added_tokens\":[]}";
 
 static void expect_load_error(const char *json, int code, const char *needle)
@@ -54,7 +59,8 @@ static void expect_load_error(const char *json, int code, const char *needle)
     bs_err err = {0};
     int rc = bs_tokenizer_load_json(json, strlen(json), &tok, &err);
     if (rc != code || !strstr(err.msg, needle))
-        fail_msg("json %.120s: got %d \"%s\", want %d containing \"%s\"", json, rc, err.msg, code, needle);
+        fail_msg("json %.120s: got %d \"%s\", want %d containing \"%s\"", json, rc, err.msg, code,
+                 needle);
     assert_null(tok);
 }
 
@@ -73,38 +79,72 @@ static void test_bad_json(void **state)
 
     expect_load_error("", BS_EFORMAT, "tokenizer.json");
     expect_load_error("[1,2]", BS_EFORMAT, "top level");
-    expect_load_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":1", BS_EFORMAT, "tokenizer.json");
-    expect_load_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":[1]}}", BS_EFORMAT, "model WordPiece: field vocab");
-    expect_load_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":\"x\"}}}", BS_EFORMAT, "model WordPiece: id of token \"a\"");
-    expect_load_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":99999999999}}}", BS_EFORMAT, "out of range");
-    expect_load_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":-1}}}", BS_EFORMAT, "out of range");
-    expect_load_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{},\"max_input_chars_per_word\":1e300}}", BS_EFORMAT, "max_input_chars_per_word");
-    expect_load_error("{\"model\":{\"type\":\"Magic\"}}", BS_EUNSUPPORTED, "model: unknown type Magic");
-    expect_load_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[\"a b\"]}}", BS_EFORMAT, "merged token \"ab\"");
-    expect_load_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"ab\":1},\"merges\":[\"a b\"]}}", BS_EFORMAT, "token \"b\" is not in the vocabulary");
-    expect_load_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a\"]}}", BS_EFORMAT, "merges[0]");
-    expect_load_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":{}}}", BS_EFORMAT, "field merges");
-    expect_load_error("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\"]]}}", BS_EFORMAT, "model Unigram: vocab[0]");
-    expect_load_error("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",-1.0]],\"unk_id\":5}}", BS_EFORMAT, "unk_id");
+    expect_load_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":1", BS_EFORMAT,
+                      "tokenizer.json");
+    expect_load_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":[1]}}", BS_EFORMAT,
+                      "model WordPiece: field vocab");
+    expect_load_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":\"x\"}}}", BS_EFORMAT,
+                      "model WordPiece: id of token \"a\"");
+    expect_load_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":99999999999}}}",
+                      BS_EFORMAT, "out of range");
+    expect_load_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":-1}}}", BS_EFORMAT,
+                      "out of range");
+    expect_load_error(
+        "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{},\"max_input_chars_per_word\":1e300}}",
+        BS_EFORMAT, "max_input_chars_per_word");
+    expect_load_error("{\"model\":{\"type\":\"Magic\"}}", BS_EUNSUPPORTED,
+                      "model: unknown type Magic");
+    expect_load_error(
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[\"a b\"]}}",
+        BS_EFORMAT, "merged token \"ab\"");
+    expect_load_error(
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"ab\":1},\"merges\":[\"a b\"]}}",
+        BS_EFORMAT, "token \"b\" is not in the vocabulary");
+    expect_load_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a\"]}}",
+                      BS_EFORMAT, "merges[0]");
+    expect_load_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":{}}}",
+                      BS_EFORMAT, "field merges");
+    expect_load_error("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\"]]}}", BS_EFORMAT,
+                      "model Unigram: vocab[0]");
+    expect_load_error("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",-1.0]],\"unk_id\":5}}",
+                      BS_EFORMAT, "unk_id");
     static const char wp[] = "\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"[UNK]\":0}}";
     char j[1024];
     snprintf(j, sizeof j, "{%s,\"normalizer\":{\"type\":\"Bogus\"}}", wp);
     expect_load_error(j, BS_EUNSUPPORTED, "normalizer: unknown type Bogus");
-    snprintf(j, sizeof j, "{%s,\"normalizer\":{\"type\":\"BertNormalizer\",\"lowercase\":\"yes\"}}", wp);
+    snprintf(j, sizeof j, "{%s,\"normalizer\":{\"type\":\"BertNormalizer\",\"lowercase\":\"yes\"}}",
+             wp);
     expect_load_error(j, BS_EFORMAT, "normalizer BertNormalizer: field lowercase");
-    snprintf(j, sizeof j, "{%s,\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"AAAA\"}}", wp);
+    snprintf(j, sizeof j,
+             "{%s,\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"AAAA\"}}",
+             wp);
     expect_load_error(j, BS_EFORMAT, "normalizer Precompiled");
-    snprintf(j, sizeof j, "{%s,\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"!!\"}}", wp);
+    snprintf(j, sizeof j,
+             "{%s,\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"!!\"}}", wp);
     expect_load_error(j, BS_EFORMAT, "normalizer Precompiled");
-    snprintf(j, sizeof j, "{%s,\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},\"behavior\":\"Isolated\"}}", wp);
+    snprintf(j, sizeof j,
+             "{%s,\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},\"behavior\":"
+             "\"Isolated\"}}",
+             wp);
     expect_load_error(j, BS_EFORMAT, "pre_tokenizer Split: pattern");
-    snprintf(j, sizeof j, "{%s,\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"String\":\"x\"},\"behavior\":\"Sideways\"}}", wp);
+    snprintf(j, sizeof j,
+             "{%s,\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"String\":\"x\"},"
+             "\"behavior\":\"Sideways\"}}",
+             wp);
     expect_load_error(j, BS_EFORMAT, "unknown behavior");
-    snprintf(j, sizeof j, "{%s,\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"ab\"}}", wp);
+    snprintf(j, sizeof j, "{%s,\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"ab\"}}",
+             wp);
     expect_load_error(j, BS_EFORMAT, "pre_tokenizer Metaspace: replacement");
-    snprintf(j, sizeof j, "{%s,\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"[X]\",\"type_id\":0}}],\"pair\":[],\"special_tokens\":{}}}", wp);
+    snprintf(
+        j, sizeof j,
+        "{%s,\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{"
+        "\"id\":\"[X]\",\"type_id\":0}}],\"pair\":[],\"special_tokens\":{}}}",
+        wp);
     expect_load_error(j, BS_EFORMAT, "special token [X] is not in special_tokens");
-    snprintf(j, sizeof j, "{%s,\"post_processor\":{\"type\":\"RobertaProcessing\",\"sep\":[\"</s>\",-2],\"cls\":[\"<s>\",0]}}", wp);
+    snprintf(j, sizeof j,
+             "{%s,\"post_processor\":{\"type\":\"RobertaProcessing\",\"sep\":[\"</"
+             "s>\",-2],\"cls\":[\"<s>\",0]}}",
+             wp);
     expect_load_error(j, BS_EFORMAT, "post_processor RobertaProcessing: field sep");
     snprintf(j, sizeof j, "{%s,\"decoder\":{\"type\":\"Nope\"}}", wp);
     expect_load_error(j, BS_EUNSUPPORTED, "decoder: unknown type Nope");
@@ -137,7 +177,8 @@ static double now(void)
 static void test_long_words(void **state)
 {
     (void)state;
-    static const char *const names[] = {"bert-base-uncased", "roberta-base", "albert-base-v2", "bert-base-chinese"};
+    static const char *const names[] = {"bert-base-uncased", "roberta-base", "albert-base-v2",
+                                        "bert-base-chinese"};
 #if defined(__SANITIZE_ADDRESS__)
     size_t n = 1 << 17; /* sanitizers make every allocation slow: a smaller text */
 #else
@@ -155,9 +196,11 @@ static void test_long_words(void **state)
             double t0 = now();
             bs_encoding *e;
             bs_err err;
-            assert_int_equal(bs_tokenizer_encode(tok, k ? text : word, n, NULL, 0, NULL, &e, &err), 0);
+            assert_int_equal(bs_tokenizer_encode(tok, k ? text : word, n, NULL, 0, NULL, &e, &err),
+                             0);
             double dt = now() - t0;
-            printf("%s: %zu KB %s -> %zu tokens in %.2f s\n", names[t], n >> 10, k ? "text" : "word", e->len, dt);
+            printf("%s: %zu KB %s -> %zu tokens in %.2f s\n", names[t], n >> 10,
+                   k ? "text" : "word", e->len, dt);
             assert_true(dt < 20.0);
             assert_true(e->len >= 3);
             bs_encoding_free(e);
@@ -179,7 +222,8 @@ typedef struct job {
 static uint32_t digest(const bs_encoding *e)
 {
     uint32_t h = (uint32_t)e->len;
-    for (size_t i = 0; i < e->len; i++) h = h * 31 + (uint32_t)e->ids[i] + (uint32_t)e->offsets[i].start;
+    for (size_t i = 0; i < e->len; i++)
+        h = h * 31 + (uint32_t)e->ids[i] + (uint32_t)e->offsets[i].start;
     return h;
 }
 
@@ -191,7 +235,8 @@ static void *worker(void *arg)
         for (size_t i = 0; i < j->n; i++) {
             bs_encoding *e;
             bs_err err;
-            if (bs_tokenizer_encode(j->tok, j->texts[i], strlen(j->texts[i]), NULL, 0, NULL, &e, &err)) {
+            if (bs_tokenizer_encode(j->tok, j->texts[i], strlen(j->texts[i]), NULL, 0, NULL, &e,
+                                    &err)) {
                 j->ok = 0;
                 continue;
             }
@@ -206,9 +251,10 @@ static void *worker(void *arg)
 static void test_concurrent(void **state)
 {
     (void)state;
-    static const char *const texts[] = {"Hello, world!", "The quick brown fox jumps over the lazy dog.",
-                                        "naïve café 😀 𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "日本語のテキスト", "<mask> is a  test\t\n",
-                                        "supercalifragilisticexpialidocious antidisestablishmentarianism"};
+    static const char *const texts[] = {
+        "Hello, world!",         "The quick brown fox jumps over the lazy dog.",
+        "naïve café 😀 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",  "日本語のテキスト",
+        "<mask> is a  test\t\n", "supercalifragilisticexpialidocious antidisestablishmentarianism"};
     size_t n = sizeof texts / sizeof *texts;
     static const char *const names[] = {"roberta-base", "bert-base-cased", "albert-base-v2"};
     for (size_t t = 0; t < 3; t++) {
@@ -217,7 +263,8 @@ static void test_concurrent(void **state)
         for (size_t i = 0; i < n; i++) {
             bs_encoding *e;
             bs_err err;
-            assert_int_equal(bs_tokenizer_encode(tok, texts[i], strlen(texts[i]), NULL, 0, NULL, &e, &err), 0);
+            assert_int_equal(
+                bs_tokenizer_encode(tok, texts[i], strlen(texts[i]), NULL, 0, NULL, &e, &err), 0);
             sums[i] = digest(e);
             bs_encoding_free(e);
         }
@@ -281,7 +328,8 @@ static void test_configs(void **state)
     char dir[1024], path[1200];
     snprintf(dir, sizeof dir, "%s", bs_test_tmpdir("tok-config"));
     size_t len;
-    char *json = bs_test_read_file(bs_test_fixture("tokenizers/bert-base-uncased/tokenizer.json"), &len);
+    char *json =
+        bs_test_read_file(bs_test_fixture("tokenizers/bert-base-uncased/tokenizer.json"), &len);
     assert_non_null(json);
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     FILE *f = fopen(path, "wb");
@@ -292,7 +340,8 @@ static void test_configs(void **state)
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     f = fopen(path, "w");
     fputs("{\"model_max_length\": 1e30, \"clean_up_tokenization_spaces\": false, "
-          "\"mask_token\": {\"content\": \"[UNK]\"}}", f);
+          "\"mask_token\": {\"content\": \"[UNK]\"}}",
+          f);
     fclose(f);
     bs_tokenizer *tok;
     bs_err err;

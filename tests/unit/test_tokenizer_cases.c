@@ -10,9 +10,9 @@
 #include "bertstudio/tokenizer.h"
 #include "testutil.h"
 
-static const char *const names[] = {"bert-base-uncased", "bert-base-cased", "bert-base-chinese",
-                                    "bert-base-multilingual-cased", "roberta-base", "bart-large-cnn",
-                                    "albert-base-v2"};
+static const char *const names[] = {
+    "bert-base-uncased", "bert-base-cased", "bert-base-chinese", "bert-base-multilingual-cased",
+    "roberta-base",      "bart-large-cnn",  "albert-base-v2"};
 
 static int cmp_ints(json_t *exp, const int32_t *v, const uint8_t *u, size_t n, int null_neg)
 {
@@ -50,22 +50,27 @@ static int cmp_tokens(json_t *exp, char **t, size_t n)
 }
 
 /* Compares one encoding; writes what differs into why. */
-static int cmp_encoding(const bs_tokenizer *tok, json_t *x, const bs_encoding *e, char *why, size_t wl)
+static int cmp_encoding(const bs_tokenizer *tok, json_t *x, const bs_encoding *e, char *why,
+                        size_t wl)
 {
     int r;
-#define CHECK(expr, field)                                                             \
-    if ((r = (expr)) != -2) {                                                          \
-        snprintf(why, wl, "%s differs at %d (len %zu vs %zu)", field, r, e->len,       \
-                 json_array_size(json_object_get(x, field)));                          \
-        return 1;                                                                      \
+#define CHECK(expr, field)                                                                         \
+    if ((r = (expr)) != -2) {                                                                      \
+        snprintf(why, wl, "%s differs at %d (len %zu vs %zu)", field, r, e->len,                   \
+                 json_array_size(json_object_get(x, field)));                                      \
+        return 1;                                                                                  \
     }
     CHECK(cmp_ints(json_object_get(x, "ids"), e->ids, NULL, e->len, 0), "ids");
     CHECK(cmp_tokens(json_object_get(x, "tokens"), e->tokens, e->len), "tokens");
     CHECK(cmp_ints(json_object_get(x, "type_ids"), e->type_ids, NULL, e->len, 0), "type_ids");
-    CHECK(cmp_ints(json_object_get(x, "attention_mask"), NULL, e->attention_mask, e->len, 0), "attention_mask");
-    CHECK(cmp_ints(json_object_get(x, "special_tokens_mask"), NULL, e->special_tokens_mask, e->len, 0), "special_tokens_mask");
+    CHECK(cmp_ints(json_object_get(x, "attention_mask"), NULL, e->attention_mask, e->len, 0),
+          "attention_mask");
+    CHECK(cmp_ints(json_object_get(x, "special_tokens_mask"), NULL, e->special_tokens_mask, e->len,
+                   0),
+          "special_tokens_mask");
     CHECK(cmp_ints(json_object_get(x, "word_ids"), e->word_ids, NULL, e->len, 1), "word_ids");
-    CHECK(cmp_ints(json_object_get(x, "sequence_ids"), e->sequence_ids, NULL, e->len, 1), "sequence_ids");
+    CHECK(cmp_ints(json_object_get(x, "sequence_ids"), e->sequence_ids, NULL, e->len, 1),
+          "sequence_ids");
     CHECK(cmp_spans(json_object_get(x, "offsets"), e->offsets, e->len), "offsets");
     CHECK(cmp_spans(json_object_get(x, "byte_offsets"), e->byte_offsets, e->len), "byte_offsets");
 #undef CHECK
@@ -76,9 +81,12 @@ static int cmp_encoding(const bs_tokenizer *tok, json_t *x, const bs_encoding *e
             snprintf(why, wl, "decode failed: %s", err.msg);
             return 1;
         }
-        const char *want = json_string_value(json_object_get(x, skip ? "decoded" : "decoded_with_special"));
+        const char *want =
+            json_string_value(json_object_get(x, skip ? "decoded" : "decoded_with_special"));
         int bad = !want || strcmp(want, d);
-        if (bad) snprintf(why, wl, "%s: got \"%.200s\" want \"%.200s\"", skip ? "decoded" : "decoded_with_special", d, want ? want : "");
+        if (bad)
+            snprintf(why, wl, "%s: got \"%.200s\" want \"%.200s\"",
+                     skip ? "decoded" : "decoded_with_special", d, want ? want : "");
         free(d);
         if (bad) return 1;
     }
@@ -97,16 +105,21 @@ static void opts_from(json_t *in, bs_encode_opts *o)
                                                              : BS_TRUNC_ONLY_SECOND;
         o->truncation.max_length = (size_t)json_integer_value(json_object_get(t, "max_length"));
         o->truncation.stride = (size_t)json_integer_value(json_object_get(t, "stride"));
-        o->truncation.direction = !strcmp(json_string_value(json_object_get(t, "direction")), "left") ? BS_DIR_LEFT : BS_DIR_RIGHT;
+        o->truncation.direction =
+            !strcmp(json_string_value(json_object_get(t, "direction")), "left") ? BS_DIR_LEFT
+                                                                                : BS_DIR_RIGHT;
     }
     json_t *p = json_object_get(in, "padding");
     if (json_is_object(p)) {
         const char *s = json_string_value(json_object_get(p, "strategy"));
         o->padding.strategy = !strcmp(s, "longest") ? BS_PAD_LONGEST : BS_PAD_MAX_LENGTH;
-        json_t *ml = json_object_get(p, "max_length"), *m = json_object_get(p, "pad_to_multiple_of");
+        json_t *ml = json_object_get(p, "max_length"),
+               *m = json_object_get(p, "pad_to_multiple_of");
         o->padding.max_length = json_is_integer(ml) ? (size_t)json_integer_value(ml) : 0;
         o->padding.pad_to_multiple_of = json_is_integer(m) ? (size_t)json_integer_value(m) : 0;
-        o->padding.direction = !strcmp(json_string_value(json_object_get(p, "direction")), "left") ? BS_DIR_LEFT : BS_DIR_RIGHT;
+        o->padding.direction = !strcmp(json_string_value(json_object_get(p, "direction")), "left")
+                                   ? BS_DIR_LEFT
+                                   : BS_DIR_RIGHT;
     }
 }
 
@@ -122,7 +135,8 @@ static int run_case(const bs_tokenizer *tok, json_t *c, char *why, size_t wl)
     size_t *tl = calloc(n, sizeof *tl), *pl = calloc(n, sizeof *pl);
     for (size_t i = 0; i < n; i++) {
         json_t *t = texts ? json_array_get(texts, i) : json_object_get(in, "text");
-        json_t *p = texts ? (pairs ? json_array_get(pairs, i) : NULL) : json_object_get(in, "text_pair");
+        json_t *p =
+            texts ? (pairs ? json_array_get(pairs, i) : NULL) : json_object_get(in, "text_pair");
         tv[i] = json_string_value(t);
         tl[i] = json_string_length(t);
         pv[i] = p ? json_string_value(p) : NULL;
@@ -134,7 +148,8 @@ static int run_case(const bs_tokenizer *tok, json_t *c, char *why, size_t wl)
     int bad = 0;
     if (json_object_get(ex, "error")) {
         if (!rc) {
-            snprintf(why, wl, "expected an error (%s)", json_string_value(json_object_get(ex, "error")));
+            snprintf(why, wl, "expected an error (%s)",
+                     json_string_value(json_object_get(ex, "error")));
             bad = 1;
             bs_encoding_batch_free(encs, n);
         }
@@ -145,7 +160,8 @@ static int run_case(const bs_tokenizer *tok, json_t *c, char *why, size_t wl)
         bad = 1;
         goto out;
     }
-    json_t *xe = json_object_get(ex, "encodings"), *map = json_object_get(ex, "overflow_to_sample_mapping");
+    json_t *xe = json_object_get(ex, "encodings"),
+           *map = json_object_get(ex, "overflow_to_sample_mapping");
     size_t k = 0;
     for (size_t i = 0; i < n && !bad; i++) {
         for (size_t w = 0; w <= encs[i]->n_overflowing && !bad; w++, k++) {
@@ -211,7 +227,8 @@ static size_t run_all(const bs_tokenizer *tok, const char *name, const char *lab
         assert_non_null(c);
         char why[800] = "";
         n++;
-        if (!run_case(tok, c, why, sizeof why)) pass++;
+        if (!run_case(tok, c, why, sizeof why))
+            pass++;
         else if (shown++ < 8 || getenv("BS_TOK_VERBOSE"))
             printf("FAIL %s %s: %s\n", label, json_string_value(json_object_get(c, "id")), why);
         json_decref(c);
@@ -290,7 +307,9 @@ static void test_legacy_cases(void **state)
         bs_err err;
         if (bs_tokenizer_load(dir, &tok, &err)) fail_msg("%s: %s", dir, err.msg);
         assert_int_equal(bs_tokenizer_model_kind(tok), wp ? BS_MODEL_WORDPIECE : BS_MODEL_BPE);
-        assert_int_equal(bs_tokenizer_model_max_length(tok), i == 5 ? 1024 : (i == 0 || i == 4) ? 512 : 0);
+        assert_int_equal(bs_tokenizer_model_max_length(tok), i == 5               ? 1024
+                                                             : (i == 0 || i == 4) ? 512
+                                                                                  : 0);
         assert_int_equal(bs_tokenizer_clean_up_tokenization_spaces(tok), i != 5);
         snprintf(label, sizeof label, "%s (legacy files)", legacy[i].name);
         size_t n;
@@ -302,6 +321,7 @@ static void test_legacy_cases(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cases), cmocka_unit_test(test_legacy_cases)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cases),
+                                       cmocka_unit_test(test_legacy_cases)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,9 @@ static int same_rows(json_t *exp, bs_encoding **encs, size_t n, int which)
         json_t *row = json_array_get(exp, i);
         if (json_array_size(row) != encs[i]->len) return 0;
         for (size_t k = 0; k < encs[i]->len; k++) {
-            long long got = which == 0 ? encs[i]->ids[k] : which == 1 ? encs[i]->type_ids[k] : encs[i]->attention_mask[k];
+            long long got = which == 0   ? encs[i]->ids[k]
+                            : which == 1 ? encs[i]->type_ids[k]
+                                         : encs[i]->attention_mask[k];
             if (json_integer_value(json_array_get(row, k)) != got) return 0;
         }
     }
@@ -99,7 +101,8 @@ static void test_models(void **state)
             json_t *c;
             json_array_foreach(j, i, c)
             {
-                snprintf(label, sizeof label, "%s %s", de->d_name, json_string_value(json_object_get(c, "id")));
+                snprintf(label, sizeof label, "%s %s", de->d_name,
+                         json_string_value(json_object_get(c, "id")));
                 cases++;
                 passed += run(tok, json_object_get(c, "texts"), c, label);
             }

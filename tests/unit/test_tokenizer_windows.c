@@ -62,12 +62,15 @@ static void test_qa_windows(void **state)
         bs_tokenizer *tok;
         bs_err err;
         const char *model = json_string_value(json_object_get(c, "model"));
-        if (bs_tokenizer_load(bs_test_fixture("models/%s", model), &tok, &err)) fail_msg("%s", err.msg);
+        if (bs_tokenizer_load(bs_test_fixture("models/%s", model), &tok, &err))
+            fail_msg("%s", err.msg);
         size_t mml = bs_tokenizer_model_max_length(tok);
         json_t *v = json_object_get(rq, "max_seq_len");
-        size_t max_len = json_is_integer(v) ? (size_t)json_integer_value(v) : (mml && mml < 384 ? mml : 384);
+        size_t max_len =
+            json_is_integer(v) ? (size_t)json_integer_value(v) : (mml && mml < 384 ? mml : 384);
         v = json_object_get(rq, "doc_stride");
-        size_t stride = json_is_integer(v) ? (size_t)json_integer_value(v) : (max_len / 2 < 128 ? max_len / 2 : 128);
+        size_t stride = json_is_integer(v) ? (size_t)json_integer_value(v)
+                                           : (max_len / 2 < 128 ? max_len / 2 : 128);
         const char *q = json_string_value(json_object_get(rq, "question"));
         const char *ctx = json_string_value(json_object_get(rq, "context"));
         bs_encode_opts o;
@@ -81,11 +84,12 @@ static void test_qa_windows(void **state)
             fail_msg("%s: %s", json_string_value(json_object_get(c, "id")), err.msg);
         int windows = check_rule(tok, q, ctx, max_len, stride, e);
         if (windows != (int)json_integer_value(json_object_get(c, "windows")))
-            fail_msg("%s: %d windows, want %lld", json_string_value(json_object_get(c, "id")), windows,
-                     (long long)json_integer_value(json_object_get(c, "windows")));
+            fail_msg("%s: %d windows, want %lld", json_string_value(json_object_get(c, "id")),
+                     windows, (long long)json_integer_value(json_object_get(c, "windows")));
         multi += windows > 1;
         o.truncation.full_coverage_windows = 0;
-        assert_int_equal(bs_tokenizer_encode(tok, q, strlen(q), ctx, strlen(ctx), &o, &e023, &err), 0);
+        assert_int_equal(bs_tokenizer_encode(tok, q, strlen(q), ctx, strlen(ctx), &o, &e023, &err),
+                         0);
         assert_int_equal(e023->len, e->len);
         assert_memory_equal(e023->ids, e->ids, e->len * sizeof *e->ids);
         assert_true(e023->n_overflowing <= e->n_overflowing);
@@ -108,7 +112,8 @@ static void test_full_coverage_long(void **state)
     (void)state;
     bs_tokenizer *tok;
     bs_err err;
-    assert_int_equal(bs_tokenizer_load(bs_test_fixture("tokenizers/bert-base-uncased"), &tok, &err), 0);
+    assert_int_equal(bs_tokenizer_load(bs_test_fixture("tokenizers/bert-base-uncased"), &tok, &err),
+                     0);
     char ctx[20000] = "";
     for (int i = 0; i < 300; i++) strcat(ctx, i % 7 ? "alpha beta gamma " : "Paris, France. ");
     const char *q = "Where is it?";
@@ -128,13 +133,15 @@ static void test_full_coverage_long(void **state)
     bs_encoding_free(e023);
     o.truncation.stride = 60;
     o.truncation.full_coverage_windows = 1;
-    assert_int_equal(bs_tokenizer_encode(tok, q, strlen(q), ctx, strlen(ctx), &o, &e, &err), BS_EINVAL);
+    assert_int_equal(bs_tokenizer_encode(tok, q, strlen(q), ctx, strlen(ctx), &o, &e, &err),
+                     BS_EINVAL);
     assert_non_null(strstr(err.msg, "stride"));
     bs_tokenizer_free(tok);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_qa_windows), cmocka_unit_test(test_full_coverage_long)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_qa_windows),
+                                       cmocka_unit_test(test_full_coverage_long)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
