@@ -272,3 +272,21 @@ def test_clean_shutdown_with_loaded_models():
     finally:
         rc = srv.stop()
     assert rc == 0, srv.log()[-2000:]
+
+
+def test_deleted_model_stops_being_served(xsrv):
+    """DELETE /models/{name} of a loaded model: later task requests get 404."""
+    import shutil
+    import tempfile
+    src = tempfile.mkdtemp(prefix="bs-del-")
+    folder = os.path.join(src, "victim")
+    shutil.copytree(os.path.join(FIXTURES, "models", "tiny-bert-embeddings"), folder)
+    r = xsrv.post("/models/import", json={"path": folder, "model_name": "test/victim"}, headers=xsrv.auth())
+    assert r.status_code in (200, 201), r.text
+    body = {"text": "still here?", "model_name": "test/victim"}
+    assert call(xsrv, "/tasks/embeddings", body).status_code == 200
+    r = xsrv.request("DELETE", "/models/test/victim", headers=xsrv.auth())
+    assert r.status_code == 200, r.text
+    r = call(xsrv, "/tasks/embeddings", body)
+    assert r.status_code == 404, r.text
+    shutil.rmtree(src, ignore_errors=True)

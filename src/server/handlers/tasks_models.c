@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hub/hub.h"
 #include "hub/registry.h"
@@ -158,10 +159,22 @@ int bs_tasks_acquire(bs_request *req, bs_response *res, const char *model_name, 
     }
     snprintf(tm->name, sizeof tm->name, "%s", model_name);
     char dir[4096];
-    if (bs_registry_state(s->reg, model_name, NULL) != BS_MODEL_LOADED) {
+    if ((rc = bs_hub_model_path(bs_hub_models_dir(s->hub), model_name, dir, sizeof dir, err))) {
+        bs_tasks_reply_err(req, res, err);
+        return rc;
+    }
+    /* A loaded model skips the store read; but if its folder is gone (DELETE
+     * /models/{name} while it was loaded), it is unloaded (after its
+     * in-flight requests) and treated as unknown. */
+    int loaded = bs_registry_state(s->reg, model_name, NULL) == BS_MODEL_LOADED;
+    if (loaded && access(dir, F_OK)) {
+        bs_registry_unload(s->reg, model_name, NULL, NULL);
+        loaded = 0;
+    }
+    if (!loaded) {
         json_t *doc = NULL;
         rc = bs_hub_info(s->hub, model_name, NULL, &doc, err);
-        int cached = !rc && json_is_true(json_object_get(doc, "is_cached"));
+        int cached = !rc && json_is_true(json_object_get(doc, "is_cached")) && !access(dir, F_OK);
         json_decref(doc);
         if (rc == BS_ENOTFOUND || (!rc && !cached)) {
             bs_reply_error(res, 404, "Model not found",
@@ -175,10 +188,6 @@ int bs_tasks_acquire(bs_request *req, bs_response *res, const char *model_name, 
             bs_tasks_reply_err(req, res, err);
             return rc;
         }
-    }
-    if ((rc = bs_hub_model_path(bs_hub_models_dir(s->hub), model_name, dir, sizeof dir, err))) {
-        bs_tasks_reply_err(req, res, err);
-        return rc;
     }
     apply_settings(s);
     void *handle = NULL;
