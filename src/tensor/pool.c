@@ -36,23 +36,44 @@ static void run_tasks(bs_pool *p, int worker)
     }
 }
 
+/* Before sleeping, a worker (and a caller waiting for workers) spins this
+ * many pause instructions: a forward pass posts a job every few hundred
+ * microseconds, and a futex wake-up per job would cost more than the spin. */
+#define SPIN 4000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 static void *worker_main(void *argp)
 {
     struct worker_arg arg = *(struct worker_arg *)argp;
     free(argp);
     bs_pool *p = arg.pool;
     unsigned long seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
+        for (int i = 0; i < SPIN && __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) == seen &&
+                        !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE);
+             i++)
+            cpu_relax();
+        pthread_mutex_lock(&p->mu);
         while (!p->stop && p->gen == seen) pthread_cond_wait(&p->start, &p->mu);
-        if (p->stop) break;
+        if (p->stop) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
         seen = p->gen;
         pthread_mutex_unlock(&p->mu);
         run_tasks(p, arg.id);
-        pthread_mutex_lock(&p->mu);
-        if (--p->active == 0) pthread_cond_signal(&p->done);
+        if (__atomic_sub_fetch(&p->active, 1, __ATOMIC_ACQ_REL) == 0) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -95,7 +116,7 @@ void bs_pool_free(bs_pool *p)
 {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->stop = 1;
+    __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n; i++) pthread_join(p->threads[i - 1], NULL);
@@ -121,13 +142,14 @@ void bs_pool_run(bs_pool *p, int n_tasks, bs_task_fn fn, void *ctx)
     p->ctx = ctx;
     p->n_tasks = n_tasks;
     p->next = 0;
-    p->active = p->n - 1;
-    p->gen++;
+    __atomic_store_n(&p->active, p->n - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->gen, p->gen + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     run_tasks(p, 0);
+    for (int i = 0; i < SPIN && __atomic_load_n(&p->active, __ATOMIC_ACQUIRE) > 0; i++) cpu_relax();
     pthread_mutex_lock(&p->mu);
-    while (p->active > 0) pthread_cond_wait(&p->done, &p->mu);
+    while (__atomic_load_n(&p->active, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
     pthread_mutex_unlock(&p->busy);
 }

@@ -9,7 +9,7 @@
 #include "tensor/tensor.h"
 
 /* e^x: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, times 2^n. */
-static inline __m512 exp512(__m512 x)
+static inline __attribute__((always_inline)) __m512 exp512(__m512 x)
 {
     x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.7f)), _mm512_set1_ps(-103.9f));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
@@ -27,7 +27,7 @@ static inline __m512 exp512(__m512 x)
 }
 
 /* erf for x >= 0 (Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7). */
-static inline __m512 erf512_pos(__m512 x)
+static inline __attribute__((always_inline)) __m512 erf512_pos(__m512 x)
 {
     __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), x, _mm512_set1_ps(1.0f)));
     __m512 p = _mm512_set1_ps(1.061405429f);
@@ -40,7 +40,7 @@ static inline __m512 erf512_pos(__m512 x)
     return _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.0f));
 }
 
-static inline __m512 act512(__m512 v, bs_act act)
+static inline __attribute__((always_inline)) __m512 act512(__m512 v, bs_act act)
 {
     const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
     switch (act) {
