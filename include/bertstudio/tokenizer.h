@@ -154,6 +154,16 @@ BS_API int bs_tokenizer_decode_len(const bs_tokenizer *tok, const int32_t *ids, 
                                    int skip_special_tokens, char **out, size_t *out_len,
                                    bs_err *err);
 
+/* Runs the tokenizer's decoder chain on n token strings, which need not be
+ * vocabulary tokens (the library's decoder.decode(tokens), what transformers'
+ * convert_tokens_to_string does): e.g. words already decoded, decoded again
+ * as a group. Without a decoder the tokens are joined with spaces. *out is
+ * NUL-terminated, caller frees with free(); *out_len (optional) gets the
+ * byte length (a ByteLevel token may decode to a NUL byte). Errors:
+ * BS_EINVAL (a NULL token), BS_ENOMEM. */
+BS_API int bs_tokenizer_decode_tokens(const bs_tokenizer *tok, const char *const *tokens, size_t n,
+                                      char **out, size_t *out_len, bs_err *err);
+
 /* Id of a token string (vocabulary or added tokens), or -1. */
 BS_API int32_t bs_tokenizer_token_to_id(const bs_tokenizer *tok, const char *token, size_t len);
 

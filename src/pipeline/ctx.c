@@ -127,28 +127,6 @@ static int load_generation_defaults(bs_pipeline_ctx *ctx, bs_err *err)
     return 0;
 }
 
-/* The tokenizer's decoder kind, which the tokenizer API does not expose:
- * from tokenizer.json, or implied by the legacy vocabulary files. */
-static int load_word_decoder(bs_pipeline_ctx *ctx, const char *dir, bs_err *err)
-{
-    int missing;
-    json_t *tj = load_json_file(dir, "tokenizer.json", &missing, err);
-    if (!missing && !tj) return BS_EFORMAT;
-    if (tj) {
-        bs_word_decoder_parse(json_object_get(tj, "decoder"), &ctx->word_decoder);
-        json_decref(tj);
-        return 0;
-    }
-    json_t *legacy = json_object();
-    if (!legacy) return bs_err_set(err, BS_ENOMEM, "out of memory");
-    bs_model_kind kind = bs_tokenizer_model_kind(ctx->tok);
-    if (kind == BS_MODEL_WORDPIECE) json_object_set_new(legacy, "type", json_string("WordPiece"));
-    if (kind == BS_MODEL_BPE) json_object_set_new(legacy, "type", json_string("ByteLevel"));
-    bs_word_decoder_parse(legacy, &ctx->word_decoder);
-    json_decref(legacy);
-    return 0;
-}
-
 /* config.json's function_to_apply, which transformers' text classification
  * honours when neither the request nor problem_type decides. */
 static void load_config_function(bs_pipeline_ctx *ctx)
@@ -168,7 +146,6 @@ int bs_pipeline_ctx_load(const char *dir, const bs_model_opts *opts, bs_pipeline
     bs_pipeline_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return bs_err_set(err, BS_ENOMEM, "out of memory");
     int rc = bs_tokenizer_load(dir, &ctx->tok, err);
-    if (!rc) rc = load_word_decoder(ctx, dir, err);
     if (!rc) rc = bs_model_load(dir, opts, &ctx->model, err);
     if (!rc) load_config_function(ctx);
     if (!rc) rc = load_sentence_transformers(ctx, dir, err);

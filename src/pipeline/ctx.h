@@ -20,7 +20,6 @@ struct bs_pipeline_ctx {
     size_t st_max_seq_len; /* sentence_bert_config.json max_seq_length; 0 = none */
     json_t *
         gen_defaults; /* generation settings: config <- generation_config <- task_specific_params */
-    bs_word_decoder word_decoder;    /* tokenizer.json's decoder, for NER word groups */
     bs_cls_function config_function; /* config.json function_to_apply, or DEFAULT */
 };
 

@@ -34,30 +34,6 @@ size_t bs_pl_cp_to_byte(const char *s, size_t len, size_t cp);
 /* Python's str.lower() of UTF-8 s[0..len) with the simple case mapping
  * (malloc'ed; NULL on ENOMEM). */
 char *bs_pl_lower(const char *s, size_t len);
-/* ── decoding already-decoded words again (transformers' NER groups) ── */
-typedef enum bs_word_decoder_kind {
-    BS_WDEC_UNKNOWN = 0, /* decoder not modelled: callers decode the tokens at once */
-    BS_WDEC_WORDPIECE,
-    BS_WDEC_BYTELEVEL,
-    BS_WDEC_METASPACE,
-} bs_word_decoder_kind;
-
-typedef struct bs_word_decoder {
-    bs_word_decoder_kind kind;
-    char prefix[16];     /* WordPiece continuing prefix */
-    int cleanup;         /* WordPiece decoder clean-up */
-    char replacement[8]; /* Metaspace replacement (UTF-8) */
-    int strip_first;     /* Metaspace: the first token loses its replacements */
-} bs_word_decoder;
-
-/* Reads tokenizer.json's "decoder" object (NULL: unknown). */
-void bs_word_decoder_parse(const json_t *decoder, bs_word_decoder *out);
-/* The tokenizer decoder applied to strings (tokenizers' decode_chain on
- * arbitrary tokens, as convert_tokens_to_string): WordPiece joins with
- * spaces and glues prefixed pieces, ByteLevel maps its alphabet back to bytes
- * (strings outside it are taken as raw UTF-8; invalid UTF-8 becomes U+FFFD),
- * Metaspace turns the replacement into spaces. malloc'ed; NULL on ENOMEM. */
-char *bs_word_decoder_join(const bs_word_decoder *d, char *const *words, size_t n);
 
 /* ── NER ── */
 typedef struct bs_ner_token {

@@ -57,13 +57,12 @@ static char *decode_run(void *user, const bs_ner_token *t, size_t from, size_t t
 }
 
 /* A group's word. With word aggregation transformers decodes every word's
- * tokens, then the group's words once more; decoders not modelled by
- * bs_word_decoder get the single pass over all the tokens. */
+ * tokens, then the group's words once more (convert_tokens_to_string twice):
+ * the second pass is the tokenizer's decoder chain run on the words. */
 static char *decode_tokens(void *user, const bs_ner_token *t, size_t from, size_t to)
 {
     ner_text *nt = user;
-    const bs_word_decoder *wd = &nt->ctx->word_decoder;
-    if (!nt->two_level || wd->kind == BS_WDEC_UNKNOWN) return decode_run(user, t, from, to);
+    if (!nt->two_level) return decode_run(user, t, from, to);
     char **words = calloc(to - from, sizeof *words);
     size_t n = 0;
     char *out = NULL;
@@ -74,7 +73,7 @@ static char *decode_tokens(void *user, const bs_ner_token *t, size_t from, size_
         if (!(words[n++] = decode_run(user, t, i, j))) goto done;
         i = j;
     }
-    out = bs_word_decoder_join(wd, words, n);
+    bs_tokenizer_decode_tokens(nt->ctx->tok, (const char *const *)words, n, &out, NULL, nt->err);
 done:
     for (size_t i = 0; i < n; i++) free(words[i]);
     free(words);

@@ -168,11 +168,11 @@ static int step(const decoder *d, strv *t)
     case DEC_METASPACE: {
         char rep[5] = {0};
         bs_utf8_encode(d->replacement, rep);
-        for (size_t i = 0; i < t->n && !rc; i++) {
-            rc = replace_all(&t->v[i], &t->l[i], rep, " ");
-            if (!rc && i == 0 && d->prepend_scheme != PREPEND_NEVER && t->l[i] && t->v[i][0] == ' ')
-                memmove(t->v[i], t->v[i] + 1, t->l[i]--);
-        }
+        /* the library drops every replacement of the first token (not only
+         * a leading one) when a prefix was prepended at encoding */
+        for (size_t i = 0; i < t->n && !rc; i++)
+            rc = replace_all(&t->v[i], &t->l[i], rep,
+                             i == 0 && d->prepend_scheme != PREPEND_NEVER ? "" : " ");
         return rc;
     }
     case DEC_BPE:
@@ -270,7 +270,7 @@ static int step(const decoder *d, strv *t)
     return 0;
 }
 
-int decoder_run(const decoder *d, char **toks, size_t n, char **out, size_t *out_len)
+int decoder_run(const decoder *d, const char *const *toks, size_t n, char **out, size_t *out_len)
 {
     strv t = {calloc(n ? n : 1, sizeof(char *)), calloc(n ? n : 1, sizeof(size_t)), n};
     if (!t.v || !t.l) {

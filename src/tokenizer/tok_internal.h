@@ -318,6 +318,6 @@ int precompiled_run(const normalizer *n, nstr *s);
 
 /* Decodes a token list to a string with the decoder; *out_len (optional)
  * gets the byte length (the text may contain NUL). */
-int decoder_run(const decoder *d, char **toks, size_t n, char **out, size_t *out_len);
+int decoder_run(const decoder *d, const char *const *toks, size_t n, char **out, size_t *out_len);
 
 #endif

@@ -508,18 +508,29 @@ int bs_tokenizer_decode_len(const bs_tokenizer *tok, const int32_t *ids, size_t 
                             char **out, size_t *out_len, bs_err *err)
 {
     *out = NULL;
-    char **toks = calloc(n ? n : 1, sizeof *toks);
+    const char **toks = calloc(n ? n : 1, sizeof *toks);
     if (!toks) return bs_err_set(err, BS_ENOMEM, "out of memory");
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const char *t = bs_tokenizer_id_to_token(tok, ids[i]);
         if (!t) continue;
         if (skip_special && bs_tokenizer_is_special(tok, ids[i])) continue;
-        toks[k++] = (char *)t;
+        toks[k++] = t;
     }
     int rc = decoder_run(tok->dec, toks, k, out, out_len);
     free(toks);
     if (rc) return bs_err_set(err, rc, "decode: %s", bs_strerror(rc));
+    return 0;
+}
+
+int bs_tokenizer_decode_tokens(const bs_tokenizer *tok, const char *const *tokens, size_t n,
+                               char **out, size_t *out_len, bs_err *err)
+{
+    *out = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!tokens[i]) return bs_err_set(err, BS_EINVAL, "decode_tokens: token %zu is NULL", i);
+    int rc = decoder_run(tok->dec, tokens, n, out, out_len);
+    if (rc) return bs_err_set(err, rc, "decode_tokens: %s", bs_strerror(rc));
     return 0;
 }
 

@@ -216,49 +216,6 @@ static void test_pooling(void **s)
     assert_true(zero[0] == 0 && zero[1] == 0);
 }
 
-static void expect_join(const char *dec_json, const char *const *words, size_t n, const char *want)
-{
-    json_t *dec = json_loads(dec_json, 0, NULL);
-    bs_word_decoder d;
-    bs_word_decoder_parse(dec, &d);
-    json_decref(dec);
-    assert_int_not_equal(d.kind, BS_WDEC_UNKNOWN);
-    char *got = bs_word_decoder_join(&d, (char *const *)words, n);
-    assert_non_null(got);
-    assert_string_equal(got, want);
-    free(got);
-}
-
-static void test_word_decoder_second_pass(void **s)
-{
-    (void)s;
-    const char *wp = "{\"type\": \"WordPiece\", \"prefix\": \"##\", \"cleanup\": true}";
-    expect_join(wp, (const char *[]){"playing", "New", "York"}, 3, "playing New York");
-    expect_join(wp, (const char *[]){"Microsoft", ".", "I", "do", "not"}, 5, "Microsoft. I don't");
-    expect_join(wp, (const char *[]){"a", "##b"}, 2, "ab");
-    const char *bl = "{\"type\": \"ByteLevel\"}";
-    /* decoded words with a real space are taken as raw bytes */
-    expect_join(bl, (const char *[]){" New", " Yorkers"}, 2, " New Yorkers");
-    /* alphabet-only strings map back to bytes: U+00C3 U+00A9 are the bytes of "é" */
-    expect_join(bl, (const char *[]){"caf\u00c3\u00a9"}, 1, "caf\u00e9");
-    /* a decoded "é" (U+00E9) is the lone byte 0xE9 there: invalid UTF-8 -> U+FFFD */
-    expect_join(bl, (const char *[]){"caf\u00e9"}, 1, "caf\ufffd");
-    expect_join(bl, (const char *[]){"\u0120New"}, 1, " New");
-    const char *ms =
-        "{\"type\": \"Metaspace\", \"replacement\": \"\u2581\", \"prepend_scheme\": \"always\"}";
-    /* words already decoded have no replacement left: they are glued */
-    expect_join(ms, (const char *[]){"New", "York"}, 2, "NewYork");
-    expect_join(ms, (const char *[]){"\u2581New", "\u2581York"}, 2, "New York");
-    const char *ms_never =
-        "{\"type\": \"Metaspace\", \"replacement\": \"\u2581\", \"prepend_scheme\": \"never\"}";
-    expect_join(ms_never, (const char *[]){"\u2581New"}, 1, " New");
-    bs_word_decoder d;
-    json_t *seq = json_pack("{s:s}", "type", "Sequence");
-    bs_word_decoder_parse(seq, &d);
-    json_decref(seq);
-    assert_int_equal(d.kind, BS_WDEC_UNKNOWN);
-}
-
 /* A Markov "model": the next-token distribution depends on the row's last
  * token only. Tokens: 0 B, 1 A, 2 EOS, 3 START. */
 static const double trans[4][4] = {
@@ -369,7 +326,6 @@ int main(void)
         cmocka_unit_test(test_text_helpers),
         cmocka_unit_test(test_ner_none_and_simple),
         cmocka_unit_test(test_ner_word_strategies),
-        cmocka_unit_test(test_word_decoder_second_pass),
         cmocka_unit_test(test_qa_window_spans),
         cmocka_unit_test(test_qa_windows),
         cmocka_unit_test(test_pooling),
