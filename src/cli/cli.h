@@ -3,6 +3,8 @@
 #ifndef BS_CLI_H
 #define BS_CLI_H
 
+#include "store/store.h"
+
 int bs_cli_serve(int argc, char **argv);
 int bs_cli_keys(int argc, char **argv);
 int bs_cli_run(int argc, char **argv);
@@ -13,5 +15,17 @@ int bs_cli_models(int argc, char **argv);
 
 /* Prints "bertstudio: <message>" on stderr and returns 2 (usage error). */
 int bs_cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The data directory: the --data-dir value or BERTSTUDIO_DATA_DIR the caller
+ * found (flag), else ./data; an empty value counts as unset. */
+const char *bs_cli_data_dir(const char *flag);
+
+/* Opens the store at uri (sqlite:///..., mongodb://...) or, when uri is
+ * NULL, DATA_DIR/bertstudio.db, with data_dir's store.key. Returns 0, or
+ * prints the reason on stderr and returns the exit status (1, 2). */
+int bs_cli_store_open(const char *data_dir, const char *uri, bs_store **out);
+
+/* Prints "bertstudio: <err's message>" on stderr and returns 1. */
+int bs_cli_fail(const bs_err *err);
 
 #endif

@@ -30,12 +30,6 @@ static void usage(FILE *out)
         "with the same --data-dir (API keys and sessions are hashed with its store.key).\n");
 }
 
-static int fail(const bs_err *err)
-{
-    fprintf(stderr, "bertstudio: %s\n", err->msg);
-    return 1;
-}
-
 static void print_counts(const char *verb, json_t *counts)
 {
     const char *k;
@@ -97,7 +91,7 @@ static int bench(const char *dir, long ntasks, long nlogs)
     bs_store *s = NULL;
     bs_store_opts o = {.data_dir = dir};
     bs_err err = {0};
-    if (bs_store_open(path, &o, &s, &err)) return fail(&err);
+    if (bs_store_open(path, &o, &s, &err)) return bs_cli_fail(&err);
     unsigned seed = 42;
     int64_t now = bs_time_now_ms();
     printf("store bench: SQLite %s (WAL, synchronous=NORMAL)\n", path);
@@ -109,7 +103,7 @@ static int bench(const char *dir, long ntasks, long nlogs)
     int64_t t0 = bs_time_mono_ns();
     for (long i = 0; i < nsingle; i++) {
         json_t *d = bench_log(&seed, start + i * step);
-        if (bs_store_logs_insert(s, d, NULL, &err)) return fail(&err);
+        if (bs_store_logs_insert(s, d, NULL, &err)) return bs_cli_fail(&err);
         json_decref(d);
     }
     printf("execution_logs single insert: %ld in %.2f s = %.0f inserts/s\n", nsingle,
@@ -123,7 +117,7 @@ static int bench(const char *dir, long ntasks, long nlogs)
     while (done < nlogs) {
         int n = nlogs - done < BATCH ? (int)(nlogs - done) : BATCH;
         for (int i = 0; i < n; i++) batch[i] = bench_log(&seed, start + (done + i) * step);
-        if (bs_store_logs_insert_many(s, batch, (size_t)n, &err)) return fail(&err);
+        if (bs_store_logs_insert_many(s, batch, (size_t)n, &err)) return bs_cli_fail(&err);
         for (int i = 0; i < n; i++) json_decref(batch[i]);
         done += n;
     }
@@ -138,7 +132,7 @@ static int bench(const char *dir, long ntasks, long nlogs)
         t0 = bs_time_mono_ns();
         if (bs_store_logs_stats(s, &(bs_log_query){.since_ms = now - 91 * 86400000LL},
                                 (bs_log_group)g, &out, &err))
-            return fail(&err);
+            return bs_cli_fail(&err);
         printf("logs stats by %-10s over %ld logs (90 days): %.3f s, %zu groups\n", gname[g], nlogs,
                secs_since(t0), json_array_size(out));
         json_decref(out);
@@ -147,7 +141,7 @@ static int bench(const char *dir, long ntasks, long nlogs)
     t0 = bs_time_mono_ns();
     if (bs_store_logs_stats(s, &(bs_log_query){.since_ms = now - 7 * 86400000LL},
                             BS_LOG_GROUP_TASK_TYPE, &out, &err))
-        return fail(&err);
+        return bs_cli_fail(&err);
     printf("logs stats by task_type, last 7 days: %.3f s\n", secs_since(t0));
     json_decref(out);
 
@@ -165,7 +159,7 @@ static int bench(const char *dir, long ntasks, long nlogs)
                               "model_name", "distilbert-base-uncased", "function_code",
                               "def f(x): return x", "tags", words[rand_r(&seed) % NWORDS],
                               words[rand_r(&seed) % NWORDS], "is_public", rand_r(&seed) % 2);
-        if (bs_store_tasks_insert(s, d, NULL, &err)) return fail(&err);
+        if (bs_store_tasks_insert(s, d, NULL, &err)) return bs_cli_fail(&err);
         json_decref(d);
     }
     printf("custom_tasks insert: %ld in %.2f s = %.0f inserts/s\n", ntasks, secs_since(t0),
@@ -186,7 +180,7 @@ static int bench(const char *dir, long ntasks, long nlogs)
             int64_t total = 0;
             if (bs_store_tasks_find(s, &(bs_task_query){.search = text, .limit = 20}, &out, &total,
                                     &err))
-                return fail(&err);
+                return bs_cli_fail(&err);
             lat[q] = secs_since(t0) * 1000;
             matched += total;
             json_decref(out);
@@ -239,7 +233,7 @@ int bs_cli_db(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[optind], *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if (!data_dir || !*data_dir) data_dir = "./data";
+    data_dir = bs_cli_data_dir(data_dir);
     if (!strcmp(cmd, "bench")) {
         if (ntasks < 1 || nlogs < 1)
             return bs_cli_usage_error("db bench: --tasks and --logs must be positive");
@@ -251,22 +245,21 @@ int bs_cli_db(int argc, char **argv)
         if (system(cmdline)) fprintf(stderr, "bertstudio: could not remove %s\n", dir);
         return rc;
     }
+    static const char *const known[] = {"backup", "restore", "export", "import", "sweep"};
+    size_t k = 0;
+    while (k < sizeof known / sizeof *known && strcmp(cmd, known[k])) k++;
+    if (k == sizeof known / sizeof *known)
+        return bs_cli_usage_error("db: unknown command '%s' (see 'bertstudio db --help')", cmd);
     bool needs_arg = strcmp(cmd, "sweep") != 0;
     if (needs_arg && !arg)
         return bs_cli_usage_error("db %s needs a %s argument", cmd,
                                   strstr(cmd, "port") ? "DIR" : "FILE");
     if (optind + 1 + needs_arg < argc) return bs_cli_usage_error("db %s: too many arguments", cmd);
 
-    char path[4200];
-    if (!uri) {
-        snprintf(path, sizeof path, "%s/bertstudio.db", data_dir);
-        uri = path;
-    }
-    bs_store_opts so = {.data_dir = data_dir};
     bs_store *s = NULL;
+    int rc = bs_cli_store_open(data_dir, uri, &s);
+    if (rc) return rc;
     bs_err err = {0};
-    if (bs_store_open(uri, &so, &s, &err)) return fail(&err);
-    int rc = 0;
     json_t *counts = NULL;
     if (!strcmp(cmd, "backup")) {
         rc = bs_store_backup(s, arg, &err);
@@ -280,18 +273,15 @@ int bs_cli_db(int argc, char **argv)
     } else if (!strcmp(cmd, "import")) {
         rc = bs_store_import(s, arg, &counts, &err);
         if (!rc) print_counts("imported", counts);
-    } else if (!strcmp(cmd, "sweep")) {
+    } else { /* sweep */
         int64_t logs = 0, sessions = 0;
         rc = bs_store_logs_sweep(s, 0, &logs, &err);
         if (!rc) rc = bs_store_sessions_sweep(s, 0, &sessions, &err);
         if (!rc)
             printf("removed %lld execution_logs and %lld user_sessions past retention\n",
                    (long long)logs, (long long)sessions);
-    } else {
-        bs_store_close(s);
-        return bs_cli_usage_error("db: unknown command '%s' (see 'bertstudio db --help')", cmd);
     }
     json_decref(counts);
     bs_store_close(s);
-    return rc ? fail(&err) : 0;
+    return rc ? bs_cli_fail(&err) : 0;
 }

@@ -27,22 +27,6 @@ static void usage(FILE *out)
         "  --store URI      the store (default DATA_DIR/bertstudio.db; env BERTSTUDIO_STORE)\n");
 }
 
-static int open_store(const char *data_dir, const char *uri, bs_store **s)
-{
-    char path[4200];
-    if (!uri) {
-        snprintf(path, sizeof path, "%s/bertstudio.db", data_dir);
-        uri = path;
-    }
-    bs_store_opts so = {.data_dir = data_dir};
-    bs_err err = {0};
-    if (bs_store_open(uri, &so, s, &err)) {
-        fprintf(stderr, "bertstudio: %s\n", err.msg);
-        return 1;
-    }
-    return 0;
-}
-
 static int create(bs_store *s, int admin, const char *name, const char *perms)
 {
     bs_err err = {0};
@@ -148,8 +132,9 @@ int bs_cli_keys(int argc, char **argv)
     if (admin && perms)
         return bs_cli_usage_error("keys create: --admin already has every permission");
     bs_store *s;
-    if (open_store(data_dir ? data_dir : "./data", uri, &s)) return 1;
-    int rc = !strcmp(cmd, "create") ? create(s, admin, name, perms) : list(s);
+    int rc = bs_cli_store_open(bs_cli_data_dir(data_dir), uri, &s);
+    if (rc) return rc;
+    rc = !strcmp(cmd, "create") ? create(s, admin, name, perms) : list(s);
     bs_store_close(s);
     return rc;
 }

@@ -64,8 +64,10 @@ static int on_progress(const bs_hub_progress *p, void *ud)
                    "####################", pct, done, total, rate, eta, p->files_done,
                    p->files_total);
         } else {
-            if (!strcmp(p->stage, "done")) printf("\r\033[K");
-            else printf("\r%s...\033[K", p->stage);
+            if (!strcmp(p->stage, "done"))
+                printf("\r\033[K");
+            else
+                printf("\r%s...\033[K", p->stage);
         }
         fflush(stdout);
     } else if (b->last_stage != p->stage || p->files_done != b->last_files) {
@@ -114,12 +116,6 @@ static void print_doc(const json_t *doc, int as_json)
     char *s = mc ? json_dumps(mc, JSON_SORT_KEYS) : NULL;
     if (s) printf("%-15s %s\n", "model_config", s);
     free(s);
-}
-
-static int fail(const bs_err *e)
-{
-    fprintf(stderr, "bertstudio: %s\n", e->msg[0] ? e->msg : bs_strerror(e->code));
-    return 1;
 }
 
 int bs_cli_models(int argc, char **argv)
@@ -176,21 +172,18 @@ int bs_cli_models(int argc, char **argv)
     if (nargs != want)
         return bs_cli_usage_error("models %s takes %d argument(s) (see 'bertstudio models --help')",
                                   cmd, want);
-    if (!data_dir || !*data_dir) data_dir = "./data";
+    data_dir = bs_cli_data_dir(data_dir);
 
     bs_err e = {0};
-    char uri[4200];
-    snprintf(uri, sizeof uri, "%s/bertstudio.db", data_dir);
     bs_store *store = NULL;
     bs_hub *hub = NULL;
-    bs_store_opts so = {.data_dir = data_dir};
     bs_hub_opts ho = {.data_dir = data_dir};
     if (mkdir(data_dir, 0700) && errno != EEXIST) {
         fprintf(stderr, "bertstudio: cannot create %s: %s\n", data_dir, strerror(errno));
         return 1;
     }
-    int rc = bs_store_open(uri, &so, &store, &e);
-    if (rc) return fail(&e);
+    int rc = bs_cli_store_open(data_dir, NULL, &store);
+    if (rc) return rc;
     ho.store = store;
     rc = bs_hub_open(&ho, &hub, &e);
     json_t *doc = NULL;
@@ -249,5 +242,5 @@ int bs_cli_models(int argc, char **argv)
     json_decref(doc);
     bs_hub_close(hub);
     bs_store_close(store);
-    return rc ? fail(&e) : 0;
+    return rc ? bs_cli_fail(&e) : 0;
 }

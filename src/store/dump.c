@@ -148,6 +148,12 @@ static int load_lines(bs_store *s, FILE *f, const char *path, bool tagged, bs_co
 
 int bs_store_import(bs_store *s, const char *dir, json_t **counts, bs_err *err)
 {
+    /* absent collection files are fine, an absent directory is a typo */
+    struct stat st;
+    if (stat(dir, &st))
+        return bs_err_set(err, errno == ENOENT ? BS_ENOTFOUND : BS_EIO, "%s: %s", dir,
+                          strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return bs_err_set(err, BS_EINVAL, "%s: not a directory", dir);
     json_t *cnt = json_object();
     int rc = 0;
     for (int c = 0; c < BS_NCOLL && !rc; c++) {

@@ -288,7 +288,8 @@ int bs_store_restore(bs_store *s, const char *path, bs_err *err);
  * engines, dates ISO, hashes kept). *counts (may be NULL): {collection: n}. */
 int bs_store_export(bs_store *s, const char *dir, json_t **counts, bs_err *err);
 /* Reads DIR/<collection>.jsonl files (absent files are skipped), validating
- * every document and keeping _id; existing _ids are replaced. */
+ * every document and keeping _id; existing _ids are replaced. Errors:
+ * BS_ENOTFOUND (no directory dir), BS_EINVAL (dir is not a directory). */
 int bs_store_import(bs_store *s, const char *dir, json_t **counts, bs_err *err);
 
 #ifdef __cplusplus
