@@ -59,6 +59,15 @@ void bs_batcher_free(bs_batcher *b);
 void bs_batcher_stop(bs_batcher *b);
 /* Changes the token budget (setting max_batch_tokens) for later batches. */
 void bs_batcher_set_max_tokens(bs_batcher *b, size_t max_batch_tokens);
+/* Changes the queue bound (setting batch_max_queue) for later requests;
+ * 0 is ignored. Requests already queued stay. */
+void bs_batcher_set_max_queue(bs_batcher *b, size_t max_queue);
+/* hold 1: the thread takes no new batch (requests queue up, up to the
+ * bound, and wait); hold 0: it takes everything queued again, so that what
+ * piled up meanwhile runs as full batches. Stopping runs what is queued
+ * even while held. For maintenance and for observing batching
+ * deterministically (POST /admin/batcher). */
+void bs_batcher_hold(bs_batcher *b, int hold);
 
 /* Runs request (a /tasks/<task> body, borrowed) possibly merged with
  * others, and stores the response `data` object in *data_out (caller
@@ -133,6 +142,10 @@ bs_batch_group *bs_batch_group_new(const bs_batcher_opts *opts);
 void bs_batch_group_free(bs_batch_group *g);
 /* New token budget for every loaded and later model. */
 void bs_batch_group_set_max_tokens(bs_batch_group *g, size_t max_batch_tokens);
+/* New queue bound for every loaded and later model (0 ignored). */
+void bs_batch_group_set_max_queue(bs_batch_group *g, size_t max_queue);
+/* bs_batcher_hold on every loaded and later model. */
+void bs_batch_group_hold(bs_batch_group *g, int hold);
 /* Sum of every batcher's counters (queued: waiting now in all). */
 void bs_batch_group_stats(bs_batch_group *g, bs_batch_stats *out);
 /* Appends the Prometheus lines of the group's counters (batch size

@@ -34,6 +34,7 @@ struct bs_batcher {
     size_t queued;
     size_t max_tokens;
     int stop, joined;
+    int hold; /* bs_batcher_hold */
     bs_batch_stats stats;
 };
 
@@ -136,7 +137,7 @@ static void *batcher_main(void *arg)
     size_t last_size = 1;
     pthread_mutex_lock(&b->mu);
     for (;;) {
-        while (!b->head && !b->stop) pthread_cond_wait(&b->work_cv, &b->mu);
+        while ((!b->head || b->hold) && !b->stop) pthread_cond_wait(&b->work_cv, &b->mu);
         if (!b->head) break;
         if (b->opts.window_us > 0 && last_size > 1) collect_window(b);
         /* The oldest request leads; later compatible ones join in queue order. */
@@ -260,6 +261,21 @@ void bs_batcher_set_max_tokens(bs_batcher *b, size_t max_batch_tokens)
 {
     pthread_mutex_lock(&b->mu);
     if (max_batch_tokens) b->max_tokens = max_batch_tokens;
+    pthread_mutex_unlock(&b->mu);
+}
+
+void bs_batcher_set_max_queue(bs_batcher *b, size_t max_queue)
+{
+    pthread_mutex_lock(&b->mu);
+    if (max_queue) b->opts.max_queue = max_queue;
+    pthread_mutex_unlock(&b->mu);
+}
+
+void bs_batcher_hold(bs_batcher *b, int hold)
+{
+    pthread_mutex_lock(&b->mu);
+    b->hold = hold != 0;
+    pthread_cond_signal(&b->work_cv);
     pthread_mutex_unlock(&b->mu);
 }
 

@@ -17,6 +17,7 @@ struct bs_batch_group {
     pthread_mutex_t mu;
     bs_batcher_opts opts;
     member *live;
+    int hold;               /* bs_batch_group_hold, applied to models loaded later too */
     bs_batch_stats retired; /* counters of models already freed */
 };
 
@@ -43,6 +44,24 @@ void bs_batch_group_set_max_tokens(bs_batch_group *g, size_t max_batch_tokens)
     g->opts.max_batch_tokens = max_batch_tokens;
     for (member *m = g->live; m; m = m->next)
         bs_batcher_set_max_tokens(m->model->batcher, max_batch_tokens);
+    pthread_mutex_unlock(&g->mu);
+}
+
+void bs_batch_group_set_max_queue(bs_batch_group *g, size_t max_queue)
+{
+    if (!max_queue) return;
+    pthread_mutex_lock(&g->mu);
+    g->opts.max_queue = max_queue;
+    for (member *m = g->live; m; m = m->next)
+        bs_batcher_set_max_queue(m->model->batcher, max_queue);
+    pthread_mutex_unlock(&g->mu);
+}
+
+void bs_batch_group_hold(bs_batch_group *g, int hold)
+{
+    pthread_mutex_lock(&g->mu);
+    g->hold = hold != 0;
+    for (member *m = g->live; m; m = m->next) bs_batcher_hold(m->model->batcher, g->hold);
     pthread_mutex_unlock(&g->mu);
 }
 
@@ -146,6 +165,7 @@ int bs_batch_model_load(const char *name, const char *dir, void *ud, void **hand
     }
     m->model = sm;
     pthread_mutex_lock(&g->mu);
+    if (g->hold) bs_batcher_hold(sm->batcher, 1);
     m->next = g->live;
     g->live = m;
     pthread_mutex_unlock(&g->mu);

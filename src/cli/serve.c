@@ -20,7 +20,7 @@ static void usage(FILE *out)
         "  --port N         port (default 8000; 0 picks a free one; env BERTSTUDIO_PORT)\n"
         "  --data-dir DIR   where the store and models live (default ./data;\n"
         "                   env BERTSTUDIO_DATA_DIR)\n"
-        "  --threads N      HTTP connection threads (default 16)\n"
+        "  --threads N      most HTTP connections at once, a thread each (default 1024)\n"
         "  --tls-cert PEM   serve HTTPS with this certificate (with --tls-key)\n"
         "  --tls-key PEM    the certificate's private key\n"
         "  --store URI      sqlite:///path.db or mongodb://... (default DATA_DIR/bertstudio.db;\n"

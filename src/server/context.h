@@ -13,6 +13,7 @@
 #include "server/metrics.h"
 #include "server/ratelimit.h"
 #include "server/server.h"
+#include "server/serving.h"
 #include "server/settings.h"
 #include "server/usage.h"
 #include "store/store.h"
@@ -42,6 +43,11 @@ struct bs_server {
     bs_usage *usage;
     bs_logq *logq;
     bs_metrics *metrics;
+    /* Model serving (hub, registry, batchers) and the /models download
+     * jobs: made at start, freed by bs_server_stop after the last request,
+     * before the store closes. */
+    bs_serving *serving;
+    struct bs_models_svc *models;
     pthread_mutex_t hooks_mu; /* guards metric_hooks and stop_hooks */
     struct {
         bs_metrics_hook_fn fn;

@@ -226,7 +226,12 @@ static void dispatch(exchange *ex)
     req->body_len = ex->body.len;
     req->route_index = bs_routes_count;
     bs_cors_headers(req, res);
-    if (bs_guard_ip(req, res)) return;
+    /* OpenAI clients parse only OpenAI's error shape. */
+    int openai = !strncmp(req->path, "/v1/", 4);
+    if (bs_guard_ip(req, res)) {
+        if (openai) bs_reply_openai_shape(res);
+        return;
+    }
     int status = 404;
     char allow[128];
     const bs_route *route =
@@ -245,7 +250,10 @@ static void dispatch(exchange *ex)
     }
     req->route_index = (size_t)(route - bs_routes);
     req->route_pattern = route->pattern;
-    if (bs_guard_route(req, res, route)) return;
+    if (bs_guard_route(req, res, route)) {
+        if (openai) bs_reply_openai_shape(res);
+        return;
+    }
     route->handler(req, res);
     if (!res->status) bs_reply_error(res, 500, "Internal error", "handler gave no response");
     bs_guard_after(req, res);
@@ -369,9 +377,14 @@ int bs_http_start(struct bs_server *srv, bs_err *err)
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(srv->opts.port)};
     if (inet_pton(AF_INET, srv->host, &addr.sin_addr) != 1)
         return bs_err_set(err, BS_EINVAL, "--host %s is not an IPv4 address", srv->host);
-    unsigned threads = srv->opts.threads ? srv->opts.threads : 16;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* One thread per connection: handlers block (a model's batch queue, a
+     * forward pass, an event stream), and in libmicrohttpd's thread pool a
+     * blocked handler also stalls every other connection its pool thread
+     * had accepted (epoll workers accept up to 10 at a time), which
+     * serialised bursts of requests and hid them from the batcher. */
+    unsigned conns = srv->opts.threads ? srv->opts.threads : 1024;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem},
@@ -387,9 +400,9 @@ int bs_http_start(struct bs_server *srv, bs_err *err)
     }
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(1 << 20), MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!d)
         return bs_err_set(err, BS_EIO, "cannot listen on %s:%u (in use, not permitted%s)",
                           srv->host, (unsigned)srv->opts.port,

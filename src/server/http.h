@@ -118,6 +118,13 @@ void bs_reply_error(bs_response *res, int status, const char *error, const char 
  * 429, BS_EUNPROCESSABLE 422, BS_EBUSY and BS_ESTORE 503 with Retry-After
  * (counted in /metrics as store errors), anything else 500. */
 void bs_reply_err(bs_request *req, bs_response *res, const bs_err *err);
+/* Re-shapes an error answer already made in the envelope (status >= 400)
+ * as OpenAI's {"error": {"message", "type", "param", "code"}}, keeping the
+ * status and headers (Retry-After, rate-limit headers): what the /v1/...
+ * routes answer when authentication, permissions or rate limits refuse a
+ * request. 401 code "invalid_api_key", 403 "insufficient_permissions", 429
+ * type "requests" code "rate_limit_exceeded". */
+void bs_reply_openai_shape(bs_response *res);
 /* Any JSON body as is (e.g. OpenAI-shaped responses); takes ownership. */
 void bs_reply_json(bs_response *res, int status, json_t *body);
 

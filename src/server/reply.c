@@ -110,3 +110,36 @@ void bs_reply_err(bs_request *req, bs_response *res, const bs_err *err)
         bs_metrics_store_error(req->server->metrics);
     bs_reply_error(res, status, title, "%s", msg);
 }
+
+void bs_reply_openai_shape(bs_response *res)
+{
+    if (res->status < 400) return;
+    json_t *env = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, NULL);
+    const char *error = json_string_value(json_object_get(env, "error"));
+    const char *detail = json_string_value(json_object_get(env, "detail"));
+    char msg[1200];
+    if (error && detail)
+        snprintf(msg, sizeof msg, "%s: %s", error, detail);
+    else
+        snprintf(msg, sizeof msg, "%s", error ? error : detail ? detail : "request refused");
+    /* OpenAI's own types and codes for these statuses. */
+    const char *type = "invalid_request_error", *code = NULL;
+    switch (res->status) {
+    case 401:
+        code = "invalid_api_key";
+        break;
+    case 403:
+        code = "insufficient_permissions";
+        break;
+    case 429:
+        type = "requests";
+        code = "rate_limit_exceeded";
+        break;
+    default:
+        if (res->status >= 500) type = "server_error";
+    }
+    json_decref(env);
+    json_t *o = json_pack("{s:{s:s, s:s, s:n, s:s?}}", "error", "message", msg, "type", type,
+                          "param", "code", code);
+    set_body(res, res->status, o);
+}

@@ -37,6 +37,7 @@ const bs_route bs_routes[] = {
     {"GET", "/logs/stats", bs_handle_logs_stats, ADMIN_READ, NULL},
     {"DELETE", "/admin/purge", bs_handle_admin_purge, ADMIN_WRITE, NULL},
     {"POST", "/admin/sweep", bs_handle_admin_sweep, ADMIN_WRITE, NULL},
+    {"POST", "/admin/batcher", bs_handle_admin_batcher, ADMIN_WRITE, NULL},
     /* models (server/handlers/models.c) */
     {"GET", "/models", bs_handle_models_list, ANY_KEY, NULL},
     {"GET", "/models/available", bs_handle_models_available, ANY_KEY, NULL},
@@ -53,6 +54,8 @@ const bs_route bs_routes[] = {
     {"GET", "/models/{org}/{name}/events", bs_handle_models_events, ANY_KEY, NULL},
     {"POST", "/models/{name}/load", bs_handle_models_load_named, DOWNLOAD, NULL},
     {"POST", "/models/{org}/{name}/load", bs_handle_models_load_named, DOWNLOAD, NULL},
+    {"POST", "/models/{name}/unload", bs_handle_models_unload, DOWNLOAD, NULL},
+    {"POST", "/models/{org}/{name}/unload", bs_handle_models_unload, DOWNLOAD, NULL},
     {"DELETE", "/models/{name}", bs_handle_models_delete, DOWNLOAD, NULL},
     {"DELETE", "/models/{org}/{name}", bs_handle_models_delete, DOWNLOAD, NULL},
     /* tasks (server/handlers/tasks*.c) */

@@ -177,7 +177,8 @@ int bs_server_start(const bs_server_opts *opts, bs_server **out, bs_err *err)
     if (!rc) rc = bs_store_open(uri, &so, &srv->store, err);
     if (!rc) rc = bs_settings_refresh(srv->settings, srv->store, err);
     if (!rc) rc = bootstrap_admin(srv, err);
-    if (!rc) bs_models_startup(srv);
+    if (!rc) rc = bs_serving_new(srv, &srv->serving, err);
+    if (!rc) rc = bs_models_startup(srv, err);
     if (!rc) rc = bs_logq_start(srv->store, LOG_QUEUE_CAPACITY, &srv->logq, err);
     if (!rc) {
         if (pthread_create(&srv->maint, NULL, maintenance, srv))
@@ -235,6 +236,10 @@ void bs_server_stop(bs_server *srv)
     while (atomic_load(&srv->in_flight) > 0) pthread_cond_wait(&srv->drain_cv, &srv->drain_mu);
     pthread_mutex_unlock(&srv->drain_mu);
     bs_http_stop(srv);
+    /* Downloads use the hub, the hub asks the registry: stop in that order. */
+    bs_models_shutdown(srv);
+    bs_serving_free(srv->serving);
+    srv->serving = NULL;
     for (size_t i = srv->n_stop_hooks; i-- > 0;) srv->stop_hooks[i].fn(srv->stop_hooks[i].ud);
     if (srv->maint_running) {
         pthread_mutex_lock(&srv->maint_mu);

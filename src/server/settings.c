@@ -36,6 +36,8 @@ const bs_setting_def bs_settings_registry[] = {
      "Disk space for downloaded models, in bytes (0 = unlimited)"},
     {"max_batch_tokens", BS_SETTING_INTEGER, "8192", 16, 16777216,
      "Most tokens the batcher puts in one forward pass"},
+    {"batch_max_queue", BS_SETTING_INTEGER, "256", 1, 65536,
+     "Requests a model's batcher holds waiting at once (more are answered 503 + Retry-After)"},
     {"cors_allowed_origins", BS_SETTING_JSON, "[]", 0, 0,
      "Origins (\"https://host:port\") whose browser scripts may call the API"},
     {"trusted_proxies", BS_SETTING_JSON, "[]", 0, 0,

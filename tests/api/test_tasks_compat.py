@@ -290,3 +290,57 @@ def test_deleted_model_stops_being_served(xsrv):
     r = call(xsrv, "/tasks/embeddings", body)
     assert r.status_code == 404, r.text
     shutil.rmtree(src, ignore_errors=True)
+
+
+# ── /v1 refusals by authentication, permissions and rate limits ──
+
+def assert_openai_error(r, status, code):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert "success" not in body, body
+    err = body["error"]
+    assert set(err) == {"message", "type", "param", "code"}
+    assert err["message"] and err["param"] is None and err["code"] == code
+    return err
+
+
+def test_v1_auth_errors_in_openai_shape(xsrv):
+    body = {"input": "a", "model": "demo/tiny-bert-embeddings"}
+    err = assert_openai_error(xsrv.post("/v1/embeddings", json=body), 401, "invalid_api_key")
+    assert err["type"] == "invalid_request_error"
+    assert_openai_error(xsrv.post("/v1/embeddings", json=body, headers=xsrv.auth("ak_" + "x" * 40)),
+                        401, "invalid_api_key")
+    reader, _ = xsrv.create_key(name="v1-reader", permissions=["admin:read"])
+    err = assert_openai_error(xsrv.get("/v1/models", headers=xsrv.auth(reader)), 403,
+                              "insufficient_permissions")
+    assert "tasks:execute" in err["message"]
+    once, _ = xsrv.create_key(name="v1-once", permissions=["tasks:execute"],
+                              rate_limits={"requests_per_minute": 1, "requests_per_hour": 100})
+    assert xsrv.get("/v1/models", headers=xsrv.auth(once)).status_code == 200
+    r = xsrv.get("/v1/models", headers=xsrv.auth(once))
+    err = assert_openai_error(r, 429, "rate_limit_exceeded")
+    assert err["type"] == "requests" and int(r.headers["Retry-After"]) >= 1
+    # The envelope stays for every other route.
+    r = xsrv.get("/models", headers=xsrv.auth(once))
+    assert r.status_code == 429 and r.json()["success"] is False
+
+
+def test_503_while_loading_is_not_an_execution(xsrv):
+    """A request answered 503 because its model is loading ran nothing: it is
+    not logged, so the success rate of /logs/stats counts executions only."""
+    secret, doc = xsrv.create_key(name="loader", permissions=["tasks:execute"],
+                                  rate_limits={"requests_per_minute": 100000, "requests_per_hour": 1000000})
+    model = "demo/tiny-bert-classification"
+    r = xsrv.post(f"/models/{model}/unload", headers=xsrv.auth())
+    assert r.status_code in (200, 404), r.text
+    body = {"text": "load me first", "model_name": model}
+    # A model that is not loaded answers 503 at once (it loads in the background).
+    r = xsrv.post("/tasks/classification", json=body, headers=xsrv.auth(secret))
+    assert r.status_code == 503 and r.headers["Retry-After"], r.text
+    r = call(xsrv, "/tasks/classification", body, headers=xsrv.auth(secret))
+    assert r.status_code == 200, r.text
+    r = xsrv.get("/logs/stats", params={"api_key_id": doc["_id"]}, headers=xsrv.auth())
+    assert r.status_code == 200, r.text
+    groups = {g["_id"]: g for g in r.json()["data"]["groups"]}
+    assert groups["classification"]["count"] == 1, groups
+    assert groups["classification"]["success_rate"] == 1.0, groups

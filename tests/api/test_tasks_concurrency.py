@@ -10,6 +10,8 @@ depends on the row count; observed differences <= 6e-7), which the
 fixtures' 1e-4 tolerance and 1e-3 tie margins are made for."""
 import json
 import os
+import shutil
+import socket
 import threading
 import time
 
@@ -118,7 +120,75 @@ def test_concurrent_mixed_equals_sequential(csrv):
     assert not failures, failures[:5]
     after = batching(csrv)
     assert after["batches"] > before["batches"]
+    # Whether the free-running traffic above merged anything depends on
+    # timing; a held round makes merging certain: every request twice, so
+    # each merge key has company when the batchers are released.
+    # At most 3 cases per task (the server has 48 threads; every request of
+    # the round must be inside it at once).
+    per_task = {}
+    for task, body, cid in reqs:
+        if task != "summarization" and len(per_task.setdefault(task, [])) < 3:
+            per_task[task].append((task, body, cid))
+    held = [x for group in per_task.values() for x in group] * 2
+    bodies = [("/tasks/" + task, body) for task, body, _ in held]
+    ids = [cid for _, _, cid in held]
+    before = batching(csrv)
+    answers = held_round(csrv, bodies)
+    for cid, r in zip(ids, answers):
+        assert r.status_code == 200, (cid, r.text[:200])
+        assert same(r.json()["data"], sequential[cid]), f"{cid}: held batch answer differs"
+    after = batching(csrv)
+    merged = (after["batched_requests"] - before["batched_requests"]) - (after["batches"] - before["batches"])
+    assert merged > 0, (before, after)
     assert after["max_batch_size"] > 1, after
+
+
+def set_hold(srv, hold):
+    r = srv.post("/admin/batcher", json={"hold": hold}, headers=srv.auth())
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["hold"] is hold
+
+
+def wait_for(cond, what, timeout=60):
+    """Polls cond() until true; a bound for a broken server, not a timing assumption."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def held_round(srv, bodies):
+    """Holds the batchers and sends every (path, body), one more each time the
+    previous one is waiting in a batcher queue (mergeable requests queue; the
+    others run at once and finish despite the hold); then releases: what
+    queued is batched together. Returns the responses in order.
+
+    One at a time because libmicrohttpd's pool threads accept connections in
+    bursts: a connection accepted by a thread whose handler then blocks in
+    the queue would wait behind it and never reach the queue itself."""
+    results = [None] * len(bodies)
+
+    def send(i, path, body):
+        try:
+            results[i] = srv.post(path, json=body, headers=srv.hdr)
+        except Exception as e:  # noqa: BLE001 - checked below
+            results[i] = e
+
+    set_hold(srv, True)
+    threads = []
+    try:
+        for i, (p, b) in enumerate(bodies):
+            threads.append(threading.Thread(target=send, args=(i, p, b)))
+            threads[-1].start()
+            wait_for(lambda: batching(srv)["queued"] == sum(r is None for r in results[:i + 1]),
+                     f"request {i} to be queued or answered")
+    finally:
+        set_hold(srv, False)
+        for t in threads:
+            t.join()
+    for r in results:
+        assert not isinstance(r, Exception), r
+    return results
 
 
 def test_batched_embeddings_equal_unbatched(csrv):
@@ -187,3 +257,151 @@ def test_unload_during_traffic_never_fails(csrv):
         assert reloads, "no model was ever unloaded and reloaded during the traffic"
     finally:
         csrv.request("PUT", "/settings/max_loaded_models", json={"value": 64}, headers=csrv.auth())
+
+
+EMBED = {"text": "queue me", "model_name": "demo/tiny-bert-embeddings"}
+
+
+def test_queue_full_answers_503_with_retry_after(csrv):
+    """batch_max_queue 2: with the batchers held and two requests waiting, a
+    third is refused at once with 503 + Retry-After (counted as rejected, not
+    logged as an execution); the two waiting ones then succeed."""
+    assert call(csrv, "/tasks/embeddings", EMBED).status_code == 200  # loaded
+    r = csrv.request("PUT", "/settings/batch_max_queue", json={"value": 2}, headers=csrv.auth())
+    assert r.status_code == 200, r.text
+    results = [None, None]
+
+    def send(i):
+        results[i] = csrv.post("/tasks/embeddings", json=EMBED, headers=csrv.hdr)
+
+    before = batching(csrv)
+    set_hold(csrv, True)
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        wait_for(lambda: batching(csrv)["queued"] == 2, "two queued requests")
+        r = csrv.post("/tasks/embeddings", json=EMBED, headers=csrv.hdr)
+        assert r.status_code == 503, r.text
+        assert int(r.headers["Retry-After"]) >= 1
+        assert "queue is full" in r.json()["detail"]
+    finally:
+        set_hold(csrv, False)
+        for t in threads:
+            t.join()
+        csrv.request("PUT", "/settings/batch_max_queue", json={"value": 256}, headers=csrv.auth())
+    assert [x.status_code for x in results] == [200, 200], [x.text[:200] for x in results]
+    after = batching(csrv)
+    assert after["rejected"] - before["rejected"] == 1, (before, after)
+
+
+def test_disconnected_client_is_not_computed(csrv):
+    """A client that hangs up while its request waits in the queue costs no
+    forward pass: the batcher skips it (cancelled counter, also in /metrics
+    as bertstudio_batch_cancelled_total)."""
+    assert call(csrv, "/tasks/embeddings", EMBED).status_code == 200  # loaded
+    before = batching(csrv)
+    body = json.dumps(EMBED).encode()
+    set_hold(csrv, True)
+    try:
+        sock = socket.create_connection(("127.0.0.1", csrv.port))
+        head = (f"POST /tasks/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n")
+        for k, v in csrv.hdr.items():
+            head += f"{k}: {v}\r\n"
+        sock.sendall(head.encode() + b"\r\n" + body)
+        wait_for(lambda: batching(csrv)["queued"] == 1, "the request to be queued")
+        sock.close()
+    finally:
+        set_hold(csrv, False)
+    wait_for(lambda: batching(csrv)["cancelled"] - before["cancelled"] == 1, "the skip")
+    after = batching(csrv)
+    assert after["batches"] == before["batches"], "a forward pass ran for a client that left"
+    m = csrv.get("/metrics", headers=csrv.auth()).text
+    assert f"bertstudio_batch_cancelled_total {after['cancelled']}" in m
+
+
+def model_state(srv, name):
+    r = srv.get("/models/" + name + "/info", headers=srv.auth())
+    assert r.status_code == 200, r.text
+    return r.json()["data"]["state"]
+
+
+def import_copy(srv, fixture, name, tmp_path):
+    folder = str(tmp_path / name.replace("/", "_"))
+    shutil.copytree(os.path.join(FIXTURES, "models", fixture), folder)
+    r = srv.post("/models/import", json={"path": folder, "model_name": name}, headers=srv.auth())
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("name", ["solo-emb", "team/emb-copy"])
+def test_unload_route(csrv, name, tmp_path):
+    """POST /models/{name}/unload and /models/{org}/{name}/unload: a loaded
+    idle model is freed at once; unloading it again is 404; it loads again
+    on the next request."""
+    import_copy(csrv, "tiny-bert-embeddings", name, tmp_path)
+    body = {"text": "unload", "model_name": name}
+    want = call(csrv, "/tasks/embeddings", body).json()["data"]
+    assert model_state(csrv, name) == "loaded"
+    r = csrv.post(f"/models/{name}/unload", headers=csrv.auth())
+    assert r.status_code == 200, r.text
+    assert r.json()["data"] == {"model_name": name, "state": "not_loaded"}
+    assert model_state(csrv, name) == "not_loaded"
+    r = csrv.post(f"/models/{name}/unload", headers=csrv.auth())
+    assert r.status_code == 404, r.text
+    assert same(call(csrv, "/tasks/embeddings", body).json()["data"], want)
+    assert csrv.request("DELETE", f"/models/{name}", headers=csrv.auth()).status_code == 200
+
+
+def in_flight_round(srv, path, bodies, action):
+    """Holds the batchers, queues bodies (in flight: each holds its model),
+    runs action() while they wait, releases; returns (action's result, the
+    responses)."""
+    results = [None] * len(bodies)
+
+    def send(i, body):
+        results[i] = srv.post(path, json=body, headers=srv.hdr)
+
+    set_hold(srv, True)
+    threads = []
+    try:
+        for i, b in enumerate(bodies):
+            threads.append(threading.Thread(target=send, args=(i, b)))
+            threads[-1].start()
+            wait_for(lambda: batching(srv)["queued"] == i + 1, f"request {i} to be queued")
+        out = action()
+    finally:
+        set_hold(srv, False)
+        for t in threads:
+            t.join()
+    return out, results
+
+
+def test_unload_and_delete_never_fail_in_flight_requests(csrv, tmp_path):
+    """Unload (POST .../unload) and removal (DELETE /models/{name}) of a model
+    whose requests are in flight: both answer at once, the in-flight requests
+    all succeed with the usual answer (the registry frees the model after the
+    last one), and only later requests see the change."""
+    name = "test/busy-emb"
+    import_copy(csrv, "tiny-bert-embeddings", name, tmp_path)
+    bodies = [{"text": f"in flight {i}", "model_name": name} for i in range(4)]
+    want = [call(csrv, "/tasks/embeddings", b).json()["data"] for b in bodies]
+
+    r, results = in_flight_round(csrv, "/tasks/embeddings", bodies,
+                                 lambda: csrv.post(f"/models/{name}/unload", headers=csrv.auth()))
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["state"] == "unloading"  # deferred: 4 requests hold it
+    for res, w in zip(results, want):
+        assert res.status_code == 200, res.text
+        assert same(res.json()["data"], w)
+    assert model_state(csrv, name) == "not_loaded"
+
+    assert call(csrv, "/tasks/embeddings", bodies[0]).status_code == 200  # loaded again
+    r, results = in_flight_round(csrv, "/tasks/embeddings", bodies,
+                                 lambda: csrv.request("DELETE", f"/models/{name}", headers=csrv.auth()))
+    assert r.status_code == 200, r.text
+    for res, w in zip(results, want):
+        assert res.status_code == 200, res.text
+        assert same(res.json()["data"], w)
+    r = csrv.post("/tasks/embeddings", json=bodies[0], headers=csrv.hdr)
+    assert r.status_code == 404, r.text

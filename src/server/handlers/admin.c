@@ -1,5 +1,6 @@
-/* DELETE /admin/purge (GDPR erasure of one key's data) and POST
- * /admin/sweep (run the retention sweep now instead of waiting for it). */
+/* DELETE /admin/purge (GDPR erasure of one key's data), POST /admin/sweep
+ * (run the retention sweep now instead of waiting for it) and POST
+ * /admin/batcher (hold or release the batchers). */
 #include "server/context.h"
 #include "server/handlers/handlers.h"
 
@@ -58,4 +59,25 @@ void bs_handle_admin_sweep(bs_request *req, bs_response *res)
                 json_pack("{s:I, s:I}", "execution_logs_removed", (json_int_t)logs,
                           "sessions_removed", (json_int_t)sessions),
                 NULL);
+}
+
+/* {"hold": true} stops every model's batcher from taking new batches
+ * (requests queue up to batch_max_queue and wait; loading and unbatched
+ * requests are unaffected); {"hold": false} releases them, and what queued
+ * meanwhile runs as full batches. For maintenance, and so that batching,
+ * a full queue and disconnected clients can be observed deterministically
+ * (tests/api/test_tasks_concurrency.py). */
+void bs_handle_admin_batcher(bs_request *req, bs_response *res)
+{
+    json_t *body = bs_request_json(req, res);
+    if (!body) return;
+    json_t *hold = json_object_get(body, "hold");
+    if (!json_is_object(body) || !json_is_boolean(hold) || json_object_size(body) != 1) {
+        bs_reply_error(res, 400, "Invalid request body",
+                       "expected {\"hold\": true} or {\"hold\": false}");
+        return;
+    }
+    bs_batch_group_hold(req->server->serving->group, json_is_true(hold));
+    bs_reply_ok(res, 200, json_pack("{s:b}", "hold", json_is_true(hold)),
+                json_is_true(hold) ? "batchers held" : "batchers released");
 }

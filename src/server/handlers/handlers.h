@@ -41,14 +41,20 @@ void bs_handle_logs_stats(bs_request *req, bs_response *res);
 /* admin.c */
 void bs_handle_admin_purge(bs_request *req, bs_response *res);
 void bs_handle_admin_sweep(bs_request *req, bs_response *res);
+void bs_handle_admin_batcher(bs_request *req, bs_response *res);
 
 /* metrics.c */
 void bs_handle_metrics(bs_request *req, bs_response *res);
 
 /* models.c (the model cache; {name} routes also exist as {org}/{name}) */
 struct bs_server;
-/* At server start: registers the demo models on an empty cache. */
-void bs_models_startup(struct bs_server *srv);
+/* At server start (after srv->serving): makes srv->models (the download
+ * jobs) and registers the demo models on an empty cache (a failure there is
+ * only logged). */
+int bs_models_startup(struct bs_server *srv, bs_err *err);
+/* At stop, after the last request: cancels running downloads, waits for
+ * them, frees srv->models. */
+void bs_models_shutdown(struct bs_server *srv);
 void bs_handle_models_list(bs_request *req, bs_response *res);
 void bs_handle_models_available(bs_request *req, bs_response *res);
 void bs_handle_models_downloaded(bs_request *req, bs_response *res);
@@ -62,6 +68,7 @@ void bs_handle_models_info(bs_request *req, bs_response *res);
 void bs_handle_models_events(bs_request *req, bs_response *res);
 void bs_handle_models_load_named(bs_request *req, bs_response *res);
 void bs_handle_models_delete(bs_request *req, bs_response *res);
+void bs_handle_models_unload(bs_request *req, bs_response *res);
 
 /* tasks*.c (task endpoints, OpenAI-compatible and legacy routes) */
 void bs_handle_task_classification(bs_request *req, bs_response *res);

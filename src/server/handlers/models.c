@@ -35,27 +35,25 @@ typedef struct job {
     bs_err err;
     pthread_t thread;
     int has_thread; /* thread is joinable */
-    struct models_svc *svc;
+    struct bs_models_svc *svc;
 } job;
 
-typedef struct models_svc {
+/* srv->models: the download jobs of one server (the hub is the server's). */
+typedef struct bs_models_svc models_svc;
+struct bs_models_svc {
     bs_server *srv;
-    bs_hub *hub;
+    bs_hub *hub; /* srv->serving->hub */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a job reported something */
     job *jobs;
     int stopping;
-} models_svc;
+};
 
-static pthread_mutex_t svc_mu = PTHREAD_MUTEX_INITIALIZER;
-static models_svc *the_svc;
-
-static void svc_stop(void *ud)
+void bs_models_shutdown(bs_server *srv)
 {
-    models_svc *s = ud;
-    pthread_mutex_lock(&svc_mu);
-    if (the_svc == s) the_svc = NULL;
-    pthread_mutex_unlock(&svc_mu);
+    models_svc *s = srv->models;
+    if (!s) return;
+    srv->models = NULL;
     pthread_mutex_lock(&s->mu);
     s->stopping = 1; /* running downloads cancel at their next progress report */
     pthread_cond_broadcast(&s->cv);
@@ -68,70 +66,29 @@ static void svc_stop(void *ud)
         json_decref(j->events);
         free(j);
     }
-    bs_hub_close(s->hub);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
-/* bs_hub_opts.in_use: a model the task endpoints have loaded (or are
- * loading) is never evicted by the disk cap. Their model list needs only
- * the server of a request. */
-static bool in_use(const char *name, void *ud)
+int bs_models_startup(bs_server *srv, bs_err *err)
 {
-    bs_request req = {.server = ud};
-    bs_response tmp = {0};
-    bs_buf_init(&tmp.body);
-    json_t *list = bs_tasks_model_list(&req, &tmp);
-    bs_buf_free(&tmp.body);
-    bool used = false;
-    size_t i;
-    json_t *m;
-    json_array_foreach(list, i, m)
-    {
-        const char *st = json_string_value(json_object_get(m, "state"));
-        const char *n = json_string_value(json_object_get(m, "model_name"));
-        if (n && !strcmp(n, name) && st && (!strcmp(st, "loaded") || !strcmp(st, "loading")))
-            used = true;
-    }
-    json_decref(list);
-    return used;
-}
-
-static models_svc *get_svc(bs_server *srv, bs_err *err)
-{
-    pthread_mutex_lock(&svc_mu);
-    models_svc *s = the_svc;
-    if (s) {
-        pthread_mutex_unlock(&svc_mu);
-        return s;
-    }
-    s = calloc(1, sizeof *s);
-    bs_hub_opts ho = {
-        .data_dir = srv->data_dir, .store = srv->store, .in_use = in_use, .in_use_ud = srv};
-    if (!s) {
-        bs_err_set(err, BS_ENOMEM, "out of memory");
-    } else if (bs_hub_open(&ho, &s->hub, err)) {
-        free(s);
-        s = NULL;
-    } else {
-        s->srv = srv;
-        pthread_mutex_init(&s->mu, NULL);
-        pthread_cond_init(&s->cv, NULL);
-        bs_server_on_stop(srv, svc_stop, s);
-        the_svc = s;
-    }
-    pthread_mutex_unlock(&svc_mu);
-    return s;
-}
-
-void bs_models_startup(bs_server *srv)
-{
-    bs_err err = {0};
-    models_svc *s = get_svc(srv, &err);
+    models_svc *s = calloc(1, sizeof *s);
+    if (!s) return bs_err_set(err, BS_ENOMEM, "out of memory");
+    s->srv = srv;
+    s->hub = srv->serving->hub;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    srv->models = s;
+    bs_err e = {0};
     int n = 0;
-    if (!s || bs_hub_register_demo_models(s->hub, NULL, &n, &err))
-        bs_log_warn("models", "demo models not registered: %s", err.msg);
+    int64_t t0 = bs_time_mono_ns();
+    if (bs_hub_register_demo_models(s->hub, NULL, &n, &e))
+        bs_log_warn("models", "demo models not registered: %s", e.msg);
+    else if (n > 0)
+        bs_log_info("models", "registered %d demo models in %.0f ms", n,
+                    (double)(bs_time_mono_ns() - t0) / 1e6);
+    return 0;
 }
 
 /* The model name of a /models/{name}/... or /models/{org}/{name}/... route;
@@ -287,11 +244,7 @@ void bs_handle_models_download(bs_request *req, bs_response *res)
         bs_reply_error(res, 400, "Invalid model name", "%s", e.msg);
         return;
     }
-    models_svc *s = get_svc(req->server, &e);
-    if (!s) {
-        bs_reply_err(req, res, &e);
-        return;
-    }
+    models_svc *s = req->server->models;
     bool wait = json_is_true(json_object_get(body, "wait"));
     pthread_mutex_lock(&s->mu);
     job *j = find_job(s, name);
@@ -380,10 +333,10 @@ void bs_handle_models_import(bs_request *req, bs_response *res)
         return;
     }
     bs_err e = {0};
-    models_svc *s = get_svc(req->server, &e);
+    models_svc *s = req->server->models;
     json_t *doc = NULL;
-    if (!s || bs_hub_import(s->hub, path, name, opt_string(body, "task_type"),
-                            opt_string(body, "cache_priority"), &doc, &e)) {
+    if (bs_hub_import(s->hub, path, name, opt_string(body, "task_type"),
+                      opt_string(body, "cache_priority"), &doc, &e)) {
         if (e.code == BS_EBUSY) {
             bs_reply_error(res, 409, "Import in progress", "%s", e.msg);
             return;
@@ -432,9 +385,9 @@ static const char *state_of(models_svc *s, json_t *map, const json_t *doc)
 static json_t *listing(bs_request *req, bs_response *res, const char *only)
 {
     bs_err e = {0};
-    models_svc *s = get_svc(req->server, &e);
+    models_svc *s = req->server->models;
     json_t *docs = NULL;
-    if (!s || bs_hub_list(s->hub, &docs, &e)) {
+    if (bs_hub_list(s->hub, &docs, &e)) {
         bs_reply_err(req, res, &e);
         return NULL;
     }
@@ -540,10 +493,10 @@ void bs_handle_models_info(bs_request *req, bs_response *res)
     const char *name = model_param(req, res, buf, sizeof buf);
     if (!name) return;
     bs_err e = {0};
-    models_svc *s = get_svc(req->server, &e);
+    models_svc *s = req->server->models;
     json_t *doc = NULL;
     const char *task = bs_request_query(req, "task_type");
-    if (!s || bs_hub_info(s->hub, name, task, &doc, &e)) {
+    if (bs_hub_info(s->hub, name, task, &doc, &e)) {
         bs_reply_err(req, res, &e);
         return;
     }
@@ -606,14 +559,35 @@ void bs_handle_models_load(bs_request *req, bs_response *res)
     do_load(req, res, name);
 }
 
-static void do_delete(bs_request *req, bs_response *res, const char *name)
+/* POST /models/{name}/unload: frees the loaded model now when idle, else
+ * as soon as its last in-flight request ends (those requests complete
+ * normally); later requests load it again. */
+void bs_handle_models_unload(bs_request *req, bs_response *res)
 {
+    char buf[BS_HUB_NAME_MAX * 2];
+    const char *name = model_param(req, res, buf, sizeof buf);
+    if (!name) return;
+    bool deferred = false;
     bs_err e = {0};
-    models_svc *s = get_svc(req->server, &e);
-    if (!s) {
+    int rc = bs_tasks_unload(req, name, &deferred, &e);
+    if (rc == BS_ENOTFOUND) {
+        bs_reply_error(res, 404, "Model not loaded", "model %s is not loaded", name);
+        return;
+    }
+    if (rc) {
         bs_reply_err(req, res, &e);
         return;
     }
+    bs_reply_ok(
+        res, 200,
+        json_pack("{s:s, s:s}", "model_name", name, "state", deferred ? "unloading" : "not_loaded"),
+        deferred ? "unloads when its in-flight requests end" : "unloaded");
+}
+
+static void do_delete(bs_request *req, bs_response *res, const char *name)
+{
+    bs_err e = {0};
+    models_svc *s = req->server->models;
     pthread_mutex_lock(&s->mu);
     job *j = find_job(s, name);
     int running = j && !j->finished;
@@ -622,6 +596,14 @@ static void do_delete(bs_request *req, bs_response *res, const char *name)
         bs_reply_error(res, 409, "Download in progress", "model %s is being downloaded", name);
         return;
     }
+    /* Unloaded first: its in-flight requests finish on the model in memory
+     * (the registry frees it after their release), new ones find no folder. */
+    bool deferred = false;
+    if (bs_tasks_unload(req, name, &deferred, &e) && e.code != BS_ENOTFOUND) {
+        bs_reply_err(req, res, &e);
+        return;
+    }
+    memset(&e, 0, sizeof e);
     if (bs_hub_remove(s->hub, name, &e)) {
         if (e.code == BS_EBUSY)
             bs_reply_error(res, 409, "Busy", "%s", e.msg);
@@ -663,9 +645,9 @@ void bs_handle_models_available(bs_request *req, bs_response *res)
         return;
     }
     bs_err e = {0};
-    models_svc *s = get_svc(req->server, &e);
+    models_svc *s = req->server->models;
     json_t *out = NULL;
-    if (!s || bs_hub_search(s->hub, search, tag, (int)limit, &out, &e)) {
+    if (bs_hub_search(s->hub, search, tag, (int)limit, &out, &e)) {
         if (e.code == BS_EIO || e.code == BS_EFORMAT)
             bs_reply_error(res, 502, "The Hub cannot be searched", "%s", e.msg);
         else
@@ -685,12 +667,7 @@ void bs_handle_models_events(bs_request *req, bs_response *res)
     char buf[BS_HUB_NAME_MAX * 2];
     const char *name = model_param(req, res, buf, sizeof buf);
     if (!name) return;
-    bs_err e = {0};
-    models_svc *s = get_svc(req->server, &e);
-    if (!s) {
-        bs_reply_err(req, res, &e);
-        return;
-    }
+    models_svc *s = req->server->models;
     const char *lei = bs_request_header(req, "Last-Event-ID");
     if (!lei) lei = bs_request_query(req, "last_event_id");
     int64_t after = lei ? strtoll(lei, NULL, 10) : 0;

@@ -35,7 +35,7 @@ int bs_tasks_execute(bs_request *req, bs_response *res, bs_task task, const json
         bs_tasks_release(req, &tm);
         if (rc) bs_tasks_reply_err(req, res, &err);
     }
-    if (rc) bs_tasks_log(req, log_type, model_name, input, 0, err.msg, -1);
+    if (rc) bs_tasks_log_error(req, log_type, model_name, input, &err);
     json_decref(input);
     return rc;
 }

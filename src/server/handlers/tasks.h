@@ -26,12 +26,6 @@ int bs_tasks_acquire(bs_request *req, bs_response *res, const char *model_name, 
  * last_accessed, written off the request path). */
 void bs_tasks_release(bs_request *req, bs_task_model *tm);
 
-/* Writes the pending model access counts and frees the models, batchers
- * and registry of the task endpoints. For bs_server_stop: after the last
- * request, before the store closes. */
-struct bs_server;
-void bs_tasks_shutdown(struct bs_server *srv);
-
 /* Unloads model_name from the task endpoints' registry (POST
  * /models/{name}/unload, and before DELETE /models/{name}): at once when
  * idle, else when its last in-flight request ends (*deferred true; may be
@@ -40,8 +34,6 @@ int bs_tasks_unload(bs_request *req, const char *model_name, bool *deferred, bs_
 
 /* The batch counters of every model (for /stats). */
 void bs_tasks_batch_stats(bs_request *req, bs_batch_stats *out);
-/* bs_metrics_hook_fn: Prometheus lines of the batchers (ud: the server). */
-void bs_tasks_metrics_hook(bs_buf *out, void *ud);
 /* Names and states of the models the server knows ([{"model_name",...}]),
  * from the registry and the cache; NULL on error (res filled). */
 json_t *bs_tasks_model_list(bs_request *req, bs_response *res);
@@ -53,6 +45,12 @@ int bs_tasks_client_alive(void *req);
  * req->started_ns, success or the error, result size. */
 void bs_tasks_log(bs_request *req, const char *task_type, const char *model_name,
                   const json_t *input, int success, const char *error_message, int64_t result_size);
+
+/* Logs one failed execution with err's message, except a 503 answer
+ * (BS_EBUSY: the model is still loading or its queue is full): nothing ran,
+ * so it is no execution and must not lower the success rate of /logs/stats. */
+void bs_tasks_log_error(bs_request *req, const char *task_type, const char *model_name,
+                        const json_t *input, const bs_err *err);
 
 /* Runs a /tasks/<task> body (its model_name names the model) through the
  * model's batcher: 0 and *data_out (caller frees) on success; otherwise res

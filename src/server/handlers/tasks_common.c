@@ -94,3 +94,10 @@ void bs_tasks_log(bs_request *req, const char *task_type, const char *model_name
     bs_server_log_execution(req, &rec);
     free(text);
 }
+
+void bs_tasks_log_error(bs_request *req, const char *task_type, const char *model_name,
+                        const json_t *input, const bs_err *err)
+{
+    if (err->code == BS_EBUSY) return;
+    bs_tasks_log(req, task_type, model_name, input, 0, err->msg, -1);
+}

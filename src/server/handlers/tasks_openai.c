@@ -174,7 +174,7 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
     int rc = bs_tasks_acquire(req, res, model_name, &tm, &err);
     if (rc) {
         reshape_error(res, &err);
-        bs_tasks_log(req, "embeddings", model_name, input, 0, err.msg, -1);
+        bs_tasks_log_error(req, "embeddings", model_name, input, &err);
         json_decref(treq);
         return;
     }
@@ -188,7 +188,7 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
         rc = bs_err_set(&err, BS_EINVAL, "dimensions %lld is larger than the model's %zu",
                         (long long)dims, json_array_size(json_array_get(vecs, 0)));
     if (rc) {
-        bs_tasks_log(req, "embeddings", model_name, input, 0, err.msg, -1);
+        bs_tasks_log_error(req, "embeddings", model_name, input, &err);
         int status = err.code == BS_EBUSY            ? 503
                      : err.code == BS_EUNPROCESSABLE ? 422
                      : (err.code == BS_EINVAL || err.code == BS_EUTF8 || err.code == BS_ERANGE)

@@ -104,7 +104,7 @@ void bs_handle_task_rerank(bs_request *req, bs_response *res)
     bs_task_model tm;
     bs_err err = {0};
     if (bs_tasks_acquire(req, res, model_name, &tm, &err)) {
-        bs_tasks_log(req, "rerank", model_name, input, 0, err.msg, -1);
+        bs_tasks_log_error(req, "rerank", model_name, input, &err);
         json_decref(input);
         return;
     }
@@ -113,7 +113,7 @@ void bs_handle_task_rerank(bs_request *req, bs_response *res)
     bs_tasks_release(req, &tm);
     if (rc) {
         bs_tasks_reply_err(req, res, &err);
-        bs_tasks_log(req, "rerank", model_name, input, 0, err.msg, -1);
+        bs_tasks_log_error(req, "rerank", model_name, input, &err);
     } else {
         int64_t size = bs_tasks_reply(res, data, 1);
         bs_tasks_log(req, "rerank", model_name, input, size >= 0, NULL, size);

@@ -110,7 +110,7 @@ void bs_handle_tokenize(bs_request *req, bs_response *res)
     bs_task_model tm;
     bs_err err = {0};
     if (bs_tasks_acquire(req, res, model_name, &tm, &err)) {
-        bs_tasks_log(req, "tokenize", model_name, input, 0, err.msg, -1);
+        bs_tasks_log_error(req, "tokenize", model_name, input, &err);
         return;
     }
     json_t *data = NULL;
@@ -118,7 +118,7 @@ void bs_handle_tokenize(bs_request *req, bs_response *res)
     bs_tasks_release(req, &tm);
     if (rc) {
         bs_tasks_reply_err(req, res, &err);
-        bs_tasks_log(req, "tokenize", model_name, input, 0, err.msg, -1);
+        bs_tasks_log_error(req, "tokenize", model_name, input, &err);
         return;
     }
     int64_t size = bs_tasks_reply(res, data, 1);
