@@ -6,13 +6,19 @@
 
 #include "pipeline/internal.h"
 
-void bs_pl_softmax(const float *x, size_t n, double *out)
+/* The largest of x[0..n), n > 0: the shift that keeps exp() finite. */
+static double max_of(const float *x, size_t n)
 {
-    if (n == 0) return;
     double mx = x[0];
     for (size_t i = 1; i < n; i++)
         if (x[i] > mx) mx = x[i];
-    double sum = 0;
+    return mx;
+}
+
+void bs_pl_softmax(const float *x, size_t n, double *out)
+{
+    if (n == 0) return;
+    double mx = max_of(x, n), sum = 0;
     for (size_t i = 0; i < n; i++) {
         out[i] = exp((double)x[i] - mx);
         sum += out[i];
@@ -23,10 +29,7 @@ void bs_pl_softmax(const float *x, size_t n, double *out)
 void bs_pl_log_softmax(const float *x, size_t n, double *out)
 {
     if (n == 0) return;
-    double mx = x[0];
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > mx) mx = x[i];
-    double sum = 0;
+    double mx = max_of(x, n), sum = 0;
     for (size_t i = 0; i < n; i++) sum += exp((double)x[i] - mx);
     double lse = mx + log(sum);
     for (size_t i = 0; i < n; i++) out[i] = (double)x[i] - lse;

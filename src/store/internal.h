@@ -156,5 +156,9 @@ json_t *bs_store_date_json(int64_t ms);
 int bs_store_find_one(bs_store *s, bs_coll c, const char *field, const char *value, json_t **out,
                       bs_err *err);
 int bs_store_check_id(const char *what, const char *id, bs_err *err);
+/* Retention: removes the documents of c whose date `field` is older than
+ * `days` (<= 0: the integer setting `setting`, else dflt_days) before now. */
+int bs_store_sweep_older(bs_store *s, bs_coll c, const char *field, const char *setting,
+                         int64_t dflt_days, int64_t days, int64_t *removed, bs_err *err);
 
 #endif

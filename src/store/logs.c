@@ -230,14 +230,6 @@ int bs_store_logs_stats(bs_store *s, const bs_log_query *lq, bs_log_group group,
 
 int bs_store_logs_sweep(bs_store *s, int64_t retention_days, int64_t *removed, bs_err *err)
 {
-    if (retention_days <= 0) retention_days = bs_store_settings_int(s, "log_retention_days", 90);
-    if (retention_days <= 0) retention_days = 90;
-    json_t *cut = json_integer(bs_store_now(s) - retention_days * 86400000);
-    bs_query q = {0};
-    bs_query_add(&q, "timestamp", BS_Q_LT, cut);
-    int64_t n = 0;
-    int rc = s->eng->remove(s, BS_COLL_LOGS, &q, &n, err);
-    json_decref(cut);
-    if (removed) *removed = n;
-    return rc;
+    return bs_store_sweep_older(s, BS_COLL_LOGS, "timestamp", "log_retention_days", 90,
+                                retention_days, removed, err);
 }

@@ -144,15 +144,6 @@ int bs_store_sessions_list(bs_store *s, bool active_only, int64_t limit, int64_t
 
 int bs_store_sessions_sweep(bs_store *s, int64_t retention_days, int64_t *removed, bs_err *err)
 {
-    if (retention_days <= 0)
-        retention_days = bs_store_settings_int(s, "session_retention_days", 30);
-    if (retention_days <= 0) retention_days = 30;
-    json_t *cut = json_integer(bs_store_now(s) - retention_days * 86400000);
-    bs_query q = {0};
-    bs_query_add(&q, "expires_at", BS_Q_LT, cut);
-    int64_t n = 0;
-    int rc = s->eng->remove(s, BS_COLL_SESSIONS, &q, &n, err);
-    json_decref(cut);
-    if (removed) *removed = n;
-    return rc;
+    return bs_store_sweep_older(s, BS_COLL_SESSIONS, "expires_at", "session_retention_days", 30,
+                                retention_days, removed, err);
 }

@@ -287,6 +287,38 @@ static int build_set(bs_buf *b, bs_coll c, const json_t *set, const json_t *inc,
     return n ? 0 : bs_err_set(err, BS_EINTERNAL, "empty update");
 }
 
+/* Runs the UPDATE or DELETE built in b (freed here) on the writer
+ * connection; *changes (optional) gets the number of rows it touched. */
+static int run_write(bs_store *s, bs_coll c, bs_buf *b, bs_sq_binds *bv, int64_t *changes,
+                     bs_err *err)
+{
+    if (b->oom) {
+        bs_buf_free(b);
+        return bs_err_set(err, BS_ENOMEM, "out of memory");
+    }
+    bs_sq_conn *w = bs_sq_write_begin(BS_SQ(s), err);
+    if (!w) {
+        bs_buf_free(b);
+        return err ? err->code : BS_ESTORE;
+    }
+    bs_sq_trace(BS_SQ(s), b->data);
+    sqlite3_stmt *st = bs_sq_prepare(w, b->data, err);
+    bs_buf_free(b);
+    int rc;
+    if (!st)
+        rc = err ? err->code : BS_ESTORE;
+    else if ((rc = bs_sq_bind_all(st, bv, 1)) != SQLITE_OK)
+        rc = bs_sq_step_fail(st, rc, c, err);
+    else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+        rc = bs_sq_step_fail(st, rc, c, err);
+    else {
+        rc = 0;
+        if (changes) *changes = sqlite3_changes64(w->db);
+        sqlite3_reset(st);
+    }
+    return bs_sq_write_end(BS_SQ(s), w, rc, err);
+}
+
 static int sq_update(bs_store *s, bs_coll c, const bs_query *qq, const json_t *set,
                      const json_t *inc, int64_t *matched, bs_err *err)
 {
@@ -296,31 +328,11 @@ static int sq_update(bs_store *s, bs_coll c, const bs_query *qq, const json_t *s
     bs_buf_printf(&b, "UPDATE \"%s\" AS t SET ", bs_store_colls[c].name);
     int rc = build_set(&b, c, set, inc, &bv, err);
     if (!rc) rc = bs_sq_where(&b, c, qq, &bv, err);
-    if (!rc && b.oom) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
     if (rc) {
         bs_buf_free(&b);
         return rc;
     }
-    bs_sq_conn *w = bs_sq_write_begin(BS_SQ(s), err);
-    if (!w) {
-        bs_buf_free(&b);
-        return err ? err->code : BS_ESTORE;
-    }
-    bs_sq_trace(BS_SQ(s), b.data);
-    sqlite3_stmt *st = bs_sq_prepare(w, b.data, err);
-    bs_buf_free(&b);
-    if (!st)
-        rc = err ? err->code : BS_ESTORE;
-    else if ((rc = bs_sq_bind_all(st, &bv, 1)) != SQLITE_OK)
-        rc = bs_sq_step_fail(st, rc, c, err);
-    else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
-        rc = bs_sq_step_fail(st, rc, c, err);
-    else {
-        rc = 0;
-        if (matched) *matched = sqlite3_changes64(w->db);
-        sqlite3_reset(st);
-    }
-    return bs_sq_write_end(BS_SQ(s), w, rc, err);
+    return run_write(s, c, &b, &bv, matched, err);
 }
 
 static int sq_remove(bs_store *s, bs_coll c, const bs_query *qq, int64_t *removed, bs_err *err)
@@ -330,31 +342,11 @@ static int sq_remove(bs_store *s, bs_coll c, const bs_query *qq, int64_t *remove
     bs_sq_binds bv = {.n = 0};
     bs_buf_printf(&b, "DELETE FROM \"%s\" AS t", bs_store_colls[c].name);
     int rc = bs_sq_where(&b, c, qq, &bv, err);
-    if (!rc && b.oom) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
     if (rc) {
         bs_buf_free(&b);
         return rc;
     }
-    bs_sq_conn *w = bs_sq_write_begin(BS_SQ(s), err);
-    if (!w) {
-        bs_buf_free(&b);
-        return err ? err->code : BS_ESTORE;
-    }
-    bs_sq_trace(BS_SQ(s), b.data);
-    sqlite3_stmt *st = bs_sq_prepare(w, b.data, err);
-    bs_buf_free(&b);
-    if (!st)
-        rc = err ? err->code : BS_ESTORE;
-    else if ((rc = bs_sq_bind_all(st, &bv, 1)) != SQLITE_OK)
-        rc = bs_sq_step_fail(st, rc, c, err);
-    else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
-        rc = bs_sq_step_fail(st, rc, c, err);
-    else {
-        rc = 0;
-        if (removed) *removed = sqlite3_changes64(w->db);
-        sqlite3_reset(st);
-    }
-    return bs_sq_write_end(BS_SQ(s), w, rc, err);
+    return run_write(s, c, &b, &bv, removed, err);
 }
 
 /* Runs a read query built by the caller: binds bv from 1 then the extra

@@ -149,3 +149,18 @@ int bs_store_find_one(bs_store *s, bs_coll c, const char *field, const char *val
     json_decref(arr);
     return 0;
 }
+
+int bs_store_sweep_older(bs_store *s, bs_coll c, const char *field, const char *setting,
+                         int64_t dflt_days, int64_t days, int64_t *removed, bs_err *err)
+{
+    if (days <= 0) days = bs_store_settings_int(s, setting, dflt_days);
+    if (days <= 0) days = dflt_days;
+    json_t *cut = json_integer(bs_store_now(s) - days * 86400000);
+    bs_query q = {0};
+    bs_query_add(&q, field, BS_Q_LT, cut);
+    int64_t n = 0;
+    int rc = s->eng->remove(s, c, &q, &n, err);
+    json_decref(cut);
+    if (removed) *removed = n;
+    return rc;
+}

@@ -154,6 +154,26 @@ static int add_overflow(bs_encoding *e, bs_encoding *o)
     return 0;
 }
 
+/* Appends window [start, stop) to *parts (pairs, *cap of them allocated);
+ * frees *parts when it cannot grow. */
+static int window_push(size_t **parts, size_t *nparts, size_t *cap, size_t start, size_t stop)
+{
+    if (*nparts == *cap) {
+        size_t *np = realloc(*parts, *cap * 4 * sizeof *np);
+        if (!np) {
+            free(*parts);
+            *parts = NULL;
+            return BS_ENOMEM;
+        }
+        *parts = np;
+        *cap *= 2;
+    }
+    (*parts)[2 * *nparts] = start;
+    (*parts)[2 * *nparts + 1] = stop;
+    (*nparts)++;
+    return 0;
+}
+
 int enc_truncate(bs_encoding *e, size_t max_len, size_t stride, int left)
 {
     size_t n = e->len;
@@ -171,18 +191,7 @@ int enc_truncate(bs_encoding *e, size_t max_len, size_t stride, int left)
     if (!left) {
         for (size_t start = 0; start < n; start += step) {
             size_t stop = start + max_len < n ? start + max_len : n;
-            if (nparts == cap) {
-                cap *= 2;
-                size_t *np = realloc(parts, cap * 2 * sizeof *np);
-                if (!np) {
-                    free(parts);
-                    return BS_ENOMEM;
-                }
-                parts = np;
-            }
-            parts[2 * nparts] = start;
-            parts[2 * nparts + 1] = stop;
-            nparts++;
+            if (window_push(&parts, &nparts, &cap, start, stop)) return BS_ENOMEM;
             if (stop == n) break;
         }
     } else {
@@ -191,18 +200,7 @@ int enc_truncate(bs_encoding *e, size_t max_len, size_t stride, int left)
             if (k * step > n - 1) break;
             size_t stop = n - k * step; /* stop = index + 1 */
             size_t start = stop < max_len ? 0 : stop - max_len;
-            if (nparts == cap) {
-                cap *= 2;
-                size_t *np = realloc(parts, cap * 2 * sizeof *np);
-                if (!np) {
-                    free(parts);
-                    return BS_ENOMEM;
-                }
-                parts = np;
-            }
-            parts[2 * nparts] = start;
-            parts[2 * nparts + 1] = stop;
-            nparts++;
+            if (window_push(&parts, &nparts, &cap, start, stop)) return BS_ENOMEM;
             if (start == 0) break;
         }
     }

@@ -7,44 +7,6 @@
 
 #include "tokenizer/tok_internal.h"
 
-/* A (char, change) list under construction for nstr_transform. */
-typedef struct chg {
-    uint32_t *c;
-    int32_t *d;
-    size_t n, cap;
-} chg;
-
-static int chg_push(chg *t, uint32_t c, int32_t d)
-{
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        uint32_t *nc = realloc(t->c, cap * sizeof *nc);
-        if (!nc) return BS_ENOMEM;
-        t->c = nc;
-        int32_t *nd = realloc(t->d, cap * sizeof *nd);
-        if (!nd) return BS_ENOMEM;
-        t->d = nd;
-        t->cap = cap;
-    }
-    t->c[t->n] = c;
-    t->d[t->n] = d;
-    t->n++;
-    return 0;
-}
-
-static void chg_free(chg *t)
-{
-    free(t->c);
-    free(t->d);
-}
-
-static int chg_apply(chg *t, nstr *s, size_t initial)
-{
-    int rc = nstr_transform(s, t->c, t->d, t->n, initial);
-    chg_free(t);
-    return rc;
-}
-
 /* Keeps the chars for which keep() is true; kept chars keep their alignment. */
 static void filter(nstr *s, int (*keep)(uint32_t))
 {
@@ -87,13 +49,13 @@ static int ccc(uint32_t c)
 
 /* Decomposition (canonical or compatibility) with changes, then canonical
  * ordering of combining marks, moving each change with its char. */
-static int decompose(nstr *s, int compat, chg *t)
+static int decompose(nstr *s, int compat, nstr_changes *t)
 {
     utf8proc_int32_t buf[32];
     for (size_t i = 0; i < s->n; i++) {
         if (s->c[i] < 0xC0) { /* nothing below U+00C0 decomposes canonically */
             if (!compat || s->c[i] < 0xA0) {
-                if (chg_push(t, s->c[i], 0)) return BS_ENOMEM;
+                if (nstr_changes_push(t, s->c[i], 0)) return BS_ENOMEM;
                 continue;
             }
         }
@@ -106,7 +68,7 @@ static int decompose(nstr *s, int compat, chg *t)
             k = 1;
         }
         for (utf8proc_ssize_t j = 0; j < k; j++)
-            if (chg_push(t, (uint32_t)buf[j], j ? 1 : 0)) return BS_ENOMEM;
+            if (nstr_changes_push(t, (uint32_t)buf[j], j ? 1 : 0)) return BS_ENOMEM;
     }
     /* stable insertion sort of each run of non-starters by combining class */
     for (size_t i = 1; i < t->n; i++) {
@@ -142,7 +104,7 @@ static int compose_pair(uint32_t a, uint32_t b, uint32_t *out)
 
 /* Canonical composition; a char absorbed into its starter adds its
  * consumption to the starter's (change = c1 + c2 - 1). */
-static void compose(chg *t)
+static void compose(nstr_changes *t)
 {
     size_t k = 0;
     long starter = -1;
@@ -168,13 +130,13 @@ static void compose(chg *t)
 
 static int unicode_norm(nstr *s, int compat, int comp)
 {
-    chg t = {0};
+    nstr_changes t = {0};
     if (decompose(s, compat, &t)) {
-        chg_free(&t);
+        nstr_changes_free(&t);
         return BS_ENOMEM;
     }
     if (comp) compose(&t);
-    return chg_apply(&t, s, 0);
+    return nstr_changes_apply(&t, s, 0);
 }
 
 static int lowercase(nstr *s)
@@ -189,17 +151,17 @@ static int lowercase(nstr *s)
         }
         return 0;
     }
-    chg t = {0};
+    nstr_changes t = {0};
     for (size_t i = 0; i < s->n; i++) {
         uint32_t o[3];
         int k = uc_lower(s->c[i], o);
         for (int j = 0; j < k; j++)
-            if (chg_push(&t, o[j], j ? 1 : 0)) {
-                chg_free(&t);
+            if (nstr_changes_push(&t, o[j], j ? 1 : 0)) {
+                nstr_changes_free(&t);
                 return BS_ENOMEM;
             }
     }
-    return chg_apply(&t, s, 0);
+    return nstr_changes_apply(&t, s, 0);
 }
 
 static int bert(const normalizer *n, nstr *s)
@@ -213,19 +175,20 @@ static int bert(const normalizer *n, nstr *s)
         int any = 0;
         for (size_t i = 0; i < s->n && !any; i++) any = uc_is_chinese(s->c[i]);
         if (any) {
-            chg t = {0};
+            nstr_changes t = {0};
             for (size_t i = 0; i < s->n; i++) {
                 int rc = 0;
                 if (uc_is_chinese(s->c[i]))
-                    rc = chg_push(&t, ' ', 0) || chg_push(&t, s->c[i], 1) || chg_push(&t, ' ', 1);
+                    rc = nstr_changes_push(&t, ' ', 0) || nstr_changes_push(&t, s->c[i], 1) ||
+                         nstr_changes_push(&t, ' ', 1);
                 else
-                    rc = chg_push(&t, s->c[i], 0);
+                    rc = nstr_changes_push(&t, s->c[i], 0);
                 if (rc) {
-                    chg_free(&t);
+                    nstr_changes_free(&t);
                     return BS_ENOMEM;
                 }
             }
-            if (chg_apply(&t, s, 0)) return BS_ENOMEM;
+            if (nstr_changes_apply(&t, s, 0)) return BS_ENOMEM;
         }
     }
     if (n->strip_accents) {

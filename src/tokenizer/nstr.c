@@ -122,6 +122,37 @@ int nstr_transform(nstr *s, const uint32_t *nc, const int32_t *changes, size_t m
     return 0;
 }
 
+int nstr_changes_push(nstr_changes *t, uint32_t c, int32_t change)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        uint32_t *nc = realloc(t->c, cap * sizeof *nc);
+        if (!nc) return BS_ENOMEM;
+        t->c = nc;
+        int32_t *nd = realloc(t->d, cap * sizeof *nd);
+        if (!nd) return BS_ENOMEM;
+        t->d = nd;
+        t->cap = cap;
+    }
+    t->c[t->n] = c;
+    t->d[t->n] = change;
+    t->n++;
+    return 0;
+}
+
+void nstr_changes_free(nstr_changes *t)
+{
+    free(t->c);
+    free(t->d);
+}
+
+int nstr_changes_apply(nstr_changes *t, nstr *s, size_t initial_offset)
+{
+    int rc = nstr_transform(s, t->c, t->d, t->n, initial_offset);
+    nstr_changes_free(t);
+    return rc;
+}
+
 size_t nstr_to_utf8_buf(const nstr *s, char *b, uint32_t *mp)
 {
     size_t k = 0;

@@ -68,39 +68,15 @@ static const char *lookup(const normalizer *n, const char *key, size_t klen, siz
     return NULL;
 }
 
-typedef struct chg {
-    uint32_t *c;
-    int32_t *d;
-    size_t n, cap;
-} chg;
-
-static int push(chg *t, uint32_t c, int32_t d)
-{
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        uint32_t *nc = realloc(t->c, cap * sizeof *nc);
-        if (!nc) return BS_ENOMEM;
-        t->c = nc;
-        int32_t *nd = realloc(t->d, cap * sizeof *nd);
-        if (!nd) return BS_ENOMEM;
-        t->d = nd;
-        t->cap = cap;
-    }
-    t->c[t->n] = c;
-    t->d[t->n] = d;
-    t->n++;
-    return 0;
-}
-
 /* HF's replace(): new chars at change 0; extra ones marked inserted; fewer
  * ones make the last absorb the removed count. */
-static int replace(chg *t, size_t old_count, const char *r, size_t rlen)
+static int replace(nstr_changes *t, size_t old_count, const char *r, size_t rlen)
 {
     size_t start = t->n, i = 0;
     while (i < rlen) {
         uint32_t cp;
         i += bs_utf8_decode_cp(r + i, rlen - i, &cp);
-        if (push(t, cp, 0)) return BS_ENOMEM;
+        if (nstr_changes_push(t, cp, 0)) return BS_ENOMEM;
     }
     size_t new_count = t->n - start;
     if (new_count > old_count) {
@@ -117,7 +93,7 @@ int precompiled_run(const normalizer *n, nstr *s)
     char *u;
     size_t len;
     if (nstr_to_utf8(s, &u, &len, NULL)) return BS_ENOMEM;
-    chg t = {0};
+    nstr_changes t = {0};
     int modified = 0, rc = 0;
     size_t i = 0, ci = 0;
     utf8proc_int32_t state = 0;
@@ -150,7 +126,7 @@ int precompiled_run(const normalizer *n, nstr *s)
                     modified = 1;
                     rc = replace(&t, 1, r, rlen);
                 } else {
-                    rc = push(&t, cp, 0);
+                    rc = nstr_changes_push(&t, cp, 0);
                 }
                 k += w;
             }
@@ -159,8 +135,7 @@ int precompiled_run(const normalizer *n, nstr *s)
         ci = cj;
     }
     free(u);
-    if (!rc && modified) rc = nstr_transform(s, t.c, t.d, t.n, 0);
-    free(t.c);
-    free(t.d);
+    if (!rc && modified) return nstr_changes_apply(&t, s, 0);
+    nstr_changes_free(&t);
     return rc;
 }

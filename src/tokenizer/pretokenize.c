@@ -99,24 +99,15 @@ static int split_apply(const nstr *s, span_vec *sv, int behavior, piece_list *ou
         break;
     case SPLIT_REMOVED:
         break;
-    case SPLIT_CONTIGUOUS: {
-        int prevm = 0;
-        for (size_t i = 0; i < n; i++) {
-            int m = v[i].m;
-            if (m == prevm && k > 0)
-                v[k - 1].e = v[i].e;
-            else
-                v[k++] = (span){v[i].s, v[i].e, 0};
-            prevm = m;
-        }
-        n = k;
-        break;
-    }
+    case SPLIT_CONTIGUOUS:
     case SPLIT_MERGED_PREV: {
-        int prevm = 0;
+        /* contiguous: consecutive spans of one kind become one piece;
+         * merged_with_previous: a match joins the piece before it */
+        int contiguous = behavior == SPLIT_CONTIGUOUS, prevm = 0;
         for (size_t i = 0; i < n; i++) {
             int m = v[i].m;
-            if (m && !prevm && k > 0)
+            int join = contiguous ? m == prevm : m && !prevm;
+            if (join && k > 0)
                 v[k - 1].e = v[i].e;
             else
                 v[k++] = (span){v[i].s, v[i].e, 0};

@@ -43,6 +43,16 @@ int nstr_slice(const nstr *s, size_t from, size_t to, nstr *out);
  * its change (1 inserted, 0 replaces, -N replaces and removes N following). */
 int nstr_transform(nstr *s, const uint32_t *nc, const int32_t *changes, size_t m,
                    size_t initial_offset);
+/* A (char, change) list being built for nstr_transform. Start from {0}. */
+typedef struct nstr_changes {
+    uint32_t *c;
+    int32_t *d;
+    size_t n, cap;
+} nstr_changes;
+int nstr_changes_push(nstr_changes *t, uint32_t c, int32_t change);
+void nstr_changes_free(nstr_changes *t);
+/* nstr_transform(s, t's chars and changes), then frees t. */
+int nstr_changes_apply(nstr_changes *t, nstr *s, size_t initial_offset);
 /* UTF-8 of the chars; *map (optional) gets, per byte offset 0..len, the
  * char index (size len+1). Caller frees both. */
 int nstr_to_utf8(const nstr *s, char **out, size_t *len, uint32_t **map);
