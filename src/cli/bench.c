@@ -68,10 +68,26 @@ static uint32_t lcg(uint32_t *s)
     return *s;
 }
 
-static void usage(void)
+static void usage(FILE *out)
 {
-    fprintf(stderr, "usage: bertstudio bench --model DIR [--batch N] [--seq L | --mixed MIN:MAX] [--threads T] "
-                    "[--iters K] [--warmup W]\n");
+    fprintf(out, "usage: bertstudio bench --model DIR [--batch N] [--seq L | --mixed MIN:MAX]\n"
+                 "                        [--threads T] [--iters K] [--warmup W]\n\n"
+                 "Times the forward pass on synthetic inputs and prints one JSON line.\n\n"
+                 "  --model DIR      model folder (config.json, model.safetensors)\n"
+                 "  --batch N        sequences per forward pass (default 1)\n"
+                 "  --seq L          tokens per sequence (default 128)\n"
+                 "  --mixed MIN:MAX  lengths drawn from MIN..MAX instead of --seq\n"
+                 "  --threads T      compute threads (default: all cores)\n"
+                 "  --iters K        timed passes (default 20)\n"
+                 "  --warmup W       untimed passes first (default 3)\n");
+}
+
+/* A whole decimal number in [lo, hi], or -1 (every bound used is >= 0). */
+static int parse_count(const char *s, int lo, int hi)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *s && !*end && v >= lo && v <= hi ? (int)v : -1;
 }
 
 int bs_cli_bench(int argc, char **argv)
@@ -81,27 +97,36 @@ int bs_cli_bench(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage();
+            usage(stdout);
             return 0;
         }
         if (!v) return bs_cli_usage_error("bench: %s needs a value", a);
         i++;
-        if (!strcmp(a, "--model")) dir = v;
-        else if (!strcmp(a, "--batch")) batch = atoi(v);
-        else if (!strcmp(a, "--seq")) seq = atoi(v);
-        else if (!strcmp(a, "--mixed")) {
+        int *num = !strcmp(a, "--batch")     ? &batch
+                   : !strcmp(a, "--seq")     ? &seq
+                   : !strcmp(a, "--threads") ? &threads
+                   : !strcmp(a, "--iters")   ? &iters
+                   : !strcmp(a, "--warmup")  ? &warmup
+                                             : NULL;
+        if (num) {
+            /* --threads 0 and --warmup 0 are allowed: all cores, no warm-up */
+            int lo = num == &threads || num == &warmup ? 0 : 1;
+            if ((*num = parse_count(v, lo, 1 << 20)) < 0)
+                return bs_cli_usage_error("bench: %s %s is not a number from %d to %d", a, v, lo,
+                                          1 << 20);
+        } else if (!strcmp(a, "--model")) {
+            dir = v;
+        } else if (!strcmp(a, "--mixed")) {
             if (sscanf(v, "%d:%d", &mn, &mx) != 2 || mn < 1 || mx < mn)
                 return bs_cli_usage_error("bench: --mixed wants MIN:MAX with 1 <= MIN <= MAX");
-        } else if (!strcmp(a, "--threads")) threads = atoi(v);
-        else if (!strcmp(a, "--iters")) iters = atoi(v);
-        else if (!strcmp(a, "--warmup")) warmup = atoi(v);
-        else return bs_cli_usage_error("bench: unknown option %s", a);
+        } else {
+            return bs_cli_usage_error("bench: unknown option %s", a);
+        }
     }
     if (!dir) {
-        usage();
+        usage(stderr);
         return 2;
     }
-    if (batch < 1 || seq < 1 || iters < 1 || warmup < 0) return bs_cli_usage_error("bench: sizes must be positive");
     double t0 = now_ms();
     bs_model_opts opts;
     bs_model_opts_default(&opts);
@@ -152,23 +177,31 @@ int bs_cli_bench(int argc, char **argv)
         /* Sum of the first sequence's hidden states: the peer prints the same
          * figure, a cheap check that both run the same model on the same tokens. */
         double checksum = 0;
-        for (long i = 0; i < (long)lens[0] * bs_model_hidden_size(m); i++) checksum += out.last_hidden_state[i];
+        for (long i = 0; i < (long)lens[0] * bs_model_hidden_size(m); i++)
+            checksum += out.last_hidden_state[i];
         qsort(lat, (size_t)iters, sizeof *lat, cmp_double);
-        double med = lat[iters / 2], p90 = lat[(iters * 9) / 10 < iters ? (iters * 9) / 10 : iters - 1];
+        double med = lat[iters / 2],
+               p90 = lat[(iters * 9) / 10 < iters ? (iters * 9) / 10 : iters - 1];
         /* FLOPs of the encoder: dense layers per token, attention per sequence. */
         double H = bs_model_hidden_size(m);
         int layers = bs_model_num_layers(m), inter = bs_model_intermediate_size(m);
         double flops = 0;
         for (int b = 0; b < batch; b++)
-            flops += layers * (lens[b] * (8.0 * H * H + 4.0 * H * inter) + 4.0 * (double)lens[b] * lens[b] * H);
+            flops += layers * (lens[b] * (8.0 * H * H + 4.0 * H * inter) +
+                               4.0 * (double)lens[b] * lens[b] * H);
         printf("{\"engine\":\"bertstudio\",\"model\":\"%s\",\"batch\":%d,", dir, batch);
-        if (mn) printf("\"mixed\":\"%d:%d\",", mn, mx);
-        else printf("\"seq\":%d,", seq);
-        printf("\"tokens\":%ld,\"threads\":%d,\"iters\":%d,\"latency_ms\":{\"median\":%.3f,\"p90\":%.3f,\"min\":%.3f},"
-               "\"seq_per_s\":%.1f,\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"load_ms\":%.1f,\"start_to_first_ms\":%.0f,"
+        if (mn)
+            printf("\"mixed\":\"%d:%d\",", mn, mx);
+        else
+            printf("\"seq\":%d,", seq);
+        printf("\"tokens\":%ld,\"threads\":%d,\"iters\":%d,\"latency_ms\":{\"median\":%.3f,\"p90\":"
+               "%.3f,\"min\":%.3f},"
+               "\"seq_per_s\":%.1f,\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"load_ms\":%.1f,\"start_"
+               "to_first_ms\":%.0f,"
                "\"rss_after_load_mb\":%.1f,\"peak_rss_mb\":%.1f,\"checksum\":%.3f}\n",
-               total, bs_model_n_threads(m), iters, med, p90, lat[0], batch / (med / 1e3), total / (med / 1e3),
-               flops / (med / 1e3) / 1e9, load_ms, first_ms, rss_load / 1024.0, rss_kb("VmHWM:") / 1024.0, checksum);
+               total, bs_model_n_threads(m), iters, med, p90, lat[0], batch / (med / 1e3),
+               total / (med / 1e3), flops / (med / 1e3) / 1e9, load_ms, first_ms, rss_load / 1024.0,
+               rss_kb("VmHWM:") / 1024.0, checksum);
     }
     bs_model_outputs_release(&out);
     free(lat);
