@@ -46,8 +46,9 @@ void bs_pack_weights(const float *w, int N, int K, float *packed)
  * register (a loop over an array of them gets spilled). A is packed as
  * [kc][MR] (rows interleaved, zero rows past the end of A), so each step
  * reads one contiguous line. C rows are ldc apart; only mr rows are stored. */
-static void micro(int mr, const float *A, const float *B, int kc, float *C, int ldc, int first, const float *bias,
-                  __mmask16 m0, __mmask16 m1, bs_act act)
+static inline __attribute__((always_inline)) void micro_r(const int R, int mr, const float *A, const float *B,
+                                                          int kc, float *C, int ldc, int first, const float *bias,
+                                                          __mmask16 m0, __mmask16 m1, bs_act act)
 {
     __m512 b0i = _mm512_setzero_ps(), b1i = _mm512_setzero_ps();
     if (first && bias) {
@@ -70,7 +71,7 @@ static void micro(int mr, const float *A, const float *B, int kc, float *C, int 
         const __m512 b0 = _mm512_load_ps(B + (size_t)k * NR), b1 = _mm512_load_ps(B + (size_t)k * NR + 16);
         const float *a = A + (size_t)k * MR;
 #define FMA(i)                                     \
-    {                                              \
+    if (i < R) {                                   \
         __m512 ai = _mm512_set1_ps(a[i]);          \
         c0_##i = _mm512_fmadd_ps(ai, b0, c0_##i);  \
         c1_##i = _mm512_fmadd_ps(ai, b1, c1_##i);  \
@@ -80,8 +81,10 @@ static void micro(int mr, const float *A, const float *B, int kc, float *C, int 
     }
     if (act != BS_ACT_NONE) { /* last pass: activation while the tile is in registers */
 #define ACT(i)                        \
-    c0_##i = act512(c0_##i, act);     \
-    c1_##i = act512(c1_##i, act);
+    if (i < R) {                      \
+        c0_##i = act512(c0_##i, act); \
+        c1_##i = act512(c1_##i, act); \
+    }
         ROWS(ACT)
 #undef ACT
     }
@@ -92,6 +95,16 @@ static void micro(int mr, const float *A, const float *B, int kc, float *C, int 
     }
     ROWS(STORE)
 #undef STORE
+}
+
+/* Tiles of 12, 8 and 4 rows: the last tile of M rows computes at most 3
+ * padding rows (M = 16 is 12 + 4, M = 128 is 10 x 12 + 8). */
+static void micro(int mr, const float *A, const float *B, int kc, float *C, int ldc, int first, const float *bias,
+                  __mmask16 m0, __mmask16 m1, bs_act act)
+{
+    if (mr > 8) micro_r(12, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);
+    else if (mr > 4) micro_r(8, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);
+    else micro_r(4, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);
 }
 
 /* One A-block buffer per thread, allocated on its first GEMM and freed when

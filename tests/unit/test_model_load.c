@@ -27,14 +27,14 @@ static void write_file(const char *dir, const char *name, const void *data, size
 
 /* A fresh model folder: the fixture's config.json (optionally edited by
  * replacing `from` with `to`) and model.safetensors (optionally rewritten). */
-static const char *make_dir(const char *tag, const char *from, const char *to)
+static const char *make_dir_of(const char *model, const char *tag, const char *from, const char *to)
 {
     static char dir[4200];
     static int n;
     snprintf(dir, sizeof dir, "%s/%s-%d", tmp, tag, n++);
     assert_int_equal(mkdir(dir, 0700), 0);
     size_t len;
-    char *cfg = bs_test_read_file(bs_test_fixture("models/tiny-bert-classification/config.json"), &len);
+    char *cfg = bs_test_read_file(bs_test_fixture("models/%s/config.json", model), &len);
     assert_non_null(cfg);
     if (from) {
         char *at = strstr(cfg, from);
@@ -51,6 +51,11 @@ static const char *make_dir(const char *tag, const char *from, const char *to)
     }
     free(cfg);
     return dir;
+}
+
+static const char *make_dir(const char *tag, const char *from, const char *to)
+{
+    return make_dir_of("tiny-bert-classification", tag, from, to);
 }
 
 static char *weights(size_t *len)
@@ -217,6 +222,19 @@ static void test_config(void **state)
     expect_load_error(d, BS_EUNSUPPORTED, NEEDLES("relative_key"));
 }
 
+/* MLM decoders are tied to the word embeddings unless the config says not:
+ * then the checkpoint must store the decoder (the fixture does not). */
+static void test_untied_decoder(void **state)
+{
+    const char *d = make_dir_of("tiny-bert-mlm", "untied", "\"vocab_size\"", "\"tie_word_embeddings\": false, \"vocab_size\"");
+    size_t len;
+    char *w = bs_test_read_file(bs_test_fixture("models/tiny-bert-mlm/model.safetensors"), &len);
+    assert_non_null(w);
+    write_file(d, "model.safetensors", w, len);
+    free(w);
+    expect_load_error(d, BS_EFORMAT, NEEDLES("cls.predictions.decoder.weight", "missing"));
+}
+
 static void test_forward_inputs(void **state)
 {
     bs_model *m = NULL;
@@ -355,7 +373,7 @@ int main(void)
         cmocka_unit_test(test_missing_files),    cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_header_offsets),   cmocka_unit_test(test_dtype_and_shapes),
         cmocka_unit_test(test_config),           cmocka_unit_test(test_forward_inputs),
-        cmocka_unit_test(test_sharded),
+        cmocka_unit_test(test_sharded),          cmocka_unit_test(test_untied_decoder),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[4200];
