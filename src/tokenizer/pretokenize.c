@@ -158,32 +158,16 @@ static int is_numeric(uint32_t c)
     return k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO;
 }
 
-static int split_pred(piece_list *l, int (*pred)(uint32_t), int behavior)
+/* Splits every piece of l where pred (when not NULL) or pattern p matches;
+ * invert swaps matches and the text between them. */
+static int split_pieces(piece_list *l, int (*pred)(uint32_t), const pattern *p, int behavior,
+                        int invert)
 {
     piece_list out = {0};
     int rc = 0;
     for (size_t i = 0; i < l->n && !rc; i++) {
         span_vec sv = {0};
-        rc = find_pred(&l->v[i], pred, &sv);
-        if (!rc) rc = split_apply(&l->v[i], &sv, behavior, &out);
-        free(sv.v);
-    }
-    if (rc) {
-        pieces_free(&out);
-        return rc;
-    }
-    pieces_free(l);
-    *l = out;
-    return 0;
-}
-
-static int split_pat(piece_list *l, const pattern *p, int behavior, int invert)
-{
-    piece_list out = {0};
-    int rc = 0;
-    for (size_t i = 0; i < l->n && !rc; i++) {
-        span_vec sv = {0};
-        rc = find_pattern(p, &l->v[i], &sv);
+        rc = pred ? find_pred(&l->v[i], pred, &sv) : find_pattern(p, &l->v[i], &sv);
         if (invert)
             for (size_t k = 0; k < sv.n; k++) sv.v[k].m = !sv.v[k].m;
         if (!rc) rc = split_apply(&l->v[i], &sv, behavior, &out);
@@ -196,6 +180,16 @@ static int split_pat(piece_list *l, const pattern *p, int behavior, int invert)
     pieces_free(l);
     *l = out;
     return 0;
+}
+
+static int split_pred(piece_list *l, int (*pred)(uint32_t), int behavior)
+{
+    return split_pieces(l, pred, NULL, behavior, 0);
+}
+
+static int split_pat(piece_list *l, const pattern *p, int behavior, int invert)
+{
+    return split_pieces(l, NULL, p, behavior, invert);
 }
 
 static int prepend_char(nstr *s, uint32_t c)

@@ -12,7 +12,8 @@ import threading
 
 import pytest
 
-BIN = os.environ.get("BERTSTUDIO_BIN", os.path.join(os.path.dirname(__file__), "../../build/bertstudio"))
+from conftest import BIN
+
 COLLECTIONS = ["custom_tasks", "api_keys", "user_sessions", "model_cache", "execution_logs", "system_settings"]
 
 

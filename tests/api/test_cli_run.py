@@ -8,8 +8,7 @@ import subprocess
 
 import pytest
 
-BIN = os.environ.get("BERTSTUDIO_BIN", os.path.join(os.path.dirname(__file__), "../../build/bertstudio"))
-FIXTURES = os.environ.get("BS_FIXTURES", os.path.join(os.path.dirname(__file__), "../fixtures"))
+from conftest import BIN, FIXTURES
 
 FILES = {
     "classification": "classification.jsonl",
