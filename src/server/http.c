@@ -202,11 +202,40 @@ static void forwarded_ip(struct bs_server *srv, struct MHD_Connection *conn, cha
     json_decref(trusted);
 }
 
+void bs_response_stream(bs_response *res, bs_body_fn fn, void *ud, void (*free_fn)(void *ud))
+{
+    if (res->stream_free) res->stream_free(res->stream_ud);
+    res->stream = fn;
+    res->stream_ud = ud;
+    res->stream_free = free_fn;
+}
+
+static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    exchange *ex = cls;
+    long n = ex->res.stream(ex->res.stream_ud, buf, max);
+    if (n > 0) {
+        ex->res.streamed += (size_t)n;
+        return (ssize_t)n;
+    }
+    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* The producer's state lives until the exchange ends (on_completed). */
+static struct MHD_Response *stream_response(exchange *ex)
+{
+    return MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, read_stream, ex, NULL);
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, exchange *ex)
 {
     bs_response *res = &ex->res;
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        res->body.len, res->body.data ? res->body.data : (char *)"", MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        res->stream ? stream_response(ex)
+                    : MHD_create_response_from_buffer(res->body.len,
+                                                      res->body.data ? res->body.data : (char *)"",
+                                                      MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type",
                             res->content_type ? res->content_type : "application/json");
@@ -357,9 +386,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         loggable(ex->req.method, method, sizeof method);
         loggable(ex->req.path, path, sizeof path);
         bs_log_info("access", "method=%s path=%s status=%d bytes=%zu duration_ms=%.2f%s", method,
-                    path, ex->res.status, ex->res.body.len, ms,
+                    path, ex->res.status, ex->res.stream ? ex->res.streamed : ex->res.body.len, ms,
                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     }
+    if (ex->res.stream_free) ex->res.stream_free(ex->res.stream_ud);
     json_decref(ex->req.json);
     bs_buf_free(&ex->body);
     bs_buf_free(&ex->res.body);

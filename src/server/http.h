@@ -63,6 +63,12 @@ typedef struct bs_request {
     } params[BS_HTTP_MAX_PARAMS];
 } bs_request;
 
+/* Produces the next bytes of a streamed body into buf (at most max):
+ * returns how many (> 0), 0 at the end of the body, or -1 to abort the
+ * connection. Runs on the connection's own thread, after the handler has
+ * returned, and may block while waiting for something to send. */
+typedef long (*bs_body_fn)(void *ud, char *buf, size_t max);
+
 typedef struct bs_response {
     int status;
     const char *content_type; /* static string; default application/json */
@@ -72,6 +78,11 @@ typedef struct bs_response {
         char name[64];
         char value[512];
     } headers[BS_HTTP_MAX_HEADERS];
+    /* A streamed body (bs_response_stream) instead of `body`. */
+    bs_body_fn stream;
+    void *stream_ud;
+    void (*stream_free)(void *ud);
+    size_t streamed; /* bytes sent so far, for the access log */
 } bs_response;
 
 /* A request header (case-insensitive name), or NULL. */
@@ -102,6 +113,15 @@ int bs_request_query_time(bs_request *req, bs_response *res, const char *name, i
 /* Query argument `name` as a bounded string of [A-Za-z0-9_./:-] (names of
  * tasks and models); NULL when absent. 400 and -1 for anything else. */
 int bs_request_query_name(bs_request *req, bs_response *res, const char *name, const char **out);
+
+/* Makes res a streamed answer (HTTP/1.1 chunked): after the handler
+ * returns, fn(ud, ...) is called for each piece of the body until it
+ * returns 0 (or -1). free_fn(ud) (may be NULL) runs once when the exchange
+ * ends, also when the client left early or the answer could not start.
+ * The status, content type and headers are those of res; `body` is unused.
+ * Graceful shutdown waits for the stream to end, so a producer that waits
+ * for something must also stop waiting when the server stops. */
+void bs_response_stream(bs_response *res, bs_body_fn fn, void *ud, void (*free_fn)(void *ud));
 
 /* Adds a response header (at most BS_HTTP_MAX_HEADERS). */
 void bs_response_header(bs_response *res, const char *name, const char *fmt, ...)

@@ -36,6 +36,9 @@ const bs_setting_def bs_settings_registry[] = {
      "Disk space for downloaded models, in bytes (0 = unlimited)"},
     {"max_batch_tokens", BS_SETTING_INTEGER, "8192", 16, 16777216,
      "Most tokens the batcher puts in one forward pass"},
+    {"stream_answer_numbers", BS_SETTING_INTEGER, "65536", 0, 1e12,
+     "Task answers holding more numbers than this are streamed (chunked) rather than built whole "
+     "in memory (0 = never)"},
     {"batch_max_queue", BS_SETTING_INTEGER, "256", 1, 65536,
      "Requests a model's batcher holds waiting at once (more are answered 503 + Retry-After)"},
     {"cors_allowed_origins", BS_SETTING_JSON, "[]", 0, 0,

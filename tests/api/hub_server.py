@@ -70,6 +70,9 @@ class FakeHub(ThreadingHTTPServer):
         self.token = None
         self.drop_once = set()
         self.corrupt = set()
+        # file name -> threading.Event: the file is served only once the
+        # event is set (a download paused at a known point).
+        self.gates = {}
         self.requests = []
         self.lock = threading.Lock()
         self._sha_cache = {}
@@ -205,6 +208,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_file(self, path, rel, etag=None):
         srv = self.server
+        gate = srv.gates.get(os.path.basename(rel))
+        if gate is not None:
+            gate.wait(60)
         with open(path, "rb") as fh:
             data = fh.read()
         if rel in srv.corrupt or os.path.basename(rel) in srv.corrupt:

@@ -437,3 +437,56 @@ def test_cli_missing_repo_token_and_resume(fake_hub, tmp_path):  # noqa: F811
     assert ranged and "model.safetensors" in ranged[0]["path"]
     doc = json.loads(cli(data, "info", "fixtures/tiny-bert-ner", "--json").stdout)
     assert check_folder_matches_fixture(doc["local_path"], "tiny-bert-ner") == doc["checksum"]
+
+
+def sse_events(lines):
+    """Yields (event, data, id) from an iterator of text lines, as they come."""
+    ev = {}
+    for line in lines:
+        if line == "":
+            if "event" in ev:
+                yield ev["event"], json.loads(ev["data"]), ev.get("id")
+            ev = {}
+            continue
+        k, _, v = line.partition(": ")
+        ev[k] = v
+
+
+def test_events_stream_on_one_connection(hub_server):
+    """GET /models/{name}/events is one open stream: the events of a running
+    download arrive while it runs (the fake Hub holds the weights file until
+    the test has read a progress event), and the stream ends by itself after
+    the final event."""
+    import threading
+    srv, hub = hub_server
+    h = auth(srv)
+    gate = threading.Event()
+    hub.gates["model.safetensors"] = gate
+    try:
+        r = srv.post("/models/download", headers=h, json={"model_name": "fixtures/tiny-bert-ner"})
+        assert r.status_code == 202, r.text
+        with requests.get(f"{srv.url}/models/fixtures/tiny-bert-ner/events", headers=h,
+                          stream=True, timeout=30) as r:
+            assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+            assert r.headers.get("Transfer-Encoding") == "chunked"
+            seen = []
+            for kind, data, eid in sse_events(r.iter_lines(decode_unicode=True)):
+                seen.append((kind, data, eid))
+                if kind == "progress" and not gate.is_set():
+                    # Read while the download is held: streamed, not buffered.
+                    state = srv.get("/models/fixtures/tiny-bert-ner/info", headers=h)
+                    assert state.status_code == 404 or state.json()["data"]["state"] == "downloading"
+                    gate.set()
+            # The loop ended because the server closed the stream.
+    finally:
+        gate.set()
+    kinds = [k for k, _, _ in seen]
+    assert kinds[-1] == "done", kinds
+    assert "progress" in kinds
+    ids = [int(i) for _, _, i in seen]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # Resuming after the last id: the stream ends at once, empty.
+    with requests.get(f"{srv.url}/models/fixtures/tiny-bert-ner/events",
+                      headers={**h, "Last-Event-ID": str(ids[-1])}, stream=True, timeout=30) as r:
+        rest = list(sse_events(r.iter_lines(decode_unicode=True)))
+    assert rest == [], rest  # the finished job has nothing after its last id

@@ -344,3 +344,37 @@ def test_503_while_loading_is_not_an_execution(xsrv):
     groups = {g["_id"]: g for g in r.json()["data"]["groups"]}
     assert groups["classification"]["count"] == 1, groups
     assert groups["classification"]["success_rate"] == 1.0, groups
+
+
+def test_long_answers_are_streamed_with_the_same_bytes(xsrv):
+    """Above stream_answer_numbers, a features answer is sent chunked a row at
+    a time: byte for byte the answer built whole, and logged with the same
+    result_size."""
+    body = {"text": [f"row {i} of a long batch, with some words" for i in range(24)],
+            "model_name": "demo/tiny-bert-embeddings"}
+    secret, doc = xsrv.create_key(name="streamer", permissions=["tasks:execute"],
+                                  rate_limits={"requests_per_minute": 100000, "requests_per_hour": 1000000})
+
+    def run(threshold):
+        r = xsrv.request("PUT", "/settings/stream_answer_numbers", json={"value": threshold},
+                         headers=xsrv.auth())
+        assert r.status_code == 200, r.text
+        return call(xsrv, "/tasks/features", body, headers=xsrv.auth(secret))
+
+    try:
+        whole = run(0)
+        streamed = run(1)
+    finally:
+        run(65536)
+    assert whole.status_code == streamed.status_code == 200, (whole.text[:200], streamed.text[:200])
+    assert "Transfer-Encoding" not in whole.headers and whole.headers["Content-Length"]
+    assert streamed.headers.get("Transfer-Encoding") == "chunked"
+    assert "Content-Length" not in streamed.headers
+    assert streamed.content == whole.content
+    assert len(streamed.json()["data"]["features"]) == 24
+    r = xsrv.get("/logs", params={"api_key_id": doc["_id"], "task_type": "features"}, headers=xsrv.auth())
+    assert r.status_code == 200, r.text
+    logs = r.json()["data"]["logs"]
+    sizes = [l["result_size"] for l in logs if l["status"] == "success"]
+    assert len(sizes) == 3 and len(set(sizes)) == 1, logs
+    assert sizes[0] == len(whole.content) - len('{"success":true,"data":}')

@@ -52,6 +52,9 @@ struct bs_server;
  * jobs) and registers the demo models on an empty cache (a failure there is
  * only logged). */
 int bs_models_startup(struct bs_server *srv, bs_err *err);
+/* At stop, before draining requests: running downloads cancel and open
+ * event streams end. */
+void bs_models_quiesce(struct bs_server *srv);
 /* At stop, after the last request: cancels running downloads, waits for
  * them, frees srv->models. */
 void bs_models_shutdown(struct bs_server *srv);

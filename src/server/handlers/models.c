@@ -20,8 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_EVENTS 256
-#define SSE_WAIT_S 5
+#define MAX_EVENTS      256
+#define SSE_KEEPALIVE_S 15
 
 /* One download in the background and what it reported. */
 typedef struct job {
@@ -658,59 +658,137 @@ void bs_handle_models_available(bs_request *req, bs_response *res)
                 json_pack("{s:o, s:s}", "models", out, "endpoint", bs_hub_endpoint(s->hub)), NULL);
 }
 
-/* Server-sent events of a model's download: each answer carries the events
- * after Last-Event-ID (waiting up to SSE_WAIT_S for one) and a retry hint,
- * so EventSource reconnects and resumes where it left off; the stream ends
- * with an event "done" or "error" (or "state" when nothing is running). */
+/* One open GET /models/{name}/events stream. */
+typedef struct sse {
+    models_svc *svc;
+    bs_request *req; /* for the state event */
+    char name[BS_HUB_NAME_MAX + 1];
+    int64_t after;  /* last event id sent */
+    bs_buf pending; /* formatted, not yet sent */
+    size_t off;
+    int ended; /* the last event is in pending */
+} sse;
+
+/* With s->mu held: formats the events after e->after into e->pending; sets
+ * e->ended once the job's final event is in. Returns the events added. */
+static size_t sse_collect(sse *e, job *j)
+{
+    size_t i, n = 0;
+    json_t *ev;
+    json_array_foreach(j->events, i, ev)
+    {
+        int64_t id = json_integer_value(json_object_get(ev, "id"));
+        if (id <= e->after) continue;
+        char *data = json_dumps(json_object_get(ev, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
+        bs_buf_printf(&e->pending, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)id,
+                      json_string_value(json_object_get(ev, "event")), data ? data : "null");
+        free(data);
+        e->after = id;
+        n++;
+    }
+    if (j->finished) e->ended = 1;
+    return n;
+}
+
+/* The "state" event of a model that has no download running. */
+static void sse_state(sse *e)
+{
+    json_t *map = states(e->req);
+    json_t *doc = NULL;
+    bs_err e2 = {0};
+    const char *st = "not_cached";
+    pthread_mutex_lock(&e->svc->mu);
+    if (!bs_hub_info(e->svc->hub, e->name, NULL, &doc, &e2)) st = state_of(e->svc, map, doc);
+    pthread_mutex_unlock(&e->svc->mu);
+    json_t *d = json_pack("{s:s, s:s}", "model_name", e->name, "state", st);
+    char *text = json_dumps(d, JSON_COMPACT);
+    bs_buf_printf(&e->pending, "event: state\ndata: %s\n\n", text ? text : "null");
+    free(text);
+    json_decref(d);
+    json_decref(doc);
+    json_decref(map);
+    e->ended = 1;
+}
+
+/* bs_body_fn: sends what is pending, else waits for the job's next event
+ * (a comment line every SSE_KEEPALIVE_S, so that a client that left is
+ * noticed), and ends after the job's final event or when the server stops. */
+static long sse_read(void *ud, char *buf, size_t max)
+{
+    sse *e = ud;
+    while (e->off == e->pending.len) {
+        if (e->ended) return 0;
+        e->pending.len = e->off = 0;
+        models_svc *s = e->svc;
+        pthread_mutex_lock(&s->mu);
+        job *j = find_job(s, e->name);
+        if (!j) {
+            pthread_mutex_unlock(&s->mu);
+            sse_state(e);
+            break;
+        }
+        if (sse_collect(e, j) == 0 && !e->ended) {
+            if (s->stopping) {
+                e->ended = 1;
+            } else {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += SSE_KEEPALIVE_S;
+                if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
+                    bs_buf_puts(&e->pending, ": keep-alive\n\n");
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (e->pending.oom) return -1;
+    }
+    size_t n = e->pending.len - e->off;
+    if (n > max) n = max;
+    memcpy(buf, e->pending.data + e->off, n);
+    e->off += n;
+    return (long)n;
+}
+
+static void sse_free(void *ud)
+{
+    sse *e = ud;
+    bs_buf_free(&e->pending);
+    free(e);
+}
+
+/* Server-sent events of a model's download on one open connection: the
+ * events after Last-Event-ID as they happen, until the final "done" or
+ * "error" (or one "state" event when no download is known). The retry
+ * hint lets EventSource reconnect and resume where it left off. */
 void bs_handle_models_events(bs_request *req, bs_response *res)
 {
     char buf[BS_HUB_NAME_MAX * 2];
     const char *name = model_param(req, res, buf, sizeof buf);
     if (!name) return;
-    models_svc *s = req->server->models;
     const char *lei = bs_request_header(req, "Last-Event-ID");
     if (!lei) lei = bs_request_query(req, "last_event_id");
-    int64_t after = lei ? strtoll(lei, NULL, 10) : 0;
+    sse *e = calloc(1, sizeof *e);
+    if (!e) {
+        bs_reply_error(res, 503, "Out of memory", "cannot open the event stream");
+        return;
+    }
+    e->svc = req->server->models;
+    e->req = req;
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->after = lei ? strtoll(lei, NULL, 10) : 0;
+    bs_buf_init(&e->pending);
+    bs_buf_puts(&e->pending, "retry: 500\n\n");
     res->status = 200;
     res->content_type = "text/event-stream";
     bs_response_header(res, "Cache-Control", "no-cache");
-    bs_buf_puts(&res->body, "retry: 500\n\n");
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += SSE_WAIT_S;
+    bs_response_stream(res, sse_read, e, sse_free);
+}
+
+void bs_models_quiesce(bs_server *srv)
+{
+    models_svc *s = srv->models;
+    if (!s) return;
     pthread_mutex_lock(&s->mu);
-    job *j = find_job(s, name);
-    for (;;) {
-        json_t *last = j ? json_array_get(j->events, json_array_size(j->events) - 1) : NULL;
-        if (!j || (last && json_integer_value(json_object_get(last, "id")) > after) ||
-            j->finished || s->stopping)
-            break;
-        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT) break;
-    }
-    if (!j) {
-        pthread_mutex_unlock(&s->mu);
-        json_t *map = states(req);
-        json_t *doc = NULL;
-        bs_err e2;
-        const char *st = "not_cached";
-        if (!bs_hub_info(s->hub, name, NULL, &doc, &e2)) st = state_of(s, map, doc);
-        json_decref(doc);
-        bs_buf_printf(&res->body,
-                      "event: state\ndata: {\"model_name\": \"%s\", \"state\": \"%s\"}\n\n", name,
-                      st);
-        json_decref(map);
-        return;
-    }
-    size_t i;
-    json_t *ev;
-    json_array_foreach(j->events, i, ev)
-    {
-        int64_t id = json_integer_value(json_object_get(ev, "id"));
-        if (id <= after) continue;
-        char *data = json_dumps(json_object_get(ev, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
-        bs_buf_printf(&res->body, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)id,
-                      json_string_value(json_object_get(ev, "event")), data ? data : "null");
-        free(data);
-    }
+    s->stopping = 1; /* downloads cancel at their next progress report; streams end */
+    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }

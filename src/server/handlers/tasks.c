@@ -57,6 +57,11 @@ static void run_task(bs_request *req, bs_response *res, bs_task task)
     json_t *data = NULL;
     if (bs_tasks_execute(req, res, task, body, bs_task_name(task), &data)) return;
     json_t *input = log_input(body);
+    const char *model = json_string_value(json_object_get(body, "model_name"));
+    if (bs_tasks_reply_stream(req, res, data, bs_task_name(task), model, input)) {
+        json_decref(input);
+        return;
+    }
     int64_t size = bs_tasks_reply(res, data, 1);
     bs_tasks_log(req, bs_task_name(task), json_string_value(json_object_get(body, "model_name")),
                  input, size >= 0, size >= 0 ? NULL : "out of memory", size);
