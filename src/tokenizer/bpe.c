@@ -57,7 +57,7 @@ static size_t mm_slot(const merge_map *m, uint64_t key)
     return j;
 }
 
-int bpe_add_merge(model *m, int32_t a, int32_t b, uint32_t rank, int32_t merged)
+int bs_tok_bpe_add_merge(model *m, int32_t a, int32_t b, uint32_t rank, int32_t merged)
 {
     merge_map *mm = m->merges;
     if (!mm) {
@@ -107,7 +107,7 @@ static int mm_get(const merge_map *mm, int32_t a, int32_t b, uint32_t *rank, int
     return 1;
 }
 
-int bpe_finish(model *m)
+int bs_tok_bpe_finish(model *m)
 {
     m->cache = calloc(1, sizeof *m->cache);
     if (!m->cache) return BS_ENOMEM;
@@ -121,7 +121,7 @@ int bpe_finish(model *m)
     return 0;
 }
 
-void bpe_free(model *m)
+void bs_tok_bpe_free(model *m)
 {
     if (m->merges) mm_free(m->merges);
     free(m->merges);
@@ -192,7 +192,7 @@ static int cache_get(const model *m, uint64_t hash, const char *s, size_t len, t
     if (copy.hash != hash || copy.wlen != len || memcmp(copy.word, s, len)) return 0;
     uint32_t b0 = 0;
     for (int i = 0; i < copy.ntok; i++) {
-        if (tokvec_push(out, copy.ids[i], b0, copy.ends[i])) return -1;
+        if (bs_tok_tokvec_push(out, copy.ids[i], b0, copy.ends[i])) return -1;
         b0 = copy.ends[i];
     }
     return 1;
@@ -235,17 +235,17 @@ static int add_sym(sym **v, size_t *n, size_t *cap, int32_t id, uint32_t b0, uin
     return 0;
 }
 
-int bpe_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
+int bs_tok_bpe_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
 {
     if (!len) return 0;
     if (m->ignore_merges) {
-        int32_t id = vmap_get(&m->vocab, s, len);
-        if (id >= 0) return tokvec_push(out, id, 0, (uint32_t)len);
+        int32_t id = bs_tok_vmap_get(&m->vocab, s, len);
+        if (id >= 0) return bs_tok_tokvec_push(out, id, 0, (uint32_t)len);
     }
     uint64_t hash = 0;
     int cacheable = m->cache && len <= CACHE_MAX_WORD;
     if (cacheable) {
-        hash = vmap_hash(s, len) | 1;
+        hash = bs_tok_vmap_hash(s, len) | 1;
         int r = cache_get(m, hash, s, len, out);
         if (r < 0) return BS_ENOMEM;
         if (r) return 0;
@@ -274,7 +274,7 @@ int bpe_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
         memcpy(kbuf + kl, s + i, w);
         kl += w;
         if (last && slen) memcpy(kbuf + kl, m->suffix, slen), kl += slen;
-        int32_t id = vmap_get(&m->vocab, kbuf, kl);
+        int32_t id = bs_tok_vmap_get(&m->vocab, kbuf, kl);
         if (id >= 0) {
             if (unk_id >= 0) {
                 ADD(unk_id, unk_len);
@@ -290,7 +290,7 @@ int bpe_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
             for (size_t k = 0; k < w && ok; k++) {
                 char t[8];
                 snprintf(t, sizeof t, "<0x%02X>", (unsigned char)s[i + k]);
-                bid[k] = vmap_get(&m->vocab, t, 6);
+                bid[k] = bs_tok_vmap_get(&m->vocab, t, 6);
                 ok = bid[k] >= 0;
             }
             if (ok) {
@@ -363,7 +363,7 @@ int bpe_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
     free(h);
     size_t first = out->n;
     for (size_t i = 0; i < n && !rc; i++)
-        if (v[i].len) rc = tokvec_push(out, v[i].id, v[i].b0, v[i].b0 + v[i].len);
+        if (v[i].len) rc = bs_tok_tokvec_push(out, v[i].id, v[i].b0, v[i].b0 + v[i].len);
     free(v);
     if (!rc && cacheable) cache_put(m, hash, s, len, out->v + first, out->n - first);
     return rc;

@@ -133,7 +133,7 @@ static int step(const decoder *d, strv *t)
             while (pos < l) {
                 uint32_t cp;
                 pos += bs_utf8_decode_cp(s + pos, l - pos, &cp);
-                int b = bytelevel_byte(cp);
+                int b = bs_tok_bytelevel_byte(cp);
                 if (b < 0) {
                     ok = 0;
                     break;
@@ -270,7 +270,8 @@ static int step(const decoder *d, strv *t)
     return 0;
 }
 
-int decoder_run(const decoder *d, const char *const *toks, size_t n, char **out, size_t *out_len)
+int bs_tok_decoder_run(const decoder *d, const char *const *toks, size_t n, char **out,
+                       size_t *out_len)
 {
     strv t = {calloc(n ? n : 1, sizeof(char *)), calloc(n ? n : 1, sizeof(size_t)), n};
     if (!t.v || !t.l) {
@@ -303,12 +304,12 @@ int decoder_run(const decoder *d, const char *const *toks, size_t n, char **out,
     return *out ? 0 : BS_ENOMEM;
 }
 
-void decoder_free(decoder *d)
+void bs_tok_decoder_free(decoder *d)
 {
     if (!d) return;
     free(d->prefix);
-    pattern_free(&d->pat);
+    bs_tok_pattern_free(&d->pat);
     free(d->content);
-    for (size_t i = 0; i < d->n_subs; i++) decoder_free(&d->subs[i]);
+    for (size_t i = 0; i < d->n_subs; i++) bs_tok_decoder_free(&d->subs[i]);
     free(d->subs);
 }

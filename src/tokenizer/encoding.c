@@ -59,8 +59,8 @@ static char *store(bs_encoding *e, size_t n)
     return p;
 }
 
-int enc_push(bs_encoding *e, int32_t id, int32_t type_id, const char *tok, size_t tok_len,
-             size_t b0, size_t b1, int32_t word, int32_t seq, int special, int attn)
+int bs_tok_enc_push(bs_encoding *e, int32_t id, int32_t type_id, const char *tok, size_t tok_len,
+                    size_t b0, size_t b1, int32_t word, int32_t seq, int special, int attn)
 {
     if (grow(e)) return BS_ENOMEM;
     char *t = store(e, tok_len + 1);
@@ -82,15 +82,15 @@ int enc_push(bs_encoding *e, int32_t id, int32_t type_id, const char *tok, size_
 
 static int enc_push_from(bs_encoding *e, const bs_encoding *s, size_t i)
 {
-    if (enc_push(e, s->ids[i], s->type_ids[i], s->tokens[i], strlen(s->tokens[i]),
-                 s->byte_offsets[i].start, s->byte_offsets[i].end, s->word_ids[i],
-                 s->sequence_ids[i], s->special_tokens_mask[i], s->attention_mask[i]))
+    if (bs_tok_enc_push(e, s->ids[i], s->type_ids[i], s->tokens[i], strlen(s->tokens[i]),
+                        s->byte_offsets[i].start, s->byte_offsets[i].end, s->word_ids[i],
+                        s->sequence_ids[i], s->special_tokens_mask[i], s->attention_mask[i]))
         return BS_ENOMEM;
     e->offsets[e->len - 1] = s->offsets[i];
     return 0;
 }
 
-void enc_clear(bs_encoding *e)
+void bs_tok_enc_clear(bs_encoding *e)
 {
     if (!e) return;
     for (block *b = e->storage_, *n; b; b = n) {
@@ -106,35 +106,35 @@ void enc_clear(bs_encoding *e)
     free(e->tokens);
     free(e->offsets);
     free(e->byte_offsets);
-    for (size_t i = 0; i < e->n_overflowing; i++) enc_clear(&e->overflowing[i]);
+    for (size_t i = 0; i < e->n_overflowing; i++) bs_tok_enc_clear(&e->overflowing[i]);
     free(e->overflowing);
     memset(e, 0, sizeof *e);
 }
 
-int enc_slice(const bs_encoding *s, size_t from, size_t to, bs_encoding *out)
+int bs_tok_enc_slice(const bs_encoding *s, size_t from, size_t to, bs_encoding *out)
 {
     memset(out, 0, sizeof *out);
     for (size_t i = from; i < to; i++)
         if (enc_push_from(out, s, i)) {
-            enc_clear(out);
+            bs_tok_enc_clear(out);
             return BS_ENOMEM;
         }
     return 0;
 }
 
-int enc_clone(const bs_encoding *s, bs_encoding *out)
+int bs_tok_enc_clone(const bs_encoding *s, bs_encoding *out)
 {
-    if (enc_slice(s, 0, s->len, out)) return BS_ENOMEM;
+    if (bs_tok_enc_slice(s, 0, s->len, out)) return BS_ENOMEM;
     if (s->n_overflowing) {
         out->overflowing = calloc(s->n_overflowing, sizeof *out->overflowing);
         if (!out->overflowing) {
-            enc_clear(out);
+            bs_tok_enc_clear(out);
             return BS_ENOMEM;
         }
         out->n_overflowing = s->n_overflowing;
         for (size_t i = 0; i < s->n_overflowing; i++)
-            if (enc_clone(&s->overflowing[i], &out->overflowing[i])) {
-                enc_clear(out);
+            if (bs_tok_enc_clone(&s->overflowing[i], &out->overflowing[i])) {
+                bs_tok_enc_clear(out);
                 return BS_ENOMEM;
             }
     }
@@ -145,7 +145,7 @@ static int add_overflow(bs_encoding *e, bs_encoding *o)
 {
     bs_encoding *v = realloc(e->overflowing, (e->n_overflowing + 1) * sizeof *v);
     if (!v) {
-        enc_clear(o);
+        bs_tok_enc_clear(o);
         return BS_ENOMEM;
     }
     e->overflowing = v;
@@ -174,7 +174,7 @@ static int window_push(size_t **parts, size_t *nparts, size_t *cap, size_t start
     return 0;
 }
 
-int enc_truncate(bs_encoding *e, size_t max_len, size_t stride, int left)
+int bs_tok_enc_truncate(bs_encoding *e, size_t max_len, size_t stride, int left)
 {
     size_t n = e->len;
     if (max_len >= n) return 0;
@@ -205,20 +205,20 @@ int enc_truncate(bs_encoding *e, size_t max_len, size_t stride, int left)
         }
     }
     bs_encoding main;
-    if (enc_slice(e, parts[0], parts[1], &main)) {
+    if (bs_tok_enc_slice(e, parts[0], parts[1], &main)) {
         free(parts);
         return BS_ENOMEM;
     }
     for (size_t i = 1; i < nparts; i++) {
         bs_encoding o;
-        if (enc_slice(e, parts[2 * i], parts[2 * i + 1], &o) || add_overflow(&main, &o)) {
+        if (bs_tok_enc_slice(e, parts[2 * i], parts[2 * i + 1], &o) || add_overflow(&main, &o)) {
             free(parts);
-            enc_clear(&main);
+            bs_tok_enc_clear(&main);
             return BS_ENOMEM;
         }
     }
     free(parts);
-    enc_clear(e);
+    bs_tok_enc_clear(e);
     *e = main;
     return 0;
 }
@@ -230,7 +230,7 @@ static int append_all(bs_encoding *a, const bs_encoding *b)
     return 0;
 }
 
-int enc_merge_with(bs_encoding *a, const bs_encoding *b)
+int bs_tok_enc_merge_with(bs_encoding *a, const bs_encoding *b)
 {
     bs_encoding *ovs = NULL;
     size_t n = 0, cap = a->n_overflowing * (b->n_overflowing + 1) + b->n_overflowing;
@@ -240,12 +240,12 @@ int enc_merge_with(bs_encoding *a, const bs_encoding *b)
     }
     int rc = 0;
     for (size_t i = 0; i < a->n_overflowing && !rc; i++) {
-        rc = enc_clone(&a->overflowing[i], &ovs[n]);
-        if (!rc) rc = enc_merge_with(&ovs[n], b);
+        rc = bs_tok_enc_clone(&a->overflowing[i], &ovs[n]);
+        if (!rc) rc = bs_tok_enc_merge_with(&ovs[n], b);
         n++;
         for (size_t j = 0; j < b->n_overflowing && !rc; j++) {
-            rc = enc_clone(&a->overflowing[i], &ovs[n]);
-            if (!rc) rc = enc_merge_with(&ovs[n], &b->overflowing[j]);
+            rc = bs_tok_enc_clone(&a->overflowing[i], &ovs[n]);
+            if (!rc) rc = bs_tok_enc_merge_with(&ovs[n], &b->overflowing[j]);
             n++;
         }
     }
@@ -253,33 +253,34 @@ int enc_merge_with(bs_encoding *a, const bs_encoding *b)
         bs_encoding self = *a;
         self.overflowing = NULL;
         self.n_overflowing = 0;
-        rc = enc_clone(&self, &ovs[n]);
-        if (!rc) rc = enc_merge_with(&ovs[n], &b->overflowing[j]);
+        rc = bs_tok_enc_clone(&self, &ovs[n]);
+        if (!rc) rc = bs_tok_enc_merge_with(&ovs[n], &b->overflowing[j]);
         n++;
     }
     if (!rc) rc = append_all(a, b);
     if (rc) {
-        for (size_t i = 0; i < n; i++) enc_clear(&ovs[i]);
+        for (size_t i = 0; i < n; i++) bs_tok_enc_clear(&ovs[i]);
         free(ovs);
         return rc;
     }
-    for (size_t i = 0; i < a->n_overflowing; i++) enc_clear(&a->overflowing[i]);
+    for (size_t i = 0; i < a->n_overflowing; i++) bs_tok_enc_clear(&a->overflowing[i]);
     free(a->overflowing);
     a->overflowing = ovs;
     a->n_overflowing = n;
     return 0;
 }
 
-int enc_pad(bs_encoding *e, size_t target, int32_t pad_id, int32_t pad_type, const char *pad_tok,
-            int left)
+int bs_tok_enc_pad(bs_encoding *e, size_t target, int32_t pad_id, int32_t pad_type,
+                   const char *pad_tok, int left)
 {
     for (size_t i = 0; i < e->n_overflowing; i++)
-        if (enc_pad(&e->overflowing[i], target, pad_id, pad_type, pad_tok, left)) return BS_ENOMEM;
+        if (bs_tok_enc_pad(&e->overflowing[i], target, pad_id, pad_type, pad_tok, left))
+            return BS_ENOMEM;
     if (e->len >= target) return 0;
     size_t k = target - e->len, old = e->len;
     size_t tl = strlen(pad_tok);
     for (size_t i = 0; i < k; i++)
-        if (enc_push(e, pad_id, pad_type, pad_tok, tl, 0, 0, -1, -1, 1, 0)) return BS_ENOMEM;
+        if (bs_tok_enc_push(e, pad_id, pad_type, pad_tok, tl, 0, 0, -1, -1, 1, 0)) return BS_ENOMEM;
     if (left) { /* rotate the pads to the front */
 #define ROT(f)                                                                                     \
     do {                                                                                           \
@@ -307,7 +308,7 @@ int enc_pad(bs_encoding *e, size_t target, int32_t pad_id, int32_t pad_type, con
 void bs_encoding_free(bs_encoding *enc)
 {
     if (!enc) return;
-    enc_clear(enc);
+    bs_tok_enc_clear(enc);
     free(enc);
 }
 

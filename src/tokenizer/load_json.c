@@ -73,7 +73,8 @@ static int parse_pattern(json_t *o, pattern *p, const char *path, bs_err *err)
     if (!v || !json_is_string(v))
         return ferr(err, BS_EFORMAT, path, "pattern needs a String or Regex string%s", "");
     char e[200] = "";
-    int rc = pattern_compile(p, json_string_value(v), json_string_length(v), r && !s, e, sizeof e);
+    int rc = bs_tok_pattern_compile(p, json_string_value(v), json_string_length(v), r && !s, e,
+                                    sizeof e);
     if (rc == BS_EFORMAT) return ferr(err, rc, path, "pattern: %s", e);
     return rc;
 }
@@ -207,7 +208,7 @@ static int parse_normalizer(json_t *o, normalizer *n, int depth, bs_err *err)
             n->type = NORM_SEQ; /* empty charsmap: nothing to do */
             return 0;
         }
-        rc = precompiled_init(n, blob, bl);
+        rc = bs_tok_precompiled_init(n, blob, bl);
         free(blob);
         if (rc)
             return ferr(err, rc, "normalizer Precompiled", "precompiled_charsmap is malformed%s",
@@ -344,7 +345,7 @@ static int set_id(model *m, const char *k, size_t kl, json_int_t id, const char 
         return bs_err_set(err, BS_EFORMAT,
                           "tokenizer.json: %s: id %lld of token \"%.40s\" is out of range", path,
                           (long long)id, k);
-    int rc = vmap_put(&m->vocab, k, kl, (int32_t)id);
+    int rc = bs_tok_vmap_put(&m->vocab, k, kl, (int32_t)id);
     if (rc) return rc;
     if (!m->id_to_tok[id]) {
         m->id_to_tok[id] = strndup(k, kl);
@@ -359,7 +360,7 @@ static int vocab_from_object(json_t *v, model *m, const char *path, bs_err *err)
     if (!json_is_object(v))
         return ferr(err, BS_EFORMAT, path, "field vocab must be an object%s", "");
     size_t n = json_object_size(v);
-    int rc = vmap_init(&m->vocab, n);
+    int rc = bs_tok_vmap_init(&m->vocab, n);
     if (rc) return rc;
     size_t max_ids = n * 2 + MAX_ID_SLACK;
     json_int_t maxid = -1;
@@ -378,7 +379,7 @@ static int vocab_from_object(json_t *v, model *m, const char *path, bs_err *err)
                               path, (long long)id, k);
         if (id > maxid) maxid = id;
     }
-    if ((rc = model_set_vocab(m, (size_t)(maxid + 1)))) return rc;
+    if ((rc = bs_tok_model_set_vocab(m, (size_t)(maxid + 1)))) return rc;
     json_object_foreach(v, k, val)
     {
         if ((rc = set_id(m, k, strlen(k), json_integer_value(val), path, err))) return rc;
@@ -409,10 +410,10 @@ static int split_merge(json_t *e, const char **a, size_t *al, const char **b, si
     return -1;
 }
 
-int load_add_merge(model *m, const char *a, size_t al, const char *b, size_t bl, uint32_t rank,
-                   const char *where, bs_err *err)
+int bs_tok_load_add_merge(model *m, const char *a, size_t al, const char *b, size_t bl,
+                          uint32_t rank, const char *where, bs_err *err)
 {
-    int32_t ia = vmap_get(&m->vocab, a, al), ib = vmap_get(&m->vocab, b, bl);
+    int32_t ia = bs_tok_vmap_get(&m->vocab, a, al), ib = bs_tok_vmap_get(&m->vocab, b, bl);
     if (ia < 0 || ib < 0)
         return bs_err_set(err, BS_EFORMAT, "%s: merge %u: token \"%.*s\" is not in the vocabulary",
                           where, rank, (int)(ia < 0 ? (al > 60 ? 60 : al) : (bl > 60 ? 60 : bl)),
@@ -427,16 +428,16 @@ int load_add_merge(model *m, const char *a, size_t al, const char *b, size_t bl,
     /* with a continuing-subword prefix, the merged token drops b's prefix */
     if (pl && bl >= pl && !memcmp(b, m->prefix, pl)) {
         memmove(buf + al, b + pl, bl - pl);
-        im = vmap_get(&m->vocab, buf, al + bl - pl);
+        im = bs_tok_vmap_get(&m->vocab, buf, al + bl - pl);
     } else {
-        im = vmap_get(&m->vocab, buf, al + bl);
+        im = bs_tok_vmap_get(&m->vocab, buf, al + bl);
     }
     if (buf != stack) free(buf);
     if (im < 0)
         return bs_err_set(err, BS_EFORMAT,
                           "%s: merge %u: merged token \"%.*s%.*s\" is not in the vocabulary", where,
                           rank, (int)(al > 40 ? 40 : al), a, (int)(bl > 40 ? 40 : bl), b);
-    return bpe_add_merge(m, ia, ib, rank, im);
+    return bs_tok_bpe_add_merge(m, ia, ib, rank, im);
 }
 
 static int parse_model(json_t *o, model *m, bs_err *err)
@@ -473,7 +474,7 @@ static int parse_model(json_t *o, model *m, bs_err *err)
                 return rc;
             m->max_input_chars = (size_t)u;
         }
-        m->unk_id = vmap_get(&m->vocab, m->unk_token, strlen(m->unk_token));
+        m->unk_id = bs_tok_vmap_get(&m->vocab, m->unk_token, strlen(m->unk_token));
         return 0;
     }
     if (!strcmp(t, "BPE")) {
@@ -500,7 +501,8 @@ static int parse_model(json_t *o, model *m, bs_err *err)
             free(m->suffix);
             m->suffix = NULL;
         }
-        if (m->unk_token) m->unk_id = vmap_get(&m->vocab, m->unk_token, strlen(m->unk_token));
+        if (m->unk_token)
+            m->unk_id = bs_tok_vmap_get(&m->vocab, m->unk_token, strlen(m->unk_token));
         json_t *merges = json_object_get(o, "merges");
         if (!json_is_array(merges))
             return ferr(err, BS_EFORMAT, path, "field merges must be an array%s", "");
@@ -514,11 +516,11 @@ static int parse_model(json_t *o, model *m, bs_err *err)
                 return bs_err_set(
                     err, BS_EFORMAT,
                     "tokenizer.json: model BPE: merges[%zu] must be \"a b\" or [a, b]", i);
-            if ((rc = load_add_merge(m, a, al, b, bl, (uint32_t)i, "tokenizer.json: model BPE",
-                                     err)))
+            if ((rc = bs_tok_load_add_merge(m, a, al, b, bl, (uint32_t)i,
+                                            "tokenizer.json: model BPE", err)))
                 return rc;
         }
-        return bpe_finish(m);
+        return bs_tok_bpe_finish(m);
     }
     if (!strcmp(t, "Unigram")) {
         const char *path = "model Unigram";
@@ -526,7 +528,7 @@ static int parse_model(json_t *o, model *m, bs_err *err)
         if (!json_is_array(vocab))
             return ferr(err, BS_EFORMAT, path, "field vocab must be an array%s", "");
         size_t n = json_array_size(vocab);
-        if ((rc = vmap_init(&m->vocab, n)) || (rc = model_set_vocab(m, n))) return rc;
+        if ((rc = bs_tok_vmap_init(&m->vocab, n)) || (rc = bs_tok_model_set_vocab(m, n))) return rc;
         m->scores = calloc(n ? n : 1, sizeof *m->scores);
         if (!m->scores) return BS_ENOMEM;
         m->min_score = n ? 1e300 : 0;
@@ -802,7 +804,7 @@ static int parse_added(json_t *a, bs_tokenizer *tok, bs_err *err)
     return 0;
 }
 
-int load_tokenizer_json(const char *text, size_t len, bs_tokenizer *tok, bs_err *err)
+int bs_tok_load_tokenizer_json(const char *text, size_t len, bs_tokenizer *tok, bs_err *err)
 {
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);

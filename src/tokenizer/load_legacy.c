@@ -65,7 +65,7 @@ static const char *tok_string(json_t *v)
 
 static int add_special(bs_tokenizer *tok, const char *content, int lstrip)
 {
-    int32_t id = vmap_get(&tok->model.vocab, content, strlen(content));
+    int32_t id = bs_tok_vmap_get(&tok->model.vocab, content, strlen(content));
     if (id < 0) return 0;
     for (size_t i = 0; i < tok->n_added; i++)
         if (!strcmp(tok->added[i].content, content)) return 0;
@@ -91,8 +91,8 @@ static int template_bert(bs_tokenizer *tok, const char *cls, const char *sep)
     p->type = POST_BERT;
     p->cls = strdup(cls);
     p->sep = strdup(sep);
-    p->cls_id = vmap_get(&tok->model.vocab, cls, strlen(cls));
-    p->sep_id = vmap_get(&tok->model.vocab, sep, strlen(sep));
+    p->cls_id = bs_tok_vmap_get(&tok->model.vocab, cls, strlen(cls));
+    p->sep_id = bs_tok_vmap_get(&tok->model.vocab, sep, strlen(sep));
     return p->cls && p->sep ? 0 : BS_ENOMEM;
 }
 
@@ -103,8 +103,8 @@ static int legacy_wordpiece(const char *dir, char *text, size_t len, json_t *cfg
     m->kind = BS_MODEL_WORDPIECE;
     size_t lines = 1;
     for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
-    int rc = vmap_init(&m->vocab, lines);
-    if (!rc) rc = model_set_vocab(m, lines);
+    int rc = bs_tok_vmap_init(&m->vocab, lines);
+    if (!rc) rc = bs_tok_model_set_vocab(m, lines);
     if (rc) return bs_err_set(err, rc, "out of memory");
     size_t id = 0, i = 0;
     while (i < len) {
@@ -116,8 +116,8 @@ static int legacy_wordpiece(const char *dir, char *text, size_t len, json_t *cfg
         if (bs_utf8_validate(text + i, l, &bad))
             return bs_err_set(err, BS_EFORMAT, "%s/vocab.txt: line %zu is not valid UTF-8", dir,
                               id + 1);
-        if (vmap_get(&m->vocab, text + i, l) < 0 &&
-            (rc = vmap_put(&m->vocab, text + i, l, (int32_t)id)))
+        if (bs_tok_vmap_get(&m->vocab, text + i, l) < 0 &&
+            (rc = bs_tok_vmap_put(&m->vocab, text + i, l, (int32_t)id)))
             return rc;
         if (!(m->id_to_tok[id] = strndup(text + i, l))) return BS_ENOMEM;
         m->id_len[id] = (uint32_t)l;
@@ -129,7 +129,7 @@ static int legacy_wordpiece(const char *dir, char *text, size_t len, json_t *cfg
     m->unk_token = strdup("[UNK]");
     m->max_input_chars = 100;
     if (!m->prefix || !m->unk_token) return BS_ENOMEM;
-    m->unk_id = vmap_get(&m->vocab, "[UNK]", 5);
+    m->unk_id = bs_tok_vmap_get(&m->vocab, "[UNK]", 5);
     normalizer *n = calloc(1, sizeof *n);
     pretok *p = calloc(1, sizeof *p);
     decoder *d = calloc(1, sizeof *d);
@@ -159,7 +159,7 @@ static int legacy_bpe(const char *dir, json_t *vocab, char *merges, size_t mlen,
     model *m = &tok->model;
     m->kind = BS_MODEL_BPE;
     size_t n = json_object_size(vocab);
-    int rc = vmap_init(&m->vocab, n);
+    int rc = bs_tok_vmap_init(&m->vocab, n);
     json_int_t maxid = -1;
     const char *k;
     json_t *v;
@@ -171,12 +171,12 @@ static int legacy_bpe(const char *dir, json_t *vocab, char *merges, size_t mlen,
                               "%s/vocab.json: id of token \"%.40s\" is not a valid id", dir, k);
         if (json_integer_value(v) > maxid) maxid = json_integer_value(v);
     }
-    if (!rc) rc = model_set_vocab(m, (size_t)(maxid + 1));
+    if (!rc) rc = bs_tok_model_set_vocab(m, (size_t)(maxid + 1));
     if (rc) return bs_err_set(err, rc, "out of memory");
     json_object_foreach(vocab, k, v)
     {
         size_t id = (size_t)json_integer_value(v), kl = strlen(k);
-        if ((rc = vmap_put(&m->vocab, k, kl, (int32_t)id))) return rc;
+        if ((rc = bs_tok_vmap_put(&m->vocab, k, kl, (int32_t)id))) return rc;
         if (!m->id_to_tok[id]) {
             if (!(m->id_to_tok[id] = strndup(k, kl))) return BS_ENOMEM;
             m->id_len[id] = (uint32_t)kl;
@@ -197,14 +197,14 @@ static int legacy_bpe(const char *dir, json_t *vocab, char *merges, size_t mlen,
             const char *sp = memchr(s, ' ', l);
             if (!sp || memchr(sp + 1, ' ', l - (size_t)(sp + 1 - s)))
                 return bs_err_set(err, BS_EFORMAT, "%s: line %zu is not \"a b\"", where, line);
-            if ((rc = load_add_merge(m, s, (size_t)(sp - s), sp + 1, l - (size_t)(sp + 1 - s), rank,
-                                     where, err)))
+            if ((rc = bs_tok_load_add_merge(m, s, (size_t)(sp - s), sp + 1,
+                                            l - (size_t)(sp + 1 - s), rank, where, err)))
                 return rc;
             rank++;
         }
         i = e + 1;
     }
-    if ((rc = bpe_finish(m))) return rc;
+    if ((rc = bs_tok_bpe_finish(m))) return rc;
     pretok *p = calloc(1, sizeof *p);
     decoder *d = calloc(1, sizeof *d);
     tok->pre = p;
@@ -222,13 +222,13 @@ static int legacy_bpe(const char *dir, json_t *vocab, char *merges, size_t mlen,
     postproc *pp = calloc(1, sizeof *pp);
     if (!pp) return BS_ENOMEM;
     tok->post = pp;
-    if (vmap_get(&m->vocab, "<s>", 3) >= 0 && vmap_get(&m->vocab, "</s>", 4) >= 0) {
+    if (bs_tok_vmap_get(&m->vocab, "<s>", 3) >= 0 && bs_tok_vmap_get(&m->vocab, "</s>", 4) >= 0) {
         pp->type = POST_ROBERTA;
         pp->cls = strdup("<s>");
         pp->sep = strdup("</s>");
         if (!pp->cls || !pp->sep) return BS_ENOMEM;
-        pp->cls_id = vmap_get(&m->vocab, "<s>", 3);
-        pp->sep_id = vmap_get(&m->vocab, "</s>", 4);
+        pp->cls_id = bs_tok_vmap_get(&m->vocab, "<s>", 3);
+        pp->sep_id = bs_tok_vmap_get(&m->vocab, "</s>", 4);
     } else {
         pp->type = POST_BYTELEVEL;
     }
@@ -237,7 +237,7 @@ static int legacy_bpe(const char *dir, json_t *vocab, char *merges, size_t mlen,
     return 0;
 }
 
-int load_legacy(const char *dir, bs_tokenizer *tok, bs_err *err)
+int bs_tok_load_legacy(const char *dir, bs_tokenizer *tok, bs_err *err)
 {
     json_t *cfg = load_json_file(dir, "tokenizer_config.json");
     size_t len;
@@ -262,7 +262,7 @@ int load_legacy(const char *dir, bs_tokenizer *tok, bs_err *err)
     return rc;
 }
 
-int load_configs(const char *dir, bs_tokenizer *tok, bs_err *err)
+int bs_tok_load_configs(const char *dir, bs_tokenizer *tok, bs_err *err)
 {
     static const char *const keys[BS_SPECIAL_COUNT] = {
         [BS_SPECIAL_CLS] = "cls_token", [BS_SPECIAL_SEP] = "sep_token",

@@ -27,18 +27,18 @@ static int bert_keep(uint32_t c)
     if (c == '\t' || c == '\n' || c == '\r') return 1;
     /* Rust's is_other() as the library uses it: Cc, Cf, Cs, Co; unassigned
      * code points (Cn) are kept (they become [UNK]). */
-    int k = uc_category(c);
+    int k = bs_tok_uc_category(c);
     return !(k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CS ||
              k == UTF8PROC_CATEGORY_CO);
 }
 
 static int keep_not_mn(uint32_t c)
 {
-    return uc_category(c) != UTF8PROC_CATEGORY_MN;
+    return bs_tok_uc_category(c) != UTF8PROC_CATEGORY_MN;
 }
 static int keep_not_mark(uint32_t c)
 {
-    return !uc_is_mark(c);
+    return !bs_tok_uc_is_mark(c);
 }
 
 static int ccc(uint32_t c)
@@ -55,7 +55,7 @@ static int decompose(nstr *s, int compat, nstr_changes *t)
     for (size_t i = 0; i < s->n; i++) {
         if (s->c[i] < 0xC0) { /* nothing below U+00C0 decomposes canonically */
             if (!compat || s->c[i] < 0xA0) {
-                if (nstr_changes_push(t, s->c[i], 0)) return BS_ENOMEM;
+                if (bs_tok_nstr_changes_push(t, s->c[i], 0)) return BS_ENOMEM;
                 continue;
             }
         }
@@ -68,7 +68,7 @@ static int decompose(nstr *s, int compat, nstr_changes *t)
             k = 1;
         }
         for (utf8proc_ssize_t j = 0; j < k; j++)
-            if (nstr_changes_push(t, (uint32_t)buf[j], j ? 1 : 0)) return BS_ENOMEM;
+            if (bs_tok_nstr_changes_push(t, (uint32_t)buf[j], j ? 1 : 0)) return BS_ENOMEM;
     }
     /* stable insertion sort of each run of non-starters by combining class */
     for (size_t i = 1; i < t->n; i++) {
@@ -132,11 +132,11 @@ static int unicode_norm(nstr *s, int compat, int comp)
 {
     nstr_changes t = {0};
     if (decompose(s, compat, &t)) {
-        nstr_changes_free(&t);
+        bs_tok_nstr_changes_free(&t);
         return BS_ENOMEM;
     }
     if (comp) compose(&t);
-    return nstr_changes_apply(&t, s, 0);
+    return bs_tok_nstr_changes_apply(&t, s, 0);
 }
 
 static int lowercase(nstr *s)
@@ -146,7 +146,7 @@ static int lowercase(nstr *s)
     if (!multi) { /* one char each: alignment unchanged */
         for (size_t i = 0; i < s->n; i++) {
             uint32_t o[3];
-            uc_lower(s->c[i], o);
+            bs_tok_uc_lower(s->c[i], o);
             s->c[i] = o[0];
         }
         return 0;
@@ -154,14 +154,14 @@ static int lowercase(nstr *s)
     nstr_changes t = {0};
     for (size_t i = 0; i < s->n; i++) {
         uint32_t o[3];
-        int k = uc_lower(s->c[i], o);
+        int k = bs_tok_uc_lower(s->c[i], o);
         for (int j = 0; j < k; j++)
-            if (nstr_changes_push(&t, o[j], j ? 1 : 0)) {
-                nstr_changes_free(&t);
+            if (bs_tok_nstr_changes_push(&t, o[j], j ? 1 : 0)) {
+                bs_tok_nstr_changes_free(&t);
                 return BS_ENOMEM;
             }
     }
-    return nstr_changes_apply(&t, s, 0);
+    return bs_tok_nstr_changes_apply(&t, s, 0);
 }
 
 static int bert(const normalizer *n, nstr *s)
@@ -169,26 +169,27 @@ static int bert(const normalizer *n, nstr *s)
     if (n->clean_text) {
         filter(s, bert_keep);
         for (size_t i = 0; i < s->n; i++)
-            if (uc_is_whitespace(s->c[i])) s->c[i] = ' ';
+            if (bs_tok_uc_is_whitespace(s->c[i])) s->c[i] = ' ';
     }
     if (n->handle_chinese) {
         int any = 0;
-        for (size_t i = 0; i < s->n && !any; i++) any = uc_is_chinese(s->c[i]);
+        for (size_t i = 0; i < s->n && !any; i++) any = bs_tok_uc_is_chinese(s->c[i]);
         if (any) {
             nstr_changes t = {0};
             for (size_t i = 0; i < s->n; i++) {
                 int rc = 0;
-                if (uc_is_chinese(s->c[i]))
-                    rc = nstr_changes_push(&t, ' ', 0) || nstr_changes_push(&t, s->c[i], 1) ||
-                         nstr_changes_push(&t, ' ', 1);
+                if (bs_tok_uc_is_chinese(s->c[i]))
+                    rc = bs_tok_nstr_changes_push(&t, ' ', 0) ||
+                         bs_tok_nstr_changes_push(&t, s->c[i], 1) ||
+                         bs_tok_nstr_changes_push(&t, ' ', 1);
                 else
-                    rc = nstr_changes_push(&t, s->c[i], 0);
+                    rc = bs_tok_nstr_changes_push(&t, s->c[i], 0);
                 if (rc) {
-                    nstr_changes_free(&t);
+                    bs_tok_nstr_changes_free(&t);
                     return BS_ENOMEM;
                 }
             }
-            if (nstr_changes_apply(&t, s, 0)) return BS_ENOMEM;
+            if (bs_tok_nstr_changes_apply(&t, s, 0)) return BS_ENOMEM;
         }
     }
     if (n->strip_accents) {
@@ -203,9 +204,9 @@ static void strip(const normalizer *n, nstr *s)
 {
     size_t a = 0, b = s->n;
     if (n->left)
-        while (a < b && uc_is_whitespace(s->c[a])) a++;
+        while (a < b && bs_tok_uc_is_whitespace(s->c[a])) a++;
     if (n->right)
-        while (b > a && uc_is_whitespace(s->c[b - 1])) b--;
+        while (b > a && bs_tok_uc_is_whitespace(s->c[b - 1])) b--;
     if (a) {
         memmove(s->c, s->c + a, (b - a) * sizeof *s->c);
         memmove(s->a0, s->a0 + a, (b - a) * sizeof *s->a0);
@@ -218,14 +219,14 @@ static void strip(const normalizer *n, nstr *s)
 static int replace(const normalizer *n, nstr *s)
 {
     size_t *m = NULL, nm = 0;
-    int rc = pattern_find(&n->pat, s, &m, &nm);
+    int rc = bs_tok_pattern_find(&n->pat, s, &m, &nm);
     if (rc) return rc;
     if (!nm) {
         free(m);
         return 0;
     }
     nstr o;
-    if (nstr_init(&o, s->n + 8)) {
+    if (bs_tok_nstr_init(&o, s->n + 8)) {
         free(m);
         return BS_ENOMEM;
     }
@@ -234,24 +235,24 @@ static int replace(const normalizer *n, nstr *s)
     const char *p = n->content;
     for (size_t k = 0; k < nm && !rc; k++) {
         size_t ms = m[2 * k], me = m[2 * k + 1];
-        for (; pos < ms && !rc; pos++) rc = nstr_push(&o, s->c[pos], s->a0[pos], s->a1[pos]);
+        for (; pos < ms && !rc; pos++) rc = bs_tok_nstr_push(&o, s->c[pos], s->a0[pos], s->a1[pos]);
         uint32_t a0 = me ? s->a0[me - 1] : s->shift, a1 = me ? s->a1[me - 1] : s->shift;
         size_t i = 0, len = strlen(p);
         while (i < len && !rc) {
             uint32_t cp;
             size_t w = bs_utf8_decode_cp(p + i, len - i, &cp);
-            rc = nstr_push(&o, cp, a0, a1);
+            rc = bs_tok_nstr_push(&o, cp, a0, a1);
             i += w;
         }
         pos = me;
     }
-    for (; pos < s->n && !rc; pos++) rc = nstr_push(&o, s->c[pos], s->a0[pos], s->a1[pos]);
+    for (; pos < s->n && !rc; pos++) rc = bs_tok_nstr_push(&o, s->c[pos], s->a0[pos], s->a1[pos]);
     free(m);
     if (rc) {
-        nstr_free(&o);
+        bs_tok_nstr_free(&o);
         return rc;
     }
-    nstr_free(s);
+    bs_tok_nstr_free(s);
     *s = o;
     return 0;
 }
@@ -261,7 +262,7 @@ static int prepend(const normalizer *n, nstr *s)
 {
     if (!s->n) return 0;
     nstr o;
-    if (nstr_init(&o, s->n + 8)) return BS_ENOMEM;
+    if (bs_tok_nstr_init(&o, s->n + 8)) return BS_ENOMEM;
     o.shift = s->shift;
     int rc = 0;
     const char *p = n->content;
@@ -269,20 +270,20 @@ static int prepend(const normalizer *n, nstr *s)
     while (i < len && !rc) {
         uint32_t cp;
         size_t w = bs_utf8_decode_cp(p + i, len - i, &cp);
-        rc = nstr_push(&o, cp, s->a0[0], s->a1[0]);
+        rc = bs_tok_nstr_push(&o, cp, s->a0[0], s->a1[0]);
         i += w;
     }
-    for (size_t k = 0; k < s->n && !rc; k++) rc = nstr_push(&o, s->c[k], s->a0[k], s->a1[k]);
+    for (size_t k = 0; k < s->n && !rc; k++) rc = bs_tok_nstr_push(&o, s->c[k], s->a0[k], s->a1[k]);
     if (rc) {
-        nstr_free(&o);
+        bs_tok_nstr_free(&o);
         return rc;
     }
-    nstr_free(s);
+    bs_tok_nstr_free(s);
     *s = o;
     return 0;
 }
 
-int normalize_run(const normalizer *n, nstr *s)
+int bs_tok_normalize_run(const normalizer *n, nstr *s)
 {
     if (!n) return 0;
     switch (n->type) {
@@ -309,10 +310,10 @@ int normalize_run(const normalizer *n, nstr *s)
     case NORM_PREPEND:
         return prepend(n, s);
     case NORM_PRECOMPILED:
-        return precompiled_run(n, s);
+        return bs_tok_precompiled_run(n, s);
     case NORM_SEQ:
         for (size_t i = 0; i < n->n_subs; i++) {
-            int rc = normalize_run(&n->subs[i], s);
+            int rc = bs_tok_normalize_run(&n->subs[i], s);
             if (rc) return rc;
         }
         return 0;
@@ -320,13 +321,13 @@ int normalize_run(const normalizer *n, nstr *s)
     return 0;
 }
 
-void normalizer_free(normalizer *n)
+void bs_tok_normalizer_free(normalizer *n)
 {
     if (!n) return;
-    pattern_free(&n->pat);
+    bs_tok_pattern_free(&n->pat);
     free(n->content);
     free(n->pc_blob);
     free(n->pc_trie);
-    for (size_t i = 0; i < n->n_subs; i++) normalizer_free(&n->subs[i]);
+    for (size_t i = 0; i < n->n_subs; i++) bs_tok_normalizer_free(&n->subs[i]);
     free(n->subs);
 }

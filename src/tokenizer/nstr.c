@@ -11,7 +11,7 @@
 #include "util/utf8.h"
 
 /* One allocation holds the three arrays: c, then a0, then a1. */
-int nstr_init(nstr *s, size_t cap)
+int bs_tok_nstr_init(nstr *s, size_t cap)
 {
     memset(s, 0, sizeof *s);
     if (cap == 0) cap = 8;
@@ -23,7 +23,7 @@ int nstr_init(nstr *s, size_t cap)
     return 0;
 }
 
-void nstr_free(nstr *s)
+void bs_tok_nstr_free(nstr *s)
 {
     free(s->c);
     memset(s, 0, sizeof *s);
@@ -47,7 +47,7 @@ static int nstr_grow(nstr *s, size_t need)
     return 0;
 }
 
-int nstr_push(nstr *s, uint32_t c, uint32_t a0, uint32_t a1)
+int bs_tok_nstr_push(nstr *s, uint32_t c, uint32_t a0, uint32_t a1)
 {
     if (s->n == s->cap && nstr_grow(s, s->n + 1)) return BS_ENOMEM;
     s->c[s->n] = c;
@@ -57,9 +57,9 @@ int nstr_push(nstr *s, uint32_t c, uint32_t a0, uint32_t a1)
     return 0;
 }
 
-int nstr_from_utf8(nstr *s, const char *text, size_t len, uint32_t base)
+int bs_tok_nstr_from_utf8(nstr *s, const char *text, size_t len, uint32_t base)
 {
-    if (nstr_init(s, len + 1)) return BS_ENOMEM;
+    if (bs_tok_nstr_init(s, len + 1)) return BS_ENOMEM;
     s->shift = base;
     size_t i = 0;
     while (i < len) {
@@ -78,9 +78,9 @@ int nstr_from_utf8(nstr *s, const char *text, size_t len, uint32_t base)
     return 0;
 }
 
-int nstr_slice(const nstr *s, size_t from, size_t to, nstr *out)
+int bs_tok_nstr_slice(const nstr *s, size_t from, size_t to, nstr *out)
 {
-    if (nstr_init(out, to - from + 1)) return BS_ENOMEM;
+    if (bs_tok_nstr_init(out, to - from + 1)) return BS_ENOMEM;
     memcpy(out->c, s->c + from, (to - from) * sizeof *s->c);
     memcpy(out->a0, s->a0 + from, (to - from) * sizeof *s->a0);
     memcpy(out->a1, s->a1 + from, (to - from) * sizeof *s->a1);
@@ -89,11 +89,11 @@ int nstr_slice(const nstr *s, size_t from, size_t to, nstr *out)
     return 0;
 }
 
-int nstr_transform(nstr *s, const uint32_t *nc, const int32_t *changes, size_t m,
-                   size_t initial_offset)
+int bs_tok_nstr_transform(nstr *s, const uint32_t *nc, const int32_t *changes, size_t m,
+                          size_t initial_offset)
 {
     nstr o;
-    if (nstr_init(&o, m + 1)) return BS_ENOMEM;
+    if (bs_tok_nstr_init(&o, m + 1)) return BS_ENOMEM;
     o.shift = s->shift;
     size_t off = initial_offset;
     for (size_t i = 0; i < m; i++) {
@@ -117,12 +117,12 @@ int nstr_transform(nstr *s, const uint32_t *nc, const int32_t *changes, size_t m
         o.a1[i] = a1;
     }
     o.n = m;
-    nstr_free(s);
+    bs_tok_nstr_free(s);
     *s = o;
     return 0;
 }
 
-int nstr_changes_push(nstr_changes *t, uint32_t c, int32_t change)
+int bs_tok_nstr_changes_push(nstr_changes *t, uint32_t c, int32_t change)
 {
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
@@ -140,20 +140,20 @@ int nstr_changes_push(nstr_changes *t, uint32_t c, int32_t change)
     return 0;
 }
 
-void nstr_changes_free(nstr_changes *t)
+void bs_tok_nstr_changes_free(nstr_changes *t)
 {
     free(t->c);
     free(t->d);
 }
 
-int nstr_changes_apply(nstr_changes *t, nstr *s, size_t initial_offset)
+int bs_tok_nstr_changes_apply(nstr_changes *t, nstr *s, size_t initial_offset)
 {
-    int rc = nstr_transform(s, t->c, t->d, t->n, initial_offset);
-    nstr_changes_free(t);
+    int rc = bs_tok_nstr_transform(s, t->c, t->d, t->n, initial_offset);
+    bs_tok_nstr_changes_free(t);
     return rc;
 }
 
-size_t nstr_to_utf8_buf(const nstr *s, char *b, uint32_t *mp)
+size_t bs_tok_nstr_to_utf8_buf(const nstr *s, char *b, uint32_t *mp)
 {
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -172,7 +172,7 @@ size_t nstr_to_utf8_buf(const nstr *s, char *b, uint32_t *mp)
     return k;
 }
 
-int nstr_to_utf8(const nstr *s, char **out, size_t *len, uint32_t **map)
+int bs_tok_nstr_to_utf8(const nstr *s, char **out, size_t *len, uint32_t **map)
 {
     size_t cap = s->n * 4 + 1;
     char *b = malloc(cap);
@@ -197,39 +197,39 @@ int nstr_to_utf8(const nstr *s, char **out, size_t *len, uint32_t **map)
     return 0;
 }
 
-int uc_is_whitespace(uint32_t c)
+int bs_tok_uc_is_whitespace(uint32_t c)
 {
     return (c >= 9 && c <= 13) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
            (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
            c == 0x205F || c == 0x3000;
 }
 
-int uc_category(uint32_t c)
+int bs_tok_uc_category(uint32_t c)
 {
     if (c > 0x10FFFF) return UTF8PROC_CATEGORY_CN;
     return utf8proc_category((utf8proc_int32_t)c);
 }
 
-int uc_is_alnum(uint32_t c)
+int bs_tok_uc_is_alnum(uint32_t c)
 {
-    int k = uc_category(c);
+    int k = bs_tok_uc_category(c);
     return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) ||
            (k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO) || k == UTF8PROC_CATEGORY_MC;
 }
 
-int uc_is_punct(uint32_t c)
+int bs_tok_uc_is_punct(uint32_t c)
 {
-    int k = uc_category(c);
+    int k = bs_tok_uc_category(c);
     return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
 }
 
-int uc_is_mark(uint32_t c)
+int bs_tok_uc_is_mark(uint32_t c)
 {
-    int k = uc_category(c);
+    int k = bs_tok_uc_category(c);
     return k >= UTF8PROC_CATEGORY_MN && k <= UTF8PROC_CATEGORY_ME;
 }
 
-int uc_is_chinese(uint32_t c)
+int bs_tok_uc_is_chinese(uint32_t c)
 {
     return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
            (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
@@ -237,7 +237,7 @@ int uc_is_chinese(uint32_t c)
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-int uc_lower(uint32_t c, uint32_t *out)
+int bs_tok_uc_lower(uint32_t c, uint32_t *out)
 {
     if (c == 0x130) { /* the one unconditional multi-char lowercase */
         out[0] = 'i';

@@ -42,7 +42,8 @@ static char *onig_compat(const char *str, size_t len, size_t *olen)
     return o;
 }
 
-int pattern_compile(pattern *p, const char *str, size_t len, int is_regex, char *err, size_t errlen)
+int bs_tok_pattern_compile(pattern *p, const char *str, size_t len, int is_regex, char *err,
+                           size_t errlen)
 {
     memset(p, 0, sizeof *p);
     p->is_regex = is_regex;
@@ -71,7 +72,7 @@ int pattern_compile(pattern *p, const char *str, size_t len, int is_regex, char 
     return 0;
 }
 
-void pattern_free(pattern *p)
+void bs_tok_pattern_free(pattern *p)
 {
     if (p->re) pcre2_code_free(p->re);
     free(p->str);
@@ -93,7 +94,7 @@ static int push_m(size_t **m, size_t *n, size_t *cap, size_t s, size_t e)
     return 0;
 }
 
-int pattern_find(const pattern *p, const nstr *s, size_t **out, size_t *nout)
+int bs_tok_pattern_find(const pattern *p, const nstr *s, size_t **out, size_t *nout)
 {
     *out = NULL;
     *nout = 0;
@@ -101,7 +102,7 @@ int pattern_find(const pattern *p, const nstr *s, size_t **out, size_t *nout)
     char *u;
     size_t len;
     uint32_t *map;
-    if (nstr_to_utf8(s, &u, &len, &map)) return BS_ENOMEM;
+    if (bs_tok_nstr_to_utf8(s, &u, &len, &map)) return BS_ENOMEM;
     size_t cap = 0;
     int rc = 0;
     if (!p->is_regex) {

@@ -25,7 +25,7 @@ static int sl_push(split_list *l, nstr *s, int added)
         size_t cap = l->cap ? l->cap * 2 : 16;
         split *v = realloc(l->v, cap * sizeof *v);
         if (!v) {
-            nstr_free(s);
+            bs_tok_nstr_free(s);
             return BS_ENOMEM;
         }
         l->v = v;
@@ -40,13 +40,14 @@ static int sl_push(split_list *l, nstr *s, int added)
 
 static void sl_free(split_list *l)
 {
-    for (size_t i = 0; i < l->n; i++) nstr_free(&l->v[i].s);
+    for (size_t i = 0; i < l->n; i++) bs_tok_nstr_free(&l->v[i].s);
     free(l->v);
 }
 
 static int is_word_char(uint32_t c)
 {
-    return c == '_' || uc_is_alnum(c) || uc_is_mark(c) || uc_category(c) == UTF8PROC_CATEGORY_PC;
+    return c == '_' || bs_tok_uc_is_alnum(c) || bs_tok_uc_is_mark(c) ||
+           bs_tok_uc_category(c) == UTF8PROC_CATEGORY_PC;
 }
 
 /* Finds added tokens (normalized or not) in s; appends the splits to out. */
@@ -56,7 +57,7 @@ static int split_added(const bs_tokenizer *tok, nstr *s, int normalized, split_l
     char *u;
     size_t len;
     uint32_t *map;
-    if (nstr_to_utf8(s, &u, &len, &map)) return BS_ENOMEM;
+    if (bs_tok_nstr_to_utf8(s, &u, &len, &map)) return BS_ENOMEM;
     int rc = 0;
     uint8_t first[256] = {0};
     for (size_t k = 0; k < tok->n_added; k++) {
@@ -93,7 +94,7 @@ static int split_added(const bs_tokenizer *tok, nstr *s, int normalized, split_l
         }
         if (t->lstrip) {
             size_t cs = map[ms];
-            while (cs > 0 && uc_is_whitespace(s->c[cs - 1])) cs--;
+            while (cs > 0 && bs_tok_uc_is_whitespace(s->c[cs - 1])) cs--;
             size_t ns = 0;
             for (ns = ms; ns > 0 && map[ns - 1] >= cs; ns--) {
             }
@@ -101,21 +102,23 @@ static int split_added(const bs_tokenizer *tok, nstr *s, int normalized, split_l
         }
         if (t->rstrip) {
             size_t ce = map[me];
-            while (ce < s->n && uc_is_whitespace(s->c[ce])) ce++;
+            while (ce < s->n && bs_tok_uc_is_whitespace(s->c[ce])) ce++;
             while (me < len && map[me] < ce) me++;
             i = me;
         }
         nstr p;
         if (start_off < ms) {
-            if ((rc = nstr_slice(s, map[start_off], map[ms], &p)) || (rc = sl_push(out, &p, -1)))
+            if ((rc = bs_tok_nstr_slice(s, map[start_off], map[ms], &p)) ||
+                (rc = sl_push(out, &p, -1)))
                 break;
         }
-        if ((rc = nstr_slice(s, map[ms], map[me], &p)) || (rc = sl_push(out, &p, best))) break;
+        if ((rc = bs_tok_nstr_slice(s, map[ms], map[me], &p)) || (rc = sl_push(out, &p, best)))
+            break;
         start_off = me;
     }
     if (!rc && start_off < len) {
         nstr p;
-        if (!(rc = nstr_slice(s, map[start_off], s->n, &p))) rc = sl_push(out, &p, -1);
+        if (!(rc = bs_tok_nstr_slice(s, map[start_off], s->n, &p))) rc = sl_push(out, &p, -1);
     }
     free(u);
     free(map);
@@ -141,19 +144,19 @@ static int emit_piece(const bs_tokenizer *tok, const split *sp, int32_t word, in
     uint32_t *map = mbuf;
     size_t len;
     if (s->n <= 256) { /* words are short: no allocation */
-        len = nstr_to_utf8_buf(s, ubuf, mbuf);
-    } else if (nstr_to_utf8(s, &u, &len, &map)) {
+        len = bs_tok_nstr_to_utf8_buf(s, ubuf, mbuf);
+    } else if (bs_tok_nstr_to_utf8(s, &u, &len, &map)) {
         return BS_ENOMEM;
     }
     int rc = 0;
     if (sp->added >= 0) {
-        rc = enc_push(e, tok->added[sp->added].id, 0, u, len, s->a0[0], s->a1[s->n - 1], word, seq,
-                      0, 1);
+        rc = bs_tok_enc_push(e, tok->added[sp->added].id, 0, u, len, s->a0[0], s->a1[s->n - 1],
+                             word, seq, 0, 1);
         (*count)++;
     } else {
         tv->n = 0;
         tv->sb_len = 0;
-        rc = model_tokenize(&tok->model, u, len, tv);
+        rc = bs_tok_model_tokenize(&tok->model, u, len, tv);
         for (size_t k = 0; k < tv->n && !rc; k++) {
             const model_token *t = &tv->v[k];
             size_t cs = map[t->b0], ce = t->b1 > t->b0 ? map[t->b1 - 1] + 1 : cs;
@@ -165,10 +168,11 @@ static int emit_piece(const bs_tokenizer *tok, const split *sp, int32_t word, in
                 str = tv->strbuf + ((uintptr_t)t->str - 1);
                 sl = t->str_len;
             } else {
-                str = model_id_to_token(&tok->model, t->id, &sl);
+                str = bs_tok_model_id_to_token(&tok->model, t->id, &sl);
                 if (!str) str = "", sl = 0;
             }
-            rc = enc_push(e, t->id, 0, str, sl, s->a0[cs], s->a1[ce ? ce - 1 : 0], word, seq, 0, 1);
+            rc = bs_tok_enc_push(e, t->id, 0, str, sl, s->a0[cs], s->a1[ce ? ce - 1 : 0], word, seq,
+                                 0, 1);
             (*count)++;
         }
     }
@@ -179,17 +183,18 @@ static int emit_piece(const bs_tokenizer *tok, const split *sp, int32_t word, in
     return rc;
 }
 
-int pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t len, int32_t seq,
-                        size_t limit, int from_left, bs_encoding *e, bs_err *err)
+int bs_tok_pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t len, int32_t seq,
+                               size_t limit, int from_left, bs_encoding *e, bs_err *err)
 {
     memset(e, 0, sizeof *e);
     nstr whole;
-    if (nstr_from_utf8(&whole, text, len, 0)) return bs_err_set(err, BS_ENOMEM, "out of memory");
+    if (bs_tok_nstr_from_utf8(&whole, text, len, 0))
+        return bs_err_set(err, BS_ENOMEM, "out of memory");
     split_list a = {0}, b = {0};
     int rc = 0;
     if (any_added(tok, 0)) {
         rc = split_added(tok, &whole, 0, &a);
-        nstr_free(&whole);
+        bs_tok_nstr_free(&whole);
     } else {
         rc = sl_push(&a, &whole, -1);
     }
@@ -198,7 +203,7 @@ int pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t len, i
             rc = sl_push(&b, &a.v[i].s, a.v[i].added);
             continue;
         }
-        rc = normalize_run(tok->norm, &a.v[i].s);
+        rc = bs_tok_normalize_run(tok->norm, &a.v[i].s);
         if (rc) break;
         if (any_added(tok, 1))
             rc = split_added(tok, &a.v[i].s, 1, &b);
@@ -215,11 +220,11 @@ int pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t len, i
             continue;
         }
         piece_list pl = {0};
-        rc = pieces_push(&pl, &b.v[i].s);
-        if (!rc) rc = pretok_run(tok->pre, &pl);
+        rc = bs_tok_pieces_push(&pl, &b.v[i].s);
+        if (!rc) rc = bs_tok_pretok_run(tok->pre, &pl);
         for (size_t k = 0; k < pl.n && !rc; k++)
             if (pl.v[k].n) rc = sl_push(&w, &pl.v[k], -1);
-        pieces_free(&pl);
+        bs_tok_pieces_free(&pl);
     }
     sl_free(&b);
     tok_vec tv = {0};
@@ -238,7 +243,7 @@ int pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t len, i
                 bs_encoding tmp;
                 memset(&tmp, 0, sizeof tmp);
                 rc = emit_piece(tok, &w.v[i], (int32_t)i, seq, &tv, &tmp, &count);
-                enc_clear(&tmp);
+                bs_tok_enc_clear(&tmp);
                 first = i;
                 if (count >= limit && w.v[i].added < 0) break;
             }
@@ -248,10 +253,10 @@ int pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t len, i
                 rc = emit_piece(tok, &w.v[i], (int32_t)(i - first), seq, &tv, e, &count);
         }
     }
-    tokvec_free(&tv);
+    bs_tok_tokvec_free(&tv);
     sl_free(&w);
     if (rc) {
-        enc_clear(e);
+        bs_tok_enc_clear(e);
         if (rc == BS_EUNPROCESSABLE)
             return bs_err_set(
                 err, rc, "tokenizer: the model has no unknown token for a word it cannot encode");

@@ -20,7 +20,7 @@ static void set_type_seq(bs_encoding *e, int32_t type_id, int32_t seq)
 /* ByteLevel::process_offsets, on code point offsets as in the library. */
 static void trim_offsets(bs_encoding *e, int add_prefix_space)
 {
-    uint32_t g = bytelevel_char(' ');
+    uint32_t g = bs_tok_bytelevel_char(' ');
     for (size_t i = 0; i < e->len; i++) {
         const char *t = e->tokens[i];
         size_t tl = strlen(t), lead = 0, trail = 0, pos = 0;
@@ -35,10 +35,10 @@ static void trim_offsets(bs_encoding *e, int add_prefix_space)
             else
                 overflow = 1;
         }
-        while (lead < nc && (cps[lead] == g || uc_is_whitespace(cps[lead]))) lead++;
+        while (lead < nc && (cps[lead] == g || bs_tok_uc_is_whitespace(cps[lead]))) lead++;
         if (!overflow)
             while (trail < nc &&
-                   (cps[nc - 1 - trail] == g || uc_is_whitespace(cps[nc - 1 - trail])))
+                   (cps[nc - 1 - trail] == g || bs_tok_uc_is_whitespace(cps[nc - 1 - trail])))
                 trail++;
         bs_span *o = &e->offsets[i];
         if (lead) {
@@ -55,7 +55,7 @@ static void trim_offsets(bs_encoding *e, int add_prefix_space)
 
 static int push_special(bs_encoding *e, int32_t id, const char *tok, int32_t type_id)
 {
-    return enc_push(e, id, type_id, tok, strlen(tok), 0, 0, -1, -1, 1, 1);
+    return bs_tok_enc_push(e, id, type_id, tok, strlen(tok), 0, 0, -1, -1, 1, 1);
 }
 
 /* Wraps seq (and each window) as: pre-specials, seq, post-specials. */
@@ -75,7 +75,7 @@ static int wrap_one(const bs_encoding *s, const wrap *w, bs_encoding *out)
     bs_encoding tmp = *s;
     tmp.overflowing = NULL;
     tmp.n_overflowing = 0;
-    if (!rc) rc = enc_merge_with(out, &tmp);
+    if (!rc) rc = bs_tok_enc_merge_with(out, &tmp);
     for (size_t i = 0; i < w->n_post && !rc; i++)
         rc = push_special(out, w->post_ids[i], w->post_tok[i], w->type_id);
     if (!rc && s->n_overflowing) {
@@ -86,7 +86,7 @@ static int wrap_one(const bs_encoding *s, const wrap *w, bs_encoding *out)
             out->n_overflowing = i + 1;
         }
     }
-    if (rc) enc_clear(out);
+    if (rc) bs_tok_enc_clear(out);
     return rc;
 }
 
@@ -120,13 +120,13 @@ static int template_apply(const postproc *p, bs_encoding *a, bs_encoding *b, int
         } else {
             bs_encoding *src = t[i].seq ? b : a;
             if (!src) continue;
-            rc = enc_clone(src, &part);
+            rc = bs_tok_enc_clone(src, &part);
             if (!rc) set_type_seq(&part, t[i].type_id, t[i].seq);
         }
-        if (!rc) rc = enc_merge_with(out, &part);
-        enc_clear(&part);
+        if (!rc) rc = bs_tok_enc_merge_with(out, &part);
+        bs_tok_enc_clear(&part);
     }
-    if (rc) enc_clear(out);
+    if (rc) bs_tok_enc_clear(out);
     return rc;
 }
 
@@ -140,10 +140,10 @@ static int bert_like(const postproc *p, bs_encoding *a, bs_encoding *b, int add_
     memset(out, 0, sizeof *out);
     if (!add_special) {
         set_type_seq(a, 0, 0);
-        int rc = enc_clone(a, out);
+        int rc = bs_tok_enc_clone(a, out);
         if (!rc && b) {
             set_type_seq(b, roberta ? 0 : 1, 1);
-            rc = enc_merge_with(out, b);
+            rc = bs_tok_enc_merge_with(out, b);
         }
         return rc;
     }
@@ -157,21 +157,21 @@ static int bert_like(const postproc *p, bs_encoding *a, bs_encoding *b, int add_
     wrap wb = {&p->sep_id, &p->sep_id, &sep, &sep, roberta ? 1 : 0, 1, bt};
     bs_encoding wbenc;
     rc = wrap_one(b, &wb, &wbenc);
-    if (!rc) rc = enc_merge_with(out, &wbenc);
-    enc_clear(&wbenc);
-    if (rc) enc_clear(out);
+    if (!rc) rc = bs_tok_enc_merge_with(out, &wbenc);
+    bs_tok_enc_clear(&wbenc);
+    if (rc) bs_tok_enc_clear(out);
     return rc;
 }
 
-int postproc_run(const postproc *p, bs_encoding *a, bs_encoding *b, int add_special,
-                 bs_encoding *out)
+int bs_tok_postproc_run(const postproc *p, bs_encoding *a, bs_encoding *b, int add_special,
+                        bs_encoding *out)
 {
     if (!p) {
         set_type_seq(a, 0, 0);
-        int rc = enc_clone(a, out);
+        int rc = bs_tok_enc_clone(a, out);
         if (!rc && b) {
             set_type_seq(b, 1, 1);
-            rc = enc_merge_with(out, b);
+            rc = bs_tok_enc_merge_with(out, b);
         }
         return rc;
     }
@@ -187,7 +187,7 @@ int postproc_run(const postproc *p, bs_encoding *a, bs_encoding *b, int add_spec
             trim_offsets(a, p->add_prefix_space);
             if (b) trim_offsets(b, p->add_prefix_space);
         }
-        return postproc_run(NULL, a, b, add_special, out);
+        return bs_tok_postproc_run(NULL, a, b, add_special, out);
     case POST_SEQ: {
         /* Each processor but the last only rewrites offsets (ByteLevel). */
         for (size_t i = 0; i + 1 < p->n_subs; i++)
@@ -195,15 +195,15 @@ int postproc_run(const postproc *p, bs_encoding *a, bs_encoding *b, int add_spec
                 trim_offsets(a, p->subs[i].add_prefix_space);
                 if (b) trim_offsets(b, p->subs[i].add_prefix_space);
             }
-        if (!p->n_subs) return postproc_run(NULL, a, b, add_special, out);
+        if (!p->n_subs) return bs_tok_postproc_run(NULL, a, b, add_special, out);
         const postproc *last = &p->subs[p->n_subs - 1];
-        return postproc_run(last, a, b, add_special, out);
+        return bs_tok_postproc_run(last, a, b, add_special, out);
     }
     }
     return BS_EINTERNAL;
 }
 
-size_t postproc_added(const postproc *p, int pair)
+size_t bs_tok_postproc_added(const postproc *p, int pair)
 {
     if (!p) return 0;
     switch (p->type) {
@@ -223,14 +223,14 @@ size_t postproc_added(const postproc *p, int pair)
         return pair ? 4 : 2;
     case POST_SEQ: {
         size_t k = 0;
-        for (size_t i = 0; i < p->n_subs; i++) k += postproc_added(&p->subs[i], pair);
+        for (size_t i = 0; i < p->n_subs; i++) k += bs_tok_postproc_added(&p->subs[i], pair);
         return k;
     }
     }
     return 0;
 }
 
-void postproc_free(postproc *p)
+void bs_tok_postproc_free(postproc *p)
 {
     if (!p) return;
     for (size_t i = 0; i < p->n_single; i++) free(p->single[i].special);
@@ -246,6 +246,6 @@ void postproc_free(postproc *p)
     free(p->specials);
     free(p->cls);
     free(p->sep);
-    for (size_t i = 0; i < p->n_subs; i++) postproc_free(&p->subs[i]);
+    for (size_t i = 0; i < p->n_subs; i++) bs_tok_postproc_free(&p->subs[i]);
     free(p->subs);
 }

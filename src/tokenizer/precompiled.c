@@ -8,7 +8,7 @@
 
 #include "tokenizer/tok_internal.h"
 
-int precompiled_init(normalizer *n, const uint8_t *blob, size_t len)
+int bs_tok_precompiled_init(normalizer *n, const uint8_t *blob, size_t len)
 {
     if (len < 4) return BS_EFORMAT;
     uint32_t tsize = (uint32_t)blob[0] | (uint32_t)blob[1] << 8 | (uint32_t)blob[2] << 16 |
@@ -76,7 +76,7 @@ static int replace(nstr_changes *t, size_t old_count, const char *r, size_t rlen
     while (i < rlen) {
         uint32_t cp;
         i += bs_utf8_decode_cp(r + i, rlen - i, &cp);
-        if (nstr_changes_push(t, cp, 0)) return BS_ENOMEM;
+        if (bs_tok_nstr_changes_push(t, cp, 0)) return BS_ENOMEM;
     }
     size_t new_count = t->n - start;
     if (new_count > old_count) {
@@ -87,12 +87,12 @@ static int replace(nstr_changes *t, size_t old_count, const char *r, size_t rlen
     return 0;
 }
 
-int precompiled_run(const normalizer *n, nstr *s)
+int bs_tok_precompiled_run(const normalizer *n, nstr *s)
 {
     if (!s->n) return 0;
     char *u;
     size_t len;
-    if (nstr_to_utf8(s, &u, &len, NULL)) return BS_ENOMEM;
+    if (bs_tok_nstr_to_utf8(s, &u, &len, NULL)) return BS_ENOMEM;
     nstr_changes t = {0};
     int modified = 0, rc = 0;
     size_t i = 0, ci = 0;
@@ -126,7 +126,7 @@ int precompiled_run(const normalizer *n, nstr *s)
                     modified = 1;
                     rc = replace(&t, 1, r, rlen);
                 } else {
-                    rc = nstr_changes_push(&t, cp, 0);
+                    rc = bs_tok_nstr_changes_push(&t, cp, 0);
                 }
                 k += w;
             }
@@ -135,7 +135,7 @@ int precompiled_run(const normalizer *n, nstr *s)
         ci = cj;
     }
     free(u);
-    if (!rc && modified) return nstr_changes_apply(&t, s, 0);
-    nstr_changes_free(&t);
+    if (!rc && modified) return bs_tok_nstr_changes_apply(&t, s, 0);
+    bs_tok_nstr_changes_free(&t);
     return rc;
 }

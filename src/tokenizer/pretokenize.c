@@ -9,13 +9,13 @@
 
 #include "tokenizer/tok_internal.h"
 
-int pieces_push(piece_list *l, nstr *s)
+int bs_tok_pieces_push(piece_list *l, nstr *s)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         nstr *v = realloc(l->v, cap * sizeof *v);
         if (!v) {
-            nstr_free(s);
+            bs_tok_nstr_free(s);
             return BS_ENOMEM;
         }
         l->v = v;
@@ -26,9 +26,9 @@ int pieces_push(piece_list *l, nstr *s)
     return 0;
 }
 
-void pieces_free(piece_list *l)
+void bs_tok_pieces_free(piece_list *l)
 {
-    for (size_t i = 0; i < l->n; i++) nstr_free(&l->v[i]);
+    for (size_t i = 0; i < l->n; i++) bs_tok_nstr_free(&l->v[i]);
     free(l->v);
     memset(l, 0, sizeof *l);
 }
@@ -75,7 +75,7 @@ static int find_pattern(const pattern *p, const nstr *s, span_vec *out)
 {
     if (!s->n) return sv_push(out, 0, 0, 0);
     size_t *m = NULL, nm = 0;
-    int rc = pattern_find(p, s, &m, &nm);
+    int rc = bs_tok_pattern_find(p, s, &m, &nm);
     if (rc) return rc;
     size_t prev = 0;
     for (size_t k = 0; k < nm && !rc; k++) {
@@ -138,8 +138,8 @@ static int split_apply(const nstr *s, span_vec *sv, int behavior, piece_list *ou
     for (size_t i = 0; i < n; i++) {
         if (v[i].m || v[i].e <= v[i].s) continue;
         nstr p;
-        if (nstr_slice(s, v[i].s, v[i].e, &p)) return BS_ENOMEM;
-        if (pieces_push(out, &p)) return BS_ENOMEM;
+        if (bs_tok_nstr_slice(s, v[i].s, v[i].e, &p)) return BS_ENOMEM;
+        if (bs_tok_pieces_push(out, &p)) return BS_ENOMEM;
     }
     return 0;
 }
@@ -149,12 +149,12 @@ static int is_bert_punct(uint32_t c)
     if (c < 128)
         return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
                (c >= 123 && c <= 126);
-    return uc_is_punct(c);
+    return bs_tok_uc_is_punct(c);
 }
 
 static int is_numeric(uint32_t c)
 {
-    int k = uc_category(c);
+    int k = bs_tok_uc_category(c);
     return k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO;
 }
 
@@ -174,10 +174,10 @@ static int split_pieces(piece_list *l, int (*pred)(uint32_t), const pattern *p, 
         free(sv.v);
     }
     if (rc) {
-        pieces_free(&out);
+        bs_tok_pieces_free(&out);
         return rc;
     }
-    pieces_free(l);
+    bs_tok_pieces_free(l);
     *l = out;
     return 0;
 }
@@ -195,7 +195,7 @@ static int split_pat(piece_list *l, const pattern *p, int behavior, int invert)
 static int prepend_char(nstr *s, uint32_t c)
 {
     if (!s->n) return 0;
-    if (nstr_push(s, 0, 0, 0)) return BS_ENOMEM;
+    if (bs_tok_nstr_push(s, 0, 0, 0)) return BS_ENOMEM;
     memmove(s->c + 1, s->c, (s->n - 1) * sizeof *s->c);
     memmove(s->a0 + 1, s->a0, (s->n - 1) * sizeof *s->a0);
     memmove(s->a1 + 1, s->a1, (s->n - 1) * sizeof *s->a1);
@@ -231,13 +231,13 @@ static void bytelevel_init(void)
     pthread_once(&g_bytelevel_once, bytelevel_build);
 }
 
-uint32_t bytelevel_char(uint8_t b)
+uint32_t bs_tok_bytelevel_char(uint8_t b)
 {
     bytelevel_init();
     return g_bytelevel[b];
 }
 
-int bytelevel_byte(uint32_t c)
+int bs_tok_bytelevel_byte(uint32_t c)
 {
     bytelevel_init();
     return c < 512 ? g_byte_of[c] : -1;
@@ -248,19 +248,19 @@ static int bytelevel_map(nstr *s)
     size_t extra = 0;
     for (size_t i = 0; i < s->n; i++) extra += s->c[i] >= 0x80;
     if (!extra) {
-        for (size_t i = 0; i < s->n; i++) s->c[i] = bytelevel_char((uint8_t)s->c[i]);
+        for (size_t i = 0; i < s->n; i++) s->c[i] = bs_tok_bytelevel_char((uint8_t)s->c[i]);
         return 0;
     }
     nstr o;
-    if (nstr_init(&o, s->n * 4 + 1)) return BS_ENOMEM;
+    if (bs_tok_nstr_init(&o, s->n * 4 + 1)) return BS_ENOMEM;
     o.shift = s->shift;
     for (size_t i = 0; i < s->n; i++) {
         char b[4];
         size_t w = bs_utf8_encode(s->c[i], b);
         for (size_t j = 0; j < w; j++)
-            nstr_push(&o, bytelevel_char((uint8_t)b[j]), s->a0[i], s->a1[i]);
+            bs_tok_nstr_push(&o, bs_tok_bytelevel_char((uint8_t)b[j]), s->a0[i], s->a1[i]);
     }
-    nstr_free(s);
+    bs_tok_nstr_free(s);
     *s = o;
     return 0;
 }
@@ -279,8 +279,8 @@ static void patterns_init(void)
         "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]+|"
         "[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}\\p{White_Space}]+";
     char e[128];
-    g_pat_ready = !pattern_compile(&g_gpt2, gpt2, sizeof gpt2 - 1, 1, e, sizeof e) &&
-                  !pattern_compile(&g_ws, ws, sizeof ws - 1, 1, e, sizeof e);
+    g_pat_ready = !bs_tok_pattern_compile(&g_gpt2, gpt2, sizeof gpt2 - 1, 1, e, sizeof e) &&
+                  !bs_tok_pattern_compile(&g_ws, ws, sizeof ws - 1, 1, e, sizeof e);
 }
 
 static int metaspace(const pretok *p, piece_list *l)
@@ -309,29 +309,29 @@ static int metaspace(const pretok *p, piece_list *l)
         free(sv.v);
     }
     if (rc) {
-        pieces_free(&out);
+        bs_tok_pieces_free(&out);
         return rc;
     }
-    pieces_free(l);
+    bs_tok_pieces_free(l);
     *l = out;
     return 0;
 }
 
-int pretok_run(const pretok *p, piece_list *l)
+int bs_tok_pretok_run(const pretok *p, piece_list *l)
 {
     if (!p) return 0;
     pthread_once(&g_pat_once, patterns_init);
     int rc = 0;
     switch (p->type) {
     case PRE_BERT:
-        rc = split_pred(l, uc_is_whitespace, SPLIT_REMOVED);
+        rc = split_pred(l, bs_tok_uc_is_whitespace, SPLIT_REMOVED);
         if (!rc) rc = split_pred(l, is_bert_punct, SPLIT_ISOLATED);
         return rc;
     case PRE_WHITESPACE:
         if (!g_pat_ready) return BS_EINTERNAL;
         return split_pat(l, &g_ws, SPLIT_REMOVED, 1);
     case PRE_WHITESPACE_SPLIT:
-        return split_pred(l, uc_is_whitespace, SPLIT_REMOVED);
+        return split_pred(l, bs_tok_uc_is_whitespace, SPLIT_REMOVED);
     case PRE_PUNCT:
         return split_pred(l, is_bert_punct, p->behavior);
     case PRE_DIGITS:
@@ -361,16 +361,16 @@ int pretok_run(const pretok *p, piece_list *l)
             if (bytelevel_map(&l->v[i])) return BS_ENOMEM;
         return 0;
     case PRE_SEQ:
-        for (size_t i = 0; i < p->n_subs && !rc; i++) rc = pretok_run(&p->subs[i], l);
+        for (size_t i = 0; i < p->n_subs && !rc; i++) rc = bs_tok_pretok_run(&p->subs[i], l);
         return rc;
     }
     return 0;
 }
 
-void pretok_free(pretok *p)
+void bs_tok_pretok_free(pretok *p)
 {
     if (!p) return;
-    pattern_free(&p->pat);
-    for (size_t i = 0; i < p->n_subs; i++) pretok_free(&p->subs[i]);
+    bs_tok_pattern_free(&p->pat);
+    for (size_t i = 0; i < p->n_subs; i++) bs_tok_pretok_free(&p->subs[i]);
     free(p->subs);
 }

@@ -1,6 +1,8 @@
 /* Private types of the tokenizer module: the normalized string with its
  * alignments to the original text, the pipeline components as loaded from
- * tokenizer.json, and the model interfaces. Shared by src/tokenizer/ only. */
+ * tokenizer.json, and the model interfaces. Shared by src/tokenizer/ only.
+ * Functions here are prefixed bs_tok_ although private: libbertstudio is
+ * linked into other programs, where names like model_free would collide. */
 #ifndef BS_TOKENIZER_INTERNAL_H
 #define BS_TOKENIZER_INTERNAL_H
 
@@ -32,43 +34,43 @@ typedef struct nstr {
     uint32_t shift;
 } nstr;
 
-int nstr_init(nstr *s, size_t cap);
-void nstr_free(nstr *s);
-int nstr_push(nstr *s, uint32_t c, uint32_t a0, uint32_t a1);
+int bs_tok_nstr_init(nstr *s, size_t cap);
+void bs_tok_nstr_free(nstr *s);
+int bs_tok_nstr_push(nstr *s, uint32_t c, uint32_t a0, uint32_t a1);
 /* Decodes valid UTF-8 text into s; alignments are the byte spans + base. */
-int nstr_from_utf8(nstr *s, const char *text, size_t len, uint32_t base);
+int bs_tok_nstr_from_utf8(nstr *s, const char *text, size_t len, uint32_t base);
 /* Copy of chars [from, to) of s. */
-int nstr_slice(const nstr *s, size_t from, size_t to, nstr *out);
+int bs_tok_nstr_slice(const nstr *s, size_t from, size_t to, nstr *out);
 /* HF's NormalizedString::transform over the whole string: each new char with
  * its change (1 inserted, 0 replaces, -N replaces and removes N following). */
-int nstr_transform(nstr *s, const uint32_t *nc, const int32_t *changes, size_t m,
-                   size_t initial_offset);
-/* A (char, change) list being built for nstr_transform. Start from {0}. */
+int bs_tok_nstr_transform(nstr *s, const uint32_t *nc, const int32_t *changes, size_t m,
+                          size_t initial_offset);
+/* A (char, change) list being built for bs_tok_nstr_transform. Start from {0}. */
 typedef struct nstr_changes {
     uint32_t *c;
     int32_t *d;
     size_t n, cap;
 } nstr_changes;
-int nstr_changes_push(nstr_changes *t, uint32_t c, int32_t change);
-void nstr_changes_free(nstr_changes *t);
-/* nstr_transform(s, t's chars and changes), then frees t. */
-int nstr_changes_apply(nstr_changes *t, nstr *s, size_t initial_offset);
+int bs_tok_nstr_changes_push(nstr_changes *t, uint32_t c, int32_t change);
+void bs_tok_nstr_changes_free(nstr_changes *t);
+/* bs_tok_nstr_transform(s, t's chars and changes), then frees t. */
+int bs_tok_nstr_changes_apply(nstr_changes *t, nstr *s, size_t initial_offset);
 /* UTF-8 of the chars; *map (optional) gets, per byte offset 0..len, the
  * char index (size len+1). Caller frees both. */
-int nstr_to_utf8(const nstr *s, char **out, size_t *len, uint32_t **map);
+int bs_tok_nstr_to_utf8(const nstr *s, char **out, size_t *len, uint32_t **map);
 /* Same into caller buffers of at least 4 * n + 1 bytes and entries; returns
  * the byte length. */
-size_t nstr_to_utf8_buf(const nstr *s, char *buf, uint32_t *map);
+size_t bs_tok_nstr_to_utf8_buf(const nstr *s, char *buf, uint32_t *map);
 
 /* Unicode helpers (utf8proc) with Rust's semantics. */
-int uc_is_whitespace(uint32_t c); /* Rust char::is_whitespace */
-int uc_is_alnum(uint32_t c);      /* Rust char::is_alphanumeric */
-int uc_is_punct(uint32_t c);      /* Unicode P* */
-int uc_category(uint32_t c);      /* utf8proc category */
-int uc_is_mark(uint32_t c);       /* M* */
-int uc_is_chinese(uint32_t c);    /* BERT's CJK ranges */
+int bs_tok_uc_is_whitespace(uint32_t c); /* Rust char::is_whitespace */
+int bs_tok_uc_is_alnum(uint32_t c);      /* Rust char::is_alphanumeric */
+int bs_tok_uc_is_punct(uint32_t c);      /* Unicode P* */
+int bs_tok_uc_category(uint32_t c);      /* utf8proc category */
+int bs_tok_uc_is_mark(uint32_t c);       /* M* */
+int bs_tok_uc_is_chinese(uint32_t c);    /* BERT's CJK ranges */
 /* Rust char::to_lowercase into out (up to 3); returns count. */
-int uc_lower(uint32_t c, uint32_t *out);
+int bs_tok_uc_lower(uint32_t c, uint32_t *out);
 
 /* ── string → id map (open addressing) ── */
 typedef struct vocab_map {
@@ -78,12 +80,12 @@ typedef struct vocab_map {
     size_t cap, count;
 } vocab_map;
 
-int vmap_init(vocab_map *m, size_t expected);
-void vmap_free(vocab_map *m);
+int bs_tok_vmap_init(vocab_map *m, size_t expected);
+void bs_tok_vmap_free(vocab_map *m);
 /* Inserts or overwrites; key copied. */
-int vmap_put(vocab_map *m, const char *k, size_t klen, int32_t v);
-int32_t vmap_get(const vocab_map *m, const char *k, size_t klen); /* -1 when absent */
-uint64_t vmap_hash(const char *k, size_t len);
+int bs_tok_vmap_put(vocab_map *m, const char *k, size_t klen, int32_t v);
+int32_t bs_tok_vmap_get(const vocab_map *m, const char *k, size_t klen); /* -1 when absent */
+uint64_t bs_tok_vmap_hash(const char *k, size_t len);
 
 /* ── components ── */
 enum {
@@ -172,9 +174,10 @@ typedef struct tok_vec {
     size_t sb_len, sb_cap;
 } tok_vec;
 
-int tokvec_push(tok_vec *t, int32_t id, uint32_t b0, uint32_t b1);
-int tokvec_push_str(tok_vec *t, int32_t id, uint32_t b0, uint32_t b1, const char *s, size_t n);
-void tokvec_free(tok_vec *t);
+int bs_tok_tokvec_push(tok_vec *t, int32_t id, uint32_t b0, uint32_t b1);
+int bs_tok_tokvec_push_str(tok_vec *t, int32_t id, uint32_t b0, uint32_t b1, const char *s,
+                           size_t n);
+void bs_tok_tokvec_free(tok_vec *t);
 
 typedef struct bpe_cache bpe_cache;
 
@@ -200,16 +203,16 @@ typedef struct model {
     size_t max_piece_len;
 } model;
 
-int model_tokenize(const model *m, const char *s, size_t len, tok_vec *out);
-void model_free(model *m);
-int wordpiece_tokenize(const model *m, const char *s, size_t len, tok_vec *out);
-int bpe_tokenize(const model *m, const char *s, size_t len, tok_vec *out);
-int unigram_tokenize(const model *m, const char *s, size_t len, tok_vec *out);
-int bpe_add_merge(model *m, int32_t a, int32_t b, uint32_t rank, int32_t merged);
-int bpe_finish(model *m);
+int bs_tok_model_tokenize(const model *m, const char *s, size_t len, tok_vec *out);
+void bs_tok_model_free(model *m);
+int bs_tok_wordpiece_tokenize(const model *m, const char *s, size_t len, tok_vec *out);
+int bs_tok_bpe_tokenize(const model *m, const char *s, size_t len, tok_vec *out);
+int bs_tok_unigram_tokenize(const model *m, const char *s, size_t len, tok_vec *out);
+int bs_tok_bpe_add_merge(model *m, int32_t a, int32_t b, uint32_t rank, int32_t merged);
+int bs_tok_bpe_finish(model *m);
 /* Model id → string (NULL when absent). */
-const char *model_id_to_token(const model *m, int32_t id, size_t *len);
-int model_set_vocab(model *m, size_t n_ids);
+const char *bs_tok_model_id_to_token(const model *m, int32_t id, size_t *len);
+int bs_tok_model_set_vocab(model *m, size_t n_ids);
 
 /* ── post-processor ── */
 enum { POST_TEMPLATE = 1, POST_BERT, POST_ROBERTA, POST_BYTELEVEL, POST_SEQ };
@@ -296,38 +299,39 @@ struct bs_tokenizer {
 };
 
 /* Runs the normalizer on s in place. */
-int normalize_run(const normalizer *n, nstr *s);
-void normalizer_free(normalizer *n);
+int bs_tok_normalize_run(const normalizer *n, nstr *s);
+void bs_tok_normalizer_free(normalizer *n);
 /* Pre-tokenizes: *pieces (array of nstr) replaced by the split result. */
 typedef struct piece_list {
     nstr *v;
     size_t n, cap;
 } piece_list;
-int pieces_push(piece_list *l, nstr *s); /* takes ownership of *s */
-void pieces_free(piece_list *l);
-int pretok_run(const pretok *p, piece_list *l);
-void pretok_free(pretok *p);
+int bs_tok_pieces_push(piece_list *l, nstr *s); /* takes ownership of *s */
+void bs_tok_pieces_free(piece_list *l);
+int bs_tok_pretok_run(const pretok *p, piece_list *l);
+void bs_tok_pretok_free(pretok *p);
 /* Byte-level alphabet: byte → code point. */
-uint32_t bytelevel_char(uint8_t b);
-int bytelevel_byte(uint32_t c); /* -1 when not in the alphabet */
+uint32_t bs_tok_bytelevel_char(uint8_t b);
+int bs_tok_bytelevel_byte(uint32_t c); /* -1 when not in the alphabet */
 
-int pattern_compile(pattern *p, const char *str, size_t len, int is_regex, char *err,
-                    size_t errlen);
-void pattern_free(pattern *p);
+int bs_tok_pattern_compile(pattern *p, const char *str, size_t len, int is_regex, char *err,
+                           size_t errlen);
+void bs_tok_pattern_free(pattern *p);
 /* Match spans [s,e) in chars of the nstr; *out array (pairs) of *n matches. */
-int pattern_find(const pattern *p, const nstr *s, size_t **out, size_t *n);
+int bs_tok_pattern_find(const pattern *p, const nstr *s, size_t **out, size_t *n);
 
-void postproc_free(postproc *p);
-int postproc_run(const postproc *p, bs_encoding *a, bs_encoding *b, int add_special,
-                 bs_encoding *out);
-void decoder_free(decoder *d);
-size_t postproc_added(const postproc *p, int pair);
+void bs_tok_postproc_free(postproc *p);
+int bs_tok_postproc_run(const postproc *p, bs_encoding *a, bs_encoding *b, int add_special,
+                        bs_encoding *out);
+void bs_tok_decoder_free(decoder *d);
+size_t bs_tok_postproc_added(const postproc *p, int pair);
 
-int precompiled_init(normalizer *n, const uint8_t *blob, size_t len);
-int precompiled_run(const normalizer *n, nstr *s);
+int bs_tok_precompiled_init(normalizer *n, const uint8_t *blob, size_t len);
+int bs_tok_precompiled_run(const normalizer *n, nstr *s);
 
 /* Decodes a token list to a string with the decoder; *out_len (optional)
  * gets the byte length (the text may contain NUL). */
-int decoder_run(const decoder *d, const char *const *toks, size_t n, char **out, size_t *out_len);
+int bs_tok_decoder_run(const decoder *d, const char *const *toks, size_t n, char **out,
+                       size_t *out_len);
 
 #endif

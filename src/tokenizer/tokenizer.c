@@ -64,17 +64,17 @@ static char *read_all(const char *path, size_t *len, int *rc)
 /* Normalized forms of the normalized added tokens, and the special ids. */
 static int finish_load(bs_tokenizer *tok, bs_err *err)
 {
-    int rc = vmap_init(&tok->added_map, tok->n_added);
+    int rc = bs_tok_vmap_init(&tok->added_map, tok->n_added);
     if (rc) return bs_err_set(err, rc, "out of memory");
     for (size_t i = 0; i < tok->n_added; i++) {
         added_token *t = &tok->added[i];
-        if ((rc = vmap_put(&tok->added_map, t->content, t->len, (int32_t)i))) return rc;
+        if ((rc = bs_tok_vmap_put(&tok->added_map, t->content, t->len, (int32_t)i))) return rc;
         if (!t->normalized) continue;
         nstr s;
-        if (nstr_from_utf8(&s, t->content, t->len, 0)) return BS_ENOMEM;
-        rc = normalize_run(tok->norm, &s);
-        if (!rc) rc = nstr_to_utf8(&s, &t->norm_content, &t->norm_len, NULL);
-        nstr_free(&s);
+        if (bs_tok_nstr_from_utf8(&s, t->content, t->len, 0)) return BS_ENOMEM;
+        rc = bs_tok_normalize_run(tok->norm, &s);
+        if (!rc) rc = bs_tok_nstr_to_utf8(&s, &t->norm_content, &t->norm_len, NULL);
+        bs_tok_nstr_free(&s);
         if (rc) return bs_err_set(err, rc, "added token %s: normalization failed", t->content);
     }
     return 0;
@@ -114,7 +114,7 @@ int bs_tokenizer_load_json(const char *json, size_t len, bs_tokenizer **out, bs_
     *out = NULL;
     bs_tokenizer *tok = tok_new();
     if (!tok) return bs_err_set(err, BS_ENOMEM, "out of memory");
-    int rc = load_tokenizer_json(json, len, tok, err);
+    int rc = bs_tok_load_tokenizer_json(json, len, tok, err);
     if (!rc) rc = finish_load(tok, err);
     if (rc) {
         bs_tokenizer_free(tok);
@@ -159,7 +159,7 @@ int bs_tokenizer_load(const char *path, bs_tokenizer **out, bs_err *err)
     } else if (rc == BS_ENOTFOUND && S_ISDIR(st.st_mode)) {
         tok = tok_new();
         if (!tok) return bs_err_set(err, BS_ENOMEM, "out of memory");
-        rc = load_legacy(dir, tok, err);
+        rc = bs_tok_load_legacy(dir, tok, err);
         if (!rc) rc = finish_load(tok, err);
         if (rc) {
             bs_tokenizer_free(tok);
@@ -168,7 +168,7 @@ int bs_tokenizer_load(const char *path, bs_tokenizer **out, bs_err *err)
     } else {
         return bs_err_set(err, rc, "%s: cannot read (%s)", file, bs_strerror(rc));
     }
-    rc = load_configs(dir, tok, err);
+    rc = bs_tok_load_configs(dir, tok, err);
     if (rc) {
         bs_tokenizer_free(tok);
         return rc;
@@ -187,21 +187,21 @@ int bs_tokenizer_load(const char *path, bs_tokenizer **out, bs_err *err)
 void bs_tokenizer_free(bs_tokenizer *tok)
 {
     if (!tok) return;
-    normalizer_free(tok->norm);
+    bs_tok_normalizer_free(tok->norm);
     free(tok->norm);
-    pretok_free(tok->pre);
+    bs_tok_pretok_free(tok->pre);
     free(tok->pre);
-    model_free(&tok->model);
-    postproc_free(tok->post);
+    bs_tok_model_free(&tok->model);
+    bs_tok_postproc_free(tok->post);
     free(tok->post);
-    decoder_free(tok->dec);
+    bs_tok_decoder_free(tok->dec);
     free(tok->dec);
     for (size_t i = 0; i < tok->n_added; i++) {
         free(tok->added[i].content);
         free(tok->added[i].norm_content);
     }
     free(tok->added);
-    vmap_free(&tok->added_map);
+    bs_tok_vmap_free(&tok->added_map);
     free(tok->pad_token);
     free(tok);
 }
@@ -216,8 +216,8 @@ static int truncate_pair(bs_encoding *a, bs_encoding *b, size_t max_length, cons
     size_t la = a->len, lb = b ? b->len : 0, total = la + lb;
     int rc = 0;
     if (max_length == 0) {
-        rc = enc_truncate(a, 0, stride, left);
-        if (!rc && b) rc = enc_truncate(b, 0, stride, left);
+        rc = bs_tok_enc_truncate(a, 0, stride, left);
+        if (!rc && b) rc = bs_tok_enc_truncate(b, 0, stride, left);
         return rc ? bs_err_set(err, rc, "truncation failed") : 0;
     }
     if (total <= max_length) return 0;
@@ -243,11 +243,11 @@ static int truncate_pair(bs_encoding *a, bs_encoding *b, size_t max_length, cons
             }
             if (stride >= n1 && n1 < la) goto bad_stride;
             if (stride >= n2 && n2 < lb) goto bad_stride;
-            rc = enc_truncate(a, n1, stride, left);
-            if (!rc) rc = enc_truncate(b, n2, stride, left);
+            rc = bs_tok_enc_truncate(a, n1, stride, left);
+            if (!rc) rc = bs_tok_enc_truncate(b, n2, stride, left);
         } else {
             if (stride >= total - to_remove) goto bad_stride;
-            rc = enc_truncate(a, total - to_remove, stride, left);
+            rc = bs_tok_enc_truncate(a, total - to_remove, stride, left);
         }
         break;
     case BS_TRUNC_ONLY_FIRST:
@@ -262,7 +262,7 @@ static int truncate_pair(bs_encoding *a, bs_encoding *b, size_t max_length, cons
                 "truncation: the sequence to truncate is too short to respect max_length %zu",
                 max_length);
         if (stride >= t->len - to_remove) goto bad_stride;
-        rc = enc_truncate(t, t->len - to_remove, stride, left);
+        rc = bs_tok_enc_truncate(t, t->len - to_remove, stride, left);
         break;
     }
     default:
@@ -373,20 +373,20 @@ static int encode_one(const bs_tokenizer *tok, const char *text, size_t tlen, co
         free(mb);
         return bs_err_set(err, BS_ENOMEM, "out of memory");
     }
-    rc = pipeline_encode_seq(tok, text, tlen, 0, limit_a, left, &a, err);
+    rc = bs_tok_pipeline_encode_seq(tok, text, tlen, 0, limit_a, left, &a, err);
     if (!rc) to_chars(&a, ma, tlen);
     if (!rc && pair) {
-        rc = pipeline_encode_seq(tok, pair, plen, 1, limit_b, left, &b, err);
+        rc = bs_tok_pipeline_encode_seq(tok, pair, plen, 1, limit_b, left, &b, err);
         if (!rc) to_chars(&b, mb, plen);
     }
     free(ma);
     free(mb);
     if (rc) {
-        enc_clear(&a);
+        bs_tok_enc_clear(&a);
         return rc;
     }
     if (trunc) {
-        size_t n_added = o->add_special_tokens ? postproc_added(tok->post, pair != NULL) : 0;
+        size_t n_added = o->add_special_tokens ? bs_tok_postproc_added(tok->post, pair != NULL) : 0;
         size_t ml = o->truncation.max_length;
         if (ml < n_added)
             rc = bs_err_set(err, BS_EINVAL,
@@ -395,9 +395,9 @@ static int encode_one(const bs_tokenizer *tok, const char *text, size_t tlen, co
         else
             rc = truncate_pair(&a, pair ? &b : NULL, ml - n_added, o, err);
     }
-    if (!rc) rc = postproc_run(tok->post, &a, pair ? &b : NULL, o->add_special_tokens, out);
-    enc_clear(&a);
-    enc_clear(&b);
+    if (!rc) rc = bs_tok_postproc_run(tok->post, &a, pair ? &b : NULL, o->add_special_tokens, out);
+    bs_tok_enc_clear(&a);
+    bs_tok_enc_clear(&b);
     if (rc) {
         if (err && !err->code) bs_err_set(err, rc, "post-processing failed");
         return rc;
@@ -439,8 +439,8 @@ int bs_tokenizer_encode(const bs_tokenizer *tok, const char *text, size_t text_l
     if (!rc && opts->padding.strategy != BS_PAD_NONE) {
         size_t target;
         pad_target(opts, e->len, &target);
-        rc = enc_pad(e, target, tok->pad_id, 0, tok->pad_token,
-                     opts->padding.direction == BS_DIR_LEFT);
+        rc = bs_tok_enc_pad(e, target, tok->pad_id, 0, tok->pad_token,
+                            opts->padding.direction == BS_DIR_LEFT);
         if (rc) bs_err_set(err, rc, "out of memory");
     }
     if (rc) {
@@ -484,8 +484,8 @@ int bs_tokenizer_encode_batch(const bs_tokenizer *tok, size_t n, const char *con
         size_t target;
         pad_target(opts, longest, &target);
         for (size_t i = 0; i < n && !rc; i++)
-            rc = enc_pad(v[i], target, tok->pad_id, 0, tok->pad_token,
-                         opts->padding.direction == BS_DIR_LEFT);
+            rc = bs_tok_enc_pad(v[i], target, tok->pad_id, 0, tok->pad_token,
+                                opts->padding.direction == BS_DIR_LEFT);
         if (rc) bs_err_set(err, rc, "out of memory");
     }
     if (rc) {
@@ -517,7 +517,7 @@ int bs_tokenizer_decode_len(const bs_tokenizer *tok, const int32_t *ids, size_t 
         if (skip_special && bs_tokenizer_is_special(tok, ids[i])) continue;
         toks[k++] = t;
     }
-    int rc = decoder_run(tok->dec, toks, k, out, out_len);
+    int rc = bs_tok_decoder_run(tok->dec, toks, k, out, out_len);
     free(toks);
     if (rc) return bs_err_set(err, rc, "decode: %s", bs_strerror(rc));
     return 0;
@@ -529,7 +529,7 @@ int bs_tokenizer_decode_tokens(const bs_tokenizer *tok, const char *const *token
     *out = NULL;
     for (size_t i = 0; i < n; i++)
         if (!tokens[i]) return bs_err_set(err, BS_EINVAL, "decode_tokens: token %zu is NULL", i);
-    int rc = decoder_run(tok->dec, tokens, n, out, out_len);
+    int rc = bs_tok_decoder_run(tok->dec, tokens, n, out, out_len);
     if (rc) return bs_err_set(err, rc, "decode_tokens: %s", bs_strerror(rc));
     return 0;
 }
@@ -543,16 +543,16 @@ static const added_token *added_by_id(const bs_tokenizer *tok, int32_t id)
 
 int32_t bs_tokenizer_token_to_id(const bs_tokenizer *tok, const char *token, size_t len)
 {
-    int32_t k = vmap_get(&tok->added_map, token, len);
+    int32_t k = bs_tok_vmap_get(&tok->added_map, token, len);
     if (k >= 0) return tok->added[k].id;
-    return vmap_get(&tok->model.vocab, token, len);
+    return bs_tok_vmap_get(&tok->model.vocab, token, len);
 }
 
 const char *bs_tokenizer_id_to_token(const bs_tokenizer *tok, int32_t id)
 {
     const added_token *a = added_by_id(tok, id);
     if (a) return a->content;
-    return model_id_to_token(&tok->model, id, NULL);
+    return bs_tok_model_id_to_token(&tok->model, id, NULL);
 }
 
 size_t bs_tokenizer_vocab_size(const bs_tokenizer *tok)
@@ -603,5 +603,5 @@ bs_model_kind bs_tokenizer_model_kind(const bs_tokenizer *tok)
 
 size_t bs_tokenizer_num_special_tokens(const bs_tokenizer *tok, int pair)
 {
-    return postproc_added(tok->post, pair);
+    return bs_tok_postproc_added(tok->post, pair);
 }

@@ -16,8 +16,8 @@ typedef struct node {
 
 static int emit(const model *m, const char *s, size_t b0, size_t b1, tok_vec *out)
 {
-    int32_t id = vmap_get(&m->vocab, s + b0, b1 - b0);
-    if (id >= 0) return tokvec_push(out, id, (uint32_t)b0, (uint32_t)b1);
+    int32_t id = bs_tok_vmap_get(&m->vocab, s + b0, b1 - b0);
+    if (id >= 0) return bs_tok_tokvec_push(out, id, (uint32_t)b0, (uint32_t)b1);
     if (m->byte_fallback) {
         int ok = 1;
         int32_t *ids = malloc((b1 - b0) * sizeof *ids);
@@ -25,23 +25,23 @@ static int emit(const model *m, const char *s, size_t b0, size_t b1, tok_vec *ou
         for (size_t k = b0; k < b1 && ok; k++) {
             char t[8];
             snprintf(t, sizeof t, "<0x%02X>", (unsigned char)s[k]);
-            ids[k - b0] = vmap_get(&m->vocab, t, 6);
+            ids[k - b0] = bs_tok_vmap_get(&m->vocab, t, 6);
             ok = ids[k - b0] >= 0;
         }
         int rc = 0;
         if (ok) {
             for (size_t k = b0; k < b1 && !rc; k++)
-                rc = tokvec_push(out, ids[k - b0], (uint32_t)b0, (uint32_t)b1);
+                rc = bs_tok_tokvec_push(out, ids[k - b0], (uint32_t)b0, (uint32_t)b1);
             free(ids);
             return rc;
         }
         free(ids);
     }
     if (m->unk_id < 0) return BS_EUNPROCESSABLE;
-    return tokvec_push_str(out, m->unk_id, (uint32_t)b0, (uint32_t)b1, s + b0, b1 - b0);
+    return bs_tok_tokvec_push_str(out, m->unk_id, (uint32_t)b0, (uint32_t)b1, s + b0, b1 - b0);
 }
 
-int unigram_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
+int bs_tok_unigram_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
 {
     if (!len) return 0;
     node *best = malloc((len + 1) * sizeof *best);
@@ -57,7 +57,7 @@ int unigram_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
         int single = 0;
         size_t end = pos + mblen;
         while (end <= len && end - pos <= m->max_piece_len) {
-            int32_t id = vmap_get(&m->vocab, s + pos, end - pos);
+            int32_t id = bs_tok_vmap_get(&m->vocab, s + pos, end - pos);
             if (id >= 0) {
                 double cand = m->scores[id] + here;
                 if (best[end].start < 0 || cand > best[end].score)

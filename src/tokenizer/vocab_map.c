@@ -5,7 +5,7 @@
 
 #include "tokenizer/tok_internal.h"
 
-uint64_t vmap_hash(const char *k, size_t len)
+uint64_t bs_tok_vmap_hash(const char *k, size_t len)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (size_t i = 0; i < len; i++) {
@@ -15,7 +15,7 @@ uint64_t vmap_hash(const char *k, size_t len)
     return h ^ (h >> 29);
 }
 
-int vmap_init(vocab_map *m, size_t expected)
+int bs_tok_vmap_init(vocab_map *m, size_t expected)
 {
     memset(m, 0, sizeof *m);
     size_t cap = 16;
@@ -24,14 +24,14 @@ int vmap_init(vocab_map *m, size_t expected)
     m->klen = calloc(cap, sizeof *m->klen);
     m->vals = calloc(cap, sizeof *m->vals);
     if (!m->keys || !m->klen || !m->vals) {
-        vmap_free(m);
+        bs_tok_vmap_free(m);
         return BS_ENOMEM;
     }
     m->cap = cap;
     return 0;
 }
 
-void vmap_free(vocab_map *m)
+void bs_tok_vmap_free(vocab_map *m)
 {
     if (m->keys)
         for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
@@ -44,10 +44,10 @@ void vmap_free(vocab_map *m)
 static int vmap_rehash(vocab_map *m)
 {
     vocab_map n;
-    if (vmap_init(&n, m->cap)) return BS_ENOMEM;
+    if (bs_tok_vmap_init(&n, m->cap)) return BS_ENOMEM;
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->keys[i]) continue;
-        size_t j = vmap_hash(m->keys[i], m->klen[i]) & (n.cap - 1);
+        size_t j = bs_tok_vmap_hash(m->keys[i], m->klen[i]) & (n.cap - 1);
         while (n.keys[j]) j = (j + 1) & (n.cap - 1);
         n.keys[j] = m->keys[i];
         n.klen[j] = m->klen[i];
@@ -55,16 +55,16 @@ static int vmap_rehash(vocab_map *m)
         n.count++;
         m->keys[i] = NULL;
     }
-    vmap_free(m);
+    bs_tok_vmap_free(m);
     *m = n;
     return 0;
 }
 
-int vmap_put(vocab_map *m, const char *k, size_t klen, int32_t v)
+int bs_tok_vmap_put(vocab_map *m, const char *k, size_t klen, int32_t v)
 {
     if (klen > UINT32_MAX) return BS_ERANGE;
     if ((m->count + 1) * 2 > m->cap && vmap_rehash(m)) return BS_ENOMEM;
-    size_t j = vmap_hash(k, klen) & (m->cap - 1);
+    size_t j = bs_tok_vmap_hash(k, klen) & (m->cap - 1);
     while (m->keys[j]) {
         if (m->klen[j] == klen && !memcmp(m->keys[j], k, klen)) {
             m->vals[j] = v;
@@ -83,10 +83,10 @@ int vmap_put(vocab_map *m, const char *k, size_t klen, int32_t v)
     return 0;
 }
 
-int32_t vmap_get(const vocab_map *m, const char *k, size_t klen)
+int32_t bs_tok_vmap_get(const vocab_map *m, const char *k, size_t klen)
 {
     if (!m->cap) return -1;
-    size_t j = vmap_hash(k, klen) & (m->cap - 1);
+    size_t j = bs_tok_vmap_hash(k, klen) & (m->cap - 1);
     while (m->keys[j]) {
         if (m->klen[j] == klen && !memcmp(m->keys[j], k, klen)) return m->vals[j];
         j = (j + 1) & (m->cap - 1);

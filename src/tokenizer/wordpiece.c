@@ -7,14 +7,14 @@
 
 #include "tokenizer/tok_internal.h"
 
-int wordpiece_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
+int bs_tok_wordpiece_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
 {
     size_t nchars = 0;
     for (size_t i = 0; i < len && nchars <= m->max_input_chars; i++)
         nchars += ((unsigned char)s[i] & 0xC0) != 0x80;
     if (nchars > m->max_input_chars) {
         if (m->unk_id < 0) return BS_EUNPROCESSABLE;
-        return tokvec_push(out, m->unk_id, 0, (uint32_t)len);
+        return bs_tok_tokvec_push(out, m->unk_id, 0, (uint32_t)len);
     }
     size_t plen = m->prefix ? strlen(m->prefix) : 0;
     char stackbuf[1024];
@@ -33,9 +33,9 @@ int wordpiece_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
             int32_t id;
             if (start > 0) {
                 memcpy(buf + plen, s + start, end - start);
-                id = vmap_get(&m->vocab, buf, plen + end - start);
+                id = bs_tok_vmap_get(&m->vocab, buf, plen + end - start);
             } else {
-                id = vmap_get(&m->vocab, s, end);
+                id = bs_tok_vmap_get(&m->vocab, s, end);
             }
             if (id >= 0) {
                 cur = id;
@@ -48,7 +48,7 @@ int wordpiece_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
             bad = 1;
             break;
         }
-        if ((rc = tokvec_push(out, cur, (uint32_t)start, (uint32_t)end))) break;
+        if ((rc = bs_tok_tokvec_push(out, cur, (uint32_t)start, (uint32_t)end))) break;
         start = end;
     }
     if (buf != stackbuf) free(buf);
@@ -56,7 +56,7 @@ int wordpiece_tokenize(const model *m, const char *s, size_t len, tok_vec *out)
     if (bad) {
         out->n = first;
         if (m->unk_id < 0) return BS_EUNPROCESSABLE;
-        return tokvec_push(out, m->unk_id, 0, (uint32_t)len);
+        return bs_tok_tokvec_push(out, m->unk_id, 0, (uint32_t)len);
     }
     return 0;
 }
