@@ -139,7 +139,8 @@ BS_API int bs_tokenizer_encode_batch(const bs_tokenizer *tok, size_t n, const ch
 /* Frees an encoding from bs_tokenizer_encode (NULL is fine). */
 BS_API void bs_encoding_free(bs_encoding *enc);
 
-/* Frees the n encodings and the array from bs_tokenizer_encode_batch. */
+/* Frees the n encodings (NULL entries are fine) and the malloc'ed array
+ * holding them (NULL is fine), e.g. what bs_tokenizer_encode_batch made. */
 BS_API void bs_encoding_batch_free(bs_encoding **encs, size_t n);
 
 /* Decodes ids to text with the tokenizer's decoder (as the library's

@@ -99,8 +99,7 @@ int bs_pipeline_classify(const bs_pipeline_ctx *ctx, const bs_classification_req
     if (!*data_out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
     bs_model_outputs_release(&out);
-    for (size_t i = 0; encs && i < n; i++) bs_encoding_free(encs[i]);
-    free(encs);
+    bs_encoding_batch_free(encs, n);
     free(scores);
     json_decref(results);
     return rc;

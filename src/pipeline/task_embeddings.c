@@ -43,12 +43,6 @@ static int encode_all(const bs_pipeline_ctx *ctx, const bs_texts *in, int strip,
     return rc;
 }
 
-static void free_encs(bs_encoding **encs, size_t n)
-{
-    for (size_t i = 0; encs && i < n; i++) bs_encoding_free(encs[i]);
-    free(encs);
-}
-
 static json_t *vector_json(const double *v, size_t n)
 {
     json_t *a = json_array();
@@ -137,7 +131,7 @@ int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *
     if (!*data_out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
     bs_model_outputs_release(&out);
-    free_encs(encs, req->input.n);
+    bs_encoding_batch_free(encs, req->input.n);
     free(vec);
     json_decref(embs);
     return rc;
@@ -180,7 +174,7 @@ oom:
     rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
     bs_model_outputs_release(&out);
-    free_encs(encs, req->input.n);
+    bs_encoding_batch_free(encs, req->input.n);
     json_decref(feats);
     return rc;
 }

@@ -199,8 +199,7 @@ oom:
     rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
     bs_model_outputs_release(&out);
-    for (size_t i = 0; encs && i < n; i++) bs_encoding_free(encs[i]);
-    free(encs);
+    bs_encoding_batch_free(encs, n);
     free(targets);
     free(positions);
     free(probs);
