@@ -52,7 +52,8 @@ int bs_hub_search(bs_hub *hub, const char *search, const char *tag, int limit, j
                         curl_easy_strerror(cc));
     else if (status != 200)
         rc = bs_err_set(err, BS_EIO, "the Hub's search answered HTTP %ld", status);
-    else if (!json_is_array(list = json_loadb(body.data ? body.data : "", body.len, 0, NULL)))
+    else if (!(list = json_loadb(body.data ? body.data : "", body.len, 0, NULL)) ||
+             !json_is_array(list)) /* json_is_array() evaluates its argument twice */
         rc = bs_err_set(err, BS_EFORMAT, "the Hub's search answer is not a JSON array");
     bs_buf_free(&body);
     if (rc) {
