@@ -23,14 +23,6 @@ static void usage(FILE *out)
             "  --threads N      compute threads (default: all cores)\n");
 }
 
-static int fail(const char *fmt, const char *msg)
-{
-    fputs("bertstudio: ", stderr);
-    fprintf(stderr, fmt, msg);
-    fputc('\n', stderr);
-    return 1;
-}
-
 /* Runs one request text; prints the data object or returns 1 with err set. */
 static int run_one(const bs_pipeline_ctx *ctx, bs_task task, const char *text, size_t len,
                    bs_err *err)
@@ -153,7 +145,7 @@ int bs_cli_run(int argc, char **argv)
     bs_model_opts_default(&opts);
     if (threads) opts.n_threads = threads;
     bs_pipeline_ctx *ctx = NULL;
-    if (bs_pipeline_ctx_load(model, &opts, &ctx, &err)) return fail("%s", err.msg);
+    if (bs_pipeline_ctx_load(model, &opts, &ctx, &err)) return bs_cli_fail(&err);
     int status;
     if (batch) {
         status = run_batch(ctx, task);
@@ -161,12 +153,13 @@ int bs_cli_run(int argc, char **argv)
         size_t len = json ? strlen(json) : 0;
         char *text = json ? NULL : read_all(stdin, &len);
         if (!json && !text) {
-            bs_pipeline_ctx_free(ctx);
-            return fail("%s", "cannot read the request from stdin");
+            bs_err_set(&err, BS_ENOMEM, "cannot read the request from stdin");
+            status = 1;
+        } else {
+            status = run_one(ctx, task, json ? json : text, len, &err);
         }
-        status = run_one(ctx, task, json ? json : text, len, &err);
         free(text);
-        if (status) fail("%s", err.msg);
+        if (status) bs_cli_fail(&err);
     }
     bs_pipeline_ctx_free(ctx);
     return status;
