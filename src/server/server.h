@@ -1,5 +1,6 @@
 /* The HTTP server: binds, serves the route table, shuts down gracefully.
- * One bs_server per process; it owns the services the handlers use. */
+ * A bs_server owns every service its handlers use (several may run in one
+ * process: nothing is process-global). */
 #ifndef BS_SERVER_SERVER_H
 #define BS_SERVER_SERVER_H
 

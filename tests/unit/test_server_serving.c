@@ -1,0 +1,57 @@
+/* Model serving belongs to its server: two servers in one process each get
+ * their own hub, registry and batchers (no process-global state), and
+ * stopping one leaves the other serving. */
+#include "testutil.h"
+
+#include "hub/hub.h"
+#include "server/context.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bs_server *start(const char *tag)
+{
+    bs_server_opts o = {.port = 0, .data_dir = bs_test_tmpdir(tag), .quiet = 1, .threads = 8};
+    bs_server *srv = NULL;
+    bs_err err = {0};
+    int rc = bs_server_start(&o, &srv, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    return srv;
+}
+
+static void test_two_servers_own_their_serving(void **state)
+{
+    (void)state;
+    setenv("BERTSTUDIO_DEMO_MODELS", "", 1); /* no demo import: an empty cache each */
+    bs_server *a = start("serving-a"), *b = start("serving-b");
+    assert_non_null(a->serving);
+    assert_non_null(b->serving);
+    assert_ptr_not_equal(a->serving, b->serving);
+    assert_ptr_not_equal(a->serving->hub, b->serving->hub);
+    assert_ptr_not_equal(a->serving->reg, b->serving->reg);
+    assert_ptr_not_equal(a->serving->group, b->serving->group);
+    assert_non_null(a->models);
+    assert_ptr_not_equal(a->models, b->models);
+    /* Each hub works in its own server's data directory. */
+    assert_memory_equal(bs_hub_models_dir(a->serving->hub), a->data_dir, strlen(a->data_dir));
+    assert_memory_equal(bs_hub_models_dir(b->serving->hub), b->data_dir, strlen(b->data_dir));
+
+    bs_server_stop(a);
+    /* b is untouched by a's shutdown. */
+    json_t *docs = NULL;
+    bs_err err = {0};
+    assert_int_equal(bs_hub_list(b->serving->hub, &docs, &err), 0);
+    assert_int_equal(json_array_size(docs), 0);
+    json_decref(docs);
+    assert_int_equal(bs_registry_state(b->serving->reg, "demo/x", NULL), BS_MODEL_NOT_LOADED);
+    bs_server_stop(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_servers_own_their_serving),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
