@@ -4,6 +4,7 @@ for the test session, waits for /health, and stops it afterwards.
 Tests use the `server` fixture (base URL and helpers) and may start extra
 servers of their own with `start_server()` (e.g. to test restarts)."""
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,23 @@ warnings.filterwarnings("ignore", message="Unverified HTTPS request")
 
 BIN = os.environ.get("BERTSTUDIO_BIN", os.path.join(os.path.dirname(__file__), "../../build/bertstudio"))
 FIXTURES = os.environ.get("BS_FIXTURES", os.path.join(os.path.dirname(__file__), "../fixtures"))
+
+
+# Every server and temporary folder of the session lives under one root that
+# is removed at the end; servers a test left running are stopped then too.
+_started = []
+
+
+def pytest_sessionstart(session):
+    tempfile.tempdir = tempfile.mkdtemp(prefix="bs-api-session-")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for srv in _started:
+        srv.stop(signal.SIGKILL)
+    root, tempfile.tempdir = tempfile.tempdir, None
+    if root and os.path.basename(root).startswith("bs-api-session-"):
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def free_port():
@@ -89,6 +107,7 @@ def start_server(data_dir=None, extra_args=(), env=None, relaxed=True, scheme="h
         [BIN, "serve", "--port", str(port), "--data-dir", data_dir, *extra_args],
         stdout=open(out_path, "w"), stderr=open(log_path, "w"), env=full_env)
     srv = Server(data_dir, port, proc, log_path)
+    _started.append(srv)
     srv.url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
