@@ -20,7 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < f.n_tensors; i++) {
             const bs_st_tensor *t = &f.tensors[i];
             const unsigned char *p = t->data;
-            if (p < (const unsigned char *)buf || p + (t->end - t->begin) > (const unsigned char *)buf + size) abort();
+            if (p < (const unsigned char *)buf ||
+                p + (t->end - t->begin) > (const unsigned char *)buf + size)
+                abort();
             volatile unsigned char sink = 0;
             if (t->end > t->begin) sink ^= p[t->end - t->begin - 1];
             (void)sink;

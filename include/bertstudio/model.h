@@ -187,8 +187,9 @@ BS_API void bs_encoder_state_free(bs_encoder_state *st);
  * model's max_position_embeddings). The cache refers to `enc`, which must
  * outlive it. Errors: BS_EINVAL (row_seq out of range), BS_ERANGE (max_len),
  * BS_ENOMEM. */
-BS_API int bs_kv_cache_new(const bs_model *model, const bs_encoder_state *enc, const int32_t *row_seq,
-                           int32_t n_rows, int32_t max_len, bs_kv_cache **out, bs_err *err);
+BS_API int bs_kv_cache_new(const bs_model *model, const bs_encoder_state *enc,
+                           const int32_t *row_seq, int32_t n_rows, int32_t max_len,
+                           bs_kv_cache **out, bs_err *err);
 /* Tokens already decoded per row (all rows advance together). */
 BS_API int32_t bs_kv_cache_len(const bs_kv_cache *cache);
 BS_API int32_t bs_kv_cache_rows(const bs_kv_cache *cache);

@@ -151,7 +151,9 @@ int bs_cli_bench(int argc, char **argv)
     int vocab = bs_model_vocab_size(m);
     int32_t *ids = malloc((size_t)total * sizeof *ids);
     bs_seq *seqs = calloc((size_t)batch, sizeof *seqs);
-    for (long i = 0; i < total; i++) ids[i] = 1000 + (int32_t)(lcg(&s) % (uint32_t)(vocab - 1000));
+    /* Ids from 1000 up skip BERT's special and unused tokens; tiny vocabularies use all. */
+    int base = vocab > 2000 ? 1000 : 0;
+    for (long i = 0; i < total; i++) ids[i] = base + (int32_t)(lcg(&s) % (uint32_t)(vocab - base));
     long off = 0;
     for (int b = 0; b < batch; b++) {
         seqs[b] = (bs_seq){ids + off, NULL, lens[b]};

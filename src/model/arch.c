@@ -6,15 +6,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TRY(x)                  \
-    do {                        \
-        int rc_ = (x);          \
-        if (rc_ < 0) return rc_; \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_ < 0) return rc_;                                                                   \
     } while (0)
 
 static const char *const no_prefix[] = {NULL};
 
-static int bind_bert_layer(bs_model *m, const char *const *P, const char *base, bs_layer *L, bs_err *err)
+static int bind_bert_layer(bs_model *m, const char *const *P, const char *base, bs_layer *L,
+                           bs_err *err)
 {
     int H = m->cfg.hidden, I = m->cfg.inter;
     char n[256];
@@ -30,7 +31,8 @@ static int bind_bert_layer(bs_model *m, const char *const *P, const char *base, 
     return 0;
 }
 
-static int bind_albert_layer(bs_model *m, const char *const *P, const char *base, bs_layer *L, bs_err *err)
+static int bind_albert_layer(bs_model *m, const char *const *P, const char *base, bs_layer *L,
+                             bs_err *err)
 {
     int H = m->cfg.hidden, I = m->cfg.inter;
     char n[256];
@@ -45,7 +47,8 @@ static int bind_albert_layer(bs_model *m, const char *const *P, const char *base
     return 0;
 }
 
-static int bind_distil_layer(bs_model *m, const char *const *P, const char *base, bs_layer *L, bs_err *err)
+static int bind_distil_layer(bs_model *m, const char *const *P, const char *base, bs_layer *L,
+                             bs_err *err)
 {
     int H = m->cfg.hidden, I = m->cfg.inter;
     char n[256];
@@ -60,8 +63,8 @@ static int bind_distil_layer(bs_model *m, const char *const *P, const char *base
     return 0;
 }
 
-static int bind_bart_layer(bs_model *m, const char *const *P, const char *base, int I, int cross, bs_layer *L,
-                           bs_err *err)
+static int bind_bart_layer(bs_model *m, const char *const *P, const char *base, int I, int cross,
+                           bs_layer *L, bs_err *err)
 {
     int H = m->cfg.hidden;
     char n[256];
@@ -133,9 +136,12 @@ static int bind_heads(bs_model *m, const char *const *P, bs_err *err)
     }
     switch (c->head) {
     case BS_HEAD_BASE:
-    case BS_HEAD_SEQ2SEQ_LM: return 0;
-    case BS_HEAD_TOKEN_CLS: return bs_w_lin(m, no_prefix, "classifier", L, H, &m->cls_out, err);
-    case BS_HEAD_QA: return bs_w_lin(m, no_prefix, "qa_outputs", 2, H, &m->cls_out, err);
+    case BS_HEAD_SEQ2SEQ_LM:
+        return 0;
+    case BS_HEAD_TOKEN_CLS:
+        return bs_w_lin(m, no_prefix, "classifier", L, H, &m->cls_out, err);
+    case BS_HEAD_QA:
+        return bs_w_lin(m, no_prefix, "qa_outputs", 2, H, &m->cls_out, err);
     case BS_HEAD_SEQ_CLS:
         switch (c->fam) {
         case BS_FAM_ROBERTA:
@@ -145,9 +151,11 @@ static int bind_heads(bs_model *m, const char *const *P, bs_err *err)
         case BS_FAM_DISTILBERT:
             TRY(bs_w_lin(m, no_prefix, "pre_classifier", H, H, &m->cls_dense, err));
             return bs_w_lin(m, no_prefix, "classifier", L, H, &m->cls_out, err);
-        default: return bs_w_lin(m, no_prefix, "classifier", L, H, &m->cls_out, err);
+        default:
+            return bs_w_lin(m, no_prefix, "classifier", L, H, &m->cls_out, err);
         }
-    case BS_HEAD_MLM: break;
+    case BS_HEAD_MLM:
+        break;
     }
     /* MLM: transform (dense -> act -> LayerNorm) then the decoder, tied to the
      * word embeddings unless the checkpoint stores its own copy. */
@@ -157,30 +165,34 @@ static int bind_heads(bs_model *m, const char *const *P, bs_err *err)
     switch (c->fam) {
     case BS_FAM_BERT:
         dense = "cls.predictions.transform.dense", ln = "cls.predictions.transform.LayerNorm";
-        dec = "cls.predictions.decoder.weight", bias = "cls.predictions.bias", alt_bias = "cls.predictions.decoder.bias";
+        dec = "cls.predictions.decoder.weight", bias = "cls.predictions.bias",
+        alt_bias = "cls.predictions.decoder.bias";
         break;
     case BS_FAM_ROBERTA:
-        dense = "lm_head.dense", ln = "lm_head.layer_norm", dec = "lm_head.decoder.weight", bias = "lm_head.bias",
-        alt_bias = "lm_head.decoder.bias";
+        dense = "lm_head.dense", ln = "lm_head.layer_norm", dec = "lm_head.decoder.weight",
+        bias = "lm_head.bias", alt_bias = "lm_head.decoder.bias";
         m->mlm_act = BS_ACT_GELU;
         break;
     case BS_FAM_DISTILBERT:
-        dense = "vocab_transform", ln = "vocab_layer_norm", dec = "vocab_projector.weight", bias = "vocab_projector.bias",
-        alt_bias = NULL;
+        dense = "vocab_transform", ln = "vocab_layer_norm", dec = "vocab_projector.weight",
+        bias = "vocab_projector.bias", alt_bias = NULL;
         m->head_eps = 1e-12f;
         break;
     case BS_FAM_ALBERT:
-        dense = "predictions.dense", ln = "predictions.LayerNorm", dec = "predictions.decoder.weight",
-        bias = "predictions.bias", alt_bias = "predictions.decoder.bias";
+        dense = "predictions.dense", ln = "predictions.LayerNorm",
+        dec = "predictions.decoder.weight", bias = "predictions.bias",
+        alt_bias = "predictions.decoder.bias";
         D = E;
         break;
     case BS_FAM_ELECTRA:
-        dense = "generator_predictions.dense", ln = "generator_predictions.LayerNorm", dec = "generator_lm_head.weight",
-        bias = "generator_lm_head.bias", alt_bias = NULL;
+        dense = "generator_predictions.dense", ln = "generator_predictions.LayerNorm",
+        dec = "generator_lm_head.weight", bias = "generator_lm_head.bias", alt_bias = NULL;
         m->mlm_act = BS_ACT_GELU;
         D = E;
         break;
-    default: return bs_err_set(err, BS_EUNSUPPORTED, "config.json: no masked-LM head for %s", c->model_type);
+    default:
+        return bs_err_set(err, BS_EUNSUPPORTED, "config.json: no masked-LM head for %s",
+                          c->model_type);
     }
     m->mlm_dim = D;
     TRY(bs_w_lin(m, no_prefix, dense, D, H, &m->mlm_dense, err));
@@ -188,15 +200,19 @@ static int bind_heads(bs_model *m, const char *const *P, bs_err *err)
     TRY(bs_w_opt(m, no_prefix, dec, V, D, &m->mlm_decoder, err));
     if (!m->mlm_decoder) {
         if (!c->tie_word_embeddings)
-            return bs_w_get(m, no_prefix, dec, V, D, &m->mlm_decoder, err); /* untied: it must be stored */
+            return bs_w_get(m, no_prefix, dec, V, D, &m->mlm_decoder,
+                            err); /* untied: it must be stored */
         if (E != D)
-            return bs_err_set(err, BS_EFORMAT, "%s is absent and the word embeddings (width %d) cannot be tied to it (width %d)",
-                              dec, E, D);
+            return bs_err_set(
+                err, BS_EFORMAT,
+                "%s is absent and the word embeddings (width %d) cannot be tied to it (width %d)",
+                dec, E, D);
         m->mlm_decoder = m->word;
     }
     TRY(bs_w_opt(m, no_prefix, bias, V, 0, &m->mlm_bias, err));
     if (!m->mlm_bias && alt_bias) TRY(bs_w_opt(m, no_prefix, alt_bias, V, 0, &m->mlm_bias, err));
-    if (!m->mlm_bias) return bs_w_get(m, no_prefix, bias, V, 0, &m->mlm_bias, err); /* names the missing tensor */
+    if (!m->mlm_bias)
+        return bs_w_get(m, no_prefix, bias, V, 0, &m->mlm_bias, err); /* names the missing tensor */
     return 0;
 }
 
@@ -205,18 +221,21 @@ int bs_arch_bind(bs_model *m, bs_err *err)
     bs_config *c = &m->cfg;
     if (c->fam == BS_FAM_BART) return bind_bart(m, err);
     static const char *const P_bert[] = {"bert.", NULL}, *const P_rob[] = {"roberta.", NULL},
-                             *const P_el[] = {"electra.", NULL}, *const P_di[] = {"distilbert.", NULL},
+                             *const P_el[] = {"electra.", NULL},
+                             *const P_di[] = {"distilbert.", NULL},
                              *const P_al[] = {"albert.", NULL};
-    const char *const *P = c->fam == BS_FAM_BERT      ? P_bert
-                           : c->fam == BS_FAM_ROBERTA ? P_rob
-                           : c->fam == BS_FAM_ELECTRA ? P_el
+    const char *const *P = c->fam == BS_FAM_BERT         ? P_bert
+                           : c->fam == BS_FAM_ROBERTA    ? P_rob
+                           : c->fam == BS_FAM_ELECTRA    ? P_el
                            : c->fam == BS_FAM_DISTILBERT ? P_di
                                                          : P_al;
     int H = c->hidden, E = c->emb_size;
     m->emb_dim = E;
     TRY(bs_w_get(m, P, "embeddings.word_embeddings.weight", c->vocab, E, &m->word, err));
     TRY(bs_w_get(m, P, "embeddings.position_embeddings.weight", c->max_pos, E, &m->pos, err));
-    if (c->type_vocab > 0) TRY(bs_w_get(m, P, "embeddings.token_type_embeddings.weight", c->type_vocab, E, &m->type, err));
+    if (c->type_vocab > 0)
+        TRY(bs_w_get(m, P, "embeddings.token_type_embeddings.weight", c->type_vocab, E, &m->type,
+                     err));
     TRY(bs_w_ln(m, P, "embeddings.LayerNorm", E, NULL, NULL, &m->ln_emb, err));
     if (c->fam == BS_FAM_ELECTRA) {
         const float *w;
@@ -225,13 +244,14 @@ int bs_arch_bind(bs_model *m, bs_err *err)
     } else if (c->fam == BS_FAM_ALBERT) {
         TRY(bs_w_lin(m, P, "encoder.embedding_hidden_mapping_in", H, E, &m->emb_proj, err));
     } else if (E != H) {
-        return bs_err_set(err, BS_EFORMAT, "config.json: embedding_size %d differs from hidden size %d", E, H);
+        return bs_err_set(err, BS_EFORMAT,
+                          "config.json: embedding_size %d differs from hidden size %d", E, H);
     }
     char base[96];
     for (int i = 0; i < m->n_enc_layers; i++) {
         if (c->fam == BS_FAM_ALBERT) {
-            snprintf(base, sizeof base, "encoder.albert_layer_groups.%d.albert_layers.%d", i / c->inner_group_num,
-                     i % c->inner_group_num);
+            snprintf(base, sizeof base, "encoder.albert_layer_groups.%d.albert_layers.%d",
+                     i / c->inner_group_num, i % c->inner_group_num);
             TRY(bind_albert_layer(m, P, base, &m->layers[i], err));
         } else if (c->fam == BS_FAM_DISTILBERT) {
             snprintf(base, sizeof base, "transformer.layer.%d", i);

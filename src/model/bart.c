@@ -19,11 +19,11 @@ struct bs_kv_cache {
     const bs_model *m;
     const bs_encoder_state *enc;
     int rows, cap_rows, max_len, len;
-    int32_t *row_seq;  /* [cap_rows], then cap_rows more for reorder */
-    float *k, *v;      /* [dec_layers][cap_rows][max_len][H] */
-    float *spare;      /* [cap_rows][max_len][H], for reorder */
+    int32_t *row_seq; /* [cap_rows], then cap_rows more for reorder */
+    float *k, *v;     /* [dec_layers][cap_rows][max_len][H] */
+    float *spare;     /* [cap_rows][max_len][H], for reorder */
     bs_scratch s;
-    int32_t *ints;     /* q_off, self k_start, self k_len, cross k_start, cross k_len */
+    int32_t *ints; /* q_off, self k_start, self k_len, cross k_start, cross k_len */
     size_t ints_cap;
     int enc_max_len;
 };
@@ -32,8 +32,10 @@ int bs_model_encode(const bs_model *m, const bs_batch *batch, bs_encoder_state *
 {
     *out = NULL;
     if (m->cfg.fam != BS_FAM_BART)
-        return bs_err_set(err, BS_EUNSUPPORTED, "%s is not an encoder-decoder model", m->cfg.architecture);
-    if (!batch || !batch->seqs || batch->n_seqs < 1) return bs_err_set(err, BS_EINVAL, "bs_model_encode: empty batch");
+        return bs_err_set(err, BS_EUNSUPPORTED, "%s is not an encoder-decoder model",
+                          m->cfg.architecture);
+    if (!batch || !batch->seqs || batch->n_seqs < 1)
+        return bs_err_set(err, BS_EINVAL, "bs_model_encode: empty batch");
     int N = batch->n_seqs, H = m->cfg.hidden, rc;
     bs_encoder_state *st = calloc(1, sizeof *st);
     if (!st) return bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -79,7 +81,10 @@ fail:
     return rc;
 }
 
-int32_t bs_encoder_state_n_seqs(const bs_encoder_state *st) { return st->n_seqs; }
+int32_t bs_encoder_state_n_seqs(const bs_encoder_state *st)
+{
+    return st->n_seqs;
+}
 
 const float *bs_encoder_state_hidden(const bs_encoder_state *st, int32_t *total_tokens)
 {
@@ -96,20 +101,25 @@ void bs_encoder_state_free(bs_encoder_state *st)
     free(st);
 }
 
-int bs_kv_cache_new(const bs_model *m, const bs_encoder_state *enc, const int32_t *row_seq, int32_t n_rows,
-                    int32_t max_len, bs_kv_cache **out, bs_err *err)
+int bs_kv_cache_new(const bs_model *m, const bs_encoder_state *enc, const int32_t *row_seq,
+                    int32_t n_rows, int32_t max_len, bs_kv_cache **out, bs_err *err)
 {
     *out = NULL;
-    if (!enc || enc->m != m) return bs_err_set(err, BS_EINVAL, "bs_kv_cache_new: encoder state of another model");
+    if (!enc || enc->m != m)
+        return bs_err_set(err, BS_EINVAL, "bs_kv_cache_new: encoder state of another model");
     if (!m->mlm_decoder)
-        return bs_err_set(err, BS_EUNSUPPORTED, "%s has no language-model head to decode with", m->cfg.architecture);
-    if (n_rows < 1 || !row_seq) return bs_err_set(err, BS_EINVAL, "bs_kv_cache_new: need at least one row");
+        return bs_err_set(err, BS_EUNSUPPORTED, "%s has no language-model head to decode with",
+                          m->cfg.architecture);
+    if (n_rows < 1 || !row_seq)
+        return bs_err_set(err, BS_EINVAL, "bs_kv_cache_new: need at least one row");
     if (max_len < 1 || max_len > m->cfg.max_pos)
-        return bs_err_set(err, BS_ERANGE, "bs_kv_cache_new: max_len %d is outside 1..%d (max_position_embeddings)",
+        return bs_err_set(err, BS_ERANGE,
+                          "bs_kv_cache_new: max_len %d is outside 1..%d (max_position_embeddings)",
                           (int)max_len, m->cfg.max_pos);
     for (int r = 0; r < n_rows; r++)
         if (row_seq[r] < 0 || row_seq[r] >= enc->n_seqs)
-            return bs_err_set(err, BS_EINVAL, "bs_kv_cache_new: row %d refers to encoder sequence %d of %d", r,
+            return bs_err_set(err, BS_EINVAL,
+                              "bs_kv_cache_new: row %d refers to encoder sequence %d of %d", r,
                               (int)row_seq[r], enc->n_seqs);
     bs_kv_cache *c = calloc(1, sizeof *c);
     if (!c) return bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -122,8 +132,8 @@ int bs_kv_cache_new(const bs_model *m, const bs_encoder_state *enc, const int32_
     c->k = malloc(per * (size_t)m->cfg.dec_layers * 2 * sizeof(float) + per * sizeof(float));
     if (!c->row_seq || !c->k) {
         bs_kv_cache_free(c);
-        return bs_err_set(err, BS_ENOMEM, "out of memory for a KV cache of %d rows x %d tokens", (int)n_rows,
-                          (int)max_len);
+        return bs_err_set(err, BS_ENOMEM, "out of memory for a KV cache of %d rows x %d tokens",
+                          (int)n_rows, (int)max_len);
     }
     c->v = c->k + per * (size_t)m->cfg.dec_layers;
     c->spare = c->v + per * (size_t)m->cfg.dec_layers;
@@ -134,8 +144,14 @@ int bs_kv_cache_new(const bs_model *m, const bs_encoder_state *enc, const int32_
     return 0;
 }
 
-int32_t bs_kv_cache_len(const bs_kv_cache *c) { return c->len; }
-int32_t bs_kv_cache_rows(const bs_kv_cache *c) { return c->rows; }
+int32_t bs_kv_cache_len(const bs_kv_cache *c)
+{
+    return c->len;
+}
+int32_t bs_kv_cache_rows(const bs_kv_cache *c)
+{
+    return c->rows;
+}
 
 void bs_kv_cache_free(bs_kv_cache *c)
 {
@@ -150,19 +166,21 @@ void bs_kv_cache_free(bs_kv_cache *c)
 int bs_kv_cache_reorder(bs_kv_cache *c, const int32_t *src, int32_t n_rows, bs_err *err)
 {
     if (n_rows < 1 || n_rows > c->cap_rows || !src)
-        return bs_err_set(err, BS_EINVAL, "bs_kv_cache_reorder: %d rows requested, capacity %d", (int)n_rows,
-                          c->cap_rows);
+        return bs_err_set(err, BS_EINVAL, "bs_kv_cache_reorder: %d rows requested, capacity %d",
+                          (int)n_rows, c->cap_rows);
     for (int r = 0; r < n_rows; r++)
         if (src[r] < 0 || src[r] >= c->rows)
-            return bs_err_set(err, BS_EINVAL, "bs_kv_cache_reorder: source row %d is outside 0..%d", (int)src[r],
-                              c->rows - 1);
+            return bs_err_set(err, BS_EINVAL, "bs_kv_cache_reorder: source row %d is outside 0..%d",
+                              (int)src[r], c->rows - 1);
     size_t H = (size_t)c->m->cfg.hidden, row = (size_t)c->max_len * H, used = (size_t)c->len * H;
     size_t per = (size_t)c->cap_rows * row;
     /* Gather through the spare buffer: a source row may feed several new rows. */
     for (int l = 0; l < c->m->cfg.dec_layers * 2; l++) {
         float *base = (l & 1 ? c->v : c->k) + (size_t)(l / 2) * per;
-        for (int r = 0; r < n_rows; r++) memcpy(c->spare + r * row, base + (size_t)src[r] * row, used * sizeof(float));
-        for (int r = 0; r < n_rows; r++) memcpy(base + r * row, c->spare + r * row, used * sizeof(float));
+        for (int r = 0; r < n_rows; r++)
+            memcpy(c->spare + r * row, base + (size_t)src[r] * row, used * sizeof(float));
+        for (int r = 0; r < n_rows; r++)
+            memcpy(base + r * row, c->spare + r * row, used * sizeof(float));
     }
     int32_t *seq = c->row_seq + c->cap_rows;
     for (int r = 0; r < n_rows; r++) seq[r] = c->row_seq[src[r]];
@@ -171,20 +189,23 @@ int bs_kv_cache_reorder(bs_kv_cache *c, const int32_t *src, int32_t n_rows, bs_e
     return 0;
 }
 
-int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, int32_t n_new, float *logits,
-                    bs_err *err)
+int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, int32_t n_new,
+                    float *logits, bs_err *err)
 {
     const bs_config *cf = &m->cfg;
     if (!c || c->m != m || !tokens || !logits || n_new < 1)
         return bs_err_set(err, BS_EINVAL, "bs_model_decode: bad arguments");
     if (c->len + n_new > c->max_len)
-        return bs_err_set(err, BS_ERANGE, "bs_model_decode: %d + %d tokens exceed the cache's max_len %d", c->len,
+        return bs_err_set(err, BS_ERANGE,
+                          "bs_model_decode: %d + %d tokens exceed the cache's max_len %d", c->len,
                           (int)n_new, c->max_len);
     int R = c->rows, M = R * n_new, H = cf->hidden, V = cf->vocab, nh = cf->dec_heads, hd = H / nh;
     for (int i = 0; i < M; i++)
         if (tokens[i] < 0 || tokens[i] >= V)
-            return bs_err_set(err, BS_ERANGE, "bs_model_decode: token id %d (row %d) is outside the vocabulary [0, %d)",
-                              (int)tokens[i], i / n_new, V);
+            return bs_err_set(
+                err, BS_ERANGE,
+                "bs_model_decode: token id %d (row %d) is outside the vocabulary [0, %d)",
+                (int)tokens[i], i / n_new, V);
     size_t need_ints = 5 * (size_t)R + 1;
     if (c->ints_cap < need_ints) {
         int32_t *ni = realloc(c->ints, need_ints * sizeof *ni);
@@ -192,8 +213,8 @@ int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, in
         c->ints = ni;
         c->ints_cap = need_ints;
     }
-    int32_t *q_off = c->ints, *sk_start = q_off + R + 1, *sk_len = sk_start + R, *ck_start = sk_len + R,
-            *ck_len = ck_start + R;
+    int32_t *q_off = c->ints, *sk_start = q_off + R + 1, *sk_len = sk_start + R,
+            *ck_start = sk_len + R, *ck_len = ck_start + R;
     for (int r = 0; r <= R; r++) q_off[r] = r * n_new;
     for (int r = 0; r < R; r++) {
         sk_start[r] = r * c->max_len;
@@ -230,17 +251,34 @@ int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, in
                            {L->v.w, L->v.b, H, vn, 0, BS_ACT_NONE, L->v.packed}};
         bs_linear_multi(m->pool, x, M, H, qkv, 3);
         for (int r = 0; r < R; r++) {
-            memcpy(K + r * row_stride + (size_t)c->len * H, kn + (size_t)r * n_new * H, (size_t)n_new * H * sizeof(float));
-            memcpy(Vc + r * row_stride + (size_t)c->len * H, vn + (size_t)r * n_new * H, (size_t)n_new * H * sizeof(float));
+            memcpy(K + r * row_stride + (size_t)c->len * H, kn + (size_t)r * n_new * H,
+                   (size_t)n_new * H * sizeof(float));
+            memcpy(Vc + r * row_stride + (size_t)c->len * H, vn + (size_t)r * n_new * H,
+                   (size_t)n_new * H * sizeof(float));
         }
-        bs_attn_args sa = {q, K, Vc, H, H, H, ctx, H, q_off, sk_start, sk_len, R, nh, hd, att_scale, 1};
+        bs_attn_args sa = {q,     K,        Vc,     H, H,  H,  ctx,       H,
+                           q_off, sk_start, sk_len, R, nh, hd, att_scale, 1};
         bs_attention(m->pool, &sa, ascr);
         bs_lin_run(m->pool, ctx, M, &L->o, tmp, BS_ACT_NONE);
         bs_add_layernorm_rows(m->pool, x, tmp, M, H, L->ln_attn.g, L->ln_attn.b, cf->eps);
 
         bs_lin_run(m->pool, x, M, &L->cq, q, BS_ACT_NONE);
-        bs_attn_args ca = {q, c->enc->ck + (size_t)l * TH, c->enc->cv + (size_t)l * TH, H, H, H, ctx, H,
-                           q_off, ck_start, ck_len, R, nh, hd, att_scale, 0};
+        bs_attn_args ca = {q,
+                           c->enc->ck + (size_t)l * TH,
+                           c->enc->cv + (size_t)l * TH,
+                           H,
+                           H,
+                           H,
+                           ctx,
+                           H,
+                           q_off,
+                           ck_start,
+                           ck_len,
+                           R,
+                           nh,
+                           hd,
+                           att_scale,
+                           0};
         bs_attention(m->pool, &ca, ascr);
         bs_lin_run(m->pool, ctx, M, &L->co, tmp, BS_ACT_NONE);
         bs_add_layernorm_rows(m->pool, x, tmp, M, H, L->ln_cross.g, L->ln_cross.b, cf->eps);
@@ -254,8 +292,8 @@ int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, in
     return 0;
 }
 
-int bs_model_decode_step(const bs_model *m, bs_kv_cache *c, const int32_t *next_tokens, float *logits_out,
-                         bs_err *err)
+int bs_model_decode_step(const bs_model *m, bs_kv_cache *c, const int32_t *next_tokens,
+                         float *logits_out, bs_err *err)
 {
     return bs_model_decode(m, c, next_tokens, 1, logits_out, err);
 }

@@ -12,7 +12,8 @@ static int get_int(json_t *root, const char *key, int def, int lo, int hi, int *
 {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) {
-        if (def < lo) return bs_err_set(err, BS_EFORMAT, "config.json: missing integer \"%s\"", key);
+        if (def < lo)
+            return bs_err_set(err, BS_EFORMAT, "config.json: missing integer \"%s\"", key);
         *out = def;
         return 0;
     }
@@ -20,8 +21,8 @@ static int get_int(json_t *root, const char *key, int def, int lo, int hi, int *
         return bs_err_set(err, BS_EFORMAT, "config.json: \"%s\" must be an integer", key);
     json_int_t x = json_integer_value(v);
     if (x < lo || x > hi)
-        return bs_err_set(err, BS_ERANGE, "config.json: \"%s\" is %lld, expected %d..%d", key, (long long)x,
-                          lo, hi);
+        return bs_err_set(err, BS_ERANGE, "config.json: \"%s\" is %lld, expected %d..%d", key,
+                          (long long)x, lo, hi);
     *out = (int)x;
     return 0;
 }
@@ -53,9 +54,12 @@ static int head_from_arch(const char *arch, bs_family fam, bs_head_kind *head)
         const char *suffix;
         bs_head_kind head;
     } suffixes[] = {
-        {"ForSequenceClassification", BS_HEAD_SEQ_CLS}, {"ForTokenClassification", BS_HEAD_TOKEN_CLS},
-        {"ForQuestionAnswering", BS_HEAD_QA},           {"ForMaskedLM", BS_HEAD_MLM},
-        {"ForConditionalGeneration", BS_HEAD_SEQ2SEQ_LM}, {"Model", BS_HEAD_BASE},
+        {"ForSequenceClassification", BS_HEAD_SEQ_CLS},
+        {"ForTokenClassification", BS_HEAD_TOKEN_CLS},
+        {"ForQuestionAnswering", BS_HEAD_QA},
+        {"ForMaskedLM", BS_HEAD_MLM},
+        {"ForConditionalGeneration", BS_HEAD_SEQ2SEQ_LM},
+        {"Model", BS_HEAD_BASE},
     };
     size_t n = strlen(arch);
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
@@ -63,7 +67,8 @@ static int head_from_arch(const char *arch, bs_family fam, bs_head_kind *head)
         if (n > s && strcmp(arch + n - s, suffixes[i].suffix) == 0) {
             *head = suffixes[i].head;
             /* BART's encoder-only heads are not built; BART is for generation. */
-            if ((fam == BS_FAM_BART) != (*head == BS_HEAD_SEQ2SEQ_LM) && *head != BS_HEAD_BASE) return -1;
+            if ((fam == BS_FAM_BART) != (*head == BS_HEAD_SEQ2SEQ_LM) && *head != BS_HEAD_BASE)
+                return -1;
             return 0;
         }
     }
@@ -76,7 +81,9 @@ static int parse_labels(json_t *root, bs_config *c, bs_err *err)
     int n = 0;
     if (json_is_object(id2label) && json_object_size(id2label) > 0) {
         n = (int)json_object_size(id2label);
-        if (n > 100000) return bs_err_set(err, BS_ERANGE, "config.json: id2label has %d entries (at most 100000)", n);
+        if (n > 100000)
+            return bs_err_set(err, BS_ERANGE,
+                              "config.json: id2label has %d entries (at most 100000)", n);
     } else {
         int rc = get_int(root, "num_labels", 2, 1, 100000, &n, err);
         if (rc < 0) return rc;
@@ -89,7 +96,9 @@ static int parse_labels(json_t *root, bs_config *c, bs_err *err)
         snprintf(key, sizeof key, "%d", i);
         json_t *v = json_is_object(id2label) ? json_object_get(id2label, key) : NULL;
         if (json_is_object(id2label) && json_object_size(id2label) > 0 && !json_is_string(v))
-            return bs_err_set(err, BS_EFORMAT, "config.json: id2label has %d entries but no string for id \"%s\"", n, key);
+            return bs_err_set(err, BS_EFORMAT,
+                              "config.json: id2label has %d entries but no string for id \"%s\"", n,
+                              key);
         if (v) {
             c->labels[i] = strdup(json_string_value(v));
         } else {
@@ -102,9 +111,9 @@ static int parse_labels(json_t *root, bs_config *c, bs_err *err)
     return 0;
 }
 
-#define TRY(x)                         \
-    do {                               \
-        if ((rc = (x)) < 0) goto fail; \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        if ((rc = (x)) < 0) goto fail;                                                             \
     } while (0)
 
 int bs_config_parse(const char *text, bs_config *c, bs_err *err)
@@ -112,7 +121,9 @@ int bs_config_parse(const char *text, bs_config *c, bs_err *err)
     memset(c, 0, sizeof *c);
     json_error_t je;
     json_t *root = json_loads(text, 0, &je);
-    if (!root) return bs_err_set(err, BS_EFORMAT, "config.json: invalid JSON: %s (line %d)", je.text, je.line);
+    if (!root)
+        return bs_err_set(err, BS_EFORMAT, "config.json: invalid JSON: %s (line %d)", je.text,
+                          je.line);
     int rc = 0;
     if (!json_is_object(root)) {
         rc = bs_err_set(err, BS_EFORMAT, "config.json: not a JSON object");
@@ -127,10 +138,11 @@ int bs_config_parse(const char *text, bs_config *c, bs_err *err)
     for (; fi < sizeof families / sizeof families[0]; fi++)
         if (strcmp(c->model_type, families[fi].type) == 0) break;
     if (fi == sizeof families / sizeof families[0]) {
-        rc = bs_err_set(err, BS_EUNSUPPORTED,
-                        "config.json: model_type \"%.64s\" is not supported (supported: bert, roberta, "
-                        "xlm-roberta, camembert, electra, distilbert, albert, bart)",
-                        c->model_type);
+        rc = bs_err_set(
+            err, BS_EUNSUPPORTED,
+            "config.json: model_type \"%.64s\" is not supported (supported: bert, roberta, "
+            "xlm-roberta, camembert, electra, distilbert, albert, bart)",
+            c->model_type);
         goto fail;
     }
     c->fam = families[fi].fam;
@@ -142,7 +154,8 @@ int bs_config_parse(const char *text, bs_config *c, bs_err *err)
         goto fail;
     }
     if (head_from_arch(c->architecture, c->fam, &c->head) < 0) {
-        rc = bs_err_set(err, BS_EUNSUPPORTED, "config.json: architecture \"%.64s\" is not supported for model_type %s",
+        rc = bs_err_set(err, BS_EUNSUPPORTED,
+                        "config.json: architecture \"%.64s\" is not supported for model_type %s",
                         c->architecture, c->model_type);
         goto fail;
     }
@@ -173,7 +186,9 @@ int bs_config_parse(const char *text, bs_config *c, bs_err *err)
         c->scale_embedding = json_is_true(json_object_get(root, "scale_embedding"));
         if (json_is_true(json_object_get(root, "normalize_before")) ||
             json_is_true(json_object_get(root, "add_final_layer_norm"))) {
-            rc = bs_err_set(err, BS_EUNSUPPORTED, "config.json: pre-LayerNorm BART variants (normalize_before, add_final_layer_norm) are not supported");
+            rc = bs_err_set(err, BS_EUNSUPPORTED,
+                            "config.json: pre-LayerNorm BART variants (normalize_before, "
+                            "add_final_layer_norm) are not supported");
             goto fail;
         }
         c->eps = 1e-5f;
@@ -181,8 +196,10 @@ int bs_config_parse(const char *text, bs_config *c, bs_err *err)
         act_name = json_string_value(json_object_get(root, "activation_function"));
         if (!act_name) act_name = "gelu";
         if (c->hidden % c->dec_heads) {
-            rc = bs_err_set(err, BS_EFORMAT, "config.json: d_model %d is not divisible by decoder_attention_heads %d",
-                            c->hidden, c->dec_heads);
+            rc =
+                bs_err_set(err, BS_EFORMAT,
+                           "config.json: d_model %d is not divisible by decoder_attention_heads %d",
+                           c->hidden, c->dec_heads);
             goto fail;
         }
     } else {
@@ -198,19 +215,24 @@ int bs_config_parse(const char *text, bs_config *c, bs_err *err)
         const char *pet = json_string_value(json_object_get(root, "position_embedding_type"));
         if (pet && strcmp(pet, "absolute") != 0) {
             rc = bs_err_set(err, BS_EUNSUPPORTED,
-                            "config.json: position_embedding_type \"%.32s\" is not supported (only \"absolute\")", pet);
+                            "config.json: position_embedding_type \"%.32s\" is not supported (only "
+                            "\"absolute\")",
+                            pet);
             goto fail;
         }
     }
     int def_emb = c->hidden;
-    if (c->fam == BS_FAM_ELECTRA || c->fam == BS_FAM_ALBERT) TRY(get_int(root, "embedding_size", c->hidden, 1, 65536, &def_emb, err));
+    if (c->fam == BS_FAM_ELECTRA || c->fam == BS_FAM_ALBERT)
+        TRY(get_int(root, "embedding_size", c->hidden, 1, 65536, &def_emb, err));
     c->emb_size = def_emb;
     if (c->fam == BS_FAM_ALBERT) {
         TRY(get_int(root, "num_hidden_groups", 1, 1, 1024, &c->n_groups, err));
         TRY(get_int(root, "inner_group_num", 1, 1, 1024, &c->inner_group_num, err));
         if (c->n_layers % c->n_groups) {
-            rc = bs_err_set(err, BS_EFORMAT, "config.json: num_hidden_layers %d is not divisible by num_hidden_groups %d",
-                            c->n_layers, c->n_groups);
+            rc = bs_err_set(
+                err, BS_EFORMAT,
+                "config.json: num_hidden_layers %d is not divisible by num_hidden_groups %d",
+                c->n_layers, c->n_groups);
             goto fail;
         }
     }
@@ -219,20 +241,24 @@ int bs_config_parse(const char *text, bs_config *c, bs_err *err)
     TRY(get_int(root, "pad_token_id", c->fam == BS_FAM_ROBERTA || c->fam == BS_FAM_BART ? 1 : 0, 0,
                 1 << 24, &c->pad_id, err));
     if (c->hidden % c->n_heads) {
-        rc = bs_err_set(err, BS_EFORMAT, "config.json: hidden size %d is not divisible by %d attention heads",
+        rc = bs_err_set(err, BS_EFORMAT,
+                        "config.json: hidden size %d is not divisible by %d attention heads",
                         c->hidden, c->n_heads);
         goto fail;
     }
     int act = bs_act_from_name(act_name);
     if (act < 0) {
         rc = bs_err_set(err, BS_EUNSUPPORTED,
-                        "config.json: activation \"%.32s\" is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu, silu)",
+                        "config.json: activation \"%.32s\" is not supported (gelu, gelu_new, "
+                        "gelu_pytorch_tanh, relu, silu)",
                         act_name);
         goto fail;
     }
     c->act = (bs_act)act;
-    if (c->head == BS_HEAD_SEQ_CLS || c->head == BS_HEAD_TOKEN_CLS) TRY(parse_labels(root, c, err));
-    else if (c->head == BS_HEAD_QA) c->n_labels = 2;
+    if (c->head == BS_HEAD_SEQ_CLS || c->head == BS_HEAD_TOKEN_CLS)
+        TRY(parse_labels(root, c, err));
+    else if (c->head == BS_HEAD_QA)
+        c->n_labels = 2;
     json_decref(root);
     return 0;
 fail:

@@ -11,7 +11,8 @@ void bs_lin_run(bs_pool *pool, const float *x, int M, const bs_lin *l, float *y,
     bs_linear_multi(pool, x, M, l->in, &d, 1);
 }
 
-void bs_run_layer(const bs_model *m, const bs_layer *L, int n_heads, int inter, const bs_enc_bufs *b)
+void bs_run_layer(const bs_model *m, const bs_layer *L, int n_heads, int inter,
+                  const bs_enc_bufs *b)
 {
     bs_pool *pool = m->pool;
     int H = m->cfg.hidden, T = b->T, hd = H / n_heads;
@@ -19,8 +20,10 @@ void bs_run_layer(const bs_model *m, const bs_layer *L, int n_heads, int inter, 
                        {L->k.w, L->k.b, H, b->k, 0, BS_ACT_NONE, L->k.packed},
                        {L->v.w, L->v.b, H, b->v, 0, BS_ACT_NONE, L->v.packed}};
     bs_linear_multi(pool, b->x, T, H, qkv, 3);
-    bs_attn_args a = {b->q, b->k, b->v, H, H, H, b->ctx, H, b->off, b->off, b->len,
-                      b->n_seqs, n_heads, hd, 1.0f / sqrtf((float)hd), 0};
+    bs_attn_args a = {b->q,   b->k,      b->v,    H,      H,
+                      H,      b->ctx,    H,       b->off, b->off,
+                      b->len, b->n_seqs, n_heads, hd,     1.0f / sqrtf((float)hd),
+                      0};
     bs_attention(pool, &a, b->attn_scratch);
     bs_lin_run(pool, b->ctx, T, &L->o, b->tmp, BS_ACT_NONE);
     bs_add_layernorm_rows(pool, b->x, b->tmp, T, H, L->ln_attn.g, L->ln_attn.b, m->cfg.eps);
@@ -52,7 +55,8 @@ size_t bs_enc_scratch_floats(const bs_model *m, int T, int max_len)
     if ((size_t)m->cfg.dec_inter > inter) inter = (size_t)m->cfg.dec_inter;
     size_t ff = t * inter;
     if (t * (size_t)m->emb_dim > ff) ff = t * (size_t)m->emb_dim; /* embeddings before projection */
-    return 5 * t * H + ff + (size_t)bs_pool_size(m->pool) * bs_attention_scratch_floats(max_len, max_len) + 64;
+    return 5 * t * H + ff +
+           (size_t)bs_pool_size(m->pool) * bs_attention_scratch_floats(max_len, max_len) + 64;
 }
 
 void bs_enc_carve(const bs_model *m, int T, int max_len, float *mem, bs_enc_bufs *b)

@@ -32,7 +32,10 @@ void bs_scratch_free(bs_scratch *s)
     s->cap = 0;
 }
 
-void bs_model_outputs_init(bs_model_outputs *out) { memset(out, 0, sizeof *out); }
+void bs_model_outputs_init(bs_model_outputs *out)
+{
+    memset(out, 0, sizeof *out);
+}
 
 void bs_model_outputs_release(bs_model_outputs *out)
 {
@@ -46,8 +49,8 @@ void bs_model_outputs_release(bs_model_outputs *out)
 }
 
 /* Checks ids and lengths; fills off (n+1) and len (n); returns max length. */
-int bs_check_batch(const bs_model *m, const bs_batch *batch, int32_t *off, int32_t *len, int *max_len,
-                   bs_err *err)
+int bs_check_batch(const bs_model *m, const bs_batch *batch, int32_t *off, int32_t *len,
+                   int *max_len, bs_err *err)
 {
     const bs_config *c = &m->cfg;
     int64_t total = 0;
@@ -56,7 +59,8 @@ int bs_check_batch(const bs_model *m, const bs_batch *batch, int32_t *off, int32
     for (int s = 0; s < batch->n_seqs; s++) {
         const bs_seq *q = &batch->seqs[s];
         if (!q->input_ids || q->len < 1)
-            return bs_err_set(err, BS_EINVAL, "batch sequence %d is empty (length %d)", s, (int)q->len);
+            return bs_err_set(err, BS_EINVAL, "batch sequence %d is empty (length %d)", s,
+                              (int)q->len);
         if (q->len > m->max_seq)
             return bs_err_set(err, BS_ERANGE,
                               "batch sequence %d has %d tokens but the model accepts at most %d "
@@ -64,12 +68,15 @@ int bs_check_batch(const bs_model *m, const bs_batch *batch, int32_t *off, int32
                               s, (int)q->len, m->max_seq, c->max_pos);
         for (int i = 0; i < q->len; i++) {
             if (q->input_ids[i] < 0 || q->input_ids[i] >= c->vocab)
-                return bs_err_set(err, BS_ERANGE, "batch sequence %d, position %d: token id %d is outside the vocabulary [0, %d)",
-                                  s, i, (int)q->input_ids[i], c->vocab);
+                return bs_err_set(
+                    err, BS_ERANGE,
+                    "batch sequence %d, position %d: token id %d is outside the vocabulary [0, %d)",
+                    s, i, (int)q->input_ids[i], c->vocab);
             if (q->token_type_ids && c->type_vocab > 0 &&
                 (q->token_type_ids[i] < 0 || q->token_type_ids[i] >= c->type_vocab))
                 return bs_err_set(err, BS_ERANGE,
-                                  "batch sequence %d, position %d: token type id %d is outside [0, %d) (type_vocab_size)",
+                                  "batch sequence %d, position %d: token type id %d is outside [0, "
+                                  "%d) (type_vocab_size)",
                                   s, i, (int)q->token_type_ids[i], c->type_vocab);
         }
         len[s] = q->len;
@@ -96,8 +103,10 @@ static void embed(const bs_model *m, const bs_batch *batch, const int32_t *off, 
             int pos = i;
             if (c->fam == BS_FAM_ROBERTA) {
                 /* transformers counts positions over non-pad tokens, from padding_idx + 1. */
-                if (id == c->pad_id) pos = c->pad_id;
-                else pos = c->pad_id + ++nonpad;
+                if (id == c->pad_id)
+                    pos = c->pad_id;
+                else
+                    pos = c->pad_id + ++nonpad;
             } else if (c->fam == BS_FAM_BART) {
                 pos = i + 2;
             }
@@ -122,7 +131,8 @@ void bs_embed_and_encode(const bs_model *m, const bs_batch *batch, bs_enc_bufs *
     int H = m->cfg.hidden;
     if (m->emb_proj.w) {
         embed(m, batch, b->off, b->ff);
-        bs_linear(m->pool, b->ff, b->T, m->emb_dim, m->emb_proj.w, m->emb_proj.b, H, b->x, BS_ACT_NONE);
+        bs_linear(m->pool, b->ff, b->T, m->emb_dim, m->emb_proj.w, m->emb_proj.b, H, b->x,
+                  BS_ACT_NONE);
     } else {
         embed(m, batch, b->off, b->x);
     }
@@ -135,10 +145,12 @@ int bs_model_forward(const bs_model *m, const bs_batch *batch, bs_model_outputs 
     if (!m || !batch || !out || !batch->seqs || batch->n_seqs < 1)
         return bs_err_set(err, BS_EINVAL, "bs_model_forward: empty batch");
     if ((out->want & BS_OUT_POOLED) && !m->has_pooler)
-        return bs_err_set(err, BS_EINVAL, "%s has no pooler: pooler_output cannot be requested", c->architecture);
+        return bs_err_set(err, BS_EINVAL, "%s has no pooler: pooler_output cannot be requested",
+                          c->architecture);
     if ((out->want & BS_OUT_LOGITS) && (c->head == BS_HEAD_BASE || c->head == BS_HEAD_SEQ2SEQ_LM))
-        return bs_err_set(err, BS_EINVAL, "%s has no encoder logits head%s", c->architecture,
-                          c->head == BS_HEAD_SEQ2SEQ_LM ? " (use bs_model_encode and bs_model_decode)" : "");
+        return bs_err_set(
+            err, BS_EINVAL, "%s has no encoder logits head%s", c->architecture,
+            c->head == BS_HEAD_SEQ2SEQ_LM ? " (use bs_model_encode and bs_model_decode)" : "");
     int N = batch->n_seqs, H = c->hidden;
     out_priv *p = out->priv_;
     if (!p) {
@@ -160,7 +172,8 @@ int bs_model_forward(const bs_model *m, const bs_batch *batch, bs_model_outputs 
     int want_logits = (out->want & BS_OUT_LOGITS) != 0;
     int P = c->head == BS_HEAD_MLM && want_logits ? out->n_mlm_positions : 0;
     if (P < 0 || (P > 0 && !out->mlm_positions))
-        return bs_err_set(err, BS_EINVAL, "bs_model_forward: n_mlm_positions %d without positions", (int)P);
+        return bs_err_set(err, BS_EINVAL, "bs_model_forward: n_mlm_positions %d without positions",
+                          (int)P);
     for (int i = 0; i < P; i++)
         if (out->mlm_positions[i] < 0 || out->mlm_positions[i] >= T)
             return bs_err_set(err, BS_EINVAL, "MLM position %d is outside the batch's %d tokens",
@@ -170,10 +183,14 @@ int bs_model_forward(const bs_model *m, const bs_batch *batch, bs_model_outputs 
     size_t rows = (size_t)(N > P ? N : P);
     size_t n_logits = 0;
     if (want_logits) {
-        if (c->head == BS_HEAD_SEQ_CLS) n_logits = (size_t)N * L;
-        else if (c->head == BS_HEAD_TOKEN_CLS) n_logits = (size_t)T * L;
-        else if (c->head == BS_HEAD_QA) n_logits = (size_t)T * 2 * 2; /* [T][2] then split */
-        else if (c->head == BS_HEAD_MLM) n_logits = (size_t)P * V;
+        if (c->head == BS_HEAD_SEQ_CLS)
+            n_logits = (size_t)N * L;
+        else if (c->head == BS_HEAD_TOKEN_CLS)
+            n_logits = (size_t)T * L;
+        else if (c->head == BS_HEAD_QA)
+            n_logits = (size_t)T * 2 * 2; /* [T][2] then split */
+        else if (c->head == BS_HEAD_MLM)
+            n_logits = (size_t)P * V;
     }
     size_t enc = bs_enc_scratch_floats(m, T, max_len);
     size_t total = (size_t)T * H + enc + (size_t)N * H /* pooled */ + 3 * rows * H + n_logits + 64;
@@ -202,7 +219,8 @@ int bs_model_forward(const bs_model *m, const bs_batch *batch, bs_model_outputs 
 
     int need_cls_rows = m->has_pooler || (want_logits && c->head == BS_HEAD_SEQ_CLS);
     if (need_cls_rows)
-        for (int s = 0; s < N; s++) memcpy(g1 + (size_t)s * H, b.x + (size_t)off[s] * H, (size_t)H * sizeof(float));
+        for (int s = 0; s < N; s++)
+            memcpy(g1 + (size_t)s * H, b.x + (size_t)off[s] * H, (size_t)H * sizeof(float));
     if (m->has_pooler && ((out->want & BS_OUT_POOLED) || want_logits)) {
         bs_linear(m->pool, g1, N, H, m->pooler.w, m->pooler.b, H, pooled, BS_ACT_TANH);
         if (out->want & BS_OUT_POOLED) out->pooler_output = pooled;
@@ -213,7 +231,9 @@ int bs_model_forward(const bs_model *m, const bs_batch *batch, bs_model_outputs 
         if (c->fam == BS_FAM_BERT || c->fam == BS_FAM_ALBERT) {
             bs_linear(m->pool, pooled, N, H, m->cls_out.w, m->cls_out.b, L, logits, BS_ACT_NONE);
         } else {
-            bs_act act = c->fam == BS_FAM_ROBERTA ? BS_ACT_TANH : c->fam == BS_FAM_ELECTRA ? BS_ACT_GELU : BS_ACT_RELU;
+            bs_act act = c->fam == BS_FAM_ROBERTA   ? BS_ACT_TANH
+                         : c->fam == BS_FAM_ELECTRA ? BS_ACT_GELU
+                                                    : BS_ACT_RELU;
             bs_linear(m->pool, g1, N, H, m->cls_dense.w, m->cls_dense.b, H, g2, act);
             bs_linear(m->pool, g2, N, H, m->cls_out.w, m->cls_out.b, L, logits, BS_ACT_NONE);
         }
@@ -240,7 +260,8 @@ int bs_model_forward(const bs_model *m, const bs_batch *batch, bs_model_outputs 
     case BS_HEAD_MLM: {
         int D = m->mlm_dim;
         for (int i = 0; i < P; i++)
-            memcpy(g1 + (size_t)i * H, b.x + (size_t)out->mlm_positions[i] * H, (size_t)H * sizeof(float));
+            memcpy(g1 + (size_t)i * H, b.x + (size_t)out->mlm_positions[i] * H,
+                   (size_t)H * sizeof(float));
         if (P > 0) {
             bs_linear(m->pool, g1, P, H, m->mlm_dense.w, m->mlm_dense.b, D, g2, m->mlm_act);
             bs_add_layernorm_rows(m->pool, g2, NULL, P, D, m->mlm_ln.g, m->mlm_ln.b, m->head_eps);
@@ -250,7 +271,8 @@ int bs_model_forward(const bs_model *m, const bs_batch *batch, bs_model_outputs 
         out->logits = logits;
         break;
     }
-    default: break;
+    default:
+        break;
     }
     return 0;
 }

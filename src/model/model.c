@@ -86,12 +86,15 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
     m->max_seq = c->max_pos;
     if (c->fam == BS_FAM_ROBERTA) m->max_seq = c->max_pos - c->pad_id - 1;
     if (m->max_seq < 1) {
-        rc = bs_err_set(err, BS_ERANGE, "%s/config.json: max_position_embeddings %d leaves no room after padding_idx %d",
-                        dir, c->max_pos, c->pad_id);
+        rc = bs_err_set(
+            err, BS_ERANGE,
+            "%s/config.json: max_position_embeddings %d leaves no room after padding_idx %d", dir,
+            c->max_pos, c->pad_id);
         goto fail;
     }
     if (c->pad_id >= c->vocab) {
-        rc = bs_err_set(err, BS_ERANGE, "%s/config.json: pad_token_id %d >= vocab_size %d", dir, c->pad_id, c->vocab);
+        rc = bs_err_set(err, BS_ERANGE, "%s/config.json: pad_token_id %d >= vocab_size %d", dir,
+                        c->pad_id, c->vocab);
         goto fail;
     }
     if ((rc = bs_w_open_all(m, dir, err)) < 0) goto fail;
@@ -126,24 +129,75 @@ void bs_model_free(bs_model *m)
     free(m);
 }
 
-const char *bs_model_type(const bs_model *m) { return m->cfg.model_type; }
-const char *bs_model_architecture(const bs_model *m) { return m->cfg.architecture; }
-bs_head_kind bs_model_head(const bs_model *m) { return m->cfg.head; }
-int bs_model_hidden_size(const bs_model *m) { return m->cfg.hidden; }
-int bs_model_vocab_size(const bs_model *m) { return m->cfg.vocab; }
-int bs_model_max_position_embeddings(const bs_model *m) { return m->cfg.max_pos; }
-int bs_model_max_seq_len(const bs_model *m) { return m->max_seq; }
-int bs_model_pad_token_id(const bs_model *m) { return m->cfg.pad_id; }
-int bs_model_num_labels(const bs_model *m) { return m->cfg.n_labels; }
+const char *bs_model_type(const bs_model *m)
+{
+    return m->cfg.model_type;
+}
+const char *bs_model_architecture(const bs_model *m)
+{
+    return m->cfg.architecture;
+}
+bs_head_kind bs_model_head(const bs_model *m)
+{
+    return m->cfg.head;
+}
+int bs_model_hidden_size(const bs_model *m)
+{
+    return m->cfg.hidden;
+}
+int bs_model_vocab_size(const bs_model *m)
+{
+    return m->cfg.vocab;
+}
+int bs_model_max_position_embeddings(const bs_model *m)
+{
+    return m->cfg.max_pos;
+}
+int bs_model_max_seq_len(const bs_model *m)
+{
+    return m->max_seq;
+}
+int bs_model_pad_token_id(const bs_model *m)
+{
+    return m->cfg.pad_id;
+}
+int bs_model_num_labels(const bs_model *m)
+{
+    return m->cfg.n_labels;
+}
 const char *bs_model_label(const bs_model *m, int i)
 {
     return m->cfg.labels && i >= 0 && i < m->cfg.n_labels ? m->cfg.labels[i] : NULL;
 }
-const char *bs_model_problem_type(const bs_model *m) { return m->cfg.problem_type; }
-int bs_model_has_pooler(const bs_model *m) { return m->has_pooler; }
-int bs_model_uses_token_type_ids(const bs_model *m) { return m->cfg.type_vocab > 1; }
-const char *bs_model_config_json(const bs_model *m) { return m->config_text; }
-const char *bs_model_generation_config_json(const bs_model *m) { return m->genconfig_text; }
-int bs_model_n_threads(const bs_model *m) { return m->n_threads; }
-int bs_model_num_layers(const bs_model *m) { return m->cfg.n_layers; }
-int bs_model_intermediate_size(const bs_model *m) { return m->cfg.inter; }
+const char *bs_model_problem_type(const bs_model *m)
+{
+    return m->cfg.problem_type;
+}
+int bs_model_has_pooler(const bs_model *m)
+{
+    return m->has_pooler;
+}
+int bs_model_uses_token_type_ids(const bs_model *m)
+{
+    return m->cfg.type_vocab > 1;
+}
+const char *bs_model_config_json(const bs_model *m)
+{
+    return m->config_text;
+}
+const char *bs_model_generation_config_json(const bs_model *m)
+{
+    return m->genconfig_text;
+}
+int bs_model_n_threads(const bs_model *m)
+{
+    return m->n_threads;
+}
+int bs_model_num_layers(const bs_model *m)
+{
+    return m->cfg.n_layers;
+}
+int bs_model_intermediate_size(const bs_model *m)
+{
+    return m->cfg.inter;
+}

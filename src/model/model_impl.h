@@ -9,8 +9,8 @@
 #include "tensor/tensor.h"
 
 typedef enum bs_family {
-    BS_FAM_BERT,       /* bert */
-    BS_FAM_ROBERTA,    /* roberta, xlm-roberta, camembert: positions offset by padding_idx */
+    BS_FAM_BERT,    /* bert */
+    BS_FAM_ROBERTA, /* roberta, xlm-roberta, camembert: positions offset by padding_idx */
     BS_FAM_ELECTRA,
     BS_FAM_DISTILBERT,
     BS_FAM_ALBERT,
@@ -42,10 +42,10 @@ typedef struct bs_config {
     bs_family fam;
     bs_head_kind head;
     int hidden, n_layers, n_heads, inter, vocab, max_pos, type_vocab, pad_id, emb_size;
-    int n_groups, inner_group_num;         /* ALBERT */
-    int dec_layers, dec_heads, dec_inter;  /* BART */
-    int scale_embedding;                   /* BART */
-    int tie_word_embeddings;               /* default true: decoders may share the embeddings */
+    int n_groups, inner_group_num;        /* ALBERT */
+    int dec_layers, dec_heads, dec_inter; /* BART */
+    int scale_embedding;                  /* BART */
+    int tie_word_embeddings;              /* default true: decoders may share the embeddings */
     float eps;
     bs_act act;
     int n_labels;
@@ -68,7 +68,7 @@ struct bs_model {
     /* embeddings */
     const float *word, *pos, *type; /* [vocab][E], [max_pos][E], [type_vocab][E] */
     bs_ln ln_emb;
-    int emb_dim; /* E: embedding width (ELECTRA/ALBERT may differ from hidden) */
+    int emb_dim;     /* E: embedding width (ELECTRA/ALBERT may differ from hidden) */
     bs_lin emb_proj; /* ELECTRA embeddings_project / ALBERT embedding_hidden_mapping_in */
 
     bs_layer *layers; /* encoder: n_layers (ALBERT: n_groups * inner_group_num) */
@@ -82,13 +82,13 @@ struct bs_model {
 
     /* heads */
     bs_lin pooler;
-    bs_lin cls_dense, cls_out;  /* classifier (dense optional) / qa_outputs */
+    bs_lin cls_dense, cls_out; /* classifier (dense optional) / qa_outputs */
     bs_lin mlm_dense;
     bs_ln mlm_ln;
     bs_act mlm_act;
-    int mlm_dim;                /* width of the MLM transform output (E or hidden) */
-    const float *mlm_decoder;   /* [vocab][mlm_dim] */
-    const float *mlm_bias;      /* [vocab] */
+    int mlm_dim;              /* width of the MLM transform output (E or hidden) */
+    const float *mlm_decoder; /* [vocab][mlm_dim] */
+    const float *mlm_bias;    /* [vocab] */
     float head_eps;
 };
 
@@ -136,7 +136,8 @@ typedef struct bs_enc_bufs {
 /* y[M][l->out] = act(x l^T + b), through the packed GEMM when l has one. */
 void bs_lin_run(bs_pool *pool, const float *x, int M, const bs_lin *l, float *y, bs_act act);
 /* Runs one post-LN encoder layer on b->x in place. */
-void bs_run_layer(const bs_model *m, const bs_layer *L, int n_heads, int inter, const bs_enc_bufs *b);
+void bs_run_layer(const bs_model *m, const bs_layer *L, int n_heads, int inter,
+                  const bs_enc_bufs *b);
 /* Runs the whole encoder stack (ALBERT's shared groups included). */
 void bs_run_encoder(const bs_model *m, const bs_enc_bufs *b);
 /* Floats of scratch one encoder pass over T tokens needs (excluding x). */
@@ -146,8 +147,8 @@ void bs_enc_carve(const bs_model *m, int T, int max_len, float *mem, bs_enc_bufs
 
 /* forward.c: batch validation (fills off[n+1], len[n], max length) and the
  * embeddings + encoder stack into b->x. */
-int bs_check_batch(const bs_model *m, const bs_batch *batch, int32_t *off, int32_t *len, int *max_len,
-                   bs_err *err);
+int bs_check_batch(const bs_model *m, const bs_batch *batch, int32_t *off, int32_t *len,
+                   int *max_len, bs_err *err);
 void bs_embed_and_encode(const bs_model *m, const bs_batch *batch, bs_enc_bufs *b);
 
 #endif

@@ -10,8 +10,21 @@
 #include "bertstudio/common.h"
 
 typedef enum bs_dtype {
-    BS_DT_F32, BS_DT_F16, BS_DT_BF16, BS_DT_F64, BS_DT_I64, BS_DT_I32, BS_DT_I16, BS_DT_I8,
-    BS_DT_U8, BS_DT_BOOL, BS_DT_F8_E4M3, BS_DT_F8_E5M2, BS_DT_U16, BS_DT_U32, BS_DT_U64,
+    BS_DT_F32,
+    BS_DT_F16,
+    BS_DT_BF16,
+    BS_DT_F64,
+    BS_DT_I64,
+    BS_DT_I32,
+    BS_DT_I16,
+    BS_DT_I8,
+    BS_DT_U8,
+    BS_DT_BOOL,
+    BS_DT_F8_E4M3,
+    BS_DT_F8_E5M2,
+    BS_DT_U16,
+    BS_DT_U32,
+    BS_DT_U64,
 } bs_dtype;
 
 #define BS_ST_MAX_DIMS 8

@@ -33,7 +33,9 @@ static int open_index(bs_model *m, const char *dir, const char *index, bs_err *e
 {
     json_error_t je;
     json_t *root = json_load_file(index, 0, &je);
-    if (!root) return bs_err_set(err, BS_EFORMAT, "%s: invalid JSON: %s (line %d)", index, je.text, je.line);
+    if (!root)
+        return bs_err_set(err, BS_EFORMAT, "%s: invalid JSON: %s (line %d)", index, je.text,
+                          je.line);
     json_t *map = json_object_get(root, "weight_map");
     int rc = 0;
     if (!json_is_object(map) || json_object_size(map) == 0) {
@@ -42,10 +44,13 @@ static int open_index(bs_model *m, const char *dir, const char *index, bs_err *e
     }
     const char *key;
     json_t *v;
-    json_object_foreach(map, key, v) {
+    json_object_foreach(map, key, v)
+    {
         const char *shard = json_string_value(v);
         if (!shard || strchr(shard, '/') || strcmp(shard, "..") == 0 || !*shard) {
-            rc = bs_err_set(err, BS_EFORMAT, "%s: weight_map entry for %s is not a file name in the folder", index, key);
+            rc = bs_err_set(err, BS_EFORMAT,
+                            "%s: weight_map entry for %s is not a file name in the folder", index,
+                            key);
             goto done;
         }
         char path[4096];
@@ -69,13 +74,15 @@ int bs_w_open_all(bs_model *m, const char *dir, bs_err *err)
     if (exists(path)) return open_index(m, dir, path, err);
     snprintf(path, sizeof path, "%s/pytorch_model.bin", dir);
     if (exists(path))
-        return bs_err_set(err, BS_EUNSUPPORTED,
-                          "%s: only safetensors weights are supported; convert the checkpoint once with "
-                          "Python: `from transformers import AutoModel; AutoModel.from_pretrained(dir)"
-                          ".save_pretrained(dir, safe_serialization=True)` (or use the Hub's "
-                          "refs/pr safetensors conversion)",
-                          path);
-    return bs_err_set(err, BS_ENOTFOUND, "%s: no model.safetensors or model.safetensors.index.json", dir);
+        return bs_err_set(
+            err, BS_EUNSUPPORTED,
+            "%s: only safetensors weights are supported; convert the checkpoint once with "
+            "Python: `from transformers import AutoModel; AutoModel.from_pretrained(dir)"
+            ".save_pretrained(dir, safe_serialization=True)` (or use the Hub's "
+            "refs/pr safetensors conversion)",
+            path);
+    return bs_err_set(err, BS_ENOTFOUND, "%s: no model.safetensors or model.safetensors.index.json",
+                      dir);
 }
 
 static const bs_st_tensor *find(const bs_model *m, const char *name, const bs_st_file **file)
@@ -103,8 +110,8 @@ static int keep(bs_model *m, void *p)
     return 0;
 }
 
-static int lookup(bs_model *m, const char *const *prefixes, const char *name, int64_t d0, int64_t d1,
-                  const float **out, int required, bs_err *err)
+static int lookup(bs_model *m, const char *const *prefixes, const char *name, int64_t d0,
+                  int64_t d1, const float **out, int required, bs_err *err)
 {
     *out = NULL;
     const bs_st_file *f = NULL;
@@ -128,13 +135,16 @@ static int lookup(bs_model *m, const char *const *prefixes, const char *name, in
     if (t->ndim != want_nd || t->shape[0] != d0 || (d1 && t->shape[1] != d1)) {
         char got[128] = "[";
         for (int i = 0; i < t->ndim; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "",
+                     (long long)t->shape[i]);
         strncat(got, "]", sizeof got - strlen(got) - 1);
         char want[64];
-        if (d1) snprintf(want, sizeof want, "[%lld, %lld]", (long long)d0, (long long)d1);
-        else snprintf(want, sizeof want, "[%lld]", (long long)d0);
-        return bs_err_set(err, BS_EFORMAT, "%s: tensor %s has shape %s but config.json implies %s", f->path, full,
-                          got, want);
+        if (d1)
+            snprintf(want, sizeof want, "[%lld, %lld]", (long long)d0, (long long)d1);
+        else
+            snprintf(want, sizeof want, "[%lld]", (long long)d0);
+        return bs_err_set(err, BS_EFORMAT, "%s: tensor %s has shape %s but config.json implies %s",
+                          f->path, full, got, want);
     }
     size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1);
     if (t->dtype == BS_DT_F32) {
@@ -142,15 +152,18 @@ static int lookup(bs_model *m, const char *const *prefixes, const char *name, in
         return 0;
     }
     if (t->dtype != BS_DT_F16 && t->dtype != BS_DT_BF16)
-        return bs_err_set(err, BS_EUNSUPPORTED, "%s: tensor %s has dtype %s; supported: F32, F16, BF16", f->path,
-                          full, bs_dtype_name(t->dtype));
+        return bs_err_set(err, BS_EUNSUPPORTED,
+                          "%s: tensor %s has dtype %s; supported: F32, F16, BF16", f->path, full,
+                          bs_dtype_name(t->dtype));
     float *buf = malloc(n * sizeof *buf);
     if (!buf || keep(m, buf) < 0) {
         free(buf);
         return bs_err_set(err, BS_ENOMEM, "%s: out of memory converting %s to F32", f->path, full);
     }
-    if (t->dtype == BS_DT_F16) bs_f16_to_f32(t->data, buf, n);
-    else bs_bf16_to_f32(t->data, buf, n);
+    if (t->dtype == BS_DT_F16)
+        bs_f16_to_f32(t->data, buf, n);
+    else
+        bs_bf16_to_f32(t->data, buf, n);
     *out = buf;
     return 0;
 }
@@ -217,10 +230,13 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
             bs_lin *l = lins[j];
             if (!l->w) continue;
             float *p = NULL;
-            if (posix_memalign((void **)&p, 64, bs_pack_floats(l->out, l->in) * sizeof(float)) != 0 || keep(m, p) < 0) {
+            if (posix_memalign((void **)&p, 64, bs_pack_floats(l->out, l->in) * sizeof(float)) !=
+                    0 ||
+                keep(m, p) < 0) {
                 free(p);
                 free(todo);
-                return bs_err_set(err, BS_ENOMEM, "out of memory packing a %d x %d weight", l->out, l->in);
+                return bs_err_set(err, BS_ENOMEM, "out of memory packing a %d x %d weight", l->out,
+                                  l->in);
             }
             l->packed = p;
             todo[n++] = l;

@@ -3,7 +3,10 @@
  * and the weighted sum go through the GEMM backend with strided heads. */
 #include "tensor/tensor.h"
 
-size_t bs_attention_scratch_floats(int max_q, int max_k) { return (size_t)max_q * (size_t)max_k; }
+size_t bs_attention_scratch_floats(int max_q, int max_k)
+{
+    return (size_t)max_q * (size_t)max_k;
+}
 
 struct attn_job {
     const bs_attn_args *a;

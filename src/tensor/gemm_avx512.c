@@ -11,10 +11,14 @@
 #define NR 32  /* columns per panel: two zmm */
 #define MR 12  /* rows per micro-tile: 24 accumulators */
 #define KC 256 /* depth per pass: a 32 KB panel slice stays in L1/L2 */
-#define MC 384 /* rows per pass: their KC-deep slice of A, packed, is 384 KB (in L2):
-                  every pass streams all the weights, so fewer passes = less traffic */
+#define MC                                                                                         \
+    384 /* rows per pass: their KC-deep slice of A, packed, is 384 KB (in L2):                     \
+           every pass streams all the weights, so fewer passes = less traffic */
 
-size_t bs_pack_floats(int N, int K) { return (size_t)((N + NR - 1) / NR) * NR * (size_t)K; }
+size_t bs_pack_floats(int N, int K)
+{
+    return (size_t)((N + NR - 1) / NR) * NR * (size_t)K;
+}
 
 void bs_pack_weights(const float *w, int N, int K, float *packed)
 {
@@ -33,7 +37,8 @@ void bs_pack_weights(const float *w, int N, int K, float *packed)
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))),        \
+                             apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw")
@@ -46,8 +51,9 @@ void bs_pack_weights(const float *w, int N, int K, float *packed)
  * register (a loop over an array of them gets spilled). A is packed as
  * [kc][MR] (rows interleaved, zero rows past the end of A), so each step
  * reads one contiguous line. C rows are ldc apart; only mr rows are stored. */
-static inline __attribute__((always_inline)) void micro_r(const int R, int mr, const float *A, const float *B,
-                                                          int kc, float *C, int ldc, int first, const float *bias,
+static inline __attribute__((always_inline)) void micro_r(const int R, int mr, const float *A,
+                                                          const float *B, int kc, float *C, int ldc,
+                                                          int first, const float *bias,
                                                           __mmask16 m0, __mmask16 m1, bs_act act)
 {
     __m512 b0i = _mm512_setzero_ps(), b1i = _mm512_setzero_ps();
@@ -59,39 +65,40 @@ static inline __attribute__((always_inline)) void micro_r(const int R, int mr, c
     ROWS(DECL)
 #undef DECL
     if (!first) {
-#define LOAD(i)                                                        \
-    if (i < mr) {                                                      \
-        c0_##i = _mm512_maskz_loadu_ps(m0, C + (size_t)(i) * ldc);      \
-        c1_##i = _mm512_maskz_loadu_ps(m1, C + (size_t)(i) * ldc + 16); \
+#define LOAD(i)                                                                                    \
+    if (i < mr) {                                                                                  \
+        c0_##i = _mm512_maskz_loadu_ps(m0, C + (size_t)(i)*ldc);                                   \
+        c1_##i = _mm512_maskz_loadu_ps(m1, C + (size_t)(i)*ldc + 16);                              \
     }
         ROWS(LOAD)
 #undef LOAD
     }
     for (int k = 0; k < kc; k++) {
-        const __m512 b0 = _mm512_load_ps(B + (size_t)k * NR), b1 = _mm512_load_ps(B + (size_t)k * NR + 16);
+        const __m512 b0 = _mm512_load_ps(B + (size_t)k * NR),
+                     b1 = _mm512_load_ps(B + (size_t)k * NR + 16);
         const float *a = A + (size_t)k * MR;
-#define FMA(i)                                     \
-    if (i < R) {                                   \
-        __m512 ai = _mm512_set1_ps(a[i]);          \
-        c0_##i = _mm512_fmadd_ps(ai, b0, c0_##i);  \
-        c1_##i = _mm512_fmadd_ps(ai, b1, c1_##i);  \
+#define FMA(i)                                                                                     \
+    if (i < R) {                                                                                   \
+        __m512 ai = _mm512_set1_ps(a[i]);                                                          \
+        c0_##i = _mm512_fmadd_ps(ai, b0, c0_##i);                                                  \
+        c1_##i = _mm512_fmadd_ps(ai, b1, c1_##i);                                                  \
     }
         ROWS(FMA)
 #undef FMA
     }
     if (act != BS_ACT_NONE) { /* last pass: activation while the tile is in registers */
-#define ACT(i)                        \
-    if (i < R) {                      \
-        c0_##i = act512(c0_##i, act); \
-        c1_##i = act512(c1_##i, act); \
+#define ACT(i)                                                                                     \
+    if (i < R) {                                                                                   \
+        c0_##i = act512(c0_##i, act);                                                              \
+        c1_##i = act512(c1_##i, act);                                                              \
     }
         ROWS(ACT)
 #undef ACT
     }
-#define STORE(i)                                                    \
-    if (i < mr) {                                                   \
-        _mm512_mask_storeu_ps(C + (size_t)(i) * ldc, m0, c0_##i);      \
-        _mm512_mask_storeu_ps(C + (size_t)(i) * ldc + 16, m1, c1_##i); \
+#define STORE(i)                                                                                   \
+    if (i < mr) {                                                                                  \
+        _mm512_mask_storeu_ps(C + (size_t)(i)*ldc, m0, c0_##i);                                    \
+        _mm512_mask_storeu_ps(C + (size_t)(i)*ldc + 16, m1, c1_##i);                               \
     }
     ROWS(STORE)
 #undef STORE
@@ -99,19 +106,25 @@ static inline __attribute__((always_inline)) void micro_r(const int R, int mr, c
 
 /* Tiles of 12, 8 and 4 rows: the last tile of M rows computes at most 3
  * padding rows (M = 16 is 12 + 4, M = 128 is 10 x 12 + 8). */
-static void micro(int mr, const float *A, const float *B, int kc, float *C, int ldc, int first, const float *bias,
-                  __mmask16 m0, __mmask16 m1, bs_act act)
+static void micro(int mr, const float *A, const float *B, int kc, float *C, int ldc, int first,
+                  const float *bias, __mmask16 m0, __mmask16 m1, bs_act act)
 {
-    if (mr > 8) micro_r(12, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);
-    else if (mr > 4) micro_r(8, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);
-    else micro_r(4, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);
+    if (mr > 8)
+        micro_r(12, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);
+    else if (mr > 4)
+        micro_r(8, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);
+    else
+        micro_r(4, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);
 }
 
 /* One A-block buffer per thread, allocated on its first GEMM and freed when
  * the thread exits: later calls allocate nothing. */
 static pthread_key_t buf_key;
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
-static void buf_key_init(void) { pthread_key_create(&buf_key, free); }
+static void buf_key_init(void)
+{
+    pthread_key_create(&buf_key, free);
+}
 
 static float *thread_buffer(void)
 {
@@ -127,8 +140,8 @@ static float *thread_buffer(void)
     return b;
 }
 
-static void gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed, const float *bias,
-                        float *C, int ldc, int p0, int p1, bs_act act)
+static void gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
+                        const float *bias, float *C, int ldc, int p0, int p1, bs_act act)
 {
     /* A's block, packed per call (it changes every call; the weights do not).
      * Rows of A lie K floats apart: read directly, 12 of them alias in L1. */
@@ -157,13 +170,15 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const floa
             for (int p = p0; p < p1; p++) {
                 int n0 = p * NR, cols = N - n0 < NR ? N - n0 : NR;
                 __mmask16 m0 = cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1);
-                __mmask16 m1 = cols >= 32 ? (__mmask16)0xffff : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
+                __mmask16 m1 = cols >= 32  ? (__mmask16)0xffff
+                               : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1)
+                                           : 0;
                 const float *B = packed + ((size_t)p * K + kb) * NR;
                 for (int m = mb; m < me; m += MR) {
                     int mr = me - m < MR ? me - m : MR;
                     float *Ct = C + (size_t)m * ldc + n0;
-                    micro(mr, Ap + (size_t)(m - mb) * KC, B, kc, Ct, ldc, kb == 0, bias ? bias + n0 : NULL, m0, m1,
-                          last ? act : BS_ACT_NONE);
+                    micro(mr, Ap + (size_t)(m - mb) * KC, B, kc, Ct, ldc, kb == 0,
+                          bias ? bias + n0 : NULL, m0, m1, last ? act : BS_ACT_NONE);
                 }
             }
         }
@@ -182,17 +197,20 @@ int bs_gemm_packed_available(void)
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
 }
 
-void bs_gemm_packed_cols(int M, int N, int K, const float *A, int lda, const float *packed, const float *bias,
-                         float *C, int ldc, int n0, int n1, bs_act act)
+void bs_gemm_packed_cols(int M, int N, int K, const float *A, int lda, const float *packed,
+                         const float *bias, float *C, int ldc, int n0, int n1, bs_act act)
 {
     gemm_packed(M, N, K, A, lda, packed, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
 }
 #else
-int bs_gemm_packed_available(void) { return 0; }
-void bs_gemm_packed_cols(int M, int N, int K, const float *A, int lda, const float *packed, const float *bias,
-                         float *C, int ldc, int n0, int n1, bs_act act)
+int bs_gemm_packed_available(void)
 {
-    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)packed, (void)bias, (void)C, (void)ldc, (void)n0, (void)n1,
-        (void)act;
+    return 0;
+}
+void bs_gemm_packed_cols(int M, int N, int K, const float *A, int lda, const float *packed,
+                         const float *bias, float *C, int ldc, int n0, int n1, bs_act act)
+{
+    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)packed, (void)bias, (void)C, (void)ldc,
+        (void)n0, (void)n1, (void)act;
 }
 #endif

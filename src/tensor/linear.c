@@ -30,8 +30,8 @@ static void linear_task(void *ctxp, int t, int worker)
     if (p->by_rows) {
         int m0 = b * p->block, m1 = m0 + p->block < j->M ? m0 + p->block : j->M;
         if (d->packed) {
-            bs_gemm_packed_cols(m1 - m0, d->N, j->K, j->x + (size_t)m0 * j->K, j->K, d->packed, d->b,
-                                d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N, d->act);
+            bs_gemm_packed_cols(m1 - m0, d->N, j->K, j->x + (size_t)m0 * j->K, j->K, d->packed,
+                                d->b, d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N, d->act);
             return;
         }
         j->g->sgemm_nt(m1 - m0, d->N, j->K, j->x + (size_t)m0 * j->K, j->K, d->w, j->K,
@@ -40,19 +40,22 @@ static void linear_task(void *ctxp, int t, int worker)
     } else {
         int n0 = b * p->block, n1 = n0 + p->block < d->N ? n0 + p->block : d->N;
         if (d->packed) {
-            bs_gemm_packed_cols(j->M, d->N, j->K, j->x, j->K, d->packed, d->b, d->y, d->ldy, n0, n1, d->act);
+            bs_gemm_packed_cols(j->M, d->N, j->K, j->x, j->K, d->packed, d->b, d->y, d->ldy, n0, n1,
+                                d->act);
             return;
         }
         j->g->sgemm_nt(j->M, n1 - n0, j->K, j->x, j->K, d->w + (size_t)n0 * j->K, j->K, d->y + n0,
                        d->ldy, 0.0f);
         for (int m = 0; m < j->M; m++)
-            j->k->bias_act(d->y + (size_t)m * d->ldy + n0, d->b ? d->b + n0 : NULL, n1 - n0, d->act);
+            j->k->bias_act(d->y + (size_t)m * d->ldy + n0, d->b ? d->b + n0 : NULL, n1 - n0,
+                           d->act);
     }
 }
 
 void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense *outs, int n)
 {
-    struct linear_job j = {.x = x, .M = M, .K = K, .n = n, .g = bs_gemm_default(), .k = bs_kernels_best()};
+    struct linear_job j = {
+        .x = x, .M = M, .K = K, .n = n, .g = bs_gemm_default(), .k = bs_kernels_best()};
     int nt = bs_pool_size(pool), tasks = 0;
     for (int i = 0; i < n; i++) {
         struct plan *p = &j.p[i];

@@ -12,10 +12,14 @@ int bs_act_from_name(const char *name)
         const char *name;
         bs_act act;
     } names[] = {
-        {"gelu", BS_ACT_GELU},           {"gelu_new", BS_ACT_GELU_TANH},
-        {"gelu_pytorch_tanh", BS_ACT_GELU_TANH}, {"gelu_fast", BS_ACT_GELU_TANH},
-        {"relu", BS_ACT_RELU},           {"silu", BS_ACT_SILU},
-        {"swish", BS_ACT_SILU},          {"tanh", BS_ACT_TANH},
+        {"gelu", BS_ACT_GELU},
+        {"gelu_new", BS_ACT_GELU_TANH},
+        {"gelu_pytorch_tanh", BS_ACT_GELU_TANH},
+        {"gelu_fast", BS_ACT_GELU_TANH},
+        {"relu", BS_ACT_RELU},
+        {"silu", BS_ACT_SILU},
+        {"swish", BS_ACT_SILU},
+        {"tanh", BS_ACT_TANH},
         {"linear", BS_ACT_NONE},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -28,7 +32,8 @@ static void bias_act(float *y, const float *bias, int n, bs_act act)
     if (bias)
         for (int i = 0; i < n; i++) y[i] += bias[i];
     switch (act) {
-    case BS_ACT_NONE: break;
+    case BS_ACT_NONE:
+        break;
     case BS_ACT_GELU:
         for (int i = 0; i < n; i++) y[i] = 0.5f * y[i] * (1.0f + erff(y[i] * 0.70710678118654752f));
         break;
@@ -88,7 +93,10 @@ static void softmax(float *x, int n, float scale)
 
 static const bs_kernels portable = {"portable", bias_act, add_layernorm, softmax};
 
-const bs_kernels *bs_kernels_portable(void) { return &portable; }
+const bs_kernels *bs_kernels_portable(void)
+{
+    return &portable;
+}
 
 const bs_kernels *bs_kernels_best(void)
 {

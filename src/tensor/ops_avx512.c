@@ -9,7 +9,8 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))),        \
+                             apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw")
@@ -26,7 +27,8 @@ static void bias_act(float *y, const float *bias, int n, bs_act act)
     }
 }
 
-static void add_layernorm(float *x, const float *res, const float *gamma, const float *beta, int n, float eps)
+static void add_layernorm(float *x, const float *res, const float *gamma, const float *beta, int n,
+                          float eps)
 {
     __m512 sum = _mm512_setzero_ps();
     for (int i = 0; i < n; i += 16) {
@@ -50,7 +52,8 @@ static void add_layernorm(float *x, const float *res, const float *gamma, const 
     for (int i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm), vi);
-        __m512 r = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, gamma + i), _mm512_maskz_loadu_ps(m, beta + i));
+        __m512 r = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, gamma + i),
+                                   _mm512_maskz_loadu_ps(m, beta + i));
         _mm512_mask_storeu_ps(x + i, m, r);
     }
 }
@@ -94,5 +97,8 @@ const bs_kernels *bs_kernels_avx512(void)
     return NULL;
 }
 #else
-const bs_kernels *bs_kernels_avx512(void) { return NULL; }
+const bs_kernels *bs_kernels_avx512(void)
+{
+    return NULL;
+}
 #endif

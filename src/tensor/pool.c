@@ -8,18 +8,18 @@
 #include <unistd.h>
 
 struct bs_pool {
-    int n;                 /* workers including the caller */
-    pthread_t *threads;    /* n - 1 */
-    pthread_mutex_t busy;  /* held by the caller that owns the current job */
+    int n;                /* workers including the caller */
+    pthread_t *threads;   /* n - 1 */
+    pthread_mutex_t busy; /* held by the caller that owns the current job */
     pthread_mutex_t mu;
     pthread_cond_t start, done;
-    unsigned long gen;     /* job generation: workers start when it changes */
+    unsigned long gen; /* job generation: workers start when it changes */
     int stop;
     bs_task_fn fn;
     void *ctx;
     int n_tasks;
-    int next;              /* next task index (atomic) */
-    int active;            /* workers still inside the current job */
+    int next;   /* next task index (atomic) */
+    int active; /* workers still inside the current job */
 };
 
 struct worker_arg {
@@ -128,7 +128,10 @@ void bs_pool_free(bs_pool *p)
     free(p);
 }
 
-int bs_pool_size(const bs_pool *p) { return p ? p->n : 1; }
+int bs_pool_size(const bs_pool *p)
+{
+    return p ? p->n : 1;
+}
 
 void bs_pool_run(bs_pool *p, int n_tasks, bs_task_fn fn, void *ctx)
 {

@@ -79,8 +79,8 @@ int bs_gemm_packed_available(void);
 size_t bs_pack_floats(int N, int K);
 void bs_pack_weights(const float *w, int N, int K, float *packed);
 /* Columns [n0, n1) (n0 a multiple of 32) of C = act(A W^T + bias). */
-void bs_gemm_packed_cols(int M, int N, int K, const float *A, int lda, const float *packed, const float *bias,
-                         float *C, int ldc, int n0, int n1, bs_act act);
+void bs_gemm_packed_cols(int M, int N, int K, const float *A, int lda, const float *packed,
+                         const float *bias, float *C, int ldc, int n0, int n1, bs_act act);
 
 /* A dense layer y[M][N] = act(x[M][K] * w[N][K]^T + b[N]) split over the pool
  * in row or column blocks, the bias/activation applied to each block while it

@@ -13,8 +13,8 @@
 #include <string.h>
 
 typedef struct fx_case {
-    int n;            /* rows */
-    int *len;         /* real tokens per row (attention_mask 1, right padding) */
+    int n;    /* rows */
+    int *len; /* real tokens per row (attention_mask 1, right padding) */
     int32_t **ids, **types;
     json_t *j;
 } fx_case;
@@ -35,7 +35,9 @@ static void case_load(json_t *c, fx_case *fc)
         fc->types[r] = calloc(S, sizeof(int32_t));
         for (size_t i = 0; i < S; i++) {
             fc->ids[r][i] = (int32_t)json_integer_value(json_array_get(row, i));
-            if (tt) fc->types[r][i] = (int32_t)json_integer_value(json_array_get(json_array_get(tt, (size_t)r), i));
+            if (tt)
+                fc->types[r][i] =
+                    (int32_t)json_integer_value(json_array_get(json_array_get(tt, (size_t)r), i));
             if (json_integer_value(json_array_get(mrow, i)) == 1) fc->len[r] = (int)i + 1;
         }
     }
@@ -61,7 +63,10 @@ static double num(json_t *a, int i, int j, int k)
     return json_number_value(v);
 }
 
-static double maxdiff(double cur, double a, double b) { return fabs(a - b) > cur ? fabs(a - b) : cur; }
+static double maxdiff(double cur, double a, double b)
+{
+    return fabs(a - b) > cur ? fabs(a - b) : cur;
+}
 
 /* Runs rows [r0, r1) of the case as one batch. */
 static void run(bs_model *m, fx_case *fc, int r0, int r1, bs_model_outputs *o, int32_t *pos, int np)
@@ -141,25 +146,30 @@ static void check_model(const char *name, double tol)
         int t = 0;
         for (int r = 0; r < fc.n; r++)
             for (int p = 0; p < fc.len[r]; p++, t++)
-                for (int h = 0; h < H; h++) d = maxdiff(d, o.last_hidden_state[(size_t)t * H + h], num(lhs, r, p, h));
+                for (int h = 0; h < H; h++)
+                    d = maxdiff(d, o.last_hidden_state[(size_t)t * H + h], num(lhs, r, p, h));
         json_t *po = json_object_get(outs, "pooler_output");
         assert_int_equal(po != NULL, bs_model_has_pooler(m));
         if (po)
             for (int r = 0; r < fc.n; r++)
-                for (int h = 0; h < H; h++) d = maxdiff(d, o.pooler_output[(size_t)r * H + h], num(po, r, h, -1));
+                for (int h = 0; h < H; h++)
+                    d = maxdiff(d, o.pooler_output[(size_t)r * H + h], num(po, r, h, -1));
         json_t *lg = json_object_get(outs, "logits");
         int L = o.n_labels;
         if (head == BS_HEAD_SEQ_CLS) {
             assert_int_equal(L, (int)json_array_size(json_array_get(lg, 0)));
             for (int r = 0; r < fc.n; r++)
-                for (int l = 0; l < L; l++) d = maxdiff(d, o.logits[(size_t)r * L + l], num(lg, r, l, -1));
+                for (int l = 0; l < L; l++)
+                    d = maxdiff(d, o.logits[(size_t)r * L + l], num(lg, r, l, -1));
         } else if (head == BS_HEAD_TOKEN_CLS) {
             t = 0;
             for (int r = 0; r < fc.n; r++)
                 for (int p = 0; p < fc.len[r]; p++, t++)
-                    for (int l = 0; l < L; l++) d = maxdiff(d, o.logits[(size_t)t * L + l], num(lg, r, p, l));
+                    for (int l = 0; l < L; l++)
+                        d = maxdiff(d, o.logits[(size_t)t * L + l], num(lg, r, p, l));
         } else if (head == BS_HEAD_QA) {
-            json_t *st = json_object_get(outs, "start_logits"), *en = json_object_get(outs, "end_logits");
+            json_t *st = json_object_get(outs, "start_logits"),
+                   *en = json_object_get(outs, "end_logits");
             t = 0;
             for (int r = 0; r < fc.n; r++)
                 for (int p = 0; p < fc.len[r]; p++, t++) {
@@ -172,8 +182,9 @@ static void check_model(const char *name, double tol)
                 for (int v = 0; v < L; v++)
                     d = maxdiff(d, o.logits[(size_t)i * L + v], num(lg, src_row[i], src_j[i], v));
         }
-        if (d > tol) fprintf(stderr, "%s case %s: max abs diff %g > %g\n", name,
-                             json_string_value(json_object_get(fc.j, "id")), d, tol);
+        if (d > tol)
+            fprintf(stderr, "%s case %s: max abs diff %g > %g\n", name,
+                    json_string_value(json_object_get(fc.j, "id")), d, tol);
         assert_true(d <= tol);
         if (d > worst) worst = d;
 
@@ -181,7 +192,8 @@ static void check_model(const char *name, double tol)
         if (fc.n > 1) {
             float maxlogit = 1.0f;
             if (head == BS_HEAD_MLM)
-                for (size_t i = 0; i < (size_t)np * L; i++) maxlogit = fmaxf(maxlogit, fabsf(o.logits[i]));
+                for (size_t i = 0; i < (size_t)np * L; i++)
+                    maxlogit = fmaxf(maxlogit, fabsf(o.logits[i]));
             int base = 0, pbase = 0;
             for (int r = 0; r < fc.n; r++) {
                 int32_t p1[4096];
@@ -192,11 +204,14 @@ static void check_model(const char *name, double tol)
                 run(m, &fc, r, r + 1, &a, p1, n1);
                 double di = 0;
                 for (size_t i = 0; i < (size_t)fc.len[r] * H; i++)
-                    di = maxdiff(di, a.last_hidden_state[i], o.last_hidden_state[(size_t)base * H + i]);
+                    di = maxdiff(di, a.last_hidden_state[i],
+                                 o.last_hidden_state[(size_t)base * H + i]);
                 if (a.pooler_output)
-                    for (int h = 0; h < H; h++) di = maxdiff(di, a.pooler_output[h], o.pooler_output[(size_t)r * H + h]);
+                    for (int h = 0; h < H; h++)
+                        di = maxdiff(di, a.pooler_output[h], o.pooler_output[(size_t)r * H + h]);
                 if (head == BS_HEAD_SEQ_CLS)
-                    for (int l = 0; l < L; l++) di = maxdiff(di, a.logits[l], o.logits[(size_t)r * L + l]);
+                    for (int l = 0; l < L; l++)
+                        di = maxdiff(di, a.logits[l], o.logits[(size_t)r * L + l]);
                 if (head == BS_HEAD_TOKEN_CLS)
                     for (size_t i = 0; i < (size_t)fc.len[r] * L; i++)
                         di = maxdiff(di, a.logits[i], o.logits[(size_t)base * L + i]);
@@ -207,7 +222,8 @@ static void check_model(const char *name, double tol)
                     }
                 if (head == BS_HEAD_MLM) {
                     for (size_t i = 0; i < (size_t)n1 * L; i++)
-                        di = maxdiff(di, a.logits[i] / maxlogit, o.logits[(size_t)pbase * L + i] / maxlogit);
+                        di = maxdiff(di, a.logits[i] / maxlogit,
+                                     o.logits[(size_t)pbase * L + i] / maxlogit);
                     pbase += n1;
                 }
                 if (di > worst_inv) worst_inv = di;
@@ -286,8 +302,11 @@ static void t_concurrent(void **state)
     bs_model_free(c.m);
 }
 
-#define MODEL_TEST(fn, name, tol) \
-    static void fn(void **state) { check_model(name, tol); }
+#define MODEL_TEST(fn, name, tol)                                                                  \
+    static void fn(void **state)                                                                   \
+    {                                                                                              \
+        check_model(name, tol);                                                                    \
+    }
 MODEL_TEST(t_bert_cls, "tiny-bert-classification", 1e-4)
 MODEL_TEST(t_bert_cls_f16, "tiny-bert-classification-f16", 1e-3)
 MODEL_TEST(t_bert_cls_bf16, "tiny-bert-classification-bf16", 1e-3)
@@ -311,13 +330,16 @@ MODEL_TEST(t_electra_mlm, "tiny-electra-mlm", 1e-4)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_bert_cls),     cmocka_unit_test(t_bert_cls_f16), cmocka_unit_test(t_bert_cls_bf16),
-        cmocka_unit_test(t_bert_ner),     cmocka_unit_test(t_bert_qa),      cmocka_unit_test(t_bert_mlm),
-        cmocka_unit_test(t_bert_emb),     cmocka_unit_test(t_bert_emb_cls), cmocka_unit_test(t_roberta_cls),
-        cmocka_unit_test(t_roberta_mlm),  cmocka_unit_test(t_distil_cls),   cmocka_unit_test(t_distil_qa),
-        cmocka_unit_test(t_distil_mlm),   cmocka_unit_test(t_albert_cls),   cmocka_unit_test(t_albert_mlm),
-        cmocka_unit_test(t_electra_disc), cmocka_unit_test(t_electra_ner),  cmocka_unit_test(t_electra_base),
-        cmocka_unit_test(t_electra_mlm),  cmocka_unit_test(t_concurrent),
+        cmocka_unit_test(t_bert_cls),      cmocka_unit_test(t_bert_cls_f16),
+        cmocka_unit_test(t_bert_cls_bf16), cmocka_unit_test(t_bert_ner),
+        cmocka_unit_test(t_bert_qa),       cmocka_unit_test(t_bert_mlm),
+        cmocka_unit_test(t_bert_emb),      cmocka_unit_test(t_bert_emb_cls),
+        cmocka_unit_test(t_roberta_cls),   cmocka_unit_test(t_roberta_mlm),
+        cmocka_unit_test(t_distil_cls),    cmocka_unit_test(t_distil_qa),
+        cmocka_unit_test(t_distil_mlm),    cmocka_unit_test(t_albert_cls),
+        cmocka_unit_test(t_albert_mlm),    cmocka_unit_test(t_electra_disc),
+        cmocka_unit_test(t_electra_ner),   cmocka_unit_test(t_electra_base),
+        cmocka_unit_test(t_electra_mlm),   cmocka_unit_test(t_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,7 +31,8 @@ static int setup(void **state)
     json_error_t je;
     f->j = json_load_file(bs_test_fixture("models/tiny-bart/expected.json"), 0, &je);
     assert_non_null(f->j);
-    json_t *ids = json_object_get(f->j, "input_ids"), *mask = json_object_get(f->j, "attention_mask");
+    json_t *ids = json_object_get(f->j, "input_ids"),
+           *mask = json_object_get(f->j, "attention_mask");
     json_t *dec = json_object_get(f->j, "decoder_input_ids");
     f->n = (int)json_array_size(ids);
     f->S = (int)json_array_size(json_array_get(ids, 0));
@@ -39,7 +40,8 @@ static int setup(void **state)
     for (int r = 0; r < f->n; r++) {
         for (int i = 0; i < f->S; i++) {
             f->ids[r][i] = (int32_t)json_integer_value(json_array_get(json_array_get(ids, r), i));
-            if (json_integer_value(json_array_get(json_array_get(mask, r), i)) == 1) f->len[r] = i + 1;
+            if (json_integer_value(json_array_get(json_array_get(mask, r), i)) == 1)
+                f->len[r] = i + 1;
         }
         for (int i = 0; i < f->n_dec; i++)
             f->dec[r][i] = (int32_t)json_integer_value(json_array_get(json_array_get(dec, r), i));
@@ -93,7 +95,8 @@ static void test_encoder(void **state)
     for (int r = 0; r < f->n; r++)
         for (int p = 0; p < f->len[r]; p++, t++)
             for (int k = 0; k < H; k++) {
-                double e = json_number_value(json_array_get(json_array_get(json_array_get(exp, r), p), k));
+                double e =
+                    json_number_value(json_array_get(json_array_get(json_array_get(exp, r), p), k));
                 d = fmax(d, fabs(h[(size_t)t * H + k] - e));
             }
     assert_int_equal(T, t);
@@ -108,7 +111,8 @@ static void test_encoder(void **state)
     bs_model_outputs_init(&o);
     o.want = BS_OUT_HIDDEN;
     assert_int_equal(bs_model_forward(f->m, &b, &o, NULL), 0);
-    for (size_t i = 0; i < (size_t)T * H; i++) assert_true(fabsf(o.last_hidden_state[i] - h[i]) <= 1e-6f);
+    for (size_t i = 0; i < (size_t)T * H; i++)
+        assert_true(fabsf(o.last_hidden_state[i] - h[i]) <= 1e-6f);
     bs_model_outputs_release(&o);
     bs_encoder_state_free(st);
 }
@@ -147,7 +151,8 @@ static void test_decoder_teacher_forced(void **state)
             json_t *row = json_array_get(json_array_get(exp, r), i);
             assert_int_equal((int)json_array_size(row), V);
             for (int v = 0; v < V; v++)
-                d = fmax(d, fabs(lg[((size_t)r * f->n_dec + i) * V + v] - json_number_value(json_array_get(row, v))));
+                d = fmax(d, fabs(lg[((size_t)r * f->n_dec + i) * V + v] -
+                                 json_number_value(json_array_get(row, v))));
         }
     printf("  decoder logits max abs diff %.3g\n", d);
     assert_true(d <= 1e-4);
@@ -210,7 +215,9 @@ static void test_kv_cache_reorder(void **state)
     int from[3] = {1, 0, 0};
     double d = 0;
     for (int r = 0; r < 3; r++)
-        for (int v = 0; v < V; v++) d = fmax(d, fabs(lg[(size_t)r * V + v] - full[((size_t)from[r] * f->n_dec + 1) * V + v]));
+        for (int v = 0; v < V; v++)
+            d = fmax(d,
+                     fabs(lg[(size_t)r * V + v] - full[((size_t)from[r] * f->n_dec + 1) * V + v]));
     assert_true(d <= 1e-5);
     /* Dropping rows. */
     int32_t keep[1] = {1};

@@ -60,7 +60,8 @@ static const char *make_dir(const char *tag, const char *from, const char *to)
 
 static char *weights(size_t *len)
 {
-    char *w = bs_test_read_file(bs_test_fixture("models/tiny-bert-classification/model.safetensors"), len);
+    char *w = bs_test_read_file(
+        bs_test_fixture("models/tiny-bert-classification/model.safetensors"), len);
     assert_non_null(w);
     return w;
 }
@@ -108,7 +109,8 @@ static void expect_load_error(const char *dir, int code, const char *const *need
     assert_int_equal(rc, code);
     assert_null(m);
     for (int i = 0; needles[i]; i++) {
-        if (!strstr(err.msg, needles[i])) fprintf(stderr, "missing \"%s\" in: %s\n", needles[i], err.msg);
+        if (!strstr(err.msg, needles[i]))
+            fprintf(stderr, "missing \"%s\" in: %s\n", needles[i], err.msg);
         assert_non_null(strstr(err.msg, needles[i]));
     }
 }
@@ -123,7 +125,8 @@ static void test_missing_files(void **state)
     const char *d = make_dir("noweights", NULL, NULL);
     expect_load_error(d, BS_ENOTFOUND, NEEDLES("model.safetensors"));
     write_file(d, "pytorch_model.bin", "PK", 2);
-    expect_load_error(d, BS_EUNSUPPORTED, NEEDLES("pytorch_model.bin", "only safetensors", "safe_serialization"));
+    expect_load_error(d, BS_EUNSUPPORTED,
+                      NEEDLES("pytorch_model.bin", "only safetensors", "safe_serialization"));
 }
 
 static void test_truncated(void **state)
@@ -178,7 +181,8 @@ static void test_header_offsets(void **state)
 {
     const char *d = make_dir("outside", NULL, NULL);
     write_edited(d, offsets_outside);
-    expect_load_error(d, BS_EFORMAT, NEEDLES("model.safetensors", "classifier.bias", "outside the data section"));
+    expect_load_error(d, BS_EFORMAT,
+                      NEEDLES("model.safetensors", "classifier.bias", "outside the data section"));
     d = make_dir("overlap", NULL, NULL);
     write_edited(d, offsets_overlap);
     expect_load_error(d, BS_EFORMAT, NEEDLES("classifier.weight", "classifier.bias", "overlap"));
@@ -217,7 +221,8 @@ static void test_config(void **state)
     d = make_dir("json", "{", "[");
     copy_weights(d);
     expect_load_error(d, BS_EFORMAT, NEEDLES("config.json"));
-    d = make_dir("pos", "\"position_embedding_type\": \"absolute\"", "\"position_embedding_type\": \"relative_key\"");
+    d = make_dir("pos", "\"position_embedding_type\": \"absolute\"",
+                 "\"position_embedding_type\": \"relative_key\"");
     copy_weights(d);
     expect_load_error(d, BS_EUNSUPPORTED, NEEDLES("relative_key"));
 }
@@ -226,7 +231,8 @@ static void test_config(void **state)
  * then the checkpoint must store the decoder (the fixture does not). */
 static void test_untied_decoder(void **state)
 {
-    const char *d = make_dir_of("tiny-bert-mlm", "untied", "\"vocab_size\"", "\"tie_word_embeddings\": false, \"vocab_size\"");
+    const char *d = make_dir_of("tiny-bert-mlm", "untied", "\"vocab_size\"",
+                                "\"tie_word_embeddings\": false, \"vocab_size\"");
     size_t len;
     char *w = bs_test_read_file(bs_test_fixture("models/tiny-bert-mlm/model.safetensors"), &len);
     assert_non_null(w);
@@ -239,7 +245,8 @@ static void test_forward_inputs(void **state)
 {
     bs_model *m = NULL;
     bs_model_opts o = {1};
-    assert_int_equal(bs_model_load(bs_test_fixture("models/tiny-bert-classification"), &o, &m, NULL), 0);
+    assert_int_equal(
+        bs_model_load(bs_test_fixture("models/tiny-bert-classification"), &o, &m, NULL), 0);
     int32_t ids[200];
     for (int i = 0; i < 200; i++) ids[i] = 5;
     bs_seq s = {ids, NULL, 129};
@@ -276,7 +283,8 @@ static void test_forward_inputs(void **state)
 
 /* Splits the fixture into two shards (tensors alternating) plus
  * model.safetensors.index.json; logits must equal the single-file model's. */
-static void write_shard(const char *dir, const char *name, json_t *hdr, const char *data, int parity, json_t *map)
+static void write_shard(const char *dir, const char *name, json_t *hdr, const char *data,
+                        int parity, json_t *map)
 {
     json_t *out = json_object();
     size_t off = 0, cap = 1 << 20, used = 0;
@@ -284,10 +292,12 @@ static void write_shard(const char *dir, const char *name, json_t *hdr, const ch
     const char *key;
     json_t *v;
     int i = 0;
-    json_object_foreach(hdr, key, v) {
+    json_object_foreach(hdr, key, v)
+    {
         if (strcmp(key, "__metadata__") == 0 || (i++ & 1) != parity) continue;
         json_t *o = json_object_get(v, "data_offsets");
-        size_t b = (size_t)json_integer_value(json_array_get(o, 0)), e = (size_t)json_integer_value(json_array_get(o, 1));
+        size_t b = (size_t)json_integer_value(json_array_get(o, 0)),
+               e = (size_t)json_integer_value(json_array_get(o, 1));
         while (used + (e - b) > cap) buf = realloc(buf, cap *= 2);
         memcpy(buf + used, data + b, e - b);
         json_t *t = json_deep_copy(v);
@@ -370,10 +380,10 @@ int main(void)
     if (!t) return 1;
     snprintf(tmp, sizeof tmp, "%s", t);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_missing_files),    cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_header_offsets),   cmocka_unit_test(test_dtype_and_shapes),
-        cmocka_unit_test(test_config),           cmocka_unit_test(test_forward_inputs),
-        cmocka_unit_test(test_sharded),          cmocka_unit_test(test_untied_decoder),
+        cmocka_unit_test(test_missing_files),  cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_header_offsets), cmocka_unit_test(test_dtype_and_shapes),
+        cmocka_unit_test(test_config),         cmocka_unit_test(test_forward_inputs),
+        cmocka_unit_test(test_sharded),        cmocka_unit_test(test_untied_decoder),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[4200];

@@ -35,7 +35,9 @@ static void compare_tables(const bs_kernels *k)
             for (int i = 0; i < n; i++) {
                 double d = fabs(a[i] - b[i]) / fmax(1.0, fabs(a[i]));
                 if (d > worst_act) worst_act = d;
-                if (d > 1e-6) fprintf(stderr, "%s act %d n %d i %d: %g vs %g\n", k->name, act, n, i, a[i], b[i]);
+                if (d > 1e-6)
+                    fprintf(stderr, "%s act %d n %d i %d: %g vs %g\n", k->name, act, n, i, a[i],
+                            b[i]);
                 assert_true(d <= 1e-6);
             }
         }
@@ -58,7 +60,8 @@ static void compare_tables(const bs_kernels *k)
         }
         assert_true(fabs(sum - 1.0) < 1e-5);
     }
-    printf("  %s vs portable: act %.2g (rel), layernorm %.2g, softmax %.2g\n", k->name, worst_act, worst_ln, worst_sm);
+    printf("  %s vs portable: act %.2g (rel), layernorm %.2g, softmax %.2g\n", k->name, worst_act,
+           worst_ln, worst_sm);
     assert_true(worst_ln <= 2e-6);
     assert_true(worst_sm <= 1e-6);
 }
@@ -112,7 +115,8 @@ static void count_task(void *p, int t, int worker)
     struct count_ctx *c = p;
     __atomic_fetch_add(&c->hits[t], 1, __ATOMIC_RELAXED);
     int w = c->max_worker;
-    while (worker > w && !__atomic_compare_exchange_n(&c->max_worker, &w, worker, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    while (worker > w && !__atomic_compare_exchange_n(&c->max_worker, &w, worker, 0,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
     }
 }
 
@@ -167,14 +171,17 @@ static void test_linear_and_attention(void **state)
                     int nk = causal ? i - off[sq] + 1 : len[sq];
                     for (int j = 0; j < nk; j++) {
                         double d = 0;
-                        for (int e = 0; e < HD; e++) d += (double)q[i * H + h * HD + e] * k[(start[sq] + j) * H + h * HD + e];
+                        for (int e = 0; e < HD; e++)
+                            d +=
+                                (double)q[i * H + h * HD + e] * k[(start[sq] + j) * H + h * HD + e];
                         sc[j] = d * 0.5;
                         if (sc[j] > mx) mx = sc[j];
                     }
                     for (int j = 0; j < nk; j++) sum += sc[j] = exp(sc[j] - mx);
                     for (int e = 0; e < HD; e++) {
                         double o = 0;
-                        for (int j = 0; j < nk; j++) o += sc[j] / sum * v[(start[sq] + j) * H + h * HD + e];
+                        for (int j = 0; j < nk; j++)
+                            o += sc[j] / sum * v[(start[sq] + j) * H + h * HD + e];
                         assert_true(fabs(out[i * H + h * HD + e] - o) < 1e-5);
                     }
                 }
@@ -197,7 +204,8 @@ static void test_packed_gemm(void **state)
         for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
             for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++) {
                 int M = Ms[a], N = Ns[b], K = Ks[c];
-                float *A = malloc((size_t)M * K * 4), *W = malloc((size_t)N * K * 4), *bias = malloc((size_t)N * 4);
+                float *A = malloc((size_t)M * K * 4), *W = malloc((size_t)N * K * 4),
+                      *bias = malloc((size_t)N * 4);
                 float *ref = malloc((size_t)M * N * 4), *out = malloc((size_t)M * N * 4);
                 float *P = aligned_alloc(64, bs_pack_floats(N, K) * 4);
                 for (int i = 0; i < M * K; i++) A[i] = frand(&s, -1, 1);
@@ -205,7 +213,8 @@ static void test_packed_gemm(void **state)
                 for (int i = 0; i < N; i++) bias[i] = frand(&s, -1, 1);
                 bs_pack_weights(W, N, K, P);
                 g->sgemm_nt(M, N, K, A, K, W, K, ref, N, 0.0f);
-                for (int m = 0; m < M; m++) bs_kernels_portable()->bias_act(ref + (size_t)m * N, bias, N, BS_ACT_GELU);
+                for (int m = 0; m < M; m++)
+                    bs_kernels_portable()->bias_act(ref + (size_t)m * N, bias, N, BS_ACT_GELU);
                 bs_gemm_packed_cols(M, N, K, A, K, P, bias, out, N, 0, N, BS_ACT_GELU);
                 for (int i = 0; i < M * N; i++) {
                     double d = fabs(ref[i] - out[i]) / fmax(1.0, sqrt((double)K) * 0.1);
@@ -220,9 +229,12 @@ static void test_packed_gemm(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kernel_tables), cmocka_unit_test(test_portable_values),
-        cmocka_unit_test(test_half),          cmocka_unit_test(test_pool),
-        cmocka_unit_test(test_linear_and_attention), cmocka_unit_test(test_packed_gemm),
+        cmocka_unit_test(test_kernel_tables),
+        cmocka_unit_test(test_portable_values),
+        cmocka_unit_test(test_half),
+        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_linear_and_attention),
+        cmocka_unit_test(test_packed_gemm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
