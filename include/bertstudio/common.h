@@ -18,22 +18,22 @@ extern "C" {
 
 enum {
     BS_OK = 0,
-    BS_EINVAL = -1,       /* bad argument or request field */
-    BS_ENOMEM = -2,       /* allocation failed */
-    BS_EIO = -3,          /* file or network I/O failed */
-    BS_ENOTFOUND = -4,    /* no such file, id, model, key */
-    BS_EFORMAT = -5,      /* a file or document is malformed */
-    BS_ERANGE = -6,       /* a value is outside its allowed range */
-    BS_EUNSUPPORTED = -7, /* valid but not supported (dtype, architecture...) */
-    BS_ECONFLICT = -8,    /* duplicate unique key */
-    BS_EBUSY = -9,        /* temporarily unavailable (loading, queue full) */
-    BS_EUTF8 = -10,       /* invalid UTF-8 */
-    BS_ESTORE = -11,      /* the store failed or is unreachable */
+    BS_EINVAL = -1,          /* bad argument or request field */
+    BS_ENOMEM = -2,          /* allocation failed */
+    BS_EIO = -3,             /* file or network I/O failed */
+    BS_ENOTFOUND = -4,       /* no such file, id, model, key */
+    BS_EFORMAT = -5,         /* a file or document is malformed */
+    BS_ERANGE = -6,          /* a value is outside its allowed range */
+    BS_EUNSUPPORTED = -7,    /* valid but not supported (dtype, architecture...) */
+    BS_ECONFLICT = -8,       /* duplicate unique key */
+    BS_EBUSY = -9,           /* temporarily unavailable (loading, queue full) */
+    BS_EUTF8 = -10,          /* invalid UTF-8 */
+    BS_ESTORE = -11,         /* the store failed or is unreachable */
     BS_EUNPROCESSABLE = -12, /* well-formed but unusable input (no mask token...) */
-    BS_EPERM = -13,       /* missing permission */
-    BS_EAUTH = -14,       /* missing or bad credentials */
-    BS_ELIMIT = -15,      /* a size or rate limit was exceeded */
-    BS_EINTERNAL = -16,   /* a bug: should never reach a user */
+    BS_EPERM = -13,          /* missing permission */
+    BS_EAUTH = -14,          /* missing or bad credentials */
+    BS_ELIMIT = -15,         /* a size or rate limit was exceeded */
+    BS_EINTERNAL = -16,      /* a bug: should never reach a user */
 };
 
 /* A human sentence naming the bad input, e.g.

@@ -32,13 +32,14 @@ extern "C" {
 #endif
 
 /* Limits enforced on every request (documented in docs/pipelines.md). */
-#define BS_PIPELINE_MAX_BATCH          256        /* texts per request */
-#define BS_PIPELINE_MAX_TEXT_BYTES     (1u << 20) /* one text, question or context */
-#define BS_PIPELINE_MAX_QA_WINDOWS     256        /* doc_stride windows of one QA context */
-#define BS_PIPELINE_MAX_RESULTS        10000 /* entries of one ranked list: a larger top_k is capped */
-#define BS_PIPELINE_MAX_PREDICTIONS    100000      /* fill-mask: masks x top_k per request */
-#define BS_PIPELINE_MAX_FEATURE_VALUES (16u << 20) /* features: tokens x hidden size per request   \
-                                                    */
+#define BS_PIPELINE_MAX_BATCH       256        /* texts per request */
+#define BS_PIPELINE_MAX_TEXT_BYTES  (1u << 20) /* one text, question or context */
+#define BS_PIPELINE_MAX_QA_WINDOWS  256        /* doc_stride windows of one QA context */
+#define BS_PIPELINE_MAX_RESULTS     10000 /* entries of one ranked list: a larger top_k is capped */
+#define BS_PIPELINE_MAX_PREDICTIONS 100000 /* fill-mask: masks x top_k per request */
+#define BS_PIPELINE_MAX_FEATURE_VALUES                                                             \
+    (16u << 20) /* features: tokens x hidden size per request                                      \
+                 */
 
 typedef enum bs_task {
     BS_TASK_CLASSIFICATION = 0,

@@ -11,7 +11,7 @@ static const struct subcommand {
     int (*fn)(int argc, char **argv);
     const char *help;
 } subcommands[] = {
-    {"serve", bs_cli_serve, "run the HTTP API and web studio"},
+    {"serve", bs_cli_serve, "run the HTTP API server"},
     {"keys", bs_cli_keys, "create and list API keys"},
     {"run", bs_cli_run, "run a task on a model folder, print the result (JSON)"},
     {"bench", bs_cli_bench, "time the engine's forward pass (one JSON line)"},
@@ -22,9 +22,10 @@ static const struct subcommand {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bertstudio [--help] [--version] <command> [<args>]\n\n"
-                 "BERT Studio %s: HuggingFace BERT-family models as a native server and CLI.\n\n"
-                 "commands:\n",
+    fprintf(out,
+            "usage: bertstudio [--help] [--version] <command> [<args>]\n\n"
+            "BERT Studio %s: HuggingFace BERT-family models as a native server and CLI.\n\n"
+            "commands:\n",
             bs_version());
     for (size_t i = 0; i < sizeof subcommands / sizeof *subcommands; i++)
         fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].help);

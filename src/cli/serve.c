@@ -15,7 +15,7 @@ static void usage(FILE *out)
         out,
         "usage: bertstudio serve [--host ADDR] [--port N] [--data-dir DIR] [--threads N]\n"
         "                        [--tls-cert PEM --tls-key PEM] [--store URI] [--quiet]\n\n"
-        "Serves the REST API and web studio.\n\n"
+        "Serves the REST API (see docs/api.md).\n\n"
         "  --host ADDR      address to bind (default 127.0.0.1; env BERTSTUDIO_HOST)\n"
         "  --port N         port (default 8000; 0 picks a free one; env BERTSTUDIO_PORT)\n"
         "  --data-dir DIR   where the store and models live (default ./data;\n"

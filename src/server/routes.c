@@ -6,12 +6,12 @@
 #include "server/handlers/handlers.h"
 #include "server/router.h"
 
-#define PUBLIC BS_ROUTE_PUBLIC
-#define ANY_KEY 0u
-#define EXECUTE BS_PERM_TASKS_EXECUTE
-#define SAVE BS_PERM_TASKS_SAVE
-#define DOWNLOAD BS_PERM_MODELS_DOWNLOAD
-#define ADMIN_READ BS_PERM_ADMIN_READ
+#define PUBLIC      BS_ROUTE_PUBLIC
+#define ANY_KEY     0u
+#define EXECUTE     BS_PERM_TASKS_EXECUTE
+#define SAVE        BS_PERM_TASKS_SAVE
+#define DOWNLOAD    BS_PERM_MODELS_DOWNLOAD
+#define ADMIN_READ  BS_PERM_ADMIN_READ
 #define ADMIN_WRITE BS_PERM_ADMIN_WRITE
 
 const bs_route bs_routes[] = {

@@ -41,23 +41,40 @@ int bs_err_prefix(bs_err *err, const char *fmt, ...)
 const char *bs_strerror(int code)
 {
     switch (code) {
-    case BS_OK: return "ok";
-    case BS_EINVAL: return "invalid argument";
-    case BS_ENOMEM: return "out of memory";
-    case BS_EIO: return "input/output error";
-    case BS_ENOTFOUND: return "not found";
-    case BS_EFORMAT: return "malformed input";
-    case BS_ERANGE: return "value out of range";
-    case BS_EUNSUPPORTED: return "not supported";
-    case BS_ECONFLICT: return "conflict";
-    case BS_EBUSY: return "busy";
-    case BS_EUTF8: return "invalid UTF-8";
-    case BS_ESTORE: return "store error";
-    case BS_EUNPROCESSABLE: return "unprocessable input";
-    case BS_EPERM: return "permission denied";
-    case BS_EAUTH: return "authentication failed";
-    case BS_ELIMIT: return "limit exceeded";
-    case BS_EINTERNAL: return "internal error";
+    case BS_OK:
+        return "ok";
+    case BS_EINVAL:
+        return "invalid argument";
+    case BS_ENOMEM:
+        return "out of memory";
+    case BS_EIO:
+        return "input/output error";
+    case BS_ENOTFOUND:
+        return "not found";
+    case BS_EFORMAT:
+        return "malformed input";
+    case BS_ERANGE:
+        return "value out of range";
+    case BS_EUNSUPPORTED:
+        return "not supported";
+    case BS_ECONFLICT:
+        return "conflict";
+    case BS_EBUSY:
+        return "busy";
+    case BS_EUTF8:
+        return "invalid UTF-8";
+    case BS_ESTORE:
+        return "store error";
+    case BS_EUNPROCESSABLE:
+        return "unprocessable input";
+    case BS_EPERM:
+        return "permission denied";
+    case BS_EAUTH:
+        return "authentication failed";
+    case BS_ELIMIT:
+        return "limit exceeded";
+    case BS_EINTERNAL:
+        return "internal error";
     }
     return "unknown error";
 }

@@ -24,7 +24,8 @@ void bs_log(enum bs_log_level level, const char *module, const char *fmt, ...)
     int n = snprintf(line, sizeof line, "%s %s %s: ", ts, names[level], module);
     va_list ap;
     va_start(ap, fmt);
-    if (n >= 0 && (size_t)n < sizeof line) n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    if (n >= 0 && (size_t)n < sizeof line)
+        n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     va_end(ap);
     if (n < 0) return;
     if ((size_t)n >= sizeof line - 1) n = (int)sizeof line - 2;

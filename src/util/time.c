@@ -47,14 +47,20 @@ int bs_time_parse_iso8601(const char *s, int64_t *ms)
             if (digits == 0) return -1;
             for (; digits < 3; digits++) frac_ms *= 10;
         }
-        if (*p == 'Z') p++;
-        else if (!strcmp(p, "+00:00")) p += 6;
+        if (*p == 'Z')
+            p++;
+        else if (!strcmp(p, "+00:00"))
+            p += 6;
     }
     if (*p) return -1;
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
         return -1;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                    .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = sec};
     time_t t = timegm(&tm);
     if (t == (time_t)-1) return -1;
     *ms = (int64_t)t * 1000 + frac_ms;

@@ -299,7 +299,8 @@ static void test_bad_input_codes(void **s)
     char masks[60 * 7 + 64] = "{\"top_k\": 1000000, \"text\": \"";
     for (int i = 0; i < 60; i++) strcat(masks, "[MASK] ");
     strcat(masks, "\"}");
-    expect_error("tiny-bert-mlm", BS_TASK_FILL_MASK, masks, BS_EINVAL, "predictions; the limit is 100000");
+    expect_error("tiny-bert-mlm", BS_TASK_FILL_MASK, masks, BS_EINVAL,
+                 "predictions; the limit is 100000");
     /* 257 texts: over the documented batch limit */
     json_t *req = json_pack("{s:[]}", "text");
     for (int i = 0; i < BS_PIPELINE_MAX_BATCH + 1; i++)

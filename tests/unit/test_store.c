@@ -1176,8 +1176,10 @@ static void *writer_main(void *arg)
     writer_ctx *w = arg;
     while (!w->stop) {
         json_t *b[2] = {log_doc("pair", "m", 1, true), log_doc("pair", "m", 2, true)};
-        if (bs_store_logs_insert_many(w->s, b, 2, &w->err) == 0) w->batches++;
-        else w->failed = 1;
+        if (bs_store_logs_insert_many(w->s, b, 2, &w->err) == 0)
+            w->batches++;
+        else
+            w->failed = 1;
         json_decref(b[0]);
         json_decref(b[1]);
         if (w->failed) break;

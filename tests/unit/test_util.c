@@ -40,9 +40,9 @@ static void test_utf8(void **state)
     assert_int_equal(bs_utf8_validate("h\xc3\xa9llo \xf0\x9f\x98\x80", 11, &bad), 0);
     assert_int_equal(bs_utf8_validate("ab\xc0\xaf", 4, &bad), -1); /* overlong '/' */
     assert_int_equal(bad, 2);
-    assert_int_equal(bs_utf8_validate("\xed\xa0\x80", 3, &bad), -1); /* surrogate */
+    assert_int_equal(bs_utf8_validate("\xed\xa0\x80", 3, &bad), -1);     /* surrogate */
     assert_int_equal(bs_utf8_validate("\xf4\x90\x80\x80", 4, &bad), -1); /* > U+10FFFF */
-    assert_int_equal(bs_utf8_validate("\xe2\x82", 2, &bad), -1); /* truncated */
+    assert_int_equal(bs_utf8_validate("\xe2\x82", 2, &bad), -1);         /* truncated */
     assert_int_equal(bs_utf8_count("h\xc3\xa9\xf0\x9f\x98\x80", 7), 3);
     char out[4];
     assert_int_equal(bs_utf8_encode(0x1F600, out), 4);
@@ -52,7 +52,8 @@ static void test_utf8(void **state)
 static void test_time(void **state)
 {
     char buf[32];
-    assert_string_equal(bs_time_iso8601(1705314600123, buf, sizeof buf), "2024-01-15T10:30:00.123Z");
+    assert_string_equal(bs_time_iso8601(1705314600123, buf, sizeof buf),
+                        "2024-01-15T10:30:00.123Z");
     int64_t ms;
     assert_int_equal(bs_time_parse_iso8601("2024-01-15T10:30:00.123Z", &ms), 0);
     assert_int_equal(ms, 1705314600123);
