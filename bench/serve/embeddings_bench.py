@@ -100,6 +100,54 @@ def run_level(url, headers, model, conc, duration):
     }
 
 
+def start_server(bin_path, model_dir, work, threads):
+    """Starts `bertstudio serve` on a fresh data dir under work with model_dir as
+    demo/bert-base, a bench API key and no per-IP limit; waits until the model
+    answers. Returns (process, url, headers, model name)."""
+    data = os.path.join(work, "data")
+    os.makedirs(data)
+    # The model enters the cache the way the demo models do: imported at
+    # first start from BERTSTUDIO_DEMO_MODELS (as demo/bert-base).
+    src = os.path.join(work, "models-src")
+    os.makedirs(src)
+    os.symlink(os.path.abspath(model_dir), os.path.join(src, "bert-base"))
+    port = free_port()
+    out = open(os.path.join(work, "server.out"), "w")
+    proc = subprocess.Popen([bin_path, "serve", "--quiet", "--port", str(port), "--data-dir", data,
+                             "--threads", str(threads)], stdout=out,
+                            stderr=open(os.path.join(work, "server.err"), "w"),
+                            env={**os.environ, "BERTSTUDIO_DEMO_MODELS": src})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("server did not start")
+        time.sleep(0.05)
+    key = re.search(r"ak_[0-9A-Za-z_-]+", open(os.path.join(work, "server.out")).read()).group(0)
+    admin = {"Authorization": "Bearer " + key}
+    requests.put(url + "/settings/per_ip_requests_per_minute", json={"value": 100000000}, headers=admin)
+    r = requests.post(url + "/api-keys", headers=admin, json={
+        "name": "bench", "permissions": ["tasks:execute"],
+        "rate_limits": {"requests_per_minute": 100000000, "requests_per_hour": 100000000}})
+    headers = {"Authorization": "Bearer " + r.json()["data"]["api_key"]}
+    model = "demo/bert-base"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # first use imports and loads the model (503 meanwhile)
+        r = requests.post(url + "/tasks/embeddings", json={"text": "hi", "model_name": model},
+                          headers=headers)
+        if r.status_code == 200:
+            break
+        if r.status_code not in (503, 404):
+            raise SystemExit(r.text)
+        time.sleep(0.2)
+    return proc, url, headers, model
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bertstudio"))
@@ -116,47 +164,7 @@ def main():
             model_dir = os.path.join(work, "bert-base")
             subprocess.run([sys.executable, os.path.join(ROOT, "bench", "make-model.py"), model_dir,
                             "--no-onnx"], check=True, stdout=subprocess.DEVNULL)
-        data = os.path.join(work, "data")
-        os.makedirs(data)
-        # The model enters the cache the way the demo models do: imported at
-        # first start from BERTSTUDIO_DEMO_MODELS (as demo/bert-base).
-        src = os.path.join(work, "models-src")
-        os.makedirs(src)
-        os.symlink(os.path.abspath(model_dir), os.path.join(src, "bert-base"))
-        port = free_port()
-        out = open(os.path.join(work, "server.out"), "w")
-        proc = subprocess.Popen([a.bin, "serve", "--quiet", "--port", str(port), "--data-dir", data,
-                                 "--threads", str(a.threads)], stdout=out,
-                                stderr=open(os.path.join(work, "server.err"), "w"),
-                                env={**os.environ, "BERTSTUDIO_DEMO_MODELS": src})
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("server did not start")
-            time.sleep(0.05)
-        key = re.search(r"ak_[0-9A-Za-z_-]+", open(os.path.join(work, "server.out")).read()).group(0)
-        admin = {"Authorization": "Bearer " + key}
-        requests.put(url + "/settings/per_ip_requests_per_minute", json={"value": 100000000}, headers=admin)
-        r = requests.post(url + "/api-keys", headers=admin, json={
-            "name": "bench", "permissions": ["tasks:execute"],
-            "rate_limits": {"requests_per_minute": 100000000, "requests_per_hour": 100000000}})
-        headers = {"Authorization": "Bearer " + r.json()["data"]["api_key"]}
-        model = "demo/bert-base"
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:  # first use imports and loads the model (503 meanwhile)
-            r = requests.post(url + "/tasks/embeddings", json={"text": "hi", "model_name": model},
-                              headers=headers)
-            if r.status_code == 200:
-                break
-            if r.status_code not in (503, 404):
-                raise SystemExit(r.text)
-            time.sleep(0.2)
+        proc, url, headers, model = start_server(a.bin, model_dir, work, a.threads)
         print(f"{'clients':>7} {'seq/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'avg batch':>9} {'max batch':>9}"
               f" {'requests':>8} {'errors':>6}")
         for c in [int(x) for x in a.concurrency.split(",")]:

@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""Our server against a transformers.js server (bench/serve/peer-server.mjs) on
+POST /tasks/embeddings: sequences/s and p50/p99 latency at each concurrency,
+one sentence per request, same model (safetensors for ours, its ONNX copy for
+the peer), same machine, both with 2 compute threads, loopback only.
+
+The two servers run side by side (the idle one costs no CPU) and the levels
+alternate between them, the order flipping each round, so background load
+hits both alike. The client is one asyncio loop over keep-alive connections
+(raw HTTP/1.1) so that 64 clients cost the 2 cores as little as possible.
+Before measuring, one sentence is embedded by both: the cosine must be ~1.
+
+usage: /usr/bin/python3 bench/serve/compare.py --bin build/bertstudio
+       --model-dir DIR (make-variants.py's emb: sentence-transformers files + onnx/model.onnx)
+       --tjs DIR (holds node_modules/@huggingface/transformers)
+       [--duration 15] [--concurrency 1,8,64] [--rounds 1] [--threads 2]
+"""
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import requests
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from embeddings_bench import SENTENCES, percentile, start_server  # noqa: E402
+
+
+async def one_client(port, headers, model, first, stop_at, lat, errors):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    auth = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    n = first
+    try:
+        while time.monotonic() < stop_at:
+            body = json.dumps({"text": SENTENCES[n % len(SENTENCES)], "model_name": model}).encode()
+            n += 1
+            t0 = time.monotonic()
+            writer.write(f"POST /tasks/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}"
+                         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                         + body)
+            status = int((await reader.readline()).split()[1])
+            length, chunked = None, False
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                k, _, v = line.decode().partition(":")
+                if k.lower() == "content-length":
+                    length = int(v)
+                elif k.lower() == "transfer-encoding" and "chunked" in v.lower():
+                    chunked = True
+            if chunked:
+                while True:
+                    size = int((await reader.readline()).split(b";")[0], 16)
+                    await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+            else:
+                await reader.readexactly(length or 0)
+            dt = time.monotonic() - t0
+            (lat if status == 200 else errors).append(dt if status == 200 else status)
+    finally:
+        writer.close()
+
+
+async def load(port, headers, model, conc, seconds):
+    lat, errors = [], []
+    stop_at = time.monotonic() + seconds
+    t0 = time.monotonic()
+    await asyncio.gather(*(one_client(port, headers, model, i, stop_at, lat, errors) for i in range(conc)))
+    return lat, errors, time.monotonic() - t0
+
+
+def run_level(url, headers, model, conc, duration):
+    port = int(url.rsplit(":", 1)[1])
+    asyncio.run(load(port, headers, model, conc, 2))  # warm-up, not counted
+    before = requests.get(url + "/stats", headers=headers).json()["batching"]
+    lat, errors, elapsed = asyncio.run(load(port, headers, model, conc, duration))
+    after = requests.get(url + "/stats", headers=headers).json()["batching"]
+    batches = after["batches"] - before["batches"]
+    return {"lat": lat, "errors": len(errors), "elapsed": elapsed,
+            "batches": batches, "reqs": after["batched_requests"] - before["batched_requests"]}
+
+
+def start_peer(node, script, tjs, model_dir, threads, work):
+    out = open(os.path.join(work, "peer.out"), "w+")
+    proc = subprocess.Popen([node, script, "--tjs", tjs, "--model", model_dir, "--threads", str(threads)],
+                            stdout=out, stderr=open(os.path.join(work, "peer.err"), "w"))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        out.seek(0)
+        text = out.read()
+        if "listening" in text:
+            return proc, "http://127.0.0.1:" + text.split("listening")[1].split()[0]
+        if proc.poll() is not None:
+            raise SystemExit("peer failed: " + open(os.path.join(work, "peer.err")).read())
+        time.sleep(0.2)
+    raise SystemExit("peer did not start")
+
+
+def embed(url, headers, model, text):
+    r = requests.post(url + "/tasks/embeddings", json={"text": text, "model_name": model}, headers=headers)
+    r.raise_for_status()
+    return np.array(r.json()["data"]["embeddings"][0])
+
+
+def stop(proc):
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.dirname(HERE)), "build", "bertstudio"))
+    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--tjs", required=True)
+    ap.add_argument("--node", default="node")
+    ap.add_argument("--duration", type=float, default=15)
+    ap.add_argument("--concurrency", default="1,8,64")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2, help="compute threads of both servers")
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="bs-serve-compare-")
+    ours = peer = None
+    try:
+        # our engine uses one compute thread per core: pin the process to --threads cores
+        ours, ours_url, ours_h, model = start_server(a.bin, a.model_dir, work, 1024)
+        if a.threads != os.cpu_count():
+            print(f"note: our server uses {os.cpu_count()} compute threads (one per core)", file=sys.stderr)
+        peer, peer_url = start_peer(a.node, os.path.join(HERE, "peer-server.mjs"), a.tjs, a.model_dir,
+                                    a.threads, work)
+        x, y = embed(ours_url, ours_h, model, SENTENCES[1]), embed(peer_url, {}, model, SENTENCES[1])
+        cos = float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
+        print(f"same model check: cosine(ours, peer) = {cos:.6f}, |x| = {np.linalg.norm(x):.4f}", flush=True)
+        if cos < 0.999:
+            raise SystemExit("the two servers do not compute the same embedding")
+        levels = [int(c) for c in a.concurrency.split(",")]
+        res = {(s, c): [] for s in ("ours", "peer") for c in levels}
+        servers = {"ours": (ours_url, ours_h), "peer": (peer_url, {})}
+        for r in range(a.rounds):
+            for c in levels:
+                for s in (("ours", "peer") if (r + levels.index(c)) % 2 == 0 else ("peer", "ours")):
+                    m = run_level(*servers[s], model, c, a.duration)
+                    res[(s, c)].append(m)
+                    lat = sorted(m["lat"])
+                    print(f"round {r + 1} {s} c={c}: {len(lat) / m['elapsed']:.1f} seq/s p50 "
+                          f"{percentile(lat, 50) * 1e3:.0f} ms p99 {percentile(lat, 99) * 1e3:.0f} ms, "
+                          f"{m['reqs'] / max(1, m['batches']):.2f} req/batch, {m['errors']} errors, "
+                          f"load {open('/proc/loadavg').read().split()[0]}", file=sys.stderr, flush=True)
+        print(f"{'clients':>7} {'ours seq/s':>10} {'peer seq/s':>10} {'ratio':>6} {'ours p50':>8} {'ours p99':>8}"
+              f" {'peer p50':>8} {'peer p99':>8} {'ours b':>6} {'peer b':>6} {'errors':>6}")
+        for c in levels:
+            row = {}
+            for s in ("ours", "peer"):
+                ms = res[(s, c)]
+                lat = sorted(v for m in ms for v in m["lat"])
+                row[s] = (len(lat) / sum(m["elapsed"] for m in ms), percentile(lat, 50) * 1e3,
+                          percentile(lat, 99) * 1e3,
+                          sum(m["reqs"] for m in ms) / max(1, sum(m["batches"] for m in ms)),
+                          sum(m["errors"] for m in ms))
+            o, p = row["ours"], row["peer"]
+            print(f"{c:>7} {o[0]:>10.1f} {p[0]:>10.1f} {o[0] / p[0]:>6.2f} {o[1]:>8.0f} {o[2]:>8.0f}"
+                  f" {p[1]:>8.0f} {p[2]:>8.0f} {o[3]:>6.2f} {p[3]:>6.2f} {o[4] + p[4]:>6}")
+        print(f"load average at the end: {open('/proc/loadavg').read().strip()}")
+    finally:
+        stop(peer)
+        stop(ours)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
