@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 static int exists(const char *path)
@@ -204,7 +206,27 @@ int bs_w_ln(bs_model *m, const char *const *prefixes, const char *name, int n, c
     return rc;
 }
 
+/* Once a weight is packed the kernels read only the packed copy, so the
+ * mmap'ed original need not stay resident: drop its whole pages from memory
+ * (MADV_DONTNEED on a private read-only file mapping only forgets them; a
+ * later read faults them in again from the file). Keeps resident memory
+ * near one copy of the weights instead of two. Heap copies (upcast F16/BF16)
+ * are left alone: for them DONTNEED would mean zeroes. */
+static void release_mapped(const bs_model *m, const float *w, size_t bytes)
+{
+    uintptr_t lo = (uintptr_t)w, hi = lo + bytes;
+    for (size_t i = 0; i < m->n_files; i++) {
+        uintptr_t f0 = (uintptr_t)m->files[i].map, f1 = f0 + m->files[i].map_len;
+        if (!m->files[i].map || lo < f0 || hi > f1) continue;
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t a = (lo + page - 1) & ~(page - 1), b = hi & ~(page - 1);
+        if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+        return;
+    }
+}
+
 struct pack_job {
+    const bs_model *m;
     bs_lin **lins;
 };
 
@@ -214,6 +236,8 @@ static void pack_task(void *ctx, int t, int worker)
     (void)worker;
     bs_lin *l = j->lins[t];
     bs_pack_weights(l->w, l->out, l->in, (float *)l->packed);
+    /* Right away, so that at most one weight per thread is held twice. */
+    release_mapped(j->m, l->w, (size_t)l->out * (size_t)l->in * sizeof(float));
 }
 
 int bs_w_pack_layers(bs_model *m, bs_err *err)
@@ -243,7 +267,7 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
         }
     }
     /* Packing reads every weight once: spread it over the compute threads. */
-    struct pack_job j = {todo};
+    struct pack_job j = {m, todo};
     bs_pool_run(m->pool, n, pack_task, &j);
     free(todo);
     return 0;
