@@ -3,6 +3,7 @@
 BUILD   ?= build
 DEBUG   ?= build-debug
 JOBS    ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 CMAKE_FLAGS ?=
 
 .PHONY: all build debug run test test-unit deps format clean bench fuzz
