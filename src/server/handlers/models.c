@@ -422,34 +422,30 @@ static json_t *listing(bs_request *req, bs_response *res, const char *only)
     return out;
 }
 
-void bs_handle_models_list(bs_request *req, bs_response *res)
+/* GET /models and its filtered views: {"models": [...], "count": n}. */
+static void reply_listing(bs_request *req, bs_response *res, const char *state)
 {
-    json_t *out = listing(req, res, NULL);
+    json_t *out = listing(req, res, state);
     if (out)
         bs_reply_ok(
             res, 200,
             json_pack("{s:o, s:I}", "models", out, "count", (json_int_t)json_array_size(out)),
             NULL);
+}
+
+void bs_handle_models_list(bs_request *req, bs_response *res)
+{
+    reply_listing(req, res, NULL);
 }
 
 void bs_handle_models_downloaded(bs_request *req, bs_response *res)
 {
-    json_t *out = listing(req, res, "cached");
-    if (out)
-        bs_reply_ok(
-            res, 200,
-            json_pack("{s:o, s:I}", "models", out, "count", (json_int_t)json_array_size(out)),
-            NULL);
+    reply_listing(req, res, "cached");
 }
 
 void bs_handle_models_loaded(bs_request *req, bs_response *res)
 {
-    json_t *out = listing(req, res, "loaded");
-    if (out)
-        bs_reply_ok(
-            res, 200,
-            json_pack("{s:o, s:I}", "models", out, "count", (json_int_t)json_array_size(out)),
-            NULL);
+    reply_listing(req, res, "loaded");
 }
 
 void bs_handle_models_loading(bs_request *req, bs_response *res)
