@@ -3,6 +3,7 @@ for the test session, waits for /health, and stops it afterwards.
 
 Tests use the `server` fixture (base URL and helpers) and may start extra
 servers of their own with `start_server()` (e.g. to test restarts)."""
+import atexit
 import os
 import shutil
 import signal
@@ -29,15 +30,16 @@ _started = []
 
 
 def pytest_sessionstart(session):
-    tempfile.tempdir = tempfile.mkdtemp(prefix="bs-api-session-")
+    root = tempfile.mkdtemp(prefix="bs-api-session-")
+    tempfile.tempdir = root
+    # atexit runs last-registered first: registered now, this runs after
+    # pytest's own clean-up of its tmp_path folders (which live under root).
+    atexit.register(shutil.rmtree, root, True)
 
 
 def pytest_sessionfinish(session, exitstatus):
     for srv in _started:
         srv.stop(signal.SIGKILL)
-    root, tempfile.tempdir = tempfile.tempdir, None
-    if root and os.path.basename(root).startswith("bs-api-session-"):
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def free_port():
