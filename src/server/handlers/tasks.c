@@ -58,7 +58,7 @@ static void run_task(bs_request *req, bs_response *res, bs_task task)
     if (bs_tasks_execute(req, res, task, body, bs_task_name(task), &data)) return;
     json_t *input = log_input(body);
     const char *model = json_string_value(json_object_get(body, "model_name"));
-    if (bs_tasks_reply_stream(req, res, data, bs_task_name(task), model, input)) {
+    if (bs_tasks_reply_stream(req, res, data, 1, 0, bs_task_name(task), model, input)) {
         json_decref(input);
         return;
     }

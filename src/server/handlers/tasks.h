@@ -65,14 +65,17 @@ int bs_tasks_execute(bs_request *req, bs_response *res, bs_task task, const json
  * body size. */
 int64_t bs_tasks_reply(bs_response *res, json_t *data, int envelope);
 
-/* Streams the envelope answer of data (stolen) when it holds more numbers
- * than the setting stream_answer_numbers (0: never): the bytes are exactly
- * those of bs_tasks_reply(res, data, 1), sent chunked a row at a time, and
- * the execution (task_type, model_name, input borrowed) is logged when the
- * stream ends. Returns 1 when it took the answer over, 0 when the caller
- * answers as usual (data untouched). */
-int bs_tasks_reply_stream(bs_request *req, bs_response *res, json_t *data, const char *task_type,
-                          const char *model_name, const json_t *input);
+/* Streams the answer of data (stolen; a JSON object) when it holds more
+ * numbers than the setting stream_answer_numbers (0: never): numbers is how
+ * many it carries (0: count those in data; a base64 embedding counts its
+ * floats). The bytes are exactly those of bs_tasks_reply(res, data,
+ * envelope), sent chunked a member, or an element of an array member, at a
+ * time; the execution (task_type, model_name, input borrowed) is logged
+ * when the stream ends, with bs_tasks_reply's size. Returns 1 when it took
+ * the answer over, 0 when the caller answers as usual (data untouched). */
+int bs_tasks_reply_stream(bs_request *req, bs_response *res, json_t *data, int envelope,
+                          size_t numbers, const char *task_type, const char *model_name,
+                          const json_t *input);
 
 /* Maps err to the envelope (bs_reply_err), 503 answers with Retry-After. */
 void bs_tasks_reply_err(bs_request *req, bs_response *res, const bs_err *err);

@@ -37,10 +37,15 @@ static void run_legacy(bs_request *req, bs_response *res, bs_task task, const ch
     json_decref(data);
     json_t *input = json_object_get(treq, "text") ? json_object_get(treq, "text")
                                                   : json_object_get(treq, "context");
+    const char *model = json_string_value(json_object_get(treq, "model_name"));
+    /* Long answers (/features of many long texts) go out a row at a time. */
+    if (out && bs_tasks_reply_stream(req, res, out, 0, 0, log_type, model, input)) {
+        json_decref(treq);
+        return;
+    }
     int64_t size = out ? bs_tasks_reply(res, out, 0) : -1;
     if (!out) bs_reply_error(res, 500, "Out of memory", "the answer could not be built");
-    bs_tasks_log(req, log_type, json_string_value(json_object_get(treq, "model_name")), input,
-                 size >= 0, size >= 0 ? NULL : "out of memory", size);
+    bs_tasks_log(req, log_type, model, input, size >= 0, size >= 0 ? NULL : "out of memory", size);
     json_decref(treq);
 }
 

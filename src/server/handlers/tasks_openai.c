@@ -201,9 +201,11 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
         return;
     }
     json_t *list = json_array();
+    size_t numbers = 0; /* the floats sent, also when base64 carries them */
     json_array_foreach(vecs, i, v)
     {
         json_t *vec = dims > 0 ? shorten(v, (size_t)dims) : json_incref(v);
+        numbers += json_array_size(vec);
         json_t *emb = b64out ? base64_floats(vec) : json_incref(vec);
         json_decref(vec);
         json_array_append_new(list, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
@@ -213,6 +215,8 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
     json_t *out = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", list,
                             "model", model_name, "usage", "prompt_tokens", (json_int_t)tokens,
                             "total_tokens", (json_int_t)tokens);
+    /* Many long vectors go out one embedding at a time. */
+    if (bs_tasks_reply_stream(req, res, out, 0, numbers, "embeddings", model_name, input)) return;
     int64_t size = bs_tasks_reply(res, out, 0);
     bs_tasks_log(req, "embeddings", model_name, input, size >= 0, NULL, size);
 }

@@ -1,7 +1,8 @@
-/* Long task answers (features or embeddings of large batches) sent as a
- * chunked stream, one row at a time, instead of one string built whole: the
- * bytes are exactly those bs_tasks_reply would send. The execution is
- * logged when the stream ends, with the size actually sent. */
+/* Long task answers (features or embeddings of large batches, on /tasks,
+ * the legacy routes and /v1/embeddings) sent as a chunked stream, one row
+ * at a time, instead of one string built whole: the bytes are exactly those
+ * bs_tasks_reply would send. The execution is logged when the stream ends,
+ * with the size actually sent. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ typedef struct answer {
     void *iter;    /* the member of data being written; NULL past the last */
     size_t row;    /* next element of the member when it is written row by row */
     size_t prefix; /* bytes of `{"k":` for that member */
+    int envelope;  /* inside {"success":true,"data":...} */
     int begun;     /* the opening bytes are out */
     int ended;     /* the closing bytes are in pending */
     int64_t sent;  /* bytes of `data` sent, for the log */
@@ -25,13 +27,6 @@ typedef struct answer {
     bs_buf pending, scratch;
     size_t off;
 } answer;
-
-static int is_float_key(const char *k)
-{
-    for (const char *const *f = float_keys; *f; f++)
-        if (!strcmp(*f, k)) return 1;
-    return 0;
-}
 
 static size_t count_numbers(const json_t *j)
 {
@@ -46,11 +41,8 @@ static size_t count_numbers(const json_t *j)
     return n;
 }
 
-/* A member written row by row: an array under a float key. */
-static int by_rows(const char *k, const json_t *v)
-{
-    return is_float_key(k) && json_is_array(v);
-}
+/* The opening of the answer: the envelope's, or data's own brace. */
+static const char envelope_open[] = "{\"success\":true,\"data\":{";
 
 /* Appends bs_batch_json_write({k: v}) without its first `skip` bytes and
  * its last `cut`: the member or the row exactly as the whole answer holds
@@ -72,12 +64,12 @@ static void next_piece(answer *a)
 {
     if (!a->begun) {
         a->begun = 1;
-        bs_buf_puts(&a->pending, "{\"success\":true,\"data\":{");
+        bs_buf_puts(&a->pending, a->envelope ? envelope_open : "{");
         a->iter = json_object_iter(a->data);
         return;
     }
     if (!a->iter) {
-        bs_buf_puts(&a->pending, "}}");
+        bs_buf_puts(&a->pending, a->envelope ? "}}" : "}");
         a->ended = 1;
         return;
     }
@@ -86,7 +78,9 @@ static void next_piece(answer *a)
     size_t n = json_array_size(v);
     if (a->row == 0) {
         if (a->iter != json_object_iter(a->data)) bs_buf_putc(&a->pending, ',');
-        if (!by_rows(k, v)) {
+        /* Arrays go row by row (a row of features, an embedding of
+         * /v1's data); anything else whole. */
+        if (!json_is_array(v) || n == 0) {
             put_wrapped(a, k, v, 1, 1); /* "k":v */
             a->iter = json_object_iter_next(a->data, a->iter);
             return;
@@ -135,7 +129,7 @@ static void answer_free(void *ud)
     answer *a = ud;
     int complete = a->ended && a->off == a->pending.len && !a->failed;
     /* less the envelope: {"success":true,"data": and the final } */
-    int64_t size = a->sent - 24;
+    int64_t size = a->envelope ? a->sent - (int64_t)(sizeof envelope_open - 2) - 1 : a->sent;
     bs_tasks_log(a->req, a->task_type, a->model_name, a->input, complete,
                  complete ? NULL : "the client left before the whole answer was sent",
                  complete ? size : -1);
@@ -146,15 +140,18 @@ static void answer_free(void *ud)
     free(a);
 }
 
-int bs_tasks_reply_stream(bs_request *req, bs_response *res, json_t *data, const char *task_type,
-                          const char *model_name, const json_t *input)
+int bs_tasks_reply_stream(bs_request *req, bs_response *res, json_t *data, int envelope,
+                          size_t numbers, const char *task_type, const char *model_name,
+                          const json_t *input)
 {
     int64_t min = bs_settings_int(req->server->settings, "stream_answer_numbers");
-    if (min <= 0 || !json_is_object(data) || count_numbers(data) <= (size_t)min) return 0;
+    if (min <= 0 || !json_is_object(data)) return 0;
+    if ((numbers ? numbers : count_numbers(data)) <= (size_t)min) return 0;
     answer *a = calloc(1, sizeof *a);
     if (!a) return 0;
     a->req = req;
     a->data = data;
+    a->envelope = envelope;
     a->input = json_incref((json_t *)input);
     snprintf(a->task_type, sizeof a->task_type, "%s", task_type);
     snprintf(a->model_name, sizeof a->model_name, "%s", model_name ? model_name : "");
