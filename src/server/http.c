@@ -231,6 +231,9 @@ static struct MHD_Response *stream_response(exchange *ex)
 static enum MHD_Result queue(struct MHD_Connection *conn, exchange *ex)
 {
     bs_response *res = &ex->res;
+    /* OpenAI clients parse only OpenAI's error shape, whatever refused. */
+    const char *path = ex->req.path ? ex->req.path : "";
+    if (!strncmp(path, "/v1", 3) && (path[3] == '/' || path[3] == 0)) bs_reply_openai_shape(res);
     struct MHD_Response *r =
         res->stream ? stream_response(ex)
                     : MHD_create_response_from_buffer(res->body.len,
@@ -255,12 +258,7 @@ static void dispatch(exchange *ex)
     req->body_len = ex->body.len;
     req->route_index = bs_routes_count;
     bs_cors_headers(req, res);
-    /* OpenAI clients parse only OpenAI's error shape. */
-    int openai = !strncmp(req->path, "/v1/", 4);
-    if (bs_guard_ip(req, res)) {
-        if (openai) bs_reply_openai_shape(res);
-        return;
-    }
+    if (bs_guard_ip(req, res)) return;
     int status = 404;
     char allow[128];
     const bs_route *route =
@@ -279,10 +277,7 @@ static void dispatch(exchange *ex)
     }
     req->route_index = (size_t)(route - bs_routes);
     req->route_pattern = route->pattern;
-    if (bs_guard_route(req, res, route)) {
-        if (openai) bs_reply_openai_shape(res);
-        return;
-    }
+    if (bs_guard_route(req, res, route)) return;
     route->handler(req, res);
     if (!res->status) bs_reply_error(res, 500, "Internal error", "handler gave no response");
     bs_guard_after(req, res);

@@ -138,12 +138,15 @@ void bs_reply_error(bs_response *res, int status, const char *error, const char 
  * 429, BS_EUNPROCESSABLE 422, BS_EBUSY and BS_ESTORE 503 with Retry-After
  * (counted in /metrics as store errors), anything else 500. */
 void bs_reply_err(bs_request *req, bs_response *res, const bs_err *err);
-/* Re-shapes an error answer already made in the envelope (status >= 400)
- * as OpenAI's {"error": {"message", "type", "param", "code"}}, keeping the
- * status and headers (Retry-After, rate-limit headers): what the /v1/...
- * routes answer when authentication, permissions or rate limits refuse a
- * request. 401 code "invalid_api_key", 403 "insufficient_permissions", 429
- * type "requests" code "rate_limit_exceeded". */
+/* Re-shapes an error answer made in the envelope (status >= 400) as
+ * OpenAI's {"error": {"message", "type", "param", "code"}}, keeping the
+ * status and headers (Allow, Retry-After, rate-limit headers); any other
+ * answer is left as it is. Every error answer on a /v1/... path goes
+ * through it (routing 404/405, 413, malformed bodies, refusals by
+ * authentication, permissions and rate limits, shutdown 503). Type
+ * "invalid_request_error" below 500, "server_error" from 500; 401 code
+ * "invalid_api_key", 403 "insufficient_permissions", 404 "unknown_url",
+ * 429 type "requests" code "rate_limit_exceeded", other codes null. */
 void bs_reply_openai_shape(bs_response *res);
 /* Any JSON body as is (e.g. OpenAI-shaped responses); takes ownership. */
 void bs_reply_json(bs_response *res, int status, json_t *body);

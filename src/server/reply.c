@@ -111,8 +111,13 @@ void bs_reply_err(bs_request *req, bs_response *res, const bs_err *err)
 
 void bs_reply_openai_shape(bs_response *res)
 {
-    if (res->status < 400) return;
+    if (res->status < 400 || res->stream) return;
     json_t *env = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, NULL);
+    /* Only envelope errors: an answer already in OpenAI's shape is kept. */
+    if (!json_is_false(json_object_get(env, "success"))) {
+        json_decref(env);
+        return;
+    }
     const char *error = json_string_value(json_object_get(env, "error"));
     const char *detail = json_string_value(json_object_get(env, "detail"));
     char msg[1200];
@@ -128,6 +133,9 @@ void bs_reply_openai_shape(bs_response *res)
         break;
     case 403:
         code = "insufficient_permissions";
+        break;
+    case 404:
+        code = "unknown_url"; /* the handlers' own 404s (a model) are in OpenAI's shape already */
         break;
     case 429:
         type = "requests";

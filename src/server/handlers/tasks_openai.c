@@ -108,7 +108,7 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
 {
     json_t *body = bs_request_json(req, res);
     if (!body) {
-        openai_error(res, 400, "invalid_request_error", NULL, NULL, "the body is not valid JSON");
+        bs_reply_openai_shape(res); /* the parser's 400, with where the body went wrong */
         return;
     }
     if (!json_is_object(body)) {
