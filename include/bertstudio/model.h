@@ -35,7 +35,8 @@ typedef struct bs_model_opts {
  * the encoder. */
 typedef enum bs_head_kind {
     BS_HEAD_BASE = 0,       /* *Model: last_hidden_state (+ pooler_output if has_pooler) */
-    BS_HEAD_SEQ_CLS = 1,    /* *ForSequenceClassification: logits [N][num_labels] */
+    BS_HEAD_SEQ_CLS = 1,    /* *ForSequenceClassification: logits [N][num_labels]
+                               (BART: encoder-decoder pass, pooled at the last eos) */
     BS_HEAD_TOKEN_CLS = 2,  /* *ForTokenClassification: logits [total_tokens][num_labels] */
     BS_HEAD_QA = 3,         /* *ForQuestionAnswering: start/end logits [total_tokens] */
     BS_HEAD_MLM = 4,        /* *ForMaskedLM: logits [n_positions][vocab] at chosen tokens */
@@ -161,7 +162,12 @@ BS_API void bs_model_outputs_release(bs_model_outputs *out);
  * batch), BS_ERANGE (a sequence longer than bs_model_max_seq_len, a token id
  * >= vocab_size or < 0, a token type >= type_vocab_size; the message names
  * the sequence, position and value), BS_ENOMEM. For BART, BS_OUT_HIDDEN gives
- * the encoder's last hidden state. */
+ * the encoder's last hidden state. BartForSequenceClassification's logits run
+ * the decoder on shift_tokens_right(input_ids) (decoder_start_token_id first,
+ * last token dropped) and classify its hidden state at the LAST eos_token_id
+ * of each sequence; a sequence without eos_token_id is BS_EINVAL (the message
+ * names it). Unlike transformers, sequences of one batch need not hold the
+ * same number of eos tokens: each is classified on its own. */
 BS_API int bs_model_forward(const bs_model *model, const bs_batch *batch, bs_model_outputs *out,
                             bs_err *err);
 
@@ -207,7 +213,8 @@ BS_API void bs_kv_cache_free(bs_kv_cache *cache);
  * any logits processor). n_new 1 is one generation step; n_new > 1 is
  * teacher forcing. Not safe to call concurrently on the same cache. Errors:
  * BS_ERANGE (cache full: length would exceed max_len; token id out of
- * range), BS_EINVAL. */
+ * range), BS_EINVAL, BS_EUNSUPPORTED (the model has no language-model head:
+ * use bs_model_decode_hidden). */
 BS_API int bs_model_decode(const bs_model *model, bs_kv_cache *cache, const int32_t *tokens,
                            int32_t n_new, float *logits_out, bs_err *err);
 
@@ -220,3 +227,10 @@ BS_API int bs_model_decode_step(const bs_model *model, bs_kv_cache *cache,
 }
 #endif
 #endif
+/* Same as bs_model_decode, but writes the decoder's last hidden state of each
+ * fed position to hidden_out[(r * n_new + j) * hidden + h] instead of logits
+ * (BartModel's decoder output; works on models without a language-model
+ * head). Errors as bs_model_decode. */
+BS_API int bs_model_decode_hidden(const bs_model *model, bs_kv_cache *cache, const int32_t *tokens,
+                                  int32_t n_new, float *hidden_out, bs_err *err);
+

@@ -114,6 +114,17 @@ static int bind_bart(bs_model *m, bs_err *err)
             return bs_w_get(m, no_prefix, "lm_head.weight", V, H, &m->mlm_decoder, err);
         if (!m->mlm_decoder) m->mlm_decoder = m->word;
     }
+    if (c->head == BS_HEAD_SEQ_CLS) {
+        /* BartClassificationHead: dense (d_model -> d_model), tanh, out_proj. */
+        if (c->eos_id >= V || c->dec_start_id >= V)
+            return bs_err_set(err, BS_ERANGE,
+                              "config.json: eos_token_id %d / decoder_start_token_id %d must be "
+                              "below vocab_size %d",
+                              c->eos_id, c->dec_start_id, V);
+        TRY(bs_w_lin(m, no_prefix, "classification_head.dense", H, H, &m->cls_dense, err));
+        TRY(bs_w_lin(m, no_prefix, "classification_head.out_proj", c->n_labels, H, &m->cls_out,
+                     err));
+    }
     m->emb_dim = H;
     return 0;
 }

@@ -107,9 +107,6 @@ int bs_kv_cache_new(const bs_model *m, const bs_encoder_state *enc, const int32_
     *out = NULL;
     if (!enc || enc->m != m)
         return bs_err_set(err, BS_EINVAL, "bs_kv_cache_new: encoder state of another model");
-    if (!m->mlm_decoder)
-        return bs_err_set(err, BS_EUNSUPPORTED, "%s has no language-model head to decode with",
-                          m->cfg.architecture);
     if (n_rows < 1 || !row_seq)
         return bs_err_set(err, BS_EINVAL, "bs_kv_cache_new: need at least one row");
     if (max_len < 1 || max_len > m->cfg.max_pos)
@@ -189,17 +186,53 @@ int bs_kv_cache_reorder(bs_kv_cache *c, const int32_t *src, int32_t n_rows, bs_e
     return 0;
 }
 
-int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, int32_t n_new,
-                    float *logits, bs_err *err)
+void bs_bart_dec_embed(const bs_model *m, int32_t token, int pos, float *row)
 {
     const bs_config *cf = &m->cfg;
-    if (!c || c->m != m || !tokens || !logits || n_new < 1)
+    int H = cf->hidden;
+    float scale = cf->scale_embedding ? sqrtf((float)H) : 1.0f;
+    const float *w = m->word + (size_t)token * H, *p = m->dec_pos + (size_t)(pos + 2) * H;
+    for (int h = 0; h < H; h++) row[h] = w[h] * scale + p[h];
+    bs_kernels_best()->add_layernorm(row, NULL, m->dec_ln_emb.g, m->dec_ln_emb.b, H, cf->eps);
+}
+
+void bs_bart_dec_layer(const bs_model *m, const bs_layer *L, const bs_dec_bufs *b)
+{
+    const bs_config *cf = &m->cfg;
+    int M = b->M, H = cf->hidden, nh = cf->dec_heads, hd = H / nh;
+    float att_scale = 1.0f / sqrtf((float)hd);
+    bs_attn_args sa = {b->q,     b->self_k,     b->self_v,   H,         H,  H,  b->ctx,    H,
+                       b->q_off, b->self_start, b->self_len, b->n_rows, nh, hd, att_scale, 1};
+    bs_attention(m->pool, &sa, b->attn_scratch);
+    bs_lin_run(m->pool, b->ctx, M, &L->o, b->tmp, BS_ACT_NONE);
+    bs_add_layernorm_rows(m->pool, b->x, b->tmp, M, H, L->ln_attn.g, L->ln_attn.b, cf->eps);
+
+    bs_lin_run(m->pool, b->x, M, &L->cq, b->q, BS_ACT_NONE);
+    bs_attn_args ca = {b->q,     b->cross_k,     b->cross_v,   H,         H,  H,  b->ctx,    H,
+                       b->q_off, b->cross_start, b->cross_len, b->n_rows, nh, hd, att_scale, 0};
+    bs_attention(m->pool, &ca, b->attn_scratch);
+    bs_lin_run(m->pool, b->ctx, M, &L->co, b->tmp, BS_ACT_NONE);
+    bs_add_layernorm_rows(m->pool, b->x, b->tmp, M, H, L->ln_cross.g, L->ln_cross.b, cf->eps);
+
+    bs_lin_run(m->pool, b->x, M, &L->ff1, b->ff, cf->act);
+    bs_lin_run(m->pool, b->ff, M, &L->ff2, b->tmp, BS_ACT_NONE);
+    bs_add_layernorm_rows(m->pool, b->x, b->tmp, M, H, L->ln_ffn.g, L->ln_ffn.b, cf->eps);
+}
+
+/* Feeds n_new tokens per row through the decoder stack, appending their keys
+ * and values to the cache; *x_out points at the final hidden states
+ * [rows * n_new][H] in the cache's scratch (valid until its next use). */
+static int decode_run(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, int32_t n_new,
+                      const float **x_out, bs_err *err)
+{
+    const bs_config *cf = &m->cfg;
+    if (!c || c->m != m || !tokens || n_new < 1)
         return bs_err_set(err, BS_EINVAL, "bs_model_decode: bad arguments");
     if (c->len + n_new > c->max_len)
         return bs_err_set(err, BS_ERANGE,
                           "bs_model_decode: %d + %d tokens exceed the cache's max_len %d", c->len,
                           (int)n_new, c->max_len);
-    int R = c->rows, M = R * n_new, H = cf->hidden, V = cf->vocab, nh = cf->dec_heads, hd = H / nh;
+    int R = c->rows, M = R * n_new, H = cf->hidden, V = cf->vocab;
     for (int i = 0; i < M; i++)
         if (tokens[i] < 0 || tokens[i] >= V)
             return bs_err_set(
@@ -227,22 +260,27 @@ int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, in
     size_t att = (size_t)bs_pool_size(m->pool) * (size_t)n_new * max_k;
     float *x = bs_scratch_reserve(&c->s, 6 * MH + (size_t)M * I + att + 64);
     if (!x) return bs_err_set(err, BS_ENOMEM, "out of memory");
-    float *q = x + MH, *kn = q + MH, *vn = kn + MH, *ctx = vn + MH, *tmp = ctx + MH, *ff = tmp + MH,
-          *ascr = ff + (size_t)M * I;
+    float *q = x + MH, *kn = q + MH, *vn = kn + MH;
+    bs_dec_bufs b = {.x = x,
+                     .q = q,
+                     .ctx = vn + MH,
+                     .tmp = vn + 2 * MH,
+                     .ff = vn + 3 * MH,
+                     .attn_scratch = vn + 3 * MH + (size_t)M * I,
+                     .M = M,
+                     .n_rows = R,
+                     .q_off = q_off,
+                     .self_start = sk_start,
+                     .self_len = sk_len,
+                     .cross_start = ck_start,
+                     .cross_len = ck_len};
 
-    const bs_kernels *kern = bs_kernels_best();
-    float scale = cf->scale_embedding ? sqrtf((float)H) : 1.0f;
     for (int r = 0; r < R; r++)
-        for (int j = 0; j < n_new; j++) {
-            float *row = x + (size_t)(r * n_new + j) * H;
-            const float *w = m->word + (size_t)tokens[r * n_new + j] * H;
-            const float *p = m->dec_pos + (size_t)(c->len + j + 2) * H;
-            for (int h = 0; h < H; h++) row[h] = w[h] * scale + p[h];
-            kern->add_layernorm(row, NULL, m->dec_ln_emb.g, m->dec_ln_emb.b, H, cf->eps);
-        }
+        for (int j = 0; j < n_new; j++)
+            bs_bart_dec_embed(m, tokens[r * n_new + j], c->len + j,
+                              x + (size_t)(r * n_new + j) * H);
     size_t row_stride = (size_t)c->max_len * H, per = (size_t)c->cap_rows * row_stride;
     size_t TH = (size_t)c->enc->T * H;
-    float att_scale = 1.0f / sqrtf((float)hd);
     for (int l = 0; l < cf->dec_layers; l++) {
         const bs_layer *L = &m->dec_layers[l];
         float *K = c->k + (size_t)l * per, *Vc = c->v + (size_t)l * per;
@@ -256,39 +294,40 @@ int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, in
             memcpy(Vc + r * row_stride + (size_t)c->len * H, vn + (size_t)r * n_new * H,
                    (size_t)n_new * H * sizeof(float));
         }
-        bs_attn_args sa = {q,     K,        Vc,     H, H,  H,  ctx,       H,
-                           q_off, sk_start, sk_len, R, nh, hd, att_scale, 1};
-        bs_attention(m->pool, &sa, ascr);
-        bs_lin_run(m->pool, ctx, M, &L->o, tmp, BS_ACT_NONE);
-        bs_add_layernorm_rows(m->pool, x, tmp, M, H, L->ln_attn.g, L->ln_attn.b, cf->eps);
-
-        bs_lin_run(m->pool, x, M, &L->cq, q, BS_ACT_NONE);
-        bs_attn_args ca = {q,
-                           c->enc->ck + (size_t)l * TH,
-                           c->enc->cv + (size_t)l * TH,
-                           H,
-                           H,
-                           H,
-                           ctx,
-                           H,
-                           q_off,
-                           ck_start,
-                           ck_len,
-                           R,
-                           nh,
-                           hd,
-                           att_scale,
-                           0};
-        bs_attention(m->pool, &ca, ascr);
-        bs_lin_run(m->pool, ctx, M, &L->co, tmp, BS_ACT_NONE);
-        bs_add_layernorm_rows(m->pool, x, tmp, M, H, L->ln_cross.g, L->ln_cross.b, cf->eps);
-
-        bs_lin_run(m->pool, x, M, &L->ff1, ff, cf->act);
-        bs_lin_run(m->pool, ff, M, &L->ff2, tmp, BS_ACT_NONE);
-        bs_add_layernorm_rows(m->pool, x, tmp, M, H, L->ln_ffn.g, L->ln_ffn.b, cf->eps);
+        b.self_k = K;
+        b.self_v = Vc;
+        b.cross_k = c->enc->ck + (size_t)l * TH;
+        b.cross_v = c->enc->cv + (size_t)l * TH;
+        bs_bart_dec_layer(m, L, &b);
     }
-    bs_linear(m->pool, x, M, H, m->mlm_decoder, m->final_logits_bias, V, logits, BS_ACT_NONE);
     c->len += n_new;
+    *x_out = x;
+    return 0;
+}
+
+int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, int32_t n_new,
+                    float *logits, bs_err *err)
+{
+    if (!logits) return bs_err_set(err, BS_EINVAL, "bs_model_decode: bad arguments");
+    if (!m->mlm_decoder)
+        return bs_err_set(err, BS_EUNSUPPORTED, "%s has no language-model head to decode with",
+                          m->cfg.architecture);
+    const float *x;
+    int rc = decode_run(m, c, tokens, n_new, &x, err);
+    if (rc < 0) return rc;
+    bs_linear(m->pool, x, c->rows * n_new, m->cfg.hidden, m->mlm_decoder, m->final_logits_bias,
+              m->cfg.vocab, logits, BS_ACT_NONE);
+    return 0;
+}
+
+int bs_model_decode_hidden(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, int32_t n_new,
+                           float *hidden_out, bs_err *err)
+{
+    if (!hidden_out) return bs_err_set(err, BS_EINVAL, "bs_model_decode_hidden: bad arguments");
+    const float *x;
+    int rc = decode_run(m, c, tokens, n_new, &x, err);
+    if (rc < 0) return rc;
+    memcpy(hidden_out, x, (size_t)c->rows * n_new * m->cfg.hidden * sizeof(float));
     return 0;
 }
 

@@ -66,8 +66,9 @@ static int head_from_arch(const char *arch, bs_family fam, bs_head_kind *head)
         size_t s = strlen(suffixes[i].suffix);
         if (n > s && strcmp(arch + n - s, suffixes[i].suffix) == 0) {
             *head = suffixes[i].head;
-            /* BART's encoder-only heads are not built; BART is for generation. */
-            if ((fam == BS_FAM_BART) != (*head == BS_HEAD_SEQ2SEQ_LM) && *head != BS_HEAD_BASE)
+            /* Of BART's heads, only generation and sequence classification are built. */
+            if ((fam == BS_FAM_BART) != (*head == BS_HEAD_SEQ2SEQ_LM) && *head != BS_HEAD_BASE &&
+                !(fam == BS_FAM_BART && *head == BS_HEAD_SEQ_CLS))
                 return -1;
             return 0;
         }
@@ -184,6 +185,9 @@ int bs_config_parse(const char *text, bs_config *c, bs_err *err)
         TRY(get_int(root, "decoder_attention_heads", -1, 1, 1024, &c->dec_heads, err));
         TRY(get_int(root, "decoder_ffn_dim", -1, 1, BIG, &c->dec_inter, err));
         c->scale_embedding = json_is_true(json_object_get(root, "scale_embedding"));
+        /* BartConfig's defaults; both must be < vocab_size (checked when binding). */
+        TRY(get_int(root, "eos_token_id", 2, 0, 1 << 24, &c->eos_id, err));
+        TRY(get_int(root, "decoder_start_token_id", 2, 0, 1 << 24, &c->dec_start_id, err));
         if (json_is_true(json_object_get(root, "normalize_before")) ||
             json_is_true(json_object_get(root, "add_final_layer_norm"))) {
             rc = bs_err_set(err, BS_EUNSUPPORTED,

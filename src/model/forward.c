@@ -170,6 +170,8 @@ int bs_model_forward(const bs_model *m, const bs_batch *batch, bs_model_outputs 
     if ((rc = bs_check_batch(m, batch, off, len, &max_len, err)) < 0) return rc;
     int T = off[N];
     int want_logits = (out->want & BS_OUT_LOGITS) != 0;
+    int bart_cls = want_logits && c->fam == BS_FAM_BART;
+    if (bart_cls && (rc = bs_bart_cls_check(m, batch, err)) < 0) return rc;
     int P = c->head == BS_HEAD_MLM && want_logits ? out->n_mlm_positions : 0;
     if (P < 0 || (P > 0 && !out->mlm_positions))
         return bs_err_set(err, BS_EINVAL, "bs_model_forward: n_mlm_positions %d without positions",
@@ -193,7 +195,9 @@ int bs_model_forward(const bs_model *m, const bs_batch *batch, bs_model_outputs 
             n_logits = (size_t)P * V;
     }
     size_t enc = bs_enc_scratch_floats(m, T, max_len);
-    size_t total = (size_t)T * H + enc + (size_t)N * H /* pooled */ + 3 * rows * H + n_logits + 64;
+    size_t dec = bart_cls ? bs_bart_cls_extra_floats(m, T) : 0;
+    size_t total =
+        (size_t)T * H + enc + (size_t)N * H /* pooled */ + 3 * rows * H + n_logits + dec + 64;
     float *mem = bs_scratch_reserve(&p->s, total);
     if (!mem) return bs_err_set(err, BS_ENOMEM, "out of memory for a batch of %d tokens", T);
 
@@ -217,7 +221,7 @@ int bs_model_forward(const bs_model *m, const bs_batch *batch, bs_model_outputs 
     out->logits = out->start_logits = out->end_logits = NULL;
     out->n_labels = 0;
 
-    int need_cls_rows = m->has_pooler || (want_logits && c->head == BS_HEAD_SEQ_CLS);
+    int need_cls_rows = m->has_pooler || (want_logits && c->head == BS_HEAD_SEQ_CLS && !bart_cls);
     if (need_cls_rows)
         for (int s = 0; s < N; s++)
             memcpy(g1 + (size_t)s * H, b.x + (size_t)off[s] * H, (size_t)H * sizeof(float));
@@ -228,7 +232,9 @@ int bs_model_forward(const bs_model *m, const bs_batch *batch, bs_model_outputs 
     if (!want_logits) return 0;
     switch (c->head) {
     case BS_HEAD_SEQ_CLS:
-        if (c->fam == BS_FAM_BERT || c->fam == BS_FAM_ALBERT) {
+        if (bart_cls) {
+            bs_bart_cls_logits(m, batch, &b, logits + n_logits, g1, g2, logits);
+        } else if (c->fam == BS_FAM_BERT || c->fam == BS_FAM_ALBERT) {
             bs_linear(m->pool, pooled, N, H, m->cls_out.w, m->cls_out.b, L, logits, BS_ACT_NONE);
         } else {
             bs_act act = c->fam == BS_FAM_ROBERTA   ? BS_ACT_TANH

@@ -45,6 +45,7 @@ typedef struct bs_config {
     int n_groups, inner_group_num;        /* ALBERT */
     int dec_layers, dec_heads, dec_inter; /* BART */
     int scale_embedding;                  /* BART */
+    int eos_id, dec_start_id;             /* BART: eos_token_id, decoder_start_token_id */
     int tie_word_embeddings;              /* default true: decoders may share the embeddings */
     float eps;
     bs_act act;
@@ -152,3 +153,32 @@ int bs_check_batch(const bs_model *m, const bs_batch *batch, int32_t *off, int32
 void bs_embed_and_encode(const bs_model *m, const bs_batch *batch, bs_enc_bufs *b);
 
 #endif
+/* bart.c: one post-LN BART decoder layer, shared by generation (keys and
+ * values in the KV cache) and classification (one packed causal pass). On
+ * entry q holds q_proj(x) and self_k/self_v already hold this layer's keys
+ * and values of every visible position; x [M][H] is updated in place. q, ctx,
+ * tmp and ff are clobbered. */
+typedef struct bs_dec_bufs {
+    float *x, *q, *ctx, *tmp, *ff, *attn_scratch; /* [M][H]; ff [M][dec_inter] */
+    int M, n_rows;
+    const int32_t *q_off; /* n_rows + 1 prefix offsets of the query rows */
+    const float *self_k, *self_v;
+    const int32_t *self_start, *self_len;
+    const float *cross_k, *cross_v; /* this layer's cross-attention keys/values */
+    const int32_t *cross_start, *cross_len;
+} bs_dec_bufs;
+void bs_bart_dec_layer(const bs_model *m, const bs_layer *L, const bs_dec_bufs *b);
+/* Decoder input embedding of `token` at decoder position `pos` into row [H]. */
+void bs_bart_dec_embed(const bs_model *m, int32_t token, int pos, float *row);
+
+/* bart_cls.c: BartForSequenceClassification on top of bs_model_forward.
+ * check: every sequence holds eos_token_id (else BS_EINVAL naming it).
+ * logits: runs the decoder on shift_tokens_right(ids) next to the encoder
+ * output in b->x (b's scratch is reused; dec needs bs_bart_cls_extra_floats),
+ * pools each sequence's last eos row and applies the head into logits
+ * [n_seqs][n_labels]; g1, g2 hold n_seqs rows of H. */
+int bs_bart_cls_check(const bs_model *m, const bs_batch *batch, bs_err *err);
+size_t bs_bart_cls_extra_floats(const bs_model *m, int T);
+void bs_bart_cls_logits(const bs_model *m, const bs_batch *batch, const bs_enc_bufs *b, float *dec,
+                        float *g1, float *g2, float *logits);
+
