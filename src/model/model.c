@@ -54,6 +54,13 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
     bs_model_opts def;
     bs_model_opts_default(&def);
     if (opts && opts->n_threads > 0) def.n_threads = opts->n_threads;
+    if (opts) def.precision = opts->precision;
+    if (def.precision != BS_PRECISION_F32 && !bs_precision_supported(def.precision))
+        return bs_err_set(err, BS_EUNSUPPORTED,
+                          def.precision == BS_PRECISION_BF16
+                              ? "%s: precision bf16 needs a CPU with AVX512_BF16, which this one lacks"
+                              : "%s: unknown precision",
+                          dir);
     bs_model *m = calloc(1, sizeof *m);
     if (!m) return bs_err_set(err, BS_ENOMEM, "%s: out of memory", dir);
     char path[4096];
@@ -100,6 +107,7 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
     if ((rc = bs_w_open_all(m, dir, err)) < 0) goto fail;
     if ((rc = bs_arch_bind(m, err)) < 0) goto fail;
     m->n_threads = def.n_threads;
+    m->precision = def.precision;
     m->pool = bs_pool_new(def.n_threads);
     if (!m->pool) {
         rc = bs_err_set(err, BS_ENOMEM, "%s: cannot start %d compute threads", dir, def.n_threads);
@@ -192,6 +200,28 @@ const char *bs_model_generation_config_json(const bs_model *m)
 int bs_model_n_threads(const bs_model *m)
 {
     return m->n_threads;
+}
+
+bs_precision bs_model_precision(const bs_model *m)
+{
+    return m->precision;
+}
+
+int bs_precision_supported(bs_precision p)
+{
+    return p == BS_PRECISION_F32 || (p == BS_PRECISION_BF16 && bs_gemm_packed_available(BS_PACK_BF16));
+}
+
+const char *bs_precision_name(bs_precision p)
+{
+    return p == BS_PRECISION_BF16 ? "bf16" : "f32";
+}
+
+int bs_precision_parse(const char *name)
+{
+    if (name && !strcmp(name, "f32")) return BS_PRECISION_F32;
+    if (name && !strcmp(name, "bf16")) return BS_PRECISION_BF16;
+    return -1;
 }
 int bs_model_num_layers(const bs_model *m)
 {

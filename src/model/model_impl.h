@@ -20,7 +20,7 @@ typedef enum bs_family {
 typedef struct bs_lin {
     const float *w, *b; /* w [out][in] */
     int out, in;
-    const float *packed; /* w re-laid for the packed GEMM, or NULL */
+    const bs_packed *packed; /* w re-laid for the packed GEMM, or NULL */
 } bs_lin;
 
 typedef struct bs_ln {
@@ -59,6 +59,7 @@ struct bs_model {
     int has_pooler;
     int max_seq;
     int n_threads;
+    bs_precision precision;
     bs_pool *pool;
 
     bs_st_file *files;
@@ -152,7 +153,6 @@ int bs_check_batch(const bs_model *m, const bs_batch *batch, int32_t *off, int32
                    int *max_len, bs_err *err);
 void bs_embed_and_encode(const bs_model *m, const bs_batch *batch, bs_enc_bufs *b);
 
-#endif
 /* bart.c: one post-LN BART decoder layer, shared by generation (keys and
  * values in the KV cache) and classification (one packed causal pass). On
  * entry q holds q_proj(x) and self_k/self_v already hold this layer's keys
@@ -182,3 +182,4 @@ size_t bs_bart_cls_extra_floats(const bs_model *m, int T);
 void bs_bart_cls_logits(const bs_model *m, const bs_batch *batch, const bs_enc_bufs *b, float *dec,
                         float *g1, float *g2, float *logits);
 
+#endif

@@ -228,6 +228,7 @@ static void release_mapped(const bs_model *m, const float *w, size_t bytes)
 struct pack_job {
     const bs_model *m;
     bs_lin **lins;
+    bs_pack_kind kind;
 };
 
 static void pack_task(void *ctx, int t, int worker)
@@ -235,15 +236,20 @@ static void pack_task(void *ctx, int t, int worker)
     struct pack_job *j = ctx;
     (void)worker;
     bs_lin *l = j->lins[t];
-    bs_pack_weights(l->w, l->out, l->in, (float *)l->packed);
+    bs_pack_weights(l->w, l->out, l->in, j->kind, (bs_packed *)l->packed);
     /* Right away, so that at most one weight per thread is held twice. */
     release_mapped(j->m, l->w, (size_t)l->out * (size_t)l->in * sizeof(float));
 }
 
 int bs_w_pack_layers(bs_model *m, bs_err *err)
 {
+    /* bf16 exists only as packed panels; f32 may also run on BLAS (BS_GEMM=blas
+     * compares the two). */
     const char *env = getenv("BS_GEMM");
-    if (!bs_gemm_packed_available() || (env && strcmp(env, "blas") == 0)) return 0;
+    bs_pack_kind kind = m->precision == BS_PRECISION_BF16 ? BS_PACK_BF16 : BS_PACK_F32;
+    if (!bs_gemm_packed_available(kind) ||
+        (kind == BS_PACK_F32 && env && strcmp(env, "blas") == 0))
+        return 0;
     int n_dec = m->cfg.fam == BS_FAM_BART ? m->cfg.dec_layers : 0, n = 0;
     bs_lin **todo = calloc((size_t)(m->n_enc_layers + n_dec) * 8, sizeof *todo);
     if (!todo) return bs_err_set(err, BS_ENOMEM, "out of memory packing weights");
@@ -253,9 +259,8 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
         for (size_t j = 0; j < sizeof lins / sizeof lins[0]; j++) {
             bs_lin *l = lins[j];
             if (!l->w) continue;
-            float *p = NULL;
-            if (posix_memalign((void **)&p, 64, bs_pack_floats(l->out, l->in) * sizeof(float)) !=
-                    0 ||
+            bs_packed *p = NULL;
+            if (posix_memalign((void **)&p, 64, bs_packed_bytes(l->out, l->in, kind)) != 0 ||
                 keep(m, p) < 0) {
                 free(p);
                 free(todo);
@@ -267,7 +272,7 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
         }
     }
     /* Packing reads every weight once: spread it over the compute threads. */
-    struct pack_job j = {m, todo};
+    struct pack_job j = {m, todo, kind};
     bs_pool_run(m->pool, n, pack_task, &j);
     free(todo);
     return 0;

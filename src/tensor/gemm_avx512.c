@@ -1,7 +1,10 @@
 /* An AVX-512 GEMM for dense layers whose weights were packed once at load:
  * C[M][N] = A[M][K] * W[N][K]^T (+ bias), W stored as panels of 32 output
  * columns x K. Packing at load is what a BLAS redoes on every call; here the
- * 12x32 micro-kernel reads panels straight from memory. Chosen at run time. */
+ * 12x32 micro-kernel reads panels straight from memory. F32 panels run on
+ * FMAs; BF16 panels hold pairs of depth steps per column, which one
+ * AVX512_BF16 dot product consumes at once (A's rows rounded to bf16 pairs as
+ * they are packed). Chosen at run time. */
 #include "tensor/tensor.h"
 
 #include <pthread.h>
@@ -15,19 +18,51 @@
     384 /* rows per pass: their KC-deep slice of A, packed, is 384 KB (in L2):                     \
            every pass streams all the weights, so fewer passes = less traffic */
 
-size_t bs_pack_floats(int N, int K)
+static inline int k_stored(int K, bs_pack_kind kind)
 {
-    return (size_t)((N + NR - 1) / NR) * NR * (size_t)K;
+    return kind == BS_PACK_BF16 ? (K + 1) & ~1 : K; /* bf16 panels: whole pairs */
 }
 
-void bs_pack_weights(const float *w, int N, int K, float *packed)
+size_t bs_packed_bytes(int N, int K, bs_pack_kind kind)
 {
-    int panels = (N + NR - 1) / NR;
+    size_t elem = kind == BS_PACK_BF16 ? 2 : 4;
+    return BS_PACKED_HEADER + (size_t)((N + NR - 1) / NR) * NR * (size_t)k_stored(K, kind) * elem;
+}
+
+uint16_t bs_f32_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed *p)
+{
+    p->kind = kind;
+    p->N = N;
+    p->K = K;
+    int panels = (N + NR - 1) / NR, Ks = k_stored(K, kind);
     /* Rows of w are read in order; a panel's writes stay within L2. */
-    for (int p = 0; p < panels; p++)
+    if (kind == BS_PACK_BF16) {
+        /* Element (n, k) of a panel sits at (k / 2) * 2 NR + 2 (n % NR) + k % 2. */
+        uint16_t *out = (uint16_t *)((char *)p + BS_PACKED_HEADER);
+        for (int pn = 0; pn < panels; pn++)
+            for (int j = 0; j < NR; j++) {
+                int n = pn * NR + j;
+                uint16_t *dst = out + (size_t)pn * Ks * NR + 2 * j;
+                for (int k = 0; k < Ks; k++)
+                    dst[(size_t)(k >> 1) * 2 * NR + (k & 1)] =
+                        n < N && k < K ? bs_f32_to_bf16(w[(size_t)n * K + k]) : 0;
+            }
+        return;
+    }
+    float *out = (float *)((char *)p + BS_PACKED_HEADER);
+    for (int pn = 0; pn < panels; pn++)
         for (int j = 0; j < NR; j++) {
-            int n = p * NR + j;
-            float *dst = packed + (size_t)p * K * NR + j;
+            int n = pn * NR + j;
+            float *dst = out + (size_t)pn * K * NR + j;
             if (n < N)
                 for (int k = 0; k < K; k++) dst[(size_t)k * NR] = w[(size_t)n * K + k];
             else
@@ -37,24 +72,27 @@ void bs_pack_weights(const float *w, int N, int K, float *packed)
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))),        \
-                             apply_to = function)
+#pragma clang attribute push(                                                                     \
+    __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx512bf16"))), apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw")
+#pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx512bf16")
 #endif
 #include "tensor/simd_avx512.h"
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
 /* One full MRxNR tile over kc steps of depth, every accumulator in a named
- * register (a loop over an array of them gets spilled). A is packed as
+ * register (a loop over an array of them gets spilled). F32: A is packed as
  * [kc][MR] (rows interleaved, zero rows past the end of A), so each step
- * reads one contiguous line. C rows are ldc apart; only mr rows are stored. */
-static inline __attribute__((always_inline)) void micro_r(const int R, int mr, const float *A,
-                                                          const float *B, int kc, float *C, int ldc,
-                                                          int first, const float *bias,
-                                                          __mmask16 m0, __mmask16 m1, bs_act act)
+ * reads one contiguous line. BF16 (bf): A is [kc/2][MR] pairs of bf16 in 32
+ * bits, B [kc/2][NR] pairs, one dot product per pair. C rows are ldc apart;
+ * only mr rows are stored. */
+static inline __attribute__((always_inline)) void micro_r(const int R, const int bf, int mr,
+                                                          const void *A, const void *B, int kc,
+                                                          float *C, int ldc, int first,
+                                                          const float *bias, __mmask16 m0,
+                                                          __mmask16 m1, bs_act act)
 {
     __m512 b0i = _mm512_setzero_ps(), b1i = _mm512_setzero_ps();
     if (first && bias) {
@@ -73,18 +111,37 @@ static inline __attribute__((always_inline)) void micro_r(const int R, int mr, c
         ROWS(LOAD)
 #undef LOAD
     }
-    for (int k = 0; k < kc; k++) {
-        const __m512 b0 = _mm512_load_ps(B + (size_t)k * NR),
-                     b1 = _mm512_load_ps(B + (size_t)k * NR + 16);
-        const float *a = A + (size_t)k * MR;
+    if (bf) {
+        const uint32_t *ap = A;
+        const uint16_t *bp = B;
+        for (int k = 0; k < (kc + 1) / 2; k++) {
+            const __m512bh b0 = (__m512bh)_mm512_load_si512(bp + (size_t)k * 2 * NR),
+                           b1 = (__m512bh)_mm512_load_si512(bp + (size_t)k * 2 * NR + NR);
+            const uint32_t *a = ap + (size_t)k * MR;
+#define DOT(i)                                                                                     \
+    if (i < R) {                                                                                   \
+        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i]);                                      \
+        c0_##i = _mm512_dpbf16_ps(c0_##i, ai, b0);                                                 \
+        c1_##i = _mm512_dpbf16_ps(c1_##i, ai, b1);                                                 \
+    }
+            ROWS(DOT)
+#undef DOT
+        }
+    } else {
+        const float *ap = A, *bp = B;
+        for (int k = 0; k < kc; k++) {
+            const __m512 b0 = _mm512_load_ps(bp + (size_t)k * NR),
+                         b1 = _mm512_load_ps(bp + (size_t)k * NR + 16);
+            const float *a = ap + (size_t)k * MR;
 #define FMA(i)                                                                                     \
     if (i < R) {                                                                                   \
         __m512 ai = _mm512_set1_ps(a[i]);                                                          \
         c0_##i = _mm512_fmadd_ps(ai, b0, c0_##i);                                                  \
         c1_##i = _mm512_fmadd_ps(ai, b1, c1_##i);                                                  \
     }
-        ROWS(FMA)
+            ROWS(FMA)
 #undef FMA
+        }
     }
     if (act != BS_ACT_NONE) { /* last pass: activation while the tile is in registers */
 #define ACT(i)                                                                                     \
@@ -106,15 +163,57 @@ static inline __attribute__((always_inline)) void micro_r(const int R, int mr, c
 
 /* Tiles of 12, 8 and 4 rows: the last tile of M rows computes at most 3
  * padding rows (M = 16 is 12 + 4, M = 128 is 10 x 12 + 8). */
-static void micro(int mr, const float *A, const float *B, int kc, float *C, int ldc, int first,
-                  const float *bias, __mmask16 m0, __mmask16 m1, bs_act act)
+#define MICRO(BF)                                                                                  \
+    static void micro_##BF(int mr, const void *A, const void *B, int kc, float *C, int ldc,        \
+                           int first, const float *bias, __mmask16 m0, __mmask16 m1, bs_act act)   \
+    {                                                                                              \
+        if (mr > 8)                                                                                \
+            micro_r(12, BF, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);                       \
+        else if (mr > 4)                                                                           \
+            micro_r(8, BF, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);                        \
+        else                                                                                       \
+            micro_r(4, BF, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);                        \
+    }
+MICRO(0)
+MICRO(1)
+#undef MICRO
+
+/* Rows m..m+mr of A, depth kb..kb+kc, into dst as [kc][MR] floats. */
+static void pack_a_f32(const float *A, int lda, int m, int mr, int kb, int kc, float *dst)
 {
-    if (mr > 8)
-        micro_r(12, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);
-    else if (mr > 4)
-        micro_r(8, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);
-    else
-        micro_r(4, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);
+    for (int i = 0; i < MR; i++) {
+        const float *src = A + (size_t)(m + i) * lda + kb;
+        if (i < mr)
+            for (int k = 0; k < kc; k++) dst[(size_t)k * MR + i] = src[k];
+        else
+            for (int k = 0; k < kc; k++) dst[(size_t)k * MR + i] = 0.0f;
+    }
+}
+
+/* The same as [kc/2][MR] pairs of bf16, rounded to nearest even 32 at a time
+ * (an odd kc ends with a zero). */
+static void pack_a_bf16(const float *A, int lda, int m, int mr, int kb, int kc, uint32_t *dst)
+{
+    int pairs = (kc + 1) / 2;
+    for (int i = 0; i < MR; i++) {
+        if (i >= mr) {
+            for (int k = 0; k < pairs; k++) dst[(size_t)k * MR + i] = 0;
+            continue;
+        }
+        const float *src = A + (size_t)(m + i) * lda + kb;
+        for (int c = 0; c < kc; c += 32) {
+            int n = kc - c < 32 ? kc - c : 32;
+            __mmask16 lo = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+            __mmask16 hi = n >= 32 ? (__mmask16)0xffff
+                           : n > 16 ? (__mmask16)((1u << (n - 16)) - 1)
+                                    : 0;
+            __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + c + 16),
+                                             _mm512_maskz_loadu_ps(lo, src + c));
+            uint32_t t[16] __attribute__((aligned(64)));
+            _mm512_store_si512(t, (__m512i)v);
+            for (int q = 0; q < (n + 1) / 2; q++) dst[(size_t)(c / 2 + q) * MR + i] = t[q];
+        }
+    }
 }
 
 /* One A-block buffer per thread, allocated on its first GEMM and freed when
@@ -140,32 +239,32 @@ static float *thread_buffer(void)
     return b;
 }
 
-static void gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
-                        const float *bias, float *C, int ldc, int p0, int p1, bs_act act)
+static void gemm_packed(int M, const float *A, int lda, const bs_packed *pk, const float *bias,
+                        float *C, int ldc, int p0, int p1, bs_act act)
 {
     /* A's block, packed per call (it changes every call; the weights do not).
-     * Rows of A lie K floats apart: read directly, 12 of them alias in L1. */
+     * Rows of A lie K floats apart: read directly, 12 of them alias in L1.
+     * A bf16 pass covers twice the depth in the same bytes. */
     float small[MR * KC] __attribute__((aligned(64)));
     float *Ap = thread_buffer();
-    int mc = MC;
+    int mc = MC, N = pk->N, K = pk->K, bf = pk->kind == BS_PACK_BF16;
+    int kcmax = bf ? 2 * KC : KC, Ks = k_stored(K, pk->kind);
+    const char *panels = (const char *)pk + BS_PACKED_HEADER;
+    size_t elem = bf ? 2 : 4;
     if (!Ap) { /* no memory for the block buffer: one micro-tile at a time */
         Ap = small;
         mc = MR;
     }
-    for (int kb = 0; kb < K; kb += KC) {
-        int kc = K - kb < KC ? K - kb : KC, last = kb + kc == K;
+    for (int kb = 0; kb < K; kb += kcmax) {
+        int kc = K - kb < kcmax ? K - kb : kcmax, last = kb + kc == K;
         for (int mb = 0; mb < M; mb += mc) {
             int me = mb + mc < M ? mb + mc : M;
             for (int m = mb; m < me; m += MR) {
                 int mr = me - m < MR ? me - m : MR;
-                float *dst = Ap + (size_t)(m - mb) * KC;
-                for (int i = 0; i < MR; i++) {
-                    const float *src = A + (size_t)(m + i) * lda + kb;
-                    if (i < mr)
-                        for (int k = 0; k < kc; k++) dst[(size_t)k * MR + i] = src[k];
-                    else
-                        for (int k = 0; k < kc; k++) dst[(size_t)k * MR + i] = 0.0f;
-                }
+                if (bf)
+                    pack_a_bf16(A, lda, m, mr, kb, kc, (uint32_t *)Ap + (size_t)(m - mb) * KC);
+                else
+                    pack_a_f32(A, lda, m, mr, kb, kc, Ap + (size_t)(m - mb) * KC);
             }
             for (int p = p0; p < p1; p++) {
                 int n0 = p * NR, cols = N - n0 < NR ? N - n0 : NR;
@@ -173,12 +272,18 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const floa
                 __mmask16 m1 = cols >= 32  ? (__mmask16)0xffff
                                : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1)
                                            : 0;
-                const float *B = packed + ((size_t)p * K + kb) * NR;
+                /* kb is even for bf16, so depth kb starts a pair */
+                const void *B = panels + ((size_t)p * Ks + kb) * NR * elem;
                 for (int m = mb; m < me; m += MR) {
                     int mr = me - m < MR ? me - m : MR;
                     float *Ct = C + (size_t)m * ldc + n0;
-                    micro(mr, Ap + (size_t)(m - mb) * KC, B, kc, Ct, ldc, kb == 0,
-                          bias ? bias + n0 : NULL, m0, m1, last ? act : BS_ACT_NONE);
+                    const float *bp = bias ? bias + n0 : NULL;
+                    bs_act a = last ? act : BS_ACT_NONE;
+                    const float *At = Ap + (size_t)(m - mb) * KC;
+                    if (bf)
+                        micro_1(mr, At, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
+                    else
+                        micro_0(mr, At, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                 }
             }
         }
@@ -191,26 +296,28 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const floa
 #pragma GCC pop_options
 #endif
 
-int bs_gemm_packed_available(void)
+int bs_gemm_packed_available(bs_pack_kind kind)
 {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+    int f32 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+    return kind == BS_PACK_BF16 ? f32 && __builtin_cpu_supports("avx512bf16") : f32;
 }
 
-void bs_gemm_packed_cols(int M, int N, int K, const float *A, int lda, const float *packed,
-                         const float *bias, float *C, int ldc, int n0, int n1, bs_act act)
+void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
+                         float *C, int ldc, int n0, int n1, bs_act act)
 {
-    gemm_packed(M, N, K, A, lda, packed, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
+    gemm_packed(M, A, lda, p, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
 }
 #else
-int bs_gemm_packed_available(void)
+int bs_gemm_packed_available(bs_pack_kind kind)
 {
+    (void)kind;
     return 0;
 }
-void bs_gemm_packed_cols(int M, int N, int K, const float *A, int lda, const float *packed,
-                         const float *bias, float *C, int ldc, int n0, int n1, bs_act act)
+void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
+                         float *C, int ldc, int n0, int n1, bs_act act)
 {
-    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)packed, (void)bias, (void)C, (void)ldc,
-        (void)n0, (void)n1, (void)act;
+    (void)M, (void)A, (void)lda, (void)p, (void)bias, (void)C, (void)ldc, (void)n0, (void)n1,
+        (void)act;
 }
 #endif

@@ -30,8 +30,8 @@ static void linear_task(void *ctxp, int t, int worker)
     if (p->by_rows) {
         int m0 = b * p->block, m1 = m0 + p->block < j->M ? m0 + p->block : j->M;
         if (d->packed) {
-            bs_gemm_packed_cols(m1 - m0, d->N, j->K, j->x + (size_t)m0 * j->K, j->K, d->packed,
-                                d->b, d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N, d->act);
+            bs_gemm_packed_cols(m1 - m0, j->x + (size_t)m0 * j->K, j->K, d->packed, d->b,
+                                d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N, d->act);
             return;
         }
         j->g->sgemm_nt(m1 - m0, d->N, j->K, j->x + (size_t)m0 * j->K, j->K, d->w, j->K,
@@ -40,8 +40,7 @@ static void linear_task(void *ctxp, int t, int worker)
     } else {
         int n0 = b * p->block, n1 = n0 + p->block < d->N ? n0 + p->block : d->N;
         if (d->packed) {
-            bs_gemm_packed_cols(j->M, d->N, j->K, j->x, j->K, d->packed, d->b, d->y, d->ldy, n0, n1,
-                                d->act);
+            bs_gemm_packed_cols(j->M, j->x, j->K, d->packed, d->b, d->y, d->ldy, n0, n1, d->act);
             return;
         }
         j->g->sgemm_nt(j->M, n1 - n0, j->K, j->x, j->K, d->w + (size_t)n0 * j->K, j->K, d->y + n0,

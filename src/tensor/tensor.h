@@ -73,14 +73,27 @@ typedef struct bs_gemm_backend {
 const bs_gemm_backend *bs_gemm_default(void);
 
 /* Packed-weight GEMM (gemm_avx512.c): weights re-laid once at load as
- * panels of 32 output columns, so no call repacks them. Available when the
- * CPU has AVX-512; otherwise dense layers use the BLAS backend. */
-int bs_gemm_packed_available(void);
-size_t bs_pack_floats(int N, int K);
-void bs_pack_weights(const float *w, int N, int K, float *packed);
-/* Columns [n0, n1) (n0 a multiple of 32) of C = act(A W^T + bias). */
-void bs_gemm_packed_cols(int M, int N, int K, const float *A, int lda, const float *packed,
-                         const float *bias, float *C, int ldc, int n0, int n1, bs_act act);
+ * panels of 32 output columns, so no call repacks them. F32 panels need
+ * AVX-512. BF16 panels (bs_model_opts.precision) hold half the bytes and run
+ * on AVX512_BF16 dot products at twice the F32 rate: activations are rounded
+ * to bf16 on their way into the kernel, sums stay F32. Without the CPU
+ * support, dense layers use the BLAS backend. */
+typedef enum bs_pack_kind { BS_PACK_F32 = 0, BS_PACK_BF16 = 1 } bs_pack_kind;
+/* A packed weight: this header, then the panels from byte BS_PACKED_HEADER. */
+typedef struct bs_packed {
+    int kind, N, K;
+} bs_packed;
+#define BS_PACKED_HEADER 64
+int bs_gemm_packed_available(bs_pack_kind kind);
+/* Bytes of a packed N x K weight, header included. */
+size_t bs_packed_bytes(int N, int K, bs_pack_kind kind);
+/* Packs w[N][K] into p (bs_packed_bytes long, 64-byte aligned). */
+void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed *p);
+/* Columns [n0, n1) (n0 a multiple of 32) of C[M][p->N] = act(A W^T + bias). */
+void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
+                         float *C, int ldc, int n0, int n1, bs_act act);
+/* Round to nearest even bf16, as the kernels round activations (NaN stays NaN). */
+uint16_t bs_f32_to_bf16(float f);
 
 /* A dense layer y[M][N] = act(x[M][K] * w[N][K]^T + b[N]) split over the pool
  * in row or column blocks, the bias/activation applied to each block while it
@@ -97,7 +110,7 @@ typedef struct bs_dense {
     float *y;
     int ldy;
     bs_act act;
-    const float *packed; /* optional bs_pack_weights() copy of w */
+    const bs_packed *packed; /* optional bs_pack_weights() copy of w */
 } bs_dense;
 void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense *outs, int n);
 

@@ -114,13 +114,13 @@ static int mlm_positions(fx_case *fc, int r0, int r1, int32_t *pos, int *src_row
     return np;
 }
 
-static void check_model(const char *name, double tol)
+static void check_model_in(const char *name, double tol, bs_precision prec)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", bs_test_fixture("models/%s", name));
     bs_model *m = NULL;
     bs_err err = {0};
-    bs_model_opts opts = {2};
+    bs_model_opts opts = {.n_threads = 2, .precision = prec};
     int rc = bs_model_load(dir, &opts, &m, &err);
     if (rc) fprintf(stderr, "%s: %s\n", name, err.msg);
     assert_int_equal(rc, 0);
@@ -235,9 +235,37 @@ static void check_model(const char *name, double tol)
         bs_model_outputs_release(&o);
         case_free(&fc);
     }
-    printf("  %-32s max abs diff %.3g, batch invariance %.3g\n", name, worst, worst_inv);
+    printf("  %-32s %s max abs diff %.3g, batch invariance %.3g\n", name,
+           bs_precision_name(prec), worst, worst_inv);
     json_decref(cases);
     bs_model_free(m);
+}
+
+static void check_model(const char *name, double tol)
+{
+    check_model_in(name, tol, BS_PRECISION_F32);
+}
+
+/* The bf16 precision: the same fixtures within bf16's error (8 significant
+ * bits in the dense layers' inputs), batch invariance as exact as in F32. */
+static void t_bf16(void **state)
+{
+    (void)state;
+    if (!bs_precision_supported(BS_PRECISION_BF16)) {
+        printf("  bf16 precision: this CPU lacks AVX512_BF16, not run\n");
+        return;
+    }
+    /* Hidden states of size ~1 come within ~0.03 (absolute); MLM logits,
+     * ~10x larger, within ~0.12. A wrong kernel is off by whole units. */
+    static const struct {
+        const char *name;
+        double tol;
+    } fx[] = {{"tiny-bert-classification", 0.05},   {"tiny-bert-embeddings", 0.05},
+              {"tiny-bert-ner", 0.05},              {"tiny-roberta-mlm", 0.25},
+              {"tiny-distilbert-qa", 0.05},         {"tiny-albert-classification", 0.06},
+              {"tiny-electra-discriminator", 0.05}, {"tiny-bert-classification-bf16", 0.05}};
+    for (size_t i = 0; i < sizeof fx / sizeof *fx; i++)
+        check_model_in(fx[i].name, fx[i].tol, BS_PRECISION_BF16);
 }
 
 /* Concurrency: one model, several threads calling forward at once on
@@ -282,7 +310,7 @@ static void *conc_thread(void *p)
 static void t_concurrent(void **state)
 {
     struct conc c = {0};
-    bs_model_opts opts = {2};
+    bs_model_opts opts = {.n_threads = 2};
     assert_int_equal(bs_model_load(bs_test_fixture("models/tiny-bert-mlm"), &opts, &c.m, NULL), 0);
     for (int k = 0; k < 4; k++) {
         c.len[k] = 10 + 27 * k;
@@ -340,6 +368,7 @@ int main(void)
         cmocka_unit_test(t_albert_mlm),    cmocka_unit_test(t_electra_disc),
         cmocka_unit_test(t_electra_ner),   cmocka_unit_test(t_electra_base),
         cmocka_unit_test(t_electra_mlm),   cmocka_unit_test(t_concurrent),
+        cmocka_unit_test(t_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

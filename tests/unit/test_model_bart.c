@@ -24,7 +24,7 @@ static int setup(void **state)
 {
     bart_fx *f = calloc(1, sizeof *f);
     bs_err err = {0};
-    bs_model_opts o = {2};
+    bs_model_opts o = {.n_threads = 2};
     int rc = bs_model_load(bs_test_fixture("models/tiny-bart"), &o, &f->m, &err);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     assert_int_equal(rc, 0);

@@ -103,7 +103,7 @@ static void expect_load_error(const char *dir, int code, const char *const *need
 {
     bs_model *m = (bs_model *)1;
     bs_err err = {0};
-    bs_model_opts o = {1};
+    bs_model_opts o = {.n_threads = 1};
     int rc = bs_model_load(dir, &o, &m, &err);
     printf("  -> %s\n", err.msg);
     assert_int_equal(rc, code);
@@ -244,7 +244,7 @@ static void test_untied_decoder(void **state)
 static void test_forward_inputs(void **state)
 {
     bs_model *m = NULL;
-    bs_model_opts o = {1};
+    bs_model_opts o = {.n_threads = 1};
     assert_int_equal(
         bs_model_load(bs_test_fixture("models/tiny-bert-classification"), &o, &m, NULL), 0);
     int32_t ids[200];
@@ -327,7 +327,7 @@ static void write_shard(const char *dir, const char *name, json_t *hdr, const ch
 static void logits_of(const char *dir, float *out3)
 {
     bs_model *m = NULL;
-    bs_model_opts o = {1};
+    bs_model_opts o = {.n_threads = 1};
     bs_err err = {0};
     int rc = bs_model_load(dir, &o, &m, &err);
     if (rc) fprintf(stderr, "%s\n", err.msg);

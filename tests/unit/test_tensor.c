@@ -189,41 +189,87 @@ static void test_linear_and_attention(void **state)
     bs_pool_free(p);
 }
 
-/* The packed-weight GEMM against the BLAS backend, over tails of M, N, K. */
+static float bits_to_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Round to nearest even, ties to even, NaN kept a NaN, overflow to infinity. */
+static void test_bf16_rounding(void **state)
+{
+    (void)state;
+    assert_int_equal(bs_f32_to_bf16(1.0f), 0x3f80);
+    assert_int_equal(bs_f32_to_bf16(bits_to_f32(0x3f808000u)), 0x3f80); /* tie, even below */
+    assert_int_equal(bs_f32_to_bf16(bits_to_f32(0x3f818000u)), 0x3f82); /* tie, even above */
+    assert_int_equal(bs_f32_to_bf16(bits_to_f32(0x3f808001u)), 0x3f81);
+    assert_int_equal(bs_f32_to_bf16(-2.0f), 0xc000);
+    assert_int_equal(bs_f32_to_bf16(bits_to_f32(0x7f7fffffu)), 0x7f80); /* FLT_MAX -> inf */
+    assert_int_equal(bs_f32_to_bf16(INFINITY), 0x7f80);
+    uint16_t nan = bs_f32_to_bf16(bits_to_f32(0x7f800001u));
+    assert_true((nan & 0x7f80) == 0x7f80 && (nan & 0x7f) != 0);
+}
+
+/* x rounded to bf16 and back: what the bf16 kernel multiplies. */
+static void round_bf16(float *x, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint16_t h = bs_f32_to_bf16(x[i]);
+        bs_bf16_to_f32(&h, &x[i], 1);
+    }
+}
+
+/* The packed-weight GEMM against the BLAS backend, over tails of M, N, K, in
+ * each packing this CPU runs. BF16 is compared with BLAS on the bf16-rounded
+ * operands: products of bf16 values are exact in F32, so only the order of
+ * the sums may differ (a wrong rounding of A would show as ~1e-3). */
 static void test_packed_gemm(void **state)
 {
-    if (!bs_gemm_packed_available()) {
-        printf("  packed GEMM needs AVX-512: not run on this CPU\n");
-        return;
-    }
+    (void)state;
     const bs_gemm_backend *g = bs_gemm_default();
-    unsigned s = 3;
-    const int Ms[] = {1, 5, 12, 13, 97, 200}, Ns[] = {1, 17, 32, 37, 70}, Ks[] = {1, 31, 256, 300};
-    double worst = 0;
-    for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
-        for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
-            for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++) {
-                int M = Ms[a], N = Ns[b], K = Ks[c];
-                float *A = malloc((size_t)M * K * 4), *W = malloc((size_t)N * K * 4),
-                      *bias = malloc((size_t)N * 4);
-                float *ref = malloc((size_t)M * N * 4), *out = malloc((size_t)M * N * 4);
-                float *P = aligned_alloc(64, bs_pack_floats(N, K) * 4);
-                for (int i = 0; i < M * K; i++) A[i] = frand(&s, -1, 1);
-                for (int i = 0; i < N * K; i++) W[i] = frand(&s, -1, 1);
-                for (int i = 0; i < N; i++) bias[i] = frand(&s, -1, 1);
-                bs_pack_weights(W, N, K, P);
-                g->sgemm_nt(M, N, K, A, K, W, K, ref, N, 0.0f);
-                for (int m = 0; m < M; m++)
-                    bs_kernels_portable()->bias_act(ref + (size_t)m * N, bias, N, BS_ACT_GELU);
-                bs_gemm_packed_cols(M, N, K, A, K, P, bias, out, N, 0, N, BS_ACT_GELU);
-                for (int i = 0; i < M * N; i++) {
-                    double d = fabs(ref[i] - out[i]) / fmax(1.0, sqrt((double)K) * 0.1);
-                    if (d > worst) worst = d;
+    for (int kind = BS_PACK_F32; kind <= BS_PACK_BF16; kind++) {
+        const char *name = kind == BS_PACK_BF16 ? "bf16" : "f32";
+        if (!bs_gemm_packed_available((bs_pack_kind)kind)) {
+            printf("  packed %s GEMM: this CPU lacks the instructions, not run\n", name);
+            continue;
+        }
+        unsigned s = 3;
+        const int Ms[] = {1, 5, 12, 13, 97, 200}, Ns[] = {1, 17, 32, 37, 70},
+                  Ks[] = {1, 31, 256, 300, 601};
+        double worst = 0;
+        for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
+            for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
+                for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++) {
+                    int M = Ms[a], N = Ns[b], K = Ks[c];
+                    float *A = malloc((size_t)M * K * 4), *W = malloc((size_t)N * K * 4),
+                          *bias = malloc((size_t)N * 4);
+                    float *ref = malloc((size_t)M * N * 4), *out = malloc((size_t)M * N * 4);
+                    size_t bytes = (bs_packed_bytes(N, K, (bs_pack_kind)kind) + 63) & ~(size_t)63;
+                    bs_packed *P = aligned_alloc(64, bytes);
+                    for (int i = 0; i < M * K; i++) A[i] = frand(&s, -1, 1);
+                    for (int i = 0; i < N * K; i++) W[i] = frand(&s, -1, 1);
+                    for (int i = 0; i < N; i++) bias[i] = frand(&s, -1, 1);
+                    bs_pack_weights(W, N, K, (bs_pack_kind)kind, P);
+                    bs_gemm_packed_cols(M, A, K, P, bias, out, N, 0, N, BS_ACT_GELU);
+                    if (kind == BS_PACK_BF16) {
+                        round_bf16(A, M * K);
+                        round_bf16(W, N * K);
+                    }
+                    g->sgemm_nt(M, N, K, A, K, W, K, ref, N, 0.0f);
+                    for (int m = 0; m < M; m++)
+                        bs_kernels_portable()->bias_act(ref + (size_t)m * N, bias, N, BS_ACT_GELU);
+                    for (int i = 0; i < M * N; i++) {
+                        double d = fabs(ref[i] - out[i]) / fmax(1.0, sqrt((double)K) * 0.1);
+                        if (d > worst) worst = d;
+                    }
+                    free(A), free(W), free(bias), free(ref), free(out), free(P);
                 }
-                free(A), free(W), free(bias), free(ref), free(out), free(P);
-            }
-    printf("  packed GEMM vs BLAS: max scaled diff %.2g\n", worst);
-    assert_true(worst < 1e-5);
+        /* F32 sums in another order differ by ~1e-5 at K = 601; a misrounded
+         * bf16 operand would differ by ~1e-3. */
+        printf("  packed %s GEMM vs BLAS: max scaled diff %.2g\n", name, worst);
+        assert_true(worst < 3e-5);
+    }
 }
 
 int main(void)
@@ -234,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_half),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_linear_and_attention),
+        cmocka_unit_test(test_bf16_rounding),
         cmocka_unit_test(test_packed_gemm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
