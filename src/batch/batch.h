@@ -45,6 +45,9 @@ typedef struct bs_batcher_opts {
      * this long for more requests before the next batch; a lone request
      * (previous batch of 1) never waits. 0 = no wait. */
     int64_t window_us;
+    /* Dense-layer precision (bs_precision) of the models a bs_batch_group
+     * loads; 0 = f32. */
+    int precision;
 } bs_batcher_opts;
 
 typedef struct bs_batcher bs_batcher;

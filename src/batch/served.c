@@ -145,7 +145,10 @@ int bs_batch_model_load(const char *name, const char *dir, void *ud, void **hand
         free(m);
         return bs_err_set(err, BS_ENOMEM, "out of memory");
     }
-    int rc = bs_pipeline_ctx_load(dir, NULL, &sm->ctx, err);
+    bs_model_opts mo;
+    bs_model_opts_default(&mo);
+    mo.precision = (bs_precision)g->opts.precision; /* fixed at start: no lock needed */
+    int rc = bs_pipeline_ctx_load(dir, &mo, &sm->ctx, err);
     if (rc) {
         free(sm);
         free(m);

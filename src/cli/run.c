@@ -14,13 +14,16 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: bertstudio run TASK --model DIR [--json REQUEST] [--batch] [--threads N]\n\n"
+            "usage: bertstudio run TASK --model DIR [--json REQUEST] [--batch] [--threads N]\n"
+            "                        [--precision f32|bf16]\n\n"
             "Runs a built-in task and prints the `data` object the server would return.\n"
             "TASK: classification, ner, qa, fill-mask, embeddings, features, summarization.\n\n"
             "  --model DIR      model folder (config.json, model.safetensors, tokenizer files)\n"
             "  --json REQUEST   the request object (default: read it from stdin)\n"
             "  --batch          read one request per line from stdin, print one line each\n"
-            "  --threads N      compute threads (default: all cores)\n");
+            "  --threads N      compute threads (default: all cores)\n"
+            "  --precision P    f32 (default, the reference's answers) or bf16 (faster,\n"
+            "                   ~1e-2 error; needs AVX512_BF16)\n");
 }
 
 /* Runs one request text; prints the data object or returns 1 with err set. */
@@ -100,10 +103,11 @@ int bs_cli_run(int argc, char **argv)
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'}, {"json", required_argument, NULL, 'j'},
         {"batch", no_argument, NULL, 'b'},       {"threads", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},        {"precision", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
     };
     const char *model = NULL, *json = NULL;
-    int batch = 0, threads = 0, c;
+    int batch = 0, threads = 0, precision = BS_PRECISION_F32, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:j:bt:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -124,6 +128,10 @@ int bs_cli_run(int argc, char **argv)
             threads = (int)v;
             break;
         }
+        case 'P':
+            if ((precision = bs_precision_parse(optarg)) < 0)
+                return bs_cli_usage_error("--precision %s is not f32 or bf16", optarg);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -144,6 +152,7 @@ int bs_cli_run(int argc, char **argv)
     bs_model_opts opts;
     bs_model_opts_default(&opts);
     if (threads) opts.n_threads = threads;
+    opts.precision = (bs_precision)precision;
     bs_pipeline_ctx *ctx = NULL;
     if (bs_pipeline_ctx_load(model, &opts, &ctx, &err)) return bs_cli_fail(&err);
     int status;

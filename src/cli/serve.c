@@ -1,5 +1,6 @@
 /* bertstudio serve: runs the server until SIGINT or SIGTERM, then shuts
  * down gracefully (stop accepting, finish in-flight requests, close store). */
+#include "bertstudio/model.h"
 #include "cli/cli.h"
 #include "server/server.h"
 
@@ -14,7 +15,8 @@ static void usage(FILE *out)
     fprintf(
         out,
         "usage: bertstudio serve [--host ADDR] [--port N] [--data-dir DIR] [--threads N]\n"
-        "                        [--tls-cert PEM --tls-key PEM] [--store URI] [--quiet]\n\n"
+        "                        [--tls-cert PEM --tls-key PEM] [--store URI]\n"
+        "                        [--precision f32|bf16] [--quiet]\n\n"
         "Serves the REST API (see docs/api.md).\n\n"
         "  --host ADDR      address to bind (default 127.0.0.1; env BERTSTUDIO_HOST)\n"
         "  --port N         port (default 8000; 0 picks a free one; env BERTSTUDIO_PORT)\n"
@@ -25,6 +27,10 @@ static void usage(FILE *out)
         "  --tls-key PEM    the certificate's private key\n"
         "  --store URI      sqlite:///path.db or mongodb://... (default DATA_DIR/bertstudio.db;\n"
         "                   env BERTSTUDIO_STORE)\n"
+        "  --precision P    dense-layer arithmetic of loaded models: f32 (default: the\n"
+        "                   reference's answers) or bf16 (about 2x faster, half the\n"
+        "                   weight memory, ~1e-2 error; needs AVX512_BF16; env\n"
+        "                   BERTSTUDIO_PRECISION)\n"
         "  --quiet          no access log on stderr\n");
 }
 
@@ -55,7 +61,7 @@ int bs_cli_serve(int argc, char **argv)
                            .port = 8000,
                            .on_admin_key = print_admin_key};
     unsigned long v;
-    const char *env_port = getenv("BERTSTUDIO_PORT");
+    const char *env_port = getenv("BERTSTUDIO_PORT"), *precision = getenv("BERTSTUDIO_PRECISION");
     if (env_port) {
         if (parse_uint(env_port, 65535, &v))
             return bs_cli_usage_error("BERTSTUDIO_PORT=%s is not a port number", env_port);
@@ -66,7 +72,8 @@ int bs_cli_serve(int argc, char **argv)
         {"data-dir", required_argument, 0, 'd'}, {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'H'},
         {"tls-cert", required_argument, 0, 'c'}, {"tls-key", required_argument, 0, 'k'},
-        {"store", required_argument, 0, 's'},    {0, 0, 0, 0}};
+        {"store", required_argument, 0, 's'},    {"precision", required_argument, 0, 'P'},
+        {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -99,6 +106,9 @@ int bs_cli_serve(int argc, char **argv)
         case 's':
             opts.store_uri = optarg;
             break;
+        case 'P':
+            precision = optarg;
+            break;
         case 'H':
             usage(stdout);
             return 0;
@@ -108,6 +118,11 @@ int bs_cli_serve(int argc, char **argv)
         }
     }
     if (optind < argc) return bs_cli_usage_error("serve: unexpected argument '%s'", argv[optind]);
+    if (precision && (opts.precision = bs_precision_parse(precision)) < 0)
+        return bs_cli_usage_error("--precision %s is not f32 or bf16", precision);
+    if (!bs_precision_supported((bs_precision)opts.precision))
+        return bs_cli_usage_error("--precision %s needs a CPU with AVX512_BF16; this one lacks it",
+                                  precision);
 
     /* Block the stop signals in every thread (the server's threads inherit
      * this mask) so that only sigwait below receives them. */

@@ -16,6 +16,7 @@ typedef struct bs_server_opts {
     const char *store_uri; /* default DATA_DIR/bertstudio.db (SQLite); or mongodb://... */
     unsigned threads;      /* most connections at once (a thread each); 0 = 1024 */
     int quiet;             /* no access log */
+    int precision;         /* bs_precision the models are loaded in (0 = f32, exact) */
     const char *tls_cert;  /* PEM files: both set = HTTPS */
     const char *tls_key;
     /* Called once, before the server listens, when the store had no API

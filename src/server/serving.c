@@ -81,6 +81,7 @@ int bs_serving_new(bs_server *srv, bs_serving **out, bs_err *err)
         .max_batch_tokens = (size_t)bs_settings_int(srv->settings, "max_batch_tokens"),
         .max_queue = (size_t)bs_settings_int(srv->settings, "batch_max_queue"),
         .window_us = 500,
+        .precision = srv->opts.precision,
     };
     if (!rc && !(s->group = bs_batch_group_new(&bo)))
         rc = bs_err_set(err, BS_ENOMEM, "out of memory");
