@@ -137,7 +137,7 @@ static int setup(void **state)
     make_head();
     bs_model *m = NULL;
     bs_err err = {0};
-    bs_model_opts o = {2};
+    bs_model_opts o = {.n_threads = 2};
     int rc = bs_model_load(make_folder("bartcls", NL, 1), &o, &m, &err);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     assert_int_equal(rc, 0);
@@ -367,7 +367,7 @@ static void expect_load_error(const char *dir, int code, const char *const *need
 {
     bs_model *m = NULL;
     bs_err err = {0};
-    bs_model_opts o = {1};
+    bs_model_opts o = {.n_threads = 1};
     assert_int_equal(bs_model_load(dir, &o, &m, &err), code);
     assert_null(m);
     for (int i = 0; needles[i]; i++)
