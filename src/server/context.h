@@ -34,6 +34,10 @@ struct bs_server {
     bs_store *store;
     int64_t started_ms;
     atomic_long in_flight;
+    /* Graceful shutdown (server/http.c): set once stopping begins; the
+     * connections a request may still arrive on, that the drain waits for. */
+    atomic_int draining;
+    atomic_long conns_waiting;
     pthread_mutex_t drain_mu;
     pthread_cond_t drain_cv;
 

@@ -20,12 +20,26 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* Per-connection state, kept from the first callback to completion. */
+/* How long graceful shutdown waits for a request on a connection accepted
+ * before the stop (or left open by an answer sent before it) that has not
+ * sent one yet: long enough for a client that was writing it, short enough
+ * not to hold the shutdown for an idle one. */
+#define BS_HTTP_DRAIN_WAIT_MS 5000
+
+/* Per-connection state (MHD_OPTION_NOTIFY_CONNECTION), from accept to close. */
+typedef struct conn_state {
+    int waiting; /* counted in srv->conns_waiting */
+} conn_state;
+
+/* Per-exchange state, kept from the first callback to completion. */
 typedef struct exchange {
     bs_request req;
     bs_response res;
     bs_buf body;
+    conn_state *conn;
     int too_large; /* the body passed the limit: discard the rest, answer 413 */
+    int refused;   /* begun while shutting down: discard the body, answer 503 */
+    int closing;   /* the answer carries Connection: close */
     int answered;  /* a response was queued */
     size_t limit;  /* max_request_bytes when the exchange began */
 } exchange;
@@ -244,6 +258,12 @@ static enum MHD_Result queue(struct MHD_Connection *conn, exchange *ex)
                             res->content_type ? res->content_type : "application/json");
     for (size_t i = 0; i < res->n_headers; i++)
         MHD_add_response_header(r, res->headers[i].name, res->headers[i].value);
+    /* While shutting down no connection goes back to waiting for another
+     * request: the client learns it must reconnect before it sends one. */
+    if (atomic_load(&ex->req.server->draining)) {
+        MHD_add_response_header(r, "Connection", "close");
+        ex->closing = 1;
+    }
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)res->status, r);
     MHD_destroy_response(r);
     ex->answered = 1;
@@ -283,6 +303,25 @@ static void dispatch(exchange *ex)
     bs_guard_after(req, res);
 }
 
+static void wake_drain(struct bs_server *srv)
+{
+    pthread_mutex_lock(&srv->drain_mu);
+    pthread_cond_broadcast(&srv->drain_cv);
+    pthread_mutex_unlock(&srv->drain_mu);
+}
+
+/* Marks whether a request may still arrive on connection c (one callback
+ * of the connection's thread at a time touches c). */
+static void set_waiting(struct bs_server *srv, conn_state *c, int waiting)
+{
+    if (!c || c->waiting == waiting) return;
+    c->waiting = waiting;
+    if (waiting)
+        atomic_fetch_add(&srv->conns_waiting, 1);
+    else if (atomic_fetch_sub(&srv->conns_waiting, 1) == 1)
+        wake_drain(srv);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -294,6 +333,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!ex) return MHD_NO;
         *con_cls = ex;
         atomic_fetch_add(&srv->in_flight, 1);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        ex->conn = ci ? ci->socket_context : NULL;
+        /* Counted in flight first: the drain never sees both counts at 0. */
+        set_waiting(srv, ex->conn, 0);
+        ex->refused = atomic_load(&srv->draining);
         ex->req.server = srv;
         ex->req.method = method;
         ex->req.path = url;
@@ -332,11 +377,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (ex->answered) return MHD_YES;
-    if (ex->too_large)
+    if (ex->too_large) {
         bs_reply_error(&ex->res, 413, "Request body too large",
                        "the limit is %zu bytes (setting max_request_bytes)", ex->limit);
-    else
+    } else if (ex->refused) {
+        /* Nothing ran: safe to send again elsewhere or after the restart.
+         * The body was read first, so that closing cannot reset the
+         * connection before the client reads this answer. */
+        bs_response_header(&ex->res, "Retry-After", "1");
+        bs_reply_error(&ex->res, 503, "Service unavailable",
+                       "the server is shutting down; send the request again");
+    } else {
         dispatch(ex);
+    }
     return queue(conn, ex);
 }
 
@@ -384,17 +437,33 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                     path, ex->res.status, ex->res.stream ? ex->res.streamed : ex->res.body.len, ms,
                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     }
+    /* An answer sent before the stop left the connection open: the client
+     * may be sending its next request, which the drain waits for too. */
+    if (atomic_load(&srv->draining) && !ex->closing) set_waiting(srv, ex->conn, 1);
     if (ex->res.stream_free) ex->res.stream_free(ex->res.stream_ud);
     json_decref(ex->req.json);
     bs_buf_free(&ex->body);
     bs_buf_free(&ex->res.body);
     free(ex);
     *con_cls = NULL;
-    if (atomic_fetch_sub(&srv->in_flight, 1) == 1) {
-        pthread_mutex_lock(&srv->drain_mu);
-        pthread_cond_broadcast(&srv->drain_cv);
-        pthread_mutex_unlock(&srv->drain_mu);
+    if (atomic_fetch_sub(&srv->in_flight, 1) == 1) wake_drain(srv);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)conn;
+    struct bs_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_state *c = calloc(1, sizeof *c);
+        *socket_context = c;
+        /* Until its first request begins, the client may be writing it. */
+        set_waiting(srv, c, 1);
+        return;
     }
+    set_waiting(srv, *socket_context, 0);
+    free(*socket_context);
+    *socket_context = NULL;
 }
 
 int bs_http_start(struct bs_server *srv, bs_err *err)
@@ -425,7 +494,8 @@ int bs_http_start(struct bs_server *srv, bs_err *err)
     }
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)(1 << 20), MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!d)
@@ -440,10 +510,31 @@ int bs_http_start(struct bs_server *srv, bs_err *err)
 
 void bs_http_quiesce(struct bs_server *srv)
 {
+    atomic_store(&srv->draining, 1);
     if (srv->daemon) {
         MHD_socket s = MHD_quiesce_daemon(srv->daemon);
         if (s != MHD_INVALID_SOCKET) close(s);
     }
+}
+
+void bs_http_drain(struct bs_server *srv)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += BS_HTTP_DRAIN_WAIT_MS / 1000;
+    until.tv_nsec += (BS_HTTP_DRAIN_WAIT_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    int late = 0;
+    pthread_mutex_lock(&srv->drain_mu);
+    /* Exchanges in flight always finish; connections that owe a request
+     * are waited for until the deadline, then closed. */
+    while (atomic_load(&srv->in_flight) > 0 || (!late && atomic_load(&srv->conns_waiting) > 0)) {
+        if (late || atomic_load(&srv->conns_waiting) == 0)
+            pthread_cond_wait(&srv->drain_cv, &srv->drain_mu);
+        else
+            late = pthread_cond_timedwait(&srv->drain_cv, &srv->drain_mu, &until) == ETIMEDOUT;
+    }
+    pthread_mutex_unlock(&srv->drain_mu);
 }
 
 void bs_http_stop(struct bs_server *srv)

@@ -7,8 +7,13 @@
 struct bs_server;
 
 int bs_http_start(struct bs_server *srv, bs_err *err);
-/* Stops accepting new connections; in-flight exchanges continue. */
+/* Stops accepting new connections; in-flight exchanges continue, and any
+ * request that begins from now on is answered 503 + Connection: close. */
 void bs_http_quiesce(struct bs_server *srv);
+/* Waits until no exchange is in flight and no connection accepted before
+ * the stop still owes its request (those get BS_HTTP_DRAIN_WAIT_MS to send
+ * it). */
+void bs_http_drain(struct bs_server *srv);
 void bs_http_stop(struct bs_server *srv);
 
 #endif

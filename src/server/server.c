@@ -233,9 +233,7 @@ void bs_server_stop(bs_server *srv)
     if (!srv) return;
     bs_http_quiesce(srv);
     bs_models_quiesce(srv); /* event streams end, so that draining does not wait for them */
-    pthread_mutex_lock(&srv->drain_mu);
-    while (atomic_load(&srv->in_flight) > 0) pthread_cond_wait(&srv->drain_cv, &srv->drain_mu);
-    pthread_mutex_unlock(&srv->drain_mu);
+    bs_http_drain(srv);
     bs_http_stop(srv);
     /* Downloads use the hub, the hub asks the registry: stop in that order. */
     bs_models_shutdown(srv);
