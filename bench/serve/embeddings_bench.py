@@ -100,7 +100,7 @@ def run_level(url, headers, model, conc, duration):
     }
 
 
-def start_server(bin_path, model_dir, work, threads):
+def start_server(bin_path, model_dir, work, threads, extra=()):
     """Starts `bertstudio serve` on a fresh data dir under work with model_dir as
     demo/bert-base, a bench API key and no per-IP limit; waits until the model
     answers. Returns (process, url, headers, model name)."""
@@ -114,7 +114,7 @@ def start_server(bin_path, model_dir, work, threads):
     port = free_port()
     out = open(os.path.join(work, "server.out"), "w")
     proc = subprocess.Popen([bin_path, "serve", "--quiet", "--port", str(port), "--data-dir", data,
-                             "--threads", str(threads)], stdout=out,
+                             "--threads", str(threads), *extra], stdout=out,
                             stderr=open(os.path.join(work, "server.err"), "w"),
                             env={**os.environ, "BERTSTUDIO_DEMO_MODELS": src})
     url = f"http://127.0.0.1:{port}"
