@@ -1,6 +1,7 @@
 /* libmicrohttpd glue: turns the library's callbacks into one bs_request /
  * bs_response per exchange, enforces the body limit while the body streams
- * in, and writes the access log line when the exchange completes. */
+ * in, writes the access log line when the exchange completes, and follows
+ * open connections so that a graceful shutdown drops no request. */
 #include "server/context.h"
 #include "server/guard.h"
 #include "server/http.h"
@@ -364,7 +365,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!ex->too_large) {
+        if (!ex->too_large && !ex->refused) {
             if (ex->body.len + *upload_data_size > ex->limit)
                 ex->too_large = 1;
             else if (bs_buf_append(&ex->body, upload_data, *upload_data_size))
