@@ -87,13 +87,12 @@ typedef struct bs_packed {
 int bs_gemm_packed_available(bs_pack_kind kind);
 /* Bytes of a packed N x K weight, header included. */
 size_t bs_packed_bytes(int N, int K, bs_pack_kind kind);
-/* Packs w[N][K] into p (bs_packed_bytes long, 64-byte aligned). */
+/* Packs w[N][K] into p (bs_packed_bytes long, 64-byte aligned). BF16 only
+ * where bs_gemm_packed_available(BS_PACK_BF16). */
 void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed *p);
 /* Columns [n0, n1) (n0 a multiple of 32) of C[M][p->N] = act(A W^T + bias). */
 void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
                          float *C, int ldc, int n0, int n1, bs_act act);
-/* Round to nearest even bf16, as the kernels round activations (NaN stays NaN). */
-uint16_t bs_f32_to_bf16(float f);
 
 /* A dense layer y[M][N] = act(x[M][K] * w[N][K]^T + b[N]) split over the pool
  * in row or column blocks, the bias/activation applied to each block while it
