@@ -86,7 +86,8 @@ int main(int argc, char **argv)
             json_t *b = json_array_get(vectors, j);
             double dot = 0;
             for (size_t d = 0; d < dims; d++)
-                dot += json_real_value(json_array_get(a, d)) * json_real_value(json_array_get(b, d));
+                dot +=
+                    json_real_value(json_array_get(a, d)) * json_real_value(json_array_get(b, d));
             printf(" %11.6f", dot);
         }
         printf("\n");

@@ -6,7 +6,8 @@
  * state (and of the pooler output when the model has a pooler). Ends by
  * showing what an error looks like: a token id outside the vocabulary.
  *
- *   build/examples/bs-forward tests/fixtures/models/tiny-bert-embeddings "Hello world!" "Short one."
+ *   build/examples/bs-forward tests/fixtures/models/tiny-bert-embeddings \
+ *       "Hello world!" "Short one."
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,10 +17,14 @@
 static const char *kind_name(bs_model_kind kind)
 {
     switch (kind) {
-    case BS_MODEL_WORDPIECE: return "WordPiece";
-    case BS_MODEL_BPE: return "BPE";
-    case BS_MODEL_UNIGRAM: return "Unigram";
-    case BS_MODEL_WORDLEVEL: return "WordLevel";
+    case BS_MODEL_WORDPIECE:
+        return "WordPiece";
+    case BS_MODEL_BPE:
+        return "BPE";
+    case BS_MODEL_UNIGRAM:
+        return "Unigram";
+    case BS_MODEL_WORDLEVEL:
+        return "WordLevel";
     }
     return "?";
 }
