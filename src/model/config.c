@@ -185,9 +185,12 @@ int bs_config_parse(const char *text, bs_config *c, bs_err *err)
         TRY(get_int(root, "decoder_attention_heads", -1, 1, 1024, &c->dec_heads, err));
         TRY(get_int(root, "decoder_ffn_dim", -1, 1, BIG, &c->dec_inter, err));
         c->scale_embedding = json_is_true(json_object_get(root, "scale_embedding"));
-        /* BartConfig's defaults; both must be < vocab_size (checked when binding). */
-        TRY(get_int(root, "eos_token_id", 2, 0, 1 << 24, &c->eos_id, err));
-        TRY(get_int(root, "decoder_start_token_id", 2, 0, 1 << 24, &c->dec_start_id, err));
+        /* The classifier needs both (BartConfig's defaults; < vocab_size is checked
+         * when binding); generation reads its ids from the raw config itself. */
+        if (c->head == BS_HEAD_SEQ_CLS) {
+            TRY(get_int(root, "eos_token_id", 2, 0, 1 << 24, &c->eos_id, err));
+            TRY(get_int(root, "decoder_start_token_id", 2, 0, 1 << 24, &c->dec_start_id, err));
+        }
         if (json_is_true(json_object_get(root, "normalize_before")) ||
             json_is_true(json_object_get(root, "add_final_layer_norm"))) {
             rc = bs_err_set(err, BS_EUNSUPPORTED,

@@ -105,7 +105,9 @@ static void write_weights(const char *dir, int out_rows, int with_head)
     free(src);
 }
 
-static void write_config(const char *dir)
+/* tiny-bart's config.json as a 3-label classifier; `over` (stolen, may be
+ * NULL) replaces keys. */
+static void write_config(const char *dir, json_t *over)
 {
     json_error_t je;
     json_t *cfg = json_load_file(bs_test_fixture("models/tiny-bart/config.json"), 0, &je);
@@ -118,16 +120,18 @@ static void write_config(const char *dir)
         cfg, "label2id",
         json_pack("{s:i, s:i, s:i}", "contradiction", 0, "neutral", 1, "entailment", 2));
     json_object_del(cfg, "task_specific_params");
+    if (over) json_object_update(cfg, over);
+    json_decref(over);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     assert_int_equal(json_dump_file(cfg, path, JSON_INDENT(2)), 0);
     json_decref(cfg);
 }
 
-static const char *make_folder(const char *tag, int out_rows, int with_head)
+static const char *make_folder(const char *tag, int out_rows, int with_head, json_t *over)
 {
     const char *dir = bs_test_tmpdir(tag);
-    write_config(dir);
+    write_config(dir, over);
     write_weights(dir, out_rows, with_head);
     return dir;
 }
@@ -138,7 +142,7 @@ static int setup(void **state)
     bs_model *m = NULL;
     bs_err err = {0};
     bs_model_opts o = {.n_threads = 2};
-    int rc = bs_model_load(make_folder("bartcls", NL, 1), &o, &m, &err);
+    int rc = bs_model_load(make_folder("bartcls", NL, 1, NULL), &o, &m, &err);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     assert_int_equal(rc, 0);
     *state = m;
@@ -382,10 +386,22 @@ static void test_wrong_head_shape(void **state)
     (void)state;
     static const char *const shape[] = {"classification_head.out_proj.weight", "[4, 32]", "[3, 32]",
                                         NULL};
-    expect_load_error(make_folder("bartcls-shape", 4, 1), BS_EFORMAT, shape);
+    expect_load_error(make_folder("bartcls-shape", 4, 1, NULL), BS_EFORMAT, shape);
     static const char *const missing[] = {"classification_head.dense.weight",
                                           "BartForSequenceClassification", NULL};
-    expect_load_error(make_folder("bartcls-nohead", NL, 0), BS_EFORMAT, missing);
+    expect_load_error(make_folder("bartcls-nohead", NL, 0, NULL), BS_EFORMAT, missing);
+}
+
+static void test_bad_special_ids(void **state)
+{
+    (void)state;
+    static const char *const range[] = {"eos_token_id 50265", "vocab_size 50265", NULL};
+    expect_load_error(make_folder("bartcls-eos", NL, 1, json_pack("{s:i}", "eos_token_id", 50265)),
+                      BS_ERANGE, range);
+    static const char *const type[] = {"decoder_start_token_id", "integer", NULL};
+    expect_load_error(
+        make_folder("bartcls-start", NL, 1, json_pack("{s:s}", "decoder_start_token_id", "2")),
+        BS_EFORMAT, type);
 }
 
 int main(void)
@@ -398,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_no_eos_is_an_error),
         cmocka_unit_test(test_decode_needs_lm_head),
         cmocka_unit_test(test_wrong_head_shape),
+        cmocka_unit_test(test_bad_special_ids),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
