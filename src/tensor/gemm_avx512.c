@@ -75,9 +75,10 @@ void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed 
 /* One full MRxNR tile over kc steps of depth, every accumulator in a named
  * register (a loop over an array of them gets spilled). F32: A is packed as
  * [kc][MR] (rows interleaved, zero rows past the end of A), so each step
- * reads one contiguous line. BF16 (bf): A is [kc/2][MR] pairs of bf16 in 32
- * bits, B [kc/2][NR] pairs, one dot product per pair. C rows are ldc apart;
- * only mr rows are stored. */
+ * reads one contiguous line. BF16 (bf): A is [MR][KC] pairs of bf16 in 32
+ * bits (rows kept apart: rounding them needs no transpose, and 12 rows of
+ * 1 KB stay in L1), B [kc/2][NR] pairs, one dot product per pair. C rows
+ * are ldc apart; only mr rows are stored. */
 static inline __attribute__((always_inline)) void micro_r(const int R, const int bf, int mr,
                                                           const void *A, const void *B, int kc,
                                                           float *C, int ldc, int first,
@@ -107,10 +108,10 @@ static inline __attribute__((always_inline)) void micro_r(const int R, const int
         for (int k = 0; k < (kc + 1) / 2; k++) {
             const __m512bh b0 = (__m512bh)_mm512_load_si512(bp + (size_t)k * 2 * NR),
                            b1 = (__m512bh)_mm512_load_si512(bp + (size_t)k * 2 * NR + NR);
-            const uint32_t *a = ap + (size_t)k * MR;
+            const uint32_t *a = ap + k;
 #define DOT(i)                                                                                     \
     if (i < R) {                                                                                   \
-        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i]);                                      \
+        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[(i)*KC]);                                 \
         c0_##i = _mm512_dpbf16_ps(c0_##i, ai, b0);                                                 \
         c1_##i = _mm512_dpbf16_ps(c1_##i, ai, b1);                                                 \
     }
@@ -211,14 +212,15 @@ static void pack_a_f32(const float *A, int lda, int m, int mr, int kb, int kc, f
     }
 }
 
-/* The same as [kc/2][MR] pairs of bf16, rounded to nearest even 32 at a time
- * (an odd kc ends with a zero). */
+/* The same rows as [MR][KC] pairs of bf16 (kc/2 used), rounded to nearest
+ * even 32 at a time (an odd kc ends with a zero). */
 static void pack_a_bf16(const float *A, int lda, int m, int mr, int kb, int kc, uint32_t *dst)
 {
     int pairs = (kc + 1) / 2;
     for (int i = 0; i < MR; i++) {
+        uint32_t *d = dst + (size_t)i * KC;
         if (i >= mr) {
-            for (int k = 0; k < pairs; k++) dst[(size_t)k * MR + i] = 0;
+            memset(d, 0, (size_t)pairs * sizeof *d);
             continue;
         }
         const float *src = A + (size_t)(m + i) * lda + kb;
@@ -230,9 +232,9 @@ static void pack_a_bf16(const float *A, int lda, int m, int mr, int kb, int kc, 
                                     : 0;
             __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + c + 16),
                                              _mm512_maskz_loadu_ps(lo, src + c));
-            uint32_t t[16] __attribute__((aligned(64)));
-            _mm512_store_si512(t, (__m512i)v);
-            for (int q = 0; q < (n + 1) / 2; q++) dst[(size_t)(c / 2 + q) * MR + i] = t[q];
+            int q = (n + 1) / 2;
+            _mm512_mask_storeu_epi32(d + c / 2, (__mmask16)(q >= 16 ? 0xffff : (1u << q) - 1),
+                                     (__m512i)v);
         }
     }
 }
