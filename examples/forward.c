@@ -50,7 +50,7 @@ int main(int argc, char **argv)
     bs_model_outputs_init(&out); /* safe to release even if never used */
 
     /* Compute threads are an option of the model; 0 (the default) means one
-     * per core. The weights are mmap'ed, not read. */
+     * per core. model.safetensors is mmap'ed (docs/engine.md). */
     bs_model_opts opts;
     bs_model_opts_default(&opts);
     if (bs_model_load(dir, &opts, &model, &err) != 0) {
@@ -75,7 +75,10 @@ int main(int argc, char **argv)
     eo.truncation.strategy = BS_TRUNC_LONGEST_FIRST;
     eo.truncation.max_length = (size_t)bs_model_max_seq_len(model);
     size_t *lens = calloc((size_t)n, sizeof *lens);
-    if (!lens) goto done;
+    if (!lens) {
+        fprintf(stderr, "%s: out of memory\n", argv[0]);
+        goto done;
+    }
     for (int i = 0; i < n; i++) lens[i] = strlen(argv[2 + i]);
     int rc = bs_tokenizer_encode_batch(tok, (size_t)n, (const char *const *)(argv + 2), lens, NULL,
                                        NULL, &eo, &encs, &err);
@@ -89,7 +92,10 @@ int main(int argc, char **argv)
      * arrays: nothing is copied. RoBERTa and DistilBERT ignore token types,
      * and NULL means all zeros. */
     seqs = calloc((size_t)n, sizeof *seqs);
-    if (!seqs) goto done;
+    if (!seqs) {
+        fprintf(stderr, "%s: out of memory\n", argv[0]);
+        goto done;
+    }
     int uses_types = bs_model_uses_token_type_ids(model);
     for (int i = 0; i < n; i++) {
         seqs[i].input_ids = encs[i]->ids;
