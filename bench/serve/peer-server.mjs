@@ -6,7 +6,7 @@
 // same advantage as our dynamic batcher, concurrent requests are merged: while
 // one pipeline call runs, arriving requests queue, and the next call takes
 // every queued text (up to --max-batch) as one list (padded batch).
-// Install once: ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install --no-save --prefix DIR @huggingface/transformers@3
+// Install once: ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install --no-save --prefix DIR @huggingface/transformers@4
 // usage: node peer-server.mjs --tjs DIR --model MODEL_DIR [--port 0] [--threads 2] [--max-batch 64]
 //        prints one line "listening PORT" once the model is loaded.
 import { createServer } from 'node:http';
@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 const args = { port: '0', threads: '2', 'max-batch': '64' };
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
 const { pipeline, env } = await import(
-  pathToFileURL(resolve(args.tjs, 'node_modules/@huggingface/transformers/src/transformers.js')).href);
+  pathToFileURL(resolve(args.tjs, 'node_modules/@huggingface/transformers/dist/transformers.node.mjs')).href);
 env.allowRemoteModels = false;
 env.localModelPath = dirname(resolve(args.model)) + '/';
 const pipe = await pipeline('feature-extraction', basename(resolve(args.model)), {
@@ -27,7 +27,9 @@ const pipe = await pipeline('feature-extraction', basename(resolve(args.model)),
 // checkpoints say "[PAD]"); without one transformers.js cannot pad a batch.
 if (pipe.tokenizer.pad_token_id === undefined) {
   pipe.tokenizer.pad_token = '[PAD]';
-  pipe.tokenizer.pad_token_id = pipe.tokenizer.model.tokens_to_ids.get('[PAD]');
+  pipe.tokenizer.pad_token_id = pipe.tokenizer.get_vocab
+    ? pipe.tokenizer.get_vocab()['[PAD]'] // 4.x
+    : pipe.tokenizer.model.tokens_to_ids.get('[PAD]'); // 3.x
 }
 const maxBatch = +args['max-batch'];
 const stats = { batches: 0, batched_requests: 0, max_batch_size: 0 };
