@@ -14,11 +14,12 @@ import math
 import os
 import struct
 import subprocess
+import time
 
 import numpy as np
 import pytest
 
-from conftest import BIN, FIXTURES
+from conftest import BIN, FIXTURES, start_server
 
 TINY = os.path.join(FIXTURES, "models", "tiny-bart")
 LABELS = ["contradiction", "neutral", "entailment"]
@@ -36,7 +37,8 @@ def read_safetensors(path):
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """The folder and its tensors as float64 arrays."""
-    d = tmp_path_factory.mktemp("tiny-bart-cls")
+    d = tmp_path_factory.mktemp("demo") / "tiny-bart-cls"  # its parent doubles as a demo folder
+    d.mkdir()
     header, data = read_safetensors(os.path.join(TINY, "model.safetensors"))
     rng = np.random.default_rng(20251125)
     head = {
@@ -201,3 +203,30 @@ def test_pairs_batched_equal_alone(model):
     for i, (text, pair) in enumerate(CASES[1:]):
         alone = run(d, {"text": text, "text_pair": pair, "top_k": None, "function_to_apply": "none"})
         assert np.max(np.abs(raw_logits(batched[i]) - raw_logits(alone["results"][0]))) < 1e-5
+
+
+def test_served_through_the_batcher(model):
+    """The server registers the folder (task classification, from the
+    architecture) and answers /tasks/classification like the CLI."""
+    d, _, _ = model
+    srv = start_server(env={"BERTSTUDIO_DEMO_MODELS": os.path.dirname(d)})
+    try:
+        r = srv.get("/models/demo/tiny-bart-cls/info", headers=srv.auth())
+        assert r.status_code == 200, r.text
+        assert r.json()["data"]["task_type"] == "classification"
+        body = {"text": [c[0] for c in CASES[1:]], "text_pair": [c[1] for c in CASES[1:]],
+                "model_name": "demo/tiny-bart-cls", "top_k": None}
+        end = time.monotonic() + 60
+        while True:  # 503 + Retry-After while the model loads (the API's contract)
+            r = srv.post("/tasks/classification", json=body, headers=srv.auth())
+            if r.status_code != 503 or time.monotonic() > end:
+                break
+            time.sleep(float(r.headers.get("Retry-After", "1")) / 10)
+        assert r.status_code == 200, r.text
+        got = r.json()["data"]["results"]
+        want = run(d, {k: v for k, v in body.items() if k != "model_name"})["results"]
+        for g, w in zip(got, want):
+            assert [x["label"] for x in g] == [x["label"] for x in w]
+            assert max(abs(a["score"] - b["score"]) for a, b in zip(g, w)) < 1e-6
+    finally:
+        srv.stop()
