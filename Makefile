@@ -5,8 +5,9 @@ DEBUG   ?= build-debug
 JOBS    ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 CMAKE_FLAGS ?=
+PREFIX  ?= /usr/local
 
-.PHONY: all build debug run test test-unit deps format clean bench fuzz
+.PHONY: all build debug run test test-unit deps format clean bench fuzz install
 
 all: build
 
@@ -31,6 +32,10 @@ test: deps build
 
 test-unit: build
 	@cd $(BUILD) && ctest --output-on-failure -L unit -j $(JOBS)
+
+# bertstudio, libbertstudio.{so,a}, include/bertstudio/ and bertstudio.pc
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 bench: build
 	@bench/compare.sh
