@@ -56,6 +56,7 @@ def test_server_bf16_embeddings_agree_with_f32():
         srv = start_server(extra_args=("--precision", prec),
                            env={"BERTSTUDIO_DEMO_MODELS": os.path.join(FIXTURES, "models")})
         try:
+            assert srv.get("/health").json()["data"]["precision"] == prec
             r = call(srv, "/tasks/embeddings", {"text": texts, "model_name": "demo/tiny-bert-embeddings"},
                      headers=srv.auth())
             assert r.status_code == 200, r.text
