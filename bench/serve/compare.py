@@ -178,6 +178,9 @@ def main():
             print(f"{c:>7} {o[0]:>10.1f} {p[0]:>10.1f} {o[0] / p[0]:>6.2f} {o[1]:>8.0f} {o[2]:>8.0f}"
                   f" {p[1]:>8.0f} {p[2]:>8.0f} {o[3]:>6.2f} {p[3]:>6.2f} {o[4] + p[4]:>6}")
         print(f"load average at the end: {open('/proc/loadavg').read().strip()}")
+        failed = sum(m["errors"] for ms in res.values() for m in ms)
+        if failed:
+            raise SystemExit(f"{failed} requests failed: the figures above are not valid")
     finally:
         stop(peer)
         stop(ours)

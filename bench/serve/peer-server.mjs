@@ -27,9 +27,10 @@ const pipe = await pipeline('feature-extraction', basename(resolve(args.model)),
 // checkpoints say "[PAD]"); without one transformers.js cannot pad a batch.
 if (pipe.tokenizer.pad_token_id === undefined) {
   pipe.tokenizer.pad_token = '[PAD]';
-  pipe.tokenizer.pad_token_id = pipe.tokenizer.get_vocab
-    ? pipe.tokenizer.get_vocab()['[PAD]'] // 4.x
+  pipe.tokenizer.pad_token_id = pipe.tokenizer._tokenizer?.token_to_id
+    ? pipe.tokenizer._tokenizer.token_to_id('[PAD]') // 4.x
     : pipe.tokenizer.model.tokens_to_ids.get('[PAD]'); // 3.x
+  if (pipe.tokenizer.pad_token_id === undefined) throw new Error('no [PAD] token to pad batches with');
 }
 const maxBatch = +args['max-batch'];
 const stats = { batches: 0, batched_requests: 0, max_batch_size: 0 };
