@@ -13,6 +13,7 @@
 
 #define NR 32  /* columns per panel: two zmm */
 #define MR 12  /* rows per micro-tile: 24 accumulators */
+_Static_assert(MR == BS_BF16_ROWS, "bs_bf16_rows pads A to whole micro-tiles");
 #define KC 256 /* depth per pass: a 32 KB panel slice stays in L1/L2 */
 #define MC                                                                                         \
     384 /* rows per pass: their KC-deep slice of A, packed, is 384 KB (in L2):                     \
@@ -75,12 +76,13 @@ void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed 
 /* One full MRxNR tile over kc steps of depth, every accumulator in a named
  * register (a loop over an array of them gets spilled). F32: A is packed as
  * [kc][MR] (rows interleaved, zero rows past the end of A), so each step
- * reads one contiguous line. BF16 (bf): A is [MR][KC] pairs of bf16 in 32
- * bits (rows kept apart: rounding them needs no transpose, and 12 rows of
- * 1 KB stay in L1), B [kc/2][NR] pairs, one dot product per pair. C rows
- * are ldc apart; only mr rows are stored. */
+ * reads one contiguous line. BF16 (bf): A is rows of pairs of bf16 in 32
+ * bits, lda apart (rows kept apart: rounding them needs no transpose, and
+ * 12 rows of 1 KB stay in L1), B [kc/2][NR] pairs, one dot product per
+ * pair. C rows are ldc apart; only mr rows are stored. */
 static inline __attribute__((always_inline)) void micro_r(const int R, const int bf, int mr,
-                                                          const void *A, const void *B, int kc,
+                                                          const void *A, int lda, const void *B,
+                                                          int kc,
                                                           float *C, int ldc, int first,
                                                           const float *bias, __mmask16 m0,
                                                           __mmask16 m1, bs_act act)
@@ -111,7 +113,7 @@ static inline __attribute__((always_inline)) void micro_r(const int R, const int
             const uint32_t *a = ap + k;
 #define DOT(i)                                                                                     \
     if (i < R) {                                                                                   \
-        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[(i)*KC]);                                 \
+        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[(size_t)(i)*lda]);                       \
         c0_##i = _mm512_dpbf16_ps(c0_##i, ai, b0);                                                 \
         c1_##i = _mm512_dpbf16_ps(c1_##i, ai, b1);                                                 \
     }
@@ -155,15 +157,16 @@ static inline __attribute__((always_inline)) void micro_r(const int R, const int
 /* Tiles of 12, 8 and 4 rows: the last tile of M rows computes at most 3
  * padding rows (M = 16 is 12 + 4, M = 128 is 10 x 12 + 8). */
 #define MICRO(BF)                                                                                  \
-    static void micro_##BF(int mr, const void *A, const void *B, int kc, float *C, int ldc,        \
-                           int first, const float *bias, __mmask16 m0, __mmask16 m1, bs_act act)   \
+    static void micro_##BF(int mr, const void *A, int lda, const void *B, int kc, float *C,        \
+                           int ldc, int first, const float *bias, __mmask16 m0, __mmask16 m1,      \
+                           bs_act act)                                                             \
     {                                                                                              \
         if (mr > 8)                                                                                \
-            micro_r(12, BF, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);                       \
+            micro_r(12, BF, mr, A, lda, B, kc, C, ldc, first, bias, m0, m1, act);                  \
         else if (mr > 4)                                                                           \
-            micro_r(8, BF, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);                        \
+            micro_r(8, BF, mr, A, lda, B, kc, C, ldc, first, bias, m0, m1, act);                   \
         else                                                                                       \
-            micro_r(4, BF, mr, A, B, kc, C, ldc, first, bias, m0, m1, act);                        \
+            micro_r(4, BF, mr, A, lda, B, kc, C, ldc, first, bias, m0, m1, act);                   \
     }
 MICRO(0)
 MICRO(1)
@@ -212,31 +215,39 @@ static void pack_a_f32(const float *A, int lda, int m, int mr, int kb, int kc, f
     }
 }
 
-/* The same rows as [MR][KC] pairs of bf16 (kc/2 used), rounded to nearest
- * even 32 at a time (an odd kc ends with a zero). */
+/* kc floats of one row as kc/2 pairs of bf16 (an odd kc ends with a zero),
+ * rounded to nearest even 32 at a time. */
+static void row_bf16(const float *src, int kc, uint32_t *d)
+{
+    for (int c = 0; c < kc; c += 32) {
+        int n = kc - c < 32 ? kc - c : 32;
+        __mmask16 lo = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+        __mmask16 hi = n >= 32 ? (__mmask16)0xffff
+                       : n > 16 ? (__mmask16)((1u << (n - 16)) - 1)
+                                : 0;
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + c + 16),
+                                         _mm512_maskz_loadu_ps(lo, src + c));
+        int q = (n + 1) / 2;
+        _mm512_mask_storeu_epi32(d + c / 2, (__mmask16)(q >= 16 ? 0xffff : (1u << q) - 1),
+                                 (__m512i)v);
+    }
+}
+
+/* Rows m..m+mr of A, depth kb..kb+kc, as [MR][KC] pairs of bf16 (rows past
+ * mr zero). */
 static void pack_a_bf16(const float *A, int lda, int m, int mr, int kb, int kc, uint32_t *dst)
 {
-    int pairs = (kc + 1) / 2;
     for (int i = 0; i < MR; i++) {
-        uint32_t *d = dst + (size_t)i * KC;
-        if (i >= mr) {
-            memset(d, 0, (size_t)pairs * sizeof *d);
-            continue;
-        }
-        const float *src = A + (size_t)(m + i) * lda + kb;
-        for (int c = 0; c < kc; c += 32) {
-            int n = kc - c < 32 ? kc - c : 32;
-            __mmask16 lo = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-            __mmask16 hi = n >= 32 ? (__mmask16)0xffff
-                           : n > 16 ? (__mmask16)((1u << (n - 16)) - 1)
-                                    : 0;
-            __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + c + 16),
-                                             _mm512_maskz_loadu_ps(lo, src + c));
-            int q = (n + 1) / 2;
-            _mm512_mask_storeu_epi32(d + c / 2, (__mmask16)(q >= 16 ? 0xffff : (1u << q) - 1),
-                                     (__m512i)v);
-        }
+        if (i < mr)
+            row_bf16(A + (size_t)(m + i) * lda + kb, kc, dst + (size_t)i * KC);
+        else
+            memset(dst + (size_t)i * KC, 0, (size_t)((kc + 1) / 2) * sizeof *dst);
     }
+}
+
+void bs_bf16_rows(const float *x, int K, int r0, int r1, uint32_t *out, int ld)
+{
+    for (int r = r0; r < r1; r++) row_bf16(x + (size_t)r * K, K, out + (size_t)r * ld);
 }
 
 /* One A-block buffer per thread, allocated on its first GEMM and freed when
@@ -262,8 +273,11 @@ static float *thread_buffer(void)
     return b;
 }
 
-static void gemm_packed(int M, const float *A, int lda, const bs_packed *pk, const float *bias,
-                        float *C, int ldc, int p0, int p1, bs_act act)
+/* Abf, when not NULL, is A already rounded by bs_bf16_rows (bf16 weights
+ * only; ldab pairs per row): nothing is packed per call. */
+static void gemm_packed(int M, const float *A, int lda, const uint32_t *Abf, int ldab,
+                        const bs_packed *pk, const float *bias, float *C, int ldc, int p0, int p1,
+                        bs_act act)
 {
     /* A's block, packed per call (it changes every call; the weights do not).
      * Rows of A lie K floats apart: read directly, 12 of them alias in L1.
@@ -282,7 +296,7 @@ static void gemm_packed(int M, const float *A, int lda, const bs_packed *pk, con
         int kc = K - kb < kcmax ? K - kb : kcmax, last = kb + kc == K;
         for (int mb = 0; mb < M; mb += mc) {
             int me = mb + mc < M ? mb + mc : M;
-            for (int m = mb; m < me; m += MR) {
+            for (int m = mb; m < me && !Abf; m += MR) {
                 int mr = me - m < MR ? me - m : MR;
                 if (bf)
                     pack_a_bf16(A, lda, m, mr, kb, kc, (uint32_t *)Ap + (size_t)(m - mb) * KC);
@@ -303,10 +317,13 @@ static void gemm_packed(int M, const float *A, int lda, const bs_packed *pk, con
                     const float *bp = bias ? bias + n0 : NULL;
                     bs_act a = last ? act : BS_ACT_NONE;
                     const float *At = Ap + (size_t)(m - mb) * KC;
-                    if (bf)
-                        micro_1(mr, At, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
+                    if (Abf)
+                        micro_1(mr, Abf + (size_t)m * ldab + kb / 2, ldab, B, kc, Ct, ldc, kb == 0,
+                                bp, m0, m1, a);
+                    else if (bf)
+                        micro_1(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                     else
-                        micro_0(mr, At, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
+                        micro_0(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                 }
             }
         }
@@ -329,7 +346,13 @@ int bs_gemm_packed_available(bs_pack_kind kind)
 void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
                          float *C, int ldc, int n0, int n1, bs_act act)
 {
-    gemm_packed(M, A, lda, p, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
+    gemm_packed(M, A, lda, NULL, 0, p, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
+}
+
+void bs_gemm_bf16_cols(int M, const uint32_t *A, int lda, const bs_packed *p, const float *bias,
+                       float *C, int ldc, int n0, int n1, bs_act act)
+{
+    gemm_packed(M, NULL, 0, A, lda, p, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
 }
 #else
 int bs_gemm_packed_available(bs_pack_kind kind)
@@ -342,5 +365,15 @@ void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, con
 {
     (void)M, (void)A, (void)lda, (void)p, (void)bias, (void)C, (void)ldc, (void)n0, (void)n1,
         (void)act;
+}
+void bs_gemm_bf16_cols(int M, const uint32_t *A, int lda, const bs_packed *p, const float *bias,
+                       float *C, int ldc, int n0, int n1, bs_act act)
+{
+    (void)M, (void)A, (void)lda, (void)p, (void)bias, (void)C, (void)ldc, (void)n0, (void)n1,
+        (void)act;
+}
+void bs_bf16_rows(const float *x, int K, int r0, int r1, uint32_t *out, int ld)
+{
+    (void)x, (void)K, (void)r0, (void)r1, (void)out, (void)ld;
 }
 #endif

@@ -3,6 +3,10 @@
  * or, when activations outweigh weights, in blocks of rows (tokens). */
 #include "tensor/tensor.h"
 
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
 /* One output of a dense job and its split into blocks. */
 struct plan {
     bs_dense d;
@@ -11,6 +15,8 @@ struct plan {
 
 struct linear_job {
     const float *x;
+    const uint32_t *xb; /* x rounded to bf16 once for bf16 weights, or NULL */
+    int ldb;
     int M, K;
     struct plan p[BS_DENSE_MAX];
     int n;
@@ -29,6 +35,11 @@ static void linear_task(void *ctxp, int t, int worker)
     int b = t - p->first_task;
     if (p->by_rows) {
         int m0 = b * p->block, m1 = m0 + p->block < j->M ? m0 + p->block : j->M;
+        if (d->packed && j->xb && d->packed->kind == BS_PACK_BF16) {
+            bs_gemm_bf16_cols(m1 - m0, j->xb + (size_t)m0 * j->ldb, j->ldb, d->packed, d->b,
+                              d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N, d->act);
+            return;
+        }
         if (d->packed) {
             bs_gemm_packed_cols(m1 - m0, j->x + (size_t)m0 * j->K, j->K, d->packed, d->b,
                                 d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N, d->act);
@@ -39,6 +50,10 @@ static void linear_task(void *ctxp, int t, int worker)
         for (int m = m0; m < m1; m++) j->k->bias_act(d->y + (size_t)m * d->ldy, d->b, d->N, d->act);
     } else {
         int n0 = b * p->block, n1 = n0 + p->block < d->N ? n0 + p->block : d->N;
+        if (d->packed && j->xb && d->packed->kind == BS_PACK_BF16) {
+            bs_gemm_bf16_cols(j->M, j->xb, j->ldb, d->packed, d->b, d->y, d->ldy, n0, n1, d->act);
+            return;
+        }
         if (d->packed) {
             bs_gemm_packed_cols(j->M, j->x, j->K, d->packed, d->b, d->y, d->ldy, n0, n1, d->act);
             return;
@@ -49,6 +64,68 @@ static void linear_task(void *ctxp, int t, int worker)
             j->k->bias_act(d->y + (size_t)m * d->ldy + n0, d->b ? d->b + n0 : NULL, n1 - n0,
                            d->act);
     }
+}
+
+/* The rounded copy of x lives in a buffer of the calling thread that only
+ * grows (freed when the thread exits): after warm-up nothing is allocated. */
+static pthread_key_t xb_key;
+static pthread_once_t xb_once = PTHREAD_ONCE_INIT;
+static void xb_key_init(void)
+{
+    pthread_key_create(&xb_key, free);
+}
+
+struct xb_buf {
+    size_t cap; /* bytes after the header */
+    uint32_t *data;
+};
+
+static uint32_t *xb_buffer(size_t bytes)
+{
+    pthread_once(&xb_once, xb_key_init);
+    struct xb_buf *b = pthread_getspecific(xb_key);
+    if (b && b->cap >= bytes) return b->data;
+    free(b);
+    pthread_setspecific(xb_key, NULL);
+    /* one block: the header, then 64-byte aligned rows */
+    if (posix_memalign((void **)&b, 64, 64 + bytes) != 0) return NULL;
+    b->cap = bytes;
+    b->data = (uint32_t *)((char *)b + 64);
+    if (pthread_setspecific(xb_key, b) != 0) {
+        free(b);
+        return NULL;
+    }
+    return b->data;
+}
+
+struct round_job {
+    const float *x;
+    uint32_t *xb;
+    int M, K, ldb, block;
+};
+
+static void round_task(void *ctxp, int t, int worker)
+{
+    struct round_job *r = ctxp;
+    (void)worker;
+    int r0 = t * r->block, r1 = r0 + r->block < r->M ? r0 + r->block : r->M;
+    bs_bf16_rows(r->x, r->K, r0, r1, r->xb, r->ldb);
+}
+
+/* With bf16 weights, rounds x once for every task instead of once per task
+ * and output (a column-split q/k/v job would otherwise round it 6-12 times).
+ * NULL (each task rounds its own block) when memory is short. */
+static const uint32_t *round_input(bs_pool *pool, const float *x, int M, int K, int *ldb)
+{
+    int rows = (M + BS_BF16_ROWS - 1) / BS_BF16_ROWS * BS_BF16_ROWS;
+    *ldb = ((K + 1) / 2 + 15) & ~15; /* whole cache lines per row */
+    uint32_t *xb = xb_buffer((size_t)rows * (size_t)*ldb * sizeof *xb);
+    if (!xb) return NULL;
+    memset(xb + (size_t)M * *ldb, 0, (size_t)(rows - M) * (size_t)*ldb * sizeof *xb);
+    int nt = bs_pool_size(pool);
+    struct round_job r = {x, xb, M, K, *ldb, (M + nt - 1) / nt};
+    bs_pool_run(pool, (M + r.block - 1) / r.block, round_task, &r);
+    return xb;
 }
 
 void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense *outs, int n)
@@ -81,6 +158,8 @@ void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense
         }
         tasks += p->n_blocks;
     }
+    if (outs[0].packed && outs[0].packed->kind == BS_PACK_BF16 && tasks > 1)
+        j.xb = round_input(pool, x, M, K, &j.ldb);
     bs_pool_run(pool, tasks, linear_task, &j);
 }
 
