@@ -13,7 +13,7 @@
 
 #define NR 32  /* columns per panel: two zmm */
 #define MR 12  /* rows per micro-tile: 24 accumulators */
-_Static_assert(MR == BS_BF16_ROWS, "bs_bf16_rows pads A to whole micro-tiles");
+_Static_assert(MR == BS_GEMM_ROWS, "bs_gemm_prepare_rows pads A to whole micro-tiles");
 #define KC 256 /* depth per pass: a 32 KB panel slice stays in L1/L2 */
 #define MC                                                                                         \
     384 /* rows per pass: their KC-deep slice of A, packed, is 384 KB (in L2):                     \
@@ -22,6 +22,13 @@ _Static_assert(MR == BS_BF16_ROWS, "bs_bf16_rows pads A to whole micro-tiles");
 static inline int k_stored(int K, bs_pack_kind kind)
 {
     return kind == BS_PACK_BF16 ? (K + 1) & ~1 : K; /* bf16 panels: whole pairs */
+}
+
+int bs_gemm_prepared_ld(int K, bs_pack_kind kind)
+{
+    int w = kind == BS_PACK_BF16 ? (K + 1) / 2 : K;
+    int ld = (w + 15) & ~15;          /* whole cache lines per row */
+    return ld % 1024 ? ld : ld + 16; /* and rows not 4 KB apart: no L1 set aliasing */
 }
 
 size_t bs_packed_bytes(int N, int K, bs_pack_kind kind)
@@ -74,12 +81,12 @@ void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
 /* One full MRxNR tile over kc steps of depth, every accumulator in a named
- * register (a loop over an array of them gets spilled). F32: A is packed as
- * [kc][MR] (rows interleaved, zero rows past the end of A), so each step
- * reads one contiguous line. BF16 (bf): A is rows of pairs of bf16 in 32
- * bits, lda apart (rows kept apart: rounding them needs no transpose, and
- * 12 rows of 1 KB stay in L1), B [kc/2][NR] pairs, one dot product per
- * pair. C rows are ldc apart; only mr rows are stored. */
+ * register (a loop over an array of them gets spilled). A is R rows lda
+ * elements apart (rows past mr zero): floats, or for bf16 (bf) pairs of bf16
+ * in 32 bits; a row-major block needs no transpose to build, and lda is
+ * never a multiple of 4 KB, so the 12 rows do not fight over one L1 set.
+ * B is [kc][NR] floats or [kc/2][NR] pairs, one dot product per pair. C rows
+ * are ldc apart; only mr rows are stored. */
 static inline __attribute__((always_inline)) void micro_r(const int R, const int bf, int mr,
                                                           const void *A, int lda, const void *B,
                                                           int kc,
@@ -125,10 +132,10 @@ static inline __attribute__((always_inline)) void micro_r(const int R, const int
         for (int k = 0; k < kc; k++) {
             const __m512 b0 = _mm512_load_ps(bp + (size_t)k * NR),
                          b1 = _mm512_load_ps(bp + (size_t)k * NR + 16);
-            const float *a = ap + (size_t)k * MR;
+            const float *a = ap + k;
 #define FMA(i)                                                                                     \
     if (i < R) {                                                                                   \
-        __m512 ai = _mm512_set1_ps(a[i]);                                                          \
+        __m512 ai = _mm512_set1_ps(a[(size_t)(i)*lda]);                                            \
         c0_##i = _mm512_fmadd_ps(ai, b0, c0_##i);                                                  \
         c1_##i = _mm512_fmadd_ps(ai, b1, c1_##i);                                                  \
     }
@@ -203,15 +210,15 @@ static void pack_bf16_avx512(const float *w, int N, int K, uint16_t *out)
     }
 }
 
-/* Rows m..m+mr of A, depth kb..kb+kc, into dst as [kc][MR] floats. */
+/* Rows m..m+mr of A, depth kb..kb+kc, into dst as [MR][KC] floats (rows
+ * past mr zero). */
 static void pack_a_f32(const float *A, int lda, int m, int mr, int kb, int kc, float *dst)
 {
     for (int i = 0; i < MR; i++) {
-        const float *src = A + (size_t)(m + i) * lda + kb;
         if (i < mr)
-            for (int k = 0; k < kc; k++) dst[(size_t)k * MR + i] = src[k];
+            memcpy(dst + (size_t)i * KC, A + (size_t)(m + i) * lda + kb, (size_t)kc * sizeof *dst);
         else
-            for (int k = 0; k < kc; k++) dst[(size_t)k * MR + i] = 0.0f;
+            memset(dst + (size_t)i * KC, 0, (size_t)kc * sizeof *dst);
     }
 }
 
@@ -245,9 +252,15 @@ static void pack_a_bf16(const float *A, int lda, int m, int mr, int kb, int kc, 
     }
 }
 
-void bs_bf16_rows(const float *x, int K, int r0, int r1, uint32_t *out, int ld)
+void bs_gemm_prepare_rows(bs_pack_kind kind, const float *x, int K, int r0, int r1, void *out,
+                          int ld)
 {
-    for (int r = r0; r < r1; r++) row_bf16(x + (size_t)r * K, K, out + (size_t)r * ld);
+    for (int r = r0; r < r1; r++) {
+        if (kind == BS_PACK_BF16)
+            row_bf16(x + (size_t)r * K, K, (uint32_t *)out + (size_t)r * ld);
+        else
+            memcpy((float *)out + (size_t)r * ld, x + (size_t)r * K, (size_t)K * sizeof(float));
+    }
 }
 
 /* One A-block buffer per thread, allocated on its first GEMM and freed when
@@ -273,9 +286,9 @@ static float *thread_buffer(void)
     return b;
 }
 
-/* Abf, when not NULL, is A already rounded by bs_bf16_rows (bf16 weights
- * only; ldab pairs per row): nothing is packed per call. */
-static void gemm_packed(int M, const float *A, int lda, const uint32_t *Abf, int ldab,
+/* Apre, when not NULL, is A already laid out by bs_gemm_prepare_rows (ldp
+ * elements per row): nothing is packed per call. */
+static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ldp,
                         const bs_packed *pk, const float *bias, float *C, int ldc, int p0, int p1,
                         bs_act act)
 {
@@ -296,7 +309,7 @@ static void gemm_packed(int M, const float *A, int lda, const uint32_t *Abf, int
         int kc = K - kb < kcmax ? K - kb : kcmax, last = kb + kc == K;
         for (int mb = 0; mb < M; mb += mc) {
             int me = mb + mc < M ? mb + mc : M;
-            for (int m = mb; m < me && !Abf; m += MR) {
+            for (int m = mb; m < me && !Apre; m += MR) {
                 int mr = me - m < MR ? me - m : MR;
                 if (bf)
                     pack_a_bf16(A, lda, m, mr, kb, kc, (uint32_t *)Ap + (size_t)(m - mb) * KC);
@@ -317,9 +330,12 @@ static void gemm_packed(int M, const float *A, int lda, const uint32_t *Abf, int
                     const float *bp = bias ? bias + n0 : NULL;
                     bs_act a = last ? act : BS_ACT_NONE;
                     const float *At = Ap + (size_t)(m - mb) * KC;
-                    if (Abf)
-                        micro_1(mr, Abf + (size_t)m * ldab + kb / 2, ldab, B, kc, Ct, ldc, kb == 0,
-                                bp, m0, m1, a);
+                    if (Apre && bf)
+                        micro_1(mr, (const uint32_t *)Apre + (size_t)m * ldp + kb / 2, ldp, B, kc,
+                                Ct, ldc, kb == 0, bp, m0, m1, a);
+                    else if (Apre)
+                        micro_0(mr, (const float *)Apre + (size_t)m * ldp + kb, ldp, B, kc, Ct, ldc,
+                                kb == 0, bp, m0, m1, a);
                     else if (bf)
                         micro_1(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                     else
@@ -349,8 +365,8 @@ void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, con
     gemm_packed(M, A, lda, NULL, 0, p, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
 }
 
-void bs_gemm_bf16_cols(int M, const uint32_t *A, int lda, const bs_packed *p, const float *bias,
-                       float *C, int ldc, int n0, int n1, bs_act act)
+void bs_gemm_prepared_cols(int M, const void *A, int lda, const bs_packed *p, const float *bias,
+                           float *C, int ldc, int n0, int n1, bs_act act)
 {
     gemm_packed(M, NULL, 0, A, lda, p, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
 }
@@ -366,14 +382,15 @@ void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, con
     (void)M, (void)A, (void)lda, (void)p, (void)bias, (void)C, (void)ldc, (void)n0, (void)n1,
         (void)act;
 }
-void bs_gemm_bf16_cols(int M, const uint32_t *A, int lda, const bs_packed *p, const float *bias,
-                       float *C, int ldc, int n0, int n1, bs_act act)
+void bs_gemm_prepared_cols(int M, const void *A, int lda, const bs_packed *p, const float *bias,
+                           float *C, int ldc, int n0, int n1, bs_act act)
 {
     (void)M, (void)A, (void)lda, (void)p, (void)bias, (void)C, (void)ldc, (void)n0, (void)n1,
         (void)act;
 }
-void bs_bf16_rows(const float *x, int K, int r0, int r1, uint32_t *out, int ld)
+void bs_gemm_prepare_rows(bs_pack_kind kind, const float *x, int K, int r0, int r1, void *out,
+                          int ld)
 {
-    (void)x, (void)K, (void)r0, (void)r1, (void)out, (void)ld;
+    (void)kind, (void)x, (void)K, (void)r0, (void)r1, (void)out, (void)ld;
 }
 #endif

@@ -15,8 +15,8 @@ struct plan {
 
 struct linear_job {
     const float *x;
-    const uint32_t *xb; /* x rounded to bf16 once for bf16 weights, or NULL */
-    int ldb;
+    const void *xp; /* x laid out once for the packed kernel (bs_gemm_prepare_rows), or NULL */
+    int ldp;
     int M, K;
     struct plan p[BS_DENSE_MAX];
     int n;
@@ -35,9 +35,10 @@ static void linear_task(void *ctxp, int t, int worker)
     int b = t - p->first_task;
     if (p->by_rows) {
         int m0 = b * p->block, m1 = m0 + p->block < j->M ? m0 + p->block : j->M;
-        if (d->packed && j->xb && d->packed->kind == BS_PACK_BF16) {
-            bs_gemm_bf16_cols(m1 - m0, j->xb + (size_t)m0 * j->ldb, j->ldb, d->packed, d->b,
-                              d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N, d->act);
+        if (d->packed && j->xp) {
+            bs_gemm_prepared_cols(m1 - m0, (const float *)j->xp + (size_t)m0 * j->ldp, j->ldp,
+                                  d->packed, d->b, d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N,
+                                  d->act);
             return;
         }
         if (d->packed) {
@@ -50,8 +51,9 @@ static void linear_task(void *ctxp, int t, int worker)
         for (int m = m0; m < m1; m++) j->k->bias_act(d->y + (size_t)m * d->ldy, d->b, d->N, d->act);
     } else {
         int n0 = b * p->block, n1 = n0 + p->block < d->N ? n0 + p->block : d->N;
-        if (d->packed && j->xb && d->packed->kind == BS_PACK_BF16) {
-            bs_gemm_bf16_cols(j->M, j->xb, j->ldb, d->packed, d->b, d->y, d->ldy, n0, n1, d->act);
+        if (d->packed && j->xp) {
+            bs_gemm_prepared_cols(j->M, j->xp, j->ldp, d->packed, d->b, d->y, d->ldy, n0, n1,
+                                  d->act);
             return;
         }
         if (d->packed) {
@@ -66,66 +68,68 @@ static void linear_task(void *ctxp, int t, int worker)
     }
 }
 
-/* The rounded copy of x lives in a buffer of the calling thread that only
+/* The laid-out copy of x lives in a buffer of the calling thread that only
  * grows (freed when the thread exits): after warm-up nothing is allocated. */
-static pthread_key_t xb_key;
-static pthread_once_t xb_once = PTHREAD_ONCE_INIT;
-static void xb_key_init(void)
+static pthread_key_t xp_key;
+static pthread_once_t xp_once = PTHREAD_ONCE_INIT;
+static void xp_key_init(void)
 {
-    pthread_key_create(&xb_key, free);
+    pthread_key_create(&xp_key, free);
 }
 
-struct xb_buf {
+struct xp_buf {
     size_t cap; /* bytes after the header */
-    uint32_t *data;
+    void *data;
 };
 
-static uint32_t *xb_buffer(size_t bytes)
+static void *xp_buffer(size_t bytes)
 {
-    pthread_once(&xb_once, xb_key_init);
-    struct xb_buf *b = pthread_getspecific(xb_key);
+    pthread_once(&xp_once, xp_key_init);
+    struct xp_buf *b = pthread_getspecific(xp_key);
     if (b && b->cap >= bytes) return b->data;
     free(b);
-    pthread_setspecific(xb_key, NULL);
+    pthread_setspecific(xp_key, NULL);
     /* one block: the header, then 64-byte aligned rows */
     if (posix_memalign((void **)&b, 64, 64 + bytes) != 0) return NULL;
     b->cap = bytes;
-    b->data = (uint32_t *)((char *)b + 64);
-    if (pthread_setspecific(xb_key, b) != 0) {
+    b->data = (char *)b + 64;
+    if (pthread_setspecific(xp_key, b) != 0) {
         free(b);
         return NULL;
     }
     return b->data;
 }
 
-struct round_job {
+struct prep_job {
+    bs_pack_kind kind;
     const float *x;
-    uint32_t *xb;
-    int M, K, ldb, block;
+    void *xp;
+    int M, K, ldp, block;
 };
 
-static void round_task(void *ctxp, int t, int worker)
+static void prep_task(void *ctxp, int t, int worker)
 {
-    struct round_job *r = ctxp;
+    struct prep_job *r = ctxp;
     (void)worker;
     int r0 = t * r->block, r1 = r0 + r->block < r->M ? r0 + r->block : r->M;
-    bs_bf16_rows(r->x, r->K, r0, r1, r->xb, r->ldb);
+    bs_gemm_prepare_rows(r->kind, r->x, r->K, r0, r1, r->xp, r->ldp);
 }
 
-/* With bf16 weights, rounds x once for every task instead of once per task
- * and output (a column-split q/k/v job would otherwise round it 6-12 times).
- * NULL (each task rounds its own block) when memory is short. */
-static const uint32_t *round_input(bs_pool *pool, const float *x, int M, int K, int *ldb)
+/* Lays x out once for every task instead of once per task and output (a
+ * column-split q/k/v job would otherwise copy or round it 6-12 times). NULL
+ * (each task packs its own block) when memory is short. */
+static const void *prepare_input(bs_pool *pool, bs_pack_kind kind, const float *x, int M, int K,
+                                 int *ldp)
 {
-    int rows = (M + BS_BF16_ROWS - 1) / BS_BF16_ROWS * BS_BF16_ROWS;
-    *ldb = ((K + 1) / 2 + 15) & ~15; /* whole cache lines per row */
-    uint32_t *xb = xb_buffer((size_t)rows * (size_t)*ldb * sizeof *xb);
-    if (!xb) return NULL;
-    memset(xb + (size_t)M * *ldb, 0, (size_t)(rows - M) * (size_t)*ldb * sizeof *xb);
+    int rows = (M + BS_GEMM_ROWS - 1) / BS_GEMM_ROWS * BS_GEMM_ROWS;
+    *ldp = bs_gemm_prepared_ld(K, kind);
+    char *xp = xp_buffer((size_t)rows * (size_t)*ldp * 4);
+    if (!xp) return NULL;
+    memset(xp + (size_t)M * *ldp * 4, 0, (size_t)(rows - M) * (size_t)*ldp * 4);
     int nt = bs_pool_size(pool);
-    struct round_job r = {x, xb, M, K, *ldb, (M + nt - 1) / nt};
-    bs_pool_run(pool, (M + r.block - 1) / r.block, round_task, &r);
-    return xb;
+    struct prep_job r = {kind, x, xp, M, K, *ldp, (M + nt - 1) / nt};
+    bs_pool_run(pool, (M + r.block - 1) / r.block, prep_task, &r);
+    return xp;
 }
 
 void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense *outs, int n)
@@ -158,8 +162,9 @@ void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense
         }
         tasks += p->n_blocks;
     }
-    if (outs[0].packed && outs[0].packed->kind == BS_PACK_BF16 && tasks > 1)
-        j.xb = round_input(pool, x, M, K, &j.ldb);
+    /* every output of one job has the same kind of packing (or none) */
+    if (outs[0].packed && tasks > 1)
+        j.xp = prepare_input(pool, (bs_pack_kind)outs[0].packed->kind, x, M, K, &j.ldp);
     bs_pool_run(pool, tasks, linear_task, &j);
 }
 

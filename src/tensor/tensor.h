@@ -93,15 +93,18 @@ void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed 
 /* Columns [n0, n1) (n0 a multiple of 32) of C[M][p->N] = act(A W^T + bias). */
 void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
                          float *C, int ldc, int n0, int n1, bs_act act);
-/* For several bf16 GEMMs over one input (q, k and v; the column blocks of
- * the pool's threads), A is rounded once: rows [r0, r1) of x[.][K] become
- * rows of (K + 1) / 2 bf16 pairs, ld pairs apart. bs_gemm_bf16_cols reads
- * them; its A must hold M rounded up to a multiple of BS_BF16_ROWS rows
- * (those past M zero). */
-#define BS_BF16_ROWS 12
-void bs_bf16_rows(const float *x, int K, int r0, int r1, uint32_t *out, int ld);
-void bs_gemm_bf16_cols(int M, const uint32_t *A, int lda, const bs_packed *p, const float *bias,
-                       float *C, int ldc, int n0, int n1, bs_act act);
+/* For several GEMMs over one input (q, k and v; the column blocks of the
+ * pool's threads), A is laid out once the way the kernel reads it instead of
+ * once per call: rows [r0, r1) of x[.][K] become rows of K floats (F32
+ * weights) or of (K + 1) / 2 bf16 pairs in 32 bits (BF16), ld elements of 4
+ * bytes apart (bs_gemm_prepared_ld). bs_gemm_prepared_cols reads them; its A
+ * holds M rounded up to BS_GEMM_ROWS rows, those past M zero. */
+#define BS_GEMM_ROWS 12
+int bs_gemm_prepared_ld(int K, bs_pack_kind kind);
+void bs_gemm_prepare_rows(bs_pack_kind kind, const float *x, int K, int r0, int r1, void *out,
+                          int ld);
+void bs_gemm_prepared_cols(int M, const void *A, int lda, const bs_packed *p, const float *bias,
+                           float *C, int ldc, int n0, int n1, bs_act act);
 
 /* A dense layer y[M][N] = act(x[M][K] * w[N][K]^T + b[N]) split over the pool
  * in row or column blocks, the bias/activation applied to each block while it

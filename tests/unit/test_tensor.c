@@ -233,16 +233,18 @@ static void test_packed_gemm(void **state)
                     for (int i = 0; i < N; i++) bias[i] = frand(&s, -1, 1);
                     bs_pack_weights(W, N, K, (bs_pack_kind)kind, P);
                     bs_gemm_packed_cols(M, A, K, P, bias, out, N, 0, N, BS_ACT_GELU);
-                    if (kind == BS_PACK_BF16) {
-                        /* A rounded once up front: the same numbers, bit for bit */
-                        int rows = (M + BS_BF16_ROWS - 1) / BS_BF16_ROWS * BS_BF16_ROWS;
-                        int ld = (K + 1) / 2 + 3;
-                        uint32_t *Ab = calloc((size_t)rows * ld, sizeof *Ab);
+                    {
+                        /* A laid out once up front: the same numbers, bit for bit */
+                        int rows = (M + BS_GEMM_ROWS - 1) / BS_GEMM_ROWS * BS_GEMM_ROWS;
+                        int ld = bs_gemm_prepared_ld(K, (bs_pack_kind)kind);
+                        uint32_t *Ab = calloc((size_t)rows * ld, 4);
                         float *out2 = malloc((size_t)M * N * 4);
-                        bs_bf16_rows(A, K, 0, M, Ab, ld);
-                        bs_gemm_bf16_cols(M, Ab, ld, P, bias, out2, N, 0, N, BS_ACT_GELU);
+                        bs_gemm_prepare_rows((bs_pack_kind)kind, A, K, 0, M, Ab, ld);
+                        bs_gemm_prepared_cols(M, Ab, ld, P, bias, out2, N, 0, N, BS_ACT_GELU);
                         assert_memory_equal(out, out2, (size_t)M * N * 4);
                         free(Ab), free(out2);
+                    }
+                    if (kind == BS_PACK_BF16) {
                         round_bf16(A, M * K);
                         round_bf16(W, N * K);
                     }
