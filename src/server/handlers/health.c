@@ -8,9 +8,9 @@ void bs_handle_health(bs_request *req, bs_response *res)
 {
     /* precision: the arithmetic models are loaded in (serve --precision) */
     json_t *data =
-        json_pack("{s:s, s:s, s:f, s:s}", "status", "ok", "version", bs_version(),
-                  "uptime_seconds", (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0,
-                  "precision", bs_precision_name((bs_precision)req->server->opts.precision));
+        json_pack("{s:s, s:s, s:f, s:s}", "status", "ok", "version", bs_version(), "uptime_seconds",
+                  (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0, "precision",
+                  bs_precision_name((bs_precision)req->server->opts.precision));
     bs_reply_ok(res, 200, data, NULL);
 }
 
