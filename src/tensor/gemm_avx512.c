@@ -179,37 +179,6 @@ MICRO(0)
 MICRO(1)
 #undef MICRO
 
-/* bs_pack_weights' bf16 layout, 32 depth steps of a row rounded at once
- * (to nearest, ties to even; denormals flushed to zero, as the dot products
- * would treat them anyway). A 100 MB model packs in
- * tens of milliseconds instead of hundreds. */
-static void pack_bf16_avx512(const float *w, int N, int K, uint16_t *out)
-{
-    int panels = (N + NR - 1) / NR, Ks = k_stored(K, BS_PACK_BF16);
-    uint32_t *o = (uint32_t *)out;
-    for (int n = 0; n < panels * NR; n++) {
-        /* pair k/2 of column j of panel p: o[(p Ks / 2 + k / 2) NR + j] */
-        uint32_t *dst = o + (size_t)(n / NR) * (Ks / 2) * NR + n % NR;
-        if (n >= N) {
-            for (int q = 0; q < Ks / 2; q++) dst[(size_t)q * NR] = 0;
-            continue;
-        }
-        const float *src = w + (size_t)n * K;
-        for (int c = 0; c < K; c += 32) {
-            int len = K - c < 32 ? K - c : 32;
-            __mmask16 lo = len >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << len) - 1);
-            __mmask16 hi = len >= 32 ? (__mmask16)0xffff
-                           : len > 16 ? (__mmask16)((1u << (len - 16)) - 1)
-                                      : 0;
-            __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + c + 16),
-                                             _mm512_maskz_loadu_ps(lo, src + c));
-            uint32_t t[16] __attribute__((aligned(64)));
-            _mm512_store_si512(t, (__m512i)v);
-            for (int q = 0; q < (len + 1) / 2; q++) dst[(size_t)(c / 2 + q) * NR] = t[q];
-        }
-    }
-}
-
 /* Rows m..m+mr of A, depth kb..kb+kc, into dst as [MR][KC] floats (rows
  * past mr zero). */
 static void pack_a_f32(const float *A, int lda, int m, int mr, int kb, int kc, float *dst)
@@ -237,6 +206,30 @@ static void row_bf16(const float *src, int kc, uint32_t *d)
         int q = (n + 1) / 2;
         _mm512_mask_storeu_epi32(d + c / 2, (__mmask16)(q >= 16 ? 0xffff : (1u << q) - 1),
                                  (__m512i)v);
+    }
+}
+
+/* bs_pack_weights' bf16 layout, 32 depth steps of a row rounded at once
+ * (to nearest, ties to even; denormals flushed to zero, as the dot products
+ * would treat them anyway): a 100 MB model packs in tens of milliseconds. */
+static void pack_bf16_avx512(const float *w, int N, int K, uint16_t *out)
+{
+    int panels = (N + NR - 1) / NR, Ks = k_stored(K, BS_PACK_BF16);
+    uint32_t *o = (uint32_t *)out;
+    for (int n = 0; n < panels * NR; n++) {
+        /* pair k/2 of column j of panel p: o[(p Ks / 2 + k / 2) NR + j] */
+        uint32_t *dst = o + (size_t)(n / NR) * (Ks / 2) * NR + n % NR;
+        if (n >= N) {
+            for (int q = 0; q < Ks / 2; q++) dst[(size_t)q * NR] = 0;
+            continue;
+        }
+        const float *src = w + (size_t)n * K;
+        for (int c = 0; c < K; c += 32) {
+            int len = K - c < 32 ? K - c : 32;
+            uint32_t t[16];
+            row_bf16(src + c, len, t);
+            for (int q = 0; q < (len + 1) / 2; q++) dst[(size_t)(c / 2 + q) * NR] = t[q];
+        }
     }
 }
 
