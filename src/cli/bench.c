@@ -84,14 +84,6 @@ static void usage(FILE *out)
                  "                   (about 2x faster on CPUs with AVX512_BF16; ~1e-2 error)\n");
 }
 
-/* A whole decimal number in [lo, hi], or -1 (every bound used is >= 0). */
-static int parse_count(const char *s, int lo, int hi)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    return *s && !*end && v >= lo && v <= hi ? (int)v : -1;
-}
-
 int bs_cli_bench(int argc, char **argv)
 {
     const char *dir = NULL;
@@ -113,7 +105,7 @@ int bs_cli_bench(int argc, char **argv)
         if (num) {
             /* --threads 0 and --warmup 0 are allowed: all cores, no warm-up */
             int lo = num == &threads || num == &warmup ? 0 : 1;
-            if ((*num = parse_count(v, lo, 1 << 20)) < 0)
+            if ((*num = (int)bs_cli_parse_count(v, lo, 1 << 20)) < 0)
                 return bs_cli_usage_error("bench: %s %s is not a number from %d to %d", a, v, lo,
                                           1 << 20);
         } else if (!strcmp(a, "--model")) {

@@ -25,6 +25,10 @@ const char *bs_cli_data_dir(const char *flag);
  * prints the reason on stderr and returns the exit status (1, 2). */
 int bs_cli_store_open(const char *data_dir, const char *uri, bs_store **out);
 
+/* A whole decimal number in [lo, hi] (lo >= 0) from a flag's value, or -1:
+ * no sign games, no trailing text, no overflow. */
+long bs_cli_parse_count(const char *s, long lo, long hi);
+
 /* Prints "bertstudio: <err's message>" on stderr and returns 1. */
 int bs_cli_fail(const bs_err *err);
 

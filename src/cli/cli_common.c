@@ -3,6 +3,7 @@
  * that `keys`, `db` and `models` agree on the defaults. */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,4 +31,13 @@ int bs_cli_fail(const bs_err *err)
 {
     fprintf(stderr, "bertstudio: %s\n", err->msg[0] ? err->msg : bs_strerror(err->code));
     return 1;
+}
+
+long bs_cli_parse_count(const char *s, long lo, long hi)
+{
+    if (!s || *s < '0' || *s > '9') return -1; /* strtol would take " -1" and "+1" */
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return !*end && !errno && v >= lo && v <= hi ? v : -1;
 }

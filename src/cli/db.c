@@ -215,10 +215,14 @@ int bs_cli_db(int argc, char **argv)
             uri = optarg;
             break;
         case 't':
-            ntasks = strtol(optarg, NULL, 10);
+            if ((ntasks = bs_cli_parse_count(optarg, 1, 100000000)) < 0)
+                return bs_cli_usage_error("db: --tasks %s is not a number from 1 to 100000000",
+                                          optarg);
             break;
         case 'l':
-            nlogs = strtol(optarg, NULL, 10);
+            if ((nlogs = bs_cli_parse_count(optarg, 1, 1000000000)) < 0)
+                return bs_cli_usage_error("db: --logs %s is not a number from 1 to 1000000000",
+                                          optarg);
             break;
         case 'h':
             usage(stdout);
@@ -235,8 +239,6 @@ int bs_cli_db(int argc, char **argv)
     const char *cmd = argv[optind], *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
     data_dir = bs_cli_data_dir(data_dir);
     if (!strcmp(cmd, "bench")) {
-        if (ntasks < 1 || nlogs < 1)
-            return bs_cli_usage_error("db bench: --tasks and --logs must be positive");
         char dir[] = "/tmp/bertstudio-bench-XXXXXX";
         if (!mkdtemp(dir)) return bs_cli_usage_error("db bench: cannot create a scratch directory");
         int rc = bench(dir, ntasks, nlogs);

@@ -121,9 +121,8 @@ int bs_cli_run(int argc, char **argv)
             batch = 1;
             break;
         case 't': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 1024)
+            long v = bs_cli_parse_count(optarg, 1, 1024);
+            if (v < 0)
                 return bs_cli_usage_error("--threads %s is not a number from 1 to 1024", optarg);
             threads = (int)v;
             break;

@@ -232,6 +232,10 @@ def test_export_into_a_missing_directory_fails(tmp_path):
     (["backup", "a", "b"], "too many arguments"),
     (["frobnicate"], "unknown command"),
     ([], "usage:"),
+    (["--tasks", "-5", "bench"], "--tasks -5 is not a number"),
+    (["--tasks", "12abc", "bench"], "--tasks 12abc is not a number"),
+    (["--logs", "99999999999999999999", "bench"], "--logs 99999999999999999999 is not a number"),
+    (["--logs", "+3", "bench"], "--logs +3 is not a number"),
 ])
 def test_usage_errors_exit_2(tmp_path, args, message):
     r = bs("db", *args, data_dir=tmp_path / "a")
