@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config clang
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libmongoc-dev libbson-dev
-  libopenblas-dev libutf8proc-dev libpcre2-dev liblua5.4-dev
+  libopenblas-dev libutf8proc-dev libpcre2-dev
   libcurl4-openssl-dev libsodium-dev libcmocka-dev
   python3 python3-pytest python3-requests python3-numpy
   nodejs npm
