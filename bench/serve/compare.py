@@ -6,15 +6,19 @@ the peer), same machine, both with 2 compute threads, loopback only.
 
 The two servers run side by side (the idle one costs no CPU) and the levels
 alternate between them, the order flipping each round, so background load
-hits both alike. The client is one asyncio loop over keep-alive connections
-(raw HTTP/1.1) so that 64 clients cost the 2 cores as little as possible.
+hits both alike. The load generator is wrk (Debian's package; one thread,
+one keep-alive connection per client, POST bodies cycling through the
+sentences, 60 s timeout so that no slow answer is dropped from the
+latencies) or, with --client asyncio, one Python asyncio loop over raw
+HTTP/1.1 keep-alive connections. With wrk, p50/p99 of several rounds are the
+median of each round's; with asyncio, percentiles of the pooled latencies.
 Before measuring, one sentence is embedded by both: the cosine must be ~1.
 
 usage: /usr/bin/python3 bench/serve/compare.py --bin build/bertstudio
        --model-dir DIR (make-variants.py's emb: sentence-transformers files + onnx/model.onnx)
        --tjs DIR (holds node_modules/@huggingface/transformers)
        [--duration 15] [--concurrency 1,8,64] [--rounds 1] [--threads 2]
-       [--precision f32|bf16]
+       [--precision f32|bf16] [--client wrk|asyncio]
 """
 import argparse
 import asyncio
@@ -22,6 +26,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,15 +85,57 @@ async def load(port, headers, model, conc, seconds):
     return lat, errors, time.monotonic() - t0
 
 
-def run_level(url, headers, model, conc, duration):
+WRK_SCRIPT = """
+local sentences = {%s}
+local headers = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  local body = '{"text": ' .. sentences[n %% #sentences + 1] .. ', "model_name": %s}'
+  return wrk.format("POST", "/tasks/embeddings", headers, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"n": %%d, "us": %%d, "errors": %%d, "p50": %%d, "p99": %%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def wrk_load(url, headers, model, conc, seconds, work):
+    """One wrk run; returns (requests, elapsed s, errors, p50 s, p99 s)."""
+    script = os.path.join(work, "load.lua")
+    with open(script, "w") as f:
+        f.write(WRK_SCRIPT % (", ".join("[[%s]]" % json.dumps(t) for t in SENTENCES),
+                              ", ".join("[ [[%s]] ] = [[%s]]" % kv for kv in
+                                        {**headers, "Content-Type": "application/json"}.items()),
+                              json.dumps(model)))  # a model name has no quote or backslash
+    out = subprocess.run(["wrk", "-t1", f"-c{conc}", f"-d{seconds}s", "--timeout", "60s", "-s", script, url],
+                         capture_output=True, text=True, check=True).stdout
+    w = json.loads(out.split("WRK ", 1)[1].splitlines()[0])
+    return w["n"], w["us"] / 1e6, w["errors"], w["p50"] / 1e6, w["p99"] / 1e6
+
+
+def run_level(url, headers, model, conc, duration, client, work):
     port = int(url.rsplit(":", 1)[1])
-    asyncio.run(load(port, headers, model, conc, 2))  # warm-up, not counted
-    before = requests.get(url + "/stats", headers=headers).json()["batching"]
-    lat, errors, elapsed = asyncio.run(load(port, headers, model, conc, duration))
+    before = None
+    if client == "wrk":
+        wrk_load(url, headers, model, conc, 2, work)  # warm-up, not counted
+        before = requests.get(url + "/stats", headers=headers).json()["batching"]
+        n, elapsed, errors, p50, p99 = wrk_load(url, headers, model, conc, int(duration), work)
+        m = {"n": n, "elapsed": elapsed, "errors": errors, "p50": p50, "p99": p99}
+    else:
+        asyncio.run(load(port, headers, model, conc, 2))  # warm-up, not counted
+        before = requests.get(url + "/stats", headers=headers).json()["batching"]
+        lat, errors, elapsed = asyncio.run(load(port, headers, model, conc, duration))
+        lat.sort()
+        m = {"n": len(lat), "elapsed": elapsed, "errors": len(errors), "lat": lat,
+             "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
     after = requests.get(url + "/stats", headers=headers).json()["batching"]
-    batches = after["batches"] - before["batches"]
-    return {"lat": lat, "errors": len(errors), "elapsed": elapsed,
-            "batches": batches, "reqs": after["batched_requests"] - before["batched_requests"]}
+    m["batches"] = after["batches"] - before["batches"]
+    m["reqs"] = after["batched_requests"] - before["batched_requests"]
+    return m
 
 
 def start_peer(node, script, tjs, model_dir, threads, work):
@@ -134,6 +181,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="compute threads of both servers")
     ap.add_argument("--precision", default="f32", choices=("f32", "bf16"),
                     help="our server's --precision (the peer computes in f32 either way)")
+    ap.add_argument("--client", default="wrk", choices=("wrk", "asyncio"), help="the load generator")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bs-serve-compare-")
     ours = peer = None
@@ -156,11 +204,10 @@ def main():
         for r in range(a.rounds):
             for c in levels:
                 for s in (("ours", "peer") if (r + levels.index(c)) % 2 == 0 else ("peer", "ours")):
-                    m = run_level(*servers[s], model, c, a.duration)
+                    m = run_level(*servers[s], model, c, a.duration, a.client, work)
                     res[(s, c)].append(m)
-                    lat = sorted(m["lat"])
-                    print(f"round {r + 1} {s} c={c}: {len(lat) / m['elapsed']:.1f} seq/s p50 "
-                          f"{percentile(lat, 50) * 1e3:.0f} ms p99 {percentile(lat, 99) * 1e3:.0f} ms, "
+                    print(f"round {r + 1} {s} c={c}: {m['n'] / m['elapsed']:.1f} seq/s p50 "
+                          f"{m['p50'] * 1e3:.0f} ms p99 {m['p99'] * 1e3:.0f} ms, "
                           f"{m['reqs'] / max(1, m['batches']):.2f} req/batch, {m['errors']} errors, "
                           f"load {open('/proc/loadavg').read().split()[0]}", file=sys.stderr, flush=True)
         print(f"{'clients':>7} {'ours seq/s':>10} {'peer seq/s':>10} {'ratio':>6} {'ours p50':>8} {'ours p99':>8}"
@@ -169,9 +216,13 @@ def main():
             row = {}
             for s in ("ours", "peer"):
                 ms = res[(s, c)]
-                lat = sorted(v for m in ms for v in m["lat"])
-                row[s] = (len(lat) / sum(m["elapsed"] for m in ms), percentile(lat, 50) * 1e3,
-                          percentile(lat, 99) * 1e3,
+                if all("lat" in m for m in ms):
+                    lat = sorted(v for m in ms for v in m["lat"])
+                    p50, p99 = percentile(lat, 50), percentile(lat, 99)
+                else:
+                    p50 = statistics.median(m["p50"] for m in ms)
+                    p99 = statistics.median(m["p99"] for m in ms)
+                row[s] = (sum(m["n"] for m in ms) / sum(m["elapsed"] for m in ms), p50 * 1e3, p99 * 1e3,
                           sum(m["reqs"] for m in ms) / max(1, sum(m["batches"] for m in ms)),
                           sum(m["errors"] for m in ms))
             o, p = row["ours"], row["peer"]
