@@ -135,6 +135,20 @@ def start_server(data_dir=None, extra_args=(), env=None, relaxed=True, scheme="h
     return srv
 
 
+def start_demo_server(key_name):
+    """A server with the fixture models as demo/<folder>, and srv.hdr the
+    headers of a tasks:execute key of its own with room for a whole suite
+    (the admin key keeps the default 100 requests/minute); srv.key_id is
+    that key's id."""
+    srv = start_server(env={"BERTSTUDIO_DEMO_MODELS": os.path.join(FIXTURES, "models")})
+    secret, doc = srv.create_key(name=key_name, permissions=("tasks:execute",),
+                                 rate_limits={"requests_per_minute": 1000000,
+                                              "requests_per_hour": 100000000})
+    srv.hdr = srv.auth(secret)
+    srv.key_id = doc["_id"]
+    return srv
+
+
 @pytest.fixture(scope="session")
 def server():
     srv = start_server()

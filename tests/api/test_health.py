@@ -5,7 +5,6 @@ import socket
 import threading
 import time
 
-import requests
 
 from conftest import start_server
 

@@ -1,7 +1,6 @@
 """API keys over HTTP: create (secret shown once), list, get, update,
 revoke; batched usage statistics; the CLI's keys create/list; GDPR purge;
 sessions listing; metrics; retention sweep."""
-import os
 import re
 import subprocess
 import time

@@ -3,12 +3,11 @@ POST /v1/embeddings go out chunked, a row at a time, as /tasks/features does:
 the same bytes as the answer built whole, each row equal to the text's own
 answer, and logged with the same result_size."""
 import base64
-import os
 import struct
 
 import pytest
 
-from conftest import FIXTURES, start_server
+from conftest import start_demo_server
 from test_tasks import call
 
 MODEL = "demo/tiny-bert-embeddings"
@@ -16,12 +15,7 @@ MODEL = "demo/tiny-bert-embeddings"
 
 @pytest.fixture(scope="module")
 def ssrv():
-    srv = start_server(env={"BERTSTUDIO_DEMO_MODELS": os.path.join(FIXTURES, "models")})
-    secret, doc = srv.create_key(name="streams", permissions=("tasks:execute",),
-                                 rate_limits={"requests_per_minute": 1000000,
-                                              "requests_per_hour": 100000000})
-    srv.hdr = srv.auth(secret)
-    srv.key_id = doc["_id"]
+    srv = start_demo_server("streams")
     yield srv
     srv.stop()
 

@@ -2,14 +2,13 @@
 tests/fixtures/pipelines/*.jsonl through POST /tasks/<task> on the demo
 models (demo/<fixture folder>), /tokenize, bad input (404 with a hint, 422
 for a missing head, 400 naming the field) and the execution logs."""
-import glob
 import json
 import os
 import time
 
 import pytest
 
-from conftest import FIXTURES, start_server
+from conftest import FIXTURES, start_demo_server
 
 TASK_FILES = {
     "classification": "classification.jsonl",
@@ -40,13 +39,7 @@ CASES = load_cases()
 
 @pytest.fixture(scope="module")
 def tsrv():
-    srv = start_server(env={"BERTSTUDIO_DEMO_MODELS": os.path.join(FIXTURES, "models")})
-    # A key of its own with room for the whole suite (the admin key keeps
-    # the default 100 requests/minute).
-    secret, _ = srv.create_key(name="tasks-tests", permissions=("tasks:execute",),
-                               rate_limits={"requests_per_minute": 1000000,
-                                            "requests_per_hour": 100000000})
-    srv.hdr = srv.auth(secret)
+    srv = start_demo_server("tasks-tests")
     yield srv
     srv.stop()
 

@@ -10,17 +10,13 @@ import struct
 
 import pytest
 
-from conftest import FIXTURES, start_server
+from conftest import FIXTURES, start_demo_server, start_server
 from test_tasks import call, close
 
 
 @pytest.fixture(scope="module")
 def xsrv():
-    srv = start_server(env={"BERTSTUDIO_DEMO_MODELS": os.path.join(FIXTURES, "models")})
-    secret, _ = srv.create_key(name="compat", permissions=("tasks:execute",),
-                               rate_limits={"requests_per_minute": 1000000,
-                                            "requests_per_hour": 100000000})
-    srv.hdr = srv.auth(secret)
+    srv = start_demo_server("compat")
     r = srv.request("PUT", "/settings/max_loaded_models", json={"value": 64}, headers=srv.auth())
     assert r.status_code == 200, r.text
     yield srv

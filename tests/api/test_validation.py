@@ -1,7 +1,6 @@
 """Hostile and malformed input: every case answers 400 (or 404 / 413) with
 the envelope and a detail naming the problem; none reaches the store as an
 error, none crashes the server."""
-import json
 import socket
 
 import pytest
