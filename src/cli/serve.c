@@ -43,16 +43,6 @@ static void print_admin_key(const char *secret, void *ud)
     fflush(stdout);
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-    char *end;
-    if (!s || !*s || *s == '-') return -1;
-    unsigned long v = strtoul(s, &end, 10);
-    if (*end || v > max) return -1;
-    *out = v;
-    return 0;
-}
-
 int bs_cli_serve(int argc, char **argv)
 {
     bs_server_opts opts = {.host = getenv("BERTSTUDIO_HOST"),
@@ -60,10 +50,10 @@ int bs_cli_serve(int argc, char **argv)
                            .store_uri = getenv("BERTSTUDIO_STORE"),
                            .port = 8000,
                            .on_admin_key = print_admin_key};
-    unsigned long v;
+    long v;
     const char *env_port = getenv("BERTSTUDIO_PORT"), *precision = getenv("BERTSTUDIO_PRECISION");
     if (env_port) {
-        if (parse_uint(env_port, 65535, &v))
+        if ((v = bs_cli_parse_count(env_port, 0, 65535)) < 0)
             return bs_cli_usage_error("BERTSTUDIO_PORT=%s is not a port number", env_port);
         opts.port = (uint16_t)v;
     }
@@ -82,7 +72,7 @@ int bs_cli_serve(int argc, char **argv)
             opts.host = optarg;
             break;
         case 'p':
-            if (parse_uint(optarg, 65535, &v))
+            if ((v = bs_cli_parse_count(optarg, 0, 65535)) < 0)
                 return bs_cli_usage_error("--port %s is not a port number (0-65535)", optarg);
             opts.port = (uint16_t)v;
             break;
@@ -90,7 +80,7 @@ int bs_cli_serve(int argc, char **argv)
             opts.data_dir = optarg;
             break;
         case 't':
-            if (parse_uint(optarg, 1024, &v) || v == 0)
+            if ((v = bs_cli_parse_count(optarg, 1, 1024)) < 0)
                 return bs_cli_usage_error("--threads %s must be 1-1024", optarg);
             opts.threads = (unsigned)v;
             break;

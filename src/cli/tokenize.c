@@ -45,11 +45,11 @@ static json_t *enc_json(const bs_encoding *e, int with_windows)
     return o;
 }
 
+/* A length flag: 0..1000000. */
 static int parse_size(const char *s, size_t *out)
 {
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *end || s[0] == '-' || v > 1000000) return -1;
+    long v = bs_cli_parse_count(s, 0, 1000000);
+    if (v < 0) return -1;
     *out = (size_t)v;
     return 0;
 }

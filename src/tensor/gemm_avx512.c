@@ -7,8 +7,6 @@
  * they are packed). Chosen at run time. */
 #include "tensor/tensor.h"
 
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define NR 32  /* columns per panel: two zmm */
@@ -256,29 +254,6 @@ void bs_gemm_prepare_rows(bs_pack_kind kind, const float *x, int K, int r0, int 
     }
 }
 
-/* One A-block buffer per thread, allocated on its first GEMM and freed when
- * the thread exits: later calls allocate nothing. */
-static pthread_key_t buf_key;
-static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
-static void buf_key_init(void)
-{
-    pthread_key_create(&buf_key, free);
-}
-
-static float *thread_buffer(void)
-{
-    pthread_once(&buf_once, buf_key_init);
-    float *b = pthread_getspecific(buf_key);
-    if (!b) {
-        if (posix_memalign((void **)&b, 64, (size_t)MC * KC * sizeof(float)) != 0) return NULL;
-        if (pthread_setspecific(buf_key, b) != 0) {
-            free(b);
-            return NULL;
-        }
-    }
-    return b;
-}
-
 /* Apre, when not NULL, is A already laid out by bs_gemm_prepare_rows (ldp
  * elements per row): nothing is packed per call. */
 static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ldp,
@@ -289,7 +264,7 @@ static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ld
      * Rows of A lie K floats apart: read directly, 12 of them alias in L1.
      * A bf16 pass covers twice the depth in the same bytes. */
     float small[MR * KC] __attribute__((aligned(64)));
-    float *Ap = thread_buffer();
+    float *Ap = bs_thread_scratch(BS_SCRATCH_GEMM_A, (size_t)MC * KC * sizeof(float));
     int mc = MC, N = pk->N, K = pk->K, bf = pk->kind == BS_PACK_BF16;
     int kcmax = bf ? 2 * KC : KC, Ks = k_stored(K, pk->kind);
     const char *panels = (const char *)pk + BS_PACKED_HEADER;

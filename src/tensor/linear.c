@@ -3,8 +3,6 @@
  * or, when activations outweigh weights, in blocks of rows (tokens). */
 #include "tensor/tensor.h"
 
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* One output of a dense job and its split into blocks. */
@@ -68,38 +66,6 @@ static void linear_task(void *ctxp, int t, int worker)
     }
 }
 
-/* The laid-out copy of x lives in a buffer of the calling thread that only
- * grows (freed when the thread exits): after warm-up nothing is allocated. */
-static pthread_key_t xp_key;
-static pthread_once_t xp_once = PTHREAD_ONCE_INIT;
-static void xp_key_init(void)
-{
-    pthread_key_create(&xp_key, free);
-}
-
-struct xp_buf {
-    size_t cap; /* bytes after the header */
-    void *data;
-};
-
-static void *xp_buffer(size_t bytes)
-{
-    pthread_once(&xp_once, xp_key_init);
-    struct xp_buf *b = pthread_getspecific(xp_key);
-    if (b && b->cap >= bytes) return b->data;
-    free(b);
-    pthread_setspecific(xp_key, NULL);
-    /* one block: the header, then 64-byte aligned rows */
-    if (posix_memalign((void **)&b, 64, 64 + bytes) != 0) return NULL;
-    b->cap = bytes;
-    b->data = (char *)b + 64;
-    if (pthread_setspecific(xp_key, b) != 0) {
-        free(b);
-        return NULL;
-    }
-    return b->data;
-}
-
 struct prep_job {
     bs_pack_kind kind;
     const float *x;
@@ -123,7 +89,8 @@ static const void *prepare_input(bs_pool *pool, bs_pack_kind kind, const float *
 {
     int rows = (M + BS_GEMM_ROWS - 1) / BS_GEMM_ROWS * BS_GEMM_ROWS;
     *ldp = bs_gemm_prepared_ld(K, kind);
-    char *xp = xp_buffer((size_t)rows * (size_t)*ldp * 4);
+    /* the calling thread's buffer: the pool's tasks only read it */
+    char *xp = bs_thread_scratch(BS_SCRATCH_LINEAR_INPUT, (size_t)rows * (size_t)*ldp * 4);
     if (!xp) return NULL;
     memset(xp + (size_t)M * *ldp * 4, 0, (size_t)(rows - M) * (size_t)*ldp * 4);
     int nt = bs_pool_size(pool);

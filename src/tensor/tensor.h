@@ -58,6 +58,17 @@ int bs_pool_size(const bs_pool *pool);
  * and never share a worker index. pool may be NULL (serial). */
 void bs_pool_run(bs_pool *pool, int n_tasks, bs_task_fn fn, void *ctx);
 
+/* ── per-thread scratch ── */
+typedef enum bs_scratch_slot {
+    BS_SCRATCH_GEMM_A,       /* the packed GEMM's block of A */
+    BS_SCRATCH_LINEAR_INPUT, /* a dense job's input, laid out once for all its tasks */
+    BS_SCRATCH_SLOTS
+} bs_scratch_slot;
+/* At least `bytes` of 64-byte aligned memory owned by the calling thread for
+ * this slot (contents not kept when it grows), or NULL when out of memory.
+ * Grows only, freed when the thread exits. */
+void *bs_thread_scratch(bs_scratch_slot slot, size_t bytes);
+
 /* ── GEMM backend ── */
 typedef struct bs_gemm_backend {
     const char *name;
