@@ -34,7 +34,8 @@ static void linear_task(void *ctxp, int t, int worker)
     if (p->by_rows) {
         int m0 = b * p->block, m1 = m0 + p->block < j->M ? m0 + p->block : j->M;
         if (d->packed && j->xp) {
-            bs_gemm_prepared_cols(m1 - m0, (const float *)j->xp + (size_t)m0 * j->ldp, j->ldp,
+            /* 4-byte elements: floats, or pairs of bf16 */
+            bs_gemm_prepared_cols(m1 - m0, (const char *)j->xp + (size_t)m0 * j->ldp * 4, j->ldp,
                                   d->packed, d->b, d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N,
                                   d->act);
             return;
