@@ -515,6 +515,8 @@ static void do_load(bs_request *req, bs_response *res, const char *name)
     bs_task_model tm;
     bs_err e = {0};
     int rc = bs_tasks_acquire(req, &tmp, name, &tm, &e);
+    /* Asked for explicitly: the LRU leaves it alone until it is unloaded. */
+    if (!rc || rc == BS_EBUSY) bs_tasks_pin(req, name);
     if (!rc) {
         bs_tasks_release(req, &tm);
         bs_buf_free(&tmp.body);
