@@ -94,6 +94,9 @@ int bs_hub_open(const bs_hub_opts *opts, bs_hub **out, bs_err *err)
     hub->in_use_ud = opts->in_use_ud;
     pthread_mutex_init(&hub->mu, NULL);
     sweep_partial(hub);
+    bs_err me = {0};
+    if (bs_hub_migrate_layout(hub, &me))
+        bs_log_warn("hub", "models folder layout not checked: %s", me.msg);
     *out = hub;
     return 0;
 }
@@ -172,19 +175,6 @@ static void unclaim(bs_hub *hub, const char *name)
     pthread_mutex_unlock(&hub->mu);
 }
 
-/* "org/name" -> "org--name", as the Hub's own cache spells repo folders. */
-static void flat_name(const char *name, char *out, size_t len)
-{
-    size_t j = 0;
-    for (size_t i = 0; name[i] && j + 3 < len; i++) {
-        if (name[i] == '/')
-            out[j++] = '-', out[j++] = '-';
-        else
-            out[j++] = name[i];
-    }
-    out[j] = 0;
-}
-
 static int check_priority(const char *p, bs_err *err)
 {
     if (p && strcmp(p, "low") && strcmp(p, "normal") && strcmp(p, "high"))
@@ -215,6 +205,12 @@ static int install(bs_hub *hub, const char *staging, const char *name, const cha
     int64_t size = 0;
     json_t *doc = NULL;
     int rc = bs_hub_model_path(hub->models_dir, name, final, sizeof final, err);
+    char owner[BS_HUB_NAME_MAX + 1];
+    if (!rc) rc = bs_hub_folder_owner(hub, name, owner, sizeof owner, err);
+    if (!rc && owner[0])
+        rc = bs_err_set(err, BS_ECONFLICT,
+                        "model %s would share the folder of model %s (%s); choose another name",
+                        name, owner, final + strlen(hub->models_dir) + 1);
     if (!rc && (rc = hub->validate(staging, hub->validate_ud, err))) {
         bs_err_prefix(err, "model %s is not usable", name);
         /* Files that arrived intact but do not make a model: the caller's
@@ -233,10 +229,7 @@ static int install(bs_hub *hub, const char *staging, const char *name, const cha
 
     /* Move into place: the old folder (a re-download) goes aside first so
      * that the name always points at a complete folder or at nothing. */
-    char parent[PATH_MAX], trash[PATH_MAX + 64];
-    snprintf(parent, sizeof parent, "%s", final);
-    *strrchr(parent, '/') = 0;
-    rc = bs_hub_mkdirs(parent, err);
+    char trash[PATH_MAX + 64];
     struct stat st;
     int replaced = 0;
     snprintf(trash, sizeof trash, "%s/trash-%d-XXXXXX", hub->partial_dir, (int)getpid());
@@ -288,7 +281,7 @@ int bs_hub_download(bs_hub *hub, const bs_hub_download_req *req, bs_hub_progress
     if (!rc) rc = claim(hub, req->model_name, err);
     if (rc) return rc;
     char flat[2 * BS_HUB_NAME_MAX + 2], frev[130], staging[PATH_MAX + 600];
-    flat_name(req->model_name, flat, sizeof flat);
+    bs_hub_name_folder(req->model_name, flat, sizeof flat);
     snprintf(frev, sizeof frev, "%s", rev);
     for (char *p = frev; *p; p++)
         if (*p == '/') *p = '_';
@@ -369,7 +362,7 @@ int bs_hub_import(bs_hub *hub, const char *src, const char *model_name, const ch
         return bs_err_set(err, BS_EINVAL, "path %.300s is not a directory", src);
     if ((rc = claim(hub, model_name, err))) return rc;
     char flat[2 * BS_HUB_NAME_MAX + 2], staging[PATH_MAX + 600];
-    flat_name(model_name, flat, sizeof flat);
+    bs_hub_name_folder(model_name, flat, sizeof flat);
     /* mkdtemp: unique even between two caches opened on one folder. */
     snprintf(staging, sizeof staging, "%s/import-%d-%s-XXXXXX", hub->partial_dir, (int)getpid(),
              flat);
@@ -412,18 +405,15 @@ int bs_hub_remove(bs_hub *hub, const char *name, bs_err *err)
     if (rc) return rc;
     if (bs_hub_busy(hub, name))
         return bs_err_set(err, BS_EBUSY, "model %s is being downloaded or imported", name);
+    /* A folder that is another model's stays: name only maps to it. */
+    char owner[BS_HUB_NAME_MAX + 1];
+    if ((rc = bs_hub_folder_owner(hub, name, owner, sizeof owner, err))) return rc;
     struct stat st;
-    int on_disk = !lstat(path, &st);
+    int on_disk = !owner[0] && !lstat(path, &st);
     int64_t removed = 0;
     rc = bs_store_models_delete(hub->store, name, NULL, &removed, err);
     if (rc) return rc;
     if (on_disk && (rc = bs_hub_rmtree(path, err))) return rc;
-    /* An org folder left empty goes too (rmdir fails harmlessly otherwise). */
-    char *slash = strrchr(path, '/');
-    if (slash && strchr(name, '/')) {
-        *slash = 0;
-        rmdir(path);
-    }
     if (!on_disk && removed == 0)
         return bs_err_set(err, BS_ENOTFOUND, "model %s is not in the cache", name);
     return 0;

@@ -1,6 +1,8 @@
 /* Model names and revisions are the only request data that become paths: this
  * file is the single place that turns them into folders, and it refuses any
- * name that could point outside the models folder. */
+ * name that could point outside the models folder. Each model gets one flat
+ * folder ("org/name" -> "org--name", as the Hub's own cache spells it), so
+ * that no model's folder holds another's. */
 #include "hub/hub.h"
 
 #include <errno.h>
@@ -69,11 +71,29 @@ static int inside(const char *root, const char *path)
     return !strncmp(root, path, n) && (path[n] == '/' || path[n] == 0);
 }
 
+int bs_hub_name_folder(const char *name, char *out, size_t len)
+{
+    size_t j = 0;
+    for (size_t i = 0; name[i]; i++) {
+        size_t need = name[i] == '/' ? 2 : 1;
+        if (j + need >= len) return BS_ERANGE;
+        if (name[i] == '/')
+            out[j++] = '-', out[j++] = '-';
+        else
+            out[j++] = name[i];
+    }
+    if (!len) return BS_ERANGE;
+    out[j] = 0;
+    return 0;
+}
+
 int bs_hub_model_path(const char *models_dir, const char *name, char *out, size_t len, bs_err *err)
 {
     int rc = bs_hub_name_check(name, err);
     if (rc) return rc;
-    if ((size_t)snprintf(out, len, "%s/%s", models_dir, name) >= len)
+    char flat[2 * BS_HUB_NAME_MAX + 2];
+    if (bs_hub_name_folder(name, flat, sizeof flat) ||
+        (size_t)snprintf(out, len, "%s/%s", models_dir, flat) >= len)
         return bs_err_set(err, BS_ERANGE, "model path for \"%s\" is too long", name);
     char root[PATH_MAX], real[PATH_MAX];
     if (!realpath(models_dir, root))
