@@ -46,6 +46,9 @@ int bs_hub_name_check(const char *name, bs_err *err)
     return 0;
 }
 
+/* The Hub's rule for a revision: a commit (40 hex digits) or a branch or
+ * tag name as git check-ref-format allows it, within the characters a
+ * folder name may hold. */
 int bs_hub_revision_check(const char *rev, bs_err *err)
 {
     if (!rev || !*rev) return bs_err_set(err, BS_EINVAL, "revision is empty");
@@ -56,11 +59,32 @@ int bs_hub_revision_check(const char *rev, bs_err *err)
         if (!(name_char(c) || c == '.'))
             return bs_err_set(err, BS_EINVAL,
                               "revision \"%.80s\" may only hold letters, digits, '.', '_', '-' "
-                              "and '/'",
-                              rev);
+                              "and '/' (byte %zu is not allowed)",
+                              rev, i);
     }
-    if (strstr(rev, "..") || rev[0] == '/' || rev[0] == '.')
-        return bs_err_set(err, BS_EINVAL, "revision \"%.80s\" is not a branch, tag or commit", rev);
+    /* Each '/'-separated component: not empty, not starting with '.', not
+     * ending with ".lock"; the whole: no "..", not ending with '.'. */
+    const char *bad = NULL;
+    if (strstr(rev, ".."))
+        bad = "holds \"..\"";
+    else if (rev[n - 1] == '.')
+        bad = "ends with '.'";
+    for (const char *p = rev; !bad;) {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (!len)
+            bad = "has an empty component (leading, trailing or double '/')";
+        else if (p[0] == '.')
+            bad = "has a component starting with '.'";
+        else if (len >= 5 && !strncmp(p + len - 5, ".lock", 5))
+            bad = "has a component ending with \".lock\"";
+        if (!end) break;
+        p = end + 1;
+    }
+    if (bad)
+        return bs_err_set(err, BS_EINVAL,
+                          "revision \"%.80s\" %s: it must be a branch, a tag or a 40-hex commit",
+                          rev, bad);
     return 0;
 }
 

@@ -94,3 +94,26 @@ def test_database_files_are_owner_only(tmp_path):
         assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("revision", ["main\n2026-01-01T00:00:00.000Z info auth: forged", "main/", "a//b",
+                                      "x.lock", "v1.", "a/.b", "../x", "main branch"])
+def test_bad_revision_is_400_before_any_job(srv, revision):
+    """L3: invalid revisions got 202 (a job that later failed), and a newline
+    in one forged log lines."""
+    r = srv.post("/models/download", headers=srv.auth(), json={"model_name": "org/m", "revision": revision})
+    out = assert_error(r, 400)
+    assert "revision" in out["detail"]
+    assert srv.get("/models/org/m/info", headers=srv.auth()).status_code == 404
+
+
+def test_no_logged_value_forges_a_line(srv):
+    """Every logged value is escaped: a request value holding a newline stays
+    on its own line."""
+    forged = "2026-01-01T00:00:00.000Z info auth: forged"
+    srv.get("/no/such%0A" + forged.replace(" ", "%20"))
+    srv.post("/models/download", headers=srv.auth(), json={"model_name": "org/m", "revision": "main\n" + forged})
+    srv.post("/tasks/embeddings", headers=srv.auth(), json={"model_name": "x\n" + forged, "text": "a"})
+    assert srv.get("/health").status_code == 200
+    for line in srv.log().splitlines():
+        assert not line.startswith(forged), line

@@ -45,6 +45,15 @@ static void test_names(void **state)
     assert_int_equal(bs_hub_revision_check("a/../../b", NULL), BS_EINVAL);
     assert_int_equal(bs_hub_revision_check("", NULL), BS_EINVAL);
     assert_int_equal(bs_hub_revision_check("a b", NULL), BS_EINVAL);
+    /* The Hub's rule: a 40-hex commit, or a branch or tag git accepts. */
+    assert_int_equal(bs_hub_revision_check("0123456789abcdef0123456789abcdef01234567", NULL), 0);
+    assert_int_equal(bs_hub_revision_check("main\nforged log line", NULL), BS_EINVAL);
+    assert_int_equal(bs_hub_revision_check("main/", NULL), BS_EINVAL);
+    assert_int_equal(bs_hub_revision_check("a//b", NULL), BS_EINVAL);
+    assert_int_equal(bs_hub_revision_check("a/.hidden", NULL), BS_EINVAL);
+    assert_int_equal(bs_hub_revision_check("v1.", NULL), BS_EINVAL);
+    assert_int_equal(bs_hub_revision_check("x.lock", NULL), BS_EINVAL);
+    assert_int_equal(bs_hub_revision_check("x.lock/y", NULL), BS_EINVAL);
 }
 
 static void test_model_path(void **state)
