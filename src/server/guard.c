@@ -321,13 +321,36 @@ static int origin_allowed(struct bs_server *srv, const char *origin)
     return ok;
 }
 
+/* The studio's own origin: the setting public_origin, else the listening
+ * address (with "localhost" for a loopback one). Never the Host header,
+ * which the client writes (a DNS-rebinding page sends its own name there
+ * and in Origin alike). A wildcard address without public_origin has no
+ * own origin: then only cors_allowed_origins or X-Requested-With pass. */
 static int same_origin(const bs_request *req, const char *origin)
 {
-    const char *host = bs_request_header(req, "Host");
-    if (!host) return 0;
-    const char *scheme = req->server->tls ? "https://" : "http://";
-    size_t sl = strlen(scheme);
-    return !strncmp(origin, scheme, sl) && !strcmp(origin + sl, host);
+    struct bs_server *srv = req->server;
+    json_t *pub = bs_settings_value(srv->settings, "public_origin");
+    const char *p = json_string_value(pub);
+    int ok = 0;
+    if (p && *p) {
+        ok = !strcmp(origin, p);
+        json_decref(pub);
+        return ok;
+    }
+    json_decref(pub);
+    const char *scheme = srv->tls ? "https" : "http";
+    const char *host = srv->host;
+    if (!*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::")) return 0;
+    int v6 = strchr(host, ':') != NULL;
+    char own[320];
+    snprintf(own, sizeof own, "%s://%s%s%s:%u", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
+             (unsigned)srv->port);
+    if (!strcmp(origin, own)) return 1;
+    if (!strcmp(host, "127.0.0.1") || !strcmp(host, "::1") || !strcmp(host, "localhost")) {
+        snprintf(own, sizeof own, "%s://localhost:%u", scheme, (unsigned)srv->port);
+        return !strcmp(origin, own);
+    }
+    return 0;
 }
 
 /* Cookies ride along on cross-site requests that the browser makes by

@@ -8,6 +8,7 @@ import stat
 import time
 
 import pytest
+import requests
 
 from conftest import FIXTURES, start_server
 from test_health import assert_error
@@ -117,3 +118,35 @@ def test_no_logged_value_forges_a_line(srv):
     assert srv.get("/health").status_code == 200
     for line in srv.log().splitlines():
         assert not line.startswith(forged), line
+
+
+def test_csrf_origin_is_the_servers_not_the_host_header(srv):
+    """L10: the same-origin check compared Origin with the Host header, which
+    a DNS-rebinding page sets to its own name as well."""
+    from test_auth import ALL_PERMS, login
+    secret, _ = srv.create_key("csrf", permissions=ALL_PERMS)
+    s, r = login(srv, secret)
+    assert r.status_code == 200, r.text
+    evil = f"evil.example:{srv.port}"
+    cookie = {"Cookie": "bs_session=" + s.cookies["bs_session"]}
+    r = requests.post(srv.url + "/api-keys", json={"name": "rebound"},
+                      headers={"Origin": "http://" + evil, "Host": evil, **cookie}, timeout=30)
+    assert_error(r, 403)
+    # The listening address is the studio's origin (localhost too on loopback).
+    for origin in (srv.url, f"http://localhost:{srv.port}"):
+        r = s.post(srv.url + "/api-keys", json={"name": "own"}, headers={"Origin": origin}, timeout=30)
+        assert r.status_code == 201, r.text
+    # Behind a proxy the operator names the public origin; then only it.
+    h = srv.auth()
+    assert_error(srv.request("PUT", "/settings/public_origin", json={"value": "https://studio.example/x"},
+                             headers=h), 400)
+    r = srv.request("PUT", "/settings/public_origin", json={"value": "https://studio.example"}, headers=h)
+    assert r.status_code == 200, r.text
+    try:
+        r = requests.post(srv.url + "/api-keys", json={"name": "proxied"},
+                          headers={"Origin": "https://studio.example", "Host": "studio.example", **cookie},
+                          timeout=30)
+        assert r.status_code == 201, r.text
+        assert_error(s.post(srv.url + "/api-keys", json={"name": "x"}, headers={"Origin": srv.url}, timeout=30), 403)
+    finally:
+        srv.request("PUT", "/settings/public_origin", json={"value": ""}, headers=h)
