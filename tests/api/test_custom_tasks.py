@@ -160,6 +160,38 @@ def test_the_per_key_limit_holds(srv):
         srv.request("PUT", "/settings/max_custom_tasks_per_user", json={"value": 50}, headers=admin)
 
 
+def test_the_limit_and_unique_names_hold_under_concurrent_saves(srv):
+    from concurrent.futures import ThreadPoolExecutor
+    hdr, _ = new_key(srv, "racer")
+    admin = srv.keys["boss"][0]
+    assert srv.request("PUT", "/settings/max_custom_tasks_per_user", json={"value": 3},
+                       headers=admin).status_code == 200
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            codes = list(pool.map(lambda i: srv.post("/custom-tasks", json=task(f"race {i}"),
+                                                     headers=hdr).status_code, range(12)))
+        stored = mine(srv, hdr)["total"]
+        assert stored <= 3 and codes.count(201) == stored and stored >= 1
+        assert set(codes) <= {201, 403}
+    finally:
+        srv.request("PUT", "/settings/max_custom_tasks_per_user", json={"value": 50}, headers=admin)
+    hdr, _ = new_key(srv, "same-name racer")
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: srv.post("/custom-tasks", json=task("same"), headers=hdr).status_code,
+                              range(8)))
+    assert set(codes) <= {201, 409}
+    assert codes.count(201) == mine(srv, hdr)["total"] <= 1
+
+
+def test_search_of_punctuation_only_finds_nothing(srv):
+    hdr, _ = srv.keys["alice"]
+    for q in ("!!!", "  ", "*"):
+        r = srv.get("/custom-tasks", params={"search": q}, headers=hdr)
+        assert r.status_code == 200, r.text
+        assert r.json()["data"]["total"] == 0 and r.json()["data"]["tasks"] == []
+    assert srv.get("/custom-tasks/search/%21%21", headers=hdr).json() == {"tasks": []}
+
+
 # ── get, update, delete: visibility and ownership ──
 
 def test_private_tasks_are_seen_by_their_owner_and_admins_only(srv):

@@ -72,24 +72,12 @@ static void log_activity(bs_request *req, const char *action, const char *task_i
     req->activity_logged = 1;
 }
 
-/* How many tasks of owned (an _id -> name object) sort before id: ids grow
- * with time, so among saves racing past the limit the earliest win. */
-static int64_t rank_of(const json_t *owned, const char *id)
-{
-    int64_t n = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)owned, k, v)
-    {
-        if (strcmp(k, id) < 0) n++;
-    }
-    return n;
-}
-
 /* Stores task (ours, checked) for the caller. Name unique per key and the
  * limit max_custom_tasks_per_user are checked before the insert and again
- * after it, so that concurrent saves cannot pass either. *out gets the
- * stored document. */
+ * after it against everything then stored: of saves racing each other,
+ * one that sees a clash after its insert removes itself, so both rules
+ * hold (racers may all give way; none is kept over the rule). *out gets
+ * the stored document. */
 static int save_task(bs_request *req, bs_response *res, json_t *task, json_t **out)
 {
     struct bs_server *srv = req->server;
@@ -129,12 +117,12 @@ static int save_task(bs_request *req, bs_response *res, json_t *task, json_t **o
     int refused = 0;
     if (!owned) {
         refused = 1;
-    } else if ((dup = bs_ctask_name_taken(owned, name, id)) && strcmp(dup, id) < 0) {
+    } else if ((dup = bs_ctask_name_taken(owned, name, id))) {
         bs_reply_error(res, 409, "Task name taken",
                        "field 'name': this API key already has a task named \"%s\" (_id %s)", name,
                        dup);
         refused = 1;
-    } else if (rank_of(owned, id) >= max) {
+    } else if ((int64_t)json_object_size(owned) > max) {
         bs_reply_error(res, 403, "Task limit reached",
                        "this API key reached the limit of %lld saved tasks (setting "
                        "max_custom_tasks_per_user)",

@@ -535,19 +535,15 @@ static void import(bs_request *req, bs_response *res, bool *orig)
         json_decref(mm);
         json_decref(doc);
     }
-    /* Imports racing past the limit: the later one gives way. */
+    /* Imports or saves racing past the limit: seen after the insert, the
+     * import gives way whole. */
     json_decref(owned);
     owned = bs_ctask_owned(req, res, req->auth.api_key_id);
     if (!owned) {
         roll_back(req, ids);
         goto done;
     }
-    const char *last = json_string_value(json_array_get(ids, json_array_size(ids) - 1));
-    int64_t before = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(owned, k, v) before += last && strcmp(k, last) < 0;
-    if (last && before >= max) {
+    if ((int64_t)json_object_size(owned) > max) {
         roll_back(req, ids);
         bs_reply_error(res, 403, "Task limit reached",
                        "this API key reached the limit of %lld saved tasks (setting "
@@ -568,6 +564,8 @@ static void import(bs_request *req, bs_response *res, bool *orig)
         if (!json_object_get(t, "skipped")) json_object_set(t, "_id", json_array_get(ids, j++));
     }
     json_t *mlist = json_array();
+    const char *k;
+    json_t *v;
     json_object_foreach(missing, k, v) json_array_append_new(mlist, json_string(k));
     char msg[128];
     snprintf(msg, sizeof msg, "Imported %zu tasks", json_array_size(ids));
