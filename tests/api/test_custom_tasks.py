@@ -133,6 +133,23 @@ def test_save_refuses_malformed_bodies(srv):
     assert_error(srv.post("/custom-tasks", data=b'[1]', headers=h), 400)
 
 
+def test_a_task_saved_in_a_session_records_the_session(srv):
+    import requests
+    secret, doc = srv.create_key(name="browser", permissions=("tasks:save",), rate_limits=ROOMY)
+    web = requests.Session()
+    r = web.post(srv.url + "/auth/login", json={"api_key": secret})
+    assert r.status_code == 200, r.text
+    r = web.post(srv.url + "/custom-tasks", json=task("from the studio"), headers={"X-Requested-With": "fetch"})
+    assert r.status_code == 201, r.text
+    t = r.json()["data"]
+    assert t["api_key_id"] == doc["_id"] and t["created_by"]
+    sessions = srv.get("/sessions", headers=srv.keys["boss"][0]).json()["data"]["sessions"]
+    mine_ = [s for s in sessions if s["api_key_id"] == doc["_id"]]
+    assert [s["session_id"] for s in mine_] == [t["created_by"]]
+    assert {"action": "save_task", "task_id": t["_id"]}.items() <= next(
+        e for e in mine_[0]["activity_log"] if e["action"] == "save_task").items()
+
+
 def test_a_key_cannot_have_two_tasks_of_one_name(srv):
     hdr, _ = srv.keys["alice"]
     first = save(srv, hdr, "unique name")
