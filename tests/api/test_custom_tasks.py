@@ -513,6 +513,7 @@ def upload(raw):
     ("duplicate", 409, ["tasks[2]", "'name'", "tasks[0]"]),
     ("taken", 409, ["tasks[0]", "'name'"]),
     ("version", 400, ["version 2"]),
+    ("count", 400, ["'count' is 3", "holds 1"]),
     ("format", 400, ["format"]),
     ("shape", 400, ["expected"]),
     ("bad_utf8_file", 400, ["UTF-8", "byte %d" % BAD_UTF8.index(b"\xff"), "line 2"]),
@@ -547,6 +548,8 @@ def test_hostile_imports_are_refused_and_store_nothing(srv, kind, status, words)
         kw["json"] = ours(task("already here"), good)
     elif kind == "version":
         kw["json"] = dict(ours(good), version=2)
+    elif kind == "count":
+        kw["json"] = dict(ours(good), count=3)
     elif kind == "format":
         kw["json"] = dict(ours(good), format="something-else")
     elif kind == "shape":
@@ -638,6 +641,9 @@ def test_original_lookups_answer_in_the_originals_shape(srv, catalogue):
     assert scorer["tags"] == "sentiment,nlp" and scorer["model_id"] == MODEL and scorer["batch_mode"] is None
     by_model = srv.get("/custom-tasks/model/demo/tiny-bert-ner", headers=hdr).json()["tasks"]
     assert "Entity finder" in names(by_model) and all(t["model_id"] == "demo/tiny-bert-ner" for t in by_model)
+    solo = save(srv, hdr, "solo model", model_name="solo-model")
+    assert names(srv.get("/custom-tasks/model/solo-model", headers=hdr).json()["tasks"]) == ["solo model"]
+    srv.request("DELETE", f"/custom-tasks/{solo['_id']}", headers=hdr)
     by_tags = srv.get("/custom-tasks/tags/qa,mlm", headers=hdr).json()["tasks"]
     assert {"Answer picker", "Mask filler"} <= set(names(by_tags))
     assert all(set(t["tags"].split(",")) & {"qa", "mlm"} for t in by_tags)

@@ -240,6 +240,15 @@ static json_t *import_tasks(bs_request *req, bs_response *res, json_t *payload, 
             return NULL;
         }
         list = json_object_get(payload, "tasks");
+        /* A count that disagrees means a cut or edited file. */
+        json_t *count = json_object_get(payload, "count");
+        if (json_is_integer(count) && (size_t)json_integer_value(count) != json_array_size(list)) {
+            bs_reply_error(
+                res, 400, "Invalid import",
+                "field 'count' is %lld but 'tasks' holds %zu tasks (a cut or edited file?)",
+                (long long)json_integer_value(count), json_array_size(list));
+            return NULL;
+        }
     } else if (json_is_object(payload) && json_is_array(json_object_get(payload, "tasks")) &&
                json_object_size(payload) == 1) {
         *orig_request = true;
