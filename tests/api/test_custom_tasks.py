@@ -216,8 +216,14 @@ def test_private_tasks_are_seen_by_their_owner_and_admins_only(srv):
     bob, _ = srv.keys["bob"]
     t = save(srv, alice, "private one")
     assert srv.get(f"/custom-tasks/{t['_id']}", headers=alice).status_code == 200
-    assert srv.get(f"/custom-tasks/{t['_id']}", headers=srv.keys["boss"][0]).status_code == 200
+    boss = srv.keys["boss"][0]
+    assert srv.get(f"/custom-tasks/{t['_id']}", headers=boss).status_code == 200
     assert_error(srv.get(f"/custom-tasks/{t['_id']}", headers=bob), 404)
+    listed = lambda hdr, **p: [x["_id"] for x in srv.get("/custom-tasks", params={"limit": 1000, **p},
+                                                          headers=hdr).json()["data"]["tasks"]]
+    assert t["_id"] not in listed(boss) and t["_id"] in listed(boss, all="true")
+    assert "admin:read" in assert_error(srv.get("/custom-tasks?all=true", headers=bob), 403)["detail"]
+    assert_error(srv.get("/custom-tasks?all=yes", headers=boss), 400)
     assert t["_id"] not in [x["_id"] for x in srv.get("/custom-tasks", params={"limit": 1000},
                                                        headers=bob).json()["data"]["tasks"]]
     r = srv.request("PUT", f"/custom-tasks/{t['_id']}", json={"is_public": True}, headers=alice)
@@ -371,7 +377,10 @@ def test_stats_count_the_visible_tasks():
         assert st["max_custom_tasks_per_user"] == 50 and st["total_usage"] == 0
         assert sorted((m["model_name"], m["count"]) for m in st["models"]) == [("m/one", 1), ("m/two", 1)]
         assert sorted((t["tag"], t["count"]) for t in st["tags"]) == [("x", 1), ("z", 1)]
-        st = s.get("/custom-tasks/stats", headers=s.auth()).json()["data"]  # admin:read sees all
+        st = s.get("/custom-tasks/stats", headers=s.auth()).json()["data"]  # own + public
+        assert st["total_tasks"] == 1 and st["own_tasks"] == 0
+        assert "admin:read" in assert_error(s.get("/custom-tasks/stats?all=true", headers=ha), 403)["detail"]
+        st = s.get("/custom-tasks/stats?all=true", headers=s.auth()).json()["data"]
         assert st["total_tasks"] == 3 and st["own_tasks"] == 0
         assert sorted((t["tag"], t["count"]) for t in st["tags"]) == [("x", 2), ("y", 1), ("z", 1)]
     finally:
@@ -648,6 +657,7 @@ def test_original_lookups_answer_in_the_originals_shape(srv, catalogue):
     assert {"Answer picker", "Mask filler"} <= set(names(by_tags))
     assert all(set(t["tags"].split(",")) & {"qa", "mlm"} for t in by_tags)
     assert srv.get("/custom-tasks/tags/%20,%20", headers=hdr).json() == {"tasks": []}
-    r = srv.get("/custom-tasks/search/%FF", headers=hdr)
-    assert r.status_code == 400 and set(r.json()) == {"detail"}
+    for bad in ("/custom-tasks/search/%FF", "/custom-tasks/tags/a,%FF", "/custom-tasks/model/%FF"):
+        r = srv.get(bad, headers=hdr)
+        assert r.status_code == 400 and set(r.json()) == {"detail"}, bad
     assert srv.get("/custom-tasks/search/sentiment").status_code == 401

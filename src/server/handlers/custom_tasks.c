@@ -226,9 +226,10 @@ static int parse_tags(bs_response *res, const char *s, char *buf, size_t buflen,
 
 void bs_handle_ctasks_list(bs_request *req, bs_response *res)
 {
-    bs_task_query q = {.viewer_api_key_id = bs_ctask_viewer(req)};
+    bs_task_query q = {0};
     int64_t limit, offset;
-    if (bs_request_query_int(req, res, "limit", 50, 1, 1000, &limit) ||
+    if (bs_ctask_list_viewer(req, res, &q.viewer_api_key_id) ||
+        bs_request_query_int(req, res, "limit", 50, 1, 1000, &limit) ||
         bs_request_query_int(req, res, "offset", 0, 0, INT32_MAX, &offset) ||
         bs_request_query_name(req, res, "model", &q.model_name))
         return;
@@ -423,7 +424,9 @@ void bs_handle_ctasks_stats(bs_request *req, bs_response *res)
     struct bs_server *srv = req->server;
     json_t *stats = NULL;
     bs_err err = {0};
-    if (bs_store_tasks_stats(srv->store, bs_ctask_viewer(req), &stats, &err)) {
+    const char *viewer;
+    if (bs_ctask_list_viewer(req, res, &viewer)) return;
+    if (bs_store_tasks_stats(srv->store, viewer, &stats, &err)) {
         bs_reply_err(req, res, &err);
         return;
     }
@@ -457,7 +460,10 @@ static void original_find(bs_request *req, bs_response *res, bs_task_query *q, c
             reply_detail(res, 400, "Failed to %s: the path is not valid UTF-8", what);
             return;
         }
-    q->viewer_api_key_id = bs_ctask_viewer(req);
+    if (bs_ctask_list_viewer(req, res, &q->viewer_api_key_id)) {
+        bs_ctask_fastapi_shape(res);
+        return;
+    }
     q->limit = 1000;
     json_t *list = NULL, *more = NULL;
     bs_err err = {0};
@@ -520,8 +526,12 @@ void bs_handle_ctasks_original_tags(bs_request *req, bs_response *res)
     char buf[1024];
     const char *tags[10];
     bs_task_query q = {.sort = BS_TASK_SORT_CREATED_AT};
-    if (parse_tags(res, bs_request_param(req, "tags"), buf, sizeof buf, tags, &q.ntags, true))
+    const char *raw = bs_request_param(req, "tags");
+    if (raw && bs_utf8_validate(raw, strlen(raw), NULL)) {
+        reply_detail(res, 400, "Failed to get tasks by tags: %s", "the path is not valid UTF-8");
         return;
+    }
+    if (parse_tags(res, raw, buf, sizeof buf, tags, &q.ntags, true)) return;
     if (!q.ntags) {
         bs_reply_json(res, 200, json_pack("{s:[]}", "tasks"));
         return;

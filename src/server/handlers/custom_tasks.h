@@ -51,9 +51,15 @@ json_t *bs_ctask_to_original(const json_t *doc);
  * {"detail": "..."}, keeping the status and headers. */
 void bs_ctask_fastapi_shape(bs_response *res);
 
-/* The api_key_id whose view the caller has (own + public tasks), or NULL
- * when the caller holds admin:read and sees every task. */
+/* The api_key_id whose view the caller has on ONE task (get, change,
+ * export by id): own + public tasks, or NULL (every task) when the caller
+ * holds admin:read. */
 const char *bs_ctask_viewer(const bs_request *req);
+
+/* The view of a LIST (list, stats, the original's lookups and export):
+ * own + public tasks; with ?all=true every task, which needs admin:read.
+ * 0 with *viewer set (NULL = all), or -1 with res holding the 400/403. */
+int bs_ctask_list_viewer(bs_request *req, bs_response *res, const char **viewer);
 
 /* The tasks api_key_id owns, as an object _id -> name; NULL on a store
  * error (res filled). */

@@ -299,6 +299,26 @@ const char *bs_ctask_viewer(const bs_request *req)
     return (req->auth.perms & BS_PERM_ADMIN_READ) ? NULL : req->auth.api_key_id;
 }
 
+int bs_ctask_list_viewer(bs_request *req, bs_response *res, const char **viewer)
+{
+    const char *all = bs_request_query(req, "all");
+    *viewer = req->auth.api_key_id;
+    if (!all || !strcmp(all, "false")) return 0;
+    if (strcmp(all, "true")) {
+        bs_reply_error(res, 400, "Invalid query parameter", "'all' must be true or false");
+        return -1;
+    }
+    if (!(req->auth.perms & BS_PERM_ADMIN_READ)) {
+        bs_reply_error(res, 403, "Missing permission",
+                       "%s %s?all=true needs the permission admin:read, which this API key does "
+                       "not have",
+                       req->method, req->path);
+        return -1;
+    }
+    *viewer = NULL;
+    return 0;
+}
+
 json_t *bs_ctask_owned(bs_request *req, bs_response *res, const char *api_key_id)
 {
     json_t *owned = json_object();
