@@ -184,9 +184,10 @@ typedef enum conflict_mode {
     ON_CONFLICT_RENAME
 } conflict_mode;
 
-/* name, or "name (k)" for the smallest k >= 2 that neither taken nor
- * owned holds, cut to stay within 100 characters. */
-static json_t *free_name(const char *name, const json_t *taken, const json_t *owned)
+/* name, or "name (k)" for the smallest k >= 2 that neither taken (this
+ * import's names) nor stored (the key's names -> _id) holds, cut to stay
+ * within 100 characters. */
+static json_t *free_name(const char *name, const json_t *taken, const json_t *stored)
 {
     char buf[512];
     for (int k = 2; k < 100000; k++) {
@@ -200,8 +201,7 @@ static json_t *free_name(const char *name, const json_t *taken, const json_t *ow
             chars++;
         }
         snprintf(buf, sizeof buf, "%.*s%s", (int)keep, name, suffix);
-        if (!json_object_get(taken, buf) && !bs_ctask_name_taken(owned, buf, NULL))
-            return json_string(buf);
+        if (!json_object_get(taken, buf) && !json_object_get(stored, buf)) return json_string(buf);
     }
     return NULL;
 }
@@ -335,7 +335,7 @@ static void import(bs_request *req, bs_response *res, bool *orig)
         return;
     }
     json_t *payload = NULL, *tasks = NULL, *owned = NULL, *taken = NULL, *ids = NULL,
-           *report = NULL, *missing = NULL, *kept_idx = NULL;
+           *report = NULL, *missing = NULL, *kept_idx = NULL, *by_name = NULL;
     if (ctype && !strncasecmp(ctype, "multipart/form-data", 19)) {
         payload = parse_upload(req, res, ctype);
         if (!payload) return;
@@ -349,6 +349,15 @@ static void import(bs_request *req, bs_response *res, bool *orig)
     owned = bs_ctask_owned(req, res, req->auth.api_key_id);
     if (!owned) goto done;
     /* Names: unique per key, within the file and against the stored tasks. */
+    /* The key's names, looked up once per task. */
+    by_name = json_object();
+    const char *oid;
+    json_t *oname;
+    json_object_foreach(owned, oid, oname)
+    {
+        if (json_is_string(oname))
+            json_object_set_new(by_name, json_string_value(oname), json_string(oid));
+    }
     taken = json_object();
     report = json_array();
     json_t *kept = json_array();
@@ -360,7 +369,7 @@ static void import(bs_request *req, bs_response *res, bool *orig)
     {
         const char *name = json_string_value(json_object_get(t, "name"));
         json_t *first = json_object_get(taken, name);
-        const char *stored = bs_ctask_name_taken(owned, name, NULL);
+        const char *stored = json_string_value(json_object_get(by_name, name));
         json_t *entry = json_pack("{s:I, s:s}", "index", (json_int_t)i, "name", name);
         if ((first || stored) && mode == ON_CONFLICT_ERROR) {
             if (first)
@@ -384,7 +393,7 @@ static void import(bs_request *req, bs_response *res, bool *orig)
             continue;
         }
         if (first || stored) {
-            json_t *nn = free_name(name, taken, owned);
+            json_t *nn = free_name(name, taken, by_name);
             if (!nn) {
                 json_decref(entry);
                 bs_reply_error(res, 409, "Task name taken",
@@ -477,6 +486,7 @@ static void import(bs_request *req, bs_response *res, bool *orig)
                           "skipped", (json_int_t)skipped, "tasks", report, "missing_models", mlist),
                 msg);
 done:
+    json_decref(by_name);
     json_decref(kept_idx);
     json_decref(missing);
     json_decref(report);
