@@ -362,13 +362,14 @@ static int run_job(bs_sandbox *sb, json_t *job, const bs_sandbox_limits *lim,
 int bs_sandbox_run(bs_sandbox *sb, const bs_sandbox_job *job, const bs_sandbox_limits *lim,
                    bs_sandbox_call_fn call, void *ud, bs_sandbox_result *out, bs_err *err)
 {
-    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:b,s:I,s:i}", "mode", "run", "tokenizer_code",
-                          job->tokenizer_code ? job->tokenizer_code : "", "model_code",
-                          job->model_code ? job->model_code : "", "function_code",
-                          job->function_code ? job->function_code : "", "model_id",
-                          job->model_id ? job->model_id : "", "input",
-                          job->input ? job->input : json_null(), "batch", job->batch, "max_output",
-                          (json_int_t)lim->max_output, "memory_mb", lim->memory_mb);
+    json_t *j =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:b,s:I,s:i,s:b}", "mode", "run", "tokenizer_code",
+                  job->tokenizer_code ? job->tokenizer_code : "", "model_code",
+                  job->model_code ? job->model_code : "", "function_code",
+                  job->function_code ? job->function_code : "", "model_id",
+                  job->model_id ? job->model_id : "", "input",
+                  job->input ? job->input : json_null(), "batch", job->batch, "max_output",
+                  (json_int_t)lim->max_output, "memory_mb", lim->memory_mb, "strict", job->strict);
     if (!j) return bs_err_set(err, BS_EINVAL, "sandbox: the task's code is not valid UTF-8");
     int rc = run_job(sb, j, lim, call, ud, out, err);
     json_decref(j);

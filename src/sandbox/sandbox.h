@@ -46,6 +46,9 @@ typedef struct bs_sandbox_job {
     const char *model_id;
     const json_t *input;
     int batch;
+    /* The original product's rule: tokenizer_code must bind `tokenizer` and
+     * model_code `model` even when empty (otherwise only when given). */
+    int strict;
 } bs_sandbox_job;
 
 /* Answers one engine call of the task's code (call: {"op": ...}, borrowed;

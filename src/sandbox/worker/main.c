@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -149,7 +148,9 @@ int main(int argc, char **argv)
     /* Nothing of the server but the control socket and stderr stays open. */
     for (int fd = 3; fd < 1024; fd++)
         if (fd != ctl) close(fd);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* No PR_SET_PDEATHSIG here: it fires when the server *thread* that
+     * spawned us ends. The control socket's end of file says the server
+     * is gone. */
     signal(SIGPIPE, SIG_IGN);
     /* One compute thread in numpy: a child may not start threads. */
     setenv("OPENBLAS_NUM_THREADS", "1", 1);
