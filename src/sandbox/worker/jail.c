@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -21,13 +24,16 @@
 static char syscall_names[MAX_NR][24];
 static int report_fd = -1;
 
-void bs_worker_jail_prepare(void)
+static int compile_filter(void);
+
+int bs_worker_jail_prepare(void)
 {
     for (int nr = 0; nr < MAX_NR; nr++) {
         char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
         snprintf(syscall_names[nr], sizeof syscall_names[nr], "%s", name ? name : "unknown");
         free(name);
     }
+    return compile_filter();
 }
 
 int bs_worker_jail_enter(const bs_worker_limits *lim)
@@ -70,23 +76,12 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
     _exit(111);
 }
 
-int bs_worker_jail_lock(int fd)
-{
-    report_fd = fd;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_sigsys;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSYS, &sa, NULL)) return -1;
-    /* A blocked SIGSYS would turn the trap into a silent kill. */
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGSYS);
-    sigprocmask(SIG_UNBLOCK, &s, NULL);
+/* The filter as BPF, compiled once in the warm parent: a child only loads it. */
+static struct sock_filter *filter;
+static unsigned short filter_len;
 
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
-    if (!ctx) return -1;
+static int build_filter(scmp_filter_ctx ctx)
+{
     /* What CPython and numpy need to compute and to talk over the run's
      * socket; nothing that names a path, a process or the network. */
     static const int allow[] = {
@@ -176,7 +171,51 @@ int bs_worker_jail_lock(int fd)
     if (!rc)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A2(SCMP_CMP_EQ, 0));
     if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getrlimit), 0);
-    if (!rc) rc = seccomp_load(ctx);
+    return rc;
+}
+
+/* Compiles the filter and reads its BPF back through a pipe (libseccomp
+ * 2.5 exports to a file descriptor only). */
+static int compile_filter(void)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+    if (!ctx) return -1;
+    int p[2] = {-1, -1};
+    int rc = build_filter(ctx);
+    if (!rc) rc = pipe(p);
+    if (!rc) rc = seccomp_export_bpf(ctx, p[1]);
     seccomp_release(ctx);
-    return rc ? -1 : 0;
+    if (p[1] >= 0) close(p[1]);
+    static char buf[1 << 16];
+    size_t n = 0;
+    ssize_t r;
+    while (!rc && p[0] >= 0 && n < sizeof buf && (r = read(p[0], buf + n, sizeof buf - n)) > 0)
+        n += (size_t)r;
+    if (p[0] >= 0) close(p[0]);
+    if (rc || n == 0 || n % sizeof(struct sock_filter) || n == sizeof buf) return -1;
+    filter = malloc(n);
+    if (!filter) return -1;
+    memcpy(filter, buf, n);
+    filter_len = (unsigned short)(n / sizeof(struct sock_filter));
+    return 0;
+}
+
+int bs_worker_jail_lock(int fd)
+{
+    report_fd = fd;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSYS, &sa, NULL)) return -1;
+    /* A blocked SIGSYS would turn the trap into a silent kill. */
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGSYS);
+    sigprocmask(SIG_UNBLOCK, &s, NULL);
+    if (!filter) return -1;
+    struct sock_fprog prog = {.len = filter_len, .filter = filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) ? -1 : 0;
 }

@@ -155,7 +155,10 @@ int main(int argc, char **argv)
     /* One compute thread in numpy: a child may not start threads. */
     setenv("OPENBLAS_NUM_THREADS", "1", 1);
     setenv("OMP_NUM_THREADS", "1", 1);
-    bs_worker_jail_prepare();
+    if (bs_worker_jail_prepare()) {
+        fprintf(stderr, "bertstudio-sandbox: cannot build the seccomp filter\n");
+        return 1;
+    }
     if (bs_worker_py_init(py_dir)) return 1;
 
     sigset_t chld;

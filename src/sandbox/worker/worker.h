@@ -19,16 +19,17 @@ typedef struct bs_worker_limits {
  * message on stderr. */
 int bs_worker_py_init(const char *py_dir);
 
-/* Resolves the names of the system calls once, before any child exists
- * (the SIGSYS handler may not allocate). */
-void bs_worker_jail_prepare(void);
+/* Resolves the names of the system calls (the SIGSYS handler may not
+ * allocate) and compiles the seccomp filter, once, before any child
+ * exists. 0, or -1 when the filter cannot be built. */
+int bs_worker_jail_prepare(void);
 
 /* In a fresh child: new namespaces where allowed, rlimits, empty
  * environment. 0, or -1 (errno set) when a limit could not be set. */
 int bs_worker_jail_enter(const bs_worker_limits *lim);
 
 /* Installs the SIGSYS reporter (writes a "violation" frame on report_fd,
- * then exits) and loads the seccomp filter. 0, or -1. */
+ * then exits) and loads the compiled seccomp filter. 0, or -1. */
 int bs_worker_jail_lock(int report_fd);
 
 /* The whole life of a child after fork: jail, read the job from fd, run it,
