@@ -341,3 +341,103 @@ def test_without_the_worker_answers_503():
         assert srv.get("/health").status_code == 200
     finally:
         srv.stop()
+
+
+def test_tokenizer_subset_matches_tokenize(csrv):
+    code = (
+        "tok = AutoTokenizer.from_pretrained('demo/tiny-bert-classification')\n"
+        "def custom_function(text):\n"
+        "    a, b = text.split('|')\n"
+        "    enc = tok(a, b, return_offsets_mapping=True)\n"
+        "    batch = tok([a, b], padding=True, truncation=True, max_length=6, return_tensors='pt')\n"
+        "    ids = batch['input_ids']\n"
+        "    return {'ids': enc['input_ids'], 'types': enc['token_type_ids'],\n"
+        "            'offsets': [list(o) for o in enc['offset_mapping']],\n"
+        "            'shape': list(ids.shape), 'mask': batch.attention_mask.tolist(),\n"
+        "            'tokens': tok.convert_ids_to_tokens(enc['input_ids']),\n"
+        "            'first': tok.convert_ids_to_tokens(int(ids[0][1])),\n"
+        "            'decoded': tok.decode(enc['input_ids'], skip_special_tokens=True),\n"
+        "            'batch_decoded': tok.batch_decode(ids, skip_special_tokens=True)}\n")
+    a, b = "Hello world, fine day", "short one"
+    r = run(csrv, code, f"{a}|{b}")
+    assert r.status_code == 200, r.text
+    got = r.json()["data"]["result"]
+    r = call(csrv, "/tokenize", {"text": a, "text_pair": b, "model_name": "demo/tiny-bert-classification"})
+    want = r.json()["data"]["results"][0]
+    assert got["ids"] == want["input_ids"]
+    assert got["types"] == want["token_type_ids"]
+    assert got["offsets"] == want["offsets"]
+    assert got["tokens"] == want["tokens"]
+    assert got["first"] == want["tokens"][1]
+    assert got["shape"][0] == 2 and got["shape"][1] <= 6
+    assert got["mask"][1][-1] in (0, 1) and all(got["mask"][0])
+    r = call(csrv, "/tokenize", {"text": [a, b], "model_name": "demo/tiny-bert-classification",
+                                 "max_length": 6})
+    lens = [len(x["input_ids"]) for x in r.json()["data"]["results"]]
+    assert got["shape"][1] == max(lens)
+    assert [sum(m) for m in got["mask"]] == lens
+    assert isinstance(got["decoded"], str) and got["decoded"]
+    assert len(got["batch_decoded"]) == 2
+
+
+def test_masked_lm_logits_agree_with_fill_mask(csrv):
+    code = (
+        "tok = AutoTokenizer.from_pretrained('demo/tiny-bert-mlm')\n"
+        "mlm = AutoModelForMaskedLM.from_pretrained('demo/tiny-bert-mlm')\n"
+        "def custom_function(text):\n"
+        "    enc = tok(text, return_tensors='pt')\n"
+        "    logits = mlm(**enc).logits\n"
+        "    pos = enc['input_ids'][0].tolist().index(tok.mask_token_id)\n"
+        "    top = torch.topk(logits[0, pos].softmax(dim=-1), 3)\n"
+        "    return {'ids': top.indices.tolist(), 'scores': top.values.tolist(),\n"
+        "            'shape': list(logits.shape)}\n")
+    r = call(csrv, "/tasks/fill-mask", {"text": "the cat [MASK] on the mat", "model_name": "demo/tiny-bert-mlm",
+                                        "top_k": 3})
+    assert r.status_code == 200, r.text
+    want = r.json()["data"]["results"][0]
+    r = run(csrv, code, "the cat [MASK] on the mat")
+    assert r.status_code == 200, r.text
+    got = r.json()["data"]["result"]
+    assert got["ids"] == [w["token"] for w in want]
+    for g, w in zip(got["scores"], want):
+        assert abs(g - w["score"]) < 1e-5
+
+
+def test_qa_and_features_pipelines(csrv):
+    q, c = "Where does John live?", "John lives in Paris and works in Berlin."
+    code = ("qa = pipeline('question-answering', model='demo/tiny-bert-qa')\n"
+            "fe = pipeline('feature-extraction', model='demo/tiny-bert-qa')\n"
+            "m = AutoModelForQuestionAnswering.from_pretrained('demo/tiny-bert-qa')\n"
+            "t = AutoTokenizer.from_pretrained('demo/tiny-bert-qa')\n"
+            "def custom_function(text):\n"
+            "    q, c = text.split('|')\n"
+            "    out = m(**t(q, c, return_tensors='pt'))\n"
+            "    return {'qa': qa(question=q, context=c), 'features': fe(c),\n"
+            "            'start': list(out.start_logits.shape), 'end': list(out.end_logits.shape)}\n")
+    r = run(csrv, code, f"{q}|{c}")
+    assert r.status_code == 200, r.text
+    got = r.json()["data"]["result"]
+    r = call(csrv, "/tasks/qa", {"question": q, "context": c, "model_name": "demo/tiny-bert-qa"})
+    assert got["qa"] == r.json()["data"]["results"][0]
+    r = call(csrv, "/tasks/features", {"text": c, "model_name": "demo/tiny-bert-qa"})
+    want = r.json()["data"]["features"][0]
+    assert len(got["features"][0]) == len(want)
+    assert max(abs(x - y) for x, y in zip(got["features"][0][1], want[1])) < 1e-5
+    assert got["start"] == got["end"] and got["start"][0] == 1
+
+
+def test_bart_generate_matches_summarization(csrv):
+    text = "The quick brown fox jumps over the lazy dog. It was a sunny day in the park."
+    code = ("tok = AutoTokenizer.from_pretrained('demo/tiny-bart')\n"
+            "m = AutoModelForSeq2SeqLM.from_pretrained('demo/tiny-bart')\n"
+            "def custom_function(text):\n"
+            "    enc = tok(text, return_tensors='pt')\n"
+            "    ids = m.generate(enc['input_ids'], max_length=12, num_beams=2)\n"
+            "    return tok.decode(ids[0], skip_special_tokens=True)\n")
+    r = run(csrv, code, text)
+    assert r.status_code == 200, r.text
+    got = r.json()["data"]["result"]
+    r = call(csrv, "/tasks/summarization", {"text": text, "model_name": "demo/tiny-bart",
+                                            "max_length": 12, "num_beams": 2})
+    assert r.status_code == 200, r.text
+    assert got.strip() == r.json()["data"]["results"][0]["summary_text"].strip()
