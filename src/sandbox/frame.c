@@ -20,6 +20,8 @@ static int write_all(int fd, const void *p, size_t n, bs_err *err)
         ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
         if (w < 0 && errno == ENOTSOCK) w = write(fd, c, n);
         if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return bs_err_set(err, BS_EBUSY, "sandbox: the other side does not read");
         if (w <= 0) return bs_err_set(err, BS_EIO, "sandbox: write failed: %s", strerror(errno));
         c += w;
         n -= (size_t)w;

@@ -223,18 +223,37 @@ static const char *refusal(const char *name)
     return NULL;
 }
 
+static void describe_timeout(const bs_sandbox_limits *lim, bs_sandbox_result *out)
+{
+    if (lim->wall_ms % 1000)
+        set_error(out, BS_SANDBOX_LIMIT, "custom task exceeded %.1f s wall time",
+                  lim->wall_ms / 1000.0);
+    else
+        set_error(out, BS_SANDBOX_LIMIT, "custom task exceeded %d s wall time",
+                  lim->wall_ms / 1000);
+}
+
+/* 1 when the worker process has died (then the next run restarts it). */
+static int worker_gone(bs_sandbox *sb)
+{
+    pthread_mutex_lock(&sb->mu);
+    int gone = sb->pid <= 0 || waitpid(sb->pid, NULL, WNOHANG) == sb->pid;
+    if (gone) {
+        if (sb->ctl >= 0) close(sb->ctl);
+        sb->ctl = -1;
+        sb->pid = 0;
+    }
+    pthread_mutex_unlock(&sb->mu);
+    return gone;
+}
+
 /* The child's end, from the worker's "exit" message. */
 static void describe_exit(const json_t *ex, const bs_sandbox_limits *lim, bs_sandbox_result *out)
 {
     int sig = (int)json_integer_value(json_object_get(ex, "signal"));
     int code = (int)json_integer_value(json_object_get(ex, "code"));
     if (json_is_true(json_object_get(ex, "timeout"))) {
-        if (lim->wall_ms % 1000)
-            set_error(out, BS_SANDBOX_LIMIT, "custom task exceeded %.1f s wall time",
-                      lim->wall_ms / 1000.0);
-        else
-            set_error(out, BS_SANDBOX_LIMIT, "custom task exceeded %d s wall time",
-                      lim->wall_ms / 1000);
+        describe_timeout(lim, out);
     } else if (sig == SIGXCPU || sig == SIGKILL) {
         set_error(out, BS_SANDBOX_LIMIT, "custom task exceeded %d s CPU time",
                   lim->cpu_seconds > 0 ? lim->cpu_seconds : (lim->wall_ms + 999) / 1000 + 1);
@@ -275,6 +294,11 @@ static int run_job(bs_sandbox *sb, json_t *job, const bs_sandbox_limits *lim,
         return rc;
     }
     int fd = sv[0];
+    /* The child's socket is shared with the worker, which never reads it:
+     * a write to a child that died with a full buffer must not block. */
+    struct timeval snd = {.tv_sec = (lim->wall_ms + MARGIN_MS) / 1000,
+                          .tv_usec = (lim->wall_ms + MARGIN_MS) % 1000 * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
     rc = bs_sandbox_frame_write(fd, job, err);
     /* A child that died at once (refused, out of memory) closed its end:
      * its exit message still tells why. */
@@ -286,21 +310,30 @@ static int run_job(bs_sandbox *sb, json_t *job, const bs_sandbox_limits *lim,
         json_t *msg = NULL;
         bs_err ferr = {0};
         if (left <= 0 || (rc = bs_sandbox_frame_read(fd, max, left, &msg, &ferr))) {
-            if (left > 0 && ferr.code == BS_ELIMIT && !have_result) {
+            rc = 0;
+            if (have_result) {
+                /* the worker went before telling how the child ended */
+            } else if (left > 0 && ferr.code == BS_ELIMIT) {
                 set_error(out, BS_SANDBOX_LIMIT,
                           "custom task output exceeded the %zu byte limit (custom_task_max_output_"
                           "bytes)",
                           lim->max_output);
-                rc = 0;
-            } else if (have_result) {
-                rc = 0; /* the worker went before telling how the child ended */
+            } else if (left > 0 && ferr.code == BS_EFORMAT) {
+                /* Only the child's code can write garbage on its socket. */
+                set_error(out, BS_SANDBOX_REFUSED,
+                          "custom task wrote on the sandbox's channel (a malformed message)");
+            } else if (left <= 0 || ferr.code == BS_EBUSY) {
+                /* The worker kills at the wall time; this is when the server
+                 * was still busy with the code's calls, or the worker hangs. */
+                describe_timeout(lim, out);
+            } else if (worker_gone(sb)) {
+                rc = bs_err_set(err, BS_EIO, "sandbox: the worker stopped (%s)", ferr.msg);
+            } else if (bs_time_mono_ns() - t0 >= (int64_t)lim->wall_ms * 1000000) {
+                /* The exit message was dropped: the child had filled its
+                 * socket with messages, and was killed at its wall time. */
+                describe_timeout(lim, out);
             } else {
-                rc = bs_err_set(err, BS_EIO, "sandbox: the worker stopped answering (%s)",
-                                ferr.msg[0] ? ferr.msg : "timeout");
-                pthread_mutex_lock(&sb->mu);
-                if (sb->ctl >= 0) close(sb->ctl);
-                sb->ctl = -1; /* restarted by the next run */
-                pthread_mutex_unlock(&sb->mu);
+                set_error(out, BS_SANDBOX_ERROR, "custom task ended without a result");
             }
             break;
         }
@@ -316,6 +349,10 @@ static int run_job(bs_sandbox *sb, json_t *job, const bs_sandbox_limits *lim,
                 crc ? json_pack("{s:b,s:s}", "ok", 0, "error", cerr.msg)
                     : json_pack("{s:b,s:o}", "ok", 1, "value", reply ? reply : json_null());
             bs_err werr = {0};
+            int64_t ms = (deadline - bs_time_mono_ns()) / 1000000;
+            struct timeval snd = {.tv_sec = ms > 0 ? ms / 1000 : 0,
+                                  .tv_usec = ms > 0 ? ms % 1000 * 1000 : 1000};
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
             if (!ans || bs_sandbox_frame_write(fd, ans, &werr)) {
                 /* The child is gone; its exit message follows. */
             }

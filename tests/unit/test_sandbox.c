@@ -197,6 +197,31 @@ static void test_jail_refusals(void **state)
                  "module 'ctypes' is not available");
 }
 
+/* The code owns fd 3 (the run's socket): what it writes there is its own
+ * failure, and the worker keeps serving other runs. */
+static void test_hostile_channel(void **state)
+{
+    (void)state;
+    expect_error(
+        "import os\ndef custom_function(text):\n    os.write(3, b'\\x05\\x00\\x00\\x00hello')\n"
+        "    while True: pass\n",
+        BS_SANDBOX_REFUSED, "malformed message");
+    expect_error("import os\ndef custom_function(text):\n    os.write(3, b'\\xff\\xff\\xff\\x03')\n"
+                 "    while True: pass\n",
+                 BS_SANDBOX_LIMIT, "output exceeded");
+    /* Calls it never reads the answers of, until the buffer is full. */
+    expect_error("import os\ndef custom_function(text):\n"
+                 "    m = b'{\"op\":\"call\",\"call\":{\"op\":\"load\",\"model\":\"m\"}}'\n"
+                 "    f = len(m).to_bytes(4, 'little') + m\n"
+                 "    while True: os.write(3, f)\n",
+                 BS_SANDBOX_LIMIT, "wall time");
+    bs_sandbox_result r;
+    run("def custom_function(text):\n    return 7\n", "\"x\"", NULL, NULL, &r);
+    assert_int_equal(r.status, BS_SANDBOX_OK);
+    assert_int_equal(json_integer_value(r.result), 7);
+    bs_sandbox_result_clear(&r);
+}
+
 static void test_environment_is_empty(void **state)
 {
     (void)state;
@@ -246,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_jail_refusals),
         cmocka_unit_test(test_environment_is_empty),
         cmocka_unit_test(test_check_reports),
+        cmocka_unit_test(test_hostile_channel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

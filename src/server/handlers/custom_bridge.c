@@ -12,8 +12,8 @@
 #include "util/time.h"
 
 /* Most floats one forward call may return (an MLM's logits grow with the
- * vocabulary): 64 MB of float32 before JSON. */
-#define MAX_OUT_FLOATS (16u << 20)
+ * vocabulary): about 40 MB of JSON, under the sandbox's frame limit. */
+#define MAX_OUT_FLOATS (2u << 20)
 #define MAX_SEQS       256
 
 static const char *head_name(bs_head_kind h)
