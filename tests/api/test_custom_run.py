@@ -441,3 +441,46 @@ def test_bart_generate_matches_summarization(csrv):
                                             "max_length": 12, "num_beams": 2})
     assert r.status_code == 200, r.text
     assert got.strip() == r.json()["data"]["results"][0]["summary_text"].strip()
+
+
+def worker_pids(srv):
+    """The bertstudio-sandbox processes whose parent is srv's server."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", encoding="utf-8") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")[0]
+        except OSError:
+            continue
+        if int(fields[1]) == srv.proc.pid and cmd.endswith(b"bertstudio-sandbox"):
+            pids.append(int(d))
+    return pids
+
+
+def test_a_dead_worker_is_restarted(csrv):
+    r = run(csrv, "def custom_function(text):\n    return 1")
+    assert r.status_code == 200, r.text
+    pids = worker_pids(csrv)
+    assert len(pids) == 1, pids
+    os.kill(pids[0], 9)
+    r = run(csrv, "def custom_function(text):\n    return 2")
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["result"] == 2
+    assert worker_pids(csrv) not in ([], pids)
+
+
+def test_the_worker_stops_with_the_server():
+    srv = start_server()
+    try:
+        r = srv.post("/tasks/custom", headers=srv.auth(),
+                     json={"function_code": "def custom_function(t):\n    return t", "input_text": "x"})
+        assert r.status_code == 200, r.text
+        pids = worker_pids(srv)
+        assert len(pids) == 1
+    finally:
+        assert srv.stop() == 0
+    assert not os.path.exists(f"/proc/{pids[0]}")

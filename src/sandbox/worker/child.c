@@ -42,7 +42,7 @@ void bs_worker_child(int fd, const bs_worker_limits *lim)
         close(fd);
         fd = 3;
     }
-    for (int i = 4; i < 1024; i++) close(i);
+    close_range(4, ~0u, 0);
     bs_worker_run_fd = fd;
     if (bs_worker_jail_enter(lim)) {
         send_error(fd, "error", "sandbox: could not set the limits of the run");

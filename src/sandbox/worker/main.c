@@ -151,8 +151,8 @@ int main(int argc, char **argv)
         return 2;
     }
     /* Nothing of the server but the control socket and stderr stays open. */
-    for (int fd = 3; fd < 1024; fd++)
-        if (fd != ctl) close(fd);
+    for (int fd = 3; fd < ctl; fd++) close(fd);
+    close_range((unsigned)ctl + 1, ~0u, 0); /* the server may hold thousands */
     /* No PR_SET_PDEATHSIG here: it fires when the server *thread* that
      * spawned us ends. The control socket's end of file says the server
      * is gone. */
