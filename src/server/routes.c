@@ -67,6 +67,7 @@ const bs_route bs_routes[] = {
     {"POST", "/tasks/features", bs_handle_task_features, EXECUTE, NULL},
     {"POST", "/tasks/summarization", bs_handle_task_summarization, EXECUTE, NULL},
     {"POST", "/tasks/rerank", bs_handle_task_rerank, EXECUTE, NULL},
+    {"POST", "/tasks/custom", bs_handle_custom_run, EXECUTE, NULL},
     {"POST", "/tokenize", bs_handle_tokenize, EXECUTE, NULL},
     {"POST", "/v1/embeddings", bs_handle_v1_embeddings, EXECUTE, NULL},
     {"GET", "/v1/models", bs_handle_v1_models, EXECUTE, NULL},
@@ -97,6 +98,8 @@ const bs_route bs_routes[] = {
     {"POST", "/summarize", bs_handle_legacy_summarize, EXECUTE, NULL},
     {"POST", "/features", bs_handle_legacy_features, EXECUTE, NULL},
     {"GET", "/stats", bs_handle_stats, EXECUTE, NULL},
+    {"POST", "/custom-task", bs_handle_custom_legacy, EXECUTE, NULL},
+    {"POST", "/custom-task/batch", bs_handle_custom_legacy_batch, EXECUTE, NULL},
 };
 
 const size_t bs_routes_count = sizeof bs_routes / sizeof *bs_routes;

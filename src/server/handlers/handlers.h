@@ -99,6 +99,11 @@ void bs_handle_ctasks_original_search(bs_request *req, bs_response *res);
 void bs_handle_ctasks_original_model(bs_request *req, bs_response *res);
 void bs_handle_ctasks_original_tags(bs_request *req, bs_response *res);
 
+/* custom_run.c (custom tasks run in the sandbox; the original's routes too) */
+void bs_handle_custom_run(bs_request *req, bs_response *res);
+void bs_handle_custom_legacy(bs_request *req, bs_response *res);
+void bs_handle_custom_legacy_batch(bs_request *req, bs_response *res);
+
 /* tasks*.c (task endpoints, OpenAI-compatible and legacy routes) */
 void bs_handle_task_classification(bs_request *req, bs_response *res);
 void bs_handle_task_ner(bs_request *req, bs_response *res);
