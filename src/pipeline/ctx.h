@@ -41,6 +41,11 @@ int bs_pl_encode(const bs_pipeline_ctx *ctx, const char *text, size_t text_len, 
 int bs_pl_forward(const bs_pipeline_ctx *ctx, bs_encoding *const *encs, size_t n, unsigned want,
                   bs_model_outputs *out, bs_err *err);
 
+/* The score function of classification when the request sets none:
+ * problem_type, then one label (sigmoid), then config.json's
+ * function_to_apply, else softmax (transformers' rule). */
+bs_cls_function bs_pl_cls_default_function(const bs_pipeline_ctx *ctx);
+
 /* BS_EUNPROCESSABLE unless the model has `head`, naming what the task needs. */
 int bs_pl_require_head(const bs_pipeline_ctx *ctx, bs_head_kind head, const char *task,
                        bs_err *err);

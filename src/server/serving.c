@@ -62,7 +62,9 @@ static bool in_use(const char *name, void *ud)
 static void batch_metrics(bs_buf *out, void *ud)
 {
     bs_serving *s = ud;
-    bs_batch_group_metrics(s->group, out);
+    bs_batch_stats st;
+    bs_batch_group_stats(s->group, &st);
+    bs_metrics_batch(&st, out);
 }
 
 int bs_serving_new(bs_server *srv, bs_serving **out, bs_err *err)
