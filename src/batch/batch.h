@@ -48,6 +48,9 @@ typedef struct bs_batcher_opts {
     /* Dense-layer precision (bs_precision) of the models a bs_batch_group
      * loads; 0 = f32. */
     int precision;
+    /* The engine context every model a bs_batch_group loads computes on
+     * (borrowed; freed after the group). NULL: each model starts its own. */
+    bs_ctx *engine;
 } bs_batcher_opts;
 
 typedef struct bs_batcher bs_batcher;

@@ -112,6 +112,7 @@ int bs_batch_model_load(const char *name, const char *dir, void *ud, void **hand
     bs_model_opts mo;
     bs_model_opts_default(&mo);
     mo.precision = (bs_precision)g->opts.precision; /* fixed at start: no lock needed */
+    mo.ctx = g->opts.engine;                        /* the server's one compute pool */
     int rc = bs_pipeline_ctx_load(dir, &mo, &sm->ctx, err);
     if (rc) {
         free(sm);

@@ -54,6 +54,7 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
     bs_err gerr = {0}; /* optional file: absent or unreadable means none */
     if (bs_file_read(path, BS_MODEL_CONFIG_MAX, &m->genconfig_text, NULL, &gerr))
         m->genconfig_text = NULL;
+    bs_model_settings_read(m);
 
     bs_config *c = &m->cfg;
     m->n_enc_layers = c->fam == BS_FAM_ALBERT ? c->n_groups * c->inner_group_num : c->n_layers;
@@ -79,13 +80,19 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
     }
     if ((rc = bs_w_open_all(m, dir, err)) < 0) goto fail;
     if ((rc = bs_arch_bind(m, err)) < 0) goto fail;
-    m->n_threads = def.n_threads;
     m->precision = def.precision;
-    m->pool = bs_pool_new(def.n_threads);
-    if (!m->pool) {
-        rc = bs_err_set(err, BS_ENOMEM, "%s: cannot start %d compute threads", dir, def.n_threads);
-        goto fail;
+    if (opts && opts->ctx) {
+        m->ctx = opts->ctx;
+    } else {
+        bs_ctx_opts co = {.n_threads = def.n_threads};
+        if ((rc = bs_ctx_new(&co, &m->ctx, err))) {
+            bs_err_prefix(err, "%s", dir);
+            goto fail;
+        }
+        m->owns_ctx = 1;
     }
+    m->pool = bs_ctx_attach(m->ctx);
+    m->n_threads = bs_ctx_n_threads(m->ctx);
     if ((rc = bs_w_pack_layers(m, err)) < 0) goto fail;
     *out = m;
     return 0;
@@ -97,7 +104,8 @@ fail:
 void bs_model_free(bs_model *m)
 {
     if (!m) return;
-    bs_pool_free(m->pool);
+    if (m->pool) bs_ctx_detach(m->ctx);
+    if (m->owns_ctx) bs_ctx_free(m->ctx);
     for (size_t i = 0; i < m->n_files; i++) bs_st_close(&m->files[i]);
     free(m->files);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);

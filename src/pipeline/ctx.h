@@ -15,11 +15,9 @@ enum { BS_POOLBIT_CLS = 1, BS_POOLBIT_MEAN = 2, BS_POOLBIT_MAX = 4, BS_POOLBIT_M
 struct bs_pipeline_ctx {
     bs_model *model;
     bs_tokenizer *tok;
-    unsigned st_pooling;   /* BS_POOLBIT_* from 1_Pooling/config.json; 0 = none */
-    int st_normalize;      /* modules.json has a Normalize module */
-    size_t st_max_seq_len; /* sentence_bert_config.json max_seq_length; 0 = none */
-    json_t *
-        gen_defaults; /* generation settings: config <- generation_config <- task_specific_params */
+    unsigned st_pooling;             /* BS_POOLBIT_* from 1_Pooling/config.json; 0 = none */
+    int st_normalize;                /* modules.json has a Normalize module */
+    size_t st_max_seq_len;           /* sentence_bert_config.json max_seq_length; 0 = none */
     bs_cls_function config_function; /* config.json function_to_apply, or DEFAULT */
 };
 
