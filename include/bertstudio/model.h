@@ -74,6 +74,15 @@ BS_API void bs_model_opts_default(bs_model_opts *opts);
  * vs actual value. */
 BS_API int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs_err *err);
 
+/* Checks the model folder `dir` as bs_model_load would, without loading it:
+ * config.json, the safetensors headers (every file of a sharded
+ * checkpoint) and every tensor the architecture needs, with its dtype and
+ * the shape config.json implies. No weight byte is read, converted or
+ * packed and no thread is started, so checking a large model costs about
+ * what reading its headers does. Returns 0, or the error (code and
+ * sentence) bs_model_load would give for a bad folder. */
+BS_API int bs_model_check(const char *dir, bs_err *err);
+
 /* Frees a model loaded by bs_model_load (NULL is fine). No forward call,
  * encoder state or cache of this model may be in use. */
 BS_API void bs_model_free(bs_model *model);

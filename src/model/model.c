@@ -19,7 +19,10 @@ void bs_model_opts_default(bs_model_opts *opts)
     opts->n_threads = c > 0 ? (int)c : 1;
 }
 
-int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs_err *err)
+/* shapes_only: stop after binding, with every tensor's header checked and
+ * none of its data read (bs_model_check). */
+static int load(const char *dir, const bs_model_opts *opts, int shapes_only, bs_model **out,
+                bs_err *err)
 {
     *out = NULL;
     if (!dir) return bs_err_set(err, BS_EINVAL, "bs_model_load: no model directory given");
@@ -36,6 +39,7 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
             dir);
     bs_model *m = calloc(1, sizeof *m);
     if (!m) return bs_err_set(err, BS_ENOMEM, "%s: out of memory", dir);
+    m->shapes_only = shapes_only;
     char path[4096];
     int rc;
     if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) {
@@ -80,6 +84,10 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
     }
     if ((rc = bs_w_open_all(m, dir, err)) < 0) goto fail;
     if ((rc = bs_arch_bind(m, err)) < 0) goto fail;
+    if (shapes_only) {
+        *out = m;
+        return 0;
+    }
     m->precision = def.precision;
     if (opts && opts->ctx) {
         m->ctx = opts->ctx;
@@ -97,6 +105,19 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
     *out = m;
     return 0;
 fail:
+    bs_model_free(m);
+    return rc;
+}
+
+int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs_err *err)
+{
+    return load(dir, opts, 0, out, err);
+}
+
+int bs_model_check(const char *dir, bs_err *err)
+{
+    bs_model *m = NULL;
+    int rc = load(dir, NULL, 1, &m, err);
     bs_model_free(m);
     return rc;
 }

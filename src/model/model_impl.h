@@ -64,6 +64,7 @@ struct bs_model {
     bs_model_gen_config gen;       /* settings.c */
     bs_ctx *ctx;                   /* the engine context the model computes on */
     int owns_ctx;                  /* made by bs_model_load for this model alone (opts.ctx NULL) */
+    int shapes_only;               /* bs_model_check: weights point at unconverted file bytes */
     bs_pool *pool; /* ctx's pool, borrowed while the model lives (NULL until then) */
 
     bs_st_file *files;
