@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void test_err(void **state)
 {
@@ -67,6 +68,36 @@ static void test_time(void **state)
     assert_int_equal(bs_time_parse_iso8601("2024-13-15", &ms), -1);
     assert_int_equal(bs_time_parse_iso8601("yesterday", &ms), -1);
     assert_int_equal(bs_time_parse_iso8601("2024-01-15T10:30:00Zjunk", &ms), -1);
+}
+
+/* The one whole-file reader: exact bytes NUL-terminated, the cap refused
+ * with BS_ELIMIT (one byte over is enough), a missing file BS_ENOTFOUND. */
+static void test_file_read(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/bs-test-file-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    assert_non_null(f);
+    static char big[20000];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (char)('a' + i % 26);
+    assert_int_equal(fwrite(big, 1, sizeof big, f), sizeof big);
+    fclose(f);
+    char *text = NULL;
+    size_t len = 0;
+    bs_err err = {0};
+    assert_int_equal(bs_file_read(path, sizeof big, &text, &len, &err), 0);
+    assert_int_equal(len, sizeof big);
+    assert_memory_equal(text, big, sizeof big);
+    assert_int_equal(text[len], 0);
+    free(text);
+    assert_int_equal(bs_file_read(path, sizeof big - 1, &text, &len, &err), BS_ELIMIT);
+    assert_null(text);
+    assert_non_null(strstr(err.msg, path));
+    unlink(path);
+    assert_int_equal(bs_file_read(path, 100, &text, &len, &err), BS_ENOTFOUND);
+    assert_null(text);
 }
 
 static void test_fmt_float(void **state)
@@ -142,9 +173,10 @@ static void test_json_write(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_err),       cmocka_unit_test(test_buf),
-        cmocka_unit_test(test_utf8),      cmocka_unit_test(test_time),
-        cmocka_unit_test(test_fmt_float), cmocka_unit_test(test_json_write),
+        cmocka_unit_test(test_err),        cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_utf8),       cmocka_unit_test(test_time),
+        cmocka_unit_test(test_file_read),  cmocka_unit_test(test_fmt_float),
+        cmocka_unit_test(test_json_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
