@@ -10,6 +10,7 @@ pkgs=(
   libcurl4-openssl-dev libsodium-dev libcmocka-dev
   python3 python3-pytest python3-requests python3-numpy
   nodejs npm
+  chromium
 )
 
 missing=()
