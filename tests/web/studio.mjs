@@ -122,7 +122,21 @@ step('open the browser', async () => {
 const dropNetworkErrors = (status) =>
   (S.consoleErrors = S.consoleErrors.filter((e) => !e.includes(`status of ${status} `)));
 
-const shot = (name, page = S.page) => page.screenshot({ path: join(ART, `${name}.png`), fullPage: true });
+const AXE = readFileSync(createRequire(join(SRC, 'web/package.json')).resolve('axe-core/axe.min.js'), 'utf8');
+S.a11y = [];
+// axe-core's WCAG 2 A/AA rules (labels, names, contrast, landmarks) on the
+// page as shown; injected through the DevTools protocol, which the page's
+// CSP does not govern.
+async function a11y(name, page) {
+  await page.evaluate(AXE);
+  const r = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }));
+  for (const v of r.violations) S.a11y.push(`${name}: ${v.id} (${v.help}) at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+async function shot(name, page = S.page) {
+  await page.screenshot({ path: join(ART, `${name}.png`), fullPage: true });
+  await a11y(name, page);
+}
 
 step('log in with the admin key', async () => {
   const p = S.page;
@@ -132,8 +146,11 @@ step('log in with the admin key', async () => {
   await p.getByRole('alert').waitFor();
   dropNetworkErrors(401); // the refused login
   await shot('login');
-  await p.getByLabel('API key').fill(S.key);
-  await p.getByRole('button', { name: 'Sign in' }).click();
+  // By keyboard: the key field has the focus, Enter submits.
+  await p.getByLabel('API key').fill('');
+  assert.equal(await p.evaluate(() => document.activeElement.id), 'api-key');
+  await p.keyboard.type(S.key);
+  await p.keyboard.press('Enter');
   await p.getByTestId('who').waitFor();
   assert.match(await p.getByTestId('who').textContent(), /admin/i);
   await p.waitForURL('**/dashboard');
@@ -329,7 +346,12 @@ step('dashboard: charts after the executions', async () => {
   assert.ok(Number((await p.getByTestId('stat-total').locator('.stat-value').textContent()).replace(/\D/g, '')) >= 8);
   assert.ok((await p.locator('[data-testid=log-table] tbody tr').count()) > 0);
   await p.locator('#lf-task').selectOption('ner');
-  await p.waitForFunction(() => [...document.querySelectorAll('[data-testid=log-table] tbody tr td:nth-child(2)')].every((td) => td.textContent === 'ner'));
+  await p.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('[data-testid=log-table] tbody tr')];
+    return rows.length > 0 && rows.every((tr) => tr.children[1].textContent === 'ner');
+  });
+  // The runs of the NER playground succeeded.
+  assert.ok((await p.locator('[data-testid=log-table] tbody tr .state', { hasText: 'success' }).count()) > 0);
   await shot('dashboard');
 });
 
@@ -358,6 +380,16 @@ step('custom tasks page', async () => {
   await shot('custom-tasks');
 });
 
+step('keyboard: skip link first, then the navigation', async () => {
+  const p = S.page;
+  await p.goto(`${S.base}/playground/qa`);
+  await p.getByTestId('run').waitFor();
+  await p.keyboard.press('Tab');
+  assert.equal(await p.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  await p.keyboard.press('Tab');
+  assert.equal(await p.evaluate(() => document.activeElement.textContent), 'Dashboard');
+});
+
 step('log out', async () => {
   const p = S.page;
   await p.getByRole('button', { name: 'Sign out' }).click();
@@ -365,6 +397,10 @@ step('log out', async () => {
   const r = await p.evaluate(() => fetch('/auth/check').then((x) => x.status));
   assert.equal(r, 401);
   dropNetworkErrors(401);
+});
+
+step('accessibility: no WCAG 2 A/AA violation on any page', async () => {
+  assert.deepEqual(S.a11y, []);
 });
 
 step('no request left 127.0.0.1 and the console has no errors', async () => {

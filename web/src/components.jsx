@@ -148,7 +148,7 @@ export function Heatmap({ values, rowLabels, colLabels, min, max, diverging, cel
             </span>
           ))}
         </div>
-        <div class="heatmap-scroll">
+        <div class="heatmap-scroll" tabIndex={0} role="region" aria-label={`${label} (scrolls sideways)`}>
           <canvas ref={ref} role="img" aria-label={label} onMouseMove={onMove} onMouseLeave={() => setTip('')} />
           {colLabels && cw >= 26 && (
             <div class="heatmap-cols" aria-hidden="true">

@@ -166,11 +166,11 @@ function Log() {
               <tbody>
                 {data.logs.map((l) => (
                   <tr key={l._id}>
-                    <td>{fmtDate(l.created_at || l.timestamp)}</td>
+                    <td>{fmtDate(l.timestamp || l.created_at)}</td>
                     <td>{l.task_type}</td>
                     <td class="mono">{l.model_name}</td>
                     <td>{ms(l.execution_time)} ms</td>
-                    <td><span class={`state ${l.success ? 'st-loaded' : 'st-revoked'}`} title={l.error_message || ''}>{l.success ? 'ok' : 'error'}</span></td>
+                    <td><span class={`state ${l.status === 'success' ? 'st-loaded' : 'st-revoked'}`} title={l.error_message || ''}>{l.status}</span></td>
                     <td class="small muted">{l.input_text ?? (l.input_length != null ? `${l.input_length} chars` : '')}</td>
                   </tr>
                 ))}

@@ -62,7 +62,7 @@ function Cache({ auth, reload, models, error, capBytes }) {
   };
   const noManage = lacks(auth, 'models:download');
   const used = (models || []).reduce((a, m) => a + (m.file_size || 0), 0);
-  const cached = (models || []).filter((m) => m.state !== 'not_cached');
+  const cached = (models || []).filter((m) => m.state !== 'not_cached').sort((a, b) => a.model_name.localeCompare(b.model_name));
   return (
     <section class="card" aria-labelledby="cache-h">
       <div class="card-head">
@@ -166,7 +166,7 @@ function Search({ auth, local, reload }) {
       </div>
       <ErrorBox error={error} />
       {busy && <Spinner label="Searching…" />}
-      {res && <p class="muted small">{models.length} models from {res.endpoint}</p>}
+      {res && <p class="muted small">{models.length} {models.length === 1 ? 'model' : 'models'} from {res.endpoint}</p>}
       <div class="cards" data-testid="hub-results">
         {shown.map((m) => {
           const have = local?.find((l) => l.model_name === m.model_name && l.state !== 'not_cached');
