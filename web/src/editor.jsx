@@ -24,7 +24,9 @@ const errorLine = StateField.define({
 const theme = EditorView.theme({
   '&': { fontSize: '13px', border: '1px solid #cbd5e1', borderRadius: '8px', background: '#fff' },
   '&.cm-focused': { outline: '2px solid #4338ca', outlineOffset: '1px' },
-  '.cm-scroller': { fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace', minHeight: '96px', maxHeight: '320px' },
+  // The editor grows with its code and wraps long lines: no inner scroll area
+  // that a keyboard user could not reach.
+  '.cm-scroller': { fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace', minHeight: '96px' },
   '.cm-gutters': { background: '#f8fafc', borderRight: '1px solid #e2e8f0', color: '#64748b' },
   '.cm-error-line': { background: '#fee2e2', boxShadow: 'inset 3px 0 0 #dc2626' },
 });
@@ -43,6 +45,7 @@ export function PyEditor({ value, onChange, label, id, errorAt }) {
           basicSetup,
           python(),
           theme,
+          EditorView.lineWrapping,
           errorLine,
           EditorView.contentAttributes.of({ 'aria-label': label, id }),
           EditorView.updateListener.of((u) => u.docChanged && cb.current(u.state.doc.toString())),

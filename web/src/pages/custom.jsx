@@ -9,16 +9,17 @@ import { CodeBlock, ErrorBox, Field, fmtDate, Notice, Spinner } from '../compone
 import { PyEditor } from '../editor.jsx';
 import { ModelPicker } from './playground.jsx';
 
+// The templates name the picked model, as the seed's example document does.
 const TEMPLATES = {
   single: {
-    tokenizer_code: "tokenizer = AutoTokenizer.from_pretrained(model_name)",
-    model_code: "model = AutoModelForSequenceClassification.from_pretrained(model_name)",
+    tokenizer_code: "tokenizer = AutoTokenizer.from_pretrained('MODEL')",
+    model_code: "model = AutoModelForSequenceClassification.from_pretrained('MODEL')",
     function_code:
       "def custom_function(text):\n    inputs = tokenizer(text, return_tensors='pt')\n    outputs = model(**inputs)\n    probs = torch.softmax(outputs.logits, dim=-1)[0]\n    labels = model.config.id2label\n    return {labels[i]: round(p, 4) for i, p in enumerate(probs.tolist())}\n",
   },
   batch: {
-    tokenizer_code: "tokenizer = AutoTokenizer.from_pretrained(model_name)",
-    model_code: "model = AutoModelForSequenceClassification.from_pretrained(model_name)",
+    tokenizer_code: "tokenizer = AutoTokenizer.from_pretrained('MODEL')",
+    model_code: "model = AutoModelForSequenceClassification.from_pretrained('MODEL')",
     function_code:
       "def custom_function(texts):\n    inputs = tokenizer(texts, padding=True, truncation=True, return_tensors='pt')\n    outputs = model(**inputs)\n    best = torch.argmax(outputs.logits, dim=-1)\n    return [model.config.id2label[int(i)] for i in best.tolist()]\n",
   },
@@ -28,7 +29,10 @@ const PARTS = [
   ['model_code', 'Model code', 'binds model'],
   ['function_code', 'Function code', 'defines custom_function(text), or custom_function(texts) in batch mode'],
 ];
+const template = (kind, model) =>
+  Object.fromEntries(Object.entries(TEMPLATES[kind]).map(([k, v]) => [k, v.replaceAll('MODEL', model || 'MODEL')]));
 const EMPTY = { _id: null, name: '', description: '', tags: '', model_name: '', is_public: false, ...TEMPLATES.single };
+const CLASSIFY = { types: ['classification'], hint: 'classification' };
 
 // Where an error message points: {part, line} from "function_code line 3",
 // "File "<function_code>", line 3" or a bare "line 3" (function code).
@@ -42,7 +46,7 @@ export function errorPlace(text) {
 const taskList = (d) => d?.tasks || d?.custom_tasks || (Array.isArray(d) ? d : []);
 
 function List({ onOpen, refresh, selected, setSelected }) {
-  const [f, setF] = useState({ search: '', tags: '', model: '', sort: 'created_at' });
+  const [f, setF] = useState({ search: '', tags: '', model: '', sort: '' });
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
   useEffect(() => {
@@ -60,7 +64,9 @@ function List({ onOpen, refresh, selected, setSelected }) {
         <div class="field"><label for="ct-tags">Tags</label><input id="ct-tags" value={f.tags} onChange={set('tags')} placeholder="a,b" /></div>
         <div class="field"><label for="ct-model">Model</label><input id="ct-model" value={f.model} onChange={set('model')} placeholder="any" /></div>
         <div class="field"><label for="ct-sort">Sort</label>
-          <select id="ct-sort" value={f.sort} onChange={set('sort')}><option value="created_at">newest</option><option value="usage_count">most used</option></select></div>
+          <select id="ct-sort" value={f.sort} onChange={set('sort')}>
+            <option value="">{f.search ? 'best match' : 'newest'}</option><option value="created_at">newest</option><option value="usage_count">most used</option>
+          </select></div>
       </form>
       <ErrorBox error={error} />
       {!data && !error ? <Spinner label="Loading…" /> : tasks.length === 0 ? <p class="muted">No saved task matches.</p> : (
@@ -72,7 +78,11 @@ function List({ onOpen, refresh, selected, setSelected }) {
               <span class="muted small">{t.model_name}</span>
               {(t.tags || []).map((g) => <span class="tag" key={g}>{g}</span>)}
               <span class="badge">{t.is_public ? 'public' : 'private'}</span>
-              <span class="muted small">{t.usage_count ?? 0} runs · {fmtDate(t.created_at)}</span>
+              <span class="muted small">
+                {t.usage_count ?? 0} runs
+                {t.execution_stats?.total_executions ? ` · avg ${(t.execution_stats.avg_execution_time * 1000).toFixed(1)} ms · ${(t.execution_stats.success_rate * 100).toFixed(0)}% ok` : ''}
+                {' · '}{fmtDate(t.created_at)}
+              </span>
             </li>
           ))}
         </ul>
@@ -88,6 +98,7 @@ function Stats({ refresh }) {
   }, [refresh]);
   if (!st) return null;
   const rows = st.tasks || st.per_task || [];
+  const chips = (list, key) => (list || []).slice(0, 12).map((x) => <span class="tag" key={x[key]}>{x[key]} · {x.count}</span>);
   return (
     <section class="card" aria-labelledby="ct-stats-h">
       <h2 id="ct-stats-h">Execution stats</h2>
@@ -96,6 +107,8 @@ function Stats({ refresh }) {
           <div class="stat" key={k}><span class="stat-value">{Number.isInteger(v) ? v : v.toFixed(3)}</span><span class="stat-label">{k.replace(/_/g, ' ')}</span></div>
         ))}
       </div>
+      {st.models?.length > 0 && <p><strong>Models </strong>{chips(st.models, 'model_name')}</p>}
+      {st.tags?.length > 0 && <p><strong>Tags </strong>{chips(st.tags, 'tag')}</p>}
       {rows.length > 0 && (
         <table><thead><tr><th scope="col">task</th><th scope="col">runs</th><th scope="col">avg time</th><th scope="col">success</th></tr></thead>
           <tbody>{rows.map((r, i) => {
@@ -129,7 +142,7 @@ export function CustomTasks() {
     setOut(null);
     const t0 = performance.now();
     try {
-      const r = await request('POST', '/tasks/custom', { ...code, input_text: input, ...(t.model_name && { model_name: t.model_name }) }, { raw: true });
+      const r = await request('POST', '/tasks/custom', { ...code, input_text: input, ...(t.model_name && { model_id: t.model_name }) }, { raw: true });
       const d = r.json.data ?? {};
       const errText = d.error || (d.errors || []).find(Boolean);
       setOut({ ms: performance.now() - t0, json: JSON.stringify(r.json, null, 2), result: d.result ?? d.results ?? d, errorText: errText ? String(errText) : '' });
@@ -216,8 +229,8 @@ export function CustomTasks() {
           <div class="card-head">
             <h2 id="ct-edit-h">{t._id ? `Edit “${t.name}”` : 'New task'}</h2>
             <div class="row tight" role="group" aria-label="Templates">
-              <button type="button" class="small" onClick={() => set(TEMPLATES.single)}>Single template</button>
-              <button type="button" class="small" onClick={() => set(TEMPLATES.batch)}>Batch template</button>
+              <button type="button" class="small" onClick={() => set(template('single', t.model_name))}>Single template</button>
+              <button type="button" class="small" onClick={() => set(template('batch', t.model_name))}>Batch template</button>
               {t._id && <button type="button" class="small" onClick={() => { setT(EMPTY); setOut(null); }}>New</button>}
             </div>
           </div>
@@ -226,7 +239,12 @@ export function CustomTasks() {
             <Field id="ct-tags-e" label="Tags (comma-separated)"><input id="ct-tags-e" value={t.tags} onInput={(e) => set({ tags: e.currentTarget.value })} /></Field>
           </div>
           <Field id="ct-desc" label="Description"><input id="ct-desc" value={t.description} onInput={(e) => set({ description: e.currentTarget.value })} /></Field>
-          <ModelPicker id="ct-model-pick" value={t.model_name} onChange={(v) => set({ model_name: v })} />
+          <ModelPicker id="ct-model-pick" value={t.model_name} prefer={CLASSIFY}
+            onChange={(v) => setT((p) => {
+              // Code still naming the previous model follows the picker.
+              const swap = (code) => (p.model_name ? code.replaceAll(`'${p.model_name}'`, `'${v}'`) : code.replaceAll("'MODEL'", `'${v}'`));
+              return { ...p, model_name: v, tokenizer_code: swap(p.tokenizer_code), model_code: swap(p.model_code) };
+            })} />
           {PARTS.map(([k, l, hint]) => (
             <div class="field" key={k}>
               <label for={`ed-${k}`}>{l} <small class="muted">({hint})</small></label>

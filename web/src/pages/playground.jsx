@@ -359,14 +359,15 @@ function compatible(model, cfg) {
   return cfg.types.includes(t) || model.model_name.toLowerCase().includes(cfg.hint);
 }
 
-export function ModelPicker({ id, value, onChange, cfg, label = 'Model' }) {
+export function ModelPicker({ id, value, onChange, cfg, prefer, label = 'Model' }) {
   const [models, setModels] = useState(null);
   const [error, setError] = useState(null);
   useEffect(() => {
     api.get('/models').then(
       (d) => {
         const ms = (d.models || []).filter((m) => m.state !== 'not_cached' && m.state !== 'downloading');
-        if (cfg) ms.sort((a, b) => compatible(b, cfg) - compatible(a, cfg) || a.model_name.localeCompare(b.model_name));
+        const order = cfg || prefer;
+        ms.sort((a, b) => (order ? compatible(b, order) - compatible(a, order) : 0) || a.model_name.localeCompare(b.model_name));
         setModels(ms);
         if (!value && ms.length) onChange(ms[0].model_name);
       },
@@ -419,6 +420,13 @@ export function Playground({ task }) {
   }, [wait]);
 
   const body = { ...cfg.body(s), model_name: model };
+  // RoBERTa-style tokenizers (RoBERTa, BART, XLM-R) write the mask <mask>, BERT-style ones [MASK].
+  const pickModel = (m) => {
+    setModel(m);
+    if (task !== 'fill-mask') return;
+    const bpe = /roberta|bart|xlm/i.test(m);
+    setS((p) => ({ ...p, text: bpe ? p.text.replaceAll('[MASK]', '<mask>') : p.text.replaceAll('<mask>', '[MASK]') }));
+  };
   const submit = async (e) => {
     e.preventDefault();
     abort.current?.abort();
@@ -467,7 +475,7 @@ export function Playground({ task }) {
         <form class="card" onSubmit={submit} aria-label={`${cfg.title} input`}>
           <h1>{cfg.title}</h1>
           <p class="muted">{cfg.blurb}</p>
-          <ModelPicker id="pg-model" value={model} onChange={setModel} cfg={cfg} />
+          <ModelPicker id="pg-model" value={model} onChange={pickModel} cfg={cfg} />
           <cfg.Form s={s} set={set} />
           <div class="actions">
             <button type="submit" class="primary" disabled={!!busy || !model || wait > 0} data-testid="run">

@@ -4,9 +4,11 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { lacks, useAuth } from '../auth.js';
-import { ErrorBox, fmtDate, Spinner } from '../components.jsx';
+import { ErrorBox, fmtBytes, fmtDate, Spinner } from '../components.jsx';
 
 const show = (v) => (typeof v === 'object' ? JSON.stringify(v) : String(v));
+// Ranges read as people write them: 0.000278 (one second in hours), not 0.00027777777777777778.
+const brief = (v) => (typeof v === 'number' && !Number.isInteger(v) ? String(+v.toPrecision(3)) : show(v));
 
 function parse(type, text) {
   if (type === 'integer') {
@@ -53,7 +55,8 @@ function Row({ s, disabled, onSaved }) {
       setError(err);
     }
   };
-  const range = s.min != null || s.max != null ? `range ${s.min ?? '…'} – ${s.max ?? '…'}` : '';
+  const range = s.min != null || s.max != null ? `range ${brief(s.min ?? '…')} – ${brief(s.max ?? '…')}` : '';
+  const bytes = s.setting_key.endsWith('_bytes') && typeof s.setting_value === 'number' ? ` = ${fmtBytes(s.setting_value)}` : '';
   return (
     <form class="setting" onSubmit={save} data-setting={s.setting_key}>
       <div class="setting-head">
@@ -61,7 +64,7 @@ function Row({ s, disabled, onSaved }) {
         <span class="badge">{s.setting_type}</span>
         {!s.is_default && <span class="badge warn">changed</span>}
       </div>
-      <p class="muted small" id={`${id}-d`}>{s.description} {range && <span>({range}; default {show(s.default)})</span>}</p>
+      <p class="muted small" id={`${id}-d`}>{s.description} {range && <span>({range}; default {show(s.default)})</span>}{bytes && <strong>{bytes}</strong>}</p>
       <div class="row tight">
         {s.setting_type === 'boolean' ? (
           <select id={id} value={text} onChange={(e) => setText(e.currentTarget.value)} disabled={!!disabled} aria-describedby={`${id}-d`}>
