@@ -318,6 +318,36 @@ step('Hub: search, then download until the progress bar reaches 100%', async () 
   const row = p.locator('[data-testid=local-models] [data-model="fixtures/tiny-bert-ner"]');
   await row.getByRole('button', { name: 'Load' }).click();
   await row.getByRole('button', { name: 'Unload' }).waitFor({ timeout: 30000 });
+  await row.getByRole('button', { name: 'Unload' }).click();
+  await row.getByRole('button', { name: 'Load' }).waitFor();
+  // The admin imports a folder from the server's disk.
+  await p.getByLabel('Folder on the server').fill(join(FIXTURES, 'models', 'tiny-bert-qa'));
+  await p.getByLabel('Model name', { exact: true }).fill('local/qa-copy');
+  await p.getByRole('button', { name: 'Import', exact: true }).click();
+  await p.locator('[data-testid=local-models] [data-model="local/qa-copy"]').waitFor();
+});
+
+step('a key without admin or download rights sees those pages and buttons disabled', async () => {
+  const [secret] = [(await api(S.base, S.key, 'POST', '/api-keys', { name: 'runner', permissions: ['tasks:execute'] })).api_key];
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const p = await ctx.newPage();
+  p.on('pageerror', (e) => S.consoleErrors.push(`${S.step}: ${e}`));
+  await p.goto(`${S.base}/login`);
+  await p.getByLabel('API key').fill(secret);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.waitForURL('**/playground/classification');
+  const disabled = await p.locator('header nav [aria-disabled=true]').allTextContents();
+  assert.deepEqual(disabled, ['Dashboard', 'API keys', 'Settings']);
+  assert.match(await p.locator('header nav [aria-disabled=true]').first().getAttribute('title'), /admin:read/);
+  await p.goto(`${S.base}/hub`);
+  const load = p.locator('[data-testid=local-models] tr').nth(1).getByRole('button', { name: 'Load' });
+  assert.ok(await load.isDisabled());
+  assert.match(await load.getAttribute('title'), /models:download/);
+  await p.getByText(/lacks the models:download permission/).first().waitFor();
+  await p.goto(`${S.base}/system`);
+  await p.getByText(/needs the admin:read permission/).waitFor();
+  await shot('restricted-key-settings', p);
+  await ctx.close();
 });
 
 step('API keys: create (secret shown once) and revoke', async () => {
@@ -330,6 +360,15 @@ step('API keys: create (secret shown once) and revoke', async () => {
   assert.match(secret, /^ak_[A-Za-z0-9]{43}$/);
   const chk = await fetch(`${S.base}/auth/check`, { headers: { Authorization: `Bearer ${secret}` } });
   assert.equal(chk.status, 200);
+  // Edit: a second permission and another limit, through PATCH.
+  await p.locator('tr[data-key="web-test-key"]').getByRole('button', { name: 'Edit' }).click();
+  await p.getByRole('checkbox', { name: /tasks:save/ }).check();
+  await p.getByLabel('Requests per hour').fill('600');
+  await p.getByRole('button', { name: 'Save changes' }).click();
+  await p.locator('tr[data-key="web-test-key"]', { hasText: 'tasks:save' }).waitFor();
+  const doc = (await api(S.base, S.key, 'GET', '/api-keys?limit=100')).api_keys.find((k) => k.name === 'web-test-key');
+  assert.deepEqual([...doc.permissions].sort(), ['tasks:execute', 'tasks:save']);
+  assert.deepEqual(doc.rate_limits, { requests_per_minute: 60, requests_per_hour: 600 });
   await shot('keys');
   p.once('dialog', (d) => d.accept());
   await p.locator('tr[data-key="web-test-key"]').getByRole('button', { name: 'Revoke' }).click();

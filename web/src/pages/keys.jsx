@@ -12,11 +12,11 @@ const LIMITS = [
   ['custom_tasks_per_hour', 'Custom tasks per hour'],
 ];
 
-function CreateKey({ onCreated, disabled }) {
-  const [name, setName] = useState('');
-  const [description, setDescription] = useState('');
-  const [perms, setPerms] = useState(['tasks:execute']);
-  const [limits, setLimits] = useState({ requests_per_minute: '', requests_per_hour: '', custom_tasks_per_hour: '' });
+function KeyForm({ onCreated, onSaved, disabled, editing, onCancel }) {
+  const [name, setName] = useState(editing?.name ?? '');
+  const [description, setDescription] = useState(editing?.description ?? '');
+  const [perms, setPerms] = useState(editing?.permissions ?? ['tasks:execute']);
+  const [limits, setLimits] = useState(Object.fromEntries(LIMITS.map(([k]) => [k, editing?.rate_limits?.[k] ?? ''])));
   const [error, setError] = useState(null);
   const toggle = (p) => setPerms(perms.includes(p) ? perms.filter((x) => x !== p) : [...perms, p]);
   const submit = async (e) => {
@@ -24,6 +24,11 @@ function CreateKey({ onCreated, disabled }) {
     setError(null);
     const rl = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== '').map(([k, v]) => [k, Number(v)]));
     try {
+      if (editing) {
+        await api.patch(`/api-keys/${editing._id}`, { name, description, permissions: perms, rate_limits: rl });
+        onSaved();
+        return;
+      }
       const doc = await api.post('/api-keys', { name, description, permissions: perms, ...(Object.keys(rl).length && { rate_limits: rl }) });
       setName('');
       setDescription('');
@@ -33,8 +38,8 @@ function CreateKey({ onCreated, disabled }) {
     }
   };
   return (
-    <form class="card" onSubmit={submit} aria-labelledby="new-key-h">
-      <h2 id="new-key-h">New key</h2>
+    <form class={`card ${editing ? 'editing' : ''}`} onSubmit={submit} aria-labelledby="new-key-h">
+      <h2 id="new-key-h">{editing ? `Edit “${editing.name}”` : 'New key'}</h2>
       {disabled && <Notice kind="warn">{disabled}</Notice>}
       <fieldset disabled={!!disabled}>
         <div class="row wrap">
@@ -54,7 +59,7 @@ function CreateKey({ onCreated, disabled }) {
           ))}
         </fieldset>
         <fieldset class="perm-set">
-          <legend>Rate limits (empty: the server's default_rate_limits)</legend>
+          <legend>{editing ? 'Rate limits (empty: no limit)' : "Rate limits (empty: the server's default_rate_limits)"}</legend>
           <div class="row wrap">
             {LIMITS.map(([k, l]) => (
               <Field key={k} id={`rl-${k}`} label={l}>
@@ -64,7 +69,10 @@ function CreateKey({ onCreated, disabled }) {
           </div>
         </fieldset>
         <ErrorBox error={error} />
-        <button type="submit" class="primary">Create key</button>
+        <div class="actions">
+          <button type="submit" class="primary">{editing ? 'Save changes' : 'Create key'}</button>
+          {editing && <button type="button" onClick={onCancel}>Cancel</button>}
+        </div>
       </fieldset>
     </form>
   );
@@ -107,6 +115,7 @@ export function Keys() {
   const [keys, setKeys] = useState(null);
   const [error, setError] = useState(null);
   const [created, setCreated] = useState(null);
+  const [editing, setEditing] = useState(null);
   const load = () => api.get(`/api-keys${query({ limit: 100 })}`).then((d) => setKeys(d.api_keys || []), setError);
   useEffect(() => {
     load();
@@ -135,7 +144,8 @@ export function Keys() {
           <button type="button" class="small" onClick={() => setCreated(null)}>I stored it</button>
         </div>
       )}
-      <CreateKey disabled={noWrite} onCreated={(d) => { setCreated(d); load(); }} />
+      <KeyForm key={editing?._id || 'new'} disabled={noWrite} editing={editing} onCancel={() => setEditing(null)}
+        onSaved={() => { setEditing(null); load(); }} onCreated={(d) => { setCreated(d); load(); }} />
       <section class="card" aria-labelledby="keys-h">
         <h2 id="keys-h">Keys</h2>
         <ErrorBox error={error} />
@@ -155,7 +165,10 @@ export function Keys() {
                     <td>{k.usage_stats?.total_requests ?? 0} total<small class="muted block">{k.usage_stats?.requests_today ?? 0} today</small></td>
                     <td>{fmtDate(k.last_used)}</td>
                     <td><span class={`state ${k.is_active ? 'st-loaded' : 'st-revoked'}`}>{k.is_active ? 'active' : 'revoked'}</span></td>
-                    <td>{k.is_active && <button type="button" class="small danger" disabled={!!noWrite} title={noWrite} onClick={() => revoke(k)}>Revoke</button>}</td>
+                    <td class="btns">
+                      {k.is_active && <button type="button" class="small" disabled={!!noWrite} title={noWrite} onClick={() => { setEditing(k); window.scrollTo(0, 0); }}>Edit</button>}
+                      {k.is_active && <button type="button" class="small danger" disabled={!!noWrite} title={noWrite} onClick={() => revoke(k)}>Revoke</button>}
+                    </td>
                   </tr>
                 ))}
               </tbody>
