@@ -3,9 +3,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { explain } from './api.js';
 
-export function ErrorBox({ error, children }) {
+export function ErrorBox({ error, children, title: override }) {
   if (!error) return null;
-  const { title, text } = explain(error);
+  const { title: t, text } = explain(error);
+  const title = override || t;
   return (
     <div class="error" role="alert" data-status={error.status ?? ''}>
       <strong>{title}</strong>

@@ -53,7 +53,7 @@ function Login({ onDone }) {
         <label for="api-key">API key</label>
         <input id="api-key" type="password" autocomplete="off" placeholder="ak_…" value={key}
           onInput={(e) => setKey(e.currentTarget.value)} required autofocus />
-        <ErrorBox error={error} />
+        <ErrorBox error={error} title={error?.status === 401 ? 'Sign-in refused' : undefined} />
         <button type="submit" class="primary" disabled={busy || !key.trim()}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
