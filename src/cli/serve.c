@@ -34,7 +34,9 @@ static void usage(FILE *out)
         "                   BERTSTUDIO_PRECISION)\n"
         "  --web-dir DIR    serve the studio from DIR (a build of web/, for developing it)\n"
         "                   instead of the copy embedded in the binary\n"
-        "  --quiet          no access log on stderr\n");
+        "  --quiet          no access log on stderr\n\n"
+        "Custom tasks (POST /tasks/custom) run in the bertstudio-sandbox worker found\n"
+        "beside this binary (env BERTSTUDIO_SANDBOX; docs/custom-tasks.md).\n");
 }
 
 /* The first admin key is shown once, here, before the server listens:
