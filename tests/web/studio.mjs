@@ -410,13 +410,67 @@ step('settings: a bad value shows the validation error', async () => {
   await shot('settings');
 });
 
-step('custom tasks page', async () => {
+// Replaces an editor's text as a paste would (keys typed one by one would
+// trigger its auto-indent and bracket closing).
+async function setCode(p, part, code) {
+  await p.locator(`[data-editor=ed-${part}] .cm-content`).click();
+  await p.keyboard.press('Control+A');
+  await p.keyboard.insertText(code);
+}
+
+step('custom tasks: create, run, save, search, an error line highlighted, delete', async () => {
   const p = S.page;
   await p.goto(`${S.base}/custom`);
   await p.locator('[data-editor=ed-function_code] .cm-content').waitFor();
   assert.ok((await p.locator('[data-editor=ed-function_code] .cm-lineNumbers .cm-gutterElement').count()) > 3);
-  dropNetworkErrors(404); // custom-task routes not in this build yet
+  await p.waitForFunction(() => document.querySelector('#ct-model-pick')?.value);
+  await p.locator('#ct-model-pick').selectOption('demo/tiny-bert-classification');
+  await p.getByRole('button', { name: 'Single template' }).click();
+  assert.match(await p.locator('[data-editor=ed-model_code] .cm-content').textContent(), /from_pretrained\('demo\/tiny-bert-classification'\)/);
+  await p.getByLabel('Name', { exact: true }).fill('web sentiment probe');
+  await p.getByLabel('Tags (comma-separated)').fill('web, demo');
+  await p.getByLabel('Description').fill('Label probabilities from the studio test');
+  await p.getByTestId('ct-run').click();
+  await p.getByTestId('ct-result').waitFor({ timeout: 60000 });
+  const result = JSON.parse(await p.getByTestId('ct-result').textContent());
+  const want = await api(S.base, S.key, 'POST', '/tasks/classification',
+    { text: 'I loved this film.', model_name: 'demo/tiny-bert-classification', top_k: null });
+  assert.deepEqual(Object.keys(result).sort(), want.results[0].map((r) => r.label).sort());
+  for (const r of want.results[0]) assert.ok(Math.abs(result[r.label] - r.score) < 1e-3, r.label);
+  await p.getByTestId('ct-save').click();
+  await p.getByText('Task saved.').waitFor();
+  const item = p.locator('[data-testid=task-list] [data-task-name="web sentiment probe"]');
+  await item.waitFor();
+  await p.locator('#ct-search').fill('probabilities');
+  await item.waitFor();
+  await p.locator('#ct-search').fill('nomatchword');
+  await p.getByText('No saved task matches.').waitFor();
+  await p.locator('#ct-search').fill('');
+  await item.waitFor();
+  // A failing run points at its line in the function's editor.
+  await setCode(p, 'function_code', 'def custom_function(text):\n    x = len(text)\n    return x / 0\n');
+  await p.getByTestId('ct-run').click();
+  const err = p.getByTestId('ct-error');
+  await err.waitFor({ timeout: 60000 });
+  assert.match(await err.textContent(), /ZeroDivisionError[\s\S]*line 3/);
+  await p.locator('[data-editor=ed-function_code] .cm-error-line[data-error-line="3"]').waitFor();
+  assert.equal(await p.locator('.cm-error-line').count(), 1);
+  dropNetworkErrors(422);
   await shot('custom-tasks');
+  // Open the saved task, then delete it.
+  await item.getByRole('button', { name: 'web sentiment probe' }).click();
+  await p.getByRole('heading', { name: /Edit “web sentiment probe”/ }).waitFor();
+  await p.locator('[data-editor=ed-function_code] .cm-content', { hasText: 'softmax' }).waitFor();
+  // Unchanged, it runs by its id and its usage counts the run.
+  await p.getByTestId('ct-run').click();
+  await p.getByTestId('ct-result').waitFor({ timeout: 60000 });
+  await item.getByText(/^1 run\b/).waitFor();
+  p.once('dialog', (d) => d.accept());
+  await p.getByTestId('ct-delete').click();
+  await p.getByText('Task deleted.').waitFor();
+  await item.waitFor({ state: 'detached' });
+  const left = await api(S.base, S.key, 'GET', '/custom-tasks?search=probabilities');
+  assert.equal(left.total, 0);
 });
 
 step('keyboard: skip link first, then the navigation', async () => {

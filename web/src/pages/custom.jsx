@@ -79,7 +79,7 @@ function List({ onOpen, refresh, selected, setSelected }) {
               {(t.tags || []).map((g) => <span class="tag" key={g}>{g}</span>)}
               <span class="badge">{t.is_public ? 'public' : 'private'}</span>
               <span class="muted small">
-                {t.usage_count ?? 0} runs
+                {t.usage_count ?? 0} {t.usage_count === 1 ? 'run' : 'runs'}
                 {t.execution_stats?.total_executions ? ` · avg ${(t.execution_stats.avg_execution_time * 1000).toFixed(1)} ms · ${(t.execution_stats.success_rate * 100).toFixed(0)}% ok` : ''}
                 {' · '}{fmtDate(t.created_at)}
               </span>
@@ -130,6 +130,7 @@ export function CustomTasks() {
   const [busy, setBusy] = useState(false);
   const [refresh, setRefresh] = useState(0);
   const [selected, setSelected] = useState([]);
+  const [savedCode, setSavedCode] = useState(''); // the code as stored, to run a saved task by its id
   const place = errorPlace(out?.errorText);
   const set = (patch) => setT((p) => ({ ...p, ...patch }));
   const noSave = lacks(auth, 'tasks:save');
@@ -140,15 +141,22 @@ export function CustomTasks() {
     setBusy(true);
     setError(null);
     setOut(null);
+    setMsg('');
     const t0 = performance.now();
+    // A saved task whose code is unchanged runs by its id: its usage and stats count the run.
+    const body = t._id && savedCode === JSON.stringify(code)
+      ? { task_id: t._id, input_text: input }
+      : { ...code, input_text: input, ...(t.model_name && { model_id: t.model_name }) };
     try {
-      const r = await request('POST', '/tasks/custom', { ...code, input_text: input, ...(t.model_name && { model_id: t.model_name }) }, { raw: true });
+      const r = await request('POST', '/tasks/custom', body, { raw: true });
       const d = r.json.data ?? {};
       const errText = d.error || (d.errors || []).find(Boolean);
       setOut({ ms: performance.now() - t0, json: JSON.stringify(r.json, null, 2), result: d.result ?? d.results ?? d, errorText: errText ? String(errText) : '' });
+      if (body.task_id) setRefresh((n) => n + 1);
     } catch (err) {
-      setError(err);
-      setOut({ errorText: `${err.message} ${err.detail}` });
+      // The task's own failure (422) goes to the result panel, with its line.
+      if (err.status === 422 && err.detail) setOut({ errorText: err.detail, title: err.message });
+      else setError(err);
     } finally {
       setBusy(false);
     }
@@ -161,11 +169,12 @@ export function CustomTasks() {
       const d = t._id ? await api.put(`/custom-tasks/${t._id}`, doc) : await api.post('/custom-tasks', doc);
       const id = d?._id || d?.task_id || d?.id || t._id;
       set({ _id: id });
+      setSavedCode(JSON.stringify(code));
       setMsg(t._id ? 'Task updated.' : 'Task saved.');
       setRefresh(refresh + 1);
     } catch (err) {
-      setError(err);
-      setOut({ errorText: `${err.message} ${err.detail}` });
+      if (errorPlace(err.detail)) setOut({ errorText: err.detail, title: err.message });
+      else setError(err);
     }
   };
   const remove = async () => {
@@ -184,6 +193,7 @@ export function CustomTasks() {
       const d = await api.get(`/custom-tasks/${row._id}`);
       const doc = d.task || d;
       setT({ ...EMPTY, ...doc, tags: (doc.tags || []).join(', ') });
+      setSavedCode(JSON.stringify({ tokenizer_code: doc.tokenizer_code, model_code: doc.model_code, function_code: doc.function_code }));
       setOut(null);
       setMsg('');
     } catch (err) {
@@ -268,7 +278,7 @@ export function CustomTasks() {
           {!out && <p class="muted">Run the task to see its result.</p>}
           {out?.errorText && (
             <div class="error" role="alert" data-testid="ct-error">
-              <strong>{place ? `Error in ${place.part.replace('_', ' ')}, line ${place.line}` : 'Error'}</strong>
+              <strong>{place ? `${out.title || 'Error'} in ${place.part.replace('_', ' ')}, line ${place.line}` : out.title || 'Error'}</strong>
               <pre>{out.errorText}</pre>
             </div>
           )}
