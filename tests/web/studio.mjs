@@ -457,6 +457,15 @@ step('custom tasks: create, run, save, search, an error line highlighted, delete
   assert.equal(await p.locator('.cm-error-line').count(), 1);
   dropNetworkErrors(422);
   await shot('custom-tasks');
+  // Export the selected task to a file.
+  await item.getByRole('checkbox').check();
+  const dl = p.waitForEvent('download');
+  await p.getByRole('button', { name: 'Export selected (1)' }).click();
+  S.exported = join(root, 'export.json');
+  await (await dl).saveAs(S.exported);
+  const exp = JSON.parse(readFileSync(S.exported, 'utf8'));
+  assert.equal(exp.tasks.length, 1);
+  assert.equal(exp.tasks[0].name, 'web sentiment probe');
   // Open the saved task, then delete it.
   await item.getByRole('button', { name: 'web sentiment probe' }).click();
   await p.getByRole('heading', { name: /Edit “web sentiment probe”/ }).waitFor();
@@ -471,6 +480,13 @@ step('custom tasks: create, run, save, search, an error line highlighted, delete
   await item.waitFor({ state: 'detached' });
   const left = await api(S.base, S.key, 'GET', '/custom-tasks?search=probabilities');
   assert.equal(left.total, 0);
+  // The export file taken before the delete imports it back.
+  await p.locator('input[type=file]').setInputFiles(S.exported);
+  await p.getByText(/^Imported/).waitFor();
+  await item.waitFor();
+  const back = (await api(S.base, S.key, 'GET', '/custom-tasks?search=probabilities')).tasks[0];
+  assert.deepEqual(back.tags, ['web', 'demo']);
+  assert.match(back.function_code, /softmax/);
 });
 
 step('keyboard: skip link first, then the navigation', async () => {

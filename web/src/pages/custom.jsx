@@ -212,7 +212,8 @@ export function CustomTasks() {
     }
   };
   const importFile = async (e) => {
-    const file = e.currentTarget.files[0];
+    const input = e.currentTarget; // null once the event is over
+    const file = input.files[0];
     if (!file) return;
     try {
       const d = await api.post('/custom-tasks/import', JSON.parse(await file.text()));
@@ -221,7 +222,7 @@ export function CustomTasks() {
     } catch (err) {
       setError(err instanceof SyntaxError ? { status: 400, message: 'The file is not JSON', detail: err.message } : err);
     }
-    e.currentTarget.value = '';
+    input.value = ''; // the same file may be imported again
   };
   return (
     <div class="page">
