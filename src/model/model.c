@@ -1,6 +1,7 @@
 /* Loading a model folder and the information getters of the public API.
  * Order: config.json (cheap checks first), then the safetensors weights. */
 #include "model/model_impl.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -55,12 +56,17 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
     bs_model_opts_default(&def);
     if (opts && opts->n_threads > 0) def.n_threads = opts->n_threads;
     if (opts) def.precision = opts->precision;
+    const char *why;
+    int crc = bs_cpu_check(&why, err); /* a BS_CPU this CPU cannot run */
+    if (crc < 0) return crc;
+    bs_log_info("model", "%s: kernels: %s (%s)", dir, bs_cpu_path_name(bs_cpu_path_get()), why);
     if (def.precision != BS_PRECISION_F32 && !bs_precision_supported(def.precision))
-        return bs_err_set(err, BS_EUNSUPPORTED,
-                          def.precision == BS_PRECISION_BF16
-                              ? "%s: precision bf16 needs a CPU with AVX512_BF16, which this one lacks"
-                              : "%s: unknown precision",
-                          dir);
+        return bs_err_set(
+            err, BS_EUNSUPPORTED,
+            def.precision == BS_PRECISION_BF16
+                ? "%s: precision bf16 needs a CPU with AVX512_BF16, which this one lacks"
+                : "%s: unknown precision",
+            dir);
     bs_model *m = calloc(1, sizeof *m);
     if (!m) return bs_err_set(err, BS_ENOMEM, "%s: out of memory", dir);
     char path[4096];
@@ -209,7 +215,8 @@ bs_precision bs_model_precision(const bs_model *m)
 
 int bs_precision_supported(bs_precision p)
 {
-    return p == BS_PRECISION_F32 || (p == BS_PRECISION_BF16 && bs_gemm_packed_available(BS_PACK_BF16));
+    return p == BS_PRECISION_F32 ||
+           (p == BS_PRECISION_BF16 && bs_gemm_packed_available(BS_PACK_BF16));
 }
 
 const char *bs_precision_name(bs_precision p)

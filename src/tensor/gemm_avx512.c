@@ -7,68 +7,21 @@
  * they are packed). Chosen at run time. */
 #include "tensor/tensor.h"
 
+#include "tensor/gemm_impl.h"
+
 #include <string.h>
 
-#define NR 32  /* columns per panel: two zmm */
-#define MR 12  /* rows per micro-tile: 24 accumulators */
+#define NR BS_NR_AVX512 /* columns per panel: two zmm */
+#define MR 12           /* rows per micro-tile: 24 accumulators */
 _Static_assert(MR == BS_GEMM_ROWS, "bs_gemm_prepare_rows pads A to whole micro-tiles");
 #define KC 256 /* depth per pass: a 32 KB panel slice stays in L1/L2 */
 #define MC                                                                                         \
     384 /* rows per pass: their KC-deep slice of A, packed, is 384 KB (in L2):                     \
            every pass streams all the weights, so fewer passes = less traffic */
 
-static inline int k_stored(int K, bs_pack_kind kind)
-{
-    return kind == BS_PACK_BF16 ? (K + 1) & ~1 : K; /* bf16 panels: whole pairs */
-}
-
-int bs_gemm_prepared_ld(int K, bs_pack_kind kind)
-{
-    int w = kind == BS_PACK_BF16 ? (K + 1) / 2 : K;
-    int ld = (w + 15) & ~15;          /* whole cache lines per row */
-    return ld % 1024 ? ld : ld + 16; /* and rows not 4 KB apart: no L1 set aliasing */
-}
-
-size_t bs_packed_bytes(int N, int K, bs_pack_kind kind)
-{
-    size_t elem = kind == BS_PACK_BF16 ? 2 : 4;
-    return BS_PACKED_HEADER + (size_t)((N + NR - 1) / NR) * NR * (size_t)k_stored(K, kind) * elem;
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-static void pack_bf16_avx512(const float *w, int N, int K, uint16_t *out);
-#endif
-
-void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed *p)
-{
-    p->kind = kind;
-    p->N = N;
-    p->K = K;
-    if (kind == BS_PACK_BF16) {
-        /* Element (n, k) of a panel sits at (k / 2) * 2 NR + 2 (n % NR) + k % 2.
-         * Only CPUs that run the bf16 kernel pack for it. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        pack_bf16_avx512(w, N, K, (uint16_t *)((char *)p + BS_PACKED_HEADER));
-#endif
-        return;
-    }
-    int panels = (N + NR - 1) / NR;
-    /* Rows of w are read in order; a panel's writes stay within L2. */
-    float *out = (float *)((char *)p + BS_PACKED_HEADER);
-    for (int pn = 0; pn < panels; pn++)
-        for (int j = 0; j < NR; j++) {
-            int n = pn * NR + j;
-            float *dst = out + (size_t)pn * K * NR + j;
-            if (n < N)
-                for (int k = 0; k < K; k++) dst[(size_t)k * NR] = w[(size_t)n * K + k];
-            else
-                for (int k = 0; k < K; k++) dst[(size_t)k * NR] = 0.0f;
-        }
-}
-
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #if defined(__clang__)
-#pragma clang attribute push(                                                                     \
+#pragma clang attribute push(                                                                      \
     __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx512bf16"))), apply_to = function)
 #else
 #pragma GCC push_options
@@ -85,12 +38,9 @@ void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed 
  * never a multiple of 4 KB, so the 12 rows do not fight over one L1 set.
  * B is [kc][NR] floats or [kc/2][NR] pairs, one dot product per pair. C rows
  * are ldc apart; only mr rows are stored. */
-static inline __attribute__((always_inline)) void micro_r(const int R, const int bf, int mr,
-                                                          const void *A, int lda, const void *B,
-                                                          int kc,
-                                                          float *C, int ldc, int first,
-                                                          const float *bias, __mmask16 m0,
-                                                          __mmask16 m1, bs_act act)
+static inline __attribute__((always_inline)) void
+micro_r(const int R, const int bf, int mr, const void *A, int lda, const void *B, int kc, float *C,
+        int ldc, int first, const float *bias, __mmask16 m0, __mmask16 m1, bs_act act)
 {
     __m512 b0i = _mm512_setzero_ps(), b1i = _mm512_setzero_ps();
     if (first && bias) {
@@ -118,7 +68,7 @@ static inline __attribute__((always_inline)) void micro_r(const int R, const int
             const uint32_t *a = ap + k;
 #define DOT(i)                                                                                     \
     if (i < R) {                                                                                   \
-        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[(size_t)(i)*lda]);                       \
+        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[(size_t)(i)*lda]);                        \
         c0_##i = _mm512_dpbf16_ps(c0_##i, ai, b0);                                                 \
         c1_##i = _mm512_dpbf16_ps(c1_##i, ai, b1);                                                 \
     }
@@ -196,9 +146,7 @@ static void row_bf16(const float *src, int kc, uint32_t *d)
     for (int c = 0; c < kc; c += 32) {
         int n = kc - c < 32 ? kc - c : 32;
         __mmask16 lo = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-        __mmask16 hi = n >= 32 ? (__mmask16)0xffff
-                       : n > 16 ? (__mmask16)((1u << (n - 16)) - 1)
-                                : 0;
+        __mmask16 hi = n >= 32 ? (__mmask16)0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
         __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + c + 16),
                                          _mm512_maskz_loadu_ps(lo, src + c));
         int q = (n + 1) / 2;
@@ -210,7 +158,7 @@ static void row_bf16(const float *src, int kc, uint32_t *d)
 /* bs_pack_weights' bf16 layout, 32 depth steps of a row rounded at once
  * (to nearest, ties to even; denormals flushed to zero, as the dot products
  * would treat them anyway): a 100 MB model packs in tens of milliseconds. */
-static void pack_bf16_avx512(const float *w, int N, int K, uint16_t *out)
+void bs_g512_pack_bf16(const float *w, int N, int K, uint16_t *out)
 {
     int panels = (N + NR - 1) / NR, Ks = k_stored(K, BS_PACK_BF16);
     uint32_t *o = (uint32_t *)out;
@@ -243,15 +191,9 @@ static void pack_a_bf16(const float *A, int lda, int m, int mr, int kb, int kc, 
     }
 }
 
-void bs_gemm_prepare_rows(bs_pack_kind kind, const float *x, int K, int r0, int r1, void *out,
-                          int ld)
+void bs_g512_prepare_bf16(const float *x, int K, int r0, int r1, uint32_t *out, int ld)
 {
-    for (int r = r0; r < r1; r++) {
-        if (kind == BS_PACK_BF16)
-            row_bf16(x + (size_t)r * K, K, (uint32_t *)out + (size_t)r * ld);
-        else
-            memcpy((float *)out + (size_t)r * ld, x + (size_t)r * K, (size_t)K * sizeof(float));
-    }
+    for (int r = r0; r < r1; r++) row_bf16(x + (size_t)r * K, K, out + (size_t)r * ld);
 }
 
 /* Apre, when not NULL, is A already laid out by bs_gemm_prepare_rows (ldp
@@ -320,45 +262,9 @@ static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ld
 #pragma GCC pop_options
 #endif
 
-int bs_gemm_packed_available(bs_pack_kind kind)
+void bs_g512_packed(int M, const float *A, int lda, const void *Apre, int ldp, const bs_packed *p,
+                    const float *bias, float *C, int ldc, int n0, int n1, bs_act act)
 {
-    int f32 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-    return kind == BS_PACK_BF16 ? f32 && __builtin_cpu_supports("avx512bf16") : f32;
-}
-
-void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
-                         float *C, int ldc, int n0, int n1, bs_act act)
-{
-    gemm_packed(M, A, lda, NULL, 0, p, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
-}
-
-void bs_gemm_prepared_cols(int M, const void *A, int lda, const bs_packed *p, const float *bias,
-                           float *C, int ldc, int n0, int n1, bs_act act)
-{
-    gemm_packed(M, NULL, 0, A, lda, p, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
-}
-#else
-int bs_gemm_packed_available(bs_pack_kind kind)
-{
-    (void)kind;
-    return 0;
-}
-void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
-                         float *C, int ldc, int n0, int n1, bs_act act)
-{
-    (void)M, (void)A, (void)lda, (void)p, (void)bias, (void)C, (void)ldc, (void)n0, (void)n1,
-        (void)act;
-}
-void bs_gemm_prepared_cols(int M, const void *A, int lda, const bs_packed *p, const float *bias,
-                           float *C, int ldc, int n0, int n1, bs_act act)
-{
-    (void)M, (void)A, (void)lda, (void)p, (void)bias, (void)C, (void)ldc, (void)n0, (void)n1,
-        (void)act;
-}
-void bs_gemm_prepare_rows(bs_pack_kind kind, const float *x, int K, int r0, int r1, void *out,
-                          int ld)
-{
-    (void)kind, (void)x, (void)K, (void)r0, (void)r1, (void)out, (void)ld;
+    gemm_packed(M, A, lda, Apre, ldp, p, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
 }
 #endif

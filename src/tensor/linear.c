@@ -131,7 +131,7 @@ void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense
         tasks += p->n_blocks;
     }
     /* every output of one job has the same kind of packing (or none) */
-    if (outs[0].packed && tasks > 1)
+    if (outs[0].packed && tasks > 1 && bs_gemm_wants_prepared(outs[0].packed))
         j.xp = prepare_input(pool, (bs_pack_kind)outs[0].packed->kind, x, M, K, &j.ldp);
     bs_pool_run(pool, tasks, linear_task, &j);
 }

@@ -7,6 +7,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bertstudio/common.h"
+
+/* ── kernel paths (cpu.c) ── */
+typedef enum bs_cpu_path { BS_CPU_PORTABLE = 0, BS_CPU_AVX2 = 1, BS_CPU_AVX512 = 2 } bs_cpu_path;
+/* Whether this CPU can execute a path. */
+int bs_cpu_can(bs_cpu_path p);
+/* The path this process runs, chosen once: the best the CPU has, or the
+ * lower one BS_CPU=portable|avx2|avx512 names. A BS_CPU this CPU cannot run
+ * (or an unknown name) leaves the best path in use and makes bs_cpu_check fail. */
+bs_cpu_path bs_cpu_path_get(void);
+/* "portable C", "avx2+fma3", "avx512" */
+const char *bs_cpu_path_name(bs_cpu_path p);
+/* 0, with *why saying why the path was chosen ("no avx512f", "BS_CPU=avx2;
+ * ..."), or BS_EUNSUPPORTED naming what BS_CPU asked for and what is missing. */
+int bs_cpu_check(const char **why, bs_err *err);
+
 /* ── dtype conversion (weights stored as F16/BF16 are upcast once at load) ── */
 void bs_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 void bs_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
@@ -26,7 +42,7 @@ int bs_act_from_name(const char *name);
 
 /* ── element-wise kernels, one table per instruction set ── */
 typedef struct bs_kernels {
-    const char *name; /* "portable" (AVX2 by compiler), "avx512" */
+    const char *name; /* "reference", "portable", "avx2", "avx512" */
     /* y[i] = act(y[i] + bias[i]) for i < n (bias may be NULL) */
     void (*bias_act)(float *y, const float *bias, int n, bs_act act);
     /* x = LayerNorm(x + res) over n values (res may be NULL) */
@@ -37,9 +53,13 @@ typedef struct bs_kernels {
 } bs_kernels;
 
 const bs_kernels *bs_kernels_portable(void);
+/* Scalar libm (erff, tanhf, expf): the table the others are tested against. */
+const bs_kernels *bs_kernels_reference(void);
+/* The AVX2+FMA3 table, or NULL when this CPU (or compiler) lacks them. */
+const bs_kernels *bs_kernels_avx2(void);
 /* The AVX-512 table, or NULL when this CPU (or compiler) lacks AVX-512F/DQ. */
 const bs_kernels *bs_kernels_avx512(void);
-/* The best table for this CPU (chosen once, at first use). */
+/* The table of the path in use (bs_cpu_path_get). */
 const bs_kernels *bs_kernels_best(void);
 
 /* ── thread pool: a fixed set of workers running indexed tasks ── */
@@ -83,23 +103,25 @@ typedef struct bs_gemm_backend {
 /* The backend in use (OpenBLAS, single-threaded: parallelism is ours). */
 const bs_gemm_backend *bs_gemm_default(void);
 
-/* Packed-weight GEMM (gemm_avx512.c): weights re-laid once at load as
- * panels of 32 output columns, so no call repacks them. F32 panels need
- * AVX-512. BF16 panels (bs_model_opts.precision) hold half the bytes and run
- * on AVX512_BF16 dot products at twice the F32 rate: activations are rounded
- * to bf16 on their way into the kernel, sums stay F32. Without the CPU
- * support, dense layers use the BLAS backend. */
+/* Packed-weight GEMM (gemm_packed.c): weights re-laid once at load as
+ * panels of output columns in the layout of the kernel path in use (32
+ * columns for AVX-512, 16 for AVX2+FMA3 and portable C), so no call repacks
+ * them; the micro-kernels read A in place, bias and activation applied while
+ * a tile is in registers. F32 panels exist on every path. BF16 panels
+ * (bs_model_opts.precision) hold half the bytes and run on AVX512_BF16 dot
+ * products at twice the F32 rate: activations are rounded to bf16 on their
+ * way into the kernel, sums stay F32. */
 typedef enum bs_pack_kind { BS_PACK_F32 = 0, BS_PACK_BF16 = 1 } bs_pack_kind;
 /* A packed weight: this header, then the panels from byte BS_PACKED_HEADER. */
 typedef struct bs_packed {
-    int kind, N, K;
+    int kind, N, K, nr; /* nr: columns per panel */
 } bs_packed;
 #define BS_PACKED_HEADER 64
 int bs_gemm_packed_available(bs_pack_kind kind);
 /* Bytes of a packed N x K weight, header included. */
 size_t bs_packed_bytes(int N, int K, bs_pack_kind kind);
-/* Packs w[N][K] into p (bs_packed_bytes long, 64-byte aligned). BF16 only
- * where bs_gemm_packed_available(BS_PACK_BF16). */
+/* Packs w[N][K] into p (bs_packed_bytes long, 64-byte aligned) for the path
+ * in use. BF16 only where bs_gemm_packed_available(BS_PACK_BF16). */
 void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed *p);
 /* Columns [n0, n1) (n0 a multiple of 32) of C[M][p->N] = act(A W^T + bias). */
 void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
@@ -111,6 +133,8 @@ void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, con
  * bytes apart (bs_gemm_prepared_ld). bs_gemm_prepared_cols reads them; its A
  * holds M rounded up to BS_GEMM_ROWS rows, those past M zero. */
 #define BS_GEMM_ROWS 12
+/* Whether the kernel p was packed for reads A prepared (AVX-512) rather than in place. */
+int bs_gemm_wants_prepared(const bs_packed *p);
 int bs_gemm_prepared_ld(int K, bs_pack_kind kind);
 void bs_gemm_prepare_rows(bs_pack_kind kind, const float *x, int K, int r0, int r1, void *out,
                           int ld);

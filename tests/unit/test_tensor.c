@@ -1,5 +1,6 @@
-/* tensor: every kernel table this CPU supports against the portable one
- * (activations, layernorm, softmax, tails of every length), dtype
+/* tensor: every kernel table this CPU supports against the libm reference
+ * (activations, layernorm, softmax, tails of every length), the kernel path
+ * BS_CPU chose (ctest runs this file once per path the CPU has), dtype
  * conversion, the thread pool, dense layers and attention against naive
  * loops. */
 #include "testutil.h"
@@ -19,7 +20,7 @@ static float frand(unsigned *s, float lo, float hi)
 
 static void compare_tables(const bs_kernels *k)
 {
-    const bs_kernels *ref = bs_kernels_portable();
+    const bs_kernels *ref = bs_kernels_reference();
     unsigned s = 1;
     float a[300], b[300], res[300], g[300], be[300], bias[300];
     double worst_act = 0, worst_ln = 0, worst_sm = 0;
@@ -60,7 +61,7 @@ static void compare_tables(const bs_kernels *k)
         }
         assert_true(fabs(sum - 1.0) < 1e-5);
     }
-    printf("  %s vs portable: act %.2g (rel), layernorm %.2g, softmax %.2g\n", k->name, worst_act,
+    printf("  %s vs reference: act %.2g (rel), layernorm %.2g, softmax %.2g\n", k->name, worst_act,
            worst_ln, worst_sm);
     assert_true(worst_ln <= 2e-6);
     assert_true(worst_sm <= 1e-6);
@@ -70,15 +71,26 @@ static void test_kernel_tables(void **state)
 {
     const bs_kernels *best = bs_kernels_best();
     assert_non_null(best);
-    const bs_kernels *avx512 = bs_kernels_avx512();
-    if (avx512) {
-        assert_ptr_equal(best, avx512);
-        compare_tables(avx512);
-    } else {
-        printf("  AVX-512 not available on this CPU: portable path only\n");
-        assert_ptr_equal(best, bs_kernels_portable());
-    }
-    compare_tables(bs_kernels_portable()); /* self-consistency: must be exact */
+    /* the table in use is the path's: BS_CPU (when set) or the best the CPU has */
+    bs_cpu_path path = bs_cpu_path_get();
+    const char *env = getenv("BS_CPU");
+    const char *why;
+    bs_err err = {0};
+    assert_int_equal(bs_cpu_check(&why, &err), 0);
+    printf("  kernel path: %s (%s)\n", bs_cpu_path_name(path), why);
+    if (env && *env) assert_string_equal(best->name, env);
+    const bs_kernels *want = path == BS_CPU_AVX512 ? bs_kernels_avx512()
+                             : path == BS_CPU_AVX2 ? bs_kernels_avx2()
+                                                   : bs_kernels_portable();
+    assert_ptr_equal(best, want);
+    if (!env || !*env)
+        assert_int_equal(path, bs_cpu_can(BS_CPU_AVX512) ? BS_CPU_AVX512
+                               : bs_cpu_can(BS_CPU_AVX2) ? BS_CPU_AVX2
+                                                         : BS_CPU_PORTABLE);
+    compare_tables(bs_kernels_portable());
+    if (bs_kernels_avx2()) compare_tables(bs_kernels_avx2());
+    if (bs_kernels_avx512()) compare_tables(bs_kernels_avx512());
+    compare_tables(bs_kernels_reference()); /* self-consistency: must be exact */
 }
 
 static void test_portable_values(void **state)

@@ -1,0 +1,145 @@
+/* The AVX2+FMA3 packed-weight GEMM: C[M][N] = act(A[M][K] W[N][K]^T + bias)
+ * with W packed once at load as panels of 16 output columns x K
+ * (gemm_packed.c). A 6x16 micro-kernel (12 accumulators, two panel loads and
+ * one broadcast a step: 15 of the 16 ymm) reads the rows of A in place, so a
+ * call copies nothing; bias enters as the accumulators' start and the
+ * activation is applied while the tile is in registers. */
+#include "tensor/gemm_impl.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#endif
+#include "tensor/simd_avx2.h"
+
+#define NR BS_NR_AVX2
+#define MR 6   /* rows per micro-tile */
+#define KC 256 /* depth per pass: the panel's 16 KB slice stays in L1 */
+#define MC 336 /* rows per pass: their KC-deep slice of A (336 KB) stays in L2 */
+
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+/* R rows (a constant after inlining) x 16 columns over kc steps of depth;
+ * every accumulator a named register. cols < 16 masks the last panel's C
+ * and bias (its padding columns of W are zero). */
+BS_AI void micro_r(const int R, const float *A, int lda, const float *B, int kc, float *C, int ldc,
+                   int first, const float *bias, int cols, bs_act act)
+{
+    const int full = cols >= NR;
+    const __m256i m0 = mask256(cols), m1 = mask256(cols - 8);
+    __m256 b0i = _mm256_setzero_ps(), b1i = _mm256_setzero_ps();
+    if (first && bias) {
+        b0i = full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, m0);
+        b1i = full ? _mm256_loadu_ps(bias + 8) : _mm256_maskload_ps(bias + 8, m1);
+    }
+#define DECL(i) __m256 c0_##i = b0i, c1_##i = b1i;
+    ROWS(DECL)
+#undef DECL
+    if (!first) {
+#define LOAD(i)                                                                                    \
+    if (i < R) {                                                                                   \
+        const float *c = C + (size_t)(i)*ldc;                                                      \
+        c0_##i = full ? _mm256_loadu_ps(c) : _mm256_maskload_ps(c, m0);                            \
+        c1_##i = full ? _mm256_loadu_ps(c + 8) : _mm256_maskload_ps(c + 8, m1);                    \
+    }
+        ROWS(LOAD)
+#undef LOAD
+    }
+    const float *a = A;
+    for (int k = 0; k < kc; k++, a++) {
+        const __m256 b0 = _mm256_load_ps(B + (size_t)k * NR),
+                     b1 = _mm256_load_ps(B + (size_t)k * NR + 8);
+#define FMA(i)                                                                                     \
+    if (i < R) {                                                                                   \
+        __m256 ai = _mm256_broadcast_ss(a + (size_t)(i)*lda);                                      \
+        c0_##i = _mm256_fmadd_ps(ai, b0, c0_##i);                                                  \
+        c1_##i = _mm256_fmadd_ps(ai, b1, c1_##i);                                                  \
+    }
+        ROWS(FMA)
+#undef FMA
+    }
+    if (act != BS_ACT_NONE) {
+#define ACT(i)                                                                                     \
+    if (i < R) {                                                                                   \
+        c0_##i = act256(c0_##i, act);                                                              \
+        c1_##i = act256(c1_##i, act);                                                              \
+    }
+        ROWS(ACT)
+#undef ACT
+    }
+#define STORE(i)                                                                                   \
+    if (i < R) {                                                                                   \
+        float *c = C + (size_t)(i)*ldc;                                                            \
+        if (full) {                                                                                \
+            _mm256_storeu_ps(c, c0_##i);                                                           \
+            _mm256_storeu_ps(c + 8, c1_##i);                                                       \
+        } else {                                                                                   \
+            _mm256_maskstore_ps(c, m0, c0_##i);                                                    \
+            _mm256_maskstore_ps(c + 8, m1, c1_##i);                                                \
+        }                                                                                          \
+    }
+    ROWS(STORE)
+#undef STORE
+}
+
+/* One instance per row count: A is read in place, so a tile never runs past M. */
+#define MICRO(R)                                                                                   \
+    static void micro_##R(const float *A, int lda, const float *B, int kc, float *C, int ldc,      \
+                          int first, const float *bias, int cols, bs_act act)                      \
+    {                                                                                              \
+        micro_r(R, A, lda, B, kc, C, ldc, first, bias, cols, act);                                 \
+    }
+MICRO(1)
+MICRO(2)
+MICRO(3)
+MICRO(4)
+MICRO(5)
+MICRO(6)
+#undef MICRO
+
+typedef void (*micro_fn)(const float *, int, const float *, int, float *, int, int, const float *,
+                         int, bs_act);
+static const micro_fn micro[MR + 1] = {NULL, micro_1, micro_2, micro_3, micro_4, micro_5, micro_6};
+
+void bs_g256_packed(int M, const float *A, int lda, const bs_packed *pk, const float *bias,
+                    float *C, int ldc, int n0, int n1, bs_act act)
+{
+    int N = pk->N, K = pk->K, p0 = n0 / NR, p1 = (n1 + NR - 1) / NR;
+    const float *panels = (const float *)((const char *)pk + BS_PACKED_HEADER);
+    for (int kb = 0; kb < K; kb += KC) {
+        int kc = K - kb < KC ? K - kb : KC, last = kb + kc == K;
+        bs_act a = last ? act : BS_ACT_NONE;
+        for (int mb = 0; mb < M; mb += MC) {
+            int me = mb + MC < M ? mb + MC : M;
+            for (int p = p0; p < p1; p++) {
+                int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR;
+                const float *B = panels + ((size_t)p * K + kb) * NR;
+                const float *bp = bias ? bias + c0 : NULL;
+                int m = mb;
+                /* 6-row tiles; a remainder of 4 or fewer is one tile, of 5 is 5 */
+                for (; m + MR <= me; m += MR)
+                    micro_6(A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0, ldc,
+                            kb == 0, bp, cols, a);
+                if (m < me)
+                    micro[me - m](A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0,
+                                  ldc, kb == 0, bp, cols, a);
+            }
+        }
+    }
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#else
+void bs_g256_packed(int M, const float *A, int lda, const bs_packed *pk, const float *bias,
+                    float *C, int ldc, int n0, int n1, bs_act act)
+{
+    bs_gc_packed(M, A, lda, pk, bias, C, ldc, n0, n1, act);
+}
+#endif
