@@ -64,6 +64,32 @@ void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed 
         }
 }
 
+void bs_pack_f32_strided(const float *w, int ldw, int N, int K, int transposed, bs_packed *p)
+{
+    int nr = panel_width();
+    p->kind = BS_PACK_F32;
+    p->N = N;
+    p->K = K;
+    p->nr = nr;
+    int panels = (N + nr - 1) / nr;
+    float *out = (float *)((char *)p + BS_PACKED_HEADER);
+    for (int pn = 0; pn < panels; pn++) {
+        float *dst = out + (size_t)pn * K * nr;
+        int n0 = pn * nr, cols = N - n0 < nr ? N - n0 : nr;
+        if (transposed) /* W[n][k] = w[k][n]: a panel's step k is a slice of row k */
+            for (int k = 0; k < K; k++) {
+                const float *src = w + (size_t)k * ldw + n0;
+                for (int j = 0; j < cols; j++) dst[(size_t)k * nr + j] = src[j];
+                for (int j = cols; j < nr; j++) dst[(size_t)k * nr + j] = 0.0f;
+            }
+        else
+            for (int j = 0; j < nr; j++) {
+                const float *src = w + (size_t)(n0 + j) * ldw;
+                for (int k = 0; k < K; k++) dst[(size_t)k * nr + j] = j < cols ? src[k] : 0.0f;
+            }
+    }
+}
+
 int bs_gemm_wants_prepared(const bs_packed *p)
 {
     return p->nr == BS_NR_AVX512;

@@ -82,6 +82,7 @@ void bs_pool_run(bs_pool *pool, int n_tasks, bs_task_fn fn, void *ctx);
 typedef enum bs_scratch_slot {
     BS_SCRATCH_GEMM_A,       /* the packed GEMM's block of A */
     BS_SCRATCH_LINEAR_INPUT, /* a dense job's input, laid out once for all its tasks */
+    BS_SCRATCH_ATTN,         /* an attention task's keys and values, packed */
     BS_SCRATCH_SLOTS
 } bs_scratch_slot;
 /* At least `bytes` of 64-byte aligned memory owned by the calling thread for
@@ -123,6 +124,9 @@ size_t bs_packed_bytes(int N, int K, bs_pack_kind kind);
 /* Packs w[N][K] into p (bs_packed_bytes long, 64-byte aligned) for the path
  * in use. BF16 only where bs_gemm_packed_available(BS_PACK_BF16). */
 void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed *p);
+/* The same for an F32 operand built per call (attention's keys and values):
+ * W[n][k] = w[n * ldw + k], or with transposed w[k * ldw + n]. */
+void bs_pack_f32_strided(const float *w, int ldw, int N, int K, int transposed, bs_packed *p);
 /* Columns [n0, n1) (n0 a multiple of 32) of C[M][p->N] = act(A W^T + bias). */
 void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
                          float *C, int ldc, int n0, int n1, bs_act act);
