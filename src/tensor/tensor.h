@@ -161,6 +161,12 @@ typedef struct bs_dense {
     int ldy;
     bs_act act;
     const bs_packed *packed; /* optional bs_pack_weights() copy of w */
+    /* Optional residual + LayerNorm after the layer (y with ldy = N): ln_x[M][N]
+     * = LayerNorm(ln_x + y) (ln_g, ln_b over N, ln_eps). Done inside each row
+     * block's task while y is in cache; after the job for column blocks. */
+    float *ln_x;
+    const float *ln_g, *ln_b;
+    float ln_eps;
 } bs_dense;
 void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense *outs, int n);
 

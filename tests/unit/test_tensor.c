@@ -146,6 +146,38 @@ static void test_pool(void **state)
     bs_pool_free(p);
 }
 
+/* A dense layer with its residual + LayerNorm fused (ln_x = LN(ln_x + y)),
+ * split by rows (many tokens) and by columns (few), against the two steps
+ * run one after the other. */
+static void test_linear_layernorm(void **state)
+{
+    bs_pool *p = bs_pool_new(2);
+    unsigned s = 11;
+    const int shapes[2][3] = {{300, 64, 40}, {8, 64, 160}}; /* M, K, N */
+    for (int sh = 0; sh < 2; sh++) {
+        int M = shapes[sh][0], K = shapes[sh][1], N = shapes[sh][2];
+        float *x = malloc((size_t)M * K * 4), *w = malloc((size_t)N * K * 4), *b = malloc(N * 4),
+              *g = malloc(N * 4), *be = malloc(N * 4), *y = malloc((size_t)M * N * 4),
+              *r1 = malloc((size_t)M * N * 4), *r2 = malloc((size_t)M * N * 4);
+        for (int i = 0; i < M * K; i++) x[i] = frand(&s, -1, 1);
+        for (int i = 0; i < N * K; i++) w[i] = frand(&s, -1, 1);
+        for (int i = 0; i < N; i++) {
+            b[i] = frand(&s, -1, 1);
+            g[i] = frand(&s, 0.5f, 1.5f);
+            be[i] = frand(&s, -0.5f, 0.5f);
+        }
+        for (int i = 0; i < M * N; i++) r1[i] = r2[i] = frand(&s, -2, 2);
+        bs_dense d = {
+            .w = w, .b = b, .N = N, .y = y, .ln_x = r1, .ln_g = g, .ln_b = be, .ln_eps = 1e-5f};
+        bs_linear_multi(p, x, M, K, &d, 1);
+        bs_linear(p, x, M, K, w, b, N, y, BS_ACT_NONE);
+        bs_add_layernorm_rows(p, r2, y, M, N, g, be, 1e-5f);
+        for (int i = 0; i < M * N; i++) assert_true(fabsf(r1[i] - r2[i]) < 1e-5f);
+        free(x), free(w), free(b), free(g), free(be), free(y), free(r1), free(r2);
+    }
+    bs_pool_free(p);
+}
+
 static void test_linear_and_attention(void **state)
 {
     bs_pool *p = bs_pool_new(2);
@@ -284,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_half),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_linear_and_attention),
+        cmocka_unit_test(test_linear_layernorm),
         cmocka_unit_test(test_packed_gemm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
