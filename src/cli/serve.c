@@ -16,7 +16,7 @@ static void usage(FILE *out)
         out,
         "usage: bertstudio serve [--host ADDR] [--port N] [--data-dir DIR] [--threads N]\n"
         "                        [--tls-cert PEM --tls-key PEM] [--store URI]\n"
-        "                        [--precision f32|bf16] [--quiet]\n\n"
+        "                        [--precision f32|fp16|bf16] [--quiet]\n\n"
         "Serves the REST API (see docs/api.md).\n\n"
         "  --host ADDR      address to bind (default 127.0.0.1; env BERTSTUDIO_HOST)\n"
         "  --port N         port (default 8000; 0 picks a free one; env BERTSTUDIO_PORT)\n"
@@ -28,9 +28,10 @@ static void usage(FILE *out)
         "  --store URI      sqlite:///path.db or mongodb://... (default DATA_DIR/bertstudio.db;\n"
         "                   env BERTSTUDIO_STORE)\n"
         "  --precision P    dense-layer arithmetic of loaded models: f32 (default: the\n"
-        "                   reference's answers) or bf16 (about 2x faster, half the\n"
-        "                   weight memory, ~1e-2 error; needs AVX512_BF16; env\n"
-        "                   BERTSTUDIO_PRECISION)\n"
+        "                   reference's answers), fp16 (f16 weights: half the weight\n"
+        "                   memory, ~1e-3 error, every CPU) or bf16 (about 2x faster,\n"
+        "                   half the weight memory, ~1e-2 error; needs AVX512_BF16;\n"
+        "                   env BERTSTUDIO_PRECISION)\n"
         "  --quiet          no access log on stderr\n");
 }
 
@@ -57,13 +58,17 @@ int bs_cli_serve(int argc, char **argv)
             return bs_cli_usage_error("BERTSTUDIO_PORT=%s is not a port number", env_port);
         opts.port = (uint16_t)v;
     }
-    static const struct option longopts[] = {
-        {"host", required_argument, 0, 'h'},     {"port", required_argument, 0, 'p'},
-        {"data-dir", required_argument, 0, 'd'}, {"threads", required_argument, 0, 't'},
-        {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'H'},
-        {"tls-cert", required_argument, 0, 'c'}, {"tls-key", required_argument, 0, 'k'},
-        {"store", required_argument, 0, 's'},    {"precision", required_argument, 0, 'P'},
-        {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"host", required_argument, 0, 'h'},
+                                             {"port", required_argument, 0, 'p'},
+                                             {"data-dir", required_argument, 0, 'd'},
+                                             {"threads", required_argument, 0, 't'},
+                                             {"quiet", no_argument, 0, 'q'},
+                                             {"help", no_argument, 0, 'H'},
+                                             {"tls-cert", required_argument, 0, 'c'},
+                                             {"tls-key", required_argument, 0, 'k'},
+                                             {"store", required_argument, 0, 's'},
+                                             {"precision", required_argument, 0, 'P'},
+                                             {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -109,9 +114,10 @@ int bs_cli_serve(int argc, char **argv)
     }
     if (optind < argc) return bs_cli_usage_error("serve: unexpected argument '%s'", argv[optind]);
     if (precision && (opts.precision = bs_precision_parse(precision)) < 0)
-        return bs_cli_usage_error("--precision %s is not f32 or bf16", precision);
+        return bs_cli_usage_error("--precision %s is not f32, fp16 or bf16", precision);
     if (!bs_precision_supported((bs_precision)opts.precision))
-        return bs_cli_usage_error("--precision %s needs a CPU with AVX512_BF16; this one lacks it",
+        return bs_cli_usage_error("--precision %s needs a CPU with AVX512_BF16 (and BS_CPU=avx512 "
+                                  "or unset); this one lacks it",
                                   precision);
 
     /* Block the stop signals in every thread (the server's threads inherit

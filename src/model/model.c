@@ -64,7 +64,7 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
         return bs_err_set(
             err, BS_EUNSUPPORTED,
             def.precision == BS_PRECISION_BF16
-                ? "%s: precision bf16 needs a CPU with AVX512_BF16, which this one lacks"
+                ? "%s: precision bf16 needs a CPU with AVX512_BF16 and the avx512 kernel path"
                 : "%s: unknown precision",
             dir);
     bs_model *m = calloc(1, sizeof *m);
@@ -216,18 +216,20 @@ bs_precision bs_model_precision(const bs_model *m)
 int bs_precision_supported(bs_precision p)
 {
     return p == BS_PRECISION_F32 ||
+           (p == BS_PRECISION_FP16 && bs_gemm_packed_available(BS_PACK_F16)) ||
            (p == BS_PRECISION_BF16 && bs_gemm_packed_available(BS_PACK_BF16));
 }
 
 const char *bs_precision_name(bs_precision p)
 {
-    return p == BS_PRECISION_BF16 ? "bf16" : "f32";
+    return p == BS_PRECISION_BF16 ? "bf16" : p == BS_PRECISION_FP16 ? "fp16" : "f32";
 }
 
 int bs_precision_parse(const char *name)
 {
     if (name && !strcmp(name, "f32")) return BS_PRECISION_F32;
     if (name && !strcmp(name, "bf16")) return BS_PRECISION_BF16;
+    if (name && !strcmp(name, "fp16")) return BS_PRECISION_FP16;
     return -1;
 }
 int bs_model_num_layers(const bs_model *m)

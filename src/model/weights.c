@@ -243,12 +243,13 @@ static void pack_task(void *ctx, int t, int worker)
 
 int bs_w_pack_layers(bs_model *m, bs_err *err)
 {
-    /* bf16 exists only as packed panels; f32 may also run on BLAS (BS_GEMM=blas
+    /* bf16 and fp16 exist only as packed panels; f32 may also run on BLAS (BS_GEMM=blas
      * compares the two). */
     const char *env = getenv("BS_GEMM");
-    bs_pack_kind kind = m->precision == BS_PRECISION_BF16 ? BS_PACK_BF16 : BS_PACK_F32;
-    if (!bs_gemm_packed_available(kind) ||
-        (kind == BS_PACK_F32 && env && strcmp(env, "blas") == 0))
+    bs_pack_kind kind = m->precision == BS_PRECISION_BF16   ? BS_PACK_BF16
+                        : m->precision == BS_PRECISION_FP16 ? BS_PACK_F16
+                                                            : BS_PACK_F32;
+    if (!bs_gemm_packed_available(kind) || (kind == BS_PACK_F32 && env && strcmp(env, "blas") == 0))
         return 0;
     int n_dec = m->cfg.fam == BS_FAM_BART ? m->cfg.dec_layers : 0, n = 0;
     bs_lin **todo = calloc((size_t)(m->n_enc_layers + n_dec) * 8, sizeof *todo);

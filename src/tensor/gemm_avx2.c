@@ -25,8 +25,8 @@
 /* R rows (a constant after inlining) x 16 columns over kc steps of depth;
  * every accumulator a named register. cols < 16 masks the last panel's C
  * and bias (its padding columns of W are zero). */
-BS_AI void micro_r(const int R, const float *A, int lda, const float *B, int kc, float *C, int ldc,
-                   int first, const float *bias, int cols, bs_act act)
+BS_AI void micro_r(const int R, const int h, const float *A, int lda, const void *B, int kc,
+                   float *C, int ldc, int first, const float *bias, int cols, bs_act act)
 {
     const int full = cols >= NR;
     const __m256i m0 = mask256(cols), m1 = mask256(cols - 8);
@@ -50,8 +50,15 @@ BS_AI void micro_r(const int R, const float *A, int lda, const float *B, int kc,
     }
     const float *a = A;
     for (int k = 0; k < kc; k++, a++) {
-        const __m256 b0 = _mm256_load_ps(B + (size_t)k * NR),
-                     b1 = _mm256_load_ps(B + (size_t)k * NR + 8);
+        __m256 b0, b1;
+        if (h) { /* f16 panels, widened by F16C on the way in */
+            const uint16_t *hb = (const uint16_t *)B + (size_t)k * NR;
+            b0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)hb));
+            b1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hb + 8)));
+        } else {
+            b0 = _mm256_load_ps((const float *)B + (size_t)k * NR);
+            b1 = _mm256_load_ps((const float *)B + (size_t)k * NR + 8);
+        }
 #define FMA(i)                                                                                     \
     if (i < R) {                                                                                   \
         __m256 ai = _mm256_broadcast_ss(a + (size_t)(i)*lda);                                      \
@@ -85,30 +92,42 @@ BS_AI void micro_r(const int R, const float *A, int lda, const float *B, int kc,
 #undef STORE
 }
 
-/* One instance per row count: A is read in place, so a tile never runs past M. */
-#define MICRO(R)                                                                                   \
-    static void micro_##R(const float *A, int lda, const float *B, int kc, float *C, int ldc,      \
-                          int first, const float *bias, int cols, bs_act act)                      \
+/* One instance per row count and panel type: A is read in place, so a tile
+ * never runs past M. */
+#define MICRO(R, H)                                                                                \
+    static void micro_##R##_##H(const float *A, int lda, const void *B, int kc, float *C, int ldc, \
+                                int first, const float *bias, int cols, bs_act act)                \
     {                                                                                              \
-        micro_r(R, A, lda, B, kc, C, ldc, first, bias, cols, act);                                 \
+        micro_r(R, H, A, lda, B, kc, C, ldc, first, bias, cols, act);                              \
     }
-MICRO(1)
-MICRO(2)
-MICRO(3)
-MICRO(4)
-MICRO(5)
-MICRO(6)
+MICRO(1, 0)
+MICRO(2, 0)
+MICRO(3, 0)
+MICRO(4, 0)
+MICRO(5, 0)
+MICRO(6, 0)
+MICRO(1, 1)
+MICRO(2, 1)
+MICRO(3, 1)
+MICRO(4, 1)
+MICRO(5, 1)
+MICRO(6, 1)
 #undef MICRO
 
-typedef void (*micro_fn)(const float *, int, const float *, int, float *, int, int, const float *,
+typedef void (*micro_fn)(const float *, int, const void *, int, float *, int, int, const float *,
                          int, bs_act);
-static const micro_fn micro[MR + 1] = {NULL, micro_1, micro_2, micro_3, micro_4, micro_5, micro_6};
+static const micro_fn micro[2][MR + 1] = {
+    {NULL, micro_1_0, micro_2_0, micro_3_0, micro_4_0, micro_5_0, micro_6_0},
+    {NULL, micro_1_1, micro_2_1, micro_3_1, micro_4_1, micro_5_1, micro_6_1}};
 
 void bs_g256_packed(int M, const float *A, int lda, const bs_packed *pk, const float *bias,
                     float *C, int ldc, int n0, int n1, bs_act act)
 {
     int N = pk->N, K = pk->K, p0 = n0 / NR, p1 = (n1 + NR - 1) / NR;
-    const float *panels = (const float *)((const char *)pk + BS_PACKED_HEADER);
+    const char *panels = (const char *)pk + BS_PACKED_HEADER;
+    int h = pk->kind == BS_PACK_F16;
+    size_t elem = h ? 2 : 4;
+    const micro_fn *mf = micro[h];
     for (int kb = 0; kb < K; kb += KC) {
         int kc = K - kb < KC ? K - kb : KC, last = kb + kc == K;
         bs_act a = last ? act : BS_ACT_NONE;
@@ -116,16 +135,16 @@ void bs_g256_packed(int M, const float *A, int lda, const bs_packed *pk, const f
             int me = mb + MC < M ? mb + MC : M;
             for (int p = p0; p < p1; p++) {
                 int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR;
-                const float *B = panels + ((size_t)p * K + kb) * NR;
+                const void *B = panels + ((size_t)p * K + kb) * NR * elem;
                 const float *bp = bias ? bias + c0 : NULL;
                 int m = mb;
                 /* 6-row tiles; a remainder of 4 or fewer is one tile, of 5 is 5 */
                 for (; m + MR <= me; m += MR)
-                    micro_6(A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0, ldc,
-                            kb == 0, bp, cols, a);
+                    mf[MR](A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0, ldc,
+                           kb == 0, bp, cols, a);
                 if (m < me)
-                    micro[me - m](A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0,
-                                  ldc, kb == 0, bp, cols, a);
+                    mf[me - m](A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0, ldc,
+                               kb == 0, bp, cols, a);
             }
         }
     }

@@ -33,7 +33,7 @@ _Static_assert(MR == BS_GEMM_ROWS, "bs_gemm_prepare_rows pads A to whole micro-t
 
 /* One full MRxNR tile over kc steps of depth, every accumulator in a named
  * register (a loop over an array of them gets spilled). A is R rows lda
- * elements apart (rows past mr zero): floats, or for bf16 (bf) pairs of bf16
+ * elements apart (rows past mr zero): floats, or for bf16 (bf = 1) pairs of bf16
  * in 32 bits; a row-major block needs no transpose to build, and lda is
  * never a multiple of 4 KB, so the 12 rows do not fight over one L1 set.
  * B is [kc][NR] floats or [kc/2][NR] pairs, one dot product per pair. C rows
@@ -59,7 +59,7 @@ micro_r(const int R, const int bf, int mr, const void *A, int lda, const void *B
         ROWS(LOAD)
 #undef LOAD
     }
-    if (bf) {
+    if (bf == 1) {
         const uint32_t *ap = A;
         const uint16_t *bp = B;
         for (int k = 0; k < (kc + 1) / 2; k++) {
@@ -77,9 +77,14 @@ micro_r(const int R, const int bf, int mr, const void *A, int lda, const void *B
         }
     } else {
         const float *ap = A, *bp = B;
+        const uint16_t *hp = B; /* bf == 2: f16 panels, widened as they are loaded */
         for (int k = 0; k < kc; k++) {
-            const __m512 b0 = _mm512_load_ps(bp + (size_t)k * NR),
-                         b1 = _mm512_load_ps(bp + (size_t)k * NR + 16);
+            const __m512 b0 = bf == 2 ? _mm512_cvtph_ps(_mm256_load_si256(
+                                            (const __m256i *)(hp + (size_t)k * NR)))
+                                      : _mm512_load_ps(bp + (size_t)k * NR),
+                         b1 = bf == 2 ? _mm512_cvtph_ps(_mm256_load_si256(
+                                            (const __m256i *)(hp + (size_t)k * NR + 16)))
+                                      : _mm512_load_ps(bp + (size_t)k * NR + 16);
             const float *a = ap + k;
 #define FMA(i)                                                                                     \
     if (i < R) {                                                                                   \
@@ -123,8 +128,9 @@ micro_r(const int R, const int bf, int mr, const void *A, int lda, const void *B
         else                                                                                       \
             micro_r(4, BF, mr, A, lda, B, kc, C, ldc, first, bias, m0, m1, act);                   \
     }
-MICRO(0)
-MICRO(1)
+MICRO(0) /* f32 panels */
+MICRO(1) /* bf16 pairs */
+MICRO(2) /* f16 panels */
 #undef MICRO
 
 /* Rows m..m+mr of A, depth kb..kb+kc, into dst as [MR][KC] floats (rows
@@ -207,10 +213,10 @@ static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ld
      * A bf16 pass covers twice the depth in the same bytes. */
     float small[MR * KC] __attribute__((aligned(64)));
     float *Ap = bs_thread_scratch(BS_SCRATCH_GEMM_A, (size_t)MC * KC * sizeof(float));
-    int mc = MC, N = pk->N, K = pk->K, bf = pk->kind == BS_PACK_BF16;
+    int mc = MC, N = pk->N, K = pk->K, bf = pk->kind == BS_PACK_BF16, h = pk->kind == BS_PACK_F16;
     int kcmax = bf ? 2 * KC : KC, Ks = k_stored(K, pk->kind);
     const char *panels = (const char *)pk + BS_PACKED_HEADER;
-    size_t elem = bf ? 2 : 4;
+    size_t elem = bf || h ? 2 : 4;
     if (!Ap) { /* no memory for the block buffer: one micro-tile at a time */
         Ap = small;
         mc = MR;
@@ -244,12 +250,12 @@ static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ld
                         micro_1(mr, (const uint32_t *)Apre + (size_t)m * ldp + kb / 2, ldp, B, kc,
                                 Ct, ldc, kb == 0, bp, m0, m1, a);
                     else if (Apre)
-                        micro_0(mr, (const float *)Apre + (size_t)m * ldp + kb, ldp, B, kc, Ct, ldc,
-                                kb == 0, bp, m0, m1, a);
+                        (h ? micro_2 : micro_0)(mr, (const float *)Apre + (size_t)m * ldp + kb, ldp,
+                                                B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                     else if (bf)
                         micro_1(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                     else
-                        micro_0(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
+                        (h ? micro_2 : micro_0)(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                 }
             }
         }

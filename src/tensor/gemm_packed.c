@@ -12,7 +12,7 @@ static int panel_width(void)
 
 int bs_gemm_packed_available(bs_pack_kind kind)
 {
-    if (kind == BS_PACK_F32) return 1; /* every path has an F32 kernel */
+    if (kind == BS_PACK_F32 || kind == BS_PACK_F16) return 1; /* every path has these kernels */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     return kind == BS_PACK_BF16 && bs_cpu_path_get() == BS_CPU_AVX512 &&
            __builtin_cpu_supports("avx512bf16");
@@ -30,7 +30,7 @@ int bs_gemm_prepared_ld(int K, bs_pack_kind kind)
 
 size_t bs_packed_bytes(int N, int K, bs_pack_kind kind)
 {
-    size_t elem = kind == BS_PACK_BF16 ? 2 : 4;
+    size_t elem = kind == BS_PACK_F32 ? 4 : 2;
     size_t nr = (size_t)panel_width();
     return BS_PACKED_HEADER + (size_t)(N + nr - 1) / nr * nr * (size_t)k_stored(K, kind) * elem;
 }
@@ -51,6 +51,17 @@ void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed 
         return;
     }
     int panels = (N + nr - 1) / nr;
+    if (kind == BS_PACK_F16) {
+        uint16_t *h = (uint16_t *)((char *)p + BS_PACKED_HEADER);
+        for (int pn = 0; pn < panels; pn++)
+            for (int j = 0; j < nr; j++) {
+                int n = pn * nr + j;
+                uint16_t *dst = h + (size_t)pn * K * nr + j;
+                for (int k = 0; k < K; k++)
+                    dst[(size_t)k * nr] = n < N ? bs_f32_to_f16(w[(size_t)n * K + k]) : 0;
+            }
+        return;
+    }
     /* Rows of w are read in order; a panel's writes stay within L2. */
     float *out = (float *)((char *)p + BS_PACKED_HEADER);
     for (int pn = 0; pn < panels; pn++)

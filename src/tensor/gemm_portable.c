@@ -4,6 +4,8 @@
  * row on x86-64-v3, four q registers on NEON). A is read in place. */
 #include "tensor/gemm_impl.h"
 
+#include <string.h>
+
 #define NR BS_NR_AVX2
 #define MR 4
 #define KC 256
@@ -22,8 +24,20 @@
 #define BS_UNROLL(n)
 #endif
 
-BS_INLINE void micro_r(const int R, const float *A, int lda, const float *B, int kc, float *C,
-                       int ldc, int first, const float *bias, int cols, bs_act act)
+/* An IEEE half to float, branch-free for the vectoriser: the magnitude's
+ * bits moved into place and scaled by 2^112 rebias normals and subnormals
+ * alike (panels hold no infinities: packing saturates only past 65504). */
+BS_INLINE float h2f(uint16_t h)
+{
+    uint32_t bits = (uint32_t)(h & 0x7fffu) << 13;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    f *= 0x1p112f;
+    return (h & 0x8000u) ? -f : f;
+}
+
+BS_INLINE void micro_r(const int R, const int h, const float *A, int lda, const void *Bv, int kc,
+                       float *C, int ldc, int first, const float *bias, int cols, bs_act act)
 {
     float acc[MR][NR];
     for (int i = 0; i < R; i++)
@@ -33,7 +47,13 @@ BS_INLINE void micro_r(const int R, const float *A, int lda, const float *B, int
     /* fully unrolled, the tile's 64 sums become registers (scalar
      * replacement) and each row's 16 multiply-adds one vector operation */
     for (int k = 0; k < kc; k++) {
-        const float *b = B + (size_t)k * NR;
+        float wide[NR];
+        const float *b = (const float *)Bv + (size_t)k * NR;
+        if (h) {
+            const uint16_t *hb = (const uint16_t *)Bv + (size_t)k * NR;
+            for (int j = 0; j < NR; j++) wide[j] = h2f(hb[j]);
+            b = wide;
+        }
         BS_UNROLL(4)
         for (int i = 0; i < R; i++) {
             float a = A[(size_t)i * lda + k];
@@ -48,38 +68,45 @@ BS_INLINE void micro_r(const int R, const float *A, int lda, const float *B, int
     }
 }
 
-#define MICRO(R)                                                                                   \
-    static void micro_##R(const float *A, int lda, const float *B, int kc, float *C, int ldc,      \
-                          int first, const float *bias, int cols, bs_act act)                      \
+#define MICRO(R, H)                                                                                \
+    static void micro_##R##_##H(const float *A, int lda, const void *B, int kc, float *C, int ldc, \
+                                int first, const float *bias, int cols, bs_act act)                \
     {                                                                                              \
-        micro_r(R, A, lda, B, kc, C, ldc, first, bias, cols, act);                                 \
+        micro_r(R, H, A, lda, B, kc, C, ldc, first, bias, cols, act);                              \
     }
-MICRO(1)
-MICRO(2)
-MICRO(3)
-MICRO(4)
+MICRO(1, 0)
+MICRO(2, 0)
+MICRO(3, 0)
+MICRO(4, 0)
+MICRO(1, 1)
+MICRO(2, 1)
+MICRO(3, 1)
+MICRO(4, 1)
 #undef MICRO
 
-typedef void (*micro_fn)(const float *, int, const float *, int, float *, int, int, const float *,
+typedef void (*micro_fn)(const float *, int, const void *, int, float *, int, int, const float *,
                          int, bs_act);
-static const micro_fn micro[MR + 1] = {0, micro_1, micro_2, micro_3, micro_4};
+static const micro_fn micro[2][MR + 1] = {{0, micro_1_0, micro_2_0, micro_3_0, micro_4_0},
+                                          {0, micro_1_1, micro_2_1, micro_3_1, micro_4_1}};
 
 void bs_gc_packed(int M, const float *A, int lda, const bs_packed *pk, const float *bias, float *C,
                   int ldc, int n0, int n1, bs_act act)
 {
     int N = pk->N, K = pk->K, p0 = n0 / NR, p1 = (n1 + NR - 1) / NR;
-    const float *panels = (const float *)((const char *)pk + BS_PACKED_HEADER);
+    const char *panels = (const char *)pk + BS_PACKED_HEADER;
+    int h = pk->kind == BS_PACK_F16;
+    size_t elem = h ? 2 : 4;
     for (int kb = 0; kb < K; kb += KC) {
         int kc = K - kb < KC ? K - kb : KC;
         bs_act a = kb + kc == K ? act : BS_ACT_NONE;
         for (int p = p0; p < p1; p++) {
             int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR;
-            const float *B = panels + ((size_t)p * K + kb) * NR;
+            const void *B = panels + ((size_t)p * K + kb) * NR * elem;
             const float *bp = bias ? bias + c0 : NULL;
             for (int m = 0; m < M; m += MR) {
                 int mr = M - m < MR ? M - m : MR;
-                micro[mr](A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0, ldc,
-                          kb == 0, bp, cols, a);
+                micro[h][mr](A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0, ldc,
+                             kb == 0, bp, cols, a);
             }
         }
     }

@@ -26,6 +26,8 @@ int bs_cpu_check(const char **why, bs_err *err);
 /* ── dtype conversion (weights stored as F16/BF16 are upcast once at load) ── */
 void bs_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 void bs_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+/* f32 to IEEE half, rounded to nearest even (overflow to infinity). */
+uint16_t bs_f32_to_f16(float f);
 
 /* ── activations, by transformers' ACT2FN names ── */
 typedef enum bs_act {
@@ -112,7 +114,11 @@ const bs_gemm_backend *bs_gemm_default(void);
  * (bs_model_opts.precision) hold half the bytes and run on AVX512_BF16 dot
  * products at twice the F32 rate: activations are rounded to bf16 on their
  * way into the kernel, sums stay F32. */
-typedef enum bs_pack_kind { BS_PACK_F32 = 0, BS_PACK_BF16 = 1 } bs_pack_kind;
+/* F16 panels: the F32 layout in IEEE half floats, half the bytes, widened
+ * to F32 as the kernel loads them (F16C / AVX-512F, or shifts in portable
+ * C); activations and sums stay F32, so the only error is the weights'
+ * rounding to 11 significant bits. Every path runs them. */
+typedef enum bs_pack_kind { BS_PACK_F32 = 0, BS_PACK_BF16 = 1, BS_PACK_F16 = 2 } bs_pack_kind;
 /* A packed weight: this header, then the panels from byte BS_PACKED_HEADER. */
 typedef struct bs_packed {
     int kind, N, K, nr; /* nr: columns per panel */

@@ -116,6 +116,22 @@ static void test_half(void **state)
     uint16_t b[2] = {0x3f80, 0xc040};
     bs_bf16_to_f32(b, f, 2);
     assert_true(f[0] == 1.0f && f[1] == -3.0f);
+    /* f32 -> f16: ties to even, subnormals, overflow, and a round trip of every half */
+    assert_int_equal(bs_f32_to_f16(1.0f), 0x3c00);
+    assert_int_equal(bs_f32_to_f16(-2.0f), 0xc000);
+    assert_int_equal(bs_f32_to_f16(65504.0f), 0x7bff);
+    assert_int_equal(bs_f32_to_f16(65520.0f), 0x7c00);
+    assert_int_equal(bs_f32_to_f16(5.9604645e-8f), 0x0001);
+    assert_int_equal(bs_f32_to_f16(2.9802322e-8f), 0x0000);      /* half the least: tie to even 0 */
+    assert_int_equal(bs_f32_to_f16(1.0f + 1.0f / 2048), 0x3c00); /* tie: even */
+    assert_int_equal(bs_f32_to_f16(1.0f + 3.0f / 2048), 0x3c02); /* tie: up to even */
+    for (uint32_t u = 0; u < 0x10000u; u++) {
+        uint16_t hv = (uint16_t)u;
+        if ((hv & 0x7c00u) == 0x7c00u) continue; /* inf, nan */
+        float x;
+        bs_f16_to_f32(&hv, &x, 1);
+        assert_int_equal(bs_f32_to_f16(x), hv);
+    }
 }
 
 struct count_ctx {
@@ -253,8 +269,8 @@ static void test_packed_gemm(void **state)
 {
     (void)state;
     const bs_gemm_backend *g = bs_gemm_default();
-    for (int kind = BS_PACK_F32; kind <= BS_PACK_BF16; kind++) {
-        const char *name = kind == BS_PACK_BF16 ? "bf16" : "f32";
+    for (int kind = BS_PACK_F32; kind <= BS_PACK_F16; kind++) {
+        const char *name = kind == BS_PACK_BF16 ? "bf16" : kind == BS_PACK_F16 ? "f16" : "f32";
         if (!bs_gemm_packed_available((bs_pack_kind)kind)) {
             printf("  packed %s GEMM: this CPU lacks the instructions, not run\n", name);
             continue;
@@ -285,6 +301,7 @@ static void test_packed_gemm(void **state)
                         float *out2 = malloc((size_t)M * N * 4);
                         bs_gemm_prepare_rows((bs_pack_kind)kind, A, K, 0, M, Ab, ld);
                         bs_gemm_prepared_cols(M, Ab, ld, P, bias, out2, N, 0, N, BS_ACT_GELU);
+
                         assert_memory_equal(out, out2, (size_t)M * N * 4);
                         free(Ab), free(out2);
                     }
@@ -292,6 +309,11 @@ static void test_packed_gemm(void **state)
                         round_bf16(A, M * K);
                         round_bf16(W, N * K);
                     }
+                    if (kind == BS_PACK_F16) /* the weights as f16 holds them; A stays f32 */
+                        for (int i = 0; i < N * K; i++) {
+                            uint16_t h = bs_f32_to_f16(W[i]);
+                            bs_f16_to_f32(&h, &W[i], 1);
+                        }
                     g->sgemm_nt(M, N, K, A, K, W, K, ref, N, 0.0f);
                     for (int m = 0; m < M; m++)
                         bs_kernels_portable()->bias_act(ref + (size_t)m * N, bias, N, BS_ACT_GELU);
