@@ -83,7 +83,8 @@ static void usage(FILE *out)
             "  --warmup W       untimed passes first (default 3)\n"
             "  --precision P    dense-layer arithmetic: f32 (default, exact), fp16 (f16\n"
             "                   weights, half the memory, every CPU) or bf16 (about 2x\n"
-            "                   faster on CPUs with AVX512_BF16; ~1e-2 error)\n");
+            "                   faster with AVX512_BF16; ~1e-2 error; elsewhere bf16\n"
+            "                   weights widened in the kernel)\n");
 }
 
 int bs_cli_bench(int argc, char **argv)

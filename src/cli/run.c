@@ -24,7 +24,7 @@ static void usage(FILE *out)
             "  --threads N      compute threads (default: all cores)\n"
             "  --precision P    f32 (default, the reference's answers), fp16 (half the\n"
             "                   weight memory, ~1e-3 error, every CPU) or bf16 (faster,\n"
-            "                   ~1e-2 error; needs AVX512_BF16)\n");
+            "                   ~1e-2 error; its fast form needs AVX512_BF16)\n");
 }
 
 /* Runs one request text; prints the data object or returns 1 with err set. */

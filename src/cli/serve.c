@@ -30,7 +30,7 @@ static void usage(FILE *out)
         "  --precision P    dense-layer arithmetic of loaded models: f32 (default: the\n"
         "                   reference's answers), fp16 (f16 weights: half the weight\n"
         "                   memory, ~1e-3 error, every CPU) or bf16 (about 2x faster,\n"
-        "                   half the weight memory, ~1e-2 error; needs AVX512_BF16;\n"
+        "                   half the weight memory, ~1e-2 error; 2x needs AVX512_BF16;\n"
         "                   env BERTSTUDIO_PRECISION)\n"
         "  --quiet          no access log on stderr\n");
 }
@@ -116,8 +116,7 @@ int bs_cli_serve(int argc, char **argv)
     if (precision && (opts.precision = bs_precision_parse(precision)) < 0)
         return bs_cli_usage_error("--precision %s is not f32, fp16 or bf16", precision);
     if (!bs_precision_supported((bs_precision)opts.precision))
-        return bs_cli_usage_error("--precision %s needs a CPU with AVX512_BF16 (and BS_CPU=avx512 "
-                                  "or unset); this one lacks it",
+        return bs_cli_usage_error("--precision %s is not supported by this CPU's kernel path",
                                   precision);
 
     /* Block the stop signals in every thread (the server's threads inherit

@@ -61,12 +61,11 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
     if (crc < 0) return crc;
     bs_log_info("model", "%s: kernels: %s (%s)", dir, bs_cpu_path_name(bs_cpu_path_get()), why);
     if (def.precision != BS_PRECISION_F32 && !bs_precision_supported(def.precision))
-        return bs_err_set(
-            err, BS_EUNSUPPORTED,
-            def.precision == BS_PRECISION_BF16
-                ? "%s: precision bf16 needs a CPU with AVX512_BF16 and the avx512 kernel path"
-                : "%s: unknown precision",
-            dir);
+        return bs_err_set(err, BS_EUNSUPPORTED,
+                          def.precision == BS_PRECISION_BF16
+                              ? "%s: precision bf16 is not supported by this kernel path"
+                              : "%s: unknown precision",
+                          dir);
     bs_model *m = calloc(1, sizeof *m);
     if (!m) return bs_err_set(err, BS_ENOMEM, "%s: out of memory", dir);
     char path[4096];
@@ -217,7 +216,7 @@ int bs_precision_supported(bs_precision p)
 {
     return p == BS_PRECISION_F32 ||
            (p == BS_PRECISION_FP16 && bs_gemm_packed_available(BS_PACK_F16)) ||
-           (p == BS_PRECISION_BF16 && bs_gemm_packed_available(BS_PACK_BF16));
+           (p == BS_PRECISION_BF16 && bs_gemm_packed_available(BS_PACK_BF16W));
 }
 
 const char *bs_precision_name(bs_precision p)

@@ -246,7 +246,10 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
     /* bf16 and fp16 exist only as packed panels; f32 may also run on BLAS (BS_GEMM=blas
      * compares the two). */
     const char *env = getenv("BS_GEMM");
-    bs_pack_kind kind = m->precision == BS_PRECISION_BF16   ? BS_PACK_BF16
+    /* bf16: AVX512_BF16 dot products where the path has them, else bf16
+     * weights widened in the kernel (activations stay f32) */
+    bs_pack_kind bf = bs_gemm_packed_available(BS_PACK_BF16) ? BS_PACK_BF16 : BS_PACK_BF16W;
+    bs_pack_kind kind = m->precision == BS_PRECISION_BF16   ? bf
                         : m->precision == BS_PRECISION_FP16 ? BS_PACK_F16
                                                             : BS_PACK_F32;
     if (!bs_gemm_packed_available(kind) || (kind == BS_PACK_F32 && env && strcmp(env, "blas") == 0))

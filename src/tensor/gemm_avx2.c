@@ -51,10 +51,16 @@ BS_AI void micro_r(const int R, const int h, const float *A, int lda, const void
     const float *a = A;
     for (int k = 0; k < kc; k++, a++) {
         __m256 b0, b1;
-        if (h) { /* f16 panels, widened by F16C on the way in */
+        if (h == 1) { /* f16 panels, widened by F16C on the way in */
             const uint16_t *hb = (const uint16_t *)B + (size_t)k * NR;
             b0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)hb));
             b1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hb + 8)));
+        } else if (h == 2) { /* bf16 panels: the high half of an f32 */
+            const uint16_t *hb = (const uint16_t *)B + (size_t)k * NR;
+            b0 = _mm256_castsi256_ps(
+                _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_load_si128((const __m128i *)hb)), 16));
+            b1 = _mm256_castsi256_ps(_mm256_slli_epi32(
+                _mm256_cvtepu16_epi32(_mm_load_si128((const __m128i *)(hb + 8))), 16));
         } else {
             b0 = _mm256_load_ps((const float *)B + (size_t)k * NR);
             b1 = _mm256_load_ps((const float *)B + (size_t)k * NR + 8);
@@ -112,20 +118,27 @@ MICRO(3, 1)
 MICRO(4, 1)
 MICRO(5, 1)
 MICRO(6, 1)
+MICRO(1, 2)
+MICRO(2, 2)
+MICRO(3, 2)
+MICRO(4, 2)
+MICRO(5, 2)
+MICRO(6, 2)
 #undef MICRO
 
 typedef void (*micro_fn)(const float *, int, const void *, int, float *, int, int, const float *,
                          int, bs_act);
-static const micro_fn micro[2][MR + 1] = {
+static const micro_fn micro[3][MR + 1] = {
     {NULL, micro_1_0, micro_2_0, micro_3_0, micro_4_0, micro_5_0, micro_6_0},
-    {NULL, micro_1_1, micro_2_1, micro_3_1, micro_4_1, micro_5_1, micro_6_1}};
+    {NULL, micro_1_1, micro_2_1, micro_3_1, micro_4_1, micro_5_1, micro_6_1},
+    {NULL, micro_1_2, micro_2_2, micro_3_2, micro_4_2, micro_5_2, micro_6_2}};
 
 void bs_g256_packed(int M, const float *A, int lda, const bs_packed *pk, const float *bias,
                     float *C, int ldc, int n0, int n1, bs_act act)
 {
     int N = pk->N, K = pk->K, p0 = n0 / NR, p1 = (n1 + NR - 1) / NR;
     const char *panels = (const char *)pk + BS_PACKED_HEADER;
-    int h = pk->kind == BS_PACK_F16;
+    int h = pk->kind == BS_PACK_F16 ? 1 : pk->kind == BS_PACK_BF16W ? 2 : 0;
     size_t elem = h ? 2 : 4;
     const micro_fn *mf = micro[h];
     for (int kb = 0; kb < K; kb += KC) {

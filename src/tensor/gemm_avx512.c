@@ -77,14 +77,26 @@ micro_r(const int R, const int bf, int mr, const void *A, int lda, const void *B
         }
     } else {
         const float *ap = A, *bp = B;
-        const uint16_t *hp = B; /* bf == 2: f16 panels, widened as they are loaded */
+        const uint16_t *hp = B; /* bf 2, 3: f16, bf16 panels, widened as they are loaded */
         for (int k = 0; k < kc; k++) {
-            const __m512 b0 = bf == 2 ? _mm512_cvtph_ps(_mm256_load_si256(
-                                            (const __m256i *)(hp + (size_t)k * NR)))
-                                      : _mm512_load_ps(bp + (size_t)k * NR),
-                         b1 = bf == 2 ? _mm512_cvtph_ps(_mm256_load_si256(
-                                            (const __m256i *)(hp + (size_t)k * NR + 16)))
-                                      : _mm512_load_ps(bp + (size_t)k * NR + 16);
+            __m512 b0, b1;
+            if (bf == 2) {
+                b0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(hp + (size_t)k * NR)));
+                b1 =
+                    _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(hp + (size_t)k * NR + 16)));
+            } else if (bf == 3) {
+                b0 = _mm512_castsi512_ps(
+                    _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_load_si256(
+                                          (const __m256i *)(hp + (size_t)k * NR))),
+                                      16));
+                b1 = _mm512_castsi512_ps(
+                    _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_load_si256(
+                                          (const __m256i *)(hp + (size_t)k * NR + 16))),
+                                      16));
+            } else {
+                b0 = _mm512_load_ps(bp + (size_t)k * NR);
+                b1 = _mm512_load_ps(bp + (size_t)k * NR + 16);
+            }
             const float *a = ap + k;
 #define FMA(i)                                                                                     \
     if (i < R) {                                                                                   \
@@ -131,6 +143,7 @@ micro_r(const int R, const int bf, int mr, const void *A, int lda, const void *B
 MICRO(0) /* f32 panels */
 MICRO(1) /* bf16 pairs */
 MICRO(2) /* f16 panels */
+MICRO(3) /* bf16 panels (widened) */
 #undef MICRO
 
 /* Rows m..m+mr of A, depth kb..kb+kc, into dst as [MR][KC] floats (rows
@@ -213,7 +226,8 @@ static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ld
      * A bf16 pass covers twice the depth in the same bytes. */
     float small[MR * KC] __attribute__((aligned(64)));
     float *Ap = bs_thread_scratch(BS_SCRATCH_GEMM_A, (size_t)MC * KC * sizeof(float));
-    int mc = MC, N = pk->N, K = pk->K, bf = pk->kind == BS_PACK_BF16, h = pk->kind == BS_PACK_F16;
+    int mc = MC, N = pk->N, K = pk->K, bf = pk->kind == BS_PACK_BF16;
+    int h = pk->kind == BS_PACK_F16 ? 2 : pk->kind == BS_PACK_BF16W ? 3 : 0;
     int kcmax = bf ? 2 * KC : KC, Ks = k_stored(K, pk->kind);
     const char *panels = (const char *)pk + BS_PACKED_HEADER;
     size_t elem = bf || h ? 2 : 4;
@@ -250,12 +264,16 @@ static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ld
                         micro_1(mr, (const uint32_t *)Apre + (size_t)m * ldp + kb / 2, ldp, B, kc,
                                 Ct, ldc, kb == 0, bp, m0, m1, a);
                     else if (Apre)
-                        (h ? micro_2 : micro_0)(mr, (const float *)Apre + (size_t)m * ldp + kb, ldp,
-                                                B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
+                        (h == 2   ? micro_2
+                         : h == 3 ? micro_3
+                                  : micro_0)(mr, (const float *)Apre + (size_t)m * ldp + kb, ldp, B,
+                                             kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                     else if (bf)
                         micro_1(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                     else
-                        (h ? micro_2 : micro_0)(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
+                        (h == 2   ? micro_2
+                         : h == 3 ? micro_3
+                                  : micro_0)(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                 }
             }
         }

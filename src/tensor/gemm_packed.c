@@ -12,7 +12,8 @@ static int panel_width(void)
 
 int bs_gemm_packed_available(bs_pack_kind kind)
 {
-    if (kind == BS_PACK_F32 || kind == BS_PACK_F16) return 1; /* every path has these kernels */
+    if (kind == BS_PACK_F32 || kind == BS_PACK_F16 || kind == BS_PACK_BF16W)
+        return 1; /* every path has these kernels */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     return kind == BS_PACK_BF16 && bs_cpu_path_get() == BS_CPU_AVX512 &&
            __builtin_cpu_supports("avx512bf16");
@@ -51,14 +52,15 @@ void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed 
         return;
     }
     int panels = (N + nr - 1) / nr;
-    if (kind == BS_PACK_F16) {
+    if (kind == BS_PACK_F16 || kind == BS_PACK_BF16W) {
+        uint16_t (*cvt)(float) = kind == BS_PACK_F16 ? bs_f32_to_f16 : bs_f32_to_bf16;
         uint16_t *h = (uint16_t *)((char *)p + BS_PACKED_HEADER);
         for (int pn = 0; pn < panels; pn++)
             for (int j = 0; j < nr; j++) {
                 int n = pn * nr + j;
                 uint16_t *dst = h + (size_t)pn * K * nr + j;
                 for (int k = 0; k < K; k++)
-                    dst[(size_t)k * nr] = n < N ? bs_f32_to_f16(w[(size_t)n * K + k]) : 0;
+                    dst[(size_t)k * nr] = n < N ? cvt(w[(size_t)n * K + k]) : 0;
             }
         return;
     }

@@ -51,7 +51,13 @@ BS_INLINE void micro_r(const int R, const int h, const float *A, int lda, const 
         const float *b = (const float *)Bv + (size_t)k * NR;
         if (h) {
             const uint16_t *hb = (const uint16_t *)Bv + (size_t)k * NR;
-            for (int j = 0; j < NR; j++) wide[j] = h2f(hb[j]);
+            if (h == 1)
+                for (int j = 0; j < NR; j++) wide[j] = h2f(hb[j]);
+            else /* bf16: the high half of an f32 */
+                for (int j = 0; j < NR; j++) {
+                    uint32_t bits = (uint32_t)hb[j] << 16;
+                    memcpy(&wide[j], &bits, sizeof bits);
+                }
             b = wide;
         }
         BS_UNROLL(4)
@@ -82,19 +88,24 @@ MICRO(1, 1)
 MICRO(2, 1)
 MICRO(3, 1)
 MICRO(4, 1)
+MICRO(1, 2)
+MICRO(2, 2)
+MICRO(3, 2)
+MICRO(4, 2)
 #undef MICRO
 
 typedef void (*micro_fn)(const float *, int, const void *, int, float *, int, int, const float *,
                          int, bs_act);
-static const micro_fn micro[2][MR + 1] = {{0, micro_1_0, micro_2_0, micro_3_0, micro_4_0},
-                                          {0, micro_1_1, micro_2_1, micro_3_1, micro_4_1}};
+static const micro_fn micro[3][MR + 1] = {{0, micro_1_0, micro_2_0, micro_3_0, micro_4_0},
+                                          {0, micro_1_1, micro_2_1, micro_3_1, micro_4_1},
+                                          {0, micro_1_2, micro_2_2, micro_3_2, micro_4_2}};
 
 void bs_gc_packed(int M, const float *A, int lda, const bs_packed *pk, const float *bias, float *C,
                   int ldc, int n0, int n1, bs_act act)
 {
     int N = pk->N, K = pk->K, p0 = n0 / NR, p1 = (n1 + NR - 1) / NR;
     const char *panels = (const char *)pk + BS_PACKED_HEADER;
-    int h = pk->kind == BS_PACK_F16;
+    int h = pk->kind == BS_PACK_F16 ? 1 : pk->kind == BS_PACK_BF16W ? 2 : 0;
     size_t elem = h ? 2 : 4;
     for (int kb = 0; kb < K; kb += KC) {
         int kc = K - kb < KC ? K - kb : KC;

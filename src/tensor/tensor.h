@@ -28,6 +28,8 @@ void bs_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 void bs_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 /* f32 to IEEE half, rounded to nearest even (overflow to infinity). */
 uint16_t bs_f32_to_f16(float f);
+/* f32 to bfloat16, rounded to nearest even (NaN kept quiet). */
+uint16_t bs_f32_to_bf16(float f);
 
 /* ── activations, by transformers' ACT2FN names ── */
 typedef enum bs_act {
@@ -118,7 +120,14 @@ const bs_gemm_backend *bs_gemm_default(void);
  * to F32 as the kernel loads them (F16C / AVX-512F, or shifts in portable
  * C); activations and sums stay F32, so the only error is the weights'
  * rounding to 11 significant bits. Every path runs them. */
-typedef enum bs_pack_kind { BS_PACK_F32 = 0, BS_PACK_BF16 = 1, BS_PACK_F16 = 2 } bs_pack_kind;
+/* BF16W panels: the same with bfloat16 weights widened by a shift, for
+ * bf16 on CPUs (or paths) without AVX512_BF16's dot products. */
+typedef enum bs_pack_kind {
+    BS_PACK_F32 = 0,
+    BS_PACK_BF16 = 1,
+    BS_PACK_F16 = 2,
+    BS_PACK_BF16W = 3
+} bs_pack_kind;
 /* A packed weight: this header, then the panels from byte BS_PACKED_HEADER. */
 typedef struct bs_packed {
     int kind, N, K, nr; /* nr: columns per panel */

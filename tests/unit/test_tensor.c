@@ -117,6 +117,10 @@ static void test_half(void **state)
     bs_bf16_to_f32(b, f, 2);
     assert_true(f[0] == 1.0f && f[1] == -3.0f);
     /* f32 -> f16: ties to even, subnormals, overflow, and a round trip of every half */
+    assert_int_equal(bs_f32_to_bf16(1.0f), 0x3f80);
+    assert_int_equal(bs_f32_to_bf16(-3.0f), 0xc040);
+    assert_int_equal(bs_f32_to_bf16(1.00390625f), 0x3f80); /* tie: even */
+    assert_int_equal(bs_f32_to_bf16(1.01171875f), 0x3f82); /* tie: up to even */
     assert_int_equal(bs_f32_to_f16(1.0f), 0x3c00);
     assert_int_equal(bs_f32_to_f16(-2.0f), 0xc000);
     assert_int_equal(bs_f32_to_f16(65504.0f), 0x7bff);
@@ -269,8 +273,11 @@ static void test_packed_gemm(void **state)
 {
     (void)state;
     const bs_gemm_backend *g = bs_gemm_default();
-    for (int kind = BS_PACK_F32; kind <= BS_PACK_F16; kind++) {
-        const char *name = kind == BS_PACK_BF16 ? "bf16" : kind == BS_PACK_F16 ? "f16" : "f32";
+    for (int kind = BS_PACK_F32; kind <= BS_PACK_BF16W; kind++) {
+        const char *name = kind == BS_PACK_BF16    ? "bf16"
+                           : kind == BS_PACK_F16   ? "f16"
+                           : kind == BS_PACK_BF16W ? "bf16 (widened)"
+                                                   : "f32";
         if (!bs_gemm_packed_available((bs_pack_kind)kind)) {
             printf("  packed %s GEMM: this CPU lacks the instructions, not run\n", name);
             continue;
@@ -309,6 +316,8 @@ static void test_packed_gemm(void **state)
                         round_bf16(A, M * K);
                         round_bf16(W, N * K);
                     }
+                    if (kind == BS_PACK_BF16W) /* bf16 weights, A stays f32 */
+                        round_bf16(W, N * K);
                     if (kind == BS_PACK_F16) /* the weights as f16 holds them; A stays f32 */
                         for (int i = 0; i < N * K; i++) {
                             uint16_t h = bs_f32_to_f16(W[i]);
