@@ -134,6 +134,7 @@ void bs_model_free(bs_model *m)
     free(m->files);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
+    free(m->lazy);
     free(m->layers);
     free(m->dec_layers);
     bs_config_free(&m->cfg);

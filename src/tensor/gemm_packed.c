@@ -3,6 +3,7 @@
  * AVX2 and portable C), and each call sent to that path's kernel. */
 #include "tensor/gemm_impl.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int panel_width(void)
@@ -75,6 +76,43 @@ void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed 
             else
                 for (int k = 0; k < K; k++) dst[(size_t)k * nr] = 0.0f;
         }
+}
+
+int bs_pack_weights_h16(const uint16_t *w, int bf, int N, int K, bs_pack_kind kind, bs_packed *p)
+{
+    void (*widen)(const uint16_t *, float *, size_t) = bf ? bs_bf16_to_f32 : bs_f16_to_f32;
+    if (kind == BS_PACK_BF16) { /* pairs of depth steps: from a widened copy */
+        float *all = malloc((size_t)N * K * sizeof *all);
+        if (!all) return -1;
+        widen(w, all, (size_t)N * K);
+        bs_pack_weights(all, N, K, kind, p);
+        free(all);
+        return 0;
+    }
+    int nr = panel_width();
+    float *row = malloc((size_t)K * sizeof *row);
+    if (!row) return -1;
+    p->kind = kind;
+    p->N = N;
+    p->K = K;
+    p->nr = nr;
+    int panels = (N + nr - 1) / nr;
+    char *base = (char *)p + BS_PACKED_HEADER;
+    for (int n = 0; n < panels * nr; n++) {
+        size_t at = (size_t)(n / nr) * K * nr + n % nr; /* element (n, 0) */
+        if (n < N)
+            widen(w + (size_t)n * K, row, (size_t)K);
+        else
+            memset(row, 0, (size_t)K * sizeof *row);
+        if (kind == BS_PACK_F32)
+            for (int k = 0; k < K; k++) ((float *)base)[at + (size_t)k * nr] = row[k];
+        else {
+            uint16_t (*cvt)(float) = kind == BS_PACK_F16 ? bs_f32_to_f16 : bs_f32_to_bf16;
+            for (int k = 0; k < K; k++) ((uint16_t *)base)[at + (size_t)k * nr] = cvt(row[k]);
+        }
+    }
+    free(row);
+    return 0;
 }
 
 void bs_pack_f32_strided(const float *w, int ldw, int N, int K, int transposed, bs_packed *p)

@@ -139,6 +139,10 @@ size_t bs_packed_bytes(int N, int K, bs_pack_kind kind);
 /* Packs w[N][K] into p (bs_packed_bytes long, 64-byte aligned) for the path
  * in use. BF16 only where bs_gemm_packed_available(BS_PACK_BF16). */
 void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed *p);
+/* The same from F16 (bf = 0) or BF16 (bf = 1) weights as a file holds them,
+ * with no F32 copy of the whole matrix (one row at a time; the bf16 dot
+ * product layout alone widens the matrix first). -1 when out of memory. */
+int bs_pack_weights_h16(const uint16_t *w, int bf, int N, int K, bs_pack_kind kind, bs_packed *p);
 /* The same for an F32 operand built per call (attention's keys and values):
  * W[n][k] = w[n * ldw + k], or with transposed w[k * ldw + n]. */
 void bs_pack_f32_strided(const float *w, int ldw, int N, int K, int transposed, bs_packed *p);

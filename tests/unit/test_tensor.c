@@ -339,6 +339,37 @@ static void test_packed_gemm(void **state)
     }
 }
 
+/* Packing straight from F16/BF16 weights (no F32 copy of the matrix) lays
+ * out exactly what packing their widened F32 copy does, in every kind. */
+static void test_pack_from_half(void **state)
+{
+    (void)state;
+    unsigned s = 21;
+    enum { N = 37, K = 45 };
+    uint16_t h[N * K];
+    float wide[N * K];
+    for (int bf = 0; bf <= 1; bf++)
+        for (int kind = BS_PACK_F32; kind <= BS_PACK_BF16W; kind++) {
+            if (!bs_gemm_packed_available((bs_pack_kind)kind)) continue;
+            for (int i = 0; i < N * K; i++) {
+                float x = frand(&s, -2, 2);
+                h[i] = bf ? bs_f32_to_bf16(x) : bs_f32_to_f16(x);
+            }
+            if (bf)
+                bs_bf16_to_f32(h, wide, N * K);
+            else
+                bs_f16_to_f32(h, wide, N * K);
+            size_t bytes = (bs_packed_bytes(N, K, (bs_pack_kind)kind) + 63) & ~(size_t)63;
+            bs_packed *a = aligned_alloc(64, bytes), *b = aligned_alloc(64, bytes);
+            memset(a, 0, bytes);
+            memset(b, 0, bytes);
+            bs_pack_weights(wide, N, K, (bs_pack_kind)kind, a);
+            assert_int_equal(bs_pack_weights_h16(h, bf, N, K, (bs_pack_kind)kind, b), 0);
+            assert_memory_equal(a, b, bs_packed_bytes(N, K, (bs_pack_kind)kind));
+            free(a), free(b);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_linear_and_attention),
         cmocka_unit_test(test_linear_layernorm),
         cmocka_unit_test(test_packed_gemm),
+        cmocka_unit_test(test_pack_from_half),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
