@@ -19,6 +19,7 @@
 #define MR 6   /* rows per micro-tile */
 #define KC 256 /* depth per pass: the panel's 16 KB slice stays in L1 */
 #define MC 336 /* rows per pass: their KC-deep slice of A (336 KB) stays in L2 */
+#define NB 16  /* panels per block: their KC-deep slices (256 KB) stay in L2 */
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
@@ -26,7 +27,8 @@
  * every accumulator a named register. cols < 16 masks the last panel's C
  * and bias (its padding columns of W are zero). */
 BS_AI void micro_r(const int R, const int h, const float *A, int lda, const void *B, int kc,
-                   float *C, int ldc, int first, const float *bias, int cols, bs_act act)
+                   float *C, int ldc, int first, const float *bias, int cols, bs_act act,
+                   const char *pf)
 {
     const int full = cols >= NR;
     const __m256i m0 = mask256(cols), m1 = mask256(cols - 8);
@@ -49,7 +51,10 @@ BS_AI void micro_r(const int R, const int h, const float *A, int lda, const void
 #undef LOAD
     }
     const float *a = A;
+    const size_t step = (size_t)NR * (h ? 2 : 4); /* bytes of B per depth step */
     for (int k = 0; k < kc; k++, a++) {
+        /* pf: the next panel, fetched while this tile computes from cache */
+        if (pf) _mm_prefetch(pf + (size_t)k * step, _MM_HINT_T0);
         __m256 b0, b1;
         if (h == 1) { /* f16 panels, widened by F16C on the way in */
             const uint16_t *hb = (const uint16_t *)B + (size_t)k * NR;
@@ -102,9 +107,10 @@ BS_AI void micro_r(const int R, const int h, const float *A, int lda, const void
  * never runs past M. */
 #define MICRO(R, H)                                                                                \
     static void micro_##R##_##H(const float *A, int lda, const void *B, int kc, float *C, int ldc, \
-                                int first, const float *bias, int cols, bs_act act)                \
+                                int first, const float *bias, int cols, bs_act act,                \
+                                const char *pf)                                                    \
     {                                                                                              \
-        micro_r(R, H, A, lda, B, kc, C, ldc, first, bias, cols, act);                              \
+        micro_r(R, H, A, lda, B, kc, C, ldc, first, bias, cols, act, pf);                          \
     }
 MICRO(1, 0)
 MICRO(2, 0)
@@ -127,7 +133,7 @@ MICRO(6, 2)
 #undef MICRO
 
 typedef void (*micro_fn)(const float *, int, const void *, int, float *, int, int, const float *,
-                         int, bs_act);
+                         int, bs_act, const char *);
 static const micro_fn micro[3][MR + 1] = {
     {NULL, micro_1_0, micro_2_0, micro_3_0, micro_4_0, micro_5_0, micro_6_0},
     {NULL, micro_1_1, micro_2_1, micro_3_1, micro_4_1, micro_5_1, micro_6_1},
@@ -141,23 +147,48 @@ void bs_g256_packed(int M, const float *A, int lda, const bs_packed *pk, const f
     int h = pk->kind == BS_PACK_F16 ? 1 : pk->kind == BS_PACK_BF16W ? 2 : 0;
     size_t elem = h ? 2 : 4;
     const micro_fn *mf = micro[h];
-    for (int kb = 0; kb < K; kb += KC) {
-        int kc = K - kb < KC ? K - kb : KC, last = kb + kc == K;
+    /* Few rows (a batch of one short sequence): each panel is streamed once,
+     * whole, front to back, its few tiles re-reading it from L1/L2; the depth
+     * is not split, so C is written once. More rows: KC-deep slices, so that a
+     * slice serves many tiles from L1. */
+    int kcmax = M <= 4 * MR ? K : KC;
+    for (int kb = 0; kb < K; kb += kcmax) {
+        int kc = K - kb < kcmax ? K - kb : kcmax, last = kb + kc == K;
         bs_act a = last ? act : BS_ACT_NONE;
         for (int mb = 0; mb < M; mb += MC) {
             int me = mb + MC < M ? mb + MC : M;
-            for (int p = p0; p < p1; p++) {
-                int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR;
-                const void *B = panels + ((size_t)p * K + kb) * NR * elem;
-                const float *bp = bias ? bias + c0 : NULL;
-                int m = mb;
-                /* 6-row tiles; a remainder of 4 or fewer is one tile, of 5 is 5 */
-                for (; m + MR <= me; m += MR)
-                    mf[MR](A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0, ldc,
-                           kb == 0, bp, cols, a);
-                if (m < me)
-                    mf[me - m](A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0, ldc,
-                               kb == 0, bp, cols, a);
+            if (kcmax == K) { /* few rows: panel by panel, the next one prefetched */
+                for (int p = p0; p < p1; p++) {
+                    int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR;
+                    const void *B = panels + ((size_t)p * K + kb) * NR * elem;
+                    const float *bp = bias ? bias + c0 : NULL;
+                    /* the weights come from DRAM: one tile (the second, whose
+                     * panel is already in cache; the only one when there is
+                     * one) fetches the next panel ahead */
+                    const char *next = p + 1 < p1 ? panels + (size_t)(p + 1) * K * NR * elem : NULL;
+                    int pf_at = me - mb > MR ? mb + MR : mb;
+                    for (int m = mb; m < me; m += MR) {
+                        int mr = me - m < MR ? me - m : MR;
+                        mf[mr](A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0, ldc,
+                               kb == 0, bp, cols, a, m == pf_at ? next : NULL);
+                    }
+                }
+                continue;
+            }
+            /* many rows: a tile of A (6 rows x KC, 6 KB) stays in L1 while it
+             * meets NB panels' slices, which stay in L2 (NB x 16 KB) */
+            for (int pb = p0; pb < p1; pb += NB) {
+                int pe = pb + NB < p1 ? pb + NB : p1;
+                for (int m = mb; m < me; m += MR) {
+                    int mr = me - m < MR ? me - m : MR;
+                    for (int p = pb; p < pe; p++) {
+                        int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR;
+                        mf[mr](A + (size_t)m * lda + kb, lda,
+                               panels + ((size_t)p * K + kb) * NR * elem, kc,
+                               C + (size_t)m * ldc + c0, ldc, kb == 0, bias ? bias + c0 : NULL,
+                               cols, a, NULL);
+                    }
+                }
             }
         }
     }
