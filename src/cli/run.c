@@ -16,15 +16,16 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: bertstudio run TASK --model DIR [--json REQUEST] [--batch] [--threads N]\n"
-            "                        [--precision f32|bf16]\n\n"
+            "                        [--precision f32|fp16|bf16]\n\n"
             "Runs a built-in task and prints the `data` object the server would return.\n"
             "TASK: classification, ner, qa, fill-mask, embeddings, features, summarization.\n\n"
             "  --model DIR      model folder (config.json, model.safetensors, tokenizer files)\n"
             "  --json REQUEST   the request object (default: read it from stdin)\n"
             "  --batch          read one request per line from stdin, print one line each\n"
             "  --threads N      compute threads (default: all cores)\n"
-            "  --precision P    f32 (default, the reference's answers) or bf16 (faster,\n"
-            "                   ~1e-2 error; needs AVX512_BF16)\n");
+            "  --precision P    f32 (default, the reference's answers), fp16 (half the\n"
+            "                   weight memory, ~1e-3 error, every CPU) or bf16 (faster,\n"
+            "                   ~1e-2 error; its fast form needs AVX512_BF16)\n");
 }
 
 /* Runs one request text; prints the data object or returns 1 with err set. */
@@ -110,7 +111,7 @@ int bs_cli_run(int argc, char **argv)
         }
         case 'P':
             if ((precision = bs_precision_parse(optarg)) < 0)
-                return bs_cli_usage_error("--precision %s is not f32 or bf16", optarg);
+                return bs_cli_usage_error("--precision %s is not f32, fp16 or bf16", optarg);
             break;
         case 'h':
             usage(stdout);
