@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "bertstudio/pipeline.h"
 #include "util/file.h"
+#include "util/log.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -79,6 +80,9 @@ static int run_batch(const bs_pipeline_ctx *ctx, bs_task task)
 
 int bs_cli_run(int argc, char **argv)
 {
+    /* stdout carries the answer and stderr only its error: the engine's
+     * informational lines (which kernels a load chose) stay out of it. */
+    bs_log_set_level(BS_LOG_WARN);
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},
         {"json", required_argument, NULL, 'j'},
