@@ -154,6 +154,13 @@ void bs_reply_err(bs_request *req, bs_response *res, const bs_err *err);
  * "invalid_api_key", 403 "insufficient_permissions", 404 "unknown_url",
  * 429 type "requests" code "rate_limit_exceeded", other codes null. */
 void bs_reply_openai_shape(bs_response *res);
+/* The success envelope around a `data` written apart (by rows, or
+ * streamed): open appends {"success":true,"data": and close its final },
+ * so that only this file spells the envelope; bs_reply_envelope_bytes is
+ * what the two add to the answer's size. */
+void bs_reply_envelope_open(bs_buf *out);
+void bs_reply_envelope_close(bs_buf *out);
+size_t bs_reply_envelope_bytes(void);
 /* Any JSON body as is (e.g. OpenAI-shaped responses); takes ownership. */
 void bs_reply_json(bs_response *res, int status, json_t *body);
 

@@ -19,6 +19,23 @@ static void set_body(bs_response *res, int status, json_t *body)
     json_decref(body);
 }
 
+static const char envelope_open[] = "{\"success\":true,\"data\":";
+
+void bs_reply_envelope_open(bs_buf *out)
+{
+    bs_buf_puts(out, envelope_open);
+}
+
+void bs_reply_envelope_close(bs_buf *out)
+{
+    bs_buf_putc(out, '}');
+}
+
+size_t bs_reply_envelope_bytes(void)
+{
+    return sizeof envelope_open - 1 + 1;
+}
+
 void bs_reply_json(bs_response *res, int status, json_t *body)
 {
     set_body(res, status, body);
