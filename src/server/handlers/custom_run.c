@@ -90,6 +90,37 @@ int bs_custom_check(bs_request *req, const char *tokenizer_code, const char *mod
     return 0;
 }
 
+int bs_custom_check_code(bs_request *req, bs_response *res, const char *tokenizer_code,
+                         const char *model_code, const char *function_code, const char *prefix)
+{
+    json_t *rep = NULL;
+    bs_err err = {0};
+    int rc = bs_custom_check(req, tokenizer_code, model_code, function_code, &rep, &err);
+    if (rc == BS_ENOTFOUND) {
+        bs_log_warn("custom", "code saved unchecked: %s", err.msg);
+        return 0;
+    }
+    if (rc) {
+        bs_reply_error(res, 503, "Custom tasks are unavailable", "%s", err.msg);
+        return -1;
+    }
+    json_t *e = json_array_get(json_object_get(rep, "errors"), 0);
+    if (e) {
+        json_t *line = json_object_get(e, "line");
+        if (json_is_integer(line))
+            bs_reply_error(res, 400, "Invalid custom task code", "%s%s line %lld: %s", prefix,
+                           json_string_value(json_object_get(e, "part")),
+                           (long long)json_integer_value(line),
+                           json_string_value(json_object_get(e, "message")));
+        else
+            bs_reply_error(res, 400, "Invalid custom task code", "%s%s: %s", prefix,
+                           json_string_value(json_object_get(e, "part")),
+                           json_string_value(json_object_get(e, "message")));
+    }
+    json_decref(rep);
+    return e ? -1 : 0;
+}
+
 /* The route's answer shape. */
 typedef enum shape { SHAPE_API, SHAPE_LEGACY, SHAPE_LEGACY_BATCH } shape;
 
