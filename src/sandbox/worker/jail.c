@@ -42,6 +42,10 @@ int bs_worker_jail_enter(const bs_worker_limits *lim)
     static const int ns[] = {CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWIPC};
     for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) (void)unshare(ns[i]);
     clearenv();
+    /* Below the server's own threads: spinning tasks must not starve the
+     * requests that other clients are waiting for. */
+    if (setpriority(PRIO_PROCESS, 0, 10)) {
+    }
     struct rlimit r;
     r.rlim_cur = r.rlim_max = (rlim_t)lim->memory_mb << 20;
     if (setrlimit(RLIMIT_AS, &r)) return -1;
