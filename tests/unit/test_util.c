@@ -3,11 +3,14 @@
 
 #include "bertstudio/common.h"
 #include "util/buf.h"
+#include "util/log.h"
 #include "util/time.h"
 #include "util/utf8.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void test_err(void **state)
 {
@@ -64,6 +67,28 @@ static void test_time(void **state)
     assert_int_equal(bs_time_parse_iso8601("2024-01-15T10:30:00Zjunk", &ms), -1);
 }
 
+/* A logged value cannot end the line and forge the next (issue 17 L3). */
+static void test_log_escapes_control_bytes(void **state)
+{
+    (void)state;
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+    bs_log_info("test", "revision %s", "main\n2026-01-01T00:00:00Z info auth: forged\r\x1b[2J");
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char out[512] = {0};
+    rewind(tmp);
+    size_t n = fread(out, 1, sizeof out - 1, tmp);
+    fclose(tmp);
+    assert_true(n > 0);
+    assert_non_null(
+        strstr(out, "revision main\\x0a2026-01-01T00:00:00Z info auth: forged\\x0d\\x1b[2J\n"));
+    assert_ptr_equal(strchr(out, '\n'), out + n - 1); /* one line */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -71,6 +96,7 @@ int main(void)
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_time),
+        cmocka_unit_test(test_log_escapes_control_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -244,6 +244,12 @@ void bs_handle_models_download(bs_request *req, bs_response *res)
         bs_reply_error(res, 400, "Invalid model name", "%s", e.msg);
         return;
     }
+    /* Checked before answering 202: a bad revision is the request's fault. */
+    const char *revision = opt_string(body, "revision");
+    if (revision && bs_hub_revision_check(revision, &e)) {
+        bs_reply_error(res, 400, "Invalid revision", "%s", e.msg);
+        return;
+    }
     models_svc *s = req->server->models;
     bool wait = json_is_true(json_object_get(body, "wait"));
     pthread_mutex_lock(&s->mu);
@@ -515,6 +521,8 @@ static void do_load(bs_request *req, bs_response *res, const char *name)
     bs_task_model tm;
     bs_err e = {0};
     int rc = bs_tasks_acquire(req, &tmp, name, &tm, &e);
+    /* Asked for explicitly: the LRU leaves it alone until it is unloaded. */
+    if (!rc || rc == BS_EBUSY) bs_tasks_pin(req, name);
     if (!rc) {
         bs_tasks_release(req, &tm);
         bs_buf_free(&tmp.body);
