@@ -11,6 +11,7 @@
 #include "hub/hub.h"
 #include "server/context.h"
 #include "server/handlers/custom.h"
+#include "server/handlers/custom_tasks.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/tasks.h"
 #include "util/log.h"
@@ -278,10 +279,10 @@ static json_t *load_task(bs_request *req, bs_response *res, const char *id)
         bs_reply_err(req, res, &err);
         return NULL;
     }
-    const char *owner = str(doc, "api_key_id");
-    int visible = json_is_true(json_object_get(doc, "is_public")) ||
-                  (owner && !strcmp(owner, req->auth.api_key_id)) ||
-                  (req->auth.perms & BS_PERM_ADMIN_READ);
+    /* The same view as GET /custom-tasks/{id} (custom_tasks_shape.c). */
+    const char *owner = str(doc, "api_key_id"), *viewer = bs_ctask_viewer(req);
+    int visible = !viewer || json_is_true(json_object_get(doc, "is_public")) ||
+                  (owner && !strcmp(owner, viewer));
     if (!visible) {
         json_decref(doc);
         bs_reply_error(res, 404, "Custom task not found", "no custom task with _id %s", id);
