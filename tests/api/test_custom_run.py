@@ -545,3 +545,22 @@ def test_import_compiles_every_task(csrv):
                   json={"format": "bertstudio.custom_tasks", "version": 1, "tasks": tasks})
     assert r.status_code == 400, r.text
     assert "tasks[1]" in r.json()["detail"] and "function_code line 2" in r.json()["detail"], r.text
+
+
+def test_models_are_shared_and_counted(csrv):
+    """A model a custom task uses is the registry's: loaded once, listed as
+    loaded, and its model_cache access_count grows with the task's calls."""
+    name = "demo/tiny-electra-ner"
+    before = csrv.get(f"/models/{name}/info", headers=csrv.auth()).json()["data"]["access_count"]
+    r = run(csrv, f"p = pipeline('ner', model='{name}')\n"
+                  "def custom_function(text):\n    return len(p(text))", "Alice in Paris")
+    assert r.status_code == 200, r.text
+    loaded = csrv.get("/models/loaded", headers=csrv.auth()).json()["data"]["models"]
+    assert name in [m.get("model_name") for m in loaded], loaded
+    deadline = time.monotonic() + 10
+    while True:  # access counts are written off the request path
+        after = csrv.get(f"/models/{name}/info", headers=csrv.auth()).json()["data"]["access_count"]
+        if after > before or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert after > before
