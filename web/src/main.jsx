@@ -15,7 +15,9 @@ import { Dashboard } from './pages/dashboard.jsx';
 import { Settings } from './pages/settings.jsx';
 
 // Page paths never share a first segment with an API route (/settings,
-// /custom-tasks are API paths): the server sends those to the API.
+// /custom-tasks are API paths): the server sends those to the API. The
+// server answers index.html only for these first segments (is_page() in
+// src/server/web.c): a new page needs its segment there too.
 const NAV = [
   { href: '/dashboard', label: 'Dashboard', perm: 'admin:read' },
   { href: '/playground/classification', match: '/playground', label: 'Playgrounds', perm: 'tasks:execute' },
