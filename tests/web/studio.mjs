@@ -28,6 +28,8 @@ function cleanup() {
   rmSync(root, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
+// A ctest timeout sends SIGTERM: leave through 'exit' so that nothing lingers.
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(1));
 
 // Starts cmd and resolves with the first stdout line matching re.
 function startUntil(cmd, args, env, re, what) {
