@@ -305,6 +305,20 @@ step('Hub: search, then download until the progress bar reaches 100%', async () 
   const p = S.page;
   await p.goto(`${S.base}/hub`);
   await p.getByTestId('local-models').waitFor();
+  // Everything: 20 fixture repos on pages of 9.
+  await p.getByRole('button', { name: 'Search', exact: true }).click();
+  await p.getByText('20 models from').waitFor();
+  assert.equal(await p.locator('[data-testid=hub-results] article').count(), 9);
+  await p.getByText('Page 1 of 3').waitFor();
+  await p.getByRole('button', { name: 'Next' }).click();
+  await p.getByText('Page 2 of 3').waitFor();
+  // A tag chip from the results filters through the server's Hub search.
+  await p.getByRole('button', { name: 'roberta', exact: true }).click();
+  await p.waitForFunction(() => document.querySelectorAll('[data-testid=hub-results] article').length === 2);
+  const names = await p.locator('[data-testid=hub-results] article h3').allTextContents();
+  assert.ok(names.every((n) => n.includes('roberta')), names.join());
+  assert.equal(await p.getByRole('button', { name: 'roberta', exact: true }).getAttribute('aria-pressed'), 'true');
+  await p.getByRole('button', { name: 'roberta', exact: true }).click();
   await p.getByLabel('Search text').fill('tiny-bert-ner');
   await p.getByRole('button', { name: 'Search', exact: true }).click();
   const card = p.locator('[data-testid=hub-results] [data-model="fixtures/tiny-bert-ner"]');
