@@ -5,7 +5,7 @@
 // (and phone-width ones of every playground) go to $BS_WEB_ARTIFACTS.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -535,6 +535,7 @@ step('no request left 127.0.0.1 and the console has no errors', async () => {
 
 // ── run ──
 mkdirSync(ART, { recursive: true });
+for (const f of readdirSync(ART)) if (f.startsWith('failure-')) rmSync(join(ART, f)); // from an earlier run
 const t0 = Date.now();
 let failed = 0;
 for (const s of steps) {
