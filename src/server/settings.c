@@ -58,6 +58,18 @@ const bs_setting_def bs_settings_registry[] = {
      "How often API key usage counters are written to the store"},
     {"sweep_interval_seconds", BS_SETTING_INTEGER, "3600", 1, 604800,
      "How often old execution logs and sessions are deleted"},
+    {"default_model", BS_SETTING_STRING, "\"bert-base-uncased\"", 0, 0,
+     "The model of the original product's task routes (/embed, /fill-mask, ...) when a request "
+     "names none"},
+    {"original_get_shapes", BS_SETTING_BOOLEAN, "false", 0, 0,
+     "GETs on paths shared with the original product's API (/models/*, /settings, /api-keys, "
+     "/auth/check) answer in its shapes (docs/compat.md)"},
+    {"hf_token", BS_SETTING_STRING, "\"\"", 0, 0,
+     "HuggingFace token for downloads of gated or private models (write-only; empty: the "
+     "HF_TOKEN environment variable)"},
+    {"notify_download_complete", BS_SETTING_BOOLEAN, "true", 0, 0,
+     "The studio tells when a model download completes"},
+    {"notify_on_error", BS_SETTING_BOOLEAN, "true", 0, 0, "The studio tells about errors"},
 };
 /* clang-format on */
 const size_t bs_settings_registry_count =

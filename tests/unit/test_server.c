@@ -6,6 +6,7 @@
 #include "server/authcache.h"
 #include "server/context.h"
 #include "server/guard.h"
+#include "server/handlers/handlers.h"
 #include "server/metrics.h"
 #include "server/ratelimit.h"
 #include "server/router.h"
@@ -299,7 +300,8 @@ static void test_metrics_render(void **state)
     bs_metrics_free(m);
 }
 
-/* The permission table: only health and login are public, and every
+/* The permission table: only health, login, the original product's
+ * counts (/stats) and its anonymous /auth/check are public, and every
  * write to keys, settings or purge needs admin:write. */
 static void test_route_permissions(void **state)
 {
@@ -307,7 +309,8 @@ static void test_route_permissions(void **state)
         const bs_route *r = &bs_routes[i];
         if (r->perm & BS_ROUTE_PUBLIC)
             assert_true(!strcmp(r->pattern, "/health") || !strcmp(r->pattern, "/health/db") ||
-                        !strcmp(r->pattern, "/auth/login"));
+                        !strcmp(r->pattern, "/auth/login") || !strcmp(r->pattern, "/stats") ||
+                        r->handler == bs_handle_compat_auth_anonymous);
         if (!strncmp(r->pattern, "/api-keys", 9) || !strncmp(r->pattern, "/settings", 9) ||
             !strncmp(r->pattern, "/admin/", 7))
             assert_true(r->perm &
