@@ -7,6 +7,7 @@
 #include "server/http.h"
 #include "server/http_glue.h"
 #include "server/router.h"
+#include "server/web.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -173,6 +174,9 @@ static void dispatch(exchange *ex)
             bs_response_header(res, "Allow", "%s", allow);
             bs_reply_error(res, 405, "Method not allowed", "%s %s: allowed methods are %s",
                            req->method, req->path, allow);
+        } else if ((!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD")) &&
+                   !bs_web_is_api_path(req->path)) {
+            bs_web_serve(req, res, req->server->opts.web_dir); /* the studio at / */
         } else {
             bs_reply_error(res, 404, "Not found", "no route for %s %s", req->method, req->path);
         }
