@@ -22,8 +22,8 @@ typedef struct job {
     char name[BS_HUB_NAME_MAX + 1];
     char revision[129], task_type[32], priority[16];
     char token[512]; /* the hf_token setting when the job started ("": none) */
-    int finished;   /* 0 running, 1 succeeded, -1 failed */
-    json_t *events; /* [{"id", "event", "data"}], the last MAX_EVENTS */
+    int finished;    /* 0 running, 1 succeeded, -1 failed */
+    json_t *events;  /* [{"id", "event", "data"}], the last MAX_EVENTS */
     int64_t next_id;
     int64_t last_progress_ns;
     bs_err err;

@@ -1,8 +1,9 @@
-/* The original product's routes (/embed, /embed/batch, /classify, /qa,
- * /ner, /fill-mask, /summarize, /features, GET /stats) with its request and
+/* The original product's task routes (/embed, /embed/batch, /classify,
+ * /qa, /ner, /fill-mask, /summarize, /features) with its request and
  * response shapes (no envelope on success), so that its clients keep
- * working. Each is translated into a /tasks request and run the same way
- * (same batcher, same execution log). Shapes: docs/serving.md. */
+ * working, and our GET /stats/serving. Each is translated into a /tasks
+ * request and run the same way (same batcher, same execution log).
+ * Shapes: docs/serving.md, docs/compat.md (compat.c wraps them). */
 #include <string.h>
 
 #include "server/context.h"
@@ -249,7 +250,7 @@ void bs_handle_legacy_summarize(bs_request *req, bs_response *res)
     run_legacy(req, res, BS_TASK_SUMMARIZATION, "summarization", treq, shape_summary, body);
 }
 
-/* ── GET /stats: batching and serving counters ── */
+/* ── GET /stats/serving: batching and serving counters ── */
 
 void bs_handle_stats(bs_request *req, bs_response *res)
 {
