@@ -168,6 +168,17 @@ static int check_ips(const json_t *v, char *detail, size_t len)
     return 0;
 }
 
+/* An HF token goes into an Authorization header: printable ASCII, no
+ * spaces, bounded (the download job keeps a copy of fixed size). */
+static int token_shape_ok(const char *t)
+{
+    size_t n = strlen(t);
+    if (n > 256) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (t[i] <= 0x20 || t[i] >= 0x7f) return 0;
+    return 1;
+}
+
 int bs_settings_check(const bs_setting_def *def, const json_t *value, json_t **normalized,
                       char *detail, size_t len)
 {
@@ -204,6 +215,16 @@ int bs_settings_check(const bs_setting_def *def, const json_t *value, json_t **n
             snprintf(detail, len,
                      "public_origin must be \"\" or an origin like \"https://host:port\" (scheme, "
                      "host, optional port, no path)");
+            return -1;
+        }
+        if (!strcmp(def->key, "hf_token") && !token_shape_ok(json_string_value(value))) {
+            snprintf(detail, len,
+                     "hf_token must be \"\" or a token of 1-256 printable ASCII characters "
+                     "without spaces");
+            return -1;
+        }
+        if (!strcmp(def->key, "default_model") && !*json_string_value(value)) {
+            snprintf(detail, len, "default_model must name a model");
             return -1;
         }
         norm = json_incref((json_t *)value);

@@ -84,8 +84,9 @@ def test_model_is_optional_and_defaults_to_the_setting(osrv):
     named = call(osrv, "/fill-mask", {"text": "a [MASK] b", "model": "demo/tiny-bert-mlm"})
     assert with_default.status_code == 200, with_default.text
     assert with_default.json() == named.json()
-    r = call(osrv, "/features", {"text": "x"})
+    r = call(osrv, "/features", {"text": "x", "model": None})
     assert r.status_code == 200 and isinstance(r.json()["features"][0][0], float)
+    is_detail(call(osrv, "/features", {"text": "x", "model": 5}), 400)
 
 
 def test_default_model_not_cached_says_how_to_download():
@@ -246,8 +247,15 @@ def test_settings_object_partial_post_and_write_only_token(osrv):
     is_detail(osrv.post("/settings", json={"security": {"sandbox_mode": False}}, headers=h), 400)
     is_detail(osrv.post("/settings", json={"model_cache_dir": "/elsewhere"}, headers=h), 400)
     is_detail(osrv.post("/settings", json={"colour": "red"}, headers=h), 400)
+    # The token goes into an Authorization header: no line breaks, bounded.
+    is_detail(osrv.post("/settings", json={"hf_token": "a\r\nX-Evil: 1"}, headers=h), 400)
+    is_detail(osrv.post("/settings", json={"hf_token": "h" * 300}, headers=h), 400)
+    is_detail(osrv.post("/settings", json={"hf_token": "ok", "security": {"verify_checksums": False}},
+                        headers=h), 400)
     # Nothing of a refused body was stored.
     assert osrv.get("/settings?shape=original", headers=h).json()["security"]["sandbox_mode"] is True
+    stored = {x["setting_key"]: x for x in osrv.get("/settings", headers=h).json()["data"]["settings"]}
+    assert stored["hf_token"]["updated_at"] == ours["hf_token"]["updated_at"]
     # Ours: the list, unchanged; and an execute-only key may not write.
     assert osrv.get("/settings", headers=h).json()["success"] is True
     secret, _ = osrv.create_key(name="exec-only-2", permissions=("tasks:execute",))

@@ -31,6 +31,10 @@ static json_t *peek_json(bs_request *req)
 
 int bs_compat_is_model_id_body(bs_request *req)
 {
+    /* Routing comes before authentication: only a body naming the field is
+     * parsed here (ours is parsed after it, as before). */
+    static const char field[] = "\"model_id\"";
+    if (!req->json && !memmem(req->body, req->body_len, field, sizeof field - 1)) return 0;
     json_t *b = peek_json(req);
     return json_is_object(b) && json_object_get(b, "model_id") && !json_object_get(b, "model_name");
 }
@@ -109,7 +113,10 @@ static json_t *data_of(bs_response *res)
 
 void bs_compat_default_model(bs_request *req, json_t *body)
 {
-    if (!json_is_object(body) || json_is_string(json_object_get(body, "model"))) return;
+    /* Absent or null, as the original's Optional[str]; another type stays
+     * for the field check to refuse. */
+    json_t *given = json_object_get(body, "model");
+    if (!json_is_object(body) || (given && !json_is_null(given))) return;
     json_t *m = bs_settings_value(req->server->settings, "default_model");
     if (json_is_string(m) && json_string_length(m))
         json_object_set_new(body, "model", m);
