@@ -430,9 +430,22 @@ step('playground errors: 503 loading, 413, 403, 401 and 429 are explained', asyn
     const shown = Number((await run.textContent()).match(/\d+/)[0]);
     if (shown > 1) await p.waitForFunction((n) => Number(document.querySelector('[data-testid=run]').textContent.match(/\d+/)?.[0]) < n, shown);
     dropNetworkErrors(429);
+
+    // 401 again: the key itself is revoked. Opening another playground (no
+    // reload) lists the models with the session, which is refused, and
+    // sign-in says the session ended, with the server's reason.
+    await api(S.base, S.key, 'DELETE', `/api-keys/${key._id}`);
+    const refused = p.waitForResponse((r) => r.url() === `${S.base}/models` && r.status() === 401);
+    await p.getByRole('link', { name: 'Named entities' }).click();
+    await refused;
+    assert.equal(new URL(p.url()).pathname, '/playground/ner');
+    const gone = p.getByTestId('session-ended');
+    await gone.waitFor();
+    assert.match(await gone.textContent(), /sign in again[\s\S]*the server said: [^)]*revoked/i);
+    dropNetworkErrors(401);
   } finally {
     await api(S.base, S.key, 'PUT', '/settings/max_request_bytes', { value: 10485760 });
-    await api(S.base, S.key, 'DELETE', `/api-keys/${key._id}`);
+    await api(S.base, S.key, 'DELETE', `/api-keys/${key._id}`); // already revoked unless a check failed
     await ctx.close();
   }
 });
