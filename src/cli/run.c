@@ -4,6 +4,7 @@
  * each (a failed line prints {"error": ...}). */
 #include "cli/cli.h"
 #include "bertstudio/pipeline.h"
+#include "util/log.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -112,6 +113,9 @@ int bs_cli_run(int argc, char **argv)
     };
     const char *model = NULL, *json = NULL;
     int batch = 0, threads = 0, precision = BS_PRECISION_F32, c;
+    /* stdout is the answer and stderr only its error: no load-time notes
+     * (the kernel path line) that a script would take for one */
+    bs_log_set_level(BS_LOG_WARN);
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:j:bt:h", longopts, NULL)) != -1) {
         switch (c) {
