@@ -4,6 +4,7 @@
  * each (a failed line prints {"error": ...}). */
 #include "cli/cli.h"
 #include "bertstudio/pipeline.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #include <getopt.h>
@@ -54,29 +55,6 @@ static int run_one(const bs_pipeline_ctx *ctx, bs_task task, const char *text, s
     return 0;
 }
 
-static char *read_all(FILE *f, size_t *len)
-{
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-        if (cap - n - 1 == 0) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return NULL;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (buf) buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 static int run_batch(const bs_pipeline_ctx *ctx, bs_task task)
 {
     char *line = NULL;
@@ -102,6 +80,9 @@ static int run_batch(const bs_pipeline_ctx *ctx, bs_task task)
 
 int bs_cli_run(int argc, char **argv)
 {
+    /* stdout carries the answer and stderr only its error: the engine's
+     * informational lines (which kernels a load chose) stay out of it. */
+    bs_log_set_level(BS_LOG_WARN);
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},
         {"json", required_argument, NULL, 'j'},
@@ -113,9 +94,6 @@ int bs_cli_run(int argc, char **argv)
     };
     const char *model = NULL, *json = NULL;
     int batch = 0, threads = 0, precision = BS_PRECISION_F32, c;
-    /* stdout is the answer and stderr only its error: no load-time notes
-     * (the kernel path line) that a script would take for one */
-    bs_log_set_level(BS_LOG_WARN);
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:j:bt:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -167,9 +145,9 @@ int bs_cli_run(int argc, char **argv)
         status = run_batch(ctx, task);
     } else {
         size_t len = json ? strlen(json) : 0;
-        char *text = json ? NULL : read_all(stdin, &len);
-        if (!json && !text) {
-            bs_err_set(&err, BS_ENOMEM, "cannot read the request from stdin");
+        char *text = NULL;
+        if (!json && bs_file_readf(stdin, (size_t)1 << 30, &text, &len, &err)) {
+            bs_err_prefix(&err, "cannot read the request from stdin");
             status = 1;
         } else {
             status = run_one(ctx, task, json ? json : text, len, &err);

@@ -3,6 +3,7 @@
  * listing, info and removal. Downloads and imports both end in install(). */
 #include "hub/download.h"
 #include "hub/internal.h"
+#include "model/safetensors.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -94,6 +95,9 @@ int bs_hub_open(const bs_hub_opts *opts, bs_hub **out, bs_err *err)
     hub->in_use_ud = opts->in_use_ud;
     pthread_mutex_init(&hub->mu, NULL);
     sweep_partial(hub);
+    bs_err me = {0};
+    if (bs_hub_migrate_layout(hub, &me))
+        bs_log_warn("hub", "models folder layout not checked: %s", me.msg);
     *out = hub;
     return 0;
 }
@@ -172,17 +176,36 @@ static void unclaim(bs_hub *hub, const char *name)
     pthread_mutex_unlock(&hub->mu);
 }
 
-/* "org/name" -> "org--name", as the Hub's own cache spells repo folders. */
-static void flat_name(const char *name, char *out, size_t len)
+/* Replaces every from in err's message by to. */
+static void msg_replace(bs_err *err, const char *from, const char *to)
 {
+    size_t fl = strlen(from), tl = strlen(to);
+    if (!err || !fl) return;
+    char out[sizeof err->msg];
     size_t j = 0;
-    for (size_t i = 0; name[i] && j + 3 < len; i++) {
-        if (name[i] == '/')
-            out[j++] = '-', out[j++] = '-';
-        else
-            out[j++] = name[i];
+    for (const char *p = err->msg; *p && j + 1 < sizeof out;) {
+        if (!strncmp(p, from, fl) && j + tl + 1 < sizeof out) {
+            memcpy(out + j, to, tl);
+            j += tl;
+            p += fl;
+        } else {
+            out[j++] = *p++;
+        }
     }
     out[j] = 0;
+    memcpy(err->msg, out, j + 1);
+}
+
+/* Errors name the folder a model would have become, relative to the data
+ * dir ("models/org--name/config.json"), never the server's absolute paths
+ * nor its staging folders. */
+static void relative_msg(bs_hub *hub, bs_err *err, const char *staging, const char *name)
+{
+    char flat[2 * BS_HUB_NAME_MAX + 2], rel[2 * BS_HUB_NAME_MAX + 16];
+    if (bs_hub_name_folder(name, flat, sizeof flat)) return;
+    snprintf(rel, sizeof rel, "models/%s", flat);
+    msg_replace(err, staging, rel);
+    msg_replace(err, hub->models_dir, "models");
 }
 
 static int check_priority(const char *p, bs_err *err)
@@ -215,6 +238,12 @@ static int install(bs_hub *hub, const char *staging, const char *name, const cha
     int64_t size = 0;
     json_t *doc = NULL;
     int rc = bs_hub_model_path(hub->models_dir, name, final, sizeof final, err);
+    char owner[BS_HUB_NAME_MAX + 1];
+    if (!rc) rc = bs_hub_folder_owner(hub, name, owner, sizeof owner, err);
+    if (!rc && owner[0])
+        rc = bs_err_set(err, BS_ECONFLICT,
+                        "model %s would share the folder of model %s (%s); choose another name",
+                        name, owner, final + strlen(hub->models_dir) + 1);
     if (!rc && (rc = hub->validate(staging, hub->validate_ud, err))) {
         bs_err_prefix(err, "model %s is not usable", name);
         /* Files that arrived intact but do not make a model: the caller's
@@ -233,10 +262,7 @@ static int install(bs_hub *hub, const char *staging, const char *name, const cha
 
     /* Move into place: the old folder (a re-download) goes aside first so
      * that the name always points at a complete folder or at nothing. */
-    char parent[PATH_MAX], trash[PATH_MAX + 64];
-    snprintf(parent, sizeof parent, "%s", final);
-    *strrchr(parent, '/') = 0;
-    rc = bs_hub_mkdirs(parent, err);
+    char trash[PATH_MAX + 64];
     struct stat st;
     int replaced = 0;
     snprintf(trash, sizeof trash, "%s/trash-%d-XXXXXX", hub->partial_dir, (int)getpid());
@@ -288,7 +314,7 @@ int bs_hub_download(bs_hub *hub, const bs_hub_download_req *req, bs_hub_progress
     if (!rc) rc = claim(hub, req->model_name, err);
     if (rc) return rc;
     char flat[2 * BS_HUB_NAME_MAX + 2], frev[130], staging[PATH_MAX + 600];
-    flat_name(req->model_name, flat, sizeof flat);
+    bs_hub_name_folder(req->model_name, flat, sizeof flat);
     snprintf(frev, sizeof frev, "%s", rev);
     for (char *p = frev; *p; p++)
         if (*p == '/') *p = '_';
@@ -318,6 +344,7 @@ int bs_hub_download(bs_hub *hub, const bs_hub_download_req *req, bs_hub_progress
     /* A folder that downloaded completely but failed validation will not
      * get better by resuming: start over next time. */
     if (rc == BS_EUNPROCESSABLE || rc == BS_ENOTFOUND || !rc) bs_hub_rmtree(staging, NULL);
+    if (rc) relative_msg(hub, err, staging, req->model_name);
     unclaim(hub, req->model_name);
     if (!rc && cb) {
         bs_hub_progress p = {.stage = "done", .total = -1, .eta_s = -1};
@@ -326,13 +353,58 @@ int bs_hub_download(bs_hub *hub, const bs_hub_download_req *req, bs_hub_progress
     return rc;
 }
 
-/* Copies the wanted files of src (a directory) into dst. */
+/* One file of an import, before anything is copied: a symlink must stay
+ * inside the imported folder src (else a model could publish any file the
+ * server can read through its tokenizer or weights), and a safetensors
+ * header must hold against the file's size (else a 3 GiB sparse file is
+ * copied in full before being refused). */
+static int precheck(const char *src, const char *path, const char *rel, bs_err *err)
+{
+    struct stat st;
+    if (lstat(path, &st)) return 0; /* absent: not copied */
+    if (S_ISLNK(st.st_mode)) {
+        char real[PATH_MAX];
+        size_t n = strlen(src);
+        if (!realpath(path, real) || strncmp(real, src, n) || real[n] != '/')
+            return bs_err_set(err, BS_EUNPROCESSABLE,
+                              "%s is a symbolic link leading outside the imported folder", rel);
+    }
+    size_t n = strlen(rel);
+    if (n > 12 && !strcmp(rel + n - 12, ".safetensors") && !stat(path, &st) &&
+        S_ISREG(st.st_mode)) {
+        bs_st_file f;
+        bs_err e = {0};
+        if (bs_st_open(path, &f, &e))
+            return bs_err_set(err, BS_EUNPROCESSABLE, "%s is not a valid safetensors file (%s)",
+                              rel, e.msg);
+        bs_st_close(&f);
+    }
+    return 0;
+}
+
+/* Copies the wanted files of src (a directory, its real path) into dst,
+ * once every one of them passed precheck. */
 static int copy_wanted(const char *src, const char *dst, bs_err *err)
 {
     DIR *d = opendir(src);
     if (!d) return bs_err_set(err, BS_EIO, "%s: %s", src, strerror(errno));
     struct dirent *e;
-    int rc = 0, n = 0;
+    int rc = 0;
+    char path[2 * PATH_MAX];
+    while (!rc && (e = readdir(d))) {
+        if (!bs_hub_file_wanted(e->d_name)) continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", src, e->d_name) < sizeof path)
+            rc = precheck(src, path, e->d_name, err);
+    }
+    closedir(d);
+    if (!rc && (size_t)snprintf(path, sizeof path, "%s/1_Pooling", src) < sizeof path)
+        rc = precheck(src, path, "1_Pooling", err);
+    if (!rc && (size_t)snprintf(path, sizeof path, "%s/1_Pooling/config.json", src) < sizeof path)
+        rc = precheck(src, path, "1_Pooling/config.json", err);
+    if (rc) return rc;
+    d = opendir(src);
+    if (!d) return bs_err_set(err, BS_EIO, "%s: %s", src, strerror(errno));
+    int n = 0;
     char a[2 * PATH_MAX], b[2 * PATH_MAX];
     struct stat st;
     while (!rc && (e = readdir(d))) {
@@ -369,7 +441,7 @@ int bs_hub_import(bs_hub *hub, const char *src, const char *model_name, const ch
         return bs_err_set(err, BS_EINVAL, "path %.300s is not a directory", src);
     if ((rc = claim(hub, model_name, err))) return rc;
     char flat[2 * BS_HUB_NAME_MAX + 2], staging[PATH_MAX + 600];
-    flat_name(model_name, flat, sizeof flat);
+    bs_hub_name_folder(model_name, flat, sizeof flat);
     /* mkdtemp: unique even between two caches opened on one folder. */
     snprintf(staging, sizeof staging, "%s/import-%d-%s-XXXXXX", hub->partial_dir, (int)getpid(),
              flat);
@@ -381,6 +453,7 @@ int bs_hub_import(bs_hub *hub, const char *src, const char *model_name, const ch
     char url[PATH_MAX + 16];
     snprintf(url, sizeof url, "file://%s", real);
     if (!rc) rc = install(hub, staging, model_name, task_type, url, cache_priority, out, err);
+    if (rc) relative_msg(hub, err, staging, model_name);
     bs_hub_rmtree(staging, NULL);
     unclaim(hub, model_name);
     return rc;
@@ -412,18 +485,15 @@ int bs_hub_remove(bs_hub *hub, const char *name, bs_err *err)
     if (rc) return rc;
     if (bs_hub_busy(hub, name))
         return bs_err_set(err, BS_EBUSY, "model %s is being downloaded or imported", name);
+    /* A folder that is another model's stays: name only maps to it. */
+    char owner[BS_HUB_NAME_MAX + 1];
+    if ((rc = bs_hub_folder_owner(hub, name, owner, sizeof owner, err))) return rc;
     struct stat st;
-    int on_disk = !lstat(path, &st);
+    int on_disk = !owner[0] && !lstat(path, &st);
     int64_t removed = 0;
     rc = bs_store_models_delete(hub->store, name, NULL, &removed, err);
     if (rc) return rc;
     if (on_disk && (rc = bs_hub_rmtree(path, err))) return rc;
-    /* An org folder left empty goes too (rmdir fails harmlessly otherwise). */
-    char *slash = strrchr(path, '/');
-    if (slash && strchr(name, '/')) {
-        *slash = 0;
-        rmdir(path);
-    }
     if (!on_disk && removed == 0)
         return bs_err_set(err, BS_ENOTFOUND, "model %s is not in the cache", name);
     return 0;

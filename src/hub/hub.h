@@ -43,7 +43,14 @@ int bs_hub_name_check(const char *name, bs_err *err);
 /* 0 when rev is a usable Hub revision (branch, tag or commit: letters,
  * digits, '.', '_', '-', '/', no "..", at most 128 bytes). */
 int bs_hub_revision_check(const char *rev, bs_err *err);
-/* Writes models_dir/name into out after checking the name; when that path
+/* The folder name of a model below models_dir: "org/name" -> "org--name",
+ * "name" -> "name". Two names map to one folder only when one of them has
+ * "--" or a segment starting or ending with '-' (the Hub allows neither);
+ * the cache refuses the second with BS_ECONFLICT. BS_ERANGE when out is too
+ * small. */
+int bs_hub_name_folder(const char *name, char *out, size_t len);
+/* Writes models_dir/<bs_hub_name_folder(name)> into out after checking the
+ * name; when that path
  * (or any of its parents below models_dir) exists, its realpath must stay
  * inside realpath(models_dir) (no symlink escapes). BS_EINVAL for a bad
  * name, BS_EPERM for an escape, BS_ERANGE when out is too small. */

@@ -1,6 +1,8 @@
 /* Model names and revisions are the only request data that become paths: this
  * file is the single place that turns them into folders, and it refuses any
- * name that could point outside the models folder. */
+ * name that could point outside the models folder. Each model gets one flat
+ * folder ("org/name" -> "org--name", as the Hub's own cache spells it), so
+ * that no model's folder holds another's. */
 #include "hub/hub.h"
 
 #include <errno.h>
@@ -44,6 +46,9 @@ int bs_hub_name_check(const char *name, bs_err *err)
     return 0;
 }
 
+/* The Hub's rule for a revision: a commit (40 hex digits) or a branch or
+ * tag name as git check-ref-format allows it, within the characters a
+ * folder name may hold. */
 int bs_hub_revision_check(const char *rev, bs_err *err)
 {
     if (!rev || !*rev) return bs_err_set(err, BS_EINVAL, "revision is empty");
@@ -54,11 +59,32 @@ int bs_hub_revision_check(const char *rev, bs_err *err)
         if (!(name_char(c) || c == '.'))
             return bs_err_set(err, BS_EINVAL,
                               "revision \"%.80s\" may only hold letters, digits, '.', '_', '-' "
-                              "and '/'",
-                              rev);
+                              "and '/' (byte %zu is not allowed)",
+                              rev, i);
     }
-    if (strstr(rev, "..") || rev[0] == '/' || rev[0] == '.')
-        return bs_err_set(err, BS_EINVAL, "revision \"%.80s\" is not a branch, tag or commit", rev);
+    /* Each '/'-separated component: not empty, not starting with '.', not
+     * ending with ".lock"; the whole: no "..", not ending with '.'. */
+    const char *bad = NULL;
+    if (strstr(rev, ".."))
+        bad = "holds \"..\"";
+    else if (rev[n - 1] == '.')
+        bad = "ends with '.'";
+    for (const char *p = rev; !bad;) {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (!len)
+            bad = "has an empty component (leading, trailing or double '/')";
+        else if (p[0] == '.')
+            bad = "has a component starting with '.'";
+        else if (len >= 5 && !strncmp(p + len - 5, ".lock", 5))
+            bad = "has a component ending with \".lock\"";
+        if (!end) break;
+        p = end + 1;
+    }
+    if (bad)
+        return bs_err_set(err, BS_EINVAL,
+                          "revision \"%.80s\" %s: it must be a branch, a tag or a 40-hex commit",
+                          rev, bad);
     return 0;
 }
 
@@ -69,11 +95,29 @@ static int inside(const char *root, const char *path)
     return !strncmp(root, path, n) && (path[n] == '/' || path[n] == 0);
 }
 
+int bs_hub_name_folder(const char *name, char *out, size_t len)
+{
+    size_t j = 0;
+    for (size_t i = 0; name[i]; i++) {
+        size_t need = name[i] == '/' ? 2 : 1;
+        if (j + need >= len) return BS_ERANGE;
+        if (name[i] == '/')
+            out[j++] = '-', out[j++] = '-';
+        else
+            out[j++] = name[i];
+    }
+    if (!len) return BS_ERANGE;
+    out[j] = 0;
+    return 0;
+}
+
 int bs_hub_model_path(const char *models_dir, const char *name, char *out, size_t len, bs_err *err)
 {
     int rc = bs_hub_name_check(name, err);
     if (rc) return rc;
-    if ((size_t)snprintf(out, len, "%s/%s", models_dir, name) >= len)
+    char flat[2 * BS_HUB_NAME_MAX + 2];
+    if (bs_hub_name_folder(name, flat, sizeof flat) ||
+        (size_t)snprintf(out, len, "%s/%s", models_dir, flat) >= len)
         return bs_err_set(err, BS_ERANGE, "model path for \"%s\" is too long", name);
     char root[PATH_MAX], real[PATH_MAX];
     if (!realpath(models_dir, root))

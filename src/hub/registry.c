@@ -20,6 +20,11 @@ typedef struct entry {
     int refs;
     uint64_t last_used; /* registry tick of the last acquire: the LRU order */
     int64_t last_used_ms, load_ms;
+    /* Loaded but not yet acquired: kept until this time so that the client
+     * whose request started the load finds it on its retry (else two
+     * clients over capacity evict each other's fresh model forever). */
+    int64_t fresh_until_ms;
+    bool pinned; /* loaded on request (POST /models/{name}/load): no LRU */
     bool unload_pending;
     int err_code;
     char err_msg[sizeof(((bs_err *)0)->msg)];
@@ -97,6 +102,13 @@ static void drop(bs_registry *r, entry *e, victim *v)
     free(e);
 }
 
+/* Whether the LRU may unload e now: idle, not pinned, not waiting for
+ * the client that asked for it. */
+static bool evictable(const entry *e, int64_t now_ms)
+{
+    return e->state == BS_MODEL_LOADED && e->refs == 0 && !e->pinned && e->fresh_until_ms <= now_ms;
+}
+
 /* Idle loaded models over capacity, least recently used first, excluding
  * keep. Returns how many handles were put in v (at most cap_v). */
 static size_t over_capacity(bs_registry *r, const entry *keep, size_t extra, victim *v,
@@ -104,13 +116,14 @@ static size_t over_capacity(bs_registry *r, const entry *keep, size_t extra, vic
 {
     size_t n = 0;
     if (!r->o.max_loaded) return 0;
+    int64_t now = bs_time_now_ms();
     for (;;) {
         size_t loaded = extra;
         entry *lru = NULL;
         for (entry *e = r->list; e; e = e->next) {
             if (e->state != BS_MODEL_LOADED) continue;
             loaded++;
-            if (e != keep && e->refs == 0 && (!lru || e->last_used < lru->last_used)) lru = e;
+            if (e != keep && evictable(e, now) && (!lru || e->last_used < lru->last_used)) lru = e;
         }
         if (loaded <= r->o.max_loaded || !lru || n == cap_v) return n;
         drop(r, lru, &v[n++]);
@@ -155,6 +168,11 @@ static void *loader(void *p)
     } else {
         e->state = BS_MODEL_LOADED;
         e->handle = h;
+        /* Used at its load time: a model nobody has acquired yet must not
+         * look older than every model in use. */
+        e->last_used = ++r->tick;
+        e->last_used_ms = bs_time_now_ms();
+        e->fresh_until_ms = e->last_used_ms + 4000LL * r->o.retry_after_s;
         if (e->unload_pending && e->refs == 0) drop(r, e, &v[nv++]);
     }
     r->loaders--;
@@ -223,6 +241,8 @@ static int get(bs_registry *r, const char *name, const char *dir, bool wait, boo
                 e->refs++;
                 *handle = e->handle;
             }
+            /* Whoever waited for it, or acquires it, got it. */
+            if (acquire || wait) e->fresh_until_ms = 0;
             e->last_used = ++r->tick;
             e->last_used_ms = bs_time_now_ms();
             return 0;
@@ -270,6 +290,24 @@ int bs_registry_load(bs_registry *r, const char *name, const char *dir, bool wai
     pthread_mutex_lock(&r->mu);
     int rc = get(r, name, dir, wait, false, NULL, NULL, err);
     pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+int bs_registry_pin(bs_registry *r, const char *name, bool pinned)
+{
+    int rc = 0;
+    victim v[16] = {{0}};
+    size_t nv = 0;
+    pthread_mutex_lock(&r->mu);
+    entry *e = find(r, name);
+    if (!e || e->state == BS_MODEL_NOT_LOADED || e->state == BS_MODEL_FAILED)
+        rc = BS_ENOTFOUND;
+    else if (e->pinned != pinned) {
+        e->pinned = pinned;
+        if (!pinned) nv = over_capacity(r, NULL, 0, v, 16);
+    }
+    pthread_mutex_unlock(&r->mu);
+    free_victims(r, v, nv);
     return rc;
 }
 

@@ -14,9 +14,15 @@
  *     bs_registry_release. A model with requests in flight is never freed:
  *     unload and LRU eviction of such a model wait for its last release.
  *   - Capacity: at most max_loaded models are held (0 = unlimited); loading
- *     one more unloads the least recently acquired idle model. When every
- *     loaded model is in use the new one is still loaded (capacity is then
- *     exceeded until releases let idle models go).
+ *     one more unloads the least recently used idle model. A model counts
+ *     as used at its load time and when acquired. Not unloaded by the LRU:
+ *     models in use, pinned models (loads asked for explicitly, until
+ *     unloaded), and a freshly loaded model that nobody acquired yet, for
+ *     4 x retry_after_s (so the client that started the load finds it on
+ *     its retry: clients rotating over more models than the capacity are
+ *     served, slower, instead of evicting each other's loads forever).
+ *     When no loaded model may go, the new one is still loaded (capacity is
+ *     then exceeded until releases, loads or unpins let models go).
  *
  * Thread safety: every function may be called from any thread. Callbacks
  * run without the registry's lock held.
@@ -72,6 +78,10 @@ void bs_registry_release(bs_registry *reg, const char *name);
 /* Starts loading name in the background (wait false; 0 or BS_EBUSY while
  * it loads) or loads it now (wait true). 0 when already loaded. */
 int bs_registry_load(bs_registry *reg, const char *name, const char *dir, bool wait, bs_err *err);
+/* Pins (pinned true) or unpins a model that is loaded or loading: a pinned
+ * model is never unloaded by the LRU, only by bs_registry_unload.
+ * BS_ENOTFOUND when name is neither loaded nor loading. */
+int bs_registry_pin(bs_registry *reg, const char *name, bool pinned);
 /* Unloads name now when idle, or as soon as its last request releases it
  * (*deferred, may be NULL, is then true). BS_ENOTFOUND when not loaded.
  * A model still loading is unloaded when its load completes. */

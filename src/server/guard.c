@@ -101,35 +101,51 @@ static void rl_headers(bs_response *res, const bs_rl_result *r)
     set_header(res, "X-RateLimit-Reset", "%lld", (long long)r->reset_s);
 }
 
+/* The 429 of a refused limiter check, with Retry-After. */
+static void refuse(bs_request *req, bs_response *res, const bs_rl_result *r, int64_t max,
+                   int64_t window_ms, bs_rl_scope scope, const char *what)
+{
+    bs_metrics_rate_limited(req->server->metrics, scope);
+    set_header(res, "X-RateLimit-Limit", "%lld", (long long)r->limit);
+    set_header(res, "X-RateLimit-Remaining", "%lld", 0);
+    set_header(res, "X-RateLimit-Reset", "%lld", (long long)r->reset_s);
+    set_header(res, "Retry-After", "%lld", (long long)r->retry_after_s);
+    bs_reply_error(res, 429, "Rate limit exceeded", "%s: %lld requests per %s; retry after %lld s",
+                   what, (long long)max, window_ms == 60000 ? "minute" : "hour",
+                   (long long)r->retry_after_s);
+}
+
 /* One limiter check; on refusal answers 429 with Retry-After. */
 static int limit(bs_request *req, bs_response *res, const char *counter, int64_t max,
                  int64_t window_ms, bs_rl_scope scope, const char *what)
 {
-    struct bs_server *srv = req->server;
     bs_rl_result r;
-    int ok = bs_ratelimit_hit(srv->limiter, counter, max, window_ms, bs_time_now_ms(), &r);
-    if (ok) {
+    if (bs_ratelimit_hit(req->server->limiter, counter, max, window_ms, bs_time_now_ms(), &r)) {
         rl_headers(res, &r);
         return 0;
     }
-    bs_metrics_rate_limited(srv->metrics, scope);
-    set_header(res, "X-RateLimit-Limit", "%lld", (long long)r.limit);
-    set_header(res, "X-RateLimit-Remaining", "%lld", 0);
-    set_header(res, "X-RateLimit-Reset", "%lld", (long long)r.reset_s);
-    set_header(res, "Retry-After", "%lld", (long long)r.retry_after_s);
-    bs_reply_error(res, 429, "Rate limit exceeded", "%s: %lld requests per %s; retry after %lld s",
-                   what, (long long)max, window_ms == 60000 ? "minute" : "hour",
-                   (long long)r.retry_after_s);
+    refuse(req, res, &r, max, window_ms, scope, what);
     return -1;
 }
+
+static int admin_caller(bs_request *req);
 
 int bs_guard_ip(bs_request *req, bs_response *res)
 {
     char counter[96];
     snprintf(counter, sizeof counter, "ip:%s", req->client_ip);
     int64_t max = bs_settings_int(req->server->settings, "per_ip_requests_per_minute");
-    return limit(req, res, counter, max, 60000, BS_RL_IP,
-                 "per-IP limit (setting per_ip_requests_per_minute)");
+    bs_rl_result r;
+    if (bs_ratelimit_hit(req->server->limiter, counter, max, 60000, bs_time_now_ms(), &r)) {
+        rl_headers(res, &r);
+        return 0;
+    }
+    /* Whoever holds an admin:write key can always reach the server, so
+     * that lowering the limit (or sharing an IP with a flood) never locks
+     * the administrator out. Checked only once the IP is over its limit. */
+    if (admin_caller(req)) return 0;
+    refuse(req, res, &r, max, 60000, BS_RL_IP, "per-IP limit (setting per_ip_requests_per_minute)");
+    return -1;
 }
 
 int bs_server_limit_custom_task(bs_request *req, bs_response *res)
@@ -305,13 +321,36 @@ static int origin_allowed(struct bs_server *srv, const char *origin)
     return ok;
 }
 
+/* The studio's own origin: the setting public_origin, else the listening
+ * address (with "localhost" for a loopback one). Never the Host header,
+ * which the client writes (a DNS-rebinding page sends its own name there
+ * and in Origin alike). A wildcard address without public_origin has no
+ * own origin: then only cors_allowed_origins or X-Requested-With pass. */
 static int same_origin(const bs_request *req, const char *origin)
 {
-    const char *host = bs_request_header(req, "Host");
-    if (!host) return 0;
-    const char *scheme = req->server->tls ? "https://" : "http://";
-    size_t sl = strlen(scheme);
-    return !strncmp(origin, scheme, sl) && !strcmp(origin + sl, host);
+    struct bs_server *srv = req->server;
+    json_t *pub = bs_settings_value(srv->settings, "public_origin");
+    const char *p = json_string_value(pub);
+    int ok = 0;
+    if (p && *p) {
+        ok = !strcmp(origin, p);
+        json_decref(pub);
+        return ok;
+    }
+    json_decref(pub);
+    const char *scheme = srv->tls ? "https" : "http";
+    const char *host = srv->host;
+    if (!*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::")) return 0;
+    int v6 = strchr(host, ':') != NULL;
+    char own[320];
+    snprintf(own, sizeof own, "%s://%s%s%s:%u", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
+             (unsigned)srv->port);
+    if (!strcmp(origin, own)) return 1;
+    if (!strcmp(host, "127.0.0.1") || !strcmp(host, "::1") || !strcmp(host, "localhost")) {
+        snprintf(own, sizeof own, "%s://localhost:%u", scheme, (unsigned)srv->port);
+        return !strcmp(origin, own);
+    }
+    return 0;
 }
 
 /* Cookies ride along on cross-site requests that the browser makes by
@@ -326,27 +365,64 @@ static int csrf_ok(bs_request *req)
     return bs_request_header(req, "X-Requested-With") != NULL;
 }
 
+/* The credential a request presents: 1 with *secret (a key) or cookie (a
+ * session, *by_session set), 0 when none, -1 for an Authorization header
+ * of another scheme than Bearer. */
+static int find_credential(const bs_request *req, const char **secret, char *cookie, size_t len,
+                           int *by_session)
+{
+    const char *authz = bs_request_header(req, "Authorization");
+    *by_session = 0;
+    if (authz) {
+        if (strncasecmp(authz, "Bearer ", 7)) return -1;
+        *secret = authz + 7;
+        while (**secret == ' ') (*secret)++;
+        return 1;
+    }
+    if ((*secret = bs_request_header(req, "X-API-Key"))) return 1;
+    if ((*secret = bs_request_query(req, "api_key"))) return 1;
+    if (!bs_request_cookie(req, "bs_session", cookie, len)) {
+        *by_session = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether the request carries a valid credential with admin:write. Its
+ * refusals (401) are not answered here: the caller answers 429. */
+static int admin_caller(bs_request *req)
+{
+    const char *secret = NULL;
+    char cookie[160];
+    int by_session = 0;
+    if (find_credential(req, &secret, cookie, sizeof cookie, &by_session) != 1) return 0;
+    bs_response *scratch = calloc(1, sizeof *scratch);
+    if (!scratch) return 0;
+    bs_buf_init(&scratch->body);
+    int ok = !(by_session ? auth_with_session(req, scratch, cookie)
+                          : bs_auth_with_key(req, scratch, secret, NULL)) &&
+             (req->auth.perms & BS_PERM_ADMIN_WRITE);
+    bs_buf_free(&scratch->body);
+    free(scratch);
+    /* The route's own check fills req->auth again (public routes: never). */
+    memset(&req->auth, 0, sizeof req->auth);
+    return ok;
+}
+
 int bs_guard_route(bs_request *req, bs_response *res, const bs_route *route)
 {
     struct bs_server *srv = req->server;
     if (!(route->perm & BS_ROUTE_PUBLIC)) {
         const char *secret = NULL;
-        const char *authz = bs_request_header(req, "Authorization");
         char cookie[160];
         int by_session = 0;
-        if (authz) {
-            if (strncasecmp(authz, "Bearer ", 7)) {
-                unauthorized(res, "Unsupported authorization scheme",
-                             "use 'Authorization: Bearer <api key>'");
-                return -1;
-            }
-            secret = authz + 7;
-            while (*secret == ' ') secret++;
-        } else if ((secret = bs_request_header(req, "X-API-Key"))) {
-        } else if ((secret = bs_request_query(req, "api_key"))) {
-        } else if (!bs_request_cookie(req, "bs_session", cookie, sizeof cookie)) {
-            by_session = 1;
-        } else {
+        int found = find_credential(req, &secret, cookie, sizeof cookie, &by_session);
+        if (found < 0) {
+            unauthorized(res, "Unsupported authorization scheme",
+                         "use 'Authorization: Bearer <api key>'");
+            return -1;
+        }
+        if (!found) {
             unauthorized(res, "Authentication required",
                          "send 'Authorization: Bearer <api key>' or 'X-API-Key', or log in with "
                          "POST /auth/login for a session cookie");

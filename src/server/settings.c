@@ -15,6 +15,12 @@
 const bs_setting_def bs_settings_registry[] = {
     {"max_custom_tasks_per_user", BS_SETTING_INTEGER, "50", 0, 1000000,
      "Maximum number of custom tasks one API key may save"},
+    {"custom_task_memory_mb", BS_SETTING_INTEGER, "512", 64, 65536,
+     "Address space of one custom task run, in MB (RLIMIT_AS of the jailed child)"},
+    {"custom_task_timeout_seconds", BS_SETTING_FLOAT, "10", 0.1, 3600,
+     "Wall time of one custom task run, in seconds (the child is killed after it)"},
+    {"custom_task_max_output_bytes", BS_SETTING_INTEGER, "1048576", 1024, 67108864,
+     "Largest result of one custom task run (its JSON), in bytes"},
     {"session_ttl_hours", BS_SETTING_FLOAT, "8.0", 1.0 / 3600, 8760,
      "Session lifetime in hours since the last activity (fractions allowed, minimum 1 second)"},
     {"log_retention_days", BS_SETTING_INTEGER, "90", 1, 36500,
@@ -43,6 +49,9 @@ const bs_setting_def bs_settings_registry[] = {
      "Requests a model's batcher holds waiting at once (more are answered 503 + Retry-After)"},
     {"cors_allowed_origins", BS_SETTING_JSON, "[]", 0, 0,
      "Origins (\"https://host:port\") whose browser scripts may call the API"},
+    {"public_origin", BS_SETTING_STRING, "\"\"", 0, 0,
+     "The origin (\"https://host:port\") browsers use to reach the studio, when it is not the "
+     "listening address (behind a proxy); session-cookie writes must come from it"},
     {"trusted_proxies", BS_SETTING_JSON, "[]", 0, 0,
      "IP addresses of reverse proxies whose X-Forwarded-For is believed for the client IP"},
     {"usage_flush_seconds", BS_SETTING_INTEGER, "5", 1, 3600,
@@ -98,6 +107,13 @@ static int check_rate_limits(const json_t *v, char *detail, size_t len)
     return 0;
 }
 
+/* An origin: scheme, host, optional port, nothing else. */
+static int origin_shape_ok(const char *s)
+{
+    return s && (!strncmp(s, "http://", 7) || !strncmp(s, "https://", 8)) && strlen(s) <= 200 &&
+           !strchr(s + 8, '/') && !strpbrk(s, " \t\r\n,");
+}
+
 static int check_origins(const json_t *v, char *detail, size_t len)
 {
     if (!json_is_array(v) || json_array_size(v) > 64) {
@@ -109,8 +125,7 @@ static int check_origins(const json_t *v, char *detail, size_t len)
     json_array_foreach(v, i, o)
     {
         const char *s = json_string_value(o);
-        if (!s || (strncmp(s, "http://", 7) && strncmp(s, "https://", 8)) || strlen(s) > 200 ||
-            strchr(s + 8, '/') || strpbrk(s, " \t\r\n,")) {
+        if (!origin_shape_ok(s)) {
             snprintf(detail, len,
                      "cors_allowed_origins[%zu] must be an origin like \"https://host:port\" "
                      "(scheme, host, optional port, no path)",
@@ -170,6 +185,13 @@ int bs_settings_check(const bs_setting_def *def, const json_t *value, json_t **n
     case BS_SETTING_STRING:
         if (!json_is_string(value)) {
             snprintf(detail, len, "setting %s is a string", def->key);
+            return -1;
+        }
+        if (!strcmp(def->key, "public_origin") && *json_string_value(value) &&
+            !origin_shape_ok(json_string_value(value))) {
+            snprintf(detail, len,
+                     "public_origin must be \"\" or an origin like \"https://host:port\" (scheme, "
+                     "host, optional port, no path)");
             return -1;
         }
         norm = json_incref((json_t *)value);

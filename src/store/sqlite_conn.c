@@ -4,8 +4,31 @@
  * prepared statements by SQL text. */
 #include "store/sqlite_int.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The database holds key hashes, sessions and logs: owner-only, as is
+ * store.key. Created 0600 before SQLite opens it (SQLite gives the -wal
+ * and -shm files the database's mode); files left 0644 by older versions
+ * are tightened. */
+static void owner_only(const char *path)
+{
+    if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5)) return;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) close(fd);
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    char p[4096];
+    struct stat st;
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+        if ((size_t)snprintf(p, sizeof p, "%s%s", path, suffix[i]) >= sizeof p) return;
+        if (!lstat(p, &st) && S_ISREG(st.st_mode) && (st.st_mode & 077))
+            chmod(p, st.st_mode & 0700);
+    }
+}
 
 int bs_sq_fail(sqlite3 *db, int rc, const char *what, bs_err *err)
 {
@@ -41,6 +64,7 @@ int bs_sq_conn_open(bs_sq_conn *c, const char *path, bool reader, int busy_ms, b
 {
     memset(c, 0, sizeof *c);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (!reader) owner_only(path);
     int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
         bs_err_set(err, BS_ESTORE, "%s: cannot open database: %s", path,

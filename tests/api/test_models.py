@@ -81,7 +81,7 @@ def test_demo_models_registered_on_first_start(demo_server):
         m = models[f"demo/{fixture}"]
         assert m["task_type"] == task
         assert m["is_cached"] is True and m["state"] in ("not_loaded", "loaded", "loading")
-        assert m["local_path"] == os.path.join(os.path.realpath(srv.data_dir), "models", "demo", fixture)
+        assert m["local_path"] == os.path.join(os.path.realpath(srv.data_dir), "models", "demo--" + fixture)
         assert m["checksum"] == check_folder_matches_fixture(m["local_path"], fixture)
     cfg = models["demo/tiny-bert-ner"]["model_config"]
     assert (cfg["vocab_size"], cfg["hidden_size"], cfg["num_attention_heads"],
@@ -121,7 +121,7 @@ def test_unknown_model_and_bad_names(demo_server):
     # Names that could leave the models folder never reach the file system.
     for path in ("/models/..%2F..%2Fetc/info", "/models/demo/../../etc/info", "/models/%2e%2e/info",
                  "/models/a.b/info", "/models/a/b/c/info"):
-        r = srv.get(path, headers=h)
+        r = (srv.raw_get if "/../" in path else srv.get)(path, headers=h)
         assert r.status_code in (400, 404), (path, r.text)
     for name in ("../../etc", "/etc/passwd", "a//b", "a/b/c", "demo/.."):
         r = srv.post("/models/download", headers=h, json={"model_name": name, "wait": True})
@@ -132,7 +132,7 @@ def test_unknown_model_and_bad_names(demo_server):
         assert r.status_code == 400, (name, r.text)
     r = srv.request("DELETE", "/models/demo/..", headers=h)
     assert r.status_code in (400, 404)
-    assert os.path.isdir(os.path.join(srv.data_dir, "models", "demo", "tiny-bert-ner"))
+    assert os.path.isdir(os.path.join(srv.data_dir, "models", "demo--tiny-bert-ner"))
 
 
 def test_import_needs_admin_and_validates(demo_server, tmp_path):
@@ -162,7 +162,7 @@ def test_import_needs_admin_and_validates(demo_server, tmp_path):
     assert r.status_code == 422, r.text
     assert "mine/bad" in r.json()["detail"]
     assert srv.get("/models/mine/bad/info", headers=h).status_code == 404
-    assert not os.path.exists(os.path.join(srv.data_dir, "models", "mine", "bad"))
+    assert not os.path.exists(os.path.join(srv.data_dir, "models", "mine--bad"))
     # A good one is copied (not referenced) and registered.
     good = tmp_path / "good"
     shutil.copytree(os.path.join(MODELS, "tiny-bert-ner"), good)
@@ -389,7 +389,7 @@ def test_cli_download_each_fixture(fake_hub, fixture, tmp_path):  # noqa: F811
     r = cli(data, "info", f"fixtures/{fixture}", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["local_path"] == os.path.join(os.path.realpath(data), "models", "fixtures", fixture)
+    assert doc["local_path"] == os.path.join(os.path.realpath(data), "models", "fixtures--" + fixture)
     assert check_folder_matches_fixture(doc["local_path"], fixture) == doc["checksum"]
     if fixture in TASKS:
         assert doc["task_type"] == TASKS[fixture]

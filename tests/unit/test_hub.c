@@ -45,6 +45,15 @@ static void test_names(void **state)
     assert_int_equal(bs_hub_revision_check("a/../../b", NULL), BS_EINVAL);
     assert_int_equal(bs_hub_revision_check("", NULL), BS_EINVAL);
     assert_int_equal(bs_hub_revision_check("a b", NULL), BS_EINVAL);
+    /* The Hub's rule: a 40-hex commit, or a branch or tag git accepts. */
+    assert_int_equal(bs_hub_revision_check("0123456789abcdef0123456789abcdef01234567", NULL), 0);
+    assert_int_equal(bs_hub_revision_check("main\nforged log line", NULL), BS_EINVAL);
+    assert_int_equal(bs_hub_revision_check("main/", NULL), BS_EINVAL);
+    assert_int_equal(bs_hub_revision_check("a//b", NULL), BS_EINVAL);
+    assert_int_equal(bs_hub_revision_check("a/.hidden", NULL), BS_EINVAL);
+    assert_int_equal(bs_hub_revision_check("v1.", NULL), BS_EINVAL);
+    assert_int_equal(bs_hub_revision_check("x.lock", NULL), BS_EINVAL);
+    assert_int_equal(bs_hub_revision_check("x.lock/y", NULL), BS_EINVAL);
 }
 
 static void test_model_path(void **state)
@@ -59,22 +68,31 @@ static void test_model_path(void **state)
 
     assert_int_equal(bs_hub_model_path(models, "org/name", p, sizeof p, NULL), 0);
     char want[2048];
-    snprintf(want, sizeof want, "%s/org/name", models);
+    snprintf(want, sizeof want, "%s/org--name", models);
     assert_string_equal(p, want);
+    /* One flat folder per model: "X" and "X/y" never nest. */
+    assert_int_equal(bs_hub_model_path(models, "org", p, sizeof p, NULL), 0);
+    snprintf(want, sizeof want, "%s/org", models);
+    assert_string_equal(p, want);
+    char flat[16];
+    assert_int_equal(bs_hub_name_folder("a/b", flat, sizeof flat), 0);
+    assert_string_equal(flat, "a--b");
+    assert_int_equal(bs_hub_name_folder("abcdefg/hijklmn", flat, sizeof flat), BS_ERANGE);
     assert_int_equal(bs_hub_model_path(models, "../outside", p, sizeof p, NULL), BS_EINVAL);
 
-    /* A symlinked org folder leading outside is refused, for the org and
-     * for any model below it. */
+    /* A symlinked model folder leading outside is refused. */
     snprintf(link, sizeof link, "%s/evil", models);
     assert_int_equal(symlink(outside, link), 0);
     bs_err e = {0};
     assert_int_equal(bs_hub_model_path(models, "evil", p, sizeof p, &e), BS_EPERM);
     assert_non_null(strstr(e.msg, "outside"));
+    snprintf(link, sizeof link, "%s/evil--x", models);
+    assert_int_equal(symlink(outside, link), 0);
     assert_int_equal(bs_hub_model_path(models, "evil/x", p, sizeof p, NULL), BS_EPERM);
     /* A symlink that stays inside is fine. */
     char in_target[1200], in_link[1200];
     snprintf(in_target, sizeof in_target, "%s/real", models);
-    snprintf(in_link, sizeof in_link, "%s/alias", models);
+    snprintf(in_link, sizeof in_link, "%s/alias--m", models);
     assert_int_equal(mkdir(in_target, 0755), 0);
     assert_int_equal(symlink(in_target, in_link), 0);
     assert_int_equal(bs_hub_model_path(models, "alias/m", p, sizeof p, NULL), 0);

@@ -110,7 +110,7 @@ static void test_import_and_remove(void **state)
                         "2023-11-14T22:13:20.000Z");
     const char *path = json_string_value(json_object_get(doc, "local_path"));
     char want[2048];
-    snprintf(want, sizeof want, "%s/org/ner", bs_hub_models_dir(w->hub));
+    snprintf(want, sizeof want, "%s/org--ner", bs_hub_models_dir(w->hub));
     assert_string_equal(path, want);
     char sum[72];
     assert_int_equal(bs_hub_manifest_verify(path, sum, NULL), 0);
@@ -125,11 +125,27 @@ static void test_import_and_remove(void **state)
     json_t *got = NULL;
     assert_int_equal(bs_hub_info(w->hub, "org/ner", NULL, &got, NULL), 0);
     json_decref(got);
+
+    /* Issue 17 M3: a model named "org" has a folder of its own; importing
+     * and removing it leaves org/ner whole. */
+    assert_int_equal(bs_hub_import(w->hub, fixture("tiny-bert-qa"), "org", NULL, NULL, NULL, &e),
+                     0);
+    assert_int_equal(bs_hub_remove(w->hub, "org", NULL), 0);
+    assert_int_equal(bs_hub_manifest_verify(want, NULL, NULL), 0);
+    /* A name that maps to org/ner's folder is refused, and removing it (it
+     * has no document) does not touch that folder. */
+    assert_int_equal(
+        bs_hub_import(w->hub, fixture("tiny-bert-qa"), "org--ner", NULL, NULL, NULL, &e),
+        BS_ECONFLICT);
+    assert_non_null(strstr(e.msg, "org/ner"));
+    assert_int_equal(bs_hub_remove(w->hub, "org--ner", NULL), BS_ENOTFOUND);
+    assert_int_equal(bs_hub_manifest_verify(want, NULL, NULL), 0);
+    assert_int_equal(bs_hub_info(w->hub, "org/ner", NULL, &got, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "task_type")), "ner");
+    json_decref(got);
+
     assert_int_equal(bs_hub_remove(w->hub, "org/ner", NULL), 0);
     assert_int_not_equal(stat(want, &st), 0);
-    /* The org folder left empty goes too. */
-    snprintf(p, sizeof p, "%s/org", bs_hub_models_dir(w->hub));
-    assert_int_not_equal(stat(p, &st), 0);
     assert_int_equal(bs_hub_info(w->hub, "org/ner", NULL, &got, NULL), BS_ENOTFOUND);
     assert_int_equal(bs_hub_remove(w->hub, "org/ner", NULL), BS_ENOTFOUND);
 }
@@ -291,6 +307,44 @@ static void test_demo_models(void **state)
     assert_int_equal(n, 0);
 }
 
+/* A data dir of the old layout (models/org/name, here inside the folder of
+ * a model named "org") is moved to models/org--name when the cache opens. */
+static void test_old_layout_migrated(void **state)
+{
+    world *w = *state;
+    const char *root = bs_hub_models_dir(w->hub);
+    assert_int_equal(bs_hub_import(w->hub, fixture("tiny-bert-ner"), "org", NULL, NULL, NULL, NULL),
+                     0);
+    assert_int_equal(
+        bs_hub_import(w->hub, fixture("tiny-bert-qa"), "org/qa", NULL, NULL, NULL, NULL), 0);
+    char flat[2048], old[2048];
+    snprintf(flat, sizeof flat, "%s/org--qa", root);
+    snprintf(old, sizeof old, "%s/org/qa", root);
+    assert_int_equal(rename(flat, old), 0);
+    json_t *doc = NULL;
+    assert_int_equal(bs_hub_info(w->hub, "org/qa", NULL, &doc, NULL), 0);
+    json_object_set_new(doc, "local_path", json_string(old));
+    assert_int_equal(bs_store_models_upsert(w->store, doc, NULL, NULL), 0);
+    json_decref(doc);
+    bs_hub_close(w->hub);
+
+    bs_hub_opts ho = {
+        .data_dir = w->dir, .store = w->store, .validate = stub_validate, .validate_ud = w};
+    assert_int_equal(bs_hub_open(&ho, &w->hub, NULL), 0);
+    struct stat st;
+    assert_int_not_equal(stat(old, &st), 0);
+    assert_int_equal(bs_hub_manifest_verify(flat, NULL, NULL), 0);
+    assert_int_equal(bs_hub_info(w->hub, "org/qa", NULL, &doc, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "local_path")), flat);
+    json_decref(doc);
+    /* "org" kept its own files, and only them. */
+    snprintf(old, sizeof old, "%s/org", root);
+    assert_int_equal(bs_hub_manifest_verify(old, NULL, NULL), 0);
+    /* Removing "org" now leaves org/qa. */
+    assert_int_equal(bs_hub_remove(w->hub, "org", NULL), 0);
+    assert_int_equal(bs_hub_manifest_verify(flat, NULL, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nothing_half_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_demo_models, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_layout_migrated, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

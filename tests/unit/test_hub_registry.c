@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct fake {
     pthread_mutex_t mu;
@@ -204,6 +205,94 @@ static void test_refcount(void **state)
     assert_int_equal(f.frees, 3);
 }
 
+static void wait_loaded(bs_registry *r, const char *name)
+{
+    for (int i = 0; i < 5000 && bs_registry_state(r, name, NULL) != BS_MODEL_LOADED; i++)
+        usleep(1000); /* polling a background load */
+    assert_int_equal(bs_registry_state(r, name, NULL), BS_MODEL_LOADED);
+}
+
+/* Issue 17 M2: a client alternating between x and y (each answered "busy"
+ * once) while z was used before. The fresh loads count as used at load
+ * time, so z goes, not the load the client is about to retry. */
+static void test_fresh_load_counts_as_used(void **state)
+{
+    (void)state;
+    fake f;
+    bs_registry *r = make(&f, 2);
+    void *h;
+    assert_int_equal(bs_registry_acquire(r, "z", "/z", true, &h, NULL, NULL), 0);
+    bs_registry_release(r, "z");
+    assert_int_equal(bs_registry_acquire(r, "x", "/x", false, &h, NULL, NULL), BS_EBUSY);
+    wait_loaded(r, "x");
+    assert_int_equal(bs_registry_acquire(r, "y", "/y", false, &h, NULL, NULL), BS_EBUSY);
+    wait_loaded(r, "y");
+    assert_int_equal(bs_registry_state(r, "z", NULL), BS_MODEL_NOT_LOADED);
+    for (int i = 0; i < 4; i++) {
+        const char *n = i % 2 ? "y" : "x";
+        assert_int_equal(bs_registry_acquire(r, n, "/", false, &h, NULL, NULL), 0);
+        bs_registry_release(r, n);
+    }
+    assert_int_equal(f.loads, 3);
+    done(r, &f);
+}
+
+/* Three clients, each waiting for its own model, over a capacity of 1:
+ * every load stays until its client acquired it once. */
+static void test_fresh_load_waits_for_its_client(void **state)
+{
+    (void)state;
+    fake f;
+    bs_registry *r = make(&f, 1);
+    void *h;
+    const char *names[3] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(bs_registry_acquire(r, names[i], "/", false, &h, NULL, NULL), BS_EBUSY);
+        wait_loaded(r, names[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(bs_registry_acquire(r, names[i], "/", false, &h, NULL, NULL), 0);
+        bs_registry_release(r, names[i]);
+    }
+    /* Acquired once each, they are ordinary LRU entries again. */
+    assert_int_equal(f.loads, 3);
+    assert_int_equal(f.frees, 2);
+    assert_int_equal(bs_registry_state(r, "c", NULL), BS_MODEL_LOADED);
+    done(r, &f);
+}
+
+/* Loads asked for explicitly stay until unpinned or unloaded. */
+static void test_pinned(void **state)
+{
+    (void)state;
+    fake f;
+    bs_registry *r = make(&f, 1);
+    void *h;
+    assert_int_equal(bs_registry_pin(r, "p", true), BS_ENOTFOUND);
+    assert_int_equal(bs_registry_load(r, "p", "/p", true, NULL), 0);
+    assert_int_equal(bs_registry_pin(r, "p", true), 0);
+    assert_int_equal(bs_registry_acquire(r, "q", "/q", true, &h, NULL, NULL), 0);
+    bs_registry_release(r, "q");
+    assert_int_equal(bs_registry_state(r, "p", NULL), BS_MODEL_LOADED);
+    assert_int_equal(bs_registry_state(r, "q", NULL), BS_MODEL_NOT_LOADED);
+    bs_registry_set_max_loaded(r, 1);
+    assert_int_equal(bs_registry_state(r, "p", NULL), BS_MODEL_LOADED);
+    /* Unpinned, it is the LRU's again. */
+    assert_int_equal(bs_registry_pin(r, "p", false), 0);
+    assert_int_equal(bs_registry_acquire(r, "q", "/q", true, &h, NULL, NULL), 0);
+    bs_registry_release(r, "q");
+    assert_int_equal(bs_registry_state(r, "p", NULL), BS_MODEL_NOT_LOADED);
+    /* Unload clears the pin with the entry. */
+    assert_int_equal(bs_registry_load(r, "p", "/p", true, NULL), 0);
+    assert_int_equal(bs_registry_pin(r, "p", true), 0);
+    assert_int_equal(bs_registry_unload(r, "p", NULL, NULL), 0);
+    assert_int_equal(bs_registry_load(r, "p", "/p", true, NULL), 0);
+    assert_int_equal(bs_registry_acquire(r, "q", "/q", true, &h, NULL, NULL), 0);
+    bs_registry_release(r, "q");
+    assert_int_equal(bs_registry_state(r, "p", NULL) == BS_MODEL_LOADED, 0);
+    done(r, &f);
+}
+
 typedef struct worker_arg {
     bs_registry *r;
     int ok;
@@ -251,9 +340,14 @@ static void test_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lazy_load),  cmocka_unit_test(test_failed_load),
-        cmocka_unit_test(test_lru),        cmocka_unit_test(test_refcount),
+        cmocka_unit_test(test_lazy_load),
+        cmocka_unit_test(test_failed_load),
+        cmocka_unit_test(test_lru),
+        cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_fresh_load_counts_as_used),
+        cmocka_unit_test(test_fresh_load_waits_for_its_client),
+        cmocka_unit_test(test_pinned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,15 +25,26 @@ void bs_handle_admin_purge(bs_request *req, bs_response *res)
     }
     bs_err err = {0};
     json_t *key = NULL;
+    bs_keys_lock();
     if (bs_store_keys_get(srv->store, id, &key, &err)) {
+        bs_keys_unlock();
         bs_reply_err(req, res, &err);
         return;
     }
+    int delete_key = !dk || !strcmp(dk, "true");
+    json_t *patch = json_pack("{s:b}", "is_active", 0);
+    int refused = delete_key && bs_keys_check_change(req, res, id, key, patch);
+    json_decref(patch);
     json_decref(key);
+    if (refused) {
+        bs_keys_unlock();
+        return;
+    }
     /* Logs still queued belong to the key too. */
     bs_logq_flush(srv->logq);
     bs_purge_counts c = {0};
-    int rc = bs_store_purge_api_key(srv->store, id, !dk || !strcmp(dk, "true"), &c, &err);
+    int rc = bs_store_purge_api_key(srv->store, id, delete_key, &c, &err);
+    bs_keys_unlock();
     bs_authcache_invalidate(srv->authcache);
     if (rc) {
         bs_reply_err(req, res, &err);

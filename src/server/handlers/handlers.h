@@ -24,6 +24,16 @@ void bs_handle_keys_list(bs_request *req, bs_response *res);
 void bs_handle_keys_get(bs_request *req, bs_response *res);
 void bs_handle_keys_update(bs_request *req, bs_response *res);
 void bs_handle_keys_revoke(bs_request *req, bs_response *res);
+/* The rules of a change to key id (NULL: a new key) from document old
+ * (NULL: none) by patch: 403 when it grants a permission the caller lacks,
+ * 409 when it takes admin:write from the last active key holding it
+ * (revoke: patch {"is_active": false}; purge: the same). Answers and
+ * returns -1 when refused. Call between bs_keys_lock and bs_keys_unlock,
+ * around the store write. */
+int bs_keys_check_change(bs_request *req, bs_response *res, const char *id, const json_t *old,
+                         const json_t *patch);
+void bs_keys_lock(void);
+void bs_keys_unlock(void);
 
 /* sessions.c */
 void bs_handle_sessions_list(bs_request *req, bs_response *res);
@@ -48,16 +58,6 @@ void bs_handle_metrics(bs_request *req, bs_response *res);
 
 /* models.c (the model cache; {name} routes also exist as {org}/{name}) */
 struct bs_server;
-/* At server start (after srv->serving): makes srv->models (the download
- * jobs) and registers the demo models on an empty cache (a failure there is
- * only logged). */
-int bs_models_startup(struct bs_server *srv, bs_err *err);
-/* At stop, before draining requests: running downloads cancel and open
- * event streams end. */
-void bs_models_quiesce(struct bs_server *srv);
-/* At stop, after the last request: cancels running downloads, waits for
- * them, frees srv->models. */
-void bs_models_shutdown(struct bs_server *srv);
 void bs_handle_models_list(bs_request *req, bs_response *res);
 void bs_handle_models_available(bs_request *req, bs_response *res);
 void bs_handle_models_downloaded(bs_request *req, bs_response *res);
@@ -72,6 +72,27 @@ void bs_handle_models_events(bs_request *req, bs_response *res);
 void bs_handle_models_load_named(bs_request *req, bs_response *res);
 void bs_handle_models_delete(bs_request *req, bs_response *res);
 void bs_handle_models_unload(bs_request *req, bs_response *res);
+
+/* custom_tasks*.c (saved custom tasks; the original product's lookups and
+ * export in its own shapes) */
+void bs_handle_ctasks_save(bs_request *req, bs_response *res);
+void bs_handle_ctasks_list(bs_request *req, bs_response *res);
+void bs_handle_ctasks_get(bs_request *req, bs_response *res);
+void bs_handle_ctasks_update(bs_request *req, bs_response *res);
+void bs_handle_ctasks_delete(bs_request *req, bs_response *res);
+void bs_handle_ctasks_popular(bs_request *req, bs_response *res);
+void bs_handle_ctasks_stats(bs_request *req, bs_response *res);
+void bs_handle_ctasks_export(bs_request *req, bs_response *res);
+void bs_handle_ctasks_export_original(bs_request *req, bs_response *res);
+void bs_handle_ctasks_import(bs_request *req, bs_response *res);
+void bs_handle_ctasks_original_search(bs_request *req, bs_response *res);
+void bs_handle_ctasks_original_model(bs_request *req, bs_response *res);
+void bs_handle_ctasks_original_tags(bs_request *req, bs_response *res);
+
+/* custom_run.c (custom tasks run in the sandbox; the original's routes too) */
+void bs_handle_custom_run(bs_request *req, bs_response *res);
+void bs_handle_custom_legacy(bs_request *req, bs_response *res);
+void bs_handle_custom_legacy_batch(bs_request *req, bs_response *res);
 
 /* tasks*.c (task endpoints, OpenAI-compatible and legacy routes) */
 void bs_handle_task_classification(bs_request *req, bs_response *res);

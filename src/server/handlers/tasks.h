@@ -31,6 +31,9 @@ void bs_tasks_release(bs_request *req, bs_task_model *tm);
  * idle, else when its last in-flight request ends (*deferred true; may be
  * NULL). BS_ENOTFOUND when it is not loaded. */
 int bs_tasks_unload(bs_request *req, const char *model_name, bool *deferred, bs_err *err);
+/* Keeps a model loaded or loading through POST /models/{name}/load out of
+ * the LRU until it is unloaded. */
+void bs_tasks_pin(bs_request *req, const char *model_name);
 
 /* The batch counters of every model (for /stats). */
 void bs_tasks_batch_stats(bs_request *req, bs_batch_stats *out);

@@ -90,6 +90,11 @@ void bs_tasks_batch_stats(bs_request *req, bs_batch_stats *out)
     bs_batch_group_stats(req->server->serving->group, out);
 }
 
+void bs_tasks_pin(bs_request *req, const char *model_name)
+{
+    bs_registry_pin(req->server->serving->reg, model_name, true);
+}
+
 int bs_tasks_unload(bs_request *req, const char *model_name, bool *deferred, bs_err *err)
 {
     return bs_registry_unload(req->server->serving->reg, model_name, deferred, err);

@@ -1,0 +1,152 @@
+"""Findings of the hostile-client review (issue 17, the lows), one test each:
+imports that follow symlinks out of the folder (L1) or copy a huge file
+before reading its header (L7), a database readable by everyone (L8),
+errors showing the server's absolute paths (L4)."""
+import os
+import shutil
+import stat
+import time
+
+import pytest
+import requests
+
+from conftest import FIXTURES, start_server
+from test_health import assert_error
+
+MODELS = os.path.join(FIXTURES, "models")
+
+
+@pytest.fixture(scope="module")
+def srv():
+    s = start_server()
+    yield s
+    s.stop()
+
+
+def import_model(srv, path, name):
+    return srv.post("/models/import", headers=srv.auth(), json={"path": str(path), "model_name": name})
+
+
+def test_import_refuses_symlink_out_of_the_folder(srv, tmp_path):
+    """L1: vocab.txt pointing at a file outside the folder was copied, and its
+    content became readable through /tokenize."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhunter2\n")
+    folder = tmp_path / "m"
+    shutil.copytree(os.path.join(MODELS, "tiny-bert-ner"), folder)
+    for f in ("tokenizer.json", "vocab.txt"):
+        if (folder / f).exists():
+            (folder / f).unlink()
+    os.symlink(secret, folder / "vocab.txt")
+    out = assert_error(import_model(srv, folder, "evil/link"), 422)
+    assert "vocab.txt" in out["detail"] and "outside" in out["detail"]
+    assert srv.get("/models/evil/link/info", headers=srv.auth()).status_code == 404
+    # A symlink that stays inside the folder is an ordinary file.
+    (folder / "vocab.txt").unlink()
+    shutil.copy(os.path.join(MODELS, "tiny-bert-ner", "vocab.txt"), folder / "real-vocab")
+    os.symlink(folder / "real-vocab", folder / "vocab.txt")
+    r = import_model(srv, folder, "evil/inside")
+    assert r.status_code == 201, r.text
+
+
+def test_huge_sparse_weights_refused_before_copying(srv, tmp_path):
+    """L7: a 3 GiB sparse model.safetensors was copied in full (3 GiB written
+    to the data dir) before its header was read."""
+    folder = tmp_path / "big"
+    shutil.copytree(os.path.join(MODELS, "tiny-bert-ner"), folder)
+    with open(folder / "model.safetensors", "wb") as f:
+        f.truncate(3 << 30)
+    t0 = time.monotonic()
+    out = assert_error(import_model(srv, folder, "big/sparse"), 422)
+    elapsed = time.monotonic() - t0
+    assert "model.safetensors" in out["detail"]
+    assert elapsed < 2.0, elapsed
+    partial = os.path.join(srv.data_dir, "models", ".partial")
+    assert not os.path.isdir(partial) or not os.listdir(partial)
+
+
+def test_import_errors_name_paths_relative_to_the_data_dir(srv, tmp_path):
+    """L4: errors showed the server's absolute staging paths."""
+    folder = tmp_path / "bad"
+    shutil.copytree(os.path.join(MODELS, "tiny-bert-ner"), folder)
+    (folder / "config.json").write_text('{"model_type": "bert", "hidden_size": 64}')
+    out = assert_error(import_model(srv, folder, "bad/cfg"), 422)
+    assert os.path.realpath(srv.data_dir) not in out["detail"]
+    assert ".partial" not in out["detail"]
+    assert "models/bad--cfg" in out["detail"], out["detail"]
+
+
+def test_database_files_are_owner_only(tmp_path):
+    """L8: the database and its WAL were 0644."""
+    srv = start_server()
+    try:
+        assert srv.get("/health").status_code == 200
+        names = [n for n in os.listdir(srv.data_dir) if n.startswith("bertstudio.db")]
+        assert "bertstudio.db" in names and "bertstudio.db-wal" in names, names
+        for n in names:
+            assert stat.S_IMODE(os.stat(os.path.join(srv.data_dir, n)).st_mode) == 0o600, n
+    finally:
+        srv.stop()
+    # A database left 0644 by an older version is tightened at start.
+    db = os.path.join(srv.data_dir, "bertstudio.db")
+    os.chmod(db, 0o644)
+    srv = start_server(data_dir=srv.data_dir)
+    try:
+        assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("revision", ["main\n2026-01-01T00:00:00.000Z info auth: forged", "main/", "a//b",
+                                      "x.lock", "v1.", "a/.b", "../x", "main branch"])
+def test_bad_revision_is_400_before_any_job(srv, revision):
+    """L3: invalid revisions got 202 (a job that later failed), and a newline
+    in one forged log lines."""
+    r = srv.post("/models/download", headers=srv.auth(), json={"model_name": "org/m", "revision": revision})
+    out = assert_error(r, 400)
+    assert "revision" in out["detail"]
+    assert srv.get("/models/org/m/info", headers=srv.auth()).status_code == 404
+
+
+def test_no_logged_value_forges_a_line(srv):
+    """Every logged value is escaped: a request value holding a newline stays
+    on its own line."""
+    forged = "2026-01-01T00:00:00.000Z info auth: forged"
+    srv.get("/no/such%0A" + forged.replace(" ", "%20"))
+    srv.post("/models/download", headers=srv.auth(), json={"model_name": "org/m", "revision": "main\n" + forged})
+    srv.post("/tasks/embeddings", headers=srv.auth(), json={"model_name": "x\n" + forged, "text": "a"})
+    assert srv.get("/health").status_code == 200
+    for line in srv.log().splitlines():
+        assert not line.startswith(forged), line
+
+
+def test_csrf_origin_is_the_servers_not_the_host_header(srv):
+    """L10: the same-origin check compared Origin with the Host header, which
+    a DNS-rebinding page sets to its own name as well."""
+    from test_auth import ALL_PERMS, login
+    secret, _ = srv.create_key("csrf", permissions=ALL_PERMS)
+    s, r = login(srv, secret)
+    assert r.status_code == 200, r.text
+    evil = f"evil.example:{srv.port}"
+    cookie = {"Cookie": "bs_session=" + s.cookies["bs_session"]}
+    r = requests.post(srv.url + "/api-keys", json={"name": "rebound"},
+                      headers={"Origin": "http://" + evil, "Host": evil, **cookie}, timeout=30)
+    assert_error(r, 403)
+    # The listening address is the studio's origin (localhost too on loopback).
+    for origin in (srv.url, f"http://localhost:{srv.port}"):
+        r = s.post(srv.url + "/api-keys", json={"name": "own"}, headers={"Origin": origin}, timeout=30)
+        assert r.status_code == 201, r.text
+    # Behind a proxy the operator names the public origin; then only it.
+    h = srv.auth()
+    assert_error(srv.request("PUT", "/settings/public_origin", json={"value": "https://studio.example/x"},
+                             headers=h), 400)
+    r = srv.request("PUT", "/settings/public_origin", json={"value": "https://studio.example"}, headers=h)
+    assert r.status_code == 200, r.text
+    try:
+        r = requests.post(srv.url + "/api-keys", json={"name": "proxied"},
+                          headers={"Origin": "https://studio.example", "Host": "studio.example", **cookie},
+                          timeout=30)
+        assert r.status_code == 201, r.text
+        assert_error(s.post(srv.url + "/api-keys", json={"name": "x"}, headers={"Origin": srv.url}, timeout=30), 403)
+    finally:
+        srv.request("PUT", "/settings/public_origin", json={"value": ""}, headers=h)
