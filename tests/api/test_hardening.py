@@ -2,6 +2,7 @@
 imports that follow symlinks out of the folder (L1) or copy a huge file
 before reading its header (L7), a database readable by everyone (L8),
 errors showing the server's absolute paths (L4)."""
+import json
 import os
 import shutil
 import stat
@@ -150,3 +151,55 @@ def test_csrf_origin_is_the_servers_not_the_host_header(srv):
         assert_error(s.post(srv.url + "/api-keys", json={"name": "x"}, headers={"Origin": srv.url}, timeout=30), 403)
     finally:
         srv.request("PUT", "/settings/public_origin", json={"value": ""}, headers=h)
+
+
+def hostile_tokenizer(tmp_path, name, normalizer=None, pre_tokenizer=None):
+    folder = tmp_path / name
+    shutil.copytree(os.path.join(MODELS, "tiny-bert-embeddings"), folder)
+    tok = json.loads((folder / "tokenizer.json").read_text())
+    if normalizer:
+        tok["normalizer"] = normalizer
+    if pre_tokenizer:
+        tok["pre_tokenizer"] = pre_tokenizer
+    (folder / "tokenizer.json").write_text(json.dumps(tok))
+    return folder
+
+
+def tokenize_until_loaded(srv, model, text):
+    deadline = time.monotonic() + 30
+    while True:
+        t0 = time.monotonic()
+        r = srv.post("/tokenize", headers=srv.auth(), json={"model_name": model, "text": text})
+        if r.status_code != 503:
+            return r, time.monotonic() - t0
+        assert time.monotonic() < deadline
+        time.sleep(0.05)  # polling a background load
+
+
+def test_normalizer_work_budget(srv, tmp_path):
+    """L5: a Replace normalizer that multiplies the text (here 100x, twice)
+    made one request burn CPU and memory in proportion; now the input fails
+    with 422 once the text outgrows its budget."""
+    grow = {"type": "Replace", "pattern": {"String": "a"}, "content": "a" * 100}
+    folder = hostile_tokenizer(tmp_path, "grow", normalizer={"type": "Sequence", "normalizers": [grow, grow]})
+    r = import_model(srv, folder, "hostile/grow")
+    assert r.status_code == 201, r.text
+    r, elapsed = tokenize_until_loaded(srv, "hostile/grow", "a" * 1000)
+    out = assert_error(r, 422)
+    assert "work budget" in out["detail"]
+    assert elapsed < 2.0, elapsed
+    # Ordinary text still tokenizes with that tokenizer.
+    r, _ = tokenize_until_loaded(srv, "hostile/grow", "hello world")
+    assert r.status_code == 200, r.text
+
+
+def test_catastrophic_regex_is_422_not_429(srv, tmp_path):
+    """L4/L5: a backtracking Split regex answered 429 (as if rate limited)."""
+    split = {"type": "Split", "pattern": {"Regex": "(a+)+$"}, "behavior": "Isolated", "invert": False}
+    folder = hostile_tokenizer(tmp_path, "regex", pre_tokenizer=split)
+    r = import_model(srv, folder, "hostile/regex")
+    assert r.status_code == 201, r.text
+    r, elapsed = tokenize_until_loaded(srv, "hostile/regex", "a" * 40 + "b")
+    out = assert_error(r, 422)
+    assert "work budget" in out["detail"]
+    assert elapsed < 2.0, elapsed
