@@ -248,7 +248,8 @@ static int install(bs_hub *hub, const char *staging, const char *name, const cha
         bs_err_prefix(err, "model %s is not usable", name);
         /* Files that arrived intact but do not make a model: the caller's
          * input is unusable (422), not malformed in transit. */
-        if (rc == BS_EFORMAT || rc == BS_EUNSUPPORTED || rc == BS_ENOTFOUND) {
+        if (rc == BS_EFORMAT || rc == BS_EUNSUPPORTED || rc == BS_ENOTFOUND || rc == BS_ERANGE ||
+            rc == BS_EUNPROCESSABLE) {
             rc = BS_EUNPROCESSABLE;
             if (err) err->code = rc;
         }

@@ -43,7 +43,7 @@ const bs_setting_def bs_settings_registry[] = {
      "Requests a model's batcher holds waiting at once (more are answered 503 + Retry-After)"},
     {"cors_allowed_origins", BS_SETTING_JSON, "[]", 0, 0,
      "Origins (\"https://host:port\") whose browser scripts may call the API"},
-    {"public_origin", BS_SETTING_STRING, "", 0, 0,
+    {"public_origin", BS_SETTING_STRING, "\"\"", 0, 0,
      "The origin (\"https://host:port\") browsers use to reach the studio, when it is not the "
      "listening address (behind a proxy); session-cookie writes must come from it"},
     {"trusted_proxies", BS_SETTING_JSON, "[]", 0, 0,

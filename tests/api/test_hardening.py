@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+import struct
 import time
 
 import pytest
@@ -203,3 +204,57 @@ def test_catastrophic_regex_is_422_not_429(srv, tmp_path):
     out = assert_error(r, 422)
     assert "work budget" in out["detail"]
     assert elapsed < 2.0, elapsed
+
+
+def nan_weights(path):
+    """Every F32 tensor of a safetensors file set to NaN."""
+    b = bytearray(open(path, "rb").read())
+    n = struct.unpack("<Q", b[:8])[0]
+    for name, t in json.loads(b[8:8 + n]).items():
+        if name != "__metadata__" and t["dtype"] == "F32":
+            s, e = t["data_offsets"]
+            b[8 + n + s:8 + n + e] = struct.pack("<f", float("nan")) * ((e - s) // 4)
+    open(path, "wb").write(b)
+
+
+def embed_until_loaded(srv, model):
+    deadline = time.monotonic() + 30
+    while True:
+        r = srv.post("/tasks/embeddings", headers=srv.auth(), json={"model_name": model, "text": "zzzz hello"})
+        if r.status_code != 503:
+            return r
+        assert time.monotonic() < deadline
+        time.sleep(0.05)  # polling a background load
+
+
+def test_hostile_models_get_honest_statuses(srv, tmp_path):
+    """L4: NaN weights answered 500 "out of memory", a token id beyond the
+    model's own vocabulary 400 (the request's fault), config range errors
+    400: a model the server cannot use is 422, naming why."""
+    def folder(name):
+        d = tmp_path / name
+        shutil.copytree(os.path.join(MODELS, "tiny-bert-embeddings"), d)
+        return d
+
+    d = folder("nan")
+    nan_weights(d / "model.safetensors")
+    assert import_model(srv, d, "hostile/nan").status_code == 201
+    out = assert_error(embed_until_loaded(srv, "hostile/nan"), 422)
+    assert "non-finite" in out["detail"]
+
+    d = folder("vocab")
+    tok = json.loads((d / "tokenizer.json").read_text())
+    tok["model"]["vocab"]["zzzz"] = 100000
+    (d / "tokenizer.json").write_text(json.dumps(tok))
+    assert import_model(srv, d, "hostile/vocab").status_code == 201
+    out = assert_error(embed_until_loaded(srv, "hostile/vocab"), 422)
+    assert "100000" in out["detail"] and "vocab_size" in out["detail"]
+
+    for field, value in (("max_position_embeddings", 10 ** 12), ("layer_norm_eps", -1.0),
+                         ("hidden_size", 0)):
+        d = folder("cfg-" + field)
+        cfg = json.loads((d / "config.json").read_text())
+        cfg[field] = value
+        (d / "config.json").write_text(json.dumps(cfg))
+        out = assert_error(import_model(srv, d, "hostile/cfg"), 422)
+        assert field in out["detail"], out["detail"]

@@ -69,7 +69,11 @@ int bs_tasks_acquire(bs_request *req, bs_response *res, const char *model_name, 
     }
     if (rc) {
         bs_err_prefix(err, "model %s cannot be loaded", model_name);
-        bs_reply_error(res, 500, "Model cannot be loaded", "%s", err->msg);
+        /* A folder the server cannot use (bad weights, config, tokenizer)
+         * is 422; only the server's own failures are 500. */
+        int unusable = rc == BS_EFORMAT || rc == BS_EUNSUPPORTED || rc == BS_ERANGE ||
+                       rc == BS_EUNPROCESSABLE || rc == BS_ENOTFOUND;
+        bs_reply_error(res, unusable ? 422 : 500, "Model cannot be loaded", "%s", err->msg);
         return rc;
     }
     tm->m = handle;
