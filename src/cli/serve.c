@@ -31,7 +31,9 @@ static void usage(FILE *out)
         "                   reference's answers) or bf16 (about 2x faster, half the\n"
         "                   weight memory, ~1e-2 error; needs AVX512_BF16; env\n"
         "                   BERTSTUDIO_PRECISION)\n"
-        "  --quiet          no access log on stderr\n");
+        "  --quiet          no access log on stderr\n\n"
+        "Custom tasks (POST /tasks/custom) run in the bertstudio-sandbox worker found\n"
+        "beside this binary (env BERTSTUDIO_SANDBOX; docs/custom-tasks.md).\n");
 }
 
 /* The first admin key is shown once, here, before the server listens:

@@ -52,6 +52,10 @@ struct bs_server {
      * before the store closes. */
     bs_serving *serving;
     struct bs_models_svc *models;
+    /* The custom-task worker (server/handlers/custom_run.c): started by the
+     * first custom task, stopped by a stop hook; guarded by sandbox_mu. */
+    pthread_mutex_t sandbox_mu;
+    struct bs_sandbox *sandbox;
     pthread_mutex_t hooks_mu; /* guards metric_hooks and stop_hooks */
     struct {
         bs_metrics_hook_fn fn;

@@ -67,9 +67,27 @@ const bs_route bs_routes[] = {
     {"POST", "/tasks/features", bs_handle_task_features, EXECUTE, NULL},
     {"POST", "/tasks/summarization", bs_handle_task_summarization, EXECUTE, NULL},
     {"POST", "/tasks/rerank", bs_handle_task_rerank, EXECUTE, NULL},
+    {"POST", "/tasks/custom", bs_handle_custom_run, EXECUTE, NULL},
     {"POST", "/tokenize", bs_handle_tokenize, EXECUTE, NULL},
     {"POST", "/v1/embeddings", bs_handle_v1_embeddings, EXECUTE, NULL},
     {"GET", "/v1/models", bs_handle_v1_models, EXECUTE, NULL},
+    /* saved custom tasks (server/handlers/custom_tasks*.c, docs/custom-tasks.md): literal
+     * paths before {id}; PUT and DELETE check ownership (owner: tasks:save, others:
+     * admin:write) in the handler, since it depends on the stored task */
+    {"GET", "/custom-tasks", bs_handle_ctasks_list, ANY_KEY, NULL},
+    {"POST", "/custom-tasks", bs_handle_ctasks_save, SAVE, NULL},
+    {"GET", "/custom-tasks/popular", bs_handle_ctasks_popular, ANY_KEY, NULL},
+    {"GET", "/custom-tasks/stats", bs_handle_ctasks_stats, ANY_KEY, NULL},
+    {"GET", "/custom-tasks/export", bs_handle_ctasks_export_original, ANY_KEY, NULL},
+    {"POST", "/custom-tasks/export", bs_handle_ctasks_export, ANY_KEY, NULL},
+    {"POST", "/custom-tasks/import", bs_handle_ctasks_import, SAVE, NULL},
+    {"GET", "/custom-tasks/search/{query}", bs_handle_ctasks_original_search, ANY_KEY, NULL},
+    {"GET", "/custom-tasks/model/{model_id}", bs_handle_ctasks_original_model, ANY_KEY, NULL},
+    {"GET", "/custom-tasks/model/{org}/{name}", bs_handle_ctasks_original_model, ANY_KEY, NULL},
+    {"GET", "/custom-tasks/tags/{tags}", bs_handle_ctasks_original_tags, ANY_KEY, NULL},
+    {"GET", "/custom-tasks/{id}", bs_handle_ctasks_get, ANY_KEY, NULL},
+    {"PUT", "/custom-tasks/{id}", bs_handle_ctasks_update, ANY_KEY, NULL},
+    {"DELETE", "/custom-tasks/{id}", bs_handle_ctasks_delete, ANY_KEY, NULL},
     /* the original product's routes (docs/serving.md) */
     {"POST", "/embed", bs_handle_legacy_embed, EXECUTE, NULL},
     {"POST", "/embed/batch", bs_handle_legacy_embed, EXECUTE, NULL},
@@ -80,6 +98,8 @@ const bs_route bs_routes[] = {
     {"POST", "/summarize", bs_handle_legacy_summarize, EXECUTE, NULL},
     {"POST", "/features", bs_handle_legacy_features, EXECUTE, NULL},
     {"GET", "/stats", bs_handle_stats, EXECUTE, NULL},
+    {"POST", "/custom-task", bs_handle_custom_legacy, EXECUTE, NULL},
+    {"POST", "/custom-task/batch", bs_handle_custom_legacy_batch, EXECUTE, NULL},
 };
 
 const size_t bs_routes_count = sizeof bs_routes / sizeof *bs_routes;

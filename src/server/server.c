@@ -151,6 +151,7 @@ int bs_server_start(const bs_server_opts *opts, bs_server **out, bs_err *err)
     pthread_mutex_init(&srv->maint_mu, NULL);
     pthread_cond_init(&srv->maint_cv, NULL);
     pthread_mutex_init(&srv->hooks_mu, NULL);
+    pthread_mutex_init(&srv->sandbox_mu, NULL);
 
     int rc = 0;
     if ((opts->tls_cert != NULL) != (opts->tls_key != NULL))
@@ -262,6 +263,7 @@ void bs_server_stop(bs_server *srv)
     pthread_cond_destroy(&srv->maint_cv);
     pthread_mutex_destroy(&srv->maint_mu);
     pthread_mutex_destroy(&srv->hooks_mu);
+    pthread_mutex_destroy(&srv->sandbox_mu);
     pthread_cond_destroy(&srv->drain_cv);
     pthread_mutex_destroy(&srv->drain_mu);
     free(srv);

@@ -15,6 +15,12 @@
 const bs_setting_def bs_settings_registry[] = {
     {"max_custom_tasks_per_user", BS_SETTING_INTEGER, "50", 0, 1000000,
      "Maximum number of custom tasks one API key may save"},
+    {"custom_task_memory_mb", BS_SETTING_INTEGER, "512", 64, 65536,
+     "Address space of one custom task run, in MB (RLIMIT_AS of the jailed child)"},
+    {"custom_task_timeout_seconds", BS_SETTING_FLOAT, "10", 0.1, 3600,
+     "Wall time of one custom task run, in seconds (the child is killed after it)"},
+    {"custom_task_max_output_bytes", BS_SETTING_INTEGER, "1048576", 1024, 67108864,
+     "Largest result of one custom task run (its JSON), in bytes"},
     {"session_ttl_hours", BS_SETTING_FLOAT, "8.0", 1.0 / 3600, 8760,
      "Session lifetime in hours since the last activity (fractions allowed, minimum 1 second)"},
     {"log_retention_days", BS_SETTING_INTEGER, "90", 1, 36500,

@@ -83,6 +83,27 @@ void bs_handle_models_load_named(bs_request *req, bs_response *res);
 void bs_handle_models_delete(bs_request *req, bs_response *res);
 void bs_handle_models_unload(bs_request *req, bs_response *res);
 
+/* custom_tasks*.c (saved custom tasks; the original product's lookups and
+ * export in its own shapes) */
+void bs_handle_ctasks_save(bs_request *req, bs_response *res);
+void bs_handle_ctasks_list(bs_request *req, bs_response *res);
+void bs_handle_ctasks_get(bs_request *req, bs_response *res);
+void bs_handle_ctasks_update(bs_request *req, bs_response *res);
+void bs_handle_ctasks_delete(bs_request *req, bs_response *res);
+void bs_handle_ctasks_popular(bs_request *req, bs_response *res);
+void bs_handle_ctasks_stats(bs_request *req, bs_response *res);
+void bs_handle_ctasks_export(bs_request *req, bs_response *res);
+void bs_handle_ctasks_export_original(bs_request *req, bs_response *res);
+void bs_handle_ctasks_import(bs_request *req, bs_response *res);
+void bs_handle_ctasks_original_search(bs_request *req, bs_response *res);
+void bs_handle_ctasks_original_model(bs_request *req, bs_response *res);
+void bs_handle_ctasks_original_tags(bs_request *req, bs_response *res);
+
+/* custom_run.c (custom tasks run in the sandbox; the original's routes too) */
+void bs_handle_custom_run(bs_request *req, bs_response *res);
+void bs_handle_custom_legacy(bs_request *req, bs_response *res);
+void bs_handle_custom_legacy_batch(bs_request *req, bs_response *res);
+
 /* tasks*.c (task endpoints, OpenAI-compatible and legacy routes) */
 void bs_handle_task_classification(bs_request *req, bs_response *res);
 void bs_handle_task_ner(bs_request *req, bs_response *res);
