@@ -5,6 +5,7 @@ errors showing the server's absolute paths (L4)."""
 import json
 import os
 import shutil
+import socket
 import stat
 import struct
 import time
@@ -258,3 +259,44 @@ def test_hostile_models_get_honest_statuses(srv, tmp_path):
         (d / "config.json").write_text(json.dumps(cfg))
         out = assert_error(import_model(srv, d, "hostile/cfg"), 422)
         assert field in out["detail"], out["detail"]
+
+
+def raw_status(srv, request):
+    """Sends bytes as they are on a new connection; returns the status line."""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(request)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.split(b"\r\n", 1)[0].decode()
+
+
+def test_ambiguous_framing_is_400(srv):
+    """L2: a request a proxy in front could frame differently (request
+    smuggling) was accepted: two Content-Lengths (the first one won)."""
+    key = srv.admin_key.encode()
+    body = b'{"text": "a", "model_name": "none/none"}'
+    head = b"POST /tokenize HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + b"\r\n"
+    cases = [
+        head + b"Content-Length: %d\r\nContent-Length: 3\r\n\r\n" % len(body) + body,
+        head + b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" % len(body),
+        head + b"Content-Length : %d\r\n\r\n" % len(body) + body,
+    ]
+    for req in cases:
+        assert raw_status(srv, req) == "HTTP/1.1 400 Bad Request", req
+    # The same request framed once is served (404: no such model).
+    assert raw_status(srv, head + b"Content-Length: %d\r\n\r\n" % len(body) + body) == "HTTP/1.1 404 Not Found"
+
+
+@pytest.mark.parametrize("target", ["/health%00/x", "/api-keys?limit=1%00abc", "/api-keys/%00",
+                                    "/models/demo%00/info"])
+def test_encoded_nul_in_url_is_400(srv, target):
+    """L9: %00 cut the path or query value that got checked ("/health%00/x"
+    answered as /health)."""
+    req = b"GET " + target.encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + srv.admin_key.encode() + b"\r\n\r\n"
+    assert raw_status(srv, req) == "HTTP/1.1 400 Bad Request"
+    # And the connection after it is not poisoned: a clean request passes.
+    assert raw_status(srv, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n") == "HTTP/1.1 200 OK"
