@@ -8,6 +8,7 @@ import shutil
 import socket
 import stat
 import struct
+import threading
 import time
 
 import pytest
@@ -300,3 +301,34 @@ def test_encoded_nul_in_url_is_400(srv, target):
     assert raw_status(srv, req) == "HTTP/1.1 400 Bad Request"
     # And the connection after it is not poisoned: a clean request passes.
     assert raw_status(srv, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n") == "HTTP/1.1 200 OK"
+
+
+def test_delete_and_reimport_while_loading_never_500(srv):
+    """L6: deleting or re-importing a model while it loaded gave transient
+    500s. Clients now see 404 (deleted), 503 + Retry-After (changed or
+    loading) or 200."""
+    src = os.path.join(MODELS, "tiny-bert-embeddings")
+    seen = set()
+    stop = threading.Event()
+
+    def client():
+        while not stop.is_set():
+            r = srv.post("/tasks/embeddings", headers=srv.auth(), json={"model_name": "race/m", "text": "a"})
+            seen.add(r.status_code)
+            if r.status_code not in (200, 404, 503):
+                seen.add(r.text)
+
+    t = threading.Thread(target=client)
+    t.start()
+    try:
+        for i in range(15):
+            assert import_model(srv, src, "race/m").status_code in (201, 409)
+            srv.post("/models/race/m/load", headers=srv.auth())
+            if i % 2:
+                assert import_model(srv, src, "race/m").status_code in (201, 409)
+            srv.request("DELETE", "/models/race/m", headers=srv.auth())
+    finally:
+        stop.set()
+        t.join()
+    assert 500 not in seen, seen
+    assert seen <= {200, 404, 503}, seen
