@@ -430,20 +430,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         client_ip(conn, ex->req.client_ip, sizeof ex->req.client_ip);
         forwarded_ip(srv, conn, ex->req.client_ip, sizeof ex->req.client_ip);
         ex->limit = (size_t)bs_settings_int(srv->settings, "max_request_bytes");
-        if (refuse_ambiguous(conn, ex)) return queue(conn, ex);
         ex->mem_cap = (size_t)bs_settings_int(srv->settings, "max_body_memory_bytes");
-        /* A body is coming: limit and authenticate on the headers, so that
-         * no body is buffered for a client without valid credentials. */
-        const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
-        const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (!ex->refused && (te || (len && strcmp(len, "0")))) {
-            ex->ip_checked = 1;
-            if (bs_guard_ip(&ex->req, &ex->res) || bs_guard_early(&ex->req, &ex->res)) {
-                bs_cors_headers(&ex->req, &ex->res);
-                ex->closing = 1;
-                return queue(conn, ex);
-            }
-        }
+        if (refuse_ambiguous(conn, ex)) return queue(conn, ex);
         /* Refuse an announced oversized body before reading any of it. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
@@ -454,6 +442,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 ex->too_large = 1;
                 bs_reply_error(&ex->res, 413, "Request body too large",
                                "the limit is %zu bytes (setting max_request_bytes)", ex->limit);
+                return queue(conn, ex);
+            }
+        }
+        /* A body is coming (announced within the limit): limit and
+         * authenticate on the headers, so that no body is buffered for a
+         * client without valid credentials. */
+        const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+        const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (!ex->refused && (te || (len && strcmp(len, "0")))) {
+            ex->ip_checked = 1;
+            if (bs_guard_ip(&ex->req, &ex->res) || bs_guard_early(&ex->req, &ex->res)) {
+                bs_cors_headers(&ex->req, &ex->res);
+                ex->closing = 1;
                 return queue(conn, ex);
             }
         }
