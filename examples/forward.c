@@ -42,6 +42,7 @@ int main(int argc, char **argv)
     const char *dir = argv[1];
     int n = argc - 2, status = 1;
     bs_err err = {0};
+    bs_ctx *engine = NULL;
     bs_model *model = NULL;
     bs_tokenizer *tok = NULL;
     bs_encoding **encs = NULL;
@@ -49,10 +50,17 @@ int main(int argc, char **argv)
     bs_model_outputs out;
     bs_model_outputs_init(&out); /* safe to release even if never used */
 
-    /* Compute threads are an option of the model; 0 (the default) means one
-     * per core. model.safetensors is mmap'ed (docs/engine.md). */
+    /* The compute threads belong to an engine context (one per core by
+     * default), which any number of models loaded on it share, as
+     * llama_context is apart from llama_model. model.safetensors is mmap'ed
+     * (docs/engine.md). */
+    if (bs_ctx_new(NULL, &engine, &err) != 0) {
+        status = fail(argv[0], &err);
+        goto done;
+    }
     bs_model_opts opts;
     bs_model_opts_default(&opts);
+    opts.ctx = engine;
     if (bs_model_load(dir, &opts, &model, &err) != 0) {
         status = fail(argv[0], &err);
         goto done;
@@ -160,5 +168,6 @@ done:
     if (encs) bs_encoding_batch_free(encs, (size_t)n);
     bs_tokenizer_free(tok);
     bs_model_free(model);
+    bs_ctx_free(engine); /* after every model loaded on it */
     return status;
 }

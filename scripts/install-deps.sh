@@ -11,6 +11,7 @@ pkgs=(
   libpython3.11-dev libseccomp-dev
   python3 python3-pytest python3-requests python3-numpy
   nodejs npm
+  chromium
 )
 
 missing=()

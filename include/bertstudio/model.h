@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "bertstudio/common.h"
+#include "bertstudio/ctx.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,7 +39,11 @@ typedef enum bs_precision {
 
 /* Load options. Zero-initialise, or use bs_model_opts_default(). */
 typedef struct bs_model_opts {
-    int n_threads;          /* compute threads per forward call; <= 0 = number of cores */
+    /* The engine context whose compute threads the model runs on (borrowed:
+     * it must outlive the model). Models loaded on one context share its
+     * threads. NULL: the model starts a context of its own, of n_threads. */
+    bs_ctx *ctx;
+    int n_threads;          /* without ctx: compute threads; <= 0 = number of cores */
     bs_precision precision; /* BS_PRECISION_F32 unless asked otherwise */
 } bs_model_opts;
 
@@ -68,6 +73,15 @@ BS_API void bs_model_opts_default(bs_model_opts *opts);
  * BS_EIO, BS_ENOMEM. The message names the file, the tensor and the expected
  * vs actual value. */
 BS_API int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs_err *err);
+
+/* Checks the model folder `dir` as bs_model_load would, without loading it:
+ * config.json, the safetensors headers (every file of a sharded
+ * checkpoint) and every tensor the architecture needs, with its dtype and
+ * the shape config.json implies. No weight byte is read, converted or
+ * packed and no thread is started, so checking a large model costs about
+ * what reading its headers does. Returns 0, or the error (code and
+ * sentence) bs_model_load would give for a bad folder. */
+BS_API int bs_model_check(const char *dir, bs_err *err);
 
 /* Frees a model loaded by bs_model_load (NULL is fine). No forward call,
  * encoder state or cache of this model may be in use. */
@@ -100,6 +114,27 @@ BS_API const char *bs_model_label(const bs_model *model, int i);
 /* config.json problem_type ("single_label_classification",
  * "multi_label_classification", "regression") or NULL when absent. */
 BS_API const char *bs_model_problem_type(const bs_model *model);
+/* config.json function_to_apply when it is "softmax", "sigmoid" or "none"
+ * (what transformers' text classification applies when neither the request
+ * nor problem_type decides); NULL otherwise. */
+BS_API const char *bs_model_function_to_apply(const bs_model *model);
+
+/* Generation settings, layered as transformers' summarization pipeline
+ * reads them: config.json, then generation_config.json, then config.json's
+ * task_specific_params.summarization (a later non-null value wins). A value
+ * absent or not an integer is -1 (a list of ids gives its first);
+ * length_penalty is NaN when unset; early_stopping is -1 unset, 0 false,
+ * 1 true, 2 "never". */
+typedef struct bs_model_gen_config {
+    int32_t max_length, min_length, num_beams, no_repeat_ngram_size;
+    double length_penalty;
+    int early_stopping;
+    int32_t decoder_start_token_id, bos_token_id, eos_token_id, pad_token_id;
+    int32_t forced_bos_token_id, forced_eos_token_id;
+} bs_model_gen_config;
+/* The model's generation settings (owned by the model; any model type). */
+BS_API const bs_model_gen_config *bs_model_generation(const bs_model *model);
+
 /* 1 when the model computes pooler_output (BertModel, BertForSequenceClassification,
  * RobertaModel, AlbertModel, AlbertForSequenceClassification). */
 BS_API int bs_model_has_pooler(const bs_model *model);
@@ -115,7 +150,7 @@ BS_API const char *bs_model_generation_config_json(const bs_model *model);
  * feed-forward width. */
 BS_API int bs_model_num_layers(const bs_model *model);
 BS_API int bs_model_intermediate_size(const bs_model *model);
-/* Compute threads used per call. */
+/* Compute threads used per call (those of the model's context). */
 BS_API int bs_model_n_threads(const bs_model *model);
 /* The precision the dense layers run in (as asked at load). */
 BS_API bs_precision bs_model_precision(const bs_model *model);

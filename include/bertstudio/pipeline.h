@@ -189,6 +189,31 @@ BS_API int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_re
 BS_API int bs_pipeline_summarize(const bs_pipeline_ctx *ctx, const bs_summarization_req *req,
                                  json_t **data_out, bs_err *err);
 
+/* Reranking with a cross-encoder (a sequence-classification model): each
+ * (query, texts[i]) pair is scored as one text pair, the score being the
+ * classification score of the model's last label under the default score
+ * function (sigmoid of the logit for a one-label model, as
+ * sentence-transformers' CrossEncoder; with several labels, the softmax
+ * probability of the last label). */
+typedef struct bs_rerank_req {
+    const char *query;
+    bs_texts texts; /* the documents, 1..BS_PIPELINE_MAX_BATCH */
+} bs_rerank_req;
+
+typedef struct bs_rerank_hit {
+    size_t index; /* into req->texts */
+    double score;
+} bs_rerank_hit;
+
+/* Scores every text against the query and stores the texts.n hits in
+ * hits[] (caller-sized), best first, equal scores in input order.
+ * *truncated (may be NULL) is set when a pair was cut to the model's
+ * length. Errors: BS_EINVAL (an empty, oversized or invalid query or text,
+ * named), BS_EUNPROCESSABLE (not a sequence-classification model),
+ * BS_ENOMEM, the engine's. */
+BS_API int bs_pipeline_rerank(const bs_pipeline_ctx *ctx, const bs_rerank_req *req,
+                              bs_rerank_hit *hits, int *truncated, bs_err *err);
+
 /* The JSON entry point: validates `request` (a /tasks/<task> body: field
  * types, ranges, enums; an unknown field is rejected by name; `model_name`
  * is accepted and ignored) and runs the task. *data_out receives exactly the

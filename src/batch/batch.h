@@ -48,6 +48,9 @@ typedef struct bs_batcher_opts {
     /* Dense-layer precision (bs_precision) of the models a bs_batch_group
      * loads; 0 = f32. */
     int precision;
+    /* The engine context every model a bs_batch_group loads computes on
+     * (borrowed; freed after the group). NULL: each model starts its own. */
+    bs_ctx *engine;
 } bs_batcher_opts;
 
 typedef struct bs_batcher bs_batcher;
@@ -111,21 +114,6 @@ json_t *bs_batch_merge(const json_t *const *requests, size_t n);
  * are cut, other members copied. NULL on ENOMEM. */
 json_t *bs_batch_split(const json_t *data, size_t total, size_t off, size_t n);
 
-/* ── output (jsonout.c) ── */
-
-/* Shortest decimal text of a float32 that parses back (strtof) to the same
- * float: tries precision 1..9. Writes at most 32 bytes (NUL included);
- * non-finite values print "null". Returns the length. */
-int bs_batch_fmt_float(float v, char out[32]);
-/* Same for a double (precision 1..17). */
-int bs_batch_fmt_double(double v, char out[32]);
-/* Appends json to out, compact, with reals printed by bs_batch_fmt_double,
- * except under members named in float_keys (NULL-terminated; e.g.
- * "embeddings", "features") where reals are float32 values printed by
- * bs_batch_fmt_float. Returns 0 or BS_ENOMEM. */
-struct bs_buf;
-int bs_batch_json_write(const json_t *json, const char *const *float_keys, struct bs_buf *out);
-
 /* ── served models (served.c): a loaded model folder and its batcher ── */
 
 /* What the model registry hands to a task handler: the pipeline context
@@ -151,10 +139,6 @@ void bs_batch_group_set_max_queue(bs_batch_group *g, size_t max_queue);
 void bs_batch_group_hold(bs_batch_group *g, int hold);
 /* Sum of every batcher's counters (queued: waiting now in all). */
 void bs_batch_group_stats(bs_batch_group *g, bs_batch_stats *out);
-/* Appends the Prometheus lines of the group's counters (batch size
- * histogram bertstudio_batch_size, queue depth, rejections). */
-struct bs_buf;
-void bs_batch_group_metrics(bs_batch_group *g, struct bs_buf *out);
 
 /* Model registry callbacks (bs_registry_load_fn / bs_registry_free_fn
  * signatures; ud is the bs_batch_group). load: bs_pipeline_ctx_load(dir)

@@ -4,6 +4,7 @@
  * each (a failed line prints {"error": ...}). */
 #include "cli/cli.h"
 #include "bertstudio/pipeline.h"
+#include "util/file.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -52,29 +53,6 @@ static int run_one(const bs_pipeline_ctx *ctx, bs_task task, const char *text, s
     return 0;
 }
 
-static char *read_all(FILE *f, size_t *len)
-{
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-        if (cap - n - 1 == 0) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return NULL;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (buf) buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 static int run_batch(const bs_pipeline_ctx *ctx, bs_task task)
 {
     char *line = NULL;
@@ -101,9 +79,12 @@ static int run_batch(const bs_pipeline_ctx *ctx, bs_task task)
 int bs_cli_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'm'}, {"json", required_argument, NULL, 'j'},
-        {"batch", no_argument, NULL, 'b'},       {"threads", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},        {"precision", required_argument, NULL, 'P'},
+        {"model", required_argument, NULL, 'm'},
+        {"json", required_argument, NULL, 'j'},
+        {"batch", no_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"precision", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     const char *model = NULL, *json = NULL;
@@ -159,9 +140,9 @@ int bs_cli_run(int argc, char **argv)
         status = run_batch(ctx, task);
     } else {
         size_t len = json ? strlen(json) : 0;
-        char *text = json ? NULL : read_all(stdin, &len);
-        if (!json && !text) {
-            bs_err_set(&err, BS_ENOMEM, "cannot read the request from stdin");
+        char *text = NULL;
+        if (!json && bs_file_readf(stdin, (size_t)1 << 30, &text, &len, &err)) {
+            bs_err_prefix(&err, "cannot read the request from stdin");
             status = 1;
         } else {
             status = run_one(ctx, task, json ? json : text, len, &err);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *out)
 {
@@ -16,8 +17,8 @@ static void usage(FILE *out)
         out,
         "usage: bertstudio serve [--host ADDR] [--port N] [--data-dir DIR] [--threads N]\n"
         "                        [--tls-cert PEM --tls-key PEM] [--store URI]\n"
-        "                        [--precision f32|bf16] [--quiet]\n\n"
-        "Serves the REST API (see docs/api.md).\n\n"
+        "                        [--precision f32|bf16] [--web-dir DIR] [--quiet]\n\n"
+        "Serves the REST API (see docs/api.md) and the web studio at /.\n\n"
         "  --host ADDR      address to bind (default 127.0.0.1; env BERTSTUDIO_HOST)\n"
         "  --port N         port (default 8000; 0 picks a free one; env BERTSTUDIO_PORT)\n"
         "  --data-dir DIR   where the store and models live (default ./data;\n"
@@ -31,6 +32,8 @@ static void usage(FILE *out)
         "                   reference's answers) or bf16 (about 2x faster, half the\n"
         "                   weight memory, ~1e-2 error; needs AVX512_BF16; env\n"
         "                   BERTSTUDIO_PRECISION)\n"
+        "  --web-dir DIR    serve the studio from DIR (a build of web/, for developing it)\n"
+        "                   instead of the copy embedded in the binary\n"
         "  --quiet          no access log on stderr\n\n"
         "Custom tasks (POST /tasks/custom) run in the bertstudio-sandbox worker found\n"
         "beside this binary (env BERTSTUDIO_SANDBOX; docs/custom-tasks.md).\n");
@@ -65,7 +68,7 @@ int bs_cli_serve(int argc, char **argv)
         {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'H'},
         {"tls-cert", required_argument, 0, 'c'}, {"tls-key", required_argument, 0, 'k'},
         {"store", required_argument, 0, 's'},    {"precision", required_argument, 0, 'P'},
-        {0, 0, 0, 0}};
+        {"web-dir", required_argument, 0, 'w'},  {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -101,6 +104,9 @@ int bs_cli_serve(int argc, char **argv)
         case 'P':
             precision = optarg;
             break;
+        case 'w':
+            opts.web_dir = optarg;
+            break;
         case 'H':
             usage(stdout);
             return 0;
@@ -110,6 +116,13 @@ int bs_cli_serve(int argc, char **argv)
         }
     }
     if (optind < argc) return bs_cli_usage_error("serve: unexpected argument '%s'", argv[optind]);
+    if (opts.web_dir) {
+        char index[4096];
+        snprintf(index, sizeof index, "%s/index.html", opts.web_dir);
+        if (access(index, R_OK))
+            return bs_cli_usage_error("--web-dir %s has no index.html (build web/ first)",
+                                      opts.web_dir);
+    }
     if (precision && (opts.precision = bs_precision_parse(precision)) < 0)
         return bs_cli_usage_error("--precision %s is not f32 or bf16", precision);
     if (!bs_precision_supported((bs_precision)opts.precision))

@@ -3,6 +3,7 @@
  * to compare, and a file anyone can check with standard tools. */
 #include "hub/hub.h"
 #include "util/buf.h"
+#include "util/file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -184,14 +185,14 @@ int bs_hub_manifest_verify(const char *dir, char checksum[72], bs_err *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, BS_HUB_MANIFEST);
-    FILE *f = fopen(path, "rb");
-    if (!f) return bs_err_set(err, BS_EFORMAT, "%s: %s", path, strerror(errno));
     bs_buf stored;
     bs_buf_init(&stored);
-    char chunk[8192];
-    size_t r;
-    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) bs_buf_append(&stored, chunk, r);
-    fclose(f);
+    /* A manifest lists a folder's files, one short line each. */
+    if (bs_file_read(path, (size_t)16 << 20, &stored.data, &stored.len, err)) {
+        if (err) err->code = BS_EFORMAT; /* a manifest that cannot be read is a bad folder */
+        return BS_EFORMAT;
+    }
+    stored.cap = stored.len + 1;
     bs_buf now;
     bs_buf_init(&now);
     int64_t total;

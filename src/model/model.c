@@ -1,6 +1,7 @@
 /* Loading a model folder and the information getters of the public API.
  * Order: config.json (cheap checks first), then the safetensors weights. */
 #include "model/model_impl.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,37 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *read_text(const char *path, int *missing)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *missing = errno == ENOENT;
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > 64u * 1024 * 1024) break; /* no config is that large */
-            char *nb = realloc(buf, cap);
-            if (!nb) break;
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0) {
-            fclose(f);
-            buf[len] = 0;
-            *missing = 0;
-            return buf;
-        }
-    }
-    fclose(f);
-    free(buf);
-    *missing = 0;
-    return NULL;
-}
+/* No config.json is that large. */
+#define BS_MODEL_CONFIG_MAX ((size_t)64 << 20)
 
 void bs_model_opts_default(bs_model_opts *opts)
 {
@@ -47,7 +19,10 @@ void bs_model_opts_default(bs_model_opts *opts)
     opts->n_threads = c > 0 ? (int)c : 1;
 }
 
-int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs_err *err)
+/* shapes_only: stop after binding, with every tensor's header checked and
+ * none of its data read (bs_model_check). */
+static int load(const char *dir, const bs_model_opts *opts, int shapes_only, bs_model **out,
+                bs_err *err)
 {
     *out = NULL;
     if (!dir) return bs_err_set(err, BS_EINVAL, "bs_model_load: no model directory given");
@@ -56,23 +31,23 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
     if (opts && opts->n_threads > 0) def.n_threads = opts->n_threads;
     if (opts) def.precision = opts->precision;
     if (def.precision != BS_PRECISION_F32 && !bs_precision_supported(def.precision))
-        return bs_err_set(err, BS_EUNSUPPORTED,
-                          def.precision == BS_PRECISION_BF16
-                              ? "%s: precision bf16 needs a CPU with AVX512_BF16, which this one lacks"
-                              : "%s: unknown precision",
-                          dir);
+        return bs_err_set(
+            err, BS_EUNSUPPORTED,
+            def.precision == BS_PRECISION_BF16
+                ? "%s: precision bf16 needs a CPU with AVX512_BF16, which this one lacks"
+                : "%s: unknown precision",
+            dir);
     bs_model *m = calloc(1, sizeof *m);
     if (!m) return bs_err_set(err, BS_ENOMEM, "%s: out of memory", dir);
+    m->shapes_only = shapes_only;
     char path[4096];
-    int missing = 0, rc;
+    int rc;
     if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) {
         rc = bs_err_set(err, BS_EINVAL, "%s: path too long", dir);
         goto fail;
     }
-    m->config_text = read_text(path, &missing);
-    if (!m->config_text) {
-        rc = bs_err_set(err, missing ? BS_ENOTFOUND : BS_EIO, "%s: %s", path,
-                        missing ? "no such file (not a model folder?)" : "cannot be read");
+    if ((rc = bs_file_read(path, BS_MODEL_CONFIG_MAX, &m->config_text, NULL, err))) {
+        if (rc == BS_ENOTFOUND) bs_err_set(err, rc, "%s: no such file (not a model folder?)", path);
         goto fail;
     }
     if ((rc = bs_config_parse(m->config_text, &m->cfg, err)) < 0) {
@@ -80,7 +55,10 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
         goto fail;
     }
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
-    m->genconfig_text = read_text(path, &missing);
+    bs_err gerr = {0}; /* optional file: absent or unreadable means none */
+    if (bs_file_read(path, BS_MODEL_CONFIG_MAX, &m->genconfig_text, NULL, &gerr))
+        m->genconfig_text = NULL;
+    bs_model_settings_read(m);
 
     bs_config *c = &m->cfg;
     m->n_enc_layers = c->fam == BS_FAM_ALBERT ? c->n_groups * c->inner_group_num : c->n_layers;
@@ -106,13 +84,23 @@ int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs
     }
     if ((rc = bs_w_open_all(m, dir, err)) < 0) goto fail;
     if ((rc = bs_arch_bind(m, err)) < 0) goto fail;
-    m->n_threads = def.n_threads;
-    m->precision = def.precision;
-    m->pool = bs_pool_new(def.n_threads);
-    if (!m->pool) {
-        rc = bs_err_set(err, BS_ENOMEM, "%s: cannot start %d compute threads", dir, def.n_threads);
-        goto fail;
+    if (shapes_only) {
+        *out = m;
+        return 0;
     }
+    m->precision = def.precision;
+    if (opts && opts->ctx) {
+        m->ctx = opts->ctx;
+    } else {
+        bs_ctx_opts co = {.n_threads = def.n_threads};
+        if ((rc = bs_ctx_new(&co, &m->ctx, err))) {
+            bs_err_prefix(err, "%s", dir);
+            goto fail;
+        }
+        m->owns_ctx = 1;
+    }
+    m->pool = bs_ctx_attach(m->ctx);
+    m->n_threads = bs_ctx_n_threads(m->ctx);
     if ((rc = bs_w_pack_layers(m, err)) < 0) goto fail;
     *out = m;
     return 0;
@@ -121,10 +109,24 @@ fail:
     return rc;
 }
 
+int bs_model_load(const char *dir, const bs_model_opts *opts, bs_model **out, bs_err *err)
+{
+    return load(dir, opts, 0, out, err);
+}
+
+int bs_model_check(const char *dir, bs_err *err)
+{
+    bs_model *m = NULL;
+    int rc = load(dir, NULL, 1, &m, err);
+    bs_model_free(m);
+    return rc;
+}
+
 void bs_model_free(bs_model *m)
 {
     if (!m) return;
-    bs_pool_free(m->pool);
+    if (m->pool) bs_ctx_detach(m->ctx);
+    if (m->owns_ctx) bs_ctx_free(m->ctx);
     for (size_t i = 0; i < m->n_files; i++) bs_st_close(&m->files[i]);
     free(m->files);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
@@ -209,7 +211,8 @@ bs_precision bs_model_precision(const bs_model *m)
 
 int bs_precision_supported(bs_precision p)
 {
-    return p == BS_PRECISION_F32 || (p == BS_PRECISION_BF16 && bs_gemm_packed_available(BS_PACK_BF16));
+    return p == BS_PRECISION_F32 ||
+           (p == BS_PRECISION_BF16 && bs_gemm_packed_available(BS_PACK_BF16));
 }
 
 const char *bs_precision_name(bs_precision p)

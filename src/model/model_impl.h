@@ -60,7 +60,12 @@ struct bs_model {
     int max_seq;
     int n_threads;
     bs_precision precision;
-    bs_pool *pool;
+    const char *function_to_apply; /* static string or NULL (settings.c) */
+    bs_model_gen_config gen;       /* settings.c */
+    bs_ctx *ctx;                   /* the engine context the model computes on */
+    int owns_ctx;                  /* made by bs_model_load for this model alone (opts.ctx NULL) */
+    int shapes_only;               /* bs_model_check: weights point at unconverted file bytes */
+    bs_pool *pool; /* ctx's pool, borrowed while the model lives (NULL until then) */
 
     bs_st_file *files;
     size_t n_files;
@@ -94,6 +99,11 @@ struct bs_model {
     float head_eps;
 };
 
+/* ctx.c: a model takes the context's pool when loaded and gives it back when
+ * freed, so that the context knows whether models still use it. */
+bs_pool *bs_ctx_attach(bs_ctx *ctx);
+void bs_ctx_detach(bs_ctx *ctx);
+
 /* ── loading helpers (weights.c) ── */
 /* Looks up `name` (tried with each prefix of the NULL-terminated list, then
  * bare) and checks its shape (d1 = 0 for 1-D). Fills *out with f32 data. */
@@ -111,6 +121,9 @@ int bs_w_open_all(bs_model *m, const char *dir, bs_err *err);
 /* Packs the weights of every encoder/decoder layer for the packed GEMM when
  * the CPU supports it (env BS_GEMM=blas keeps the BLAS path). */
 int bs_w_pack_layers(bs_model *m, bs_err *err);
+
+/* settings.c: function_to_apply and gen from config_text / genconfig_text. */
+void bs_model_settings_read(bs_model *m);
 
 /* config.c */
 int bs_config_parse(const char *text, bs_config *cfg, bs_err *err);

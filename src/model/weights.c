@@ -157,6 +157,10 @@ static int lookup(bs_model *m, const char *const *prefixes, const char *name, in
         return bs_err_set(err, BS_EUNSUPPORTED,
                           "%s: tensor %s has dtype %s; supported: F32, F16, BF16", f->path, full,
                           bs_dtype_name(t->dtype));
+    if (m->shapes_only) { /* never read: only the header was to be checked */
+        *out = t->data;
+        return 0;
+    }
     float *buf = malloc(n * sizeof *buf);
     if (!buf || keep(m, buf) < 0) {
         free(buf);

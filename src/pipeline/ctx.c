@@ -91,52 +91,15 @@ done:
     return rc;
 }
 
-/* Generation settings as the summarization pipeline sees them. */
-static int load_generation_defaults(bs_pipeline_ctx *ctx, bs_err *err)
-{
-    static const char *const keys[] = {
-        "max_length",
-        "min_length",
-        "num_beams",
-        "no_repeat_ngram_size",
-        "length_penalty",
-        "early_stopping",
-        "decoder_start_token_id",
-        "eos_token_id",
-        "bos_token_id",
-        "pad_token_id",
-        "forced_bos_token_id",
-        "forced_eos_token_id",
-    };
-    ctx->gen_defaults = json_object();
-    if (!ctx->gen_defaults) return bs_err_set(err, BS_ENOMEM, "out of memory");
-    json_t *cfg = json_loads(bs_model_config_json(ctx->model), 0, NULL);
-    const char *gtext = bs_model_generation_config_json(ctx->model);
-    json_t *gen = gtext ? json_loads(gtext, 0, NULL) : NULL;
-    json_t *tsp = json_object_get(json_object_get(cfg, "task_specific_params"), "summarization");
-    json_t *layers[] = {cfg, gen, tsp};
-    for (size_t l = 0; l < 3; l++) {
-        if (!json_is_object(layers[l])) continue;
-        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
-            json_t *v = json_object_get(layers[l], keys[k]);
-            if (v && !json_is_null(v)) json_object_set(ctx->gen_defaults, keys[k], v);
-        }
-    }
-    json_decref(cfg);
-    json_decref(gen);
-    return 0;
-}
-
 /* config.json's function_to_apply, which transformers' text classification
  * honours when neither the request nor problem_type decides. */
-static void load_config_function(bs_pipeline_ctx *ctx)
+static bs_cls_function config_function(const bs_model *m)
 {
-    json_t *cfg = json_loads(bs_model_config_json(ctx->model), 0, NULL);
-    const char *fn = json_string_value(json_object_get(cfg, "function_to_apply"));
+    const char *fn = bs_model_function_to_apply(m);
     static const char *const names[] = {"softmax", "sigmoid", "none"};
     for (int i = 0; fn && i < 3; i++)
-        if (!strcmp(fn, names[i])) ctx->config_function = (bs_cls_function)(BS_CLS_FN_SOFTMAX + i);
-    json_decref(cfg);
+        if (!strcmp(fn, names[i])) return (bs_cls_function)(BS_CLS_FN_SOFTMAX + i);
+    return BS_CLS_FN_DEFAULT;
 }
 
 int bs_pipeline_ctx_load(const char *dir, const bs_model_opts *opts, bs_pipeline_ctx **out,
@@ -147,10 +110,8 @@ int bs_pipeline_ctx_load(const char *dir, const bs_model_opts *opts, bs_pipeline
     if (!ctx) return bs_err_set(err, BS_ENOMEM, "out of memory");
     int rc = bs_tokenizer_load(dir, &ctx->tok, err);
     if (!rc) rc = bs_model_load(dir, opts, &ctx->model, err);
-    if (!rc) load_config_function(ctx);
+    if (!rc) ctx->config_function = config_function(ctx->model);
     if (!rc) rc = load_sentence_transformers(ctx, dir, err);
-    if (!rc && bs_model_head(ctx->model) == BS_HEAD_SEQ2SEQ_LM)
-        rc = load_generation_defaults(ctx, err);
     if (rc) {
         bs_pipeline_ctx_free(ctx);
         return rc;
@@ -164,7 +125,6 @@ void bs_pipeline_ctx_free(bs_pipeline_ctx *ctx)
     if (!ctx) return;
     bs_model_free(ctx->model);
     bs_tokenizer_free(ctx->tok);
-    json_decref(ctx->gen_defaults);
     free(ctx);
 }
 

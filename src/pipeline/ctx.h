@@ -15,11 +15,9 @@ enum { BS_POOLBIT_CLS = 1, BS_POOLBIT_MEAN = 2, BS_POOLBIT_MAX = 4, BS_POOLBIT_M
 struct bs_pipeline_ctx {
     bs_model *model;
     bs_tokenizer *tok;
-    unsigned st_pooling;   /* BS_POOLBIT_* from 1_Pooling/config.json; 0 = none */
-    int st_normalize;      /* modules.json has a Normalize module */
-    size_t st_max_seq_len; /* sentence_bert_config.json max_seq_length; 0 = none */
-    json_t *
-        gen_defaults; /* generation settings: config <- generation_config <- task_specific_params */
+    unsigned st_pooling;             /* BS_POOLBIT_* from 1_Pooling/config.json; 0 = none */
+    int st_normalize;                /* modules.json has a Normalize module */
+    size_t st_max_seq_len;           /* sentence_bert_config.json max_seq_length; 0 = none */
     bs_cls_function config_function; /* config.json function_to_apply, or DEFAULT */
 };
 
@@ -40,6 +38,11 @@ int bs_pl_encode(const bs_pipeline_ctx *ctx, const char *text, size_t text_len, 
 /* One padding-free forward pass over n encodings. */
 int bs_pl_forward(const bs_pipeline_ctx *ctx, bs_encoding *const *encs, size_t n, unsigned want,
                   bs_model_outputs *out, bs_err *err);
+
+/* The score function of classification when the request sets none:
+ * problem_type, then one label (sigmoid), then config.json's
+ * function_to_apply, else softmax (transformers' rule). */
+bs_cls_function bs_pl_cls_default_function(const bs_pipeline_ctx *ctx);
 
 /* BS_EUNPROCESSABLE unless the model has `head`, naming what the task needs. */
 int bs_pl_require_head(const bs_pipeline_ctx *ctx, bs_head_kind head, const char *task,

@@ -14,7 +14,7 @@ void bs_classification_req_init(bs_classification_req *req)
     req->function = BS_CLS_FN_DEFAULT;
 }
 
-static bs_cls_function default_function(const bs_pipeline_ctx *ctx)
+bs_cls_function bs_pl_cls_default_function(const bs_pipeline_ctx *ctx)
 {
     const char *pt = bs_model_problem_type(ctx->model);
     if (pt && !strcmp(pt, "regression")) return BS_CLS_FN_NONE;
@@ -70,7 +70,8 @@ int bs_pipeline_classify(const bs_pipeline_ctx *ctx, const bs_classification_req
     if ((rc = bs_pl_require_head(ctx, BS_HEAD_SEQ_CLS, "classification", err))) return rc;
     size_t n = req->input.n, nl = (size_t)bs_model_num_labels(ctx->model);
     size_t top_k = req->top_k <= 0 ? nl : (size_t)req->top_k;
-    bs_cls_function fn = req->function == BS_CLS_FN_DEFAULT ? default_function(ctx) : req->function;
+    bs_cls_function fn =
+        req->function == BS_CLS_FN_DEFAULT ? bs_pl_cls_default_function(ctx) : req->function;
     bs_encoding **encs = calloc(n, sizeof *encs);
     double *scores = calloc(nl ? nl : 1, sizeof *scores);
     json_t *results = json_array();

@@ -18,15 +18,10 @@ void bs_summarization_req_init(bs_summarization_req *req)
     req->early_stopping = BS_EARLY_STOP_UNSET;
 }
 
-static int32_t def_int(const json_t *d, const char *key, int32_t fallback)
+/* A model setting, or fallback when it is unset (negative). */
+static int32_t or_default(int32_t v, int32_t fallback)
 {
-    json_t *v = json_object_get(d, key);
-    if (json_is_integer(v) && json_integer_value(v) >= INT32_MIN &&
-        json_integer_value(v) <= INT32_MAX)
-        return (int32_t)json_integer_value(v);
-    if (json_is_array(v) && json_is_integer(json_array_get(v, 0)))
-        return (int32_t)json_integer_value(json_array_get(v, 0));
-    return fallback;
+    return v >= 0 ? v : fallback;
 }
 
 int bs_pl_gen_params(const bs_pipeline_ctx *ctx, const bs_summarization_req *req, bs_gen_params *p,
@@ -34,29 +29,27 @@ int bs_pl_gen_params(const bs_pipeline_ctx *ctx, const bs_summarization_req *req
 {
     int rc = bs_pl_require_head(ctx, BS_HEAD_SEQ2SEQ_LM, "summarization", err);
     if (rc) return rc;
-    const json_t *d = ctx->gen_defaults;
+    const bs_model_gen_config *d = bs_model_generation(ctx->model);
     memset(p, 0, sizeof *p);
     p->vocab_size = bs_model_vocab_size(ctx->model);
-    p->max_length = req->max_length >= 0 ? req->max_length : def_int(d, "max_length", 20);
-    p->min_length = req->min_length >= 0 ? req->min_length : def_int(d, "min_length", 0);
-    p->num_beams = req->num_beams >= 0 ? req->num_beams : def_int(d, "num_beams", 1);
+    p->max_length = req->max_length >= 0 ? req->max_length : or_default(d->max_length, 20);
+    p->min_length = req->min_length >= 0 ? req->min_length : or_default(d->min_length, 0);
+    p->num_beams = req->num_beams >= 0 ? req->num_beams : or_default(d->num_beams, 1);
     p->no_repeat_ngram_size = req->no_repeat_ngram_size >= 0
                                   ? req->no_repeat_ngram_size
-                                  : def_int(d, "no_repeat_ngram_size", 0);
-    json_t *lp = json_object_get(d, "length_penalty");
+                                  : or_default(d->no_repeat_ngram_size, 0);
     p->length_penalty = !isnan(req->length_penalty) ? req->length_penalty
-                        : json_is_number(lp)        ? json_number_value(lp)
+                        : !isnan(d->length_penalty) ? d->length_penalty
                                                     : 1.0;
-    json_t *es = json_object_get(d, "early_stopping");
     p->early_stopping = req->early_stopping != BS_EARLY_STOP_UNSET ? req->early_stopping
-                        : json_is_true(es)                         ? BS_EARLY_STOP_TRUE
-                        : (json_is_string(es) && !strcmp(json_string_value(es), "never"))
-                            ? BS_EARLY_STOP_NEVER
-                            : BS_EARLY_STOP_FALSE;
-    p->decoder_start_token_id = def_int(d, "decoder_start_token_id", def_int(d, "bos_token_id", 0));
-    p->eos_token_id = def_int(d, "eos_token_id", -1);
-    p->forced_bos_token_id = def_int(d, "forced_bos_token_id", -1);
-    p->forced_eos_token_id = def_int(d, "forced_eos_token_id", -1);
+                        : d->early_stopping == 1                   ? BS_EARLY_STOP_TRUE
+                        : d->early_stopping == 2                   ? BS_EARLY_STOP_NEVER
+                                                                   : BS_EARLY_STOP_FALSE;
+    p->decoder_start_token_id =
+        or_default(d->decoder_start_token_id, or_default(d->bos_token_id, 0));
+    p->eos_token_id = or_default(d->eos_token_id, -1);
+    p->forced_bos_token_id = or_default(d->forced_bos_token_id, -1);
+    p->forced_eos_token_id = or_default(d->forced_eos_token_id, -1);
     if (req->max_new_tokens >= 0) {
         if (req->max_new_tokens < 1)
             return bs_err_set(err, BS_EINVAL, "max_new_tokens must be >= 1");

@@ -51,12 +51,12 @@ struct bs_server {
      * jobs: made at start, freed by bs_server_stop after the last request,
      * before the store closes. */
     bs_serving *serving;
-    struct bs_models_svc *models;
     /* The custom-task worker (server/handlers/custom_run.c): started by the
      * first custom task, stopped by a stop hook; guarded by sandbox_mu. */
     pthread_mutex_t sandbox_mu;
     struct bs_sandbox *sandbox;
-    pthread_mutex_t hooks_mu; /* guards metric_hooks and stop_hooks */
+    struct bs_downloads *models; /* the Hub download jobs (downloads.c) */
+    pthread_mutex_t hooks_mu;    /* guards metric_hooks and stop_hooks */
     struct {
         bs_metrics_hook_fn fn;
         void *ud;

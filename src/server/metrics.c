@@ -125,3 +125,37 @@ void bs_metrics_render(bs_metrics *m, const char *const *methods, const char *co
                   "bertstudio_store_errors_total %lu\n",
                   atomic_load(&m->store_errors));
 }
+
+void bs_metrics_batch(const bs_batch_stats *st, bs_buf *out)
+{
+    bs_batch_stats s = *st;
+    bs_buf_puts(
+        out, "# HELP bertstudio_batch_size Requests merged into one forward pass by the batcher.\n"
+             "# TYPE bertstudio_batch_size histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < BS_BATCH_SIZE_BUCKETS; i++) {
+        cum += s.sizes[i];
+        if (i + 1 < BS_BATCH_SIZE_BUCKETS)
+            bs_buf_printf(out, "bertstudio_batch_size_bucket{le=\"%llu\"} %llu\n",
+                          (unsigned long long)((2ull << i) - 1), (unsigned long long)cum);
+    }
+    bs_buf_printf(out, "bertstudio_batch_size_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    bs_buf_printf(out, "bertstudio_batch_size_sum %llu\nbertstudio_batch_size_count %llu\n",
+                  (unsigned long long)s.requests, (unsigned long long)s.batches);
+    bs_buf_printf(
+        out,
+        "# HELP bertstudio_batch_max_size Most requests merged into one forward pass.\n"
+        "# TYPE bertstudio_batch_max_size gauge\nbertstudio_batch_max_size %llu\n"
+        "# HELP bertstudio_batch_queue_depth Requests waiting for a batch.\n"
+        "# TYPE bertstudio_batch_queue_depth gauge\nbertstudio_batch_queue_depth %zu\n"
+        "# HELP bertstudio_batch_rejected_total Requests refused because a model's queue was "
+        "full.\n"
+        "# TYPE bertstudio_batch_rejected_total counter\nbertstudio_batch_rejected_total %llu\n"
+        "# HELP bertstudio_batch_cancelled_total Queued requests skipped because the client left.\n"
+        "# TYPE bertstudio_batch_cancelled_total counter\nbertstudio_batch_cancelled_total %llu\n"
+        "# HELP bertstudio_batch_unbatched_total Requests run outside the batcher (not "
+        "mergeable).\n"
+        "# TYPE bertstudio_batch_unbatched_total counter\nbertstudio_batch_unbatched_total %llu\n",
+        (unsigned long long)s.max_batch, s.queued, (unsigned long long)s.rejected,
+        (unsigned long long)s.cancelled, (unsigned long long)s.direct);
+}

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "batch/batch.h"
 #include "util/buf.h"
 
 typedef struct bs_metrics bs_metrics;
@@ -31,6 +32,11 @@ void bs_metrics_store_error(bs_metrics *m);
  * route i. */
 void bs_metrics_render(bs_metrics *m, const char *const *methods, const char *const *patterns,
                        bs_buf *out);
+
+/* Appends the batchers' counters in Prometheus text format: the batch size
+ * histogram bertstudio_batch_size, its maximum, the queue depth, and the
+ * rejected, cancelled and unbatched request counts. */
+void bs_metrics_batch(const bs_batch_stats *s, bs_buf *out);
 
 /* A gauge provider: appends complete Prometheus lines (# HELP, # TYPE and
  * samples) to out. Called on every GET /metrics, from a request thread. */

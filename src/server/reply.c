@@ -1,6 +1,7 @@
 /* Response envelopes of api.md. Every answer, success or error, goes through
  * here so that clients can rely on one shape. */
 #include "server/context.h"
+#include "util/json.h"
 #include "server/http.h"
 #include "batch/batch.h"
 
@@ -14,7 +15,7 @@ static void set_body(bs_response *res, int status, json_t *body)
     res->content_type = "application/json";
     res->body.len = 0;
     /* Reals in their shortest round-trip form (0.731, not 0.73099999999999998). */
-    bs_batch_json_write(body, NULL, &res->body);
+    bs_json_write(body, NULL, &res->body);
     json_decref(body);
 }
 

@@ -3,10 +3,12 @@
  * HTTP, and on stop drain in-flight requests before anything they use is
  * torn down. */
 #include "server/context.h"
+#include "server/downloads.h"
 #include "server/handlers/handlers.h"
 #include "server/http_glue.h"
 #include "server/router.h"
 #include "store/store.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -38,19 +40,18 @@ static int make_dir(const char *path, bs_err *err)
 
 static int read_pem(const char *path, char **out, bs_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return bs_err_set(err, BS_EIO, "cannot read %s: %s", path, strerror(errno));
-    char *buf = malloc(1 << 20);
-    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    fclose(f);
-    if (!buf) return bs_err_set(err, BS_ENOMEM, "out of memory");
-    if (n == 0 || n >= (1 << 20) - 1) {
-        free(buf);
+    size_t n;
+    int rc = bs_file_read(path, (1 << 20) - 2, out, &n, err);
+    if (rc == BS_ENOTFOUND) { /* a missing file is a setup error, not a lookup */
+        if (err) err->code = BS_EIO;
+        rc = BS_EIO;
+    }
+    if (rc == BS_ELIMIT || (!rc && n == 0)) {
+        free(*out);
+        *out = NULL;
         return bs_err_set(err, BS_EFORMAT, "%s: empty or larger than 1 MB, not a PEM file", path);
     }
-    buf[n] = 0;
-    *out = buf;
-    return 0;
+    return rc;
 }
 
 int bs_server_create_admin_key(struct bs_store *store, const char *name, char **secret, bs_err *err)
@@ -179,7 +180,7 @@ int bs_server_start(const bs_server_opts *opts, bs_server **out, bs_err *err)
     if (!rc) rc = bs_settings_refresh(srv->settings, srv->store, err);
     if (!rc) rc = bootstrap_admin(srv, err);
     if (!rc) rc = bs_serving_new(srv, &srv->serving, err);
-    if (!rc) rc = bs_models_startup(srv, err);
+    if (!rc) rc = bs_downloads_startup(srv, err);
     if (!rc) rc = bs_logq_start(srv->store, LOG_QUEUE_CAPACITY, &srv->logq, err);
     if (!rc) {
         if (pthread_create(&srv->maint, NULL, maintenance, srv))
@@ -233,11 +234,11 @@ void bs_server_stop(bs_server *srv)
 {
     if (!srv) return;
     bs_http_quiesce(srv);
-    bs_models_quiesce(srv); /* event streams end, so that draining does not wait for them */
+    bs_downloads_quiesce(srv); /* event streams end, so that draining does not wait for them */
     bs_http_drain(srv);
     bs_http_stop(srv);
     /* Downloads use the hub, the hub asks the registry: stop in that order. */
-    bs_models_shutdown(srv);
+    bs_downloads_shutdown(srv);
     bs_serving_free(srv->serving);
     srv->serving = NULL;
     for (size_t i = srv->n_stop_hooks; i-- > 0;) srv->stop_hooks[i].fn(srv->stop_hooks[i].ud);

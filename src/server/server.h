@@ -19,6 +19,9 @@ typedef struct bs_server_opts {
     int precision;         /* bs_precision the models are loaded in (0 = f32, exact) */
     const char *tls_cert;  /* PEM files: both set = HTTPS */
     const char *tls_key;
+    /* Serve the web studio from this folder (a Vite build) instead of the
+     * files embedded in the binary; NULL = embedded. */
+    const char *web_dir;
     /* Called once, before the server listens, when the store had no API
      * key and the server created the first admin key: secret is shown
      * nowhere else (the CLI prints it). May be NULL. */

@@ -62,7 +62,9 @@ static bool in_use(const char *name, void *ud)
 static void batch_metrics(bs_buf *out, void *ud)
 {
     bs_serving *s = ud;
-    bs_batch_group_metrics(s->group, out);
+    bs_batch_stats st;
+    bs_batch_group_stats(s->group, &st);
+    bs_metrics_batch(&st, out);
 }
 
 int bs_serving_new(bs_server *srv, bs_serving **out, bs_err *err)
@@ -77,11 +79,15 @@ int bs_serving_new(bs_server *srv, bs_serving **out, bs_err *err)
     bs_hub_opts ho = {
         .data_dir = srv->data_dir, .store = srv->store, .in_use = in_use, .in_use_ud = s};
     rc = bs_hub_open(&ho, &s->hub, err);
+    /* One compute thread per core for all models together: a second model
+     * loaded starts no threads of its own. */
+    if (!rc) rc = bs_ctx_new(NULL, &s->engine, err);
     bs_batcher_opts bo = {
         .max_batch_tokens = (size_t)bs_settings_int(srv->settings, "max_batch_tokens"),
         .max_queue = (size_t)bs_settings_int(srv->settings, "batch_max_queue"),
         .window_us = 500,
         .precision = srv->opts.precision,
+        .engine = s->engine,
     };
     if (!rc && !(s->group = bs_batch_group_new(&bo)))
         rc = bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -124,6 +130,7 @@ void bs_serving_free(bs_serving *s)
     s->reg = NULL; /* in_use() of the hub now answers false */
     bs_registry_free(reg);
     bs_batch_group_free(s->group);
+    bs_ctx_free(s->engine); /* after the registry has freed every model */
     bs_hub_close(s->hub);
     json_decref(s->touches);
     pthread_cond_destroy(&s->touch_cv);

@@ -21,6 +21,7 @@ typedef struct bs_serving {
     bs_hub *hub;
     bs_registry *reg;
     bs_batch_group *group;
+    bs_ctx *engine; /* the compute threads every loaded model shares */
     /* pending access counts, model name -> integer */
     pthread_mutex_t touch_mu;
     pthread_cond_t touch_cv;

@@ -108,6 +108,9 @@ bs_pool *bs_pool_new(int n_threads)
             bs_pool_free(p);
             return NULL;
         }
+        /* Named before bs_pool_new returns, so that ps/top -H (and the tests)
+         * can count compute threads at once. */
+        pthread_setname_np(p->threads[i - 1], "bs-compute");
     }
     return p;
 }

@@ -9,30 +9,16 @@
 #include <string.h>
 
 #include "tokenizer/load.h"
+#include "util/file.h"
 
+/* dir/name's bytes, or NULL: an unreadable optional file counts as absent. */
 static char *slurp(const char *dir, const char *name, size_t *len)
 {
-    char p[4300];
+    char p[4300], *t = NULL;
+    bs_err e = {0};
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "rb");
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) || ftell(f) < 0 || ftell(f) > (1L << 30)) {
-        fclose(f);
-        return NULL;
-    }
-    long n = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = 0;
-        *len = (size_t)n;
-    }
-    return b;
+    if (bs_file_read(p, (size_t)1 << 30, &t, len, &e)) return NULL;
+    return t;
 }
 
 static json_t *load_json_file(const char *dir, const char *name)

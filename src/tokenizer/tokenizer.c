@@ -10,55 +10,12 @@
 #include "tokenizer/encoding.h"
 #include "tokenizer/load.h"
 #include "tokenizer/pipeline.h"
+#include "util/file.h"
 
 void bs_encode_opts_default(bs_encode_opts *opts)
 {
     memset(opts, 0, sizeof *opts);
     opts->add_special_tokens = 1;
-}
-
-static char *read_all(const char *path, size_t *len, int *rc)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *rc = BS_ENOTFOUND;
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n + 65536 > cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            if (cap > (size_t)1 << 31) {
-                free(buf);
-                fclose(f);
-                *rc = BS_ELIMIT;
-                return NULL;
-            }
-            char *nb = realloc(buf, cap + 1);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                *rc = BS_ENOMEM;
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        *rc = BS_EIO;
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    *rc = 0;
-    return buf;
 }
 
 /* Normalized forms of the normalized added tokens, and the special ids. */
@@ -148,11 +105,12 @@ int bs_tokenizer_load(const char *path, bs_tokenizer **out, bs_err *err)
         else
             snprintf(dir, sizeof dir, ".");
     }
-    int rc;
     size_t len;
-    char *text = read_all(file, &len, &rc);
+    char *text = NULL;
+    bs_err rerr = {0};
+    int rc = bs_file_read(file, (size_t)1 << 31, &text, &len, &rerr);
     bs_tokenizer *tok = NULL;
-    if (text) {
+    if (!rc) {
         rc = bs_tokenizer_load_json(text, len, &tok, err);
         free(text);
         if (rc) return bs_err_prefix(err, "%s", file);

@@ -80,6 +80,23 @@ class Server:
         kw.setdefault("verify", False)  # the TLS tests use a self-signed certificate
         return requests.request(method, self.url + path, **kw)
 
+    def raw_get(self, path, headers=None):
+        """GET with the path sent byte for byte: requests (urllib3) removes
+        dot segments, so "/a/../b" would reach the server as "/b"."""
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request("GET", path, headers=headers or {})
+            r = conn.getresponse()
+            body = r.read()
+            out = requests.models.Response()
+            out.status_code, out._content = r.status, body
+            out.headers.update(r.getheaders())
+            out.encoding = "utf-8"
+            return out
+        finally:
+            conn.close()
+
     def log(self):
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             return f.read()

@@ -67,7 +67,7 @@ def model(tmp_path_factory):
     (d / "config.json").write_text(json.dumps(cfg, indent=2))
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
                  "merges.txt"):
-        # Copied: an import refuses symlinks leading out of the folder.
+        # Copies, not symlinks: an import refuses links that leave the folder.
         shutil.copy(os.path.join(TINY, name), d / name)
     weights = {}
     for name, meta in header.items():

@@ -121,7 +121,7 @@ def test_unknown_model_and_bad_names(demo_server):
     # Names that could leave the models folder never reach the file system.
     for path in ("/models/..%2F..%2Fetc/info", "/models/demo/../../etc/info", "/models/%2e%2e/info",
                  "/models/a.b/info", "/models/a/b/c/info"):
-        r = srv.get(path, headers=h)
+        r = (srv.raw_get if "/../" in path else srv.get)(path, headers=h)
         assert r.status_code in (400, 404), (path, r.text)
     for name in ("../../etc", "/etc/passwd", "a//b", "a/b/c", "demo/.."):
         r = srv.post("/models/download", headers=h, json={"model_name": name, "wait": True})

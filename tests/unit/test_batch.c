@@ -440,87 +440,12 @@ static void test_mergeable_rules(void **state)
     json_decref(c);
 }
 
-static void test_fmt_float(void **state)
-{
-    (void)state;
-    char buf[32];
-    bs_batch_fmt_float(0.1f, buf);
-    assert_string_equal(buf, "0.1");
-    bs_batch_fmt_float(1.0f / 3.0f, buf);
-    assert_string_equal(buf, "0.33333334");
-    bs_batch_fmt_float(-2.5f, buf);
-    assert_string_equal(buf, "-2.5");
-    bs_batch_fmt_float(16777216.0f, buf);
-    assert_string_equal(buf, "16777216");
-    bs_batch_fmt_float(1e-45f, buf);
-    assert_string_equal(buf, "1e-45");
-    bs_batch_fmt_float(NAN, buf);
-    assert_string_equal(buf, "null");
-    bs_batch_fmt_double(0.1, buf);
-    assert_string_equal(buf, "0.1");
-    bs_batch_fmt_double(1.0 / 3.0, buf);
-    assert_string_equal(buf, "0.3333333333333333");
-    /* Every float of a sweep round-trips, and one digit fewer would not. */
-    uint32_t x = 0x9e3779b9u;
-    for (int i = 0; i < 200000; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        float f;
-        memcpy(&f, &x, sizeof f);
-        if (!isfinite(f)) continue;
-        int n = bs_batch_fmt_float(f, buf);
-        assert_true(n > 0 && n < 32);
-        assert_true(strtof(buf, NULL) == f);
-        char mant[32];
-        int digits = 0;
-        snprintf(mant, sizeof mant, "%s", buf);
-        int seen_nonzero = 0; /* leading zeros of 0.00123 are not significant */
-        for (char *p = mant; *p && *p != 'e'; p++) {
-            if (*p >= '1' && *p <= '9') seen_nonzero = 1;
-            digits += seen_nonzero && *p >= '0' && *p <= '9';
-        }
-        if (digits > 1) {
-            char shorter[400];
-            /* %g drops trailing zeros, so the digit count is at most the precision used. */
-            snprintf(shorter, sizeof shorter, "%.*g", digits - 1, (double)f);
-            assert_true(strtof(shorter, NULL) != f);
-        }
-    }
-}
-
-static void test_json_write(void **state)
-{
-    (void)state;
-    json_t *j = json_pack("{s:[[f,f]], s:f, s:s, s:I, s:b, s:n, s:[]}", "embeddings", (double)0.1f,
-                          (double)(1.0f / 3.0f), "score", 0.1, "word", "a\"b\\c\n\x01é", "n",
-                          (json_int_t)-42, "ok", 1, "none", "e");
-    bs_buf out;
-    bs_buf_init(&out);
-    const char *const keys[] = {"embeddings", NULL};
-    assert_int_equal(bs_batch_json_write(j, keys, &out), 0);
-    assert_string_equal(out.data, "{\"embeddings\":[[0.1,0.33333334]],\"score\":0.1,"
-                                  "\"word\":\"a\\\"b\\\\c\\n\\u0001é\",\"n\":-42,\"ok\":true,"
-                                  "\"none\":null,\"e\":[]}");
-    json_t *back = json_loads(out.data, 0, NULL);
-    assert_non_null(back);
-    assert_string_equal(json_string_value(json_object_get(back, "word")), "a\"b\\c\n\x01é");
-    json_decref(back);
-    bs_buf_free(&out);
-    json_decref(j);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_merges_waiting_requests),
-        cmocka_unit_test(test_failure_isolated),
-        cmocka_unit_test(test_keys_and_direct),
-        cmocka_unit_test(test_token_budget),
-        cmocka_unit_test(test_queue_bound_and_cancel),
-        cmocka_unit_test(test_mergeable_rules),
-        cmocka_unit_test(test_fmt_float),
-        cmocka_unit_test(test_json_write),
+        cmocka_unit_test(test_merges_waiting_requests), cmocka_unit_test(test_failure_isolated),
+        cmocka_unit_test(test_keys_and_direct),         cmocka_unit_test(test_token_budget),
+        cmocka_unit_test(test_queue_bound_and_cancel),  cmocka_unit_test(test_mergeable_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -374,16 +374,77 @@ static void test_sharded(void **state)
     expect_load_error(d, BS_ENOTFOUND, NEEDLES("model-00002-of-00002.safetensors"));
 }
 
+/* bs_model_check (the hub's import validation) answers exactly what
+ * bs_model_load answers, folder for folder, without loading: the fixture
+ * models pass, and each broken folder gets the same code and sentence. */
+static void same_as_load(const char *dir)
+{
+    bs_model *m = NULL;
+    bs_err le = {0}, ce = {0};
+    bs_model_opts o = {.n_threads = 1};
+    int lrc = bs_model_load(dir, &o, &m, &le);
+    bs_model_free(m);
+    int crc = bs_model_check(dir, &ce);
+    assert_int_equal(crc, lrc);
+    assert_string_equal(ce.msg, le.msg);
+}
+
+static void test_check_agrees_with_load(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"tiny-bert-classification",
+                                       "tiny-bert-classification-f16",
+                                       "tiny-bert-classification-bf16",
+                                       "tiny-roberta-classification",
+                                       "tiny-distilbert-qa",
+                                       "tiny-albert-mlm",
+                                       "tiny-electra-ner",
+                                       "tiny-bart"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        bs_err e = {0};
+        assert_int_equal(bs_model_check(bs_test_fixture("models/%s", good[i]), &e), 0);
+    }
+    char nothing[4200];
+    snprintf(nothing, sizeof nothing, "%s/check-nothing", tmp);
+    same_as_load(nothing);
+    const char *d = make_dir("check-noweights", NULL, NULL);
+    same_as_load(d);
+    void (*edits[])(json_t *) = {offsets_outside, offsets_overlap, offsets_misaligned, bad_dtype,
+                                 bad_shape};
+    for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+        d = make_dir("check-edit", NULL, NULL);
+        write_edited(d, edits[i]);
+        same_as_load(d);
+    }
+    d = make_dir("check-inter", "\"intermediate_size\": 37", "\"intermediate_size\": 40");
+    copy_weights(d);
+    same_as_load(d);
+    d = make_dir("check-type", "\"model_type\": \"bert\"", "\"model_type\": \"gpt9\"");
+    copy_weights(d);
+    same_as_load(d);
+    size_t len;
+    char *w = weights(&len);
+    d = make_dir("check-trunc", NULL, NULL);
+    write_file(d, "model.safetensors", w, len / 2);
+    same_as_load(d);
+    free(w);
+}
+
 int main(void)
 {
     const char *t = bs_test_tmpdir("model");
     if (!t) return 1;
     snprintf(tmp, sizeof tmp, "%s", t);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_missing_files),  cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_header_offsets), cmocka_unit_test(test_dtype_and_shapes),
-        cmocka_unit_test(test_config),         cmocka_unit_test(test_forward_inputs),
-        cmocka_unit_test(test_sharded),        cmocka_unit_test(test_untied_decoder),
+        cmocka_unit_test(test_missing_files),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_header_offsets),
+        cmocka_unit_test(test_dtype_and_shapes),
+        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_forward_inputs),
+        cmocka_unit_test(test_sharded),
+        cmocka_unit_test(test_untied_decoder),
+        cmocka_unit_test(test_check_agrees_with_load),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[4200];

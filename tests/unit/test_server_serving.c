@@ -48,10 +48,38 @@ static void test_two_servers_own_their_serving(void **state)
     bs_server_stop(b);
 }
 
+/* The batchers' counters as Prometheus lines: a cumulative histogram whose
+ * count is the forward passes and whose sum is the requests. */
+static void test_batch_metrics_render(void **state)
+{
+    (void)state;
+    bs_batch_stats st = {0};
+    st.batches = 5;
+    st.requests = 9;
+    st.sizes[0] = 3; /* 3 lone runs */
+    st.sizes[1] = 1; /* one batch of 2 or 3 */
+    st.sizes[2] = 1; /* one batch of 4..7 */
+    st.max_batch = 4;
+    st.queued = 2;
+    bs_buf out;
+    bs_buf_init(&out);
+    bs_metrics_batch(&st, &out);
+    assert_non_null(strstr(out.data, "bertstudio_batch_size_bucket{le=\"1\"} 3\n"));
+    assert_non_null(strstr(out.data, "bertstudio_batch_size_bucket{le=\"3\"} 4\n"));
+    assert_non_null(strstr(out.data, "bertstudio_batch_size_bucket{le=\"7\"} 5\n"));
+    assert_non_null(strstr(out.data, "bertstudio_batch_size_bucket{le=\"+Inf\"} 5\n"));
+    assert_non_null(
+        strstr(out.data, "bertstudio_batch_size_sum 9\nbertstudio_batch_size_count 5\n"));
+    assert_non_null(strstr(out.data, "bertstudio_batch_max_size 4\n"));
+    assert_non_null(strstr(out.data, "bertstudio_batch_queue_depth 2\n"));
+    bs_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_servers_own_their_serving),
+        cmocka_unit_test(test_batch_metrics_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,12 +1,16 @@
-/* util: error records, buffers, UTF-8 and dates. */
+/* util: error records, buffers, UTF-8, dates, the file reader and the JSON writer. */
 #include "testutil.h"
 
 #include "bertstudio/common.h"
 #include "util/buf.h"
+#include "util/file.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
 #include "util/utf8.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +93,106 @@ static void test_log_escapes_control_bytes(void **state)
     assert_ptr_equal(strchr(out, '\n'), out + n - 1); /* one line */
 }
 
+/* The one whole-file reader: exact bytes NUL-terminated, the cap refused
+ * with BS_ELIMIT (one byte over is enough), a missing file BS_ENOTFOUND. */
+static void test_file_read(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/bs-test-file-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    assert_non_null(f);
+    static char big[20000];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (char)('a' + i % 26);
+    assert_int_equal(fwrite(big, 1, sizeof big, f), sizeof big);
+    fclose(f);
+    char *text = NULL;
+    size_t len = 0;
+    bs_err err = {0};
+    assert_int_equal(bs_file_read(path, sizeof big, &text, &len, &err), 0);
+    assert_int_equal(len, sizeof big);
+    assert_memory_equal(text, big, sizeof big);
+    assert_int_equal(text[len], 0);
+    free(text);
+    assert_int_equal(bs_file_read(path, sizeof big - 1, &text, &len, &err), BS_ELIMIT);
+    assert_null(text);
+    assert_non_null(strstr(err.msg, path));
+    unlink(path);
+    assert_int_equal(bs_file_read(path, 100, &text, &len, &err), BS_ENOTFOUND);
+    assert_null(text);
+}
+
+static void test_fmt_float(void **state)
+{
+    (void)state;
+    char buf[32];
+    bs_json_fmt_float(0.1f, buf);
+    assert_string_equal(buf, "0.1");
+    bs_json_fmt_float(1.0f / 3.0f, buf);
+    assert_string_equal(buf, "0.33333334");
+    bs_json_fmt_float(-2.5f, buf);
+    assert_string_equal(buf, "-2.5");
+    bs_json_fmt_float(16777216.0f, buf);
+    assert_string_equal(buf, "16777216");
+    bs_json_fmt_float(1e-45f, buf);
+    assert_string_equal(buf, "1e-45");
+    bs_json_fmt_float(NAN, buf);
+    assert_string_equal(buf, "null");
+    bs_json_fmt_double(0.1, buf);
+    assert_string_equal(buf, "0.1");
+    bs_json_fmt_double(1.0 / 3.0, buf);
+    assert_string_equal(buf, "0.3333333333333333");
+    /* Every float of a sweep round-trips, and one digit fewer would not. */
+    uint32_t x = 0x9e3779b9u;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        float f;
+        memcpy(&f, &x, sizeof f);
+        if (!isfinite(f)) continue;
+        int n = bs_json_fmt_float(f, buf);
+        assert_true(n > 0 && n < 32);
+        assert_true(strtof(buf, NULL) == f);
+        char mant[32];
+        int digits = 0;
+        snprintf(mant, sizeof mant, "%s", buf);
+        int seen_nonzero = 0; /* leading zeros of 0.00123 are not significant */
+        for (char *p = mant; *p && *p != 'e'; p++) {
+            if (*p >= '1' && *p <= '9') seen_nonzero = 1;
+            digits += seen_nonzero && *p >= '0' && *p <= '9';
+        }
+        if (digits > 1) {
+            char shorter[400];
+            /* %g drops trailing zeros, so the digit count is at most the precision used. */
+            snprintf(shorter, sizeof shorter, "%.*g", digits - 1, (double)f);
+            assert_true(strtof(shorter, NULL) != f);
+        }
+    }
+}
+
+static void test_json_write(void **state)
+{
+    (void)state;
+    json_t *j = json_pack("{s:[[f,f]], s:f, s:s, s:I, s:b, s:n, s:[]}", "embeddings", (double)0.1f,
+                          (double)(1.0f / 3.0f), "score", 0.1, "word", "a\"b\\c\n\x01é", "n",
+                          (json_int_t)-42, "ok", 1, "none", "e");
+    bs_buf out;
+    bs_buf_init(&out);
+    const char *const keys[] = {"embeddings", NULL};
+    assert_int_equal(bs_json_write(j, keys, &out), 0);
+    assert_string_equal(out.data, "{\"embeddings\":[[0.1,0.33333334]],\"score\":0.1,"
+                                  "\"word\":\"a\\\"b\\\\c\\n\\u0001é\",\"n\":-42,\"ok\":true,"
+                                  "\"none\":null,\"e\":[]}");
+    json_t *back = json_loads(out.data, 0, NULL);
+    assert_non_null(back);
+    assert_string_equal(json_string_value(json_object_get(back, "word")), "a\"b\\c\n\x01é");
+    json_decref(back);
+    bs_buf_free(&out);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -97,6 +201,9 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_log_escapes_control_bytes),
+        cmocka_unit_test(test_file_read),
+        cmocka_unit_test(test_fmt_float),
+        cmocka_unit_test(test_json_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,16 +58,6 @@ void bs_handle_metrics(bs_request *req, bs_response *res);
 
 /* models.c (the model cache; {name} routes also exist as {org}/{name}) */
 struct bs_server;
-/* At server start (after srv->serving): makes srv->models (the download
- * jobs) and registers the demo models on an empty cache (a failure there is
- * only logged). */
-int bs_models_startup(struct bs_server *srv, bs_err *err);
-/* At stop, before draining requests: running downloads cancel and open
- * event streams end. */
-void bs_models_quiesce(struct bs_server *srv);
-/* At stop, after the last request: cancels running downloads, waits for
- * them, frees srv->models. */
-void bs_models_shutdown(struct bs_server *srv);
 void bs_handle_models_list(bs_request *req, bs_response *res);
 void bs_handle_models_available(bs_request *req, bs_response *res);
 void bs_handle_models_downloaded(bs_request *req, bs_response *res);

@@ -7,89 +7,16 @@
  * keep a name in one segment). */
 #include "hub/hub.h"
 #include "server/context.h"
+#include "server/downloads.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/tasks.h"
-#include "util/log.h"
-#include "util/time.h"
 
-#include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define MAX_EVENTS      256
 #define SSE_KEEPALIVE_S 15
-
-/* One download in the background and what it reported. */
-typedef struct job {
-    struct job *next;
-    char name[BS_HUB_NAME_MAX + 1];
-    char revision[129], task_type[32], priority[16];
-    int finished;   /* 0 running, 1 succeeded, -1 failed */
-    json_t *events; /* [{"id", "event", "data"}], the last MAX_EVENTS */
-    int64_t next_id;
-    int64_t last_progress_ns;
-    bs_err err;
-    pthread_t thread;
-    int has_thread; /* thread is joinable */
-    struct bs_models_svc *svc;
-} job;
-
-/* srv->models: the download jobs of one server (the hub is the server's). */
-typedef struct bs_models_svc models_svc;
-struct bs_models_svc {
-    bs_server *srv;
-    bs_hub *hub; /* srv->serving->hub */
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* a job reported something */
-    job *jobs;
-    int stopping;
-};
-
-void bs_models_shutdown(bs_server *srv)
-{
-    models_svc *s = srv->models;
-    if (!s) return;
-    srv->models = NULL;
-    pthread_mutex_lock(&s->mu);
-    s->stopping = 1; /* running downloads cancel at their next progress report */
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    for (job *j = s->jobs; j; j = j->next)
-        if (j->has_thread) pthread_join(j->thread, NULL);
-    while (s->jobs) {
-        job *j = s->jobs;
-        s->jobs = j->next;
-        json_decref(j->events);
-        free(j);
-    }
-    pthread_cond_destroy(&s->cv);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
-}
-
-int bs_models_startup(bs_server *srv, bs_err *err)
-{
-    models_svc *s = calloc(1, sizeof *s);
-    if (!s) return bs_err_set(err, BS_ENOMEM, "out of memory");
-    s->srv = srv;
-    s->hub = srv->serving->hub;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
-    srv->models = s;
-    bs_err e = {0};
-    int n = 0;
-    int64_t t0 = bs_time_mono_ns();
-    if (bs_hub_register_demo_models(s->hub, NULL, &n, &e))
-        bs_log_warn("models", "demo models not registered: %s", e.msg);
-    else if (n > 0)
-        bs_log_info("models", "registered %d demo models in %.0f ms", n,
-                    (double)(bs_time_mono_ns() - t0) / 1e6);
-    return 0;
-}
 
 /* The model name of a /models/{name}/... or /models/{org}/{name}/... route;
  * NULL after a 400 when it is not a valid name. */
@@ -107,81 +34,6 @@ static const char *model_param(bs_request *req, bs_response *res, char *buf, siz
         return NULL;
     }
     return buf;
-}
-
-static job *find_job(models_svc *s, const char *name)
-{
-    for (job *j = s->jobs; j; j = j->next)
-        if (!strcmp(j->name, name)) return j;
-    return NULL;
-}
-
-/* With s->mu held. */
-static void push_event(job *j, const char *event, json_t *data)
-{
-    json_t *ev =
-        json_pack("{s:I, s:s, s:o}", "id", (json_int_t)++j->next_id, "event", event, "data", data);
-    if (!ev) return;
-    json_array_append_new(j->events, ev);
-    if (json_array_size(j->events) > MAX_EVENTS) json_array_remove(j->events, 0);
-    pthread_cond_broadcast(&j->svc->cv);
-}
-
-static int on_progress(const bs_hub_progress *p, void *ud)
-{
-    job *j = ud;
-    models_svc *s = j->svc;
-    pthread_mutex_lock(&s->mu);
-    int64_t now = bs_time_mono_ns();
-    int stage_change = 1;
-    json_t *last = json_array_get(j->events, json_array_size(j->events) - 1);
-    const char *last_stage =
-        json_string_value(json_object_get(json_object_get(last, "data"), "stage"));
-    if (last_stage && !strcmp(last_stage, p->stage)) stage_change = 0;
-    /* At most 4 progress events a second, plus every stage change. */
-    if (stage_change || now - j->last_progress_ns >= 250000000 || p->done == p->total) {
-        j->last_progress_ns = now;
-        json_t *d =
-            json_pack("{s:s, s:I, s:I, s:f, s:f, s:i, s:i}", "stage", p->stage, "done",
-                      (json_int_t)p->done, "total", (json_int_t)p->total, "rate", p->rate, "eta_s",
-                      p->eta_s, "files_done", p->files_done, "files_total", p->files_total);
-        if (d && p->file) json_object_set_new(d, "file", json_string(p->file));
-        if (d) push_event(j, "progress", d);
-    }
-    int stop = s->stopping;
-    pthread_mutex_unlock(&s->mu);
-    return stop;
-}
-
-static void *download_main(void *arg)
-{
-    job *j = arg;
-    models_svc *s = j->svc;
-    bs_hub_download_req r = {.model_name = j->name,
-                             .revision = j->revision[0] ? j->revision : NULL,
-                             .task_type = j->task_type[0] ? j->task_type : NULL,
-                             .cache_priority = j->priority[0] ? j->priority : NULL};
-    json_t *doc = NULL;
-    bs_err err = {0};
-    int rc = bs_hub_download(s->hub, &r, on_progress, j, &doc, &err);
-    pthread_mutex_lock(&s->mu);
-    if (rc) {
-        j->err = err;
-        j->finished = -1;
-        push_event(j, "error",
-                   json_pack("{s:s, s:s}", "error", bs_strerror(rc), "detail", err.msg));
-    } else {
-        j->finished = 1;
-        push_event(j, "done", doc);
-        doc = NULL;
-    }
-    pthread_mutex_unlock(&s->mu);
-    json_decref(doc);
-    if (rc)
-        bs_log_warn("models", "download of %s failed: %s", j->name, err.msg);
-    else
-        bs_log_info("models", "downloaded %s", j->name);
-    return NULL;
 }
 
 /* Status of a failed download: the Hub's refusals and network trouble are
@@ -250,71 +102,38 @@ void bs_handle_models_download(bs_request *req, bs_response *res)
         bs_reply_error(res, 400, "Invalid revision", "%s", e.msg);
         return;
     }
-    models_svc *s = req->server->models;
     bool wait = json_is_true(json_object_get(body, "wait"));
-    pthread_mutex_lock(&s->mu);
-    job *j = find_job(s, name);
-    if (j && !j->finished) {
-        pthread_mutex_unlock(&s->mu);
+    bs_downloads *d = req->server->models;
+    bs_hub_download_req r = {.model_name = name,
+                             .revision = opt_string(body, "revision"),
+                             .task_type = opt_string(body, "task_type"),
+                             .cache_priority = opt_string(body, "cache_priority")};
+    int rc = bs_downloads_start(d, &r, &e);
+    if (rc == BS_EBUSY) {
         bs_response_header(res, "Retry-After", "5");
         bs_reply_error(res, 409, "Download in progress",
                        "model %s is already being downloaded; follow GET /models/%s/events", name,
                        name);
         return;
     }
-    if (j) { /* a finished job of the same name: start over */
-        if (j->has_thread) pthread_join(j->thread, NULL);
-        j->has_thread = 0;
-        json_decref(j->events);
-    } else {
-        j = calloc(1, sizeof *j);
-        if (!j) {
-            pthread_mutex_unlock(&s->mu);
-            bs_reply_error(res, 500, "Internal error", "out of memory");
-            return;
-        }
-        j->next = s->jobs;
-        s->jobs = j;
-        j->svc = s;
-        snprintf(j->name, sizeof j->name, "%s", name);
-    }
-    j->finished = 0;
-    j->events = json_array();
-    j->next_id = 0;
-    memset(&j->err, 0, sizeof j->err);
-    const char *rev = opt_string(body, "revision"), *task = opt_string(body, "task_type"),
-               *prio = opt_string(body, "cache_priority");
-    snprintf(j->revision, sizeof j->revision, "%s", rev ? rev : "");
-    snprintf(j->task_type, sizeof j->task_type, "%s", task ? task : "");
-    snprintf(j->priority, sizeof j->priority, "%s", prio ? prio : "");
-    if (pthread_create(&j->thread, NULL, download_main, j)) {
-        j->finished = -1;
-        bs_err_set(&j->err, BS_ENOMEM, "cannot start the download thread");
-        pthread_mutex_unlock(&s->mu);
+    if (rc == BS_ENOMEM) {
         bs_reply_error(res, 503, "Service unavailable", "cannot start the download");
         return;
     }
-    j->has_thread = 1;
     if (!wait) {
-        pthread_mutex_unlock(&s->mu);
-        json_t *d =
+        json_t *data =
             json_pack("{s:s, s:s, s:s}", "model_name", name, "status", "downloading", "events", "");
         char url[BS_HUB_NAME_MAX + 32];
         snprintf(url, sizeof url, "/models/%s/events", name);
-        json_object_set_new(d, "events", json_string(url));
-        bs_reply_ok(res, 202, d, "download started");
+        json_object_set_new(data, "events", json_string(url));
+        bs_reply_ok(res, 202, data, "download started");
         return;
     }
-    while (!j->finished) pthread_cond_wait(&s->cv, &s->mu);
-    int ok = j->finished > 0;
-    bs_err jerr = j->err;
-    json_t *last = json_array_get(j->events, json_array_size(j->events) - 1);
-    json_t *doc = ok ? json_incref(json_object_get(last, "data")) : NULL;
-    pthread_mutex_unlock(&s->mu);
-    if (ok)
-        bs_reply_ok(res, 201, doc, "downloaded");
+    json_t *doc = NULL;
+    if (bs_downloads_wait(d, name, &doc, &e))
+        reply_download_error(req, res, &e);
     else
-        reply_download_error(req, res, &jerr);
+        bs_reply_ok(res, 201, doc, "downloaded");
 }
 
 void bs_handle_models_import(bs_request *req, bs_response *res)
@@ -339,9 +158,9 @@ void bs_handle_models_import(bs_request *req, bs_response *res)
         return;
     }
     bs_err e = {0};
-    models_svc *s = req->server->models;
+    bs_server *srv = req->server;
     json_t *doc = NULL;
-    if (bs_hub_import(s->hub, path, name, opt_string(body, "task_type"),
+    if (bs_hub_import(srv->serving->hub, path, name, opt_string(body, "task_type"),
                       opt_string(body, "cache_priority"), &doc, &e)) {
         if (e.code == BS_EBUSY) {
             bs_reply_error(res, 409, "Import in progress", "%s", e.msg);
@@ -377,11 +196,21 @@ static json_t *states(bs_request *req)
     return map;
 }
 
-static const char *state_of(models_svc *s, json_t *map, const json_t *doc)
+/* in_list: 1 when the JSON list of strings holds name. */
+static int in_list(const json_t *list, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) if (!strcmp(json_string_value(v), name)) return 1;
+    return 0;
+}
+
+/* running: the names being downloaded (bs_downloads_running_names);
+ * map: the registry's states. */
+static const char *state_of(const json_t *running, json_t *map, const json_t *doc)
 {
     const char *name = json_string_value(json_object_get(doc, "model_name"));
-    job *j = name ? find_job(s, name) : NULL;
-    if (j && !j->finished) return "downloading";
+    if (name && in_list(running, name)) return "downloading";
     if (!json_is_true(json_object_get(doc, "is_cached"))) return "not_cached";
     const char *st = json_string_value(json_object_get(map, name ? name : ""));
     return st ? st : "not_loaded";
@@ -391,19 +220,19 @@ static const char *state_of(models_svc *s, json_t *map, const json_t *doc)
 static json_t *listing(bs_request *req, bs_response *res, const char *only)
 {
     bs_err e = {0};
-    models_svc *s = req->server->models;
+    bs_server *srv = req->server;
     json_t *docs = NULL;
-    if (bs_hub_list(s->hub, &docs, &e)) {
+    if (bs_hub_list(srv->serving->hub, &docs, &e)) {
         bs_reply_err(req, res, &e);
         return NULL;
     }
     json_t *map = states(req), *out = json_array();
+    json_t *running = bs_downloads_running_names(srv->models);
     size_t i;
     json_t *d;
-    pthread_mutex_lock(&s->mu);
     json_array_foreach(docs, i, d)
     {
-        const char *st = state_of(s, map, d);
+        const char *st = state_of(running, map, d);
         if (only && strcmp(only, st) && !(!strcmp(only, "cached") && strcmp(st, "not_cached")))
             continue;
         json_t *o = json_deep_copy(d);
@@ -412,17 +241,20 @@ static json_t *listing(bs_request *req, bs_response *res, const char *only)
     }
     /* Downloads of models not registered yet. */
     if (!only || !strcmp(only, "downloading") || !strcmp(only, "loading")) {
-        for (job *j = s->jobs; j; j = j->next) {
-            if (j->finished) continue;
+        size_t k;
+        json_t *r;
+        json_array_foreach(running, k, r)
+        {
+            const char *name = json_string_value(r);
             int known = 0;
             json_array_foreach(docs, i, d) known |=
-                !strcmp(json_string_value(json_object_get(d, "model_name")), j->name);
+                !strcmp(json_string_value(json_object_get(d, "model_name")), name);
             if (!known)
                 json_array_append_new(
-                    out, json_pack("{s:s, s:s}", "model_name", j->name, "state", "downloading"));
+                    out, json_pack("{s:s, s:s}", "model_name", name, "state", "downloading"));
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    json_decref(running);
     json_decref(map);
     json_decref(docs);
     return out;
@@ -495,17 +327,17 @@ void bs_handle_models_info(bs_request *req, bs_response *res)
     const char *name = model_param(req, res, buf, sizeof buf);
     if (!name) return;
     bs_err e = {0};
-    models_svc *s = req->server->models;
+    bs_server *srv = req->server;
     json_t *doc = NULL;
     const char *task = bs_request_query(req, "task_type");
-    if (bs_hub_info(s->hub, name, task, &doc, &e)) {
+    if (bs_hub_info(srv->serving->hub, name, task, &doc, &e)) {
         bs_reply_err(req, res, &e);
         return;
     }
     json_t *map = states(req);
-    pthread_mutex_lock(&s->mu);
-    json_object_set_new(doc, "state", json_string(state_of(s, map, doc)));
-    pthread_mutex_unlock(&s->mu);
+    json_t *running = bs_downloads_running_names(srv->models);
+    json_object_set_new(doc, "state", json_string(state_of(running, map, doc)));
+    json_decref(running);
     json_decref(map);
     const char *dir = json_string_value(json_object_get(doc, "local_path"));
     if (dir) json_object_set_new(doc, "files", manifest_files(dir));
@@ -591,12 +423,8 @@ void bs_handle_models_unload(bs_request *req, bs_response *res)
 static void do_delete(bs_request *req, bs_response *res, const char *name)
 {
     bs_err e = {0};
-    models_svc *s = req->server->models;
-    pthread_mutex_lock(&s->mu);
-    job *j = find_job(s, name);
-    int running = j && !j->finished;
-    pthread_mutex_unlock(&s->mu);
-    if (running) {
+    bs_server *srv = req->server;
+    if (bs_downloads_running(srv->models, name)) {
         bs_reply_error(res, 409, "Download in progress", "model %s is being downloaded", name);
         return;
     }
@@ -608,7 +436,7 @@ static void do_delete(bs_request *req, bs_response *res, const char *name)
         return;
     }
     memset(&e, 0, sizeof e);
-    if (bs_hub_remove(s->hub, name, &e)) {
+    if (bs_hub_remove(srv->serving->hub, name, &e)) {
         if (e.code == BS_EBUSY)
             bs_reply_error(res, 409, "Busy", "%s", e.msg);
         else
@@ -649,22 +477,24 @@ void bs_handle_models_available(bs_request *req, bs_response *res)
         return;
     }
     bs_err e = {0};
-    models_svc *s = req->server->models;
+    bs_server *srv = req->server;
     json_t *out = NULL;
-    if (bs_hub_search(s->hub, search, tag, (int)limit, &out, &e)) {
+    if (bs_hub_search(srv->serving->hub, search, tag, (int)limit, &out, &e)) {
         if (e.code == BS_EIO || e.code == BS_EFORMAT)
             bs_reply_error(res, 502, "The Hub cannot be searched", "%s", e.msg);
         else
             bs_reply_err(req, res, &e);
         return;
     }
-    bs_reply_ok(res, 200,
-                json_pack("{s:o, s:s}", "models", out, "endpoint", bs_hub_endpoint(s->hub)), NULL);
+    bs_reply_ok(
+        res, 200,
+        json_pack("{s:o, s:s}", "models", out, "endpoint", bs_hub_endpoint(srv->serving->hub)),
+        NULL);
 }
 
 /* One open GET /models/{name}/events stream. */
 typedef struct sse {
-    models_svc *svc;
+    bs_server *srv;
     bs_request *req; /* for the state event */
     char name[BS_HUB_NAME_MAX + 1];
     int64_t after;  /* last event id sent */
@@ -673,27 +503,6 @@ typedef struct sse {
     int ended; /* the last event is in pending */
 } sse;
 
-/* With s->mu held: formats the events after e->after into e->pending; sets
- * e->ended once the job's final event is in. Returns the events added. */
-static size_t sse_collect(sse *e, job *j)
-{
-    size_t i, n = 0;
-    json_t *ev;
-    json_array_foreach(j->events, i, ev)
-    {
-        int64_t id = json_integer_value(json_object_get(ev, "id"));
-        if (id <= e->after) continue;
-        char *data = json_dumps(json_object_get(ev, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
-        bs_buf_printf(&e->pending, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)id,
-                      json_string_value(json_object_get(ev, "event")), data ? data : "null");
-        free(data);
-        e->after = id;
-        n++;
-    }
-    if (j->finished) e->ended = 1;
-    return n;
-}
-
 /* The "state" event of a model that has no download running. */
 static void sse_state(sse *e)
 {
@@ -701,15 +510,16 @@ static void sse_state(sse *e)
     json_t *doc = NULL;
     bs_err e2 = {0};
     const char *st = "not_cached";
-    pthread_mutex_lock(&e->svc->mu);
-    if (!bs_hub_info(e->svc->hub, e->name, NULL, &doc, &e2)) st = state_of(e->svc, map, doc);
-    pthread_mutex_unlock(&e->svc->mu);
+    json_t *running = bs_downloads_running_names(e->srv->models);
+    if (!bs_hub_info(e->srv->serving->hub, e->name, NULL, &doc, &e2))
+        st = state_of(running, map, doc);
     json_t *d = json_pack("{s:s, s:s}", "model_name", e->name, "state", st);
     char *text = json_dumps(d, JSON_COMPACT);
     bs_buf_printf(&e->pending, "event: state\ndata: %s\n\n", text ? text : "null");
     free(text);
     json_decref(d);
     json_decref(doc);
+    json_decref(running);
     json_decref(map);
     e->ended = 1;
 }
@@ -723,26 +533,11 @@ static long sse_read(void *ud, char *buf, size_t max)
     while (e->off == e->pending.len) {
         if (e->ended) return 0;
         e->pending.len = e->off = 0;
-        models_svc *s = e->svc;
-        pthread_mutex_lock(&s->mu);
-        job *j = find_job(s, e->name);
-        if (!j) {
-            pthread_mutex_unlock(&s->mu);
+        if (bs_downloads_events(e->srv->models, e->name, &e->after, SSE_KEEPALIVE_S, &e->pending,
+                                &e->ended) == BS_ENOTFOUND) {
             sse_state(e);
             break;
         }
-        if (sse_collect(e, j) == 0 && !e->ended) {
-            if (s->stopping) {
-                e->ended = 1;
-            } else {
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_sec += SSE_KEEPALIVE_S;
-                if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
-                    bs_buf_puts(&e->pending, ": keep-alive\n\n");
-            }
-        }
-        pthread_mutex_unlock(&s->mu);
         if (e->pending.oom) return -1;
     }
     size_t n = e->pending.len - e->off;
@@ -775,7 +570,7 @@ void bs_handle_models_events(bs_request *req, bs_response *res)
         bs_reply_error(res, 503, "Out of memory", "cannot open the event stream");
         return;
     }
-    e->svc = req->server->models;
+    e->srv = req->server;
     e->req = req;
     snprintf(e->name, sizeof e->name, "%s", name);
     e->after = lei ? strtoll(lei, NULL, 10) : 0;
@@ -785,14 +580,4 @@ void bs_handle_models_events(bs_request *req, bs_response *res)
     res->content_type = "text/event-stream";
     bs_response_header(res, "Cache-Control", "no-cache");
     bs_response_stream(res, sse_read, e, sse_free);
-}
-
-void bs_models_quiesce(bs_server *srv)
-{
-    models_svc *s = srv->models;
-    if (!s) return;
-    pthread_mutex_lock(&s->mu);
-    s->stopping = 1; /* downloads cancel at their next progress report; streams end */
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "server/context.h"
+#include "util/json.h"
 #include "server/handlers/tasks.h"
 #include "util/time.h"
 
@@ -21,7 +22,7 @@ int64_t bs_tasks_reply(bs_response *res, json_t *data, int envelope)
     res->body.len = 0;
     if (envelope) bs_buf_puts(&res->body, "{\"success\":true,\"data\":");
     size_t start = res->body.len;
-    bs_batch_json_write(data, float_keys, &res->body);
+    bs_json_write(data, float_keys, &res->body);
     int64_t size = (int64_t)(res->body.len - start);
     if (envelope) bs_buf_putc(&res->body, '}');
     json_decref(data);

@@ -1,10 +1,7 @@
 /* POST /tasks/rerank: a cross-encoder (a sequence-classification model)
- * scores every (query, text) pair; the texts come back sorted by score.
- * Score: the model's classification score of the pair (sigmoid of the
- * logit for a one-label model, as sentence-transformers' CrossEncoder;
- * with several labels, the softmax probability of the last label). */
+ * scores every (query, text) pair (bs_pipeline_rerank, which says how);
+ * the texts come back sorted by score, cut to top_k. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "server/handlers/handlers.h"
 #include "server/handlers/tasks.h"
@@ -18,74 +15,37 @@ static const bs_field_spec rerank_fields[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
-typedef struct scored {
-    size_t index;
-    double score;
-} scored;
-
-static int by_score_desc(const void *a, const void *b)
-{
-    const scored *x = a, *y = b;
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index; /* stable */
-}
-
+/* The typed hits as the answer's {"results": [{index, score[, text]}]}. */
 static int rerank(const bs_pipeline_ctx *ctx, const json_t *body, json_t **out, bs_err *err)
 {
     json_t *texts = json_object_get(body, "texts");
     size_t n = json_array_size(texts);
-    const char *query = json_string_value(json_object_get(body, "query"));
-    const char **q = calloc(n, sizeof *q), **t = calloc(n, sizeof *t);
-    scored *sc = calloc(n, sizeof *sc);
-    json_t *data = NULL;
+    const char **t = calloc(n ? n : 1, sizeof *t);
+    bs_rerank_hit *hits = calloc(n ? n : 1, sizeof *hits);
     int rc = 0;
-    if (!q || !t || !sc) {
+    if (!t || !hits) {
         rc = bs_err_set(err, BS_ENOMEM, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n; i++) {
-        q[i] = query;
-        t[i] = json_string_value(json_array_get(texts, i));
-    }
-    bs_classification_req creq;
-    bs_classification_req_init(&creq);
-    creq.input.n = n;
-    creq.input.texts = q;
-    creq.pairs = t;
-    creq.top_k = 0; /* every label: the one we want may not rank first */
-    if ((rc = bs_pipeline_classify(ctx, &creq, &data, err))) goto done;
-    const bs_model *m = bs_pipeline_ctx_model(ctx);
-    int nl = bs_model_num_labels(m);
-    const char *want = bs_model_label(m, nl - 1);
-    json_t *results = json_object_get(data, "results");
-    for (size_t i = 0; i < n; i++) {
-        sc[i].index = i;
-        size_t k;
-        json_t *e;
-        json_array_foreach(json_array_get(results, i), k, e)
-        {
-            const char *label = json_string_value(json_object_get(e, "label"));
-            if (label && want && !strcmp(label, want))
-                sc[i].score = json_number_value(json_object_get(e, "score"));
-        }
-    }
-    qsort(sc, n, sizeof *sc, by_score_desc);
+    for (size_t i = 0; i < n; i++) t[i] = json_string_value(json_array_get(texts, i));
+    bs_rerank_req rr = {.query = json_string_value(json_object_get(body, "query")),
+                        .texts = {n, t}};
+    if ((rc = bs_pipeline_rerank(ctx, &rr, hits, NULL, err))) goto done;
     json_t *top = json_object_get(body, "top_k");
     size_t top_k = json_is_integer(top) ? (size_t)json_integer_value(top) : n;
     int with_text = json_is_true(json_object_get(body, "return_text"));
     json_t *list = json_array();
     for (size_t i = 0; i < n && i < top_k; i++) {
-        json_t *o = json_pack("{s:I, s:f}", "index", (json_int_t)sc[i].index, "score", sc[i].score);
-        if (with_text) json_object_set_new(o, "text", json_string(t[sc[i].index]));
+        json_t *o =
+            json_pack("{s:I, s:f}", "index", (json_int_t)hits[i].index, "score", hits[i].score);
+        if (with_text) json_object_set_new(o, "text", json_string(t[hits[i].index]));
         json_array_append_new(list, o);
     }
     *out = json_pack("{s:o}", "results", list);
     if (!*out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
-    json_decref(data);
-    free(q);
     free(t);
-    free(sc);
+    free(hits);
     return rc;
 }
 

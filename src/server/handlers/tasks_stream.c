@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "server/context.h"
+#include "util/json.h"
 #include "server/handlers/tasks.h"
 
 static const char *const float_keys[] = {"embeddings", "features", "embedding", NULL};
@@ -44,7 +45,7 @@ static size_t count_numbers(const json_t *j)
 /* The opening of the answer: the envelope's, or data's own brace. */
 static const char envelope_open[] = "{\"success\":true,\"data\":{";
 
-/* Appends bs_batch_json_write({k: v}) without its first `skip` bytes and
+/* Appends bs_json_write({k: v}) without its first `skip` bytes and
  * its last `cut`: the member or the row exactly as the whole answer holds
  * it (same float32/float64 choice, same escaping). */
 static void put_wrapped(answer *a, const char *k, json_t *v, size_t skip, size_t cut)
@@ -52,7 +53,7 @@ static void put_wrapped(answer *a, const char *k, json_t *v, size_t skip, size_t
     json_t *w = json_object();
     json_object_set(w, k, v);
     a->scratch.len = 0;
-    bs_batch_json_write(w, float_keys, &a->scratch);
+    bs_json_write(w, float_keys, &a->scratch);
     json_decref(w);
     if (a->scratch.len >= skip + cut)
         bs_buf_append(&a->pending, a->scratch.data + skip, a->scratch.len - skip - cut);

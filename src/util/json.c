@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch/batch.h"
+#include "util/json.h"
 #include "util/buf.h"
 
 #define MAX_DEPTH 64
 
-int bs_batch_fmt_float(float v, char out[32])
+int bs_json_fmt_float(float v, char out[32])
 {
     if (!isfinite(v)) return snprintf(out, 32, "null");
     int n = 0;
@@ -23,7 +23,7 @@ int bs_batch_fmt_float(float v, char out[32])
     return n;
 }
 
-int bs_batch_fmt_double(double v, char out[32])
+int bs_json_fmt_double(double v, char out[32])
 {
     if (!isfinite(v)) return snprintf(out, 32, "null");
     int n = 0;
@@ -133,7 +133,7 @@ static void write_value(const json_t *j, const char *const *float_keys, int as_f
         break;
     case JSON_REAL: {
         double d = json_real_value(j);
-        int n = as_float ? bs_batch_fmt_float((float)d, num) : bs_batch_fmt_double(d, num);
+        int n = as_float ? bs_json_fmt_float((float)d, num) : bs_json_fmt_double(d, num);
         bs_buf_append(out, num, (size_t)n);
         break;
     }
@@ -149,7 +149,7 @@ static void write_value(const json_t *j, const char *const *float_keys, int as_f
     }
 }
 
-int bs_batch_json_write(const json_t *json, const char *const *float_keys, struct bs_buf *out)
+int bs_json_write(const json_t *json, const char *const *float_keys, struct bs_buf *out)
 {
     write_value(json, float_keys, 0, 0, out);
     return out->oom ? BS_ENOMEM : 0;

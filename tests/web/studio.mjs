@@ -1,0 +1,541 @@
+// Browser tests of the web studio: Debian's Chromium (headless, driven by
+// playwright-core from web/node_modules) against the real bertstudio binary
+// on 127.0.0.1 with a fresh data dir, the fixture models as demo/<folder>,
+// and the local fake Hub (tests/api/hub_server.py). Screenshots of every page
+// (and phone-width ones of every playground) go to $BS_WEB_ARTIFACTS.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SRC = process.env.BS_SOURCE_DIR || resolve(here, '../..');
+const BIN = process.env.BERTSTUDIO_BIN || join(SRC, 'build/bertstudio');
+const FIXTURES = process.env.BS_FIXTURES || join(SRC, 'tests/fixtures');
+const ART = process.env.BS_WEB_ARTIFACTS || join(SRC, 'build/web-artifacts');
+const CHROMIUM = process.env.BS_CHROMIUM || '/usr/bin/chromium';
+const { chromium } = createRequire(join(SRC, 'web/package.json'))('playwright-core');
+
+const procs = [];
+const root = mkdtempSync(join(tmpdir(), 'bs-web-'));
+let browser;
+
+function cleanup() {
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+  rmSync(root, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+
+// Starts cmd and resolves with the first stdout line matching re.
+function startUntil(cmd, args, env, re, what) {
+  return new Promise((ok, fail) => {
+    const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(p);
+    let out = '', err = '';
+    const timer = setTimeout(() => fail(new Error(`${what} did not start within 30 s:\n${out}\n${err}`)), 30000);
+    p.stderr.on('data', (d) => (err = (err + d).slice(-20000)));
+    p.stdout.on('data', (d) => {
+      out += d;
+      const m = re.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        ok({ p, m, log: () => err });
+      }
+    });
+    p.on('exit', (code) => fail(new Error(`${what} exited with ${code}:\n${out}\n${err}`)));
+  });
+}
+
+async function api(base, key, method, path, body) {
+  const r = await fetch(base + path, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const j = await r.json();
+  assert.ok(r.ok, `${method} ${path}: ${r.status} ${JSON.stringify(j)}`);
+  return j.data;
+}
+
+const steps = [];
+const step = (name, fn) => steps.push({ name, fn });
+
+// ── the scenario ──
+const S = {}; // shared state between steps
+
+step('start the fake Hub and the server', async () => {
+  const hub = await startUntil('/usr/bin/python3', [join(SRC, 'tests/api/hub_server.py'), '--port', '0'], {}, /PORT (\d+)/, 'hub_server.py');
+  S.hub = `http://127.0.0.1:${hub.m[1]}`;
+  const data = join(root, 'data');
+  mkdirSync(data);
+  const srv = await startUntil(BIN, ['serve', '--port', '0', '--data-dir', data, '--quiet'],
+    { BERTSTUDIO_DEMO_MODELS: join(FIXTURES, 'models'), HF_ENDPOINT: S.hub },
+    /(ak_[A-Za-z0-9]+)[\s\S]*serving on http:\/\/127\.0\.0\.1:(\d+)/, 'bertstudio serve');
+  S.key = srv.m[1];
+  S.base = `http://127.0.0.1:${srv.m[2]}`;
+  S.serverLog = srv.log;
+  // Every request of the suite comes from 127.0.0.1: lift the per-IP limit.
+  await api(S.base, S.key, 'PUT', '/settings/per_ip_requests_per_minute', { value: 100000000 });
+});
+
+step('the server answers API 404s in JSON and deep links with the studio', async () => {
+  let r = await fetch(`${S.base}/models/x/y/z`);
+  assert.equal(r.status, 404);
+  assert.equal((await r.json()).success, false);
+  r = await fetch(`${S.base}/playground/ner`, { headers: { 'Accept-Encoding': 'gzip' } });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^text\/html/);
+  assert.match(r.headers.get('content-security-policy'), /script-src 'self'/);
+  const etag = r.headers.get('etag');
+  assert.match(etag, /^"[0-9a-f]{32}"$/);
+  assert.match(await r.text(), /<div id="app">/);
+  r = await fetch(`${S.base}/`, { headers: { 'If-None-Match': etag } });
+  assert.equal(r.status, 304);
+  r = await fetch(`${S.base}/assets/missing.js`);
+  assert.equal(r.status, 404);
+});
+
+step('open the browser', async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  S.ctx = ctx;
+  S.external = [];
+  S.consoleErrors = [];
+  await ctx.route('**/*', (route) => {
+    const u = new URL(route.request().url());
+    if (u.hostname !== '127.0.0.1' && u.protocol !== 'data:' && u.protocol !== 'blob:') {
+      S.external.push(u.href);
+      return route.abort();
+    }
+    return route.continue();
+  });
+  S.page = await ctx.newPage();
+  S.page.on('console', (m) => m.type() === 'error' && S.consoleErrors.push(`${S.step}: ${m.text()} ${m.location().url}`));
+  S.page.on('pageerror', (e) => S.consoleErrors.push(`${S.step}: ${e}`));
+});
+
+// Chromium logs every non-2xx fetch on the console; those the test provoked
+// (or that the page handles, such as 503 while a model loads) are dropped.
+const dropNetworkErrors = (status) =>
+  (S.consoleErrors = S.consoleErrors.filter((e) => !e.includes(`status of ${status} `)));
+
+const AXE = readFileSync(createRequire(join(SRC, 'web/package.json')).resolve('axe-core/axe.min.js'), 'utf8');
+S.a11y = [];
+// axe-core's WCAG 2 A/AA rules (labels, names, contrast, landmarks) on the
+// page as shown; injected through the DevTools protocol, which the page's
+// CSP does not govern.
+async function a11y(name, page) {
+  await page.evaluate(AXE);
+  const r = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }));
+  for (const v of r.violations) S.a11y.push(`${name}: ${v.id} (${v.help}) at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+async function shot(name, page = S.page) {
+  await page.screenshot({ path: join(ART, `${name}.png`), fullPage: true });
+  await a11y(name, page);
+}
+
+step('log in with the admin key', async () => {
+  const p = S.page;
+  await p.goto(`${S.base}/`);
+  await p.getByLabel('API key').fill('ak_wrongwrongwrongwrongwrongwrongwrongwrongwro');
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.getByRole('alert').waitFor();
+  dropNetworkErrors(401); // the refused login
+  await shot('login');
+  // By keyboard: the key field has the focus, Enter submits.
+  await p.getByLabel('API key').fill('');
+  assert.equal(await p.evaluate(() => document.activeElement.id), 'api-key');
+  await p.keyboard.type(S.key);
+  await p.keyboard.press('Enter');
+  await p.getByTestId('who').waitFor();
+  assert.match(await p.getByTestId('who').textContent(), /admin/i);
+  await p.waitForURL('**/dashboard');
+});
+
+async function runPlayground(task, model, fill) {
+  const p = S.page;
+  await p.goto(`${S.base}/playground/${task}`);
+  await p.getByLabel('Model', { exact: true }).selectOption(model);
+  if (fill) await fill(p);
+  await p.getByTestId('run').click();
+  await p.getByTestId('result').waitFor({ timeout: 30000 });
+  await p.getByTestId('elapsed').waitFor();
+  dropNetworkErrors(503); // the playground retried while the model loaded
+  assert.match(await p.locator('.curl pre').textContent(), new RegExp(`curl -sS -X POST ${S.base}/tasks/`));
+}
+
+async function phoneShot(task) {
+  const ph = await S.ctx.newPage();
+  await ph.setViewportSize({ width: 390, height: 844 });
+  ph.on('pageerror', (e) => S.consoleErrors.push(String(e)));
+  await ph.goto(`${S.base}/playground/${task}`);
+  await ph.getByTestId('run').waitFor();
+  await ph.waitForFunction(() => document.querySelector('#pg-model')?.value);
+  await ph.getByTestId('run').click();
+  await ph.getByTestId('result').waitFor({ timeout: 30000 });
+  await shot(`phone-playground-${task}`, ph);
+  await ph.close();
+}
+
+step('classification playground: bars and a chart', async () => {
+  await runPlayground('classification', 'demo/tiny-bert-classification');
+  const want = await api(S.base, S.key, 'POST', '/tasks/classification',
+    { text: 'I loved this film, the actors were wonderful.', model_name: 'demo/tiny-bert-classification', top_k: null });
+  const labels = await S.page.locator('[data-testid=class-bars] .bar-label').allTextContents();
+  const best = [...want.results[0]].sort((a, b) => b.score - a.score).map((r) => r.label);
+  assert.deepEqual(labels, best);
+  await S.page.locator('[data-testid=class-chart] canvas[data-rendered=true]').waitFor();
+  await shot('playground-classification');
+  await phoneShot('classification');
+});
+
+step('NER playground: spans at the right characters', async () => {
+  await runPlayground('ner', 'demo/tiny-bert-ner');
+  const text = 'My name is Wolfgang and I live in Berlin.';
+  const want = await api(S.base, S.key, 'POST', '/tasks/ner', { text, model_name: 'demo/tiny-bert-ner', aggregation_strategy: 'simple' });
+  const marks = await S.page.locator('[data-testid=ner-text] mark').evaluateAll((ms) =>
+    ms.map((m) => ({ start: +m.dataset.start, end: +m.dataset.end, text: m.firstChild.textContent })));
+  const cps = Array.from(text);
+  assert.ok(want.results[0].length > 0, 'the fixture NER model finds entities');
+  assert.equal(marks.length, want.results[0].length);
+  want.results[0].forEach((e, i) => {
+    assert.equal(marks[i].start, e.start);
+    assert.equal(marks[i].end, e.end);
+    assert.equal(marks[i].text, cps.slice(e.start, e.end).join(''));
+  });
+  await S.page.getByLabel('Aggregation strategy').selectOption('none');
+  await S.page.getByTestId('run').click();
+  await S.page.waitForFunction(() => document.querySelector('.json pre')?.textContent.includes('"entity"'));
+  await shot('playground-ner');
+  await phoneShot('ner');
+});
+
+step('QA playground: the answer highlighted in the context', async () => {
+  await runPlayground('qa', 'demo/tiny-bert-qa');
+  const want = await api(S.base, S.key, 'POST', '/tasks/qa', {
+    question: 'Where does Wolfgang live?', context: 'My name is Wolfgang and I live in Berlin. I work as an engineer.',
+    model_name: 'demo/tiny-bert-qa', top_k: 3 });
+  assert.equal(await S.page.getByTestId('qa-answer').textContent(), want.results[0].answer || '(no answer)');
+  const mark = S.page.locator('[data-testid=qa-context] mark');
+  assert.equal(await mark.textContent(), want.results[0].answer);
+  assert.equal(Number(await mark.getAttribute('data-start')), want.results[0].start);
+  assert.equal(await S.page.locator('[data-testid=qa-topk] li').count(), want.results.length);
+  await shot('playground-qa');
+  await phoneShot('qa');
+});
+
+step('fill-mask playground: ranked bars', async () => {
+  await runPlayground('fill-mask', 'demo/tiny-bert-mlm');
+  const want = await api(S.base, S.key, 'POST', '/tasks/fill-mask', { text: 'The capital of France is [MASK].', model_name: 'demo/tiny-bert-mlm', top_k: 5 });
+  assert.deepEqual(await S.page.locator('[data-testid=mask-bars] .bar-label').allTextContents(), want.results[0].map((r) => r.token_str));
+  await shot('playground-fill-mask');
+  await phoneShot('fill-mask');
+});
+
+step('embeddings playground: cosine heat map and download', async () => {
+  await runPlayground('embeddings', 'demo/tiny-bert-embeddings');
+  const hm = S.page.getByTestId('cos-heatmap');
+  assert.equal(await hm.getAttribute('data-rows'), '3');
+  assert.equal(await hm.getAttribute('data-cols'), '3');
+  // The diagonal (an input with itself) is the most similar: darkest blue.
+  const px = await hm.locator('canvas').evaluate((c) => {
+    const g = c.getContext('2d'), k = c.width / 3;
+    const at = (r, col) => Array.from(g.getImageData(col * k + 2, r * k + 2, 1, 1).data);
+    return { diag: at(0, 0), off: at(0, 2) };
+  });
+  assert.ok(px.diag[0] < px.off[0] || px.diag[2] >= px.off[2], `diagonal ${px.diag} vs ${px.off}`);
+  const dl = S.page.waitForEvent('download');
+  await S.page.getByRole('link', { name: 'Download JSON' }).click();
+  const file = await (await dl).path();
+  const saved = JSON.parse(readFileSync(file, 'utf8'));
+  assert.equal(saved.embeddings.length, 3);
+  await shot('playground-embeddings');
+  await phoneShot('embeddings');
+});
+
+step('features playground: token x dimension heat map', async () => {
+  await runPlayground('features', 'demo/tiny-electra-base');
+  const hm = S.page.getByTestId('feat-heatmap');
+  const rows = Number(await hm.getAttribute('data-rows'));
+  const tok = await api(S.base, S.key, 'POST', '/tokenize', { text: 'Transformers read every token in context.', model_name: 'demo/tiny-electra-base' });
+  assert.equal(rows, tok.results[0].input_ids.length);
+  assert.ok(Number(await hm.getAttribute('data-cols')) > 1);
+  await shot('playground-features');
+  await phoneShot('features');
+});
+
+step('rerank playground: documents sorted by score', async () => {
+  await runPlayground('rerank', 'demo/tiny-bert-classification');
+  const items = S.page.locator('[data-testid=rerank-list] li .pill');
+  const scores = (await items.allTextContents()).map(Number);
+  assert.equal(scores.length, 3);
+  assert.deepEqual(scores, [...scores].sort((a, b) => b - a));
+  await shot('playground-rerank');
+  await phoneShot('rerank');
+});
+
+step('summarization playground: the summary', async () => {
+  await runPlayground('summarization', 'demo/tiny-bart');
+  const text = await S.page.getByTestId('summary').textContent();
+  assert.ok(text.length > 0);
+  await shot('playground-summarization');
+  await phoneShot('summarization');
+});
+
+step('playground errors: 422 is explained', async () => {
+  const p = S.page;
+  await p.goto(`${S.base}/playground/fill-mask`);
+  await p.getByLabel('Model', { exact: true }).selectOption('demo/tiny-bert-mlm');
+  await p.getByLabel('Text with a mask token').fill('No mask token here.');
+  await p.getByTestId('run').click();
+  const alert = p.locator('.error[data-status="422"]');
+  await alert.waitFor();
+  assert.match(await alert.textContent(), /cannot be used/);
+  dropNetworkErrors(422);
+  dropNetworkErrors(503); // the model was evicted (max_loaded_models) and loaded again
+});
+
+step('Hub: search, then download until the progress bar reaches 100%', async () => {
+  const p = S.page;
+  await p.goto(`${S.base}/hub`);
+  await p.getByTestId('local-models').waitFor();
+  await p.getByLabel('Search text').fill('tiny-bert-ner');
+  await p.getByRole('button', { name: 'Search', exact: true }).click();
+  const card = p.locator('[data-testid=hub-results] [data-model="fixtures/tiny-bert-ner"]');
+  await card.waitFor();
+  await card.getByRole('button', { name: 'Download' }).click();
+  const bar = card.getByTestId('download-progress');
+  await bar.waitFor();
+  await p.waitForFunction((sel) => document.querySelector(sel)?.getAttribute('aria-valuenow') === '100',
+    '[data-model="fixtures/tiny-bert-ner"] [data-testid=download-progress]', { timeout: 60000 });
+  await p.locator('[data-testid=local-models] [data-model="fixtures/tiny-bert-ner"]').waitFor();
+  await shot('hub');
+  // Load it from the table, then unload.
+  const row = p.locator('[data-testid=local-models] [data-model="fixtures/tiny-bert-ner"]');
+  await row.getByRole('button', { name: 'Load' }).click();
+  await row.getByRole('button', { name: 'Unload' }).waitFor({ timeout: 30000 });
+  await row.getByRole('button', { name: 'Unload' }).click();
+  await row.getByRole('button', { name: 'Load' }).waitFor();
+  // The admin imports a folder from the server's disk.
+  await p.getByLabel('Folder on the server').fill(join(FIXTURES, 'models', 'tiny-bert-qa'));
+  await p.getByLabel('Model name', { exact: true }).fill('local/qa-copy');
+  await p.getByRole('button', { name: 'Import', exact: true }).click();
+  await p.locator('[data-testid=local-models] [data-model="local/qa-copy"]').waitFor();
+});
+
+step('a key without admin or download rights sees those pages and buttons disabled', async () => {
+  const [secret] = [(await api(S.base, S.key, 'POST', '/api-keys', { name: 'runner', permissions: ['tasks:execute'] })).api_key];
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const p = await ctx.newPage();
+  p.on('pageerror', (e) => S.consoleErrors.push(`${S.step}: ${e}`));
+  await p.goto(`${S.base}/login`);
+  await p.getByLabel('API key').fill(secret);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.waitForURL('**/playground/classification');
+  const disabled = await p.locator('header nav [aria-disabled=true]').allTextContents();
+  assert.deepEqual(disabled, ['Dashboard', 'API keys', 'Settings']);
+  assert.match(await p.locator('header nav [aria-disabled=true]').first().getAttribute('title'), /admin:read/);
+  await p.goto(`${S.base}/hub`);
+  const load = p.locator('[data-testid=local-models] tr').nth(1).getByRole('button', { name: 'Load' });
+  assert.ok(await load.isDisabled());
+  assert.match(await load.getAttribute('title'), /models:download/);
+  await p.getByText(/lacks the models:download permission/).first().waitFor();
+  await p.goto(`${S.base}/system`);
+  await p.getByText(/needs the admin:read permission/).waitFor();
+  await shot('restricted-key-settings', p);
+  await ctx.close();
+});
+
+step('API keys: create (secret shown once) and revoke', async () => {
+  const p = S.page;
+  await p.goto(`${S.base}/keys`);
+  await p.getByLabel('Name', { exact: true }).fill('web-test-key');
+  await p.getByLabel('Requests per minute').fill('60');
+  await p.getByRole('button', { name: 'Create key' }).click();
+  const secret = await p.locator('[data-testid=new-secret] .secret-text').textContent();
+  assert.match(secret, /^ak_[A-Za-z0-9]{43}$/);
+  const chk = await fetch(`${S.base}/auth/check`, { headers: { Authorization: `Bearer ${secret}` } });
+  assert.equal(chk.status, 200);
+  // Edit: a second permission and another limit, through PATCH.
+  await p.locator('tr[data-key="web-test-key"]').getByRole('button', { name: 'Edit' }).click();
+  await p.getByRole('checkbox', { name: /tasks:save/ }).check();
+  await p.getByLabel('Requests per hour').fill('600');
+  await p.getByRole('button', { name: 'Save changes' }).click();
+  await p.locator('tr[data-key="web-test-key"]', { hasText: 'tasks:save' }).waitFor();
+  const doc = (await api(S.base, S.key, 'GET', '/api-keys?limit=100')).api_keys.find((k) => k.name === 'web-test-key');
+  assert.deepEqual([...doc.permissions].sort(), ['tasks:execute', 'tasks:save']);
+  assert.deepEqual(doc.rate_limits, { requests_per_minute: 60, requests_per_hour: 600 });
+  await shot('keys');
+  p.once('dialog', (d) => d.accept());
+  await p.locator('tr[data-key="web-test-key"]').getByRole('button', { name: 'Revoke' }).click();
+  await p.locator('tr[data-key="web-test-key"].revoked').waitFor();
+  const after = await fetch(`${S.base}/auth/check`, { headers: { Authorization: `Bearer ${secret}` } });
+  assert.equal(after.status, 401);
+});
+
+step('dashboard: charts after the executions', async () => {
+  const p = S.page;
+  await p.goto(`${S.base}/dashboard`);
+  for (const id of ['chart-time', 'chart-model', 'chart-latency', 'chart-success'])
+    await p.locator(`[data-testid=${id}] canvas[data-rendered=true]`).waitFor();
+  assert.ok(Number((await p.getByTestId('stat-total').locator('.stat-value').textContent()).replace(/\D/g, '')) >= 8);
+  assert.ok((await p.locator('[data-testid=log-table] tbody tr').count()) > 0);
+  await p.locator('#lf-task').selectOption('ner');
+  await p.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('[data-testid=log-table] tbody tr')];
+    return rows.length > 0 && rows.every((tr) => tr.children[1].textContent === 'ner');
+  });
+  // The runs of the NER playground succeeded.
+  assert.ok((await p.locator('[data-testid=log-table] tbody tr .state', { hasText: 'success' }).count()) > 0);
+  await shot('dashboard');
+});
+
+step('settings: a bad value shows the validation error', async () => {
+  const p = S.page;
+  await p.goto(`${S.base}/system`);
+  const row = p.locator('[data-setting=max_loaded_models]');
+  await row.getByRole('textbox').fill('0');
+  await row.getByRole('button', { name: 'Save' }).click();
+  const err = row.getByTestId('setting-error');
+  await err.waitFor();
+  assert.match(await err.textContent(), /max_loaded_models|range|1/);
+  dropNetworkErrors(400);
+  await row.getByRole('textbox').fill('3');
+  await row.getByRole('button', { name: 'Save' }).click();
+  await row.getByText(/Changed by/).waitFor();
+  await shot('settings');
+});
+
+// Replaces an editor's text as a paste would (keys typed one by one would
+// trigger its auto-indent and bracket closing).
+async function setCode(p, part, code) {
+  await p.locator(`[data-editor=ed-${part}] .cm-content`).click();
+  await p.keyboard.press('Control+A');
+  await p.keyboard.insertText(code);
+}
+
+step('custom tasks: create, run, save, search, an error line highlighted, delete', async () => {
+  const p = S.page;
+  await p.goto(`${S.base}/custom`);
+  await p.locator('[data-editor=ed-function_code] .cm-content').waitFor();
+  assert.ok((await p.locator('[data-editor=ed-function_code] .cm-lineNumbers .cm-gutterElement').count()) > 3);
+  await p.waitForFunction(() => document.querySelector('#ct-model-pick')?.value);
+  await p.locator('#ct-model-pick').selectOption('demo/tiny-bert-classification');
+  await p.getByRole('button', { name: 'Single template' }).click();
+  assert.match(await p.locator('[data-editor=ed-model_code] .cm-content').textContent(), /from_pretrained\('demo\/tiny-bert-classification'\)/);
+  await p.getByLabel('Name', { exact: true }).fill('web sentiment probe');
+  await p.getByLabel('Tags (comma-separated)').fill('web, demo');
+  await p.getByLabel('Description').fill('Label probabilities from the studio test');
+  await p.getByTestId('ct-run').click();
+  await p.getByTestId('ct-result').waitFor({ timeout: 60000 });
+  const result = JSON.parse(await p.getByTestId('ct-result').textContent());
+  const want = await api(S.base, S.key, 'POST', '/tasks/classification',
+    { text: 'I loved this film.', model_name: 'demo/tiny-bert-classification', top_k: null });
+  assert.deepEqual(Object.keys(result).sort(), want.results[0].map((r) => r.label).sort());
+  for (const r of want.results[0]) assert.ok(Math.abs(result[r.label] - r.score) < 1e-3, r.label);
+  await p.getByTestId('ct-save').click();
+  await p.getByText('Task saved.').waitFor();
+  const item = p.locator('[data-testid=task-list] [data-task-name="web sentiment probe"]');
+  await item.waitFor();
+  await p.locator('#ct-search').fill('probabilities');
+  await item.waitFor();
+  await p.locator('#ct-search').fill('nomatchword');
+  await p.getByText('No saved task matches.').waitFor();
+  await p.locator('#ct-search').fill('');
+  await item.waitFor();
+  // A failing run points at its line in the function's editor.
+  await setCode(p, 'function_code', 'def custom_function(text):\n    x = len(text)\n    return x / 0\n');
+  await p.getByTestId('ct-run').click();
+  const err = p.getByTestId('ct-error');
+  await err.waitFor({ timeout: 60000 });
+  assert.match(await err.textContent(), /ZeroDivisionError[\s\S]*line 3/);
+  await p.locator('[data-editor=ed-function_code] .cm-error-line[data-error-line="3"]').waitFor();
+  assert.equal(await p.locator('.cm-error-line').count(), 1);
+  dropNetworkErrors(422);
+  await shot('custom-tasks');
+  // Export the selected task to a file.
+  await item.getByRole('checkbox').check();
+  const dl = p.waitForEvent('download');
+  await p.getByRole('button', { name: 'Export selected (1)' }).click();
+  S.exported = join(root, 'export.json');
+  await (await dl).saveAs(S.exported);
+  const exp = JSON.parse(readFileSync(S.exported, 'utf8'));
+  assert.equal(exp.tasks.length, 1);
+  assert.equal(exp.tasks[0].name, 'web sentiment probe');
+  // Open the saved task, then delete it.
+  await item.getByRole('button', { name: 'web sentiment probe' }).click();
+  await p.getByRole('heading', { name: /Edit “web sentiment probe”/ }).waitFor();
+  await p.locator('[data-editor=ed-function_code] .cm-content', { hasText: 'softmax' }).waitFor();
+  // Unchanged, it runs by its id and its usage counts the run.
+  await p.getByTestId('ct-run').click();
+  await p.getByTestId('ct-result').waitFor({ timeout: 60000 });
+  await item.getByText(/^1 run\b/).waitFor();
+  p.once('dialog', (d) => d.accept());
+  await p.getByTestId('ct-delete').click();
+  await p.getByText('Task deleted.').waitFor();
+  await item.waitFor({ state: 'detached' });
+  const left = await api(S.base, S.key, 'GET', '/custom-tasks?search=probabilities');
+  assert.equal(left.total, 0);
+  // The export file taken before the delete imports it back.
+  await p.locator('input[type=file]').setInputFiles(S.exported);
+  await p.getByText(/^Imported/).waitFor();
+  await item.waitFor();
+  const back = (await api(S.base, S.key, 'GET', '/custom-tasks?search=probabilities')).tasks[0];
+  assert.deepEqual(back.tags, ['web', 'demo']);
+  assert.match(back.function_code, /softmax/);
+});
+
+step('keyboard: skip link first, then the navigation', async () => {
+  const p = S.page;
+  await p.goto(`${S.base}/playground/qa`);
+  await p.getByTestId('run').waitFor();
+  await p.keyboard.press('Tab');
+  assert.equal(await p.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  await p.keyboard.press('Tab');
+  assert.equal(await p.evaluate(() => document.activeElement.textContent), 'Dashboard');
+});
+
+step('log out', async () => {
+  const p = S.page;
+  await p.getByRole('button', { name: 'Sign out' }).click();
+  await p.getByLabel('API key').waitFor();
+  const r = await p.evaluate(() => fetch('/auth/check').then((x) => x.status));
+  assert.equal(r, 401);
+  dropNetworkErrors(401);
+});
+
+step('accessibility: no WCAG 2 A/AA violation on any page', async () => {
+  assert.deepEqual(S.a11y, []);
+});
+
+step('no request left 127.0.0.1 and the console has no errors', async () => {
+  assert.deepEqual(S.external, []);
+  assert.deepEqual(S.consoleErrors, []);
+});
+
+// ── run ──
+mkdirSync(ART, { recursive: true });
+const t0 = Date.now();
+let failed = 0;
+for (const s of steps) {
+  const t = Date.now();
+  S.step = s.name;
+  try {
+    await s.fn();
+    console.log(`ok   ${s.name} (${Date.now() - t} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${s.name}\n${e.stack}`);
+    if (S.page) await S.page.screenshot({ path: join(ART, `failure-${steps.indexOf(s)}.png`), fullPage: true }).catch(() => {});
+    if (!S.page) break; // nothing else can run without the server or the browser
+  }
+}
+await browser?.close();
+writeFileSync(join(ART, 'README.txt'), `Screenshots of tests/web/studio.mjs (${new Date().toISOString()}).\n`);
+console.log(`${steps.length - failed}/${steps.length} steps passed in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${ART}`);
+if (failed && S.serverLog) console.log(S.serverLog().slice(-3000));
+process.exit(failed ? 1 : 0);
