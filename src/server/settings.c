@@ -31,6 +31,8 @@ const bs_setting_def bs_settings_registry[] = {
      "Store the input text in execution logs (otherwise only its length and a keyed hash)"},
     {"max_request_bytes", BS_SETTING_INTEGER, "10485760", 1024, 1073741824,
      "Largest request body accepted, in bytes (413 beyond)"},
+    {"max_concurrent_downloads", BS_SETTING_INTEGER, "4", 1, 64,
+     "Hub downloads running at once (more are answered 429 + Retry-After)"},
     {"max_body_memory_bytes", BS_SETTING_INTEGER, "268435456", 1048576, 1e12,
      "Request bodies buffered at once by the whole server, in bytes (503 + Retry-After beyond)"},
     {"per_ip_requests_per_minute", BS_SETTING_INTEGER, "100", 1, 100000000,
