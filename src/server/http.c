@@ -347,7 +347,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!ex->too_large && !ex->refused && !ex->over_memory) {
+        /* answered: refused on its headers (401, 429, 400); whatever MHD
+         * still reads of its body is dropped, never kept or counted. */
+        if (!ex->too_large && !ex->refused && !ex->over_memory && !ex->answered) {
             if (ex->body.len + *upload_data_size > ex->limit) {
                 ex->too_large = 1;
             } else if (!body_memory_take(ex, *upload_data_size)) {
