@@ -122,17 +122,17 @@ def run_level(url, headers, model, conc, duration, client, work):
     before = None
     if client == "wrk":
         wrk_load(url, headers, model, conc, 2, work)  # warm-up, not counted
-        before = requests.get(url + "/stats", headers=headers).json()["batching"]
+        before = requests.get(url + "/stats/serving", headers=headers).json()["batching"]
         n, elapsed, errors, p50, p99 = wrk_load(url, headers, model, conc, int(duration), work)
         m = {"n": n, "elapsed": elapsed, "errors": errors, "p50": p50, "p99": p99}
     else:
         asyncio.run(load(port, headers, model, conc, 2))  # warm-up, not counted
-        before = requests.get(url + "/stats", headers=headers).json()["batching"]
+        before = requests.get(url + "/stats/serving", headers=headers).json()["batching"]
         lat, errors, elapsed = asyncio.run(load(port, headers, model, conc, duration))
         lat.sort()
         m = {"n": len(lat), "elapsed": elapsed, "errors": len(errors), "lat": lat,
              "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
-    after = requests.get(url + "/stats", headers=headers).json()["batching"]
+    after = requests.get(url + "/stats/serving", headers=headers).json()["batching"]
     m["batches"] = after["batches"] - before["batches"]
     m["reqs"] = after["batched_requests"] - before["batched_requests"]
     return m

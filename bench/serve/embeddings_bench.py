@@ -2,7 +2,7 @@
 """Serving throughput of POST /tasks/embeddings: sequences/s and p50/p99
 latency at several client concurrencies (default 1, 8, 64), one sentence
 per request, on a BERT-base-shaped random-weight model (bench/make-model.py),
-with the dynamic batcher's counters (GET /stats) for each level.
+with the dynamic batcher's counters (GET /stats/serving) for each level.
 
 Loopback only, bounded in time (--duration seconds per level after a short
 warm-up). Starts its own server on a fresh data directory and stops it.
@@ -82,14 +82,14 @@ def run_level(url, headers, model, conc, duration):
     [t.join() for t in ts]
     lat.clear()
     errors.clear()
-    before = requests.get(url + "/stats", headers=headers).json()["batching"]
+    before = requests.get(url + "/stats/serving", headers=headers).json()["batching"]
     t0 = time.monotonic()
     stop_at[0] = t0 + duration
     ts = [threading.Thread(target=client, args=(i,)) for i in range(conc)]
     [t.start() for t in ts]
     [t.join() for t in ts]
     elapsed = time.monotonic() - t0
-    after = requests.get(url + "/stats", headers=headers).json()["batching"]
+    after = requests.get(url + "/stats/serving", headers=headers).json()["batching"]
     lat.sort()
     batches = after["batches"] - before["batches"]
     reqs = after["batched_requests"] - before["batched_requests"]

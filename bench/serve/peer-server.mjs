@@ -69,7 +69,7 @@ function reply(res, status, obj) {
 }
 
 const server = createServer((req, res) => {
-  if (req.method === 'GET' && req.url === '/stats') return reply(res, 200, { batching: stats });
+  if (req.method === 'GET' && req.url === '/stats/serving') return reply(res, 200, { batching: stats });
   if (req.method !== 'POST' || req.url !== '/tasks/embeddings') {
     return reply(res, 404, { success: false, error: 'not found' });
   }

@@ -35,6 +35,10 @@ typedef enum bs_precision {
                               on entry, F32 sums: about twice the speed and half
                               the weight memory, at ~1e-2 relative error on
                               hidden states. Needs a CPU with AVX512_BF16. */
+    BS_PRECISION_FP16 = 2, /* weights held as IEEE half (half the weight memory),
+                              widened to F32 inside the kernel; activations
+                              and sums F32, so the error is only the weights'
+                              rounding (8x finer than bf16's). Every CPU. */
 } bs_precision;
 
 /* Load options. Zero-initialise, or use bs_model_opts_default(). */
@@ -154,9 +158,10 @@ BS_API int bs_model_intermediate_size(const bs_model *model);
 BS_API int bs_model_n_threads(const bs_model *model);
 /* The precision the dense layers run in (as asked at load). */
 BS_API bs_precision bs_model_precision(const bs_model *model);
-/* 1 when this CPU can run `precision` (BS_PRECISION_BF16 needs AVX512_BF16). */
+/* 1 when this CPU can run `precision` (BS_PRECISION_BF16 needs AVX512_BF16
+ * and the avx512 kernel path). */
 BS_API int bs_precision_supported(bs_precision precision);
-/* "f32" / "bf16"; bs_precision_parse returns -1 for any other name. */
+/* "f32" / "fp16" / "bf16"; bs_precision_parse returns -1 for any other name. */
 BS_API const char *bs_precision_name(bs_precision precision);
 BS_API int bs_precision_parse(const char *name);
 

@@ -70,18 +70,21 @@ static uint32_t lcg(uint32_t *s)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bertstudio bench --model DIR [--batch N] [--seq L | --mixed MIN:MAX]\n"
-                 "                        [--threads T] [--iters K] [--warmup W] [--precision P]\n\n"
-                 "Times the forward pass on synthetic inputs and prints one JSON line.\n\n"
-                 "  --model DIR      model folder (config.json, model.safetensors)\n"
-                 "  --batch N        sequences per forward pass (default 1)\n"
-                 "  --seq L          tokens per sequence (default 128)\n"
-                 "  --mixed MIN:MAX  lengths drawn from MIN..MAX instead of --seq\n"
-                 "  --threads T      compute threads (default: all cores)\n"
-                 "  --iters K        timed passes (default 20)\n"
-                 "  --warmup W       untimed passes first (default 3)\n"
-                 "  --precision P    dense-layer arithmetic: f32 (default, exact) or bf16\n"
-                 "                   (about 2x faster on CPUs with AVX512_BF16; ~1e-2 error)\n");
+    fprintf(out,
+            "usage: bertstudio bench --model DIR [--batch N] [--seq L | --mixed MIN:MAX]\n"
+            "                        [--threads T] [--iters K] [--warmup W] [--precision P]\n\n"
+            "Times the forward pass on synthetic inputs and prints one JSON line.\n\n"
+            "  --model DIR      model folder (config.json, model.safetensors)\n"
+            "  --batch N        sequences per forward pass (default 1)\n"
+            "  --seq L          tokens per sequence (default 128)\n"
+            "  --mixed MIN:MAX  lengths drawn from MIN..MAX instead of --seq\n"
+            "  --threads T      compute threads (default: all cores)\n"
+            "  --iters K        timed passes (default 20)\n"
+            "  --warmup W       untimed passes first (default 3)\n"
+            "  --precision P    dense-layer arithmetic: f32 (default, exact), fp16 (f16\n"
+            "                   weights, half the memory, every CPU) or bf16 (about 2x\n"
+            "                   faster with AVX512_BF16; ~1e-2 error; elsewhere bf16\n"
+            "                   weights widened in the kernel)\n");
 }
 
 int bs_cli_bench(int argc, char **argv)
@@ -112,7 +115,7 @@ int bs_cli_bench(int argc, char **argv)
             dir = v;
         } else if (!strcmp(a, "--precision")) {
             if ((precision = bs_precision_parse(v)) < 0)
-                return bs_cli_usage_error("bench: --precision %s is not f32 or bf16", v);
+                return bs_cli_usage_error("bench: --precision %s is not f32, fp16 or bf16", v);
         } else if (!strcmp(a, "--mixed")) {
             if (sscanf(v, "%d:%d", &mn, &mx) != 2 || mn < 1 || mx < mn)
                 return bs_cli_usage_error("bench: --mixed wants MIN:MAX with 1 <= MIN <= MAX");

@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "bertstudio/pipeline.h"
 #include "util/file.h"
+#include "util/log.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -16,15 +17,16 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: bertstudio run TASK --model DIR [--json REQUEST] [--batch] [--threads N]\n"
-            "                        [--precision f32|bf16]\n\n"
+            "                        [--precision f32|fp16|bf16]\n\n"
             "Runs a built-in task and prints the `data` object the server would return.\n"
             "TASK: classification, ner, qa, fill-mask, embeddings, features, summarization.\n\n"
             "  --model DIR      model folder (config.json, model.safetensors, tokenizer files)\n"
             "  --json REQUEST   the request object (default: read it from stdin)\n"
             "  --batch          read one request per line from stdin, print one line each\n"
             "  --threads N      compute threads (default: all cores)\n"
-            "  --precision P    f32 (default, the reference's answers) or bf16 (faster,\n"
-            "                   ~1e-2 error; needs AVX512_BF16)\n");
+            "  --precision P    f32 (default, the reference's answers), fp16 (half the\n"
+            "                   weight memory, ~1e-3 error, every CPU) or bf16 (faster,\n"
+            "                   ~1e-2 error; its fast form needs AVX512_BF16)\n");
 }
 
 /* Runs one request text; prints the data object or returns 1 with err set. */
@@ -78,6 +80,9 @@ static int run_batch(const bs_pipeline_ctx *ctx, bs_task task)
 
 int bs_cli_run(int argc, char **argv)
 {
+    /* stdout carries the answer and stderr only its error: the engine's
+     * informational lines (which kernels a load chose) stay out of it. */
+    bs_log_set_level(BS_LOG_WARN);
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},
         {"json", required_argument, NULL, 'j'},
@@ -110,7 +115,7 @@ int bs_cli_run(int argc, char **argv)
         }
         case 'P':
             if ((precision = bs_precision_parse(optarg)) < 0)
-                return bs_cli_usage_error("--precision %s is not f32 or bf16", optarg);
+                return bs_cli_usage_error("--precision %s is not f32, fp16 or bf16", optarg);
             break;
         case 'h':
             usage(stdout);

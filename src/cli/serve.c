@@ -17,7 +17,7 @@ static void usage(FILE *out)
         out,
         "usage: bertstudio serve [--host ADDR] [--port N] [--data-dir DIR] [--threads N]\n"
         "                        [--tls-cert PEM --tls-key PEM] [--store URI]\n"
-        "                        [--precision f32|bf16] [--web-dir DIR] [--quiet]\n\n"
+        "                        [--precision f32|fp16|bf16] [--web-dir DIR] [--quiet]\n\n"
         "Serves the REST API (see docs/api.md) and the web studio at /.\n\n"
         "  --host ADDR      address to bind (default 127.0.0.1; env BERTSTUDIO_HOST)\n"
         "  --port N         port (default 8000; 0 picks a free one; env BERTSTUDIO_PORT)\n"
@@ -29,9 +29,10 @@ static void usage(FILE *out)
         "  --store URI      sqlite:///path.db or mongodb://... (default DATA_DIR/bertstudio.db;\n"
         "                   env BERTSTUDIO_STORE)\n"
         "  --precision P    dense-layer arithmetic of loaded models: f32 (default: the\n"
-        "                   reference's answers) or bf16 (about 2x faster, half the\n"
-        "                   weight memory, ~1e-2 error; needs AVX512_BF16; env\n"
-        "                   BERTSTUDIO_PRECISION)\n"
+        "                   reference's answers), fp16 (f16 weights: half the weight\n"
+        "                   memory, ~1e-3 error, every CPU) or bf16 (about 2x faster,\n"
+        "                   half the weight memory, ~1e-2 error; 2x needs AVX512_BF16;\n"
+        "                   env BERTSTUDIO_PRECISION)\n"
         "  --web-dir DIR    serve the studio from DIR (a build of web/, for developing it)\n"
         "                   instead of the copy embedded in the binary\n"
         "  --quiet          no access log on stderr\n\n"
@@ -124,9 +125,9 @@ int bs_cli_serve(int argc, char **argv)
                                       opts.web_dir);
     }
     if (precision && (opts.precision = bs_precision_parse(precision)) < 0)
-        return bs_cli_usage_error("--precision %s is not f32 or bf16", precision);
+        return bs_cli_usage_error("--precision %s is not f32, fp16 or bf16", precision);
     if (!bs_precision_supported((bs_precision)opts.precision))
-        return bs_cli_usage_error("--precision %s needs a CPU with AVX512_BF16; this one lacks it",
+        return bs_cli_usage_error("--precision %s is not supported by this CPU's kernel path",
                                   precision);
 
     /* Block the stop signals in every thread (the server's threads inherit

@@ -322,7 +322,7 @@ int bs_hub_download(bs_hub *hub, const bs_hub_download_req *req, bs_hub_progress
     snprintf(staging, sizeof staging, "%s/%s@%s", hub->partial_dir, flat, frev);
     rc = bs_hub_mkdirs(staging, err);
     bs_hub_fetch f = {.endpoint = hub->endpoint,
-                      .token = hub->token,
+                      .token = req->token && *req->token ? req->token : hub->token,
                       .repo = req->model_name,
                       .revision = rev,
                       .cb = cb,

@@ -115,6 +115,7 @@ typedef struct bs_hub_download_req {
     const char *revision;       /* NULL = "main" */
     const char *task_type;      /* NULL = derived from config.json */
     const char *cache_priority; /* NULL = "normal" */
+    const char *token;          /* NULL or "": the hub's (HF_TOKEN) */
 } bs_hub_download_req;
 
 /* Downloads the files inference needs, verifies them, validates the folder,

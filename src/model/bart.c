@@ -284,9 +284,9 @@ static int decode_run(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, 
     for (int l = 0; l < cf->dec_layers; l++) {
         const bs_layer *L = &m->dec_layers[l];
         float *K = c->k + (size_t)l * per, *Vc = c->v + (size_t)l * per;
-        bs_dense qkv[3] = {{L->q.w, L->q.b, H, q, 0, BS_ACT_NONE, L->q.packed},
-                           {L->k.w, L->k.b, H, kn, 0, BS_ACT_NONE, L->k.packed},
-                           {L->v.w, L->v.b, H, vn, 0, BS_ACT_NONE, L->v.packed}};
+        bs_dense qkv[3] = {{.w = L->q.w, .b = L->q.b, .N = H, .y = q, .packed = L->q.packed},
+                           {.w = L->k.w, .b = L->k.b, .N = H, .y = kn, .packed = L->k.packed},
+                           {.w = L->v.w, .b = L->v.b, .N = H, .y = vn, .packed = L->v.packed}};
         bs_linear_multi(m->pool, x, M, H, qkv, 3);
         for (int r = 0; r < R; r++) {
             memcpy(K + r * row_stride + (size_t)c->len * H, kn + (size_t)r * n_new * H,

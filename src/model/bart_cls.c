@@ -67,9 +67,9 @@ void bs_bart_cls_logits(const bs_model *m, const bs_batch *batch, const bs_enc_b
                      .cross_len = b->len};
     for (int l = 0; l < cf->dec_layers; l++) {
         const bs_layer *L = &m->dec_layers[l];
-        bs_dense qkv[3] = {{L->q.w, L->q.b, H, b->q, 0, BS_ACT_NONE, L->q.packed},
-                           {L->k.w, L->k.b, H, b->k, 0, BS_ACT_NONE, L->k.packed},
-                           {L->v.w, L->v.b, H, b->v, 0, BS_ACT_NONE, L->v.packed}};
+        bs_dense qkv[3] = {{.w = L->q.w, .b = L->q.b, .N = H, .y = b->q, .packed = L->q.packed},
+                           {.w = L->k.w, .b = L->k.b, .N = H, .y = b->k, .packed = L->k.packed},
+                           {.w = L->v.w, .b = L->v.b, .N = H, .y = b->v, .packed = L->v.packed}};
         bs_linear_multi(m->pool, x, T, H, qkv, 3);
         bs_linear(m->pool, b->x, T, H, L->ck.w, L->ck.b, H, ck, BS_ACT_NONE);
         bs_linear(m->pool, b->x, T, H, L->cv.w, L->cv.b, H, cv, BS_ACT_NONE);

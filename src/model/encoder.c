@@ -7,7 +7,7 @@
 
 void bs_lin_run(bs_pool *pool, const float *x, int M, const bs_lin *l, float *y, bs_act act)
 {
-    bs_dense d = {l->w, l->b, l->out, y, 0, act, l->packed};
+    bs_dense d = {.w = l->w, .b = l->b, .N = l->out, .y = y, .act = act, .packed = l->packed};
     bs_linear_multi(pool, x, M, l->in, &d, 1);
 }
 
@@ -16,20 +16,37 @@ void bs_run_layer(const bs_model *m, const bs_layer *L, int n_heads, int inter,
 {
     bs_pool *pool = m->pool;
     int H = m->cfg.hidden, T = b->T, hd = H / n_heads;
-    bs_dense qkv[3] = {{L->q.w, L->q.b, H, b->q, 0, BS_ACT_NONE, L->q.packed},
-                       {L->k.w, L->k.b, H, b->k, 0, BS_ACT_NONE, L->k.packed},
-                       {L->v.w, L->v.b, H, b->v, 0, BS_ACT_NONE, L->v.packed}};
+    bs_dense qkv[3] = {{.w = L->q.w, .b = L->q.b, .N = H, .y = b->q, .packed = L->q.packed},
+                       {.w = L->k.w, .b = L->k.b, .N = H, .y = b->k, .packed = L->k.packed},
+                       {.w = L->v.w, .b = L->v.b, .N = H, .y = b->v, .packed = L->v.packed}};
     bs_linear_multi(pool, b->x, T, H, qkv, 3);
     bs_attn_args a = {b->q,   b->k,      b->v,    H,      H,
                       H,      b->ctx,    H,       b->off, b->off,
                       b->len, b->n_seqs, n_heads, hd,     1.0f / sqrtf((float)hd),
                       0};
     bs_attention(pool, &a, b->attn_scratch);
-    bs_lin_run(pool, b->ctx, T, &L->o, b->tmp, BS_ACT_NONE);
-    bs_add_layernorm_rows(pool, b->x, b->tmp, T, H, L->ln_attn.g, L->ln_attn.b, m->cfg.eps);
+    /* each output projection with its residual + LayerNorm in one job */
+    bs_dense o = {.w = L->o.w,
+                  .b = L->o.b,
+                  .N = H,
+                  .y = b->tmp,
+                  .packed = L->o.packed,
+                  .ln_x = b->x,
+                  .ln_g = L->ln_attn.g,
+                  .ln_b = L->ln_attn.b,
+                  .ln_eps = m->cfg.eps};
+    bs_linear_multi(pool, b->ctx, T, H, &o, 1);
     bs_lin_run(pool, b->x, T, &L->ff1, b->ff, m->cfg.act);
-    bs_lin_run(pool, b->ff, T, &L->ff2, b->tmp, BS_ACT_NONE);
-    bs_add_layernorm_rows(pool, b->x, b->tmp, T, H, L->ln_ffn.g, L->ln_ffn.b, m->cfg.eps);
+    bs_dense f2 = {.w = L->ff2.w,
+                   .b = L->ff2.b,
+                   .N = H,
+                   .y = b->tmp,
+                   .packed = L->ff2.packed,
+                   .ln_x = b->x,
+                   .ln_g = L->ln_ffn.g,
+                   .ln_b = L->ln_ffn.b,
+                   .ln_eps = m->cfg.eps};
+    bs_linear_multi(pool, b->ff, T, L->ff2.in, &f2, 1);
 }
 
 void bs_run_encoder(const bs_model *m, const bs_enc_bufs *b)

@@ -2,6 +2,7 @@
  * Order: config.json (cheap checks first), then the safetensors weights. */
 #include "model/model_impl.h"
 #include "util/file.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,13 +31,16 @@ static int load(const char *dir, const bs_model_opts *opts, int shapes_only, bs_
     bs_model_opts_default(&def);
     if (opts && opts->n_threads > 0) def.n_threads = opts->n_threads;
     if (opts) def.precision = opts->precision;
+    const char *why;
+    int crc = bs_cpu_check(&why, err); /* a BS_CPU this CPU cannot run */
+    if (crc < 0) return crc;
+    bs_log_info("model", "%s: kernels: %s (%s)", dir, bs_cpu_path_name(bs_cpu_path_get()), why);
     if (def.precision != BS_PRECISION_F32 && !bs_precision_supported(def.precision))
-        return bs_err_set(
-            err, BS_EUNSUPPORTED,
-            def.precision == BS_PRECISION_BF16
-                ? "%s: precision bf16 needs a CPU with AVX512_BF16, which this one lacks"
-                : "%s: unknown precision",
-            dir);
+        return bs_err_set(err, BS_EUNSUPPORTED,
+                          def.precision == BS_PRECISION_BF16
+                              ? "%s: precision bf16 is not supported by this kernel path"
+                              : "%s: unknown precision",
+                          dir);
     bs_model *m = calloc(1, sizeof *m);
     if (!m) return bs_err_set(err, BS_ENOMEM, "%s: out of memory", dir);
     m->shapes_only = shapes_only;
@@ -131,6 +135,7 @@ void bs_model_free(bs_model *m)
     free(m->files);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
+    free(m->lazy);
     free(m->layers);
     free(m->dec_layers);
     bs_config_free(&m->cfg);
@@ -212,18 +217,20 @@ bs_precision bs_model_precision(const bs_model *m)
 int bs_precision_supported(bs_precision p)
 {
     return p == BS_PRECISION_F32 ||
-           (p == BS_PRECISION_BF16 && bs_gemm_packed_available(BS_PACK_BF16));
+           (p == BS_PRECISION_FP16 && bs_gemm_packed_available(BS_PACK_F16)) ||
+           (p == BS_PRECISION_BF16 && bs_gemm_packed_available(BS_PACK_BF16W));
 }
 
 const char *bs_precision_name(bs_precision p)
 {
-    return p == BS_PRECISION_BF16 ? "bf16" : "f32";
+    return p == BS_PRECISION_BF16 ? "bf16" : p == BS_PRECISION_FP16 ? "fp16" : "f32";
 }
 
 int bs_precision_parse(const char *name)
 {
     if (name && !strcmp(name, "f32")) return BS_PRECISION_F32;
     if (name && !strcmp(name, "bf16")) return BS_PRECISION_BF16;
+    if (name && !strcmp(name, "fp16")) return BS_PRECISION_FP16;
     return -1;
 }
 int bs_model_num_layers(const bs_model *m)

@@ -21,6 +21,10 @@ typedef struct bs_lin {
     const float *w, *b; /* w [out][in] */
     int out, in;
     const bs_packed *packed; /* w re-laid for the packed GEMM, or NULL */
+    /* An F16/BF16 weight as the file holds it, until bs_w_pack_layers packs it
+     * straight from there or (not packed) widens it into w. */
+    const uint16_t *w16;
+    int w16_bf; /* w16 is bfloat16 (else IEEE half) */
 } bs_lin;
 
 typedef struct bs_ln {
@@ -71,6 +75,8 @@ struct bs_model {
     size_t n_files;
     void **owned; /* upcast F16/BF16 copies */
     size_t n_owned, cap_owned;
+    bs_lin **lazy; /* linears whose F16/BF16 weight is not widened yet (w16) */
+    size_t n_lazy, cap_lazy;
 
     /* embeddings */
     const float *word, *pos, *type; /* [vocab][E], [max_pos][E], [type_vocab][E] */

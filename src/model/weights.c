@@ -112,8 +112,10 @@ static int keep(bs_model *m, void *p)
     return 0;
 }
 
+/* defer, when not NULL, takes an F16/BF16 tensor as the file holds it
+ * (defer->w16) instead of a widened copy in *out. */
 static int lookup(bs_model *m, const char *const *prefixes, const char *name, int64_t d0,
-                  int64_t d1, const float **out, int required, bs_err *err)
+                  int64_t d1, const float **out, int required, bs_lin *defer, bs_err *err)
 {
     *out = NULL;
     const bs_st_file *f = NULL;
@@ -161,6 +163,19 @@ static int lookup(bs_model *m, const char *const *prefixes, const char *name, in
         *out = t->data;
         return 0;
     }
+    if (defer) {
+        if (m->n_lazy == m->cap_lazy) {
+            size_t cap = m->cap_lazy ? m->cap_lazy * 2 : 64;
+            bs_lin **l = realloc(m->lazy, cap * sizeof *l);
+            if (!l) return bs_err_set(err, BS_ENOMEM, "%s: out of memory", f->path);
+            m->lazy = l;
+            m->cap_lazy = cap;
+        }
+        m->lazy[m->n_lazy++] = defer;
+        defer->w16 = t->data;
+        defer->w16_bf = t->dtype == BS_DT_BF16;
+        return 0;
+    }
     float *buf = malloc(n * sizeof *buf);
     if (!buf || keep(m, buf) < 0) {
         free(buf);
@@ -177,13 +192,13 @@ static int lookup(bs_model *m, const char *const *prefixes, const char *name, in
 int bs_w_get(bs_model *m, const char *const *prefixes, const char *name, int64_t d0, int64_t d1,
              const float **out, bs_err *err)
 {
-    return lookup(m, prefixes, name, d0, d1, out, 1, err);
+    return lookup(m, prefixes, name, d0, d1, out, 1, NULL, err);
 }
 
 int bs_w_opt(bs_model *m, const char *const *prefixes, const char *name, int64_t d0, int64_t d1,
              const float **out, bs_err *err)
 {
-    return lookup(m, prefixes, name, d0, d1, out, 0, err);
+    return lookup(m, prefixes, name, d0, d1, out, 0, NULL, err);
 }
 
 int bs_w_lin(bs_model *m, const char *const *prefixes, const char *name, int out, int in, bs_lin *l,
@@ -194,7 +209,8 @@ int bs_w_lin(bs_model *m, const char *const *prefixes, const char *name, int out
     snprintf(bn, sizeof bn, "%s.bias", name);
     l->out = out;
     l->in = in;
-    int rc = bs_w_get(m, prefixes, wn, out, in, &l->w, err);
+    l->w16 = NULL;
+    int rc = lookup(m, prefixes, wn, out, in, &l->w, 1, l, err);
     if (rc == 0) rc = bs_w_get(m, prefixes, bn, out, 0, &l->b, err);
     return rc;
 }
@@ -233,13 +249,46 @@ struct pack_job {
     const bs_model *m;
     bs_lin **lins;
     bs_pack_kind kind;
+    int failed;
 };
+
+/* Linears left unpacked (heads, BART's cross-attention keys, BS_GEMM=blas)
+ * get their F16/BF16 weight widened to F32 now, once. */
+static int widen_rest(bs_model *m, bs_err *err)
+{
+    for (size_t i = 0; i < m->n_lazy; i++) {
+        bs_lin *l = m->lazy[i];
+        if (l->packed || !l->w16) continue;
+        size_t n = (size_t)l->out * (size_t)l->in;
+        float *buf = malloc(n * sizeof *buf);
+        if (!buf || keep(m, buf) < 0) {
+            free(buf);
+            return bs_err_set(err, BS_ENOMEM, "out of memory converting a %d x %d weight to F32",
+                              l->out, l->in);
+        }
+        if (l->w16_bf)
+            bs_bf16_to_f32(l->w16, buf, n);
+        else
+            bs_f16_to_f32(l->w16, buf, n);
+        l->w = buf;
+        l->w16 = NULL;
+    }
+    return 0;
+}
 
 static void pack_task(void *ctx, int t, int worker)
 {
     struct pack_job *j = ctx;
     (void)worker;
     bs_lin *l = j->lins[t];
+    if (l->w16) { /* straight from the file's F16/BF16: no F32 copy */
+        if (bs_pack_weights_h16(l->w16, l->w16_bf, l->out, l->in, j->kind, (bs_packed *)l->packed) <
+            0)
+            __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        else
+            release_mapped(j->m, (const float *)l->w16, (size_t)l->out * (size_t)l->in * 2);
+        return;
+    }
     bs_pack_weights(l->w, l->out, l->in, j->kind, (bs_packed *)l->packed);
     /* Right away, so that at most one weight per thread is held twice. */
     release_mapped(j->m, l->w, (size_t)l->out * (size_t)l->in * sizeof(float));
@@ -247,13 +296,17 @@ static void pack_task(void *ctx, int t, int worker)
 
 int bs_w_pack_layers(bs_model *m, bs_err *err)
 {
-    /* bf16 exists only as packed panels; f32 may also run on BLAS (BS_GEMM=blas
+    /* bf16 and fp16 exist only as packed panels; f32 may also run on BLAS (BS_GEMM=blas
      * compares the two). */
     const char *env = getenv("BS_GEMM");
-    bs_pack_kind kind = m->precision == BS_PRECISION_BF16 ? BS_PACK_BF16 : BS_PACK_F32;
-    if (!bs_gemm_packed_available(kind) ||
-        (kind == BS_PACK_F32 && env && strcmp(env, "blas") == 0))
-        return 0;
+    /* bf16: AVX512_BF16 dot products where the path has them, else bf16
+     * weights widened in the kernel (activations stay f32) */
+    bs_pack_kind bf = bs_gemm_packed_available(BS_PACK_BF16) ? BS_PACK_BF16 : BS_PACK_BF16W;
+    bs_pack_kind kind = m->precision == BS_PRECISION_BF16   ? bf
+                        : m->precision == BS_PRECISION_FP16 ? BS_PACK_F16
+                                                            : BS_PACK_F32;
+    if (!bs_gemm_packed_available(kind) || (kind == BS_PACK_F32 && env && strcmp(env, "blas") == 0))
+        return widen_rest(m, err);
     int n_dec = m->cfg.fam == BS_FAM_BART ? m->cfg.dec_layers : 0, n = 0;
     bs_lin **todo = calloc((size_t)(m->n_enc_layers + n_dec) * 8, sizeof *todo);
     if (!todo) return bs_err_set(err, BS_ENOMEM, "out of memory packing weights");
@@ -262,7 +315,7 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
         bs_lin *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->cq, &L->co, &L->ff1, &L->ff2};
         for (size_t j = 0; j < sizeof lins / sizeof lins[0]; j++) {
             bs_lin *l = lins[j];
-            if (!l->w) continue;
+            if (!l->w && !l->w16) continue;
             bs_packed *p = NULL;
             if (posix_memalign((void **)&p, 64, bs_packed_bytes(l->out, l->in, kind)) != 0 ||
                 keep(m, p) < 0) {
@@ -276,8 +329,9 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
         }
     }
     /* Packing reads every weight once: spread it over the compute threads. */
-    struct pack_job j = {m, todo, kind};
+    struct pack_job j = {m, todo, kind, 0};
     bs_pool_run(m->pool, n, pack_task, &j);
     free(todo);
-    return 0;
+    if (j.failed) return bs_err_set(err, BS_ENOMEM, "out of memory packing weights");
+    return widen_rest(m, err);
 }

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sandbox/sandbox.h"
@@ -100,6 +101,7 @@ static int spawn_worker(bs_sandbox *sb, bs_err *err)
     if (n <= 0) {
         int st = 0;
         pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid) sb->pid = 0; /* reaped: its number may be reused */
         reap(sb);
         if (w == pid && WIFEXITED(st))
             return bs_err_set(err, BS_EIO,
@@ -237,7 +239,17 @@ static void describe_timeout(const bs_sandbox_limits *lim, bs_sandbox_result *ou
 static int worker_gone(bs_sandbox *sb)
 {
     pthread_mutex_lock(&sb->mu);
-    int gone = sb->pid <= 0 || waitpid(sb->pid, NULL, WNOHANG) == sb->pid;
+    /* The channel's end without an exit message: a live worker sends one
+     * unless the child flooded the socket, a dying one is a zombie in
+     * moments (SIGKILL is not instant). */
+    int gone = sb->pid <= 0;
+    for (int i = 0; i < 40 && !gone; i++) {
+        gone = waitpid(sb->pid, NULL, WNOHANG) == sb->pid;
+        if (!gone) {
+            struct timespec ts = {.tv_nsec = 5000000};
+            nanosleep(&ts, NULL);
+        }
+    }
     if (gone) {
         if (sb->ctl >= 0) close(sb->ctl);
         sb->ctl = -1;
@@ -275,8 +287,8 @@ static void describe_exit(const json_t *ex, const bs_sandbox_limits *lim, bs_san
     }
 }
 
-static int run_job(bs_sandbox *sb, json_t *job, const bs_sandbox_limits *lim,
-                   bs_sandbox_call_fn call, void *ud, bs_sandbox_result *out, bs_err *err)
+static int run_once(bs_sandbox *sb, json_t *job, const bs_sandbox_limits *lim, int *heard,
+                    bs_sandbox_call_fn call, void *ud, bs_sandbox_result *out, bs_err *err)
 {
     memset(out, 0, sizeof *out);
     int64_t t0 = bs_time_mono_ns();
@@ -337,6 +349,7 @@ static int run_job(bs_sandbox *sb, json_t *job, const bs_sandbox_limits *lim,
             }
             break;
         }
+        *heard = 1;
         const char *op = json_string_value(json_object_get(msg, "op"));
         op = op ? op : "";
         if (!strcmp(op, "call") && !have_result) {
@@ -401,6 +414,18 @@ static int run_job(bs_sandbox *sb, json_t *job, const bs_sandbox_limits *lim,
     close(fd);
     out->seconds = (double)(bs_time_mono_ns() - t0) / 1e9;
     if (rc) bs_sandbox_result_clear(out);
+    return rc;
+}
+
+/* A worker that died between taking a run and forking its child (killed,
+ * or crashed) costs nothing of the run: it is tried once more on the
+ * restarted worker. A run that was heard from is never repeated. */
+static int run_job(bs_sandbox *sb, json_t *job, const bs_sandbox_limits *lim,
+                   bs_sandbox_call_fn call, void *ud, bs_sandbox_result *out, bs_err *err)
+{
+    int heard = 0;
+    int rc = run_once(sb, job, lim, &heard, call, ud, out, err);
+    if (rc == BS_EIO && !heard) rc = run_once(sb, job, lim, &heard, call, ud, out, err);
     return rc;
 }
 

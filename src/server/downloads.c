@@ -26,8 +26,9 @@ typedef struct job {
     struct job *next;
     char name[BS_HUB_NAME_MAX + 1];
     char revision[129], task_type[32], priority[16];
-    int finished;   /* 0 running, 1 succeeded, -1 failed */
-    json_t *events; /* [{"id", "event", "data"}], the last MAX_EVENTS */
+    char token[512]; /* the hf_token setting when the job started ("": none) */
+    int finished;    /* 0 running, 1 succeeded, -1 failed */
+    json_t *events;  /* [{"id", "event", "data"}], the last MAX_EVENTS */
     int64_t next_id;
     int64_t last_progress_ns;
     bs_err err;
@@ -149,7 +150,8 @@ static void *download_main(void *arg)
     bs_hub_download_req r = {.model_name = j->name,
                              .revision = j->revision[0] ? j->revision : NULL,
                              .task_type = j->task_type[0] ? j->task_type : NULL,
-                             .cache_priority = j->priority[0] ? j->priority : NULL};
+                             .cache_priority = j->priority[0] ? j->priority : NULL,
+                             .token = j->token[0] ? j->token : NULL};
     json_t *doc = NULL;
     bs_err err = {0};
     char name[sizeof j->name];
@@ -249,6 +251,7 @@ int bs_downloads_start(bs_downloads *s, const bs_hub_download_req *r, bs_err *er
     snprintf(j->revision, sizeof j->revision, "%s", r->revision ? r->revision : "");
     snprintf(j->task_type, sizeof j->task_type, "%s", r->task_type ? r->task_type : "");
     snprintf(j->priority, sizeof j->priority, "%s", r->cache_priority ? r->cache_priority : "");
+    snprintf(j->token, sizeof j->token, "%s", r->token ? r->token : "");
     j->readers = 0;
     /* Detached: its stack goes when it ends, not when someone joins it
      * (3,000 finished downloads used to keep 27 GB of address space). */

@@ -157,9 +157,6 @@ static struct MHD_Response *stream_response(exchange *ex)
 static enum MHD_Result queue(struct MHD_Connection *conn, exchange *ex)
 {
     bs_response *res = &ex->res;
-    /* OpenAI clients parse only OpenAI's error shape, whatever refused. */
-    const char *path = ex->req.path ? ex->req.path : "";
-    if (!strncmp(path, "/v1", 3) && (path[3] == '/' || path[3] == 0)) bs_reply_openai_shape(res);
     struct MHD_Response *r =
         res->stream ? stream_response(ex)
                     : MHD_create_response_from_buffer(res->body.len,
@@ -310,6 +307,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ex->req.server = srv;
         ex->req.method = method;
         ex->req.path = url;
+        /* OpenAI clients parse only OpenAI's error shape, whatever refuses. */
+        ex->res.openai_errors = !strncmp(url, "/v1", 3) && (url[3] == '/' || url[3] == 0);
         ex->req.conn = conn;
         ex->req.started_ns = bs_time_mono_ns();
         ex->req.route_index = bs_routes_count;

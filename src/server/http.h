@@ -83,6 +83,10 @@ typedef struct bs_response {
     void *stream_ud;
     void (*stream_free)(void *ud);
     size_t streamed; /* bytes sent so far, for the access log */
+    /* Error answers take OpenAI's shape (a /v1/... path): chosen when the
+     * exchange begins, before any byte is written, so that no answer is
+     * parsed again to be re-shaped. */
+    int openai_errors;
 } bs_response;
 
 /* A request header (case-insensitive name), or NULL. */
@@ -138,16 +142,25 @@ void bs_reply_error(bs_response *res, int status, const char *error, const char 
  * 429, BS_EUNPROCESSABLE 422, BS_EBUSY and BS_ESTORE 503 with Retry-After
  * (counted in /metrics as store errors), anything else 500. */
 void bs_reply_err(bs_request *req, bs_response *res, const bs_err *err);
-/* Re-shapes an error answer made in the envelope (status >= 400) as
- * OpenAI's {"error": {"message", "type", "param", "code"}}, keeping the
- * status and headers (Allow, Retry-After, rate-limit headers); any other
- * answer is left as it is. Every error answer on a /v1/... path goes
- * through it (routing 404/405, 413, malformed bodies, refusals by
- * authentication, permissions and rate limits, shutdown 503). Type
+/* Error answers on a /v1/... path (res->openai_errors, set when the exchange
+ * begins) are written by bs_reply_error directly in OpenAI's
+ * {"error": {"message", "type", "param", "code"}}, keeping the status and
+ * headers (Allow, Retry-After, rate-limit headers): routing 404/405, 413,
+ * malformed bodies, refusals by authentication, permissions and rate
+ * limits, shutdown 503. This function re-shapes an answer already written
+ * in the envelope (status >= 400) the same way; any other answer is left as
+ * it is. Type
  * "invalid_request_error" below 500, "server_error" from 500; 401 code
  * "invalid_api_key", 403 "insufficient_permissions", 404 "unknown_url",
  * 429 type "requests" code "rate_limit_exceeded", other codes null. */
 void bs_reply_openai_shape(bs_response *res);
+/* The success envelope around a `data` written apart (by rows, or
+ * streamed): open appends {"success":true,"data": and close its final },
+ * so that only this file spells the envelope; bs_reply_envelope_bytes is
+ * what the two add to the answer's size. */
+void bs_reply_envelope_open(bs_buf *out);
+void bs_reply_envelope_close(bs_buf *out);
+size_t bs_reply_envelope_bytes(void);
 /* Any JSON body as is (e.g. OpenAI-shaped responses); takes ownership. */
 void bs_reply_json(bs_response *res, int status, json_t *body);
 

@@ -19,6 +19,23 @@ static void set_body(bs_response *res, int status, json_t *body)
     json_decref(body);
 }
 
+static const char envelope_open[] = "{\"success\":true,\"data\":";
+
+void bs_reply_envelope_open(bs_buf *out)
+{
+    bs_buf_puts(out, envelope_open);
+}
+
+void bs_reply_envelope_close(bs_buf *out)
+{
+    bs_buf_putc(out, '}');
+}
+
+size_t bs_reply_envelope_bytes(void)
+{
+    return sizeof envelope_open - 1 + 1;
+}
+
 void bs_reply_json(bs_response *res, int status, json_t *body)
 {
     set_body(res, status, body);
@@ -33,6 +50,38 @@ void bs_reply_ok(bs_response *res, int status, json_t *data, const char *message
     set_body(res, status, env);
 }
 
+/* OpenAI's {"error": {"message", "type", "param", "code"}} for an error of
+ * this status: its own types and codes for 401, 403, 404 and 429. */
+static void openai_error(bs_response *res, int status, const char *error, const char *detail)
+{
+    char msg[1200];
+    if (error && detail)
+        snprintf(msg, sizeof msg, "%s: %s", error, detail);
+    else
+        snprintf(msg, sizeof msg, "%s", error ? error : detail ? detail : "request refused");
+    const char *type = "invalid_request_error", *code = NULL;
+    switch (status) {
+    case 401:
+        code = "invalid_api_key";
+        break;
+    case 403:
+        code = "insufficient_permissions";
+        break;
+    case 404:
+        code = "unknown_url"; /* the handlers' own 404s (a model) are in OpenAI's shape already */
+        break;
+    case 429:
+        type = "requests";
+        code = "rate_limit_exceeded";
+        break;
+    default:
+        if (status >= 500) type = "server_error";
+    }
+    json_t *o = json_pack("{s:{s:s, s:s, s:n, s:s?}}", "error", "message", msg, "type", type,
+                          "param", "code", code);
+    set_body(res, status, o);
+}
+
 void bs_reply_error(bs_response *res, int status, const char *error, const char *detail_fmt, ...)
 {
     char detail[1024];
@@ -40,13 +89,21 @@ void bs_reply_error(bs_response *res, int status, const char *error, const char 
     va_start(ap, detail_fmt);
     vsnprintf(detail, sizeof detail, detail_fmt, ap);
     va_end(ap);
-    json_t *env = json_object();
-    json_object_set_new(env, "success", json_false());
     /* json_string rejects invalid UTF-8: a detail quoting bad input must not
      * lose the whole answer, so fall back to a lossy copy. */
     json_t *e = json_string(error), *d = json_string(detail);
-    json_object_set_new(env, "error", e ? e : json_string("invalid request"));
-    json_object_set_new(env, "detail", d ? d : json_string("(detail contained invalid UTF-8)"));
+    if (!e) e = json_string("invalid request");
+    if (!d) d = json_string("(detail contained invalid UTF-8)");
+    if (res->openai_errors) {
+        openai_error(res, status, json_string_value(e), json_string_value(d));
+        json_decref(e);
+        json_decref(d);
+        return;
+    }
+    json_t *env = json_object();
+    json_object_set_new(env, "success", json_false());
+    json_object_set_new(env, "error", e);
+    json_object_set_new(env, "detail", d);
     json_object_set_new(env, "status_code", json_integer(status));
     set_body(res, status, env);
 }
@@ -115,38 +172,8 @@ void bs_reply_openai_shape(bs_response *res)
     if (res->status < 400 || res->stream) return;
     json_t *env = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, NULL);
     /* Only envelope errors: an answer already in OpenAI's shape is kept. */
-    if (!json_is_false(json_object_get(env, "success"))) {
-        json_decref(env);
-        return;
-    }
-    const char *error = json_string_value(json_object_get(env, "error"));
-    const char *detail = json_string_value(json_object_get(env, "detail"));
-    char msg[1200];
-    if (error && detail)
-        snprintf(msg, sizeof msg, "%s: %s", error, detail);
-    else
-        snprintf(msg, sizeof msg, "%s", error ? error : detail ? detail : "request refused");
-    /* OpenAI's own types and codes for these statuses. */
-    const char *type = "invalid_request_error", *code = NULL;
-    switch (res->status) {
-    case 401:
-        code = "invalid_api_key";
-        break;
-    case 403:
-        code = "insufficient_permissions";
-        break;
-    case 404:
-        code = "unknown_url"; /* the handlers' own 404s (a model) are in OpenAI's shape already */
-        break;
-    case 429:
-        type = "requests";
-        code = "rate_limit_exceeded";
-        break;
-    default:
-        if (res->status >= 500) type = "server_error";
-    }
+    if (json_is_false(json_object_get(env, "success")))
+        openai_error(res, res->status, json_string_value(json_object_get(env, "error")),
+                     json_string_value(json_object_get(env, "detail")));
     json_decref(env);
-    json_t *o = json_pack("{s:{s:s, s:s, s:n, s:s?}}", "error", "message", msg, "type", type,
-                          "param", "code", code);
-    set_body(res, res->status, o);
 }

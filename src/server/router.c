@@ -37,6 +37,14 @@ static int match(const char *pattern, const char *path, bs_request *req)
     return 1;
 }
 
+/* Whether row r serves req (rows without a predicate serve every request). */
+static int serves(const bs_route *r, bs_request *req)
+{
+    for (size_t i = 0; i < bs_route_whens_count; i++)
+        if (bs_route_whens[i].handler == r->handler) return bs_route_whens[i].pred(req);
+    return 1;
+}
+
 const bs_route *bs_router_match(const bs_route *routes, size_t n, bs_request *req, int *status,
                                 char *allow, size_t allow_len)
 {
@@ -48,6 +56,7 @@ const bs_route *bs_router_match(const bs_route *routes, size_t n, bs_request *re
         /* HEAD is GET without the body (the HTTP library drops it). */
         if (!strcmp(routes[i].method, req->method) ||
             (!strcmp(req->method, "HEAD") && !strcmp(routes[i].method, "GET"))) {
+            if (!serves(&routes[i], req)) continue;
             found_method = 1;
             if (match(routes[i].pattern, req->path, req)) return &routes[i];
             break; /* a path parameter too long to hold: no such resource */

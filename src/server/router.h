@@ -26,6 +26,16 @@ typedef struct bs_route {
     const bs_field_spec *body;
 } bs_route;
 
+/* A route row that serves only the requests pred accepts (its handler
+ * names the row): where one path serves two APIs (docs/compat.md), the
+ * row of the original product's shape comes first with its predicate, and
+ * a request it refuses goes on to the next row of the same method and
+ * path. The permission stays in the row, so the table keeps deciding. */
+typedef struct bs_route_when {
+    bs_handler_fn handler;
+    int (*pred)(bs_request *req);
+} bs_route_when;
+
 /* Finds the route for req->method and req->path, filling req's path
  * parameters. Returns the route, or NULL with *status set to 404 or 405
  * (and *allow listing the methods the path accepts, for 405). */
@@ -35,5 +45,8 @@ const bs_route *bs_router_match(const bs_route *routes, size_t n, bs_request *re
 /* The product's route table (server/routes.c). */
 extern const bs_route bs_routes[];
 extern const size_t bs_routes_count;
+/* The predicates of the rows that have one (server/routes.c). */
+extern const bs_route_when bs_route_whens[];
+extern const size_t bs_route_whens_count;
 
 #endif

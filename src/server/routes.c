@@ -2,7 +2,14 @@
  * the permission it needs (BS_ROUTE_PUBLIC: none; 0: any valid key or
  * session), and the field table of its body (optional). This table is the
  * only place where permissions are decided. Handlers live in
- * server/handlers/, one file per resource. */
+ * server/handlers/, one file per resource.
+ *
+ * Paths shared with the original product's API (docs/compat.md) have two
+ * rows of the same method and path: first the original's, which serves
+ * only the requests its predicate (bs_route_whens, below) accepts, then
+ * ours for every other request. Each row carries its own permission, so a
+ * permission that depends on the request's shape is still decided here. */
+#include "server/handlers/compat.h"
 #include "server/handlers/handlers.h"
 #include "server/router.h"
 
@@ -22,15 +29,23 @@ const bs_route bs_routes[] = {
     /* auth */
     {"POST", "/auth/login", bs_handle_auth_login, PUBLIC, bs_body_login},
     {"POST", "/auth/logout", bs_handle_auth_logout, ANY_KEY, NULL},
+    /* the original's shape without a credential: public {"authenticated": false} */
+    {"GET", "/auth/check", bs_handle_compat_auth_anonymous, PUBLIC, NULL},
+    {"GET", "/auth/check", bs_handle_compat_auth_check, ANY_KEY, NULL},
     {"GET", "/auth/check", bs_handle_auth_check, ANY_KEY, NULL},
+    {"POST", "/logout", bs_handle_compat_logout, ANY_KEY, NULL},
     /* keys, sessions, settings, logs, admin */
+    {"POST", "/api-keys", bs_handle_compat_keys_create, ADMIN_WRITE, NULL},
     {"POST", "/api-keys", bs_handle_keys_create, ADMIN_WRITE, bs_body_key_create},
+    {"GET", "/api-keys", bs_handle_compat_keys_list, ADMIN_READ, NULL},
     {"GET", "/api-keys", bs_handle_keys_list, ADMIN_READ, NULL},
     {"GET", "/api-keys/{id}", bs_handle_keys_get, ADMIN_READ, NULL},
     {"PATCH", "/api-keys/{id}", bs_handle_keys_update, ADMIN_WRITE, bs_body_key_update},
     {"DELETE", "/api-keys/{id}", bs_handle_keys_revoke, ADMIN_WRITE, NULL},
     {"GET", "/sessions", bs_handle_sessions_list, ADMIN_READ, NULL},
+    {"GET", "/settings", bs_handle_compat_settings_get, ADMIN_READ, NULL},
     {"GET", "/settings", bs_handle_settings_list, ADMIN_READ, NULL},
+    {"POST", "/settings", bs_handle_compat_settings_post, ADMIN_WRITE, NULL},
     {"GET", "/settings/{key}", bs_handle_settings_get, ADMIN_READ, NULL},
     {"PUT", "/settings/{key}", bs_handle_settings_put, ADMIN_WRITE, bs_body_setting_put},
     {"GET", "/logs", bs_handle_logs_list, ADMIN_READ, NULL},
@@ -40,12 +55,19 @@ const bs_route bs_routes[] = {
     {"POST", "/admin/batcher", bs_handle_admin_batcher, ADMIN_WRITE, NULL},
     /* models (server/handlers/models.c) */
     {"GET", "/models", bs_handle_models_list, ANY_KEY, NULL},
+    {"GET", "/models/available", bs_handle_compat_models_available, ANY_KEY, NULL},
     {"GET", "/models/available", bs_handle_models_available, ANY_KEY, NULL},
+    {"GET", "/models/downloaded", bs_handle_compat_models_downloaded, ANY_KEY, NULL},
     {"GET", "/models/downloaded", bs_handle_models_downloaded, ANY_KEY, NULL},
+    {"DELETE", "/models/downloaded", bs_handle_compat_models_delete, DOWNLOAD, NULL},
     {"DELETE", "/models/downloaded", bs_handle_models_downloaded_delete, DOWNLOAD, NULL},
+    {"GET", "/models/loaded", bs_handle_compat_models_loaded, ANY_KEY, NULL},
     {"GET", "/models/loaded", bs_handle_models_loaded, ANY_KEY, NULL},
+    {"GET", "/models/loading", bs_handle_compat_models_loading, ANY_KEY, NULL},
     {"GET", "/models/loading", bs_handle_models_loading, ANY_KEY, NULL},
+    {"POST", "/models/load", bs_handle_compat_models_load, DOWNLOAD, NULL},
     {"POST", "/models/load", bs_handle_models_load, DOWNLOAD, NULL},
+    {"POST", "/models/download", bs_handle_compat_models_download, DOWNLOAD, NULL},
     {"POST", "/models/download", bs_handle_models_download, DOWNLOAD, NULL},
     {"POST", "/models/import", bs_handle_models_import, ADMIN_WRITE, NULL},
     {"GET", "/models/{name}/info", bs_handle_models_info, ANY_KEY, NULL},
@@ -71,6 +93,8 @@ const bs_route bs_routes[] = {
     {"POST", "/tokenize", bs_handle_tokenize, EXECUTE, NULL},
     {"POST", "/v1/embeddings", bs_handle_v1_embeddings, EXECUTE, NULL},
     {"GET", "/v1/models", bs_handle_v1_models, EXECUTE, NULL},
+    {"GET", "/v1/models/{name}", bs_handle_v1_model, EXECUTE, NULL},
+    {"GET", "/v1/models/{org}/{name}", bs_handle_v1_model, EXECUTE, NULL},
     /* saved custom tasks (server/handlers/custom_tasks*.c, docs/custom-tasks.md): literal
      * paths before {id}; PUT and DELETE check ownership (owner: tasks:save, others:
      * admin:write) in the handler, since it depends on the stored task */
@@ -88,18 +112,40 @@ const bs_route bs_routes[] = {
     {"GET", "/custom-tasks/{id}", bs_handle_ctasks_get, ANY_KEY, NULL},
     {"PUT", "/custom-tasks/{id}", bs_handle_ctasks_update, ANY_KEY, NULL},
     {"DELETE", "/custom-tasks/{id}", bs_handle_ctasks_delete, ANY_KEY, NULL},
-    /* the original product's routes (docs/serving.md) */
-    {"POST", "/embed", bs_handle_legacy_embed, EXECUTE, NULL},
-    {"POST", "/embed/batch", bs_handle_legacy_embed, EXECUTE, NULL},
-    {"POST", "/classify", bs_handle_legacy_classify, EXECUTE, NULL},
-    {"POST", "/qa", bs_handle_legacy_qa, EXECUTE, NULL},
-    {"POST", "/ner", bs_handle_legacy_ner, EXECUTE, NULL},
-    {"POST", "/fill-mask", bs_handle_legacy_fill_mask, EXECUTE, NULL},
-    {"POST", "/summarize", bs_handle_legacy_summarize, EXECUTE, NULL},
-    {"POST", "/features", bs_handle_legacy_features, EXECUTE, NULL},
-    {"GET", "/stats", bs_handle_stats, EXECUTE, NULL},
+    /* the original product's routes (docs/serving.md, docs/compat.md) */
+    {"POST", "/embed", bs_handle_compat_embed, EXECUTE, NULL},
+    {"POST", "/embed/batch", bs_handle_compat_embed, EXECUTE, NULL},
+    {"POST", "/classify", bs_handle_compat_classify, EXECUTE, NULL},
+    {"POST", "/qa", bs_handle_compat_qa, EXECUTE, NULL},
+    {"POST", "/ner", bs_handle_compat_ner, EXECUTE, NULL},
+    {"POST", "/fill-mask", bs_handle_compat_fill_mask, EXECUTE, NULL},
+    {"POST", "/summarize", bs_handle_compat_summarize, EXECUTE, NULL},
+    {"POST", "/features", bs_handle_compat_features, EXECUTE, NULL},
+    /* counts only (public, as the original); the serving details need a key */
+    {"GET", "/stats", bs_handle_compat_stats, PUBLIC, NULL},
+    {"GET", "/stats/serving", bs_handle_stats, EXECUTE, NULL},
     {"POST", "/custom-task", bs_handle_custom_legacy, EXECUTE, NULL},
     {"POST", "/custom-task/batch", bs_handle_custom_legacy_batch, EXECUTE, NULL},
 };
 
 const size_t bs_routes_count = sizeof bs_routes / sizeof *bs_routes;
+
+/* Which requests the original product's rows serve (server/handlers/compat.c):
+ * its field names on the paths we share; for GETs, which carry none,
+ * ?shape=original or the setting original_get_shapes. */
+const bs_route_when bs_route_whens[] = {
+    {bs_handle_compat_auth_anonymous, bs_compat_is_anonymous},
+    {bs_handle_compat_auth_check, bs_compat_is_original_get},
+    {bs_handle_compat_keys_create, bs_compat_is_bodyless},
+    {bs_handle_compat_keys_list, bs_compat_is_original_get},
+    {bs_handle_compat_settings_get, bs_compat_is_original_get},
+    {bs_handle_compat_models_available, bs_compat_is_original_get},
+    {bs_handle_compat_models_downloaded, bs_compat_is_original_get},
+    {bs_handle_compat_models_delete, bs_compat_is_author_model_query},
+    {bs_handle_compat_models_loaded, bs_compat_is_original_get},
+    {bs_handle_compat_models_loading, bs_compat_is_original_get},
+    {bs_handle_compat_models_load, bs_compat_is_model_id_body},
+    {bs_handle_compat_models_download, bs_compat_is_model_id_body},
+};
+
+const size_t bs_route_whens_count = sizeof bs_route_whens / sizeof *bs_route_whens;

@@ -40,8 +40,8 @@ const bs_setting_def bs_settings_registry[] = {
     {"default_rate_limits", BS_SETTING_JSON,
      "{\"requests_per_minute\":100,\"requests_per_hour\":1000,\"custom_tasks_per_hour\":50}", 0, 0,
      "Rate limits given to new API keys created without rate_limits"},
-    {"max_loaded_models", BS_SETTING_INTEGER, "2", 1, 1024,
-     "Models kept loaded in memory at once (least recently used unloaded first)"},
+    {"max_loaded_models", BS_SETTING_INTEGER, "8", 1, 1024,
+     "Models kept loaded in memory at once (least recently used unloaded first; explicit loads stay until unloaded). 8 fits every playground of the studio in turn"},
     {"model_cache_max_bytes", BS_SETTING_INTEGER, "10737418240", 0, 1e15,
      "Disk space for downloaded models, in bytes (0 = unlimited)"},
     {"max_batch_tokens", BS_SETTING_INTEGER, "8192", 16, 16777216,
@@ -62,6 +62,18 @@ const bs_setting_def bs_settings_registry[] = {
      "How often API key usage counters are written to the store"},
     {"sweep_interval_seconds", BS_SETTING_INTEGER, "3600", 1, 604800,
      "How often old execution logs and sessions are deleted"},
+    {"default_model", BS_SETTING_STRING, "\"bert-base-uncased\"", 0, 0,
+     "The model of the original product's task routes (/embed, /fill-mask, ...) when a request "
+     "names none"},
+    {"original_get_shapes", BS_SETTING_BOOLEAN, "false", 0, 0,
+     "GETs on paths shared with the original product's API (/models/*, /settings, /api-keys, "
+     "/auth/check) answer in its shapes (docs/compat.md)"},
+    {"hf_token", BS_SETTING_STRING, "\"\"", 0, 0,
+     "HuggingFace token for downloads of gated or private models (write-only; empty: the "
+     "HF_TOKEN environment variable)"},
+    {"notify_download_complete", BS_SETTING_BOOLEAN, "true", 0, 0,
+     "The studio tells when a model download completes"},
+    {"notify_on_error", BS_SETTING_BOOLEAN, "true", 0, 0, "The studio tells about errors"},
 };
 /* clang-format on */
 const size_t bs_settings_registry_count =
@@ -160,6 +172,17 @@ static int check_ips(const json_t *v, char *detail, size_t len)
     return 0;
 }
 
+/* An HF token goes into an Authorization header: printable ASCII, no
+ * spaces, bounded (the download job keeps a copy of fixed size). */
+static int token_shape_ok(const char *t)
+{
+    size_t n = strlen(t);
+    if (n > 256) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (t[i] <= 0x20 || t[i] >= 0x7f) return 0;
+    return 1;
+}
+
 int bs_settings_check(const bs_setting_def *def, const json_t *value, json_t **normalized,
                       char *detail, size_t len)
 {
@@ -196,6 +219,16 @@ int bs_settings_check(const bs_setting_def *def, const json_t *value, json_t **n
             snprintf(detail, len,
                      "public_origin must be \"\" or an origin like \"https://host:port\" (scheme, "
                      "host, optional port, no path)");
+            return -1;
+        }
+        if (!strcmp(def->key, "hf_token") && !token_shape_ok(json_string_value(value))) {
+            snprintf(detail, len,
+                     "hf_token must be \"\" or a token of 1-256 printable ASCII characters "
+                     "without spaces");
+            return -1;
+        }
+        if (!strcmp(def->key, "default_model") && !*json_string_value(value)) {
+            snprintf(detail, len, "default_model must name a model");
             return -1;
         }
         norm = json_incref((json_t *)value);

@@ -66,6 +66,20 @@ static int has_extension(const char *path)
     return strchr(last ? last : path, '.') != NULL;
 }
 
+/* Whether path is one of the single page's own pages (the paths of
+ * web/src/main.jsx): those deep links get index.html. Any other unknown
+ * path stays a 404, so that typos and probes ("/etc/passwd") are told so. */
+static int is_page(const char *path)
+{
+    static const char *const pages[] = {"login",  "dashboard", "playground", "hub",
+                                        "custom", "keys",      "system"};
+    if (!strcmp(path, "/")) return 1;
+    size_t seg = strcspn(path + 1, "/");
+    for (size_t i = 0; i < sizeof pages / sizeof *pages; i++)
+        if (strlen(pages[i]) == seg && !strncmp(path + 1, pages[i], seg)) return 1;
+    return 0;
+}
+
 /* Whether a comma-separated header lists token (weak or strong, or "*"). */
 static int etag_matches(const char *header, const char *etag)
 {
@@ -122,7 +136,7 @@ static void serve_embedded(bs_request *req, bs_response *res)
         if (!strcmp(bs_web_assets[i].path, path)) a = &bs_web_assets[i];
         if (!strcmp(bs_web_assets[i].path, "/index.html")) index = &bs_web_assets[i];
     }
-    if (!a && !has_extension(path)) a = index, path = "/index.html";
+    if (!a && !has_extension(path) && is_page(path)) a = index, path = "/index.html";
     if (!a) {
         not_found(res, req->path);
         return;
@@ -181,7 +195,7 @@ static void serve_dir(bs_request *req, bs_response *res, const char *dir)
     const char *path = !strcmp(req->path, "/") ? "/index.html" : req->path;
     if (read_under(dir, path, res)) {
         res->body.len = 0;
-        if (has_extension(path) || read_under(dir, "/index.html", res)) {
+        if (has_extension(path) || !is_page(path) || read_under(dir, "/index.html", res)) {
             not_found(res, req->path);
             return;
         }

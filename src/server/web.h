@@ -31,8 +31,8 @@ extern const size_t bs_web_assets_count;
 int bs_web_is_api_path(const char *path);
 
 /* Answers a GET or HEAD for a path that is not an API route: the file, or
- * index.html for a path without an extension (deep links of the single
- * page), from dir when not NULL, else from the embedded table. Sets ETag
+ * index.html for one of the single page's pages (deep links: /dashboard,
+ * /playground/ner, ...), from dir when not NULL, else from the embedded table. Sets ETag
  * (304 on a matching If-None-Match), gzip when the client accepts it, the
  * Content-Security-Policy and caching headers; 404 in the envelope for a
  * missing file with an extension. */

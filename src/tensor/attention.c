@@ -1,6 +1,10 @@
 /* Scaled dot-product attention on a packed, padding-free batch: one task per
  * (sequence, head), so a short sequence costs only its own tokens. Scores
- * and the weighted sum go through the GEMM backend with strided heads. */
+ * (Q K^T) and the weighted sum (P V) run on the packed GEMM of the kernel
+ * path in use: the head's keys and values are laid out as panels in the
+ * task's own scratch (a copy of nk x head_dim floats each), the queries and
+ * probabilities read in place. The BLAS backend is only the fallback when
+ * that scratch cannot be had. */
 #include "tensor/tensor.h"
 
 size_t bs_attention_scratch_floats(int max_q, int max_k)
@@ -16,6 +20,16 @@ struct attn_job {
     const bs_kernels *k;
 };
 
+static void softmax_rows(const bs_kernels *k, const bs_attn_args *a, float *S, int nq, int nk)
+{
+    for (int i = 0; i < nq; i++) {
+        float *row = S + (size_t)i * nk;
+        int visible = a->causal ? nk - nq + i + 1 : nk;
+        k->softmax(row, visible, a->scale);
+        for (int c = visible; c < nk; c++) row[c] = 0.0f;
+    }
+}
+
 static void attn_task(void *ctxp, int t, int worker)
 {
     struct attn_job *j = ctxp;
@@ -26,14 +40,23 @@ static void attn_task(void *ctxp, int t, int worker)
     if (nq <= 0 || nk <= 0) return;
     float *S = j->scratch + j->per_worker * (size_t)worker;
     size_t col = (size_t)h * a->head_dim;
+    size_t kb = (bs_packed_bytes(nk, a->head_dim, BS_PACK_F32) + 63) & ~(size_t)63;
+    char *pk =
+        bs_thread_scratch(BS_SCRATCH_ATTN, kb + bs_packed_bytes(a->head_dim, nk, BS_PACK_F32));
+    if (pk) {
+        bs_packed *K = (bs_packed *)pk, *V = (bs_packed *)(pk + kb);
+        bs_pack_f32_strided(a->k + (size_t)k0 * a->ldk + col, a->ldk, nk, a->head_dim, 0, K);
+        bs_pack_f32_strided(a->v + (size_t)k0 * a->ldv + col, a->ldv, a->head_dim, nk, 1, V);
+        bs_gemm_packed_cols(nq, a->q + (size_t)q0 * a->ldq + col, a->ldq, K, NULL, S, nk, 0, nk,
+                            BS_ACT_NONE);
+        softmax_rows(j->k, a, S, nq, nk);
+        bs_gemm_packed_cols(nq, S, nk, V, NULL, a->out + (size_t)q0 * a->ldo + col, a->ldo, 0,
+                            a->head_dim, BS_ACT_NONE);
+        return;
+    }
     j->g->sgemm_nt(nq, nk, a->head_dim, a->q + (size_t)q0 * a->ldq + col, a->ldq,
                    a->k + (size_t)k0 * a->ldk + col, a->ldk, S, nk, 0.0f);
-    for (int i = 0; i < nq; i++) {
-        float *row = S + (size_t)i * nk;
-        int visible = a->causal ? nk - nq + i + 1 : nk;
-        j->k->softmax(row, visible, a->scale);
-        for (int c = visible; c < nk; c++) row[c] = 0.0f;
-    }
+    softmax_rows(j->k, a, S, nq, nk);
     j->g->sgemm_nn(nq, a->head_dim, nk, S, nk, a->v + (size_t)k0 * a->ldv + col, a->ldv,
                    a->out + (size_t)q0 * a->ldo + col, a->ldo, 0.0f);
 }

@@ -7,68 +7,21 @@
  * they are packed). Chosen at run time. */
 #include "tensor/tensor.h"
 
+#include "tensor/gemm_impl.h"
+
 #include <string.h>
 
-#define NR 32  /* columns per panel: two zmm */
-#define MR 12  /* rows per micro-tile: 24 accumulators */
+#define NR BS_NR_AVX512 /* columns per panel: two zmm */
+#define MR 12           /* rows per micro-tile: 24 accumulators */
 _Static_assert(MR == BS_GEMM_ROWS, "bs_gemm_prepare_rows pads A to whole micro-tiles");
 #define KC 256 /* depth per pass: a 32 KB panel slice stays in L1/L2 */
 #define MC                                                                                         \
     384 /* rows per pass: their KC-deep slice of A, packed, is 384 KB (in L2):                     \
            every pass streams all the weights, so fewer passes = less traffic */
 
-static inline int k_stored(int K, bs_pack_kind kind)
-{
-    return kind == BS_PACK_BF16 ? (K + 1) & ~1 : K; /* bf16 panels: whole pairs */
-}
-
-int bs_gemm_prepared_ld(int K, bs_pack_kind kind)
-{
-    int w = kind == BS_PACK_BF16 ? (K + 1) / 2 : K;
-    int ld = (w + 15) & ~15;          /* whole cache lines per row */
-    return ld % 1024 ? ld : ld + 16; /* and rows not 4 KB apart: no L1 set aliasing */
-}
-
-size_t bs_packed_bytes(int N, int K, bs_pack_kind kind)
-{
-    size_t elem = kind == BS_PACK_BF16 ? 2 : 4;
-    return BS_PACKED_HEADER + (size_t)((N + NR - 1) / NR) * NR * (size_t)k_stored(K, kind) * elem;
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-static void pack_bf16_avx512(const float *w, int N, int K, uint16_t *out);
-#endif
-
-void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed *p)
-{
-    p->kind = kind;
-    p->N = N;
-    p->K = K;
-    if (kind == BS_PACK_BF16) {
-        /* Element (n, k) of a panel sits at (k / 2) * 2 NR + 2 (n % NR) + k % 2.
-         * Only CPUs that run the bf16 kernel pack for it. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        pack_bf16_avx512(w, N, K, (uint16_t *)((char *)p + BS_PACKED_HEADER));
-#endif
-        return;
-    }
-    int panels = (N + NR - 1) / NR;
-    /* Rows of w are read in order; a panel's writes stay within L2. */
-    float *out = (float *)((char *)p + BS_PACKED_HEADER);
-    for (int pn = 0; pn < panels; pn++)
-        for (int j = 0; j < NR; j++) {
-            int n = pn * NR + j;
-            float *dst = out + (size_t)pn * K * NR + j;
-            if (n < N)
-                for (int k = 0; k < K; k++) dst[(size_t)k * NR] = w[(size_t)n * K + k];
-            else
-                for (int k = 0; k < K; k++) dst[(size_t)k * NR] = 0.0f;
-        }
-}
-
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #if defined(__clang__)
-#pragma clang attribute push(                                                                     \
+#pragma clang attribute push(                                                                      \
     __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx512bf16"))), apply_to = function)
 #else
 #pragma GCC push_options
@@ -80,17 +33,14 @@ void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed 
 
 /* One full MRxNR tile over kc steps of depth, every accumulator in a named
  * register (a loop over an array of them gets spilled). A is R rows lda
- * elements apart (rows past mr zero): floats, or for bf16 (bf) pairs of bf16
+ * elements apart (rows past mr zero): floats, or for bf16 (bf = 1) pairs of bf16
  * in 32 bits; a row-major block needs no transpose to build, and lda is
  * never a multiple of 4 KB, so the 12 rows do not fight over one L1 set.
  * B is [kc][NR] floats or [kc/2][NR] pairs, one dot product per pair. C rows
  * are ldc apart; only mr rows are stored. */
-static inline __attribute__((always_inline)) void micro_r(const int R, const int bf, int mr,
-                                                          const void *A, int lda, const void *B,
-                                                          int kc,
-                                                          float *C, int ldc, int first,
-                                                          const float *bias, __mmask16 m0,
-                                                          __mmask16 m1, bs_act act)
+static inline __attribute__((always_inline)) void
+micro_r(const int R, const int bf, int mr, const void *A, int lda, const void *B, int kc, float *C,
+        int ldc, int first, const float *bias, __mmask16 m0, __mmask16 m1, bs_act act)
 {
     __m512 b0i = _mm512_setzero_ps(), b1i = _mm512_setzero_ps();
     if (first && bias) {
@@ -109,7 +59,7 @@ static inline __attribute__((always_inline)) void micro_r(const int R, const int
         ROWS(LOAD)
 #undef LOAD
     }
-    if (bf) {
+    if (bf == 1) {
         const uint32_t *ap = A;
         const uint16_t *bp = B;
         for (int k = 0; k < (kc + 1) / 2; k++) {
@@ -118,7 +68,7 @@ static inline __attribute__((always_inline)) void micro_r(const int R, const int
             const uint32_t *a = ap + k;
 #define DOT(i)                                                                                     \
     if (i < R) {                                                                                   \
-        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[(size_t)(i)*lda]);                       \
+        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[(size_t)(i)*lda]);                        \
         c0_##i = _mm512_dpbf16_ps(c0_##i, ai, b0);                                                 \
         c1_##i = _mm512_dpbf16_ps(c1_##i, ai, b1);                                                 \
     }
@@ -127,9 +77,26 @@ static inline __attribute__((always_inline)) void micro_r(const int R, const int
         }
     } else {
         const float *ap = A, *bp = B;
+        const uint16_t *hp = B; /* bf 2, 3: f16, bf16 panels, widened as they are loaded */
         for (int k = 0; k < kc; k++) {
-            const __m512 b0 = _mm512_load_ps(bp + (size_t)k * NR),
-                         b1 = _mm512_load_ps(bp + (size_t)k * NR + 16);
+            __m512 b0, b1;
+            if (bf == 2) {
+                b0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(hp + (size_t)k * NR)));
+                b1 =
+                    _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(hp + (size_t)k * NR + 16)));
+            } else if (bf == 3) {
+                b0 = _mm512_castsi512_ps(
+                    _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_load_si256(
+                                          (const __m256i *)(hp + (size_t)k * NR))),
+                                      16));
+                b1 = _mm512_castsi512_ps(
+                    _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_load_si256(
+                                          (const __m256i *)(hp + (size_t)k * NR + 16))),
+                                      16));
+            } else {
+                b0 = _mm512_load_ps(bp + (size_t)k * NR);
+                b1 = _mm512_load_ps(bp + (size_t)k * NR + 16);
+            }
             const float *a = ap + k;
 #define FMA(i)                                                                                     \
     if (i < R) {                                                                                   \
@@ -173,8 +140,10 @@ static inline __attribute__((always_inline)) void micro_r(const int R, const int
         else                                                                                       \
             micro_r(4, BF, mr, A, lda, B, kc, C, ldc, first, bias, m0, m1, act);                   \
     }
-MICRO(0)
-MICRO(1)
+MICRO(0) /* f32 panels */
+MICRO(1) /* bf16 pairs */
+MICRO(2) /* f16 panels */
+MICRO(3) /* bf16 panels (widened) */
 #undef MICRO
 
 /* Rows m..m+mr of A, depth kb..kb+kc, into dst as [MR][KC] floats (rows
@@ -196,9 +165,7 @@ static void row_bf16(const float *src, int kc, uint32_t *d)
     for (int c = 0; c < kc; c += 32) {
         int n = kc - c < 32 ? kc - c : 32;
         __mmask16 lo = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-        __mmask16 hi = n >= 32 ? (__mmask16)0xffff
-                       : n > 16 ? (__mmask16)((1u << (n - 16)) - 1)
-                                : 0;
+        __mmask16 hi = n >= 32 ? (__mmask16)0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
         __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + c + 16),
                                          _mm512_maskz_loadu_ps(lo, src + c));
         int q = (n + 1) / 2;
@@ -210,7 +177,7 @@ static void row_bf16(const float *src, int kc, uint32_t *d)
 /* bs_pack_weights' bf16 layout, 32 depth steps of a row rounded at once
  * (to nearest, ties to even; denormals flushed to zero, as the dot products
  * would treat them anyway): a 100 MB model packs in tens of milliseconds. */
-static void pack_bf16_avx512(const float *w, int N, int K, uint16_t *out)
+void bs_g512_pack_bf16(const float *w, int N, int K, uint16_t *out)
 {
     int panels = (N + NR - 1) / NR, Ks = k_stored(K, BS_PACK_BF16);
     uint32_t *o = (uint32_t *)out;
@@ -243,15 +210,9 @@ static void pack_a_bf16(const float *A, int lda, int m, int mr, int kb, int kc, 
     }
 }
 
-void bs_gemm_prepare_rows(bs_pack_kind kind, const float *x, int K, int r0, int r1, void *out,
-                          int ld)
+void bs_g512_prepare_bf16(const float *x, int K, int r0, int r1, uint32_t *out, int ld)
 {
-    for (int r = r0; r < r1; r++) {
-        if (kind == BS_PACK_BF16)
-            row_bf16(x + (size_t)r * K, K, (uint32_t *)out + (size_t)r * ld);
-        else
-            memcpy((float *)out + (size_t)r * ld, x + (size_t)r * K, (size_t)K * sizeof(float));
-    }
+    for (int r = r0; r < r1; r++) row_bf16(x + (size_t)r * K, K, out + (size_t)r * ld);
 }
 
 /* Apre, when not NULL, is A already laid out by bs_gemm_prepare_rows (ldp
@@ -266,9 +227,10 @@ static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ld
     float small[MR * KC] __attribute__((aligned(64)));
     float *Ap = bs_thread_scratch(BS_SCRATCH_GEMM_A, (size_t)MC * KC * sizeof(float));
     int mc = MC, N = pk->N, K = pk->K, bf = pk->kind == BS_PACK_BF16;
+    int h = pk->kind == BS_PACK_F16 ? 2 : pk->kind == BS_PACK_BF16W ? 3 : 0;
     int kcmax = bf ? 2 * KC : KC, Ks = k_stored(K, pk->kind);
     const char *panels = (const char *)pk + BS_PACKED_HEADER;
-    size_t elem = bf ? 2 : 4;
+    size_t elem = bf || h ? 2 : 4;
     if (!Ap) { /* no memory for the block buffer: one micro-tile at a time */
         Ap = small;
         mc = MR;
@@ -302,12 +264,16 @@ static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ld
                         micro_1(mr, (const uint32_t *)Apre + (size_t)m * ldp + kb / 2, ldp, B, kc,
                                 Ct, ldc, kb == 0, bp, m0, m1, a);
                     else if (Apre)
-                        micro_0(mr, (const float *)Apre + (size_t)m * ldp + kb, ldp, B, kc, Ct, ldc,
-                                kb == 0, bp, m0, m1, a);
+                        (h == 2   ? micro_2
+                         : h == 3 ? micro_3
+                                  : micro_0)(mr, (const float *)Apre + (size_t)m * ldp + kb, ldp, B,
+                                             kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                     else if (bf)
                         micro_1(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                     else
-                        micro_0(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
+                        (h == 2   ? micro_2
+                         : h == 3 ? micro_3
+                                  : micro_0)(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
                 }
             }
         }
@@ -320,45 +286,9 @@ static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ld
 #pragma GCC pop_options
 #endif
 
-int bs_gemm_packed_available(bs_pack_kind kind)
+void bs_g512_packed(int M, const float *A, int lda, const void *Apre, int ldp, const bs_packed *p,
+                    const float *bias, float *C, int ldc, int n0, int n1, bs_act act)
 {
-    int f32 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-    return kind == BS_PACK_BF16 ? f32 && __builtin_cpu_supports("avx512bf16") : f32;
-}
-
-void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
-                         float *C, int ldc, int n0, int n1, bs_act act)
-{
-    gemm_packed(M, A, lda, NULL, 0, p, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
-}
-
-void bs_gemm_prepared_cols(int M, const void *A, int lda, const bs_packed *p, const float *bias,
-                           float *C, int ldc, int n0, int n1, bs_act act)
-{
-    gemm_packed(M, NULL, 0, A, lda, p, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
-}
-#else
-int bs_gemm_packed_available(bs_pack_kind kind)
-{
-    (void)kind;
-    return 0;
-}
-void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
-                         float *C, int ldc, int n0, int n1, bs_act act)
-{
-    (void)M, (void)A, (void)lda, (void)p, (void)bias, (void)C, (void)ldc, (void)n0, (void)n1,
-        (void)act;
-}
-void bs_gemm_prepared_cols(int M, const void *A, int lda, const bs_packed *p, const float *bias,
-                           float *C, int ldc, int n0, int n1, bs_act act)
-{
-    (void)M, (void)A, (void)lda, (void)p, (void)bias, (void)C, (void)ldc, (void)n0, (void)n1,
-        (void)act;
-}
-void bs_gemm_prepare_rows(bs_pack_kind kind, const float *x, int K, int r0, int r1, void *out,
-                          int ld)
-{
-    (void)kind, (void)x, (void)K, (void)r0, (void)r1, (void)out, (void)ld;
+    gemm_packed(M, A, lda, Apre, ldp, p, bias, C, ldc, n0 / NR, (n1 + NR - 1) / NR, act);
 }
 #endif

@@ -38,16 +38,19 @@ static void linear_task(void *ctxp, int t, int worker)
             bs_gemm_prepared_cols(m1 - m0, (const char *)j->xp + (size_t)m0 * j->ldp * 4, j->ldp,
                                   d->packed, d->b, d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N,
                                   d->act);
-            return;
-        }
-        if (d->packed) {
+        } else if (d->packed) {
             bs_gemm_packed_cols(m1 - m0, j->x + (size_t)m0 * j->K, j->K, d->packed, d->b,
                                 d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N, d->act);
-            return;
+        } else {
+            j->g->sgemm_nt(m1 - m0, d->N, j->K, j->x + (size_t)m0 * j->K, j->K, d->w, j->K,
+                           d->y + (size_t)m0 * d->ldy, d->ldy, 0.0f);
+            for (int m = m0; m < m1; m++)
+                j->k->bias_act(d->y + (size_t)m * d->ldy, d->b, d->N, d->act);
         }
-        j->g->sgemm_nt(m1 - m0, d->N, j->K, j->x + (size_t)m0 * j->K, j->K, d->w, j->K,
-                       d->y + (size_t)m0 * d->ldy, d->ldy, 0.0f);
-        for (int m = m0; m < m1; m++) j->k->bias_act(d->y + (size_t)m * d->ldy, d->b, d->N, d->act);
+        if (d->ln_x) /* whole rows are here: residual + LayerNorm while they are in cache */
+            for (int m = m0; m < m1; m++)
+                j->k->add_layernorm(d->ln_x + (size_t)m * d->N, d->y + (size_t)m * d->ldy, d->ln_g,
+                                    d->ln_b, d->N, d->ln_eps);
     } else {
         int n0 = b * p->block, n1 = n0 + p->block < d->N ? n0 + p->block : d->N;
         if (d->packed && j->xp) {
@@ -131,15 +134,20 @@ void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense
         tasks += p->n_blocks;
     }
     /* every output of one job has the same kind of packing (or none) */
-    if (outs[0].packed && tasks > 1)
+    if (outs[0].packed && tasks > 1 && bs_gemm_wants_prepared(outs[0].packed))
         j.xp = prepare_input(pool, (bs_pack_kind)outs[0].packed->kind, x, M, K, &j.ldp);
     bs_pool_run(pool, tasks, linear_task, &j);
+    for (int i = 0; i < n; i++) /* column blocks: the rows are whole only now */
+        if (j.p[i].d.ln_x && !j.p[i].by_rows) {
+            const bs_dense *d = &j.p[i].d;
+            bs_add_layernorm_rows(pool, d->ln_x, d->y, M, d->N, d->ln_g, d->ln_b, d->ln_eps);
+        }
 }
 
 void bs_linear(bs_pool *pool, const float *x, int M, int K, const float *w, const float *b, int N,
                float *y, bs_act act)
 {
-    bs_dense d = {w, b, N, y, 0, act, NULL};
+    bs_dense d = {.w = w, .b = b, .N = N, .y = y, .act = act};
     bs_linear_multi(pool, x, M, K, &d, 1);
 }
 

@@ -7,9 +7,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bertstudio/common.h"
+
+/* ── kernel paths (cpu.c) ── */
+typedef enum bs_cpu_path { BS_CPU_PORTABLE = 0, BS_CPU_AVX2 = 1, BS_CPU_AVX512 = 2 } bs_cpu_path;
+/* Whether this CPU can execute a path. */
+int bs_cpu_can(bs_cpu_path p);
+/* The path this process runs, chosen once: the best the CPU has, or the
+ * lower one BS_CPU=portable|avx2|avx512 names. A BS_CPU this CPU cannot run
+ * (or an unknown name) leaves the best path in use and makes bs_cpu_check fail. */
+bs_cpu_path bs_cpu_path_get(void);
+/* "portable C", "avx2+fma3", "avx512" */
+const char *bs_cpu_path_name(bs_cpu_path p);
+/* 0, with *why saying why the path was chosen ("no avx512f", "BS_CPU=avx2;
+ * ..."), or BS_EUNSUPPORTED naming what BS_CPU asked for and what is missing. */
+int bs_cpu_check(const char **why, bs_err *err);
+
 /* ── dtype conversion (weights stored as F16/BF16 are upcast once at load) ── */
 void bs_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 void bs_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+/* f32 to IEEE half, rounded to nearest even (overflow to infinity). */
+uint16_t bs_f32_to_f16(float f);
+/* f32 to bfloat16, rounded to nearest even (NaN kept quiet). */
+uint16_t bs_f32_to_bf16(float f);
 
 /* ── activations, by transformers' ACT2FN names ── */
 typedef enum bs_act {
@@ -26,7 +46,7 @@ int bs_act_from_name(const char *name);
 
 /* ── element-wise kernels, one table per instruction set ── */
 typedef struct bs_kernels {
-    const char *name; /* "portable" (AVX2 by compiler), "avx512" */
+    const char *name; /* "reference", "portable", "avx2", "avx512" */
     /* y[i] = act(y[i] + bias[i]) for i < n (bias may be NULL) */
     void (*bias_act)(float *y, const float *bias, int n, bs_act act);
     /* x = LayerNorm(x + res) over n values (res may be NULL) */
@@ -37,9 +57,13 @@ typedef struct bs_kernels {
 } bs_kernels;
 
 const bs_kernels *bs_kernels_portable(void);
+/* Scalar libm (erff, tanhf, expf): the table the others are tested against. */
+const bs_kernels *bs_kernels_reference(void);
+/* The AVX2+FMA3 table, or NULL when this CPU (or compiler) lacks them. */
+const bs_kernels *bs_kernels_avx2(void);
 /* The AVX-512 table, or NULL when this CPU (or compiler) lacks AVX-512F/DQ. */
 const bs_kernels *bs_kernels_avx512(void);
-/* The best table for this CPU (chosen once, at first use). */
+/* The table of the path in use (bs_cpu_path_get). */
 const bs_kernels *bs_kernels_best(void);
 
 /* ── thread pool: a fixed set of workers running indexed tasks ── */
@@ -62,6 +86,7 @@ void bs_pool_run(bs_pool *pool, int n_tasks, bs_task_fn fn, void *ctx);
 typedef enum bs_scratch_slot {
     BS_SCRATCH_GEMM_A,       /* the packed GEMM's block of A */
     BS_SCRATCH_LINEAR_INPUT, /* a dense job's input, laid out once for all its tasks */
+    BS_SCRATCH_ATTN,         /* an attention task's keys and values, packed */
     BS_SCRATCH_SLOTS
 } bs_scratch_slot;
 /* At least `bytes` of 64-byte aligned memory owned by the calling thread for
@@ -83,24 +108,44 @@ typedef struct bs_gemm_backend {
 /* The backend in use (OpenBLAS, single-threaded: parallelism is ours). */
 const bs_gemm_backend *bs_gemm_default(void);
 
-/* Packed-weight GEMM (gemm_avx512.c): weights re-laid once at load as
- * panels of 32 output columns, so no call repacks them. F32 panels need
- * AVX-512. BF16 panels (bs_model_opts.precision) hold half the bytes and run
- * on AVX512_BF16 dot products at twice the F32 rate: activations are rounded
- * to bf16 on their way into the kernel, sums stay F32. Without the CPU
- * support, dense layers use the BLAS backend. */
-typedef enum bs_pack_kind { BS_PACK_F32 = 0, BS_PACK_BF16 = 1 } bs_pack_kind;
+/* Packed-weight GEMM (gemm_packed.c): weights re-laid once at load as
+ * panels of output columns in the layout of the kernel path in use (32
+ * columns for AVX-512, 16 for AVX2+FMA3 and portable C), so no call repacks
+ * them; the micro-kernels read A in place, bias and activation applied while
+ * a tile is in registers. F32 panels exist on every path. BF16 panels
+ * (bs_model_opts.precision) hold half the bytes and run on AVX512_BF16 dot
+ * products at twice the F32 rate: activations are rounded to bf16 on their
+ * way into the kernel, sums stay F32. */
+/* F16 panels: the F32 layout in IEEE half floats, half the bytes, widened
+ * to F32 as the kernel loads them (F16C / AVX-512F, or shifts in portable
+ * C); activations and sums stay F32, so the only error is the weights'
+ * rounding to 11 significant bits. Every path runs them. */
+/* BF16W panels: the same with bfloat16 weights widened by a shift, for
+ * bf16 on CPUs (or paths) without AVX512_BF16's dot products. */
+typedef enum bs_pack_kind {
+    BS_PACK_F32 = 0,
+    BS_PACK_BF16 = 1,
+    BS_PACK_F16 = 2,
+    BS_PACK_BF16W = 3
+} bs_pack_kind;
 /* A packed weight: this header, then the panels from byte BS_PACKED_HEADER. */
 typedef struct bs_packed {
-    int kind, N, K;
+    int kind, N, K, nr; /* nr: columns per panel */
 } bs_packed;
 #define BS_PACKED_HEADER 64
 int bs_gemm_packed_available(bs_pack_kind kind);
 /* Bytes of a packed N x K weight, header included. */
 size_t bs_packed_bytes(int N, int K, bs_pack_kind kind);
-/* Packs w[N][K] into p (bs_packed_bytes long, 64-byte aligned). BF16 only
- * where bs_gemm_packed_available(BS_PACK_BF16). */
+/* Packs w[N][K] into p (bs_packed_bytes long, 64-byte aligned) for the path
+ * in use. BF16 only where bs_gemm_packed_available(BS_PACK_BF16). */
 void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed *p);
+/* The same from F16 (bf = 0) or BF16 (bf = 1) weights as a file holds them,
+ * with no F32 copy of the whole matrix (one row at a time; the bf16 dot
+ * product layout alone widens the matrix first). -1 when out of memory. */
+int bs_pack_weights_h16(const uint16_t *w, int bf, int N, int K, bs_pack_kind kind, bs_packed *p);
+/* The same for an F32 operand built per call (attention's keys and values):
+ * W[n][k] = w[n * ldw + k], or with transposed w[k * ldw + n]. */
+void bs_pack_f32_strided(const float *w, int ldw, int N, int K, int transposed, bs_packed *p);
 /* Columns [n0, n1) (n0 a multiple of 32) of C[M][p->N] = act(A W^T + bias). */
 void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, const float *bias,
                          float *C, int ldc, int n0, int n1, bs_act act);
@@ -111,6 +156,8 @@ void bs_gemm_packed_cols(int M, const float *A, int lda, const bs_packed *p, con
  * bytes apart (bs_gemm_prepared_ld). bs_gemm_prepared_cols reads them; its A
  * holds M rounded up to BS_GEMM_ROWS rows, those past M zero. */
 #define BS_GEMM_ROWS 12
+/* Whether the kernel p was packed for reads A prepared (AVX-512) rather than in place. */
+int bs_gemm_wants_prepared(const bs_packed *p);
 int bs_gemm_prepared_ld(int K, bs_pack_kind kind);
 void bs_gemm_prepare_rows(bs_pack_kind kind, const float *x, int K, int r0, int r1, void *out,
                           int ld);
@@ -133,6 +180,12 @@ typedef struct bs_dense {
     int ldy;
     bs_act act;
     const bs_packed *packed; /* optional bs_pack_weights() copy of w */
+    /* Optional residual + LayerNorm after the layer (y with ldy = N): ln_x[M][N]
+     * = LayerNorm(ln_x + y) (ln_g, ln_b over N, ln_eps). Done inside each row
+     * block's task while y is in cache; after the job for column blocks. */
+    float *ln_x;
+    const float *ln_g, *ln_b;
+    float ln_eps;
 } bs_dense;
 void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense *outs, int n);
 

@@ -484,3 +484,83 @@ def test_the_worker_stops_with_the_server():
     finally:
         assert srv.stop() == 0
     assert not os.path.exists(f"/proc/{pids[0]}")
+
+
+def saver(srv, name):
+    secret, _ = srv.create_key(name=name, permissions=("tasks:execute", "tasks:save"),
+                               rate_limits={"requests_per_minute": 100000, "requests_per_hour": 100000,
+                                            "custom_tasks_per_hour": 100000})
+    return srv.auth(secret)
+
+
+def saved(name, function_code, **fields):
+    t = {"name": name, "model_name": "demo/tiny-bert-classification",
+         "tokenizer_code": "tokenizer = AutoTokenizer.from_pretrained(model_id)",
+         "model_code": "model = AutoModelForSequenceClassification.from_pretrained(model_id)",
+         "function_code": function_code}
+    t.update(fields)
+    return t
+
+
+def test_saving_compiles_the_code(csrv):
+    hdr = saver(csrv, "check-save")
+    r = csrv.post("/custom-tasks", headers=hdr,
+                  json=saved("syntax", "def custom_function(text):\n    return (1 +\n"))
+    assert r.status_code == 400, r.text
+    assert "function_code line 2" in r.json()["detail"], r.json()
+    r = csrv.post("/custom-tasks", headers=hdr, json=saved("no function", "def other(text):\n    return 1\n"))
+    assert r.status_code == 400, r.text
+    assert "custom_function" in r.json()["detail"]
+    r = csrv.post("/custom-tasks", headers=hdr,
+                  json=saved("bad model code", "def custom_function(t):\n    return t",
+                             model_code="model = (\n"))
+    assert r.status_code == 400 and "model_code line 1" in r.json()["detail"], r.text
+    good = saved("labels", "def custom_function(text):\n"
+                           "    out = model(**tokenizer(text, return_tensors='pt'))\n"
+                           "    return model.config.id2label[int(out.logits.argmax(dim=-1)[0])]\n")
+    r = csrv.post("/custom-tasks", headers=hdr, json=good)
+    assert r.status_code == 201, r.text
+    task_id = r.json()["data"]["_id"]
+    # An update is checked too, and the saved task runs and is counted.
+    r = csrv.request("PUT", f"/custom-tasks/{task_id}", headers=hdr,
+                     json={"function_code": "def custom_function(t)\n    return 1"})
+    assert r.status_code == 400 and "function_code line 1" in r.json()["detail"], r.text
+    for _ in range(2):
+        r = call(csrv, "/tasks/custom", {"task_id": task_id, "input_text": "good stuff"}, headers=hdr)
+        assert r.status_code == 200, r.text
+    want = call(csrv, "/tasks/classification", {"text": "good stuff",
+                                                "model_name": "demo/tiny-bert-classification"})
+    assert r.json()["data"]["result"] == want.json()["data"]["results"][0][0]["label"]
+    doc = csrv.get(f"/custom-tasks/{task_id}", headers=hdr).json()["data"]
+    assert doc["usage_count"] == 2
+    assert doc["execution_stats"]["total_executions"] == 2
+    assert doc["execution_stats"]["success_rate"] == 1
+
+
+def test_import_compiles_every_task(csrv):
+    hdr = saver(csrv, "check-import")
+    tasks = [saved("fine", "def custom_function(t):\n    return t"),
+             saved("broken", "def custom_function(t):\n  return [\n")]
+    r = csrv.post("/custom-tasks/import", headers=hdr,
+                  json={"format": "bertstudio.custom_tasks", "version": 1, "tasks": tasks})
+    assert r.status_code == 400, r.text
+    assert "tasks[1]" in r.json()["detail"] and "function_code line 2" in r.json()["detail"], r.text
+
+
+def test_models_are_shared_and_counted(csrv):
+    """A model a custom task uses is the registry's: loaded once, listed as
+    loaded, and its model_cache access_count grows with the task's calls."""
+    name = "demo/tiny-electra-ner"
+    before = csrv.get(f"/models/{name}/info", headers=csrv.auth()).json()["data"]["access_count"]
+    r = run(csrv, f"p = pipeline('ner', model='{name}')\n"
+                  "def custom_function(text):\n    return len(p(text))", "Alice in Paris")
+    assert r.status_code == 200, r.text
+    loaded = csrv.get("/models/loaded", headers=csrv.auth()).json()["data"]["models"]
+    assert name in [m.get("model_name") for m in loaded], loaded
+    deadline = time.monotonic() + 10
+    while True:  # access counts are written off the request path
+        after = csrv.get(f"/models/{name}/info", headers=csrv.auth()).json()["data"]["access_count"]
+        if after > before or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert after > before

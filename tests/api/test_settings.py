@@ -14,7 +14,7 @@ DEFAULTS = {
     "log_input_text": False,
     "max_request_bytes": 10485760,
     "per_ip_requests_per_minute": 100,
-    "max_loaded_models": 2,
+    "max_loaded_models": 8,
 }
 
 

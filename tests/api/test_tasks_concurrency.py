@@ -93,7 +93,7 @@ def run_clients(srv, work, n_clients, on_503=None):
 
 
 def batching(srv):
-    r = srv.get("/stats", headers=srv.hdr)
+    r = srv.get("/stats/serving", headers=srv.hdr)
     assert r.status_code == 200, r.text
     return r.json()["batching"]
 

@@ -92,8 +92,8 @@ def test_v1_missing_key_is_401_in_openai_shape(server):
 
 
 def test_other_paths_keep_the_envelope(server):
-    for r, status in ((server.post("/nothing", json={}), 404), (server.request("DELETE", "/health"), 405),
-                      (server.post("/v1x/models", json={}), 404), (server.get("/models"), 401)):
+    for r, status in ((server.get("/nothing"), 404), (server.request("DELETE", "/health"), 405),
+                      (server.get("/v1x/models"), 404), (server.get("/models"), 401)):
         assert r.status_code == status
         body = r.json()
         assert body["success"] is False and body["status_code"] == status

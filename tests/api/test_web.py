@@ -9,7 +9,7 @@ from conftest import start_server
 
 
 def test_index_and_deep_links_are_the_studio(server):
-    for path in ("/", "/playground/ner", "/keys", "/system"):
+    for path in ("/", "/login", "/dashboard", "/playground/ner", "/hub", "/custom", "/keys", "/system"):
         r = server.get(path)
         assert r.status_code == 200, path
         assert r.headers["Content-Type"] == "text/html; charset=utf-8"
@@ -51,7 +51,8 @@ def test_assets_have_types_etags_and_gzip(server):
 
 
 def test_api_paths_keep_the_json_404(server):
-    for path in ("/models/a/b/c/d", "/settings/x/y", "/assets/missing.js", "/health/x"):
+    for path in ("/models/a/b/c/d", "/settings/x/y", "/assets/missing.js", "/health/x", "/nothing",
+                 "/etc/passwd", "/dashboardx"):
         r = server.get(path)
         assert r.status_code == 404, path
         assert r.json()["success"] is False

@@ -312,7 +312,7 @@ static void test_demo_models(void **state)
 static void test_old_layout_migrated(void **state)
 {
     world *w = *state;
-    char root[1024]; /* a copy: the hub is closed and opened again below */
+    char root[1024]; /* a copy: the hub that owns the string is closed below */
     snprintf(root, sizeof root, "%s", bs_hub_models_dir(w->hub));
     assert_int_equal(bs_hub_import(w->hub, fixture("tiny-bert-ner"), "org", NULL, NULL, NULL, NULL),
                      0);

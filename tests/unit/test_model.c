@@ -235,8 +235,8 @@ static void check_model_in(const char *name, double tol, bs_precision prec)
         bs_model_outputs_release(&o);
         case_free(&fc);
     }
-    printf("  %-32s %s max abs diff %.3g, batch invariance %.3g\n", name,
-           bs_precision_name(prec), worst, worst_inv);
+    printf("  %-32s %s max abs diff %.3g, batch invariance %.3g\n", name, bs_precision_name(prec),
+           worst, worst_inv);
     json_decref(cases);
     bs_model_free(m);
 }
@@ -260,12 +260,37 @@ static void t_bf16(void **state)
     static const struct {
         const char *name;
         double tol;
-    } fx[] = {{"tiny-bert-classification", 0.05},   {"tiny-bert-embeddings", 0.05},
-              {"tiny-bert-ner", 0.05},              {"tiny-roberta-mlm", 0.25},
-              {"tiny-distilbert-qa", 0.05},         {"tiny-albert-classification", 0.06},
-              {"tiny-electra-discriminator", 0.05}, {"tiny-bert-classification-bf16", 0.05}};
+    } fx[] = {{"tiny-bert-classification", 0.05},
+              {"tiny-bert-embeddings", 0.05},
+              {"tiny-bert-ner", 0.05},
+              {"tiny-roberta-mlm", 0.25},
+              {"tiny-distilbert-qa", 0.05},
+              {"tiny-albert-classification", 0.06},
+              {"tiny-electra-discriminator", 0.05},
+              {"tiny-bert-classification-bf16", 0.05}};
     for (size_t i = 0; i < sizeof fx / sizeof *fx; i++)
         check_model_in(fx[i].name, fx[i].tol, BS_PRECISION_BF16);
+}
+
+/* The fp16 precision (f16 weights, f32 activations and sums): the fixtures
+ * within the weights' rounding (11 significant bits), on every kernel path. */
+static void t_fp16(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        double tol;
+    } fx[] = {{"tiny-bert-classification", 0.01},
+              {"tiny-bert-embeddings", 0.01},
+              {"tiny-bert-ner", 0.01},
+              {"tiny-roberta-mlm", 0.05},
+              {"tiny-distilbert-qa", 0.01},
+              {"tiny-albert-classification", 0.01},
+              {"tiny-electra-discriminator", 0.01},
+              {"tiny-bert-classification-f16", 0.01}};
+    assert_true(bs_precision_supported(BS_PRECISION_FP16));
+    for (size_t i = 0; i < sizeof fx / sizeof *fx; i++)
+        check_model_in(fx[i].name, fx[i].tol, BS_PRECISION_FP16);
 }
 
 /* Concurrency: one model, several threads calling forward at once on
@@ -368,7 +393,7 @@ int main(void)
         cmocka_unit_test(t_albert_mlm),    cmocka_unit_test(t_electra_disc),
         cmocka_unit_test(t_electra_ner),   cmocka_unit_test(t_electra_base),
         cmocka_unit_test(t_electra_mlm),   cmocka_unit_test(t_concurrent),
-        cmocka_unit_test(t_bf16),
+        cmocka_unit_test(t_bf16),          cmocka_unit_test(t_fp16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

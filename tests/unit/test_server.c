@@ -6,6 +6,7 @@
 #include "server/authcache.h"
 #include "server/context.h"
 #include "server/guard.h"
+#include "server/handlers/handlers.h"
 #include "server/metrics.h"
 #include "server/ratelimit.h"
 #include "server/router.h"
@@ -299,7 +300,42 @@ static void test_metrics_render(void **state)
     bs_metrics_free(m);
 }
 
-/* The permission table: only health and login are public, and every
+/* Shared paths (docs/compat.md): the original's row serves the requests
+ * its predicate accepts, ours every other one. */
+static void test_router_variants(void **state)
+{
+    static const struct {
+        const char *method, *path, *body;
+        bs_handler_fn want;
+    } cases[] = {
+        {"POST", "/models/download", "{\"model_id\": \"a/b\"}", bs_handle_compat_models_download},
+        {"POST", "/models/download", "{\"model_name\": \"a/b\"}", bs_handle_models_download},
+        {"POST", "/models/download", "{\"model_name\": \"model_id\"}", bs_handle_models_download},
+        {"POST", "/models/download", "{\"model_id\": ", bs_handle_models_download}, /* ours: 400 */
+        {"POST", "/models/load", "{\"model_id\": \"x\"}", bs_handle_compat_models_load},
+        {"POST", "/models/load", "{\"model_name\": \"x\"}", bs_handle_models_load},
+        {"POST", "/api-keys", "", bs_handle_compat_keys_create},
+        {"POST", "/api-keys", "{\"name\": \"k\"}", bs_handle_keys_create},
+        {"GET", "/models/loaded", "", bs_handle_models_loaded},
+        {"GET", "/auth/check", "", bs_handle_auth_check},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bs_request req = {.method = cases[i].method,
+                          .path = cases[i].path,
+                          .body = cases[i].body,
+                          .body_len = strlen(cases[i].body)};
+        int status = 0;
+        char allow[64];
+        const bs_route *r =
+            bs_router_match(bs_routes, bs_routes_count, &req, &status, allow, sizeof allow);
+        assert_non_null(r);
+        assert_true(r->handler == cases[i].want);
+        json_decref(req.json);
+    }
+}
+
+/* The permission table: only health, login, the original product's
+ * counts (/stats) and its anonymous /auth/check are public, and every
  * write to keys, settings or purge needs admin:write. */
 static void test_route_permissions(void **state)
 {
@@ -307,7 +343,8 @@ static void test_route_permissions(void **state)
         const bs_route *r = &bs_routes[i];
         if (r->perm & BS_ROUTE_PUBLIC)
             assert_true(!strcmp(r->pattern, "/health") || !strcmp(r->pattern, "/health/db") ||
-                        !strcmp(r->pattern, "/auth/login"));
+                        !strcmp(r->pattern, "/auth/login") || !strcmp(r->pattern, "/stats") ||
+                        r->handler == bs_handle_compat_auth_anonymous);
         if (!strncmp(r->pattern, "/api-keys", 9) || !strncmp(r->pattern, "/settings", 9) ||
             !strncmp(r->pattern, "/admin/", 7))
             assert_true(r->perm &
@@ -383,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_json_depth),
         cmocka_unit_test(test_router),
+        cmocka_unit_test(test_router_variants),
         cmocka_unit_test(test_ratelimit_decide),
         cmocka_unit_test(test_ratelimit_hit),
         cmocka_unit_test(test_ratelimit_threads),

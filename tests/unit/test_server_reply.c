@@ -69,11 +69,46 @@ static void test_success_untouched(void **state)
     bs_buf_free(&res.body);
 }
 
+/* On a /v1/... exchange (openai_errors set when it begins) bs_reply_error
+ * writes OpenAI's shape at once, byte for byte what re-shaping the envelope
+ * gives, and invalid UTF-8 in the detail still yields an answer. */
+static void test_openai_chosen_before_writing(void **state)
+{
+    (void)state;
+    int statuses[] = {400, 401, 403, 404, 429, 500, 503};
+    for (size_t i = 0; i < sizeof statuses / sizeof *statuses; i++) {
+        bs_response a, b;
+        json_decref(reshaped(statuses[i], "Refused", "because \"x\"", &a));
+        memset(&b, 0, sizeof b);
+        bs_buf_init(&b.body);
+        b.openai_errors = 1;
+        bs_reply_error(&b, statuses[i], "Refused", "%s", "because \"x\"");
+        assert_int_equal(b.status, a.status);
+        assert_int_equal(b.body.len, a.body.len);
+        assert_memory_equal(b.body.data, a.body.data, a.body.len);
+        bs_buf_free(&a.body);
+        bs_buf_free(&b.body);
+    }
+    bs_response r;
+    memset(&r, 0, sizeof r);
+    bs_buf_init(&r.body);
+    r.openai_errors = 1;
+    bs_reply_error(&r, 400, "Invalid", "%s", "bad \xff byte");
+    json_t *j = json_loadb(r.body.data, r.body.len, 0, NULL);
+    assert_non_null(j);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+               "invalid UTF-8"));
+    json_decref(j);
+    bs_buf_free(&r.body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openai_shape),
         cmocka_unit_test(test_success_untouched),
+        cmocka_unit_test(test_openai_chosen_before_writing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
-/* tensor: every kernel table this CPU supports against the portable one
- * (activations, layernorm, softmax, tails of every length), dtype
+/* tensor: every kernel table this CPU supports against the libm reference
+ * (activations, layernorm, softmax, tails of every length), the kernel path
+ * BS_CPU chose (ctest runs this file once per path the CPU has), dtype
  * conversion, the thread pool, dense layers and attention against naive
  * loops. */
 #include "testutil.h"
@@ -19,7 +20,7 @@ static float frand(unsigned *s, float lo, float hi)
 
 static void compare_tables(const bs_kernels *k)
 {
-    const bs_kernels *ref = bs_kernels_portable();
+    const bs_kernels *ref = bs_kernels_reference();
     unsigned s = 1;
     float a[300], b[300], res[300], g[300], be[300], bias[300];
     double worst_act = 0, worst_ln = 0, worst_sm = 0;
@@ -60,7 +61,7 @@ static void compare_tables(const bs_kernels *k)
         }
         assert_true(fabs(sum - 1.0) < 1e-5);
     }
-    printf("  %s vs portable: act %.2g (rel), layernorm %.2g, softmax %.2g\n", k->name, worst_act,
+    printf("  %s vs reference: act %.2g (rel), layernorm %.2g, softmax %.2g\n", k->name, worst_act,
            worst_ln, worst_sm);
     assert_true(worst_ln <= 2e-6);
     assert_true(worst_sm <= 1e-6);
@@ -70,15 +71,26 @@ static void test_kernel_tables(void **state)
 {
     const bs_kernels *best = bs_kernels_best();
     assert_non_null(best);
-    const bs_kernels *avx512 = bs_kernels_avx512();
-    if (avx512) {
-        assert_ptr_equal(best, avx512);
-        compare_tables(avx512);
-    } else {
-        printf("  AVX-512 not available on this CPU: portable path only\n");
-        assert_ptr_equal(best, bs_kernels_portable());
-    }
-    compare_tables(bs_kernels_portable()); /* self-consistency: must be exact */
+    /* the table in use is the path's: BS_CPU (when set) or the best the CPU has */
+    bs_cpu_path path = bs_cpu_path_get();
+    const char *env = getenv("BS_CPU");
+    const char *why;
+    bs_err err = {0};
+    assert_int_equal(bs_cpu_check(&why, &err), 0);
+    printf("  kernel path: %s (%s)\n", bs_cpu_path_name(path), why);
+    if (env && *env) assert_string_equal(best->name, env);
+    const bs_kernels *want = path == BS_CPU_AVX512 ? bs_kernels_avx512()
+                             : path == BS_CPU_AVX2 ? bs_kernels_avx2()
+                                                   : bs_kernels_portable();
+    assert_ptr_equal(best, want);
+    if (!env || !*env)
+        assert_int_equal(path, bs_cpu_can(BS_CPU_AVX512) ? BS_CPU_AVX512
+                               : bs_cpu_can(BS_CPU_AVX2) ? BS_CPU_AVX2
+                                                         : BS_CPU_PORTABLE);
+    compare_tables(bs_kernels_portable());
+    if (bs_kernels_avx2()) compare_tables(bs_kernels_avx2());
+    if (bs_kernels_avx512()) compare_tables(bs_kernels_avx512());
+    compare_tables(bs_kernels_reference()); /* self-consistency: must be exact */
 }
 
 static void test_portable_values(void **state)
@@ -104,6 +116,26 @@ static void test_half(void **state)
     uint16_t b[2] = {0x3f80, 0xc040};
     bs_bf16_to_f32(b, f, 2);
     assert_true(f[0] == 1.0f && f[1] == -3.0f);
+    /* f32 -> f16: ties to even, subnormals, overflow, and a round trip of every half */
+    assert_int_equal(bs_f32_to_bf16(1.0f), 0x3f80);
+    assert_int_equal(bs_f32_to_bf16(-3.0f), 0xc040);
+    assert_int_equal(bs_f32_to_bf16(1.00390625f), 0x3f80); /* tie: even */
+    assert_int_equal(bs_f32_to_bf16(1.01171875f), 0x3f82); /* tie: up to even */
+    assert_int_equal(bs_f32_to_f16(1.0f), 0x3c00);
+    assert_int_equal(bs_f32_to_f16(-2.0f), 0xc000);
+    assert_int_equal(bs_f32_to_f16(65504.0f), 0x7bff);
+    assert_int_equal(bs_f32_to_f16(65520.0f), 0x7c00);
+    assert_int_equal(bs_f32_to_f16(5.9604645e-8f), 0x0001);
+    assert_int_equal(bs_f32_to_f16(2.9802322e-8f), 0x0000);      /* half the least: tie to even 0 */
+    assert_int_equal(bs_f32_to_f16(1.0f + 1.0f / 2048), 0x3c00); /* tie: even */
+    assert_int_equal(bs_f32_to_f16(1.0f + 3.0f / 2048), 0x3c02); /* tie: up to even */
+    for (uint32_t u = 0; u < 0x10000u; u++) {
+        uint16_t hv = (uint16_t)u;
+        if ((hv & 0x7c00u) == 0x7c00u) continue; /* inf, nan */
+        float x;
+        bs_f16_to_f32(&hv, &x, 1);
+        assert_int_equal(bs_f32_to_f16(x), hv);
+    }
 }
 
 struct count_ctx {
@@ -130,6 +162,38 @@ static void test_pool(void **state)
         bs_pool_run(p, 1000, count_task, &c);
         for (int t = 0; t < 1000; t++) assert_int_equal(c.hits[t], 1);
         assert_true(c.max_worker < 3);
+    }
+    bs_pool_free(p);
+}
+
+/* A dense layer with its residual + LayerNorm fused (ln_x = LN(ln_x + y)),
+ * split by rows (many tokens) and by columns (few), against the two steps
+ * run one after the other. */
+static void test_linear_layernorm(void **state)
+{
+    bs_pool *p = bs_pool_new(2);
+    unsigned s = 11;
+    const int shapes[2][3] = {{300, 64, 40}, {8, 64, 160}}; /* M, K, N */
+    for (int sh = 0; sh < 2; sh++) {
+        int M = shapes[sh][0], K = shapes[sh][1], N = shapes[sh][2];
+        float *x = malloc((size_t)M * K * 4), *w = malloc((size_t)N * K * 4), *b = malloc(N * 4),
+              *g = malloc(N * 4), *be = malloc(N * 4), *y = malloc((size_t)M * N * 4),
+              *r1 = malloc((size_t)M * N * 4), *r2 = malloc((size_t)M * N * 4);
+        for (int i = 0; i < M * K; i++) x[i] = frand(&s, -1, 1);
+        for (int i = 0; i < N * K; i++) w[i] = frand(&s, -1, 1);
+        for (int i = 0; i < N; i++) {
+            b[i] = frand(&s, -1, 1);
+            g[i] = frand(&s, 0.5f, 1.5f);
+            be[i] = frand(&s, -0.5f, 0.5f);
+        }
+        for (int i = 0; i < M * N; i++) r1[i] = r2[i] = frand(&s, -2, 2);
+        bs_dense d = {
+            .w = w, .b = b, .N = N, .y = y, .ln_x = r1, .ln_g = g, .ln_b = be, .ln_eps = 1e-5f};
+        bs_linear_multi(p, x, M, K, &d, 1);
+        bs_linear(p, x, M, K, w, b, N, y, BS_ACT_NONE);
+        bs_add_layernorm_rows(p, r2, y, M, N, g, be, 1e-5f);
+        for (int i = 0; i < M * N; i++) assert_true(fabsf(r1[i] - r2[i]) < 1e-5f);
+        free(x), free(w), free(b), free(g), free(be), free(y), free(r1), free(r2);
     }
     bs_pool_free(p);
 }
@@ -209,8 +273,11 @@ static void test_packed_gemm(void **state)
 {
     (void)state;
     const bs_gemm_backend *g = bs_gemm_default();
-    for (int kind = BS_PACK_F32; kind <= BS_PACK_BF16; kind++) {
-        const char *name = kind == BS_PACK_BF16 ? "bf16" : "f32";
+    for (int kind = BS_PACK_F32; kind <= BS_PACK_BF16W; kind++) {
+        const char *name = kind == BS_PACK_BF16    ? "bf16"
+                           : kind == BS_PACK_F16   ? "f16"
+                           : kind == BS_PACK_BF16W ? "bf16 (widened)"
+                                                   : "f32";
         if (!bs_gemm_packed_available((bs_pack_kind)kind)) {
             printf("  packed %s GEMM: this CPU lacks the instructions, not run\n", name);
             continue;
@@ -241,6 +308,7 @@ static void test_packed_gemm(void **state)
                         float *out2 = malloc((size_t)M * N * 4);
                         bs_gemm_prepare_rows((bs_pack_kind)kind, A, K, 0, M, Ab, ld);
                         bs_gemm_prepared_cols(M, Ab, ld, P, bias, out2, N, 0, N, BS_ACT_GELU);
+
                         assert_memory_equal(out, out2, (size_t)M * N * 4);
                         free(Ab), free(out2);
                     }
@@ -248,6 +316,13 @@ static void test_packed_gemm(void **state)
                         round_bf16(A, M * K);
                         round_bf16(W, N * K);
                     }
+                    if (kind == BS_PACK_BF16W) /* bf16 weights, A stays f32 */
+                        round_bf16(W, N * K);
+                    if (kind == BS_PACK_F16) /* the weights as f16 holds them; A stays f32 */
+                        for (int i = 0; i < N * K; i++) {
+                            uint16_t h = bs_f32_to_f16(W[i]);
+                            bs_f16_to_f32(&h, &W[i], 1);
+                        }
                     g->sgemm_nt(M, N, K, A, K, W, K, ref, N, 0.0f);
                     for (int m = 0; m < M; m++)
                         bs_kernels_portable()->bias_act(ref + (size_t)m * N, bias, N, BS_ACT_GELU);
@@ -264,6 +339,37 @@ static void test_packed_gemm(void **state)
     }
 }
 
+/* Packing straight from F16/BF16 weights (no F32 copy of the matrix) lays
+ * out exactly what packing their widened F32 copy does, in every kind. */
+static void test_pack_from_half(void **state)
+{
+    (void)state;
+    unsigned s = 21;
+    enum { N = 37, K = 45 };
+    uint16_t h[N * K];
+    float wide[N * K];
+    for (int bf = 0; bf <= 1; bf++)
+        for (int kind = BS_PACK_F32; kind <= BS_PACK_BF16W; kind++) {
+            if (!bs_gemm_packed_available((bs_pack_kind)kind)) continue;
+            for (int i = 0; i < N * K; i++) {
+                float x = frand(&s, -2, 2);
+                h[i] = bf ? bs_f32_to_bf16(x) : bs_f32_to_f16(x);
+            }
+            if (bf)
+                bs_bf16_to_f32(h, wide, N * K);
+            else
+                bs_f16_to_f32(h, wide, N * K);
+            size_t bytes = (bs_packed_bytes(N, K, (bs_pack_kind)kind) + 63) & ~(size_t)63;
+            bs_packed *a = aligned_alloc(64, bytes), *b = aligned_alloc(64, bytes);
+            memset(a, 0, bytes);
+            memset(b, 0, bytes);
+            bs_pack_weights(wide, N, K, (bs_pack_kind)kind, a);
+            assert_int_equal(bs_pack_weights_h16(h, bf, N, K, (bs_pack_kind)kind, b), 0);
+            assert_memory_equal(a, b, bs_packed_bytes(N, K, (bs_pack_kind)kind));
+            free(a), free(b);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,7 +378,9 @@ int main(void)
         cmocka_unit_test(test_half),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_linear_and_attention),
+        cmocka_unit_test(test_linear_layernorm),
         cmocka_unit_test(test_packed_gemm),
+        cmocka_unit_test(test_pack_from_half),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

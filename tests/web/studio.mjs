@@ -5,7 +5,7 @@
 // (and phone-width ones of every playground) go to $BS_WEB_ARTIFACTS.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -28,6 +28,8 @@ function cleanup() {
   rmSync(root, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
+// A ctest timeout sends SIGTERM: leave through 'exit' so that nothing lingers.
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(1));
 
 // Starts cmd and resolves with the first stdout line matching re.
 function startUntil(cmd, args, env, re, what) {
@@ -303,6 +305,20 @@ step('Hub: search, then download until the progress bar reaches 100%', async () 
   const p = S.page;
   await p.goto(`${S.base}/hub`);
   await p.getByTestId('local-models').waitFor();
+  // Everything: 20 fixture repos on pages of 9.
+  await p.getByRole('button', { name: 'Search', exact: true }).click();
+  await p.getByText('20 models from').waitFor();
+  assert.equal(await p.locator('[data-testid=hub-results] article').count(), 9);
+  await p.getByText('Page 1 of 3').waitFor();
+  await p.getByRole('button', { name: 'Next' }).click();
+  await p.getByText('Page 2 of 3').waitFor();
+  // A tag chip from the results filters through the server's Hub search.
+  await p.getByRole('button', { name: 'roberta', exact: true }).click();
+  await p.waitForFunction(() => document.querySelectorAll('[data-testid=hub-results] article').length === 2);
+  const names = await p.locator('[data-testid=hub-results] article h3').allTextContents();
+  assert.ok(names.every((n) => n.includes('roberta')), names.join());
+  assert.equal(await p.getByRole('button', { name: 'roberta', exact: true }).getAttribute('aria-pressed'), 'true');
+  await p.getByRole('button', { name: 'roberta', exact: true }).click();
   await p.getByLabel('Search text').fill('tiny-bert-ner');
   await p.getByRole('button', { name: 'Search', exact: true }).click();
   const card = p.locator('[data-testid=hub-results] [data-model="fixtures/tiny-bert-ner"]');
@@ -519,6 +535,7 @@ step('no request left 127.0.0.1 and the console has no errors', async () => {
 
 // ── run ──
 mkdirSync(ART, { recursive: true });
+for (const f of readdirSync(ART)) if (f.startsWith('failure-')) rmSync(join(ART, f)); // from an earlier run
 const t0 = Date.now();
 let failed = 0;
 for (const s of steps) {

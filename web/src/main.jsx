@@ -9,13 +9,30 @@ import { ErrorBox, Spinner } from './components.jsx';
 import { Link, navigate, usePath } from './router.jsx';
 import { Playground, TASKS } from './pages/playground.jsx';
 import { Hub } from './pages/hub.jsx';
-import { CustomTasks } from './pages/custom.jsx';
 import { Keys } from './pages/keys.jsx';
 import { Dashboard } from './pages/dashboard.jsx';
 import { Settings } from './pages/settings.jsx';
 
 // Page paths never share a first segment with an API route (/settings,
-// /custom-tasks are API paths): the server sends those to the API.
+// /custom-tasks are API paths): the server sends those to the API. The
+// server answers index.html only for these first segments (is_page() in
+// src/server/web.c): a new page needs its segment there too.
+// The custom-task editor (CodeMirror) is the bulk of the code: it loads
+// when its page is first opened, not with every page.
+function lazy(load) {
+  let Loaded = null;
+  return function Lazy(props) {
+    const [C, setC] = useState(() => Loaded);
+    const [error, setError] = useState(null);
+    useEffect(() => {
+      if (!C) load().then((c) => setC(() => (Loaded = c)), setError);
+    }, []);
+    if (error) return <ErrorBox error={error} />;
+    return C ? <C {...props} /> : <Spinner label="Loading…" />;
+  };
+}
+const CustomTasks = lazy(() => import('./pages/custom.jsx').then((m) => m.CustomTasks));
+
 const NAV = [
   { href: '/dashboard', label: 'Dashboard', perm: 'admin:read' },
   { href: '/playground/classification', match: '/playground', label: 'Playgrounds', perm: 'tasks:execute' },

@@ -29,10 +29,15 @@ def _call(op, **args):
     return ans.get("value")
 
 
+_loaded = {}  # name -> the engine's description; a child lives for one run
+
+
 def _info(name):
     if not isinstance(name, str) or not name:
         raise ValueError("from_pretrained needs a model name (a string)")
-    return _call("load", model=name)
+    if name not in _loaded:
+        _loaded[name] = _call("load", model=name)
+    return _loaded[name]
 
 
 def _as_rows(x):

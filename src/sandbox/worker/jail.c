@@ -42,6 +42,10 @@ int bs_worker_jail_enter(const bs_worker_limits *lim)
     static const int ns[] = {CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWIPC};
     for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) (void)unshare(ns[i]);
     clearenv();
+    /* Below the server's own threads: spinning tasks must not starve the
+     * requests that other clients are waiting for. */
+    if (setpriority(PRIO_PROCESS, 0, 10)) {
+    }
     struct rlimit r;
     r.rlim_cur = r.rlim_max = (rlim_t)lim->memory_mb << 20;
     if (setrlimit(RLIMIT_AS, &r)) return -1;
@@ -141,9 +145,10 @@ static int build_filter(scmp_filter_ctx ctx)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allow[i], 0);
     /* send() on the run's socket is sendto() without an address. */
     if (!rc)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1, SCMP_A4(SCMP_CMP_EQ, 0));
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1, SCMP_A4(SCMP_CMP_EQ, 0, 0));
     if (!rc)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvfrom), 1, SCMP_A4(SCMP_CMP_EQ, 0));
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvfrom), 1,
+                              SCMP_A4(SCMP_CMP_EQ, 0, 0));
     /* fstat() is newfstatat(fd, "", AT_EMPTY_PATH) in glibc; a path is not. */
     if (!rc)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
@@ -169,7 +174,8 @@ static int build_filter(scmp_filter_ctx ctx)
     if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 0);
     /* Reading a limit is fine; raising one is not. */
     if (!rc)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A2(SCMP_CMP_EQ, 0));
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
+                              SCMP_A2(SCMP_CMP_EQ, 0, 0));
     if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getrlimit), 0);
     return rc;
 }

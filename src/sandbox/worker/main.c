@@ -164,6 +164,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "bertstudio-sandbox: cannot build the seccomp filter\n");
         return 1;
     }
+    /* Installed: the shims are in ../share/bertstudio/sandbox beside bin/. */
+    char installed[4096];
+    if (access(py_dir, F_OK)) {
+        ssize_t n = readlink("/proc/self/exe", installed, sizeof installed - 64);
+        char *slash = n > 0 ? (installed[n] = 0, strrchr(installed, '/')) : NULL;
+        if (slash) {
+            snprintf(slash, sizeof installed - (size_t)(slash - installed),
+                     "/../share/bertstudio/sandbox");
+            py_dir = installed;
+        }
+    }
     if (bs_worker_py_init(py_dir)) return 1;
 
     sigset_t chld;

@@ -36,4 +36,14 @@ bs_sandbox *bs_custom_sandbox(bs_request *req, bs_err *err);
 int bs_custom_check(bs_request *req, const char *tokenizer_code, const char *model_code,
                     const char *function_code, json_t **report, bs_err *err);
 
+/* For the save, update and import handlers: compiles the three parts (NULL
+ * = empty) and answers 400 when one has a syntax error ("function_code
+ * line 2: invalid syntax") or function_code does not define
+ * custom_function; prefix (e.g. "tasks[3]: ", or "") goes before the
+ * detail. 0 when the code is fine, and also when no worker is there to
+ * check it (saving is the store's business; running it answers 503); -1
+ * with res filled otherwise. */
+int bs_custom_check_code(bs_request *req, bs_response *res, const char *tokenizer_code,
+                         const char *model_code, const char *function_code, const char *prefix);
+
 #endif

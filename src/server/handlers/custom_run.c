@@ -11,6 +11,7 @@
 #include "hub/hub.h"
 #include "server/context.h"
 #include "server/handlers/custom.h"
+#include "server/handlers/custom_tasks.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/tasks.h"
 #include "util/log.h"
@@ -88,6 +89,37 @@ int bs_custom_check(bs_request *req, const char *tokenizer_code, const char *mod
     }
     json_object_set_new(*report, "missing_models", missing);
     return 0;
+}
+
+int bs_custom_check_code(bs_request *req, bs_response *res, const char *tokenizer_code,
+                         const char *model_code, const char *function_code, const char *prefix)
+{
+    json_t *rep = NULL;
+    bs_err err = {0};
+    int rc = bs_custom_check(req, tokenizer_code, model_code, function_code, &rep, &err);
+    if (rc == BS_ENOTFOUND) {
+        bs_log_warn("custom", "code saved unchecked: %s", err.msg);
+        return 0;
+    }
+    if (rc) {
+        bs_reply_error(res, 503, "Custom tasks are unavailable", "%s", err.msg);
+        return -1;
+    }
+    json_t *e = json_array_get(json_object_get(rep, "errors"), 0);
+    if (e) {
+        json_t *line = json_object_get(e, "line");
+        if (json_is_integer(line))
+            bs_reply_error(res, 400, "Invalid custom task code", "%s%s line %lld: %s", prefix,
+                           json_string_value(json_object_get(e, "part")),
+                           (long long)json_integer_value(line),
+                           json_string_value(json_object_get(e, "message")));
+        else
+            bs_reply_error(res, 400, "Invalid custom task code", "%s%s: %s", prefix,
+                           json_string_value(json_object_get(e, "part")),
+                           json_string_value(json_object_get(e, "message")));
+    }
+    json_decref(rep);
+    return e ? -1 : 0;
 }
 
 /* The route's answer shape. */
@@ -247,10 +279,10 @@ static json_t *load_task(bs_request *req, bs_response *res, const char *id)
         bs_reply_err(req, res, &err);
         return NULL;
     }
-    const char *owner = str(doc, "api_key_id");
-    int visible = json_is_true(json_object_get(doc, "is_public")) ||
-                  (owner && !strcmp(owner, req->auth.api_key_id)) ||
-                  (req->auth.perms & BS_PERM_ADMIN_READ);
+    /* The same view as GET /custom-tasks/{id} (custom_tasks_shape.c). */
+    const char *owner = str(doc, "api_key_id"), *viewer = bs_ctask_viewer(req);
+    int visible = !viewer || json_is_true(json_object_get(doc, "is_public")) ||
+                  (owner && !strcmp(owner, viewer));
     if (!visible) {
         json_decref(doc);
         bs_reply_error(res, 404, "Custom task not found", "no custom task with _id %s", id);

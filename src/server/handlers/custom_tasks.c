@@ -5,6 +5,7 @@
  * admin:write changes one. Export and import: custom_tasks_io.c. */
 #include "server/context.h"
 #include "server/guard.h"
+#include "server/handlers/custom.h"
 #include "server/handlers/custom_tasks.h"
 #include "server/handlers/handlers.h"
 #include "util/utf8.h"
@@ -15,8 +16,12 @@
 int bs_ctask_validate_code(bs_request *req, bs_response *res, const json_t *task,
                            const char *prefix)
 {
-    (void)req, (void)res, (void)task, (void)prefix;
-    return 0;
+    /* Compiled in the sandbox's jail (custom_run.c): a syntax error names
+     * its part and line, and function_code must define custom_function. */
+    return bs_custom_check_code(req, res,
+                                json_string_value(json_object_get(task, "tokenizer_code")),
+                                json_string_value(json_object_get(task, "model_code")),
+                                json_string_value(json_object_get(task, "function_code")), prefix);
 }
 
 static void reply_detail(bs_response *res, int status, const char *fmt, const char *arg)

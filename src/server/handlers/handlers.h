@@ -72,6 +72,8 @@ void bs_handle_models_events(bs_request *req, bs_response *res);
 void bs_handle_models_load_named(bs_request *req, bs_response *res);
 void bs_handle_models_delete(bs_request *req, bs_response *res);
 void bs_handle_models_unload(bs_request *req, bs_response *res);
+/* DELETE of model name (checked), as DELETE /models/{name} answers. */
+void bs_models_delete_named(bs_request *req, bs_response *res, const char *name);
 
 /* custom_tasks*.c (saved custom tasks; the original product's lookups and
  * export in its own shapes) */
@@ -114,5 +116,32 @@ void bs_handle_legacy_fill_mask(bs_request *req, bs_response *res);
 void bs_handle_legacy_summarize(bs_request *req, bs_response *res);
 void bs_handle_legacy_features(bs_request *req, bs_response *res);
 void bs_handle_stats(bs_request *req, bs_response *res);
+
+/* compat*.c (the original product's API on its own paths, docs/compat.md):
+ * variants of shared paths chosen by the request's shape (server/routes.c)
+ * and the original's routes in its shapes. */
+void bs_handle_compat_embed(bs_request *req, bs_response *res);
+void bs_handle_compat_classify(bs_request *req, bs_response *res);
+void bs_handle_compat_qa(bs_request *req, bs_response *res);
+void bs_handle_compat_ner(bs_request *req, bs_response *res);
+void bs_handle_compat_fill_mask(bs_request *req, bs_response *res);
+void bs_handle_compat_summarize(bs_request *req, bs_response *res);
+void bs_handle_compat_features(bs_request *req, bs_response *res);
+void bs_handle_compat_stats(bs_request *req, bs_response *res);
+void bs_handle_compat_settings_get(bs_request *req, bs_response *res);
+void bs_handle_compat_settings_post(bs_request *req, bs_response *res);
+void bs_handle_compat_keys_list(bs_request *req, bs_response *res);
+void bs_handle_compat_keys_create(bs_request *req, bs_response *res);
+void bs_handle_compat_auth_anonymous(bs_request *req, bs_response *res);
+void bs_handle_compat_auth_check(bs_request *req, bs_response *res);
+void bs_handle_compat_logout(bs_request *req, bs_response *res);
+void bs_handle_compat_models_available(bs_request *req, bs_response *res);
+void bs_handle_compat_models_downloaded(bs_request *req, bs_response *res);
+void bs_handle_compat_models_loaded(bs_request *req, bs_response *res);
+void bs_handle_compat_models_loading(bs_request *req, bs_response *res);
+void bs_handle_compat_models_download(bs_request *req, bs_response *res);
+void bs_handle_compat_models_load(bs_request *req, bs_response *res);
+void bs_handle_compat_models_delete(bs_request *req, bs_response *res);
+void bs_handle_v1_model(bs_request *req, bs_response *res);
 
 #endif

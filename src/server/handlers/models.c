@@ -107,8 +107,13 @@ void bs_handle_models_download(bs_request *req, bs_response *res)
     bs_hub_download_req r = {.model_name = name,
                              .revision = opt_string(body, "revision"),
                              .task_type = opt_string(body, "task_type"),
-                             .cache_priority = opt_string(body, "cache_priority")};
+                             .cache_priority = opt_string(body, "cache_priority"),
+                             .token = NULL};
+    /* The hf_token setting (write-only), else the hub's HF_TOKEN. */
+    json_t *tok = bs_settings_value(req->server->settings, "hf_token");
+    r.token = json_string_value(tok);
     int rc = bs_downloads_start(d, &r, &e);
+    json_decref(tok);
     if (rc == BS_EBUSY) {
         bs_response_header(res, "Retry-After", "5");
         bs_reply_error(res, 409, "Download in progress",
@@ -465,6 +470,16 @@ void bs_handle_models_downloaded_delete(bs_request *req, bs_response *res)
     if (!name || bs_hub_name_check(name, &e)) {
         bs_reply_error(res, 400, "Invalid model name", "%s",
                        name ? e.msg : "query argument 'model_name' is required");
+        return;
+    }
+    do_delete(req, res, name);
+}
+
+void bs_models_delete_named(bs_request *req, bs_response *res, const char *name)
+{
+    bs_err e = {0};
+    if (bs_hub_name_check(name, &e)) {
+        bs_reply_error(res, 400, "Invalid model name", "%s", e.msg);
         return;
     }
     do_delete(req, res, name);

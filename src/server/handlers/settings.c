@@ -16,7 +16,14 @@ static json_t *describe(struct bs_server *srv, const bs_setting_def *def, const 
 {
     json_t *d = json_object();
     json_object_set_new(d, "setting_key", json_string(def->key));
-    json_object_set_new(d, "setting_value", bs_settings_value(srv->settings, def->key));
+    json_t *value = bs_settings_value(srv->settings, def->key);
+    if (!strcmp(def->key, "hf_token")) {
+        /* Write-only: whether it is set, never what it is. */
+        json_object_set_new(d, "is_set", json_boolean(json_string_length(value) > 0));
+        json_decref(value);
+        value = json_null();
+    }
+    json_object_set_new(d, "setting_value", value);
     json_object_set_new(d, "setting_type", json_string(bs_settings_type_name(def->type)));
     json_object_set_new(d, "description", json_string(def->description));
     json_object_set_new(d, "default", json_loads(def->default_json, JSON_DECODE_ANY, NULL));

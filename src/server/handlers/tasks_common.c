@@ -20,11 +20,11 @@ int64_t bs_tasks_reply(bs_response *res, json_t *data, int envelope)
 {
     res->status = 200;
     res->body.len = 0;
-    if (envelope) bs_buf_puts(&res->body, "{\"success\":true,\"data\":");
+    if (envelope) bs_reply_envelope_open(&res->body);
     size_t start = res->body.len;
     bs_json_write(data, float_keys, &res->body);
     int64_t size = (int64_t)(res->body.len - start);
-    if (envelope) bs_buf_putc(&res->body, '}');
+    if (envelope) bs_reply_envelope_close(&res->body);
     json_decref(data);
     if (res->body.oom) {
         bs_buf_free(&res->body);

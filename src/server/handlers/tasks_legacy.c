@@ -1,11 +1,13 @@
-/* The original product's routes (/embed, /embed/batch, /classify, /qa,
- * /ner, /fill-mask, /summarize, /features, GET /stats) with its request and
+/* The original product's task routes (/embed, /embed/batch, /classify,
+ * /qa, /ner, /fill-mask, /summarize, /features) with its request and
  * response shapes (no envelope on success), so that its clients keep
- * working. Each is translated into a /tasks request and run the same way
- * (same batcher, same execution log). Shapes: docs/serving.md. */
+ * working, and our GET /stats/serving. Each is translated into a /tasks
+ * request and run the same way (same batcher, same execution log).
+ * Shapes: docs/serving.md, docs/compat.md (compat.c wraps them). */
 #include <string.h>
 
 #include "server/context.h"
+#include "server/handlers/compat.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/tasks.h"
 #include "util/time.h"
@@ -15,6 +17,7 @@ static json_t *legacy_body(bs_request *req, bs_response *res, const bs_field_spe
 {
     json_t *body = bs_request_json(req, res);
     if (!body) return NULL;
+    bs_compat_default_model(req, body); /* "model" is optional (docs/compat.md) */
     char detail[512];
     if (bs_validate(body, fields, detail, sizeof detail)) {
         bs_reply_error(res, 400, "Invalid request", "%s", detail);
@@ -68,7 +71,7 @@ static int need_texts(bs_response *res, const json_t *body)
 static const bs_field_spec embed_fields[] = {
     {"texts", BS_T_TEXT, 0, 0, 0, NULL},
     {"text", BS_T_TEXT, 0, 0, 0, NULL},
-    {"model", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"model", BS_T_STRING, 0, 0, 0, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -92,8 +95,11 @@ void bs_handle_legacy_embed(bs_request *req, bs_response *res)
 
 static json_t *shape_features(json_t *data, const json_t *body)
 {
-    (void)body;
-    return json_pack("{s:O}", "features", json_object_get(data, "features"));
+    /* The original's {"text": "..."}: that text's tokens x hidden matrix. */
+    json_t *f = json_object_get(data, "features");
+    if (!json_object_get(body, "texts") && json_is_string(json_object_get(body, "text")))
+        f = json_array_get(f, 0);
+    return json_pack("{s:O}", "features", f);
 }
 
 void bs_handle_legacy_features(bs_request *req, bs_response *res)
@@ -110,7 +116,7 @@ void bs_handle_legacy_features(bs_request *req, bs_response *res)
 static const bs_field_spec classify_fields[] = {
     {"texts", BS_T_TEXT, 0, 0, 0, NULL},
     {"text", BS_T_TEXT, 0, 0, 0, NULL},
-    {"model", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"model", BS_T_STRING, 0, 0, 0, NULL},
     {"top_k", BS_T_INT, BS_NULLABLE, 1, 1000000, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
@@ -141,7 +147,7 @@ void bs_handle_legacy_classify(bs_request *req, bs_response *res)
 static const bs_field_spec qa_fields[] = {
     {"question", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
     {"context", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
-    {"model", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"model", BS_T_STRING, 0, 0, 0, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -168,7 +174,7 @@ void bs_handle_legacy_qa(bs_request *req, bs_response *res)
 
 static const bs_field_spec ner_fields[] = {
     {"text", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
-    {"model", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"model", BS_T_STRING, 0, 0, 0, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -191,7 +197,7 @@ void bs_handle_legacy_ner(bs_request *req, bs_response *res)
 
 static const bs_field_spec fm_fields[] = {
     {"text", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
-    {"model", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"model", BS_T_STRING, 0, 0, 0, NULL},
     {"top_k", BS_T_INT, BS_NULLABLE, 1, 1000, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
@@ -199,7 +205,7 @@ static const bs_field_spec fm_fields[] = {
 static json_t *shape_fm(json_t *data, const json_t *body)
 {
     (void)body;
-    return json_pack("{s:O}", "predictions", json_array_get(json_object_get(data, "results"), 0));
+    return json_pack("{s:O}", "results", json_array_get(json_object_get(data, "results"), 0));
 }
 
 void bs_handle_legacy_fill_mask(bs_request *req, bs_response *res)
@@ -217,7 +223,7 @@ void bs_handle_legacy_fill_mask(bs_request *req, bs_response *res)
 
 static const bs_field_spec sum_fields[] = {
     {"text", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
-    {"model", BS_T_STRING, BS_REQUIRED, 0, 0, NULL},
+    {"model", BS_T_STRING, 0, 0, 0, NULL},
     {"max_length", BS_T_INT, BS_NULLABLE, 1, 100000, NULL},
     {"min_length", BS_T_INT, BS_NULLABLE, 0, 100000, NULL},
     {NULL, 0, 0, 0, 0, NULL},
@@ -244,7 +250,7 @@ void bs_handle_legacy_summarize(bs_request *req, bs_response *res)
     run_legacy(req, res, BS_TASK_SUMMARIZATION, "summarization", treq, shape_summary, body);
 }
 
-/* ── GET /stats: batching and serving counters ── */
+/* ── GET /stats/serving: batching and serving counters ── */
 
 void bs_handle_stats(bs_request *req, bs_response *res)
 {

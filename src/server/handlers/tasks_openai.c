@@ -107,10 +107,7 @@ static size_t count_tokens(const bs_pipeline_ctx *ctx, const json_t *input)
 void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
 {
     json_t *body = bs_request_json(req, res);
-    if (!body) {
-        bs_reply_openai_shape(res); /* the parser's 400, with where the body went wrong */
-        return;
-    }
+    if (!body) return; /* the parser's 400, already in OpenAI's shape (res->openai_errors) */
     if (!json_is_object(body)) {
         openai_error(res, 400, "invalid_request_error", NULL, NULL,
                      "the body must be a JSON object");

@@ -20,7 +20,7 @@ typedef struct answer {
     void *iter;    /* the member of data being written; NULL past the last */
     size_t row;    /* next element of the member when it is written row by row */
     size_t prefix; /* bytes of `{"k":` for that member */
-    int envelope;  /* inside {"success":true,"data":...} */
+    int envelope;  /* inside the success envelope (bs_reply_envelope_open) */
     int begun;     /* the opening bytes are out */
     int ended;     /* the closing bytes are in pending */
     int64_t sent;  /* bytes of `data` sent, for the log */
@@ -42,9 +42,6 @@ static size_t count_numbers(const json_t *j)
     return n;
 }
 
-/* The opening of the answer: the envelope's, or data's own brace. */
-static const char envelope_open[] = "{\"success\":true,\"data\":{";
-
 /* Appends bs_json_write({k: v}) without its first `skip` bytes and
  * its last `cut`: the member or the row exactly as the whole answer holds
  * it (same float32/float64 choice, same escaping). */
@@ -65,12 +62,14 @@ static void next_piece(answer *a)
 {
     if (!a->begun) {
         a->begun = 1;
-        bs_buf_puts(&a->pending, a->envelope ? envelope_open : "{");
+        if (a->envelope) bs_reply_envelope_open(&a->pending);
+        bs_buf_putc(&a->pending, '{');
         a->iter = json_object_iter(a->data);
         return;
     }
     if (!a->iter) {
-        bs_buf_puts(&a->pending, a->envelope ? "}}" : "}");
+        bs_buf_putc(&a->pending, '}');
+        if (a->envelope) bs_reply_envelope_close(&a->pending);
         a->ended = 1;
         return;
     }
@@ -129,8 +128,8 @@ static void answer_free(void *ud)
 {
     answer *a = ud;
     int complete = a->ended && a->off == a->pending.len && !a->failed;
-    /* less the envelope: {"success":true,"data": and the final } */
-    int64_t size = a->envelope ? a->sent - (int64_t)(sizeof envelope_open - 2) - 1 : a->sent;
+    /* less the envelope */
+    int64_t size = a->envelope ? a->sent - (int64_t)bs_reply_envelope_bytes() : a->sent;
     bs_tasks_log(a->req, a->task_type, a->model_name, a->input, complete,
                  complete ? NULL : "the client left before the whole answer was sent",
                  complete ? size : -1);

@@ -149,6 +149,14 @@ function Search({ auth, local, reload }) {
     }
   };
   const models = res?.models || [];
+  // Task chips, then the tags most common among the results (architectures, languages...).
+  const [seen, setSeen] = useState([]);
+  useEffect(() => {
+    if (!res || tag) return;
+    const n = {};
+    for (const m of models) for (const t of m.tags || []) if (!TAGS.includes(t)) n[t] = (n[t] || 0) + 1;
+    setSeen(Object.entries(n).sort((a, b) => b[1] - a[1]).slice(0, 10).map(([t]) => t));
+  }, [res]);
   const pages = Math.ceil(models.length / PAGE);
   const shown = models.slice(page * PAGE, page * PAGE + PAGE);
   return (
@@ -160,7 +168,7 @@ function Search({ auth, local, reload }) {
         <button type="submit" class="primary" disabled={busy}>Search</button>
       </form>
       <div class="chips" role="group" aria-label="Filter by task tag">
-        {TAGS.map((t) => (
+        {[...TAGS, ...seen.filter((t) => !TAGS.includes(t))].map((t) => (
           <button type="button" key={t} class={`chip ${tag === t ? 'on' : ''}`} aria-pressed={tag === t} onClick={() => pickTag(t)}>{t}</button>
         ))}
       </div>

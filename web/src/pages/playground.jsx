@@ -271,7 +271,7 @@ export const TASKS = {
     Form: ({ s, set }) => (
       <>
         <TextArea id="pg-text" label="Text" rows={6} value={s.text} onInput={(v) => set({ text: v })} />
-        <div class="row wrap">
+        <div class="params">
           {[['max_length', 1, 1024], ['min_length', 0, 1024], ['num_beams', 1, 16], ['no_repeat_ngram_size', 0, 10], ['length_penalty', -10, 10]].map(([k, lo, hi]) => (
             <Field key={k} id={`pg-${k}`} label={k}>
               <input id={`pg-${k}`} type="number" step={k === 'length_penalty' ? '0.1' : '1'} min={lo} max={hi} value={s[k]} onInput={(e) => set({ [k]: e.currentTarget.value })} />
@@ -284,7 +284,10 @@ export const TASKS = {
       </>
     ),
     Result: ({ data }) => (
-      <blockquote class="summary" data-testid="summary">{data.results?.[0]?.summary_text ?? ''}</blockquote>
+      <>
+        {data.truncated && <Notice kind="warn">The text was longer than the model's input and was truncated before summarizing.</Notice>}
+        <blockquote class="summary" data-testid="summary">{(data.results?.[0]?.summary_text ?? '').trim()}</blockquote>
+      </>
     ),
   },
 };
@@ -393,6 +396,7 @@ export function ModelPicker({ id, value, onChange, cfg, prefer, label = 'Model' 
           : <span class="badge warn" data-testid="compat" title={`Registered for ${current.task_type || 'another task'}`}>may not fit: {current.task_type || 'other task'}</span>)}
       </div>
       {models?.length === 0 && <small class="hint">Download or import a model in <Link href="/hub">Models &amp; Hub</Link>.</small>}
+      {value?.startsWith('demo/') && <small class="hint">A demo model with random weights: its answers have the right shape but no meaning.</small>}
       <ErrorBox error={error} />
     </div>
   );

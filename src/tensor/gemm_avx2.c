@@ -1,0 +1,208 @@
+/* The AVX2+FMA3 packed-weight GEMM: C[M][N] = act(A[M][K] W[N][K]^T + bias)
+ * with W packed once at load as panels of 16 output columns x K
+ * (gemm_packed.c). A 6x16 micro-kernel (12 accumulators, two panel loads and
+ * one broadcast a step: 15 of the 16 ymm) reads the rows of A in place, so a
+ * call copies nothing; bias enters as the accumulators' start and the
+ * activation is applied while the tile is in registers. */
+#include "tensor/gemm_impl.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#endif
+#include "tensor/simd_avx2.h"
+
+#define NR BS_NR_AVX2
+#define MR 6   /* rows per micro-tile */
+#define KC 256 /* depth per pass: the panel's 16 KB slice stays in L1 */
+#define MC 336 /* rows per pass: their KC-deep slice of A (336 KB) stays in L2 */
+#define NB 16  /* panels per block: their KC-deep slices (256 KB) stay in L2 */
+
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+/* R rows (a constant after inlining) x 16 columns over kc steps of depth;
+ * every accumulator a named register. cols < 16 masks the last panel's C
+ * and bias (its padding columns of W are zero). */
+BS_AI void micro_r(const int R, const int h, const float *A, int lda, const void *B, int kc,
+                   float *C, int ldc, int first, const float *bias, int cols, bs_act act,
+                   const char *pf)
+{
+    const int full = cols >= NR;
+    const __m256i m0 = mask256(cols), m1 = mask256(cols - 8);
+    __m256 b0i = _mm256_setzero_ps(), b1i = _mm256_setzero_ps();
+    if (first && bias) {
+        b0i = full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, m0);
+        b1i = full ? _mm256_loadu_ps(bias + 8) : _mm256_maskload_ps(bias + 8, m1);
+    }
+#define DECL(i) __m256 c0_##i = b0i, c1_##i = b1i;
+    ROWS(DECL)
+#undef DECL
+    if (!first) {
+#define LOAD(i)                                                                                    \
+    if (i < R) {                                                                                   \
+        const float *c = C + (size_t)(i)*ldc;                                                      \
+        c0_##i = full ? _mm256_loadu_ps(c) : _mm256_maskload_ps(c, m0);                            \
+        c1_##i = full ? _mm256_loadu_ps(c + 8) : _mm256_maskload_ps(c + 8, m1);                    \
+    }
+        ROWS(LOAD)
+#undef LOAD
+    }
+    const float *a = A;
+    const size_t step = (size_t)NR * (h ? 2 : 4); /* bytes of B per depth step */
+    for (int k = 0; k < kc; k++, a++) {
+        /* pf: the next panel, fetched while this tile computes from cache */
+        if (pf) _mm_prefetch(pf + (size_t)k * step, _MM_HINT_T0);
+        __m256 b0, b1;
+        if (h == 1) { /* f16 panels, widened by F16C on the way in */
+            const uint16_t *hb = (const uint16_t *)B + (size_t)k * NR;
+            b0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)hb));
+            b1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hb + 8)));
+        } else if (h == 2) { /* bf16 panels: the high half of an f32 */
+            const uint16_t *hb = (const uint16_t *)B + (size_t)k * NR;
+            b0 = _mm256_castsi256_ps(
+                _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_load_si128((const __m128i *)hb)), 16));
+            b1 = _mm256_castsi256_ps(_mm256_slli_epi32(
+                _mm256_cvtepu16_epi32(_mm_load_si128((const __m128i *)(hb + 8))), 16));
+        } else {
+            b0 = _mm256_load_ps((const float *)B + (size_t)k * NR);
+            b1 = _mm256_load_ps((const float *)B + (size_t)k * NR + 8);
+        }
+#define FMA(i)                                                                                     \
+    if (i < R) {                                                                                   \
+        __m256 ai = _mm256_broadcast_ss(a + (size_t)(i)*lda);                                      \
+        c0_##i = _mm256_fmadd_ps(ai, b0, c0_##i);                                                  \
+        c1_##i = _mm256_fmadd_ps(ai, b1, c1_##i);                                                  \
+    }
+        ROWS(FMA)
+#undef FMA
+    }
+    if (act != BS_ACT_NONE) {
+#define ACT(i)                                                                                     \
+    if (i < R) {                                                                                   \
+        c0_##i = act256(c0_##i, act);                                                              \
+        c1_##i = act256(c1_##i, act);                                                              \
+    }
+        ROWS(ACT)
+#undef ACT
+    }
+#define STORE(i)                                                                                   \
+    if (i < R) {                                                                                   \
+        float *c = C + (size_t)(i)*ldc;                                                            \
+        if (full) {                                                                                \
+            _mm256_storeu_ps(c, c0_##i);                                                           \
+            _mm256_storeu_ps(c + 8, c1_##i);                                                       \
+        } else {                                                                                   \
+            _mm256_maskstore_ps(c, m0, c0_##i);                                                    \
+            _mm256_maskstore_ps(c + 8, m1, c1_##i);                                                \
+        }                                                                                          \
+    }
+    ROWS(STORE)
+#undef STORE
+}
+
+/* One instance per row count and panel type: A is read in place, so a tile
+ * never runs past M. */
+#define MICRO(R, H)                                                                                \
+    static void micro_##R##_##H(const float *A, int lda, const void *B, int kc, float *C, int ldc, \
+                                int first, const float *bias, int cols, bs_act act,                \
+                                const char *pf)                                                    \
+    {                                                                                              \
+        micro_r(R, H, A, lda, B, kc, C, ldc, first, bias, cols, act, pf);                          \
+    }
+MICRO(1, 0)
+MICRO(2, 0)
+MICRO(3, 0)
+MICRO(4, 0)
+MICRO(5, 0)
+MICRO(6, 0)
+MICRO(1, 1)
+MICRO(2, 1)
+MICRO(3, 1)
+MICRO(4, 1)
+MICRO(5, 1)
+MICRO(6, 1)
+MICRO(1, 2)
+MICRO(2, 2)
+MICRO(3, 2)
+MICRO(4, 2)
+MICRO(5, 2)
+MICRO(6, 2)
+#undef MICRO
+
+typedef void (*micro_fn)(const float *, int, const void *, int, float *, int, int, const float *,
+                         int, bs_act, const char *);
+static const micro_fn micro[3][MR + 1] = {
+    {NULL, micro_1_0, micro_2_0, micro_3_0, micro_4_0, micro_5_0, micro_6_0},
+    {NULL, micro_1_1, micro_2_1, micro_3_1, micro_4_1, micro_5_1, micro_6_1},
+    {NULL, micro_1_2, micro_2_2, micro_3_2, micro_4_2, micro_5_2, micro_6_2}};
+
+void bs_g256_packed(int M, const float *A, int lda, const bs_packed *pk, const float *bias,
+                    float *C, int ldc, int n0, int n1, bs_act act)
+{
+    int N = pk->N, K = pk->K, p0 = n0 / NR, p1 = (n1 + NR - 1) / NR;
+    const char *panels = (const char *)pk + BS_PACKED_HEADER;
+    int h = pk->kind == BS_PACK_F16 ? 1 : pk->kind == BS_PACK_BF16W ? 2 : 0;
+    size_t elem = h ? 2 : 4;
+    const micro_fn *mf = micro[h];
+    /* Few rows (a batch of one short sequence): each panel is streamed once,
+     * whole, front to back, its few tiles re-reading it from L1/L2; the depth
+     * is not split, so C is written once. More rows: KC-deep slices, so that a
+     * slice serves many tiles from L1. */
+    int kcmax = M <= 4 * MR ? K : KC;
+    for (int kb = 0; kb < K; kb += kcmax) {
+        int kc = K - kb < kcmax ? K - kb : kcmax, last = kb + kc == K;
+        bs_act a = last ? act : BS_ACT_NONE;
+        for (int mb = 0; mb < M; mb += MC) {
+            int me = mb + MC < M ? mb + MC : M;
+            if (kcmax == K) { /* few rows: panel by panel, the next one prefetched */
+                for (int p = p0; p < p1; p++) {
+                    int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR;
+                    const void *B = panels + ((size_t)p * K + kb) * NR * elem;
+                    const float *bp = bias ? bias + c0 : NULL;
+                    /* the weights come from DRAM: one tile (the second, whose
+                     * panel is already in cache; the only one when there is
+                     * one) fetches the next panel ahead */
+                    const char *next = p + 1 < p1 ? panels + (size_t)(p + 1) * K * NR * elem : NULL;
+                    int pf_at = me - mb > MR ? mb + MR : mb;
+                    for (int m = mb; m < me; m += MR) {
+                        int mr = me - m < MR ? me - m : MR;
+                        mf[mr](A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0, ldc,
+                               kb == 0, bp, cols, a, m == pf_at ? next : NULL);
+                    }
+                }
+                continue;
+            }
+            /* many rows: a tile of A (6 rows x KC, 6 KB) stays in L1 while it
+             * meets NB panels' slices, which stay in L2 (NB x 16 KB) */
+            for (int pb = p0; pb < p1; pb += NB) {
+                int pe = pb + NB < p1 ? pb + NB : p1;
+                for (int m = mb; m < me; m += MR) {
+                    int mr = me - m < MR ? me - m : MR;
+                    for (int p = pb; p < pe; p++) {
+                        int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR;
+                        mf[mr](A + (size_t)m * lda + kb, lda,
+                               panels + ((size_t)p * K + kb) * NR * elem, kc,
+                               C + (size_t)m * ldc + c0, ldc, kb == 0, bias ? bias + c0 : NULL,
+                               cols, a, NULL);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#else
+void bs_g256_packed(int M, const float *A, int lda, const bs_packed *pk, const float *bias,
+                    float *C, int ldc, int n0, int n1, bs_act act)
+{
+    bs_gc_packed(M, A, lda, pk, bias, C, ldc, n0, n1, act);
+}
+#endif
