@@ -187,21 +187,26 @@ static void dispatch(exchange *ex)
     req->body_len = ex->body.len;
     req->route_index = bs_routes_count;
     bs_cors_headers(req, res);
-    if (!ex->ip_checked && bs_guard_ip(req, res)) return;
     int status = 404;
     char allow[128];
     const bs_route *route =
         bs_router_match(bs_routes, bs_routes_count, req, &status, allow, sizeof allow);
+    /* The studio's own files are served from memory and one page view asks
+     * for several of them: the per-IP request limit is the API's, so a busy
+     * studio user is not refused by the scripts and styles of their pages. */
+    int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
+    int studio = !route && status == 404 && get && !bs_web_is_api_path(req->path);
+    if (!(studio && bs_web_is_studio_path(req->path)) && !ex->ip_checked && bs_guard_ip(req, res))
+        return;
     if (!route) {
-        if (status == 405 && !strcmp(req->method, "OPTIONS")) {
+        if (studio) {
+            bs_web_serve(req, res, req->server->opts.web_dir); /* the studio at / */
+        } else if (status == 405 && !strcmp(req->method, "OPTIONS")) {
             bs_cors_preflight(req, res, allow);
         } else if (status == 405) {
             bs_response_header(res, "Allow", "%s", allow);
             bs_reply_error(res, 405, "Method not allowed", "%s %s: allowed methods are %s",
                            req->method, req->path, allow);
-        } else if ((!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD")) &&
-                   !bs_web_is_api_path(req->path)) {
-            bs_web_serve(req, res, req->server->opts.web_dir); /* the studio at / */
         } else {
             bs_reply_error(res, 404, "Not found", "no route for %s %s", req->method, req->path);
         }
