@@ -74,6 +74,22 @@ BS_API void bs_pipeline_ctx_free(bs_pipeline_ctx *ctx);
 BS_API const bs_model *bs_pipeline_ctx_model(const bs_pipeline_ctx *ctx);
 BS_API const bs_tokenizer *bs_pipeline_ctx_tokenizer(const bs_pipeline_ctx *ctx);
 
+/* Where a context's encoder forward passes run. By default each task calls
+ * bs_model_forward itself; a server sets a provider that queues the
+ * sequences of every request on the model and runs them together (the
+ * batcher). forward follows bs_model_forward's contract (out->want and the
+ * MLM positions in, the results out); release frees what it stored in out.
+ * Generation (summarization) always runs the model directly. */
+typedef struct bs_pipeline_exec {
+    int (*forward)(void *ud, const bs_batch *batch, bs_model_outputs *out, bs_err *err);
+    void (*release)(void *ud, bs_model_outputs *out);
+    void *ud;
+} bs_pipeline_exec;
+
+/* Sets (exec non-NULL, forward and release set) or clears (NULL) the
+ * provider. Call before the context is shared between threads. */
+BS_API void bs_pipeline_ctx_set_exec(bs_pipeline_ctx *ctx, const bs_pipeline_exec *exec);
+
 /* Inputs shared by the per-task requests: n texts, NUL-terminated UTF-8. */
 typedef struct bs_texts {
     size_t n;

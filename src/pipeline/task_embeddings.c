@@ -130,7 +130,7 @@ int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *
                           "truncated", truncated);
     if (!*data_out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
-    bs_model_outputs_release(&out);
+    bs_pl_outputs_release(ctx, &out);
     bs_encoding_batch_free(encs, req->input.n);
     free(vec);
     json_decref(embs);
@@ -173,7 +173,7 @@ int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req,
 oom:
     rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
-    bs_model_outputs_release(&out);
+    bs_pl_outputs_release(ctx, &out);
     bs_encoding_batch_free(encs, req->input.n);
     json_decref(feats);
     return rc;

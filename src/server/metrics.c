@@ -158,4 +158,10 @@ void bs_metrics_batch(const bs_batch_stats *st, bs_buf *out)
         "# TYPE bertstudio_batch_unbatched_total counter\nbertstudio_batch_unbatched_total %llu\n",
         (unsigned long long)s.max_batch, s.queued, (unsigned long long)s.rejected,
         (unsigned long long)s.cancelled, (unsigned long long)s.direct);
+    bs_buf_printf(out,
+                  "# HELP bertstudio_batch_mixed_routes_total Forward passes holding sequences "
+                  "of two tasks or routes or more.\n"
+                  "# TYPE bertstudio_batch_mixed_routes_total counter\n"
+                  "bertstudio_batch_mixed_routes_total %llu\n",
+                  (unsigned long long)s.mixed);
 }

@@ -265,8 +265,21 @@ void bs_handle_stats(bs_request *req, bs_response *res)
             snprintf(k, sizeof k, "%u+", 1u << i);
         json_object_set_new(sizes, k, json_integer((json_int_t)s.sizes[i]));
     }
+    /* Sequences per route: with mixed_route_batches, shows that forwards of
+     * different tasks and routes share passes. */
+    json_t *routes = json_object();
+    for (int r = 0; r < BS_ROUTE_COUNT; r++) {
+        const char *name = r < BS_TASK_COUNT      ? bs_task_name((bs_task)r)
+                           : r == BS_ROUTE_RERANK ? "rerank"
+                                                  : "other";
+        json_object_set_new(routes, name, json_integer((json_int_t)s.route_texts[r]));
+    }
     json_t *models = bs_tasks_model_list(req, res);
-    if (!models) return;
+    if (!models) {
+        json_decref(sizes);
+        json_decref(routes);
+        return;
+    }
     json_t *loaded = json_array(), *per_model = json_array();
     size_t i;
     json_t *d;
@@ -284,12 +297,13 @@ void bs_handle_stats(bs_request *req, bs_response *res)
     }
     json_decref(models);
     json_t *out = json_pack(
-        "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}}", "uptime_seconds",
-        (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0, "loaded_models", loaded,
-        "models", per_model, "batching", "batches", (json_int_t)s.batches, "batched_requests",
-        (json_int_t)s.requests, "batched_texts", (json_int_t)s.texts, "unbatched_requests",
-        (json_int_t)s.direct, "max_batch_size", (json_int_t)s.max_batch, "queued",
-        (json_int_t)s.queued, "rejected", (json_int_t)s.rejected, "cancelled",
-        (json_int_t)s.cancelled, "retried_alone", (json_int_t)s.retried, "batch_sizes", sizes);
+        "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:o}}",
+        "uptime_seconds", (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0,
+        "loaded_models", loaded, "models", per_model, "batching", "batches", (json_int_t)s.batches,
+        "batched_requests", (json_int_t)s.requests, "batched_texts", (json_int_t)s.texts,
+        "unbatched_requests", (json_int_t)s.direct, "max_batch_size", (json_int_t)s.max_batch,
+        "queued", (json_int_t)s.queued, "rejected", (json_int_t)s.rejected, "cancelled",
+        (json_int_t)s.cancelled, "retried_alone", (json_int_t)s.retried, "batch_sizes", sizes,
+        "mixed_route_batches", (json_int_t)s.mixed, "route_sequences", routes);
     bs_tasks_reply(res, out, 0);
 }
