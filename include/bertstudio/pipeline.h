@@ -200,6 +200,19 @@ BS_API int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_
                                  json_t **data_out, bs_err *err);
 BS_API int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
                                   json_t **data_out, bs_err *err);
+/* Sentence embeddings as C values: n vectors of dim numbers, the tokens the
+ * model read for them (after truncation) and whether any text was cut. */
+typedef struct bs_embeddings_result {
+    size_t n, dim;
+    double *vectors; /* [n][dim] */
+    size_t tokens;
+    int truncated;
+} bs_embeddings_result;
+/* bs_pipeline_embeddings without JSON: fills *res (free with
+ * bs_embeddings_result_free, also after an error). Same errors. */
+BS_API int bs_pipeline_embed(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
+                             bs_embeddings_result *res, bs_err *err);
+BS_API void bs_embeddings_result_free(bs_embeddings_result *res);
 BS_API int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req,
                                 json_t **data_out, bs_err *err);
 BS_API int bs_pipeline_summarize(const bs_pipeline_ctx *ctx, const bs_summarization_req *req,

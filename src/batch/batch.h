@@ -38,7 +38,13 @@ typedef int (*bs_batch_forward_fn)(void *ud, const bs_batch *batch, bs_model_out
 typedef int (*bs_batch_alive_fn)(void *ud);
 
 /* Routes, for the mixed-batch counter: the bs_task values, then these. */
-enum { BS_ROUTE_RERANK = BS_TASK_COUNT, BS_ROUTE_OTHER, BS_ROUTE_COUNT };
+enum {
+    BS_ROUTE_RERANK = BS_TASK_COUNT, /* /tasks/rerank */
+    BS_ROUTE_OPENAI,                 /* /v1/embeddings */
+    BS_ROUTE_ORIGINAL,               /* the original product's routes (/embed, /classify...) */
+    BS_ROUTE_OTHER,                  /* custom tasks and anything else */
+    BS_ROUTE_COUNT
+};
 
 typedef struct bs_batcher_opts {
     bs_batch_run_fn run; /* bs_batcher_run; may be NULL when only forwards are queued */
@@ -95,6 +101,10 @@ void bs_batcher_hold(bs_batcher *b, int hold);
  * BS_EIO when alive() said the caller has gone. */
 int bs_batcher_run(bs_batcher *b, bs_task task, const json_t *request, bs_batch_alive_fn alive,
                    void *alive_ud, json_t **data_out, bs_err *err);
+/* bs_batcher_run with the route its forwards are counted under (a bs_task
+ * value or BS_ROUTE_*); bs_batcher_run counts them under the task. */
+int bs_batcher_run_route(bs_batcher *b, int route, bs_task task, const json_t *request,
+                         bs_batch_alive_fn alive, void *alive_ud, json_t **data_out, bs_err *err);
 
 /* What the calling thread serves until bs_batcher_leave: its route and its
  * client's liveness, for the forwards it queues outside bs_batcher_run

@@ -377,6 +377,12 @@ void bs_batcher_leave(void)
 int bs_batcher_run(bs_batcher *b, bs_task task, const json_t *request, bs_batch_alive_fn alive,
                    void *alive_ud, json_t **data_out, bs_err *err)
 {
+    return bs_batcher_run_route(b, (int)task, task, request, alive, alive_ud, data_out, err);
+}
+
+int bs_batcher_run_route(bs_batcher *b, int route, bs_task task, const json_t *request,
+                         bs_batch_alive_fn alive, void *alive_ud, json_t **data_out, bs_err *err)
+{
     *data_out = NULL;
     if (!b->opts.run) return bs_err_set(err, BS_EINVAL, "batcher: no run function");
     if (task == BS_TASK_SUMMARIZATION) {
@@ -385,7 +391,7 @@ int bs_batcher_run(bs_batcher *b, bs_task task, const json_t *request, bs_batch_
         b->stats.direct++;
         pthread_mutex_unlock(&b->mu);
     }
-    bs_batcher_enter(b, (int)task, alive, alive_ud);
+    bs_batcher_enter(b, route, alive, alive_ud);
     int rc = b->opts.run(b->opts.run_ud, task, request, data_out, err);
     bs_batcher_leave();
     return rc;

@@ -114,7 +114,7 @@ def test_routes_share_one_forward(msrv):
     after = batching(msrv)
     assert after["mixed_route_batches"] > before["mixed_route_batches"], (before, after)
     grew = {k for k, v in after["route_sequences"].items() if v > before["route_sequences"][k]}
-    assert {"classification", "rerank", "embeddings"} <= grew, grew
+    assert {"classification", "rerank", "embeddings", "v1-embeddings", "original"} <= grew, grew
     assert after["max_batch_size"] >= 2
 
 

@@ -32,7 +32,7 @@ static void run_legacy(bs_request *req, bs_response *res, bs_task task, const ch
                        const json_t *body)
 {
     json_t *data = NULL;
-    if (bs_tasks_execute(req, res, task, treq, log_type, &data)) {
+    if (bs_tasks_execute(req, res, BS_ROUTE_ORIGINAL, task, treq, log_type, &data)) {
         json_decref(treq);
         return;
     }
@@ -269,9 +269,8 @@ void bs_handle_stats(bs_request *req, bs_response *res)
      * different tasks and routes share passes. */
     json_t *routes = json_object();
     for (int r = 0; r < BS_ROUTE_COUNT; r++) {
-        const char *name = r < BS_TASK_COUNT      ? bs_task_name((bs_task)r)
-                           : r == BS_ROUTE_RERANK ? "rerank"
-                                                  : "other";
+        static const char *const extra[] = {"rerank", "v1-embeddings", "original", "other"};
+        const char *name = r < BS_TASK_COUNT ? bs_task_name((bs_task)r) : extra[r - BS_TASK_COUNT];
         json_object_set_new(routes, name, json_integer((json_int_t)s.route_texts[r]));
     }
     json_t *models = bs_tasks_model_list(req, res);
