@@ -33,7 +33,8 @@ struct bs_batcher {
     size_t queued;
     size_t max_tokens;
     int stop, joined;
-    int hold; /* bs_batcher_hold */
+    int hold;        /* bs_batcher_hold */
+    size_t inflight; /* callers between bs_batcher_enter and bs_batcher_leave */
     bs_batch_stats stats;
     bs_model_outputs big; /* the combined pass' outputs, reused (batcher thread only) */
 };
@@ -196,7 +197,9 @@ static void unlink_job(bs_batcher *b, job *prev, job *j)
     b->queued--;
 }
 
-/* Waits (mu held) up to window_us for the queue to fill the budget. */
+/* Waits (mu held) up to window_us for the queue to fill the budget, and
+ * only while some caller of this model is still preparing its sequences
+ * (in flight but not queued): otherwise nobody is coming. */
 static void collect_window(bs_batcher *b)
 {
     struct timespec deadline;
@@ -207,7 +210,7 @@ static void collect_window(bs_batcher *b)
     for (;;) {
         size_t tokens = 0;
         for (job *j = b->head; j; j = j->next) tokens += j->tokens;
-        if (tokens >= b->max_tokens || b->stop) return;
+        if (tokens >= b->max_tokens || b->stop || b->inflight <= b->queued) return;
         if (pthread_cond_timedwait(&b->work_cv, &b->mu, &deadline)) return;
     }
 }
@@ -363,6 +366,10 @@ void bs_batcher_hold(bs_batcher *b, int hold)
 
 void bs_batcher_enter(bs_batcher *b, int route, bs_batch_alive_fn alive, void *alive_ud)
 {
+    if (serving.b) bs_batcher_leave();
+    pthread_mutex_lock(&b->mu);
+    b->inflight++;
+    pthread_mutex_unlock(&b->mu);
     serving.b = b;
     serving.route = route >= 0 && route < BS_ROUTE_COUNT ? route : BS_ROUTE_OTHER;
     serving.alive = alive;
@@ -371,6 +378,13 @@ void bs_batcher_enter(bs_batcher *b, int route, bs_batch_alive_fn alive, void *a
 
 void bs_batcher_leave(void)
 {
+    bs_batcher *b = serving.b;
+    if (b) {
+        pthread_mutex_lock(&b->mu);
+        b->inflight--;
+        pthread_cond_signal(&b->work_cv); /* a window may be waiting for this caller */
+        pthread_mutex_unlock(&b->mu);
+    }
     memset(&serving, 0, sizeof serving);
 }
 
