@@ -74,6 +74,22 @@ BS_API void bs_pipeline_ctx_free(bs_pipeline_ctx *ctx);
 BS_API const bs_model *bs_pipeline_ctx_model(const bs_pipeline_ctx *ctx);
 BS_API const bs_tokenizer *bs_pipeline_ctx_tokenizer(const bs_pipeline_ctx *ctx);
 
+/* Where a context's encoder forward passes run. By default each task calls
+ * bs_model_forward itself; a server sets a provider that queues the
+ * sequences of every request on the model and runs them together (the
+ * batcher). forward follows bs_model_forward's contract (out->want and the
+ * MLM positions in, the results out); release frees what it stored in out.
+ * Generation (summarization) always runs the model directly. */
+typedef struct bs_pipeline_exec {
+    int (*forward)(void *ud, const bs_batch *batch, bs_model_outputs *out, bs_err *err);
+    void (*release)(void *ud, bs_model_outputs *out);
+    void *ud;
+} bs_pipeline_exec;
+
+/* Sets (exec non-NULL, forward and release set) or clears (NULL) the
+ * provider. Call before the context is shared between threads. */
+BS_API void bs_pipeline_ctx_set_exec(bs_pipeline_ctx *ctx, const bs_pipeline_exec *exec);
+
 /* Inputs shared by the per-task requests: n texts, NUL-terminated UTF-8. */
 typedef struct bs_texts {
     size_t n;
@@ -184,6 +200,19 @@ BS_API int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_
                                  json_t **data_out, bs_err *err);
 BS_API int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
                                   json_t **data_out, bs_err *err);
+/* Sentence embeddings as C values: n vectors of dim numbers, the tokens the
+ * model read for them (after truncation) and whether any text was cut. */
+typedef struct bs_embeddings_result {
+    size_t n, dim;
+    double *vectors; /* [n][dim] */
+    size_t tokens;
+    int truncated;
+} bs_embeddings_result;
+/* bs_pipeline_embeddings without JSON: fills *res (free with
+ * bs_embeddings_result_free, also after an error). Same errors. */
+BS_API int bs_pipeline_embed(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
+                             bs_embeddings_result *res, bs_err *err);
+BS_API void bs_embeddings_result_free(bs_embeddings_result *res);
 BS_API int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req,
                                 json_t **data_out, bs_err *err);
 BS_API int bs_pipeline_summarize(const bs_pipeline_ctx *ctx, const bs_summarization_req *req,

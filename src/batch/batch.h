@@ -1,21 +1,19 @@
 /*
- * Per-model dynamic batcher. Requests of the same model that arrive while
- * the model is busy wait in a bounded queue; the batcher thread merges the
- * compatible ones (same task, same options, texts only differing) into one
- * pipeline call, so their forward passes run as one padding-free batch, and
- * hands every caller exactly its own slice of the answer.
+ * Per-model dynamic batcher between tokenization and the forward pass. A
+ * task request runs in its caller's thread (bs_batcher_run: the pipeline
+ * validates and encodes it, then turns its rows of outputs into its answer);
+ * only its forward passes queue here, as token sequences. The batcher thread
+ * takes every waiting forward of the model, whatever task or route it came
+ * from, within the token budget, runs them as one padding-free
+ * bs_model_forward and hands each caller a copy of exactly its rows.
  *
- * What is merged: classification, NER, fill-mask, embeddings and features
- * requests whose bodies hold only the task's known fields and agree on every
- * field but `text` (and `model_name`). Everything else (QA, summarization,
- * requests with other fields) runs directly in the caller's thread.
+ * Isolation: bad input is refused while a request is prepared, before it
+ * queues, so it never reaches a batch. Should a combined forward fail anyway
+ * (an engine error on one sequence), each member runs alone, so the error
+ * belongs to the request that caused it.
  *
- * Exactness: a merged call is only accepted when it succeeded and reported
- * no truncation; otherwise every member runs again on its own, so one
- * request's failure never fails its batch-mates and per-request flags stay
- * those of an unbatched run.
- *
- * Thread safety: bs_batcher_run may be called from any number of threads.
+ * Thread safety: bs_batcher_run and bs_batcher_forward may be called from
+ * any number of threads.
  */
 #ifndef BS_BATCH_BATCH_H
 #define BS_BATCH_BATCH_H
@@ -25,24 +23,43 @@
 #include <stdint.h>
 
 #include "bertstudio/common.h"
+#include "bertstudio/model.h"
 #include "bertstudio/pipeline.h"
 
-/* Runs one (possibly merged) task request; same contract as
- * bs_pipeline_run_json. */
+/* Runs one task request (same contract as bs_pipeline_run_json), in the
+ * caller's thread. */
 typedef int (*bs_batch_run_fn)(void *ud, bs_task task, const json_t *request, json_t **data_out,
                                bs_err *err);
+/* One forward pass over a padding-free batch (bs_model_forward's contract). */
+typedef int (*bs_batch_forward_fn)(void *ud, const bs_batch *batch, bs_model_outputs *out,
+                                   bs_err *err);
 /* Returns 0 when the caller of a queued request has gone away (its client
  * disconnected), so that its work is skipped. Called from the batcher thread. */
 typedef int (*bs_batch_alive_fn)(void *ud);
 
+/* Routes, for the mixed-batch counter: the bs_task values, then these. */
+enum {
+    BS_ROUTE_RERANK = BS_TASK_COUNT, /* /tasks/rerank */
+    BS_ROUTE_OPENAI,                 /* /v1/embeddings */
+    BS_ROUTE_ORIGINAL,               /* the original product's routes (/embed, /classify...) */
+    BS_ROUTE_OTHER,                  /* custom tasks and anything else */
+    BS_ROUTE_COUNT
+};
+
 typedef struct bs_batcher_opts {
-    bs_batch_run_fn run; /* required */
+    bs_batch_run_fn run; /* bs_batcher_run; may be NULL when only forwards are queued */
     void *run_ud;
-    size_t max_batch_tokens; /* estimated tokens per merged call; 0 = 8192 */
-    size_t max_queue;        /* most requests waiting at once; 0 = 256 */
-    size_t max_seq_len;      /* caps one text's token estimate; 0 = 512 */
-    /* After a merged batch (a sign of concurrency) the thread waits up to
-     * this long for more requests before the next batch; a lone request
+    bs_batch_forward_fn forward; /* required */
+    void *forward_ud;
+    /* How the model's logits are laid out (bs_model_head), so that each
+     * caller gets its own rows: per sequence, per token, per MLM position,
+     * or QA start/end per token. */
+    bs_head_kind head;
+    size_t max_batch_tokens; /* tokens per forward; 0 = 8192 */
+    size_t max_queue;        /* most forwards waiting at once; 0 = 256 */
+    size_t max_seq_len;      /* kept for the group's settings; unused */
+    /* After a combined batch (a sign of concurrency) the thread waits up to
+     * this long for more forwards before the next batch; a lone forward
      * (previous batch of 1) never waits. 0 = no wait. */
     int64_t window_us;
     /* Dense-layer precision (bs_precision) of the models a bs_batch_group
@@ -57,62 +74,73 @@ typedef struct bs_batcher bs_batcher;
 
 /* Starts the batcher thread. *out is owned by the caller (bs_batcher_free). */
 int bs_batcher_new(const bs_batcher_opts *opts, bs_batcher **out, bs_err *err);
-/* Stops the thread after the queued requests have run, then frees. No
- * bs_batcher_run may be in progress. NULL is fine. */
+/* Stops the thread after the queued forwards have run, then frees. No
+ * call may be in progress. NULL is fine. */
 void bs_batcher_free(bs_batcher *b);
-/* Runs what is queued, then stops the thread; later bs_batcher_run calls
- * of mergeable requests get BS_EBUSY. Idempotent. */
+/* Runs what is queued, then stops the thread; later forwards get BS_EBUSY.
+ * Idempotent. */
 void bs_batcher_stop(bs_batcher *b);
 /* Changes the token budget (setting max_batch_tokens) for later batches. */
 void bs_batcher_set_max_tokens(bs_batcher *b, size_t max_batch_tokens);
-/* Changes the queue bound (setting batch_max_queue) for later requests;
- * 0 is ignored. Requests already queued stay. */
+/* Changes the queue bound (setting batch_max_queue) for later forwards;
+ * 0 is ignored. Forwards already queued stay. */
 void bs_batcher_set_max_queue(bs_batcher *b, size_t max_queue);
-/* hold 1: the thread takes no new batch (requests queue up, up to the
+/* hold 1: the thread takes no new batch (forwards queue up, up to the
  * bound, and wait); hold 0: it takes everything queued again, so that what
  * piled up meanwhile runs as full batches. Stopping runs what is queued
  * even while held. For maintenance and for observing batching
  * deterministically (POST /admin/batcher). */
 void bs_batcher_hold(bs_batcher *b, int hold);
 
-/* Runs request (a /tasks/<task> body, borrowed) possibly merged with
- * others, and stores the response `data` object in *data_out (caller
- * json_decref's it). alive (may be NULL) is polled before queued work runs.
- * Errors: those of the run function; BS_EBUSY when the queue is full (answer
- * 503 with Retry-After); BS_EIO when alive() said the caller has gone. */
+/* Runs request (a /tasks/<task> body, borrowed) in the calling thread with
+ * opts.run; its forward passes queue in this batcher (the pipeline context
+ * of opts.run_ud must forward through bs_batcher_forward). *data_out gets
+ * the response `data` object (caller json_decref's it). alive (may be
+ * NULL) is polled before a queued forward runs. Errors: those of the run
+ * function; BS_EBUSY when the queue is full (answer 503 with Retry-After);
+ * BS_EIO when alive() said the caller has gone. */
 int bs_batcher_run(bs_batcher *b, bs_task task, const json_t *request, bs_batch_alive_fn alive,
                    void *alive_ud, json_t **data_out, bs_err *err);
+/* bs_batcher_run with the route its forwards are counted under (a bs_task
+ * value or BS_ROUTE_*); bs_batcher_run counts them under the task. */
+int bs_batcher_run_route(bs_batcher *b, int route, bs_task task, const json_t *request,
+                         bs_batch_alive_fn alive, void *alive_ud, json_t **data_out, bs_err *err);
 
-/* Counters since creation. sizes[i]: merged calls of k requests with
- * k in [2^i, 2^(i+1)) (sizes[0] = single runs from the queue). */
+/* What the calling thread serves until bs_batcher_leave: its route and its
+ * client's liveness, for the forwards it queues outside bs_batcher_run
+ * (e.g. rerank calling the pipeline directly). */
+void bs_batcher_enter(bs_batcher *b, int route, bs_batch_alive_fn alive, void *alive_ud);
+void bs_batcher_leave(void);
+
+/* Queues one forward pass (bs_model_forward's contract: out->want and the
+ * MLM positions are read) and waits for its rows. Called outside
+ * bs_batcher_run / bs_batcher_enter of this batcher (a library caller of
+ * the pipeline context), it runs at once in the calling thread instead. The results in *out are
+ * the caller's copy, valid until the next bs_batcher_forward on out or
+ * bs_batcher_outputs_release. Errors: the forward's, BS_EBUSY (queue full
+ * or stopping), BS_EIO (the caller has gone), BS_ENOMEM. */
+int bs_batcher_forward(bs_batcher *b, const bs_batch *batch, bs_model_outputs *out, bs_err *err);
+/* Frees what bs_batcher_forward stored in out. */
+void bs_batcher_outputs_release(bs_model_outputs *out);
+
+/* Counters since creation. sizes[i]: forwards serving k requests with
+ * k in [2^i, 2^(i+1)) (sizes[0] = lone forwards). */
 #define BS_BATCH_SIZE_BUCKETS 8
 typedef struct bs_batch_stats {
-    uint64_t batches;   /* calls made by the batcher thread */
-    uint64_t requests;  /* requests served by those calls */
-    uint64_t texts;     /* texts in those calls */
-    uint64_t direct;    /* requests run in the caller's thread (not mergeable) */
+    uint64_t batches;   /* forward passes made by the batcher thread */
+    uint64_t requests;  /* queued forwards served by those passes */
+    uint64_t texts;     /* sequences in those passes */
+    uint64_t mixed;     /* passes holding forwards of two routes or more */
+    uint64_t direct;    /* requests run without the queue (generation) */
     uint64_t rejected;  /* BS_EBUSY: queue full */
     uint64_t cancelled; /* skipped: caller gone */
-    uint64_t retried;   /* members re-run alone after a merged call failed */
-    uint64_t max_batch; /* most requests in one call */
+    uint64_t retried;   /* forwards re-run alone after a combined pass failed */
+    uint64_t max_batch; /* most forwards in one pass */
     uint64_t sizes[BS_BATCH_SIZE_BUCKETS];
-    size_t queued; /* waiting now */
+    uint64_t route_texts[BS_ROUTE_COUNT]; /* sequences per route */
+    size_t queued;                        /* waiting now */
 } bs_batch_stats;
 void bs_batcher_stats(bs_batcher *b, bs_batch_stats *out);
-
-/* ── merging (merge.c; exposed for tests) ── */
-
-/* 1 when request for task can be merged with others; then *key gets a
- * malloc'ed string equal for exactly the requests that may share a call
- * and *n_texts the number of texts. */
-int bs_batch_mergeable(bs_task task, const json_t *request, char **key, size_t *n_texts);
-/* Estimated tokens of the request's texts (bytes / 3 + 2 each, capped). */
-size_t bs_batch_estimate_tokens(const json_t *request, size_t max_seq_len);
-/* A copy of requests[0] whose `text` is the list of all requests' texts. */
-json_t *bs_batch_merge(const json_t *const *requests, size_t n);
-/* Slice [off, off + n) of a merged `data` object: arrays of length total
- * are cut, other members copied. NULL on ENOMEM. */
-json_t *bs_batch_split(const json_t *data, size_t total, size_t off, size_t n);
 
 /* ── served models (served.c): a loaded model folder and its batcher ── */
 
@@ -127,7 +155,8 @@ typedef struct bs_served_model {
  * over every model, including models already unloaded. */
 typedef struct bs_batch_group bs_batch_group;
 
-/* opts->run is ignored (each model runs its own pipeline context). */
+/* opts->run and opts->forward are ignored (each model runs its own
+ * pipeline context). */
 bs_batch_group *bs_batch_group_new(const bs_batcher_opts *opts);
 /* Frees the group; every model loaded through it must be freed first. */
 void bs_batch_group_free(bs_batch_group *g);

@@ -1,8 +1,8 @@
-/* The batcher thread of one model: takes the oldest queued request, adds
- * every later queued request that may share its call (same merge key) within
- * the token budget, runs them as one pipeline call and wakes their callers.
- * A lone request is taken as soon as it arrives, so it never waits for
- * company; under load, requests pile up while a batch runs and the next
+/* The batcher thread of one model: takes the oldest queued forward, adds
+ * every later one within the token budget (any task, any route), runs them
+ * as one padding-free forward pass and copies each caller its own rows. A
+ * lone forward is taken as soon as it arrives, so it never waits for
+ * company; under load, forwards pile up while a batch runs and the next
  * batch takes them all. */
 #include <pthread.h>
 #include <stdlib.h>
@@ -13,16 +13,15 @@
 
 typedef struct job {
     struct job *next;
-    bs_task task;
-    const json_t *request;
-    char *key;
-    size_t n_texts, tokens;
+    const bs_batch *batch;
+    bs_model_outputs *out; /* the caller's: request fields in, its rows out */
+    size_t tokens;
+    int route;
     bs_batch_alive_fn alive;
     void *alive_ud;
     /* result, written by the batcher thread */
     int done, rc;
     bs_err err;
-    json_t *data;
 } job;
 
 struct bs_batcher {
@@ -34,9 +33,19 @@ struct bs_batcher {
     size_t queued;
     size_t max_tokens;
     int stop, joined;
-    int hold; /* bs_batcher_hold */
+    int hold;        /* bs_batcher_hold */
+    size_t inflight; /* callers between bs_batcher_enter and bs_batcher_leave */
     bs_batch_stats stats;
+    bs_model_outputs big; /* the combined pass' outputs, reused (batcher thread only) */
 };
+
+/* What the calling thread serves (bs_batcher_run / bs_batcher_enter). */
+static _Thread_local struct {
+    bs_batcher *b;
+    int route;
+    bs_batch_alive_fn alive;
+    void *alive_ud;
+} serving;
 
 static size_t bucket_of(size_t k)
 {
@@ -48,58 +57,133 @@ static size_t bucket_of(size_t k)
     return b;
 }
 
-static void run_alone(bs_batcher *b, job *j)
+void bs_batcher_outputs_release(bs_model_outputs *out)
 {
-    j->rc = b->opts.run(b->opts.run_ud, j->task, j->request, &j->data, &j->err);
+    unsigned want = out->want;
+    const int32_t *pos = out->mlm_positions;
+    int32_t n_pos = out->n_mlm_positions;
+    free(out->priv_);
+    memset(out, 0, sizeof *out);
+    out->want = want;
+    out->mlm_positions = pos;
+    out->n_mlm_positions = n_pos;
 }
 
-static int merged_truncated(const json_t *data)
+/* Copies n rows of width w starting at row r0 of src into the block. */
+static float *take_rows(float **cursor, const float *src, size_t r0, size_t n, size_t w)
 {
-    return json_is_true(json_object_get(data, "truncated"));
+    if (!src || !n || !w) return NULL;
+    float *dst = *cursor;
+    memcpy(dst, src + r0 * w, n * w * sizeof *dst);
+    *cursor += n * w;
+    return dst;
 }
 
-/* Runs jobs[0..k) as one call; falls back to one call each when the merged
- * call failed or truncated something (so that errors and flags belong to
- * the request that caused them). */
+/* Gives job j its rows of the pass' outputs g: sequences [s0, s0 + n),
+ * tokens [t0, t0 + T), MLM positions [p0, p0 + P). */
+static int hand_rows(const bs_batcher *b, const bs_model_outputs *g, job *j, size_t s0, size_t t0,
+                     size_t p0, bs_err *err)
+{
+    bs_model_outputs *o = j->out;
+    size_t n = (size_t)j->batch->n_seqs, T = j->tokens, H = (size_t)g->hidden_size;
+    size_t L = (size_t)g->n_labels, P = o->n_mlm_positions > 0 ? (size_t)o->n_mlm_positions : 0;
+    size_t logit_rows = 0, logit_r0 = 0;
+    if ((o->want & BS_OUT_LOGITS) && g->logits) {
+        switch (b->opts.head) {
+        case BS_HEAD_TOKEN_CLS:
+            logit_rows = T, logit_r0 = t0;
+            break;
+        case BS_HEAD_MLM:
+            logit_rows = P, logit_r0 = p0;
+            break;
+        default:
+            logit_rows = n, logit_r0 = s0;
+            break;
+        }
+    }
+    int hidden = (o->want & BS_OUT_HIDDEN) && g->last_hidden_state;
+    int pooled = (o->want & BS_OUT_POOLED) && g->pooler_output;
+    int qa = (o->want & BS_OUT_LOGITS) && g->start_logits && g->end_logits;
+    size_t floats = (hidden ? T * H : 0) + (pooled ? n * H : 0) + logit_rows * L + (qa ? 2 * T : 0);
+    bs_batcher_outputs_release(o);
+    float *block = malloc((floats ? floats : 1) * sizeof *block);
+    if (!block) return bs_err_set(err, BS_ENOMEM, "out of memory");
+    float *cur = block;
+    o->priv_ = block;
+    o->n_seqs = (int32_t)n;
+    o->total_tokens = (int32_t)T;
+    o->hidden_size = g->hidden_size;
+    o->n_labels = g->n_labels;
+    if (hidden) o->last_hidden_state = take_rows(&cur, g->last_hidden_state, t0, T, H);
+    if (pooled) o->pooler_output = take_rows(&cur, g->pooler_output, s0, n, H);
+    if (logit_rows) o->logits = take_rows(&cur, g->logits, logit_r0, logit_rows, L);
+    if (qa) {
+        o->start_logits = take_rows(&cur, g->start_logits, t0, T, 1);
+        o->end_logits = take_rows(&cur, g->end_logits, t0, T, 1);
+    }
+    return 0;
+}
+
+/* One forward over jobs[0..k): their sequences back to back, their MLM
+ * positions shifted to the combined rows; then each gets its rows. */
+static int run_pass(bs_batcher *b, job **jobs, size_t k, bs_err *err)
+{
+    size_t n = 0, P = 0;
+    unsigned want = 0;
+    for (size_t i = 0; i < k; i++) {
+        n += (size_t)jobs[i]->batch->n_seqs;
+        if (jobs[i]->out->n_mlm_positions > 0) P += (size_t)jobs[i]->out->n_mlm_positions;
+        want |= jobs[i]->out->want;
+    }
+    bs_seq *seqs = malloc(n * sizeof *seqs);
+    int32_t *pos = P ? malloc(P * sizeof *pos) : NULL;
+    if (!seqs || (P && !pos)) {
+        free(seqs);
+        free(pos);
+        return bs_err_set(err, BS_ENOMEM, "out of memory");
+    }
+    size_t s = 0, p = 0, t = 0;
+    for (size_t i = 0; i < k; i++) {
+        const bs_batch *bt = jobs[i]->batch;
+        memcpy(seqs + s, bt->seqs, (size_t)bt->n_seqs * sizeof *seqs);
+        s += (size_t)bt->n_seqs;
+        for (int32_t q = 0; q < jobs[i]->out->n_mlm_positions; q++)
+            pos[p++] = jobs[i]->out->mlm_positions[q] + (int32_t)t;
+        t += jobs[i]->tokens;
+    }
+    bs_batch all = {seqs, (int32_t)n};
+    b->big.want = want;
+    b->big.mlm_positions = pos;
+    b->big.n_mlm_positions = (int32_t)P;
+    int rc = b->opts.forward(b->opts.forward_ud, &all, &b->big, err);
+    s = p = t = 0;
+    for (size_t i = 0; !rc && i < k; i++) {
+        rc = hand_rows(b, &b->big, jobs[i], s, t, p, err);
+        s += (size_t)jobs[i]->batch->n_seqs;
+        t += jobs[i]->tokens;
+        if (jobs[i]->out->n_mlm_positions > 0) p += (size_t)jobs[i]->out->n_mlm_positions;
+    }
+    b->big.mlm_positions = NULL;
+    b->big.n_mlm_positions = 0;
+    free(pos);
+    free(seqs);
+    return rc;
+}
+
+/* Runs jobs[0..k) as one pass; when it fails with several members, each
+ * runs alone so that an error belongs to the forward that caused it. */
 static void run_group(bs_batcher *b, job **jobs, size_t k, uint64_t *retried)
 {
+    bs_err err = {0};
+    int rc = run_pass(b, jobs, k, &err);
+    if (!rc) return;
     if (k == 1) {
-        run_alone(b, jobs[0]);
+        jobs[0]->rc = rc;
+        jobs[0]->err = err;
         return;
     }
-    const json_t **reqs = calloc(k, sizeof *reqs);
-    json_t *merged = NULL, *data = NULL;
-    size_t total = 0;
-    int ok = 0;
-    if (reqs) {
-        for (size_t i = 0; i < k; i++) {
-            reqs[i] = jobs[i]->request;
-            total += jobs[i]->n_texts;
-        }
-        merged = bs_batch_merge(reqs, k);
-    }
-    bs_err err = {0};
-    if (merged && b->opts.run(b->opts.run_ud, jobs[0]->task, merged, &data, &err) == 0 &&
-        !merged_truncated(data)) {
-        ok = 1;
-        size_t off = 0;
-        for (size_t i = 0; i < k && ok; i++) {
-            jobs[i]->data = bs_batch_split(data, total, off, jobs[i]->n_texts);
-            off += jobs[i]->n_texts;
-            if (!jobs[i]->data) ok = 0;
-        }
-    }
-    if (!ok) {
-        *retried += k;
-        for (size_t i = 0; i < k; i++) {
-            json_decref(jobs[i]->data);
-            jobs[i]->data = NULL;
-            run_alone(b, jobs[i]);
-        }
-    }
-    json_decref(data);
-    json_decref(merged);
-    free(reqs);
+    *retried += k;
+    for (size_t i = 0; i < k; i++) jobs[i]->rc = run_pass(b, jobs + i, 1, &jobs[i]->err);
 }
 
 static void unlink_job(bs_batcher *b, job *prev, job *j)
@@ -113,7 +197,9 @@ static void unlink_job(bs_batcher *b, job *prev, job *j)
     b->queued--;
 }
 
-/* Waits (mu held) up to window_us for the queue to fill the budget. */
+/* Waits (mu held) up to window_us for the queue to fill the budget, and
+ * only while some caller of this model is still preparing its sequences
+ * (in flight but not queued): otherwise nobody is coming. */
 static void collect_window(bs_batcher *b)
 {
     struct timespec deadline;
@@ -124,7 +210,7 @@ static void collect_window(bs_batcher *b)
     for (;;) {
         size_t tokens = 0;
         for (job *j = b->head; j; j = j->next) tokens += j->tokens;
-        if (tokens >= b->max_tokens || b->stop) return;
+        if (tokens >= b->max_tokens || b->stop || b->inflight <= b->queued) return;
         if (pthread_cond_timedwait(&b->work_cv, &b->mu, &deadline)) return;
     }
 }
@@ -140,16 +226,16 @@ static void *batcher_main(void *arg)
         while ((!b->head || b->hold) && !b->stop) pthread_cond_wait(&b->work_cv, &b->mu);
         if (!b->head) break;
         if (b->opts.window_us > 0 && last_size > 1) collect_window(b);
-        /* The oldest request leads; later compatible ones join in queue order. */
+        /* The oldest forward leads; later ones join in queue order while
+         * the budget lasts (a lead larger than the budget runs alone). */
         job *lead = b->head;
         unlink_job(b, NULL, lead);
-        size_t k = 0, tokens = lead->tokens, texts = lead->n_texts;
+        size_t k = 0, tokens = lead->tokens;
         if (group) group[k++] = lead;
         job *prev = NULL, *j = b->head;
         while (group && j) {
             job *next = j->next;
-            if (!strcmp(j->key, lead->key) && tokens + j->tokens <= b->max_tokens &&
-                texts + j->n_texts <= BS_PIPELINE_MAX_BATCH) {
+            if (tokens + j->tokens <= b->max_tokens) {
                 if (k == cap) {
                     job **g = realloc(group, 2 * cap * sizeof *group);
                     if (!g) break;
@@ -159,7 +245,6 @@ static void *batcher_main(void *arg)
                 unlink_job(b, prev, j);
                 group[k++] = j;
                 tokens += j->tokens;
-                texts += j->n_texts;
             } else {
                 prev = j;
             }
@@ -167,28 +252,26 @@ static void *batcher_main(void *arg)
         }
         pthread_mutex_unlock(&b->mu);
 
-        uint64_t cancelled = 0, retried = 0, live_texts = 0;
+        job *alone[1] = {lead};
+        job **members = group ? group : alone; /* out of memory: the leader alone */
+        if (!group) k = 1;
+        uint64_t cancelled = 0, retried = 0, live_texts = 0, route_texts[BS_ROUTE_COUNT] = {0};
         size_t live = 0;
-        if (!group) {
-            /* Out of memory for the group array: serve the leader alone. */
-            run_alone(b, lead);
-            live = 1;
-            live_texts = lead->n_texts;
-        } else {
-            /* Skip the work of callers that have gone away. */
-            for (size_t i = 0; i < k; i++) {
-                job *m = group[i];
-                if (m->alive && !m->alive(m->alive_ud)) {
-                    m->rc = bs_err_set(&m->err, BS_EIO,
-                                       "the client disconnected before its request ran");
-                    cancelled++;
-                } else {
-                    group[live++] = m;
-                    live_texts += m->n_texts;
-                }
+        unsigned routes = 0;
+        for (size_t i = 0; i < k; i++) {
+            job *m = members[i];
+            if (m->alive && !m->alive(m->alive_ud)) {
+                m->rc =
+                    bs_err_set(&m->err, BS_EIO, "the client disconnected before its request ran");
+                cancelled++;
+            } else {
+                members[live++] = m;
+                live_texts += (uint64_t)m->batch->n_seqs;
+                route_texts[m->route] += (uint64_t)m->batch->n_seqs;
+                routes |= 1u << m->route;
             }
-            if (live) run_group(b, group, live, &retried);
         }
+        if (live) run_group(b, members, live, &retried);
 
         pthread_mutex_lock(&b->mu);
         if (live) {
@@ -196,13 +279,14 @@ static void *batcher_main(void *arg)
             b->stats.requests += live;
             b->stats.texts += live_texts;
             b->stats.sizes[bucket_of(live)]++;
+            if (routes & (routes - 1)) b->stats.mixed++;
+            for (int r = 0; r < BS_ROUTE_COUNT; r++) b->stats.route_texts[r] += route_texts[r];
             if (live > b->stats.max_batch) b->stats.max_batch = live;
         }
         b->stats.cancelled += cancelled;
         b->stats.retried += retried;
         last_size = live;
-        if (group)
-            for (size_t i = 0; i < k; i++) group[i]->done = 1;
+        for (size_t i = 0; i < k; i++) members[i]->done = 1;
         lead->done = 1;
         pthread_cond_broadcast(&b->done_cv);
     }
@@ -214,14 +298,14 @@ static void *batcher_main(void *arg)
 int bs_batcher_new(const bs_batcher_opts *opts, bs_batcher **out, bs_err *err)
 {
     *out = NULL;
-    if (!opts || !opts->run) return bs_err_set(err, BS_EINVAL, "batcher: no run function");
+    if (!opts || !opts->forward) return bs_err_set(err, BS_EINVAL, "batcher: no forward function");
     bs_batcher *b = calloc(1, sizeof *b);
     if (!b) return bs_err_set(err, BS_ENOMEM, "out of memory");
     b->opts = *opts;
     if (!b->opts.max_batch_tokens) b->opts.max_batch_tokens = 8192;
     if (!b->opts.max_queue) b->opts.max_queue = 256;
-    if (!b->opts.max_seq_len) b->opts.max_seq_len = 512;
     b->max_tokens = b->opts.max_batch_tokens;
+    bs_model_outputs_init(&b->big);
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->work_cv, NULL);
     pthread_cond_init(&b->done_cv, NULL);
@@ -251,6 +335,7 @@ void bs_batcher_free(bs_batcher *b)
 {
     if (!b) return;
     bs_batcher_stop(b);
+    bs_model_outputs_release(&b->big);
     pthread_cond_destroy(&b->done_cv);
     pthread_cond_destroy(&b->work_cv);
     pthread_mutex_destroy(&b->mu);
@@ -279,28 +364,86 @@ void bs_batcher_hold(bs_batcher *b, int hold)
     pthread_mutex_unlock(&b->mu);
 }
 
+void bs_batcher_enter(bs_batcher *b, int route, bs_batch_alive_fn alive, void *alive_ud)
+{
+    if (serving.b) bs_batcher_leave();
+    pthread_mutex_lock(&b->mu);
+    b->inflight++;
+    pthread_mutex_unlock(&b->mu);
+    serving.b = b;
+    serving.route = route >= 0 && route < BS_ROUTE_COUNT ? route : BS_ROUTE_OTHER;
+    serving.alive = alive;
+    serving.alive_ud = alive_ud;
+}
+
+void bs_batcher_leave(void)
+{
+    bs_batcher *b = serving.b;
+    if (b) {
+        pthread_mutex_lock(&b->mu);
+        b->inflight--;
+        pthread_cond_signal(&b->work_cv); /* a window may be waiting for this caller */
+        pthread_mutex_unlock(&b->mu);
+    }
+    memset(&serving, 0, sizeof serving);
+}
+
 int bs_batcher_run(bs_batcher *b, bs_task task, const json_t *request, bs_batch_alive_fn alive,
                    void *alive_ud, json_t **data_out, bs_err *err)
 {
+    return bs_batcher_run_route(b, (int)task, task, request, alive, alive_ud, data_out, err);
+}
+
+int bs_batcher_run_route(bs_batcher *b, int route, bs_task task, const json_t *request,
+                         bs_batch_alive_fn alive, void *alive_ud, json_t **data_out, bs_err *err)
+{
     *data_out = NULL;
-    job j;
-    memset(&j, 0, sizeof j);
-    if (!bs_batch_mergeable(task, request, &j.key, &j.n_texts)) {
+    if (!b->opts.run) return bs_err_set(err, BS_EINVAL, "batcher: no run function");
+    if (task == BS_TASK_SUMMARIZATION) {
+        /* Generation runs its own loop in the caller's thread. */
         pthread_mutex_lock(&b->mu);
         b->stats.direct++;
         pthread_mutex_unlock(&b->mu);
-        return b->opts.run(b->opts.run_ud, task, request, data_out, err);
     }
-    j.task = task;
-    j.request = request;
-    j.tokens = bs_batch_estimate_tokens(request, b->opts.max_seq_len);
-    j.alive = alive;
-    j.alive_ud = alive_ud;
+    bs_batcher_enter(b, route, alive, alive_ud);
+    int rc = b->opts.run(b->opts.run_ud, task, request, data_out, err);
+    bs_batcher_leave();
+    return rc;
+}
+
+int bs_batcher_forward(bs_batcher *b, const bs_batch *batch, bs_model_outputs *out, bs_err *err)
+{
+    if (!batch || batch->n_seqs < 1 || !batch->seqs)
+        return bs_err_set(err, BS_EINVAL, "forward: empty batch");
+    job j;
+    memset(&j, 0, sizeof j);
+    j.batch = batch;
+    j.out = out;
+    for (int32_t i = 0; i < batch->n_seqs; i++)
+        j.tokens += batch->seqs[i].len > 0 ? (size_t)batch->seqs[i].len : 0;
+    if (serving.b != b) {
+        /* Not serving a request of this batcher (a library caller of the
+         * pipeline context): run at once in the caller's thread. */
+        pthread_mutex_lock(&b->mu);
+        b->stats.direct++;
+        pthread_mutex_unlock(&b->mu);
+        bs_model_outputs tmp;
+        bs_model_outputs_init(&tmp);
+        tmp.want = out->want;
+        tmp.mlm_positions = out->mlm_positions;
+        tmp.n_mlm_positions = out->n_mlm_positions;
+        int rc = b->opts.forward(b->opts.forward_ud, batch, &tmp, err);
+        if (!rc) rc = hand_rows(b, &tmp, &j, 0, 0, 0, err);
+        bs_model_outputs_release(&tmp);
+        return rc;
+    }
+    j.route = serving.route;
+    j.alive = serving.alive;
+    j.alive_ud = serving.alive_ud;
     pthread_mutex_lock(&b->mu);
     if (b->queued >= b->opts.max_queue || b->stop) {
         b->stats.rejected++;
         pthread_mutex_unlock(&b->mu);
-        free(j.key);
         return bs_err_set(err, BS_EBUSY,
                           "the model's request queue is full (%zu waiting); retry shortly",
                           b->opts.max_queue);
@@ -314,13 +457,10 @@ int bs_batcher_run(bs_batcher *b, bs_task task, const json_t *request, bs_batch_
     pthread_cond_signal(&b->work_cv);
     while (!j.done) pthread_cond_wait(&b->done_cv, &b->mu);
     pthread_mutex_unlock(&b->mu);
-    free(j.key);
     if (j.rc) {
-        json_decref(j.data);
         if (err) *err = j.err;
         return j.rc;
     }
-    *data_out = j.data;
     return 0;
 }
 

@@ -73,6 +73,8 @@ static void add_stats(bs_batch_stats *to, const bs_batch_stats *s)
     to->rejected += s->rejected;
     to->cancelled += s->cancelled;
     to->retried += s->retried;
+    to->mixed += s->mixed;
+    for (int i = 0; i < BS_ROUTE_COUNT; i++) to->route_texts[i] += s->route_texts[i];
     if (s->max_batch > to->max_batch) to->max_batch = s->max_batch;
     for (int i = 0; i < BS_BATCH_SIZE_BUCKETS; i++) to->sizes[i] += s->sizes[i];
     to->queued += s->queued;
@@ -95,6 +97,23 @@ static int run_pipeline(void *ud, bs_task task, const json_t *request, json_t **
                         bs_err *err)
 {
     return bs_pipeline_run_json(ud, task, request, data_out, err);
+}
+
+static int model_forward(void *ud, const bs_batch *batch, bs_model_outputs *out, bs_err *err)
+{
+    return bs_model_forward(ud, batch, out, err);
+}
+
+/* The pipeline's forward provider: the model's batcher. */
+static int queue_forward(void *ud, const bs_batch *batch, bs_model_outputs *out, bs_err *err)
+{
+    return bs_batcher_forward(ud, batch, out, err);
+}
+
+static void queue_release(void *ud, bs_model_outputs *out)
+{
+    (void)ud;
+    bs_batcher_outputs_release(out);
 }
 
 int bs_batch_model_load(const char *name, const char *dir, void *ud, void **handle, bs_err *err)
@@ -122,15 +141,21 @@ int bs_batch_model_load(const char *name, const char *dir, void *ud, void **hand
     pthread_mutex_lock(&g->mu);
     bs_batcher_opts o = g->opts;
     pthread_mutex_unlock(&g->mu);
+    const bs_model *model = bs_pipeline_ctx_model(sm->ctx);
     o.run = run_pipeline;
     o.run_ud = sm->ctx;
-    o.max_seq_len = (size_t)bs_model_max_seq_len(bs_pipeline_ctx_model(sm->ctx));
+    o.forward = model_forward;
+    o.forward_ud = (void *)model;
+    o.head = bs_model_head(model);
+    o.max_seq_len = (size_t)bs_model_max_seq_len(model);
     if ((rc = bs_batcher_new(&o, &sm->batcher, err))) {
         bs_pipeline_ctx_free(sm->ctx);
         free(sm);
         free(m);
         return rc;
     }
+    bs_pipeline_exec ex = {queue_forward, queue_release, sm->batcher};
+    bs_pipeline_ctx_set_exec(sm->ctx, &ex);
     m->model = sm;
     pthread_mutex_lock(&g->mu);
     if (g->hold) bs_batcher_hold(sm->batcher, 1);

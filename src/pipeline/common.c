@@ -89,9 +89,26 @@ int bs_pl_forward(const bs_pipeline_ctx *ctx, bs_encoding *const *encs, size_t n
     }
     bs_batch batch = {seqs, (int32_t)n};
     out->want = want;
-    int rc = bs_model_forward(ctx->model, &batch, out, err);
+    int rc = ctx->exec.forward ? ctx->exec.forward(ctx->exec.ud, &batch, out, err)
+                               : bs_model_forward(ctx->model, &batch, out, err);
     free(seqs);
     return rc;
+}
+
+void bs_pl_outputs_release(const bs_pipeline_ctx *ctx, bs_model_outputs *out)
+{
+    if (ctx->exec.forward)
+        ctx->exec.release(ctx->exec.ud, out);
+    else
+        bs_model_outputs_release(out);
+}
+
+void bs_pipeline_ctx_set_exec(bs_pipeline_ctx *ctx, const bs_pipeline_exec *exec)
+{
+    if (exec && exec->forward && exec->release)
+        ctx->exec = *exec;
+    else
+        memset(&ctx->exec, 0, sizeof ctx->exec);
 }
 
 int bs_pl_require_head(const bs_pipeline_ctx *ctx, bs_head_kind head, const char *task, bs_err *err)

@@ -19,6 +19,7 @@ struct bs_pipeline_ctx {
     int st_normalize;                /* modules.json has a Normalize module */
     size_t st_max_seq_len;           /* sentence_bert_config.json max_seq_length; 0 = none */
     bs_cls_function config_function; /* config.json function_to_apply, or DEFAULT */
+    bs_pipeline_exec exec;           /* forward provider; forward NULL = bs_model_forward */
 };
 
 /* Longest encoding the pipelines feed the model: the tokenizer's
@@ -35,9 +36,11 @@ int bs_pl_check_texts(const bs_texts *in, const char *field, bs_err *err);
 int bs_pl_encode(const bs_pipeline_ctx *ctx, const char *text, size_t text_len, const char *pair,
                  size_t max_len, bs_encoding **out, int *truncated, bs_err *err);
 
-/* One padding-free forward pass over n encodings. */
+/* One padding-free forward pass over n encodings, through the context's
+ * provider when it has one; free the results with bs_pl_outputs_release. */
 int bs_pl_forward(const bs_pipeline_ctx *ctx, bs_encoding *const *encs, size_t n, unsigned want,
                   bs_model_outputs *out, bs_err *err);
+void bs_pl_outputs_release(const bs_pipeline_ctx *ctx, bs_model_outputs *out);
 
 /* The score function of classification when the request sets none:
  * problem_type, then one label (sigmoid), then config.json's

@@ -54,10 +54,16 @@ static json_t *vector_json(const double *v, size_t n)
     return a;
 }
 
-int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
-                           json_t **data_out, bs_err *err)
+void bs_embeddings_result_free(bs_embeddings_result *res)
 {
-    *data_out = NULL;
+    free(res->vectors);
+    memset(res, 0, sizeof *res);
+}
+
+int bs_pipeline_embed(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
+                      bs_embeddings_result *res, bs_err *err)
+{
+    memset(res, 0, sizeof *res);
     int rc = bs_pl_check_texts(&req->input, "text", err);
     if (rc) return rc;
     unsigned modes = 0;
@@ -84,14 +90,8 @@ int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *
     bs_encoding **encs = NULL;
     bs_model_outputs out;
     bs_model_outputs_init(&out);
-    int truncated = 0;
-    json_t *embs = json_array();
-    double *vec = NULL;
-    if (!embs) {
-        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    if ((rc = encode_all(ctx, &req->input, 1, max_len, 0, &encs, &out, &res->truncated, err)))
         goto done;
-    }
-    if ((rc = encode_all(ctx, &req->input, 1, max_len, 0, &encs, &out, &truncated, err))) goto done;
     size_t H = (size_t)out.hidden_size, dim = 0;
     /* sentence-transformers concatenates the modes in this order */
     static const struct {
@@ -104,14 +104,18 @@ int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *
         {BS_POOLBIT_MEAN_SQRT, BS_POOL_MEAN_SQRT_LEN},
     };
     for (size_t m = 0; m < 4; m++) dim += modes & order[m].bit ? H : 0;
-    vec = malloc(dim * sizeof *vec);
-    if (!vec) {
+    size_t values = req->input.n * dim;
+    res->vectors = malloc((values ? values : 1) * sizeof *res->vectors);
+    if (!res->vectors) {
         rc = bs_err_set(err, BS_ENOMEM, "out of memory");
         goto done;
     }
+    res->n = req->input.n;
+    res->dim = dim;
     size_t row0 = 0;
     for (size_t i = 0; i < req->input.n; i++) {
         const float *h = out.last_hidden_state + row0 * H;
+        double *vec = res->vectors + i * dim;
         size_t d = 0;
         for (size_t m = 0; m < 4; m++) {
             if (!(modes & order[m].bit)) continue;
@@ -119,21 +123,34 @@ int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *
             d += H;
         }
         if (normalize) bs_normalize(vec, dim);
-        json_t *v = vector_json(vec, dim);
-        if (!v || json_array_append_new(embs, v)) {
-            rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-            goto done;
-        }
         row0 += encs[i]->len;
     }
-    *data_out = json_pack("{s:O, s:I, s:b}", "embeddings", embs, "dimensions", (json_int_t)dim,
-                          "truncated", truncated);
-    if (!*data_out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    res->tokens = row0;
 done:
-    bs_model_outputs_release(&out);
+    bs_pl_outputs_release(ctx, &out);
     bs_encoding_batch_free(encs, req->input.n);
-    free(vec);
+    return rc;
+}
+
+int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
+                           json_t **data_out, bs_err *err)
+{
+    *data_out = NULL;
+    bs_embeddings_result res;
+    int rc = bs_pipeline_embed(ctx, req, &res, err);
+    json_t *embs = rc ? NULL : json_array();
+    if (!rc && !embs) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < res.n; i++) {
+        json_t *v = vector_json(res.vectors + i * res.dim, res.dim);
+        if (!v || json_array_append_new(embs, v)) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    }
+    if (!rc) {
+        *data_out = json_pack("{s:O, s:I, s:b}", "embeddings", embs, "dimensions",
+                              (json_int_t)res.dim, "truncated", res.truncated);
+        if (!*data_out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    }
     json_decref(embs);
+    bs_embeddings_result_free(&res);
     return rc;
 }
 
@@ -173,7 +190,7 @@ int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req,
 oom:
     rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
-    bs_model_outputs_release(&out);
+    bs_pl_outputs_release(ctx, &out);
     bs_encoding_batch_free(encs, req->input.n);
     json_decref(feats);
     return rc;

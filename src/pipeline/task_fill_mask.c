@@ -198,7 +198,7 @@ int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *re
 oom:
     rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
-    bs_model_outputs_release(&out);
+    bs_pl_outputs_release(ctx, &out);
     bs_encoding_batch_free(encs, n);
     free(targets);
     free(positions);

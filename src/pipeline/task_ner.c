@@ -178,7 +178,7 @@ int bs_pipeline_ner(const bs_pipeline_ctx *ctx, const bs_ner_req *req, json_t **
     *data_out = json_pack("{s:O, s:b}", "results", results, "truncated", truncated);
     if (!*data_out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
-    bs_model_outputs_release(&out);
+    bs_pl_outputs_release(ctx, &out);
     bs_encoding_batch_free(encs, n);
     free(labels);
     json_decref(results);

@@ -317,7 +317,7 @@ int bs_pipeline_qa(const bs_pipeline_ctx *ctx, const bs_qa_req *req, json_t **da
 oom:
     rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
-    bs_model_outputs_release(&out);
+    bs_pl_outputs_release(ctx, &out);
     for (size_t w = 0; wins && w < n_win; w++) window_free(&wins[w]);
     free(wins);
     free(starts);

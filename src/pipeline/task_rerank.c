@@ -59,7 +59,7 @@ int bs_pipeline_rerank(const bs_pipeline_ctx *ctx, const bs_rerank_req *req, bs_
     qsort(hits, n, sizeof *hits, by_score_desc);
     if (truncated) *truncated = trunc;
 done:
-    bs_model_outputs_release(&out);
+    bs_pl_outputs_release(ctx, &out);
     bs_encoding_batch_free(encs, n);
     free(tmp);
     return rc;

@@ -129,9 +129,9 @@ void bs_metrics_render(bs_metrics *m, const char *const *methods, const char *co
 void bs_metrics_batch(const bs_batch_stats *st, bs_buf *out)
 {
     bs_batch_stats s = *st;
-    bs_buf_puts(
-        out, "# HELP bertstudio_batch_size Requests merged into one forward pass by the batcher.\n"
-             "# TYPE bertstudio_batch_size histogram\n");
+    bs_buf_puts(out,
+                "# HELP bertstudio_batch_size Requests whose sequences shared one forward pass.\n"
+                "# TYPE bertstudio_batch_size histogram\n");
     uint64_t cum = 0;
     for (int i = 0; i < BS_BATCH_SIZE_BUCKETS; i++) {
         cum += s.sizes[i];
@@ -153,9 +153,15 @@ void bs_metrics_batch(const bs_batch_stats *st, bs_buf *out)
         "# TYPE bertstudio_batch_rejected_total counter\nbertstudio_batch_rejected_total %llu\n"
         "# HELP bertstudio_batch_cancelled_total Queued requests skipped because the client left.\n"
         "# TYPE bertstudio_batch_cancelled_total counter\nbertstudio_batch_cancelled_total %llu\n"
-        "# HELP bertstudio_batch_unbatched_total Requests run outside the batcher (not "
-        "mergeable).\n"
+        "# HELP bertstudio_batch_unbatched_total Requests run outside the queue "
+        "(generation).\n"
         "# TYPE bertstudio_batch_unbatched_total counter\nbertstudio_batch_unbatched_total %llu\n",
         (unsigned long long)s.max_batch, s.queued, (unsigned long long)s.rejected,
         (unsigned long long)s.cancelled, (unsigned long long)s.direct);
+    bs_buf_printf(out,
+                  "# HELP bertstudio_batch_mixed_routes_total Forward passes holding sequences "
+                  "of two tasks or routes or more.\n"
+                  "# TYPE bertstudio_batch_mixed_routes_total counter\n"
+                  "bertstudio_batch_mixed_routes_total %llu\n",
+                  (unsigned long long)s.mixed);
 }

@@ -1,6 +1,6 @@
 /* bs_batcher_hold and bs_batcher_set_max_queue: a held batcher runs nothing,
  * requests queue up to the bound (more are refused with BS_EBUSY at once),
- * and on release everything queued runs as one merged call. */
+ * and on release everything queued runs as one forward pass. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -10,20 +10,48 @@
 
 #include "batch/batch.h"
 
-/* data.results[i] = {"text": text_i}: what bs_batch_split cuts per request. */
+/* The model stand-in: hidden row t of the pass = {input id, t}; counts passes. */
+static float fake_rows[64 * 2];
+static int fake_forward(void *ud, const bs_batch *batch, bs_model_outputs *out, bs_err *err)
+{
+    (void)err;
+    __atomic_add_fetch((int *)ud, 1, __ATOMIC_SEQ_CST); /* passes made */
+    int32_t t = 0;
+    for (int32_t s = 0; s < batch->n_seqs; s++)
+        for (int32_t i = 0; i < batch->seqs[s].len && t < 64; i++, t++) {
+            fake_rows[2 * t] = (float)batch->seqs[s].input_ids[i];
+            fake_rows[2 * t + 1] = (float)t;
+        }
+    out->n_seqs = batch->n_seqs;
+    out->total_tokens = t;
+    out->hidden_size = 2;
+    out->last_hidden_state = fake_rows;
+    return 0;
+}
+
+static bs_batcher *the_batcher;
+
+/* The task stand-in: its text's bytes as token ids through the queue;
+ * data.results[0] = {"text": the text read back from its own rows}. */
 static int echo_run(void *ud, bs_task task, const json_t *req, json_t **data, bs_err *err)
 {
+    (void)ud;
     (void)task;
-    (void)err;
-    __atomic_add_fetch((int *)ud, 1, __ATOMIC_SEQ_CST); /* calls made */
-    json_t *text = json_object_get(req, "text");
-    json_t *list = json_is_string(text) ? json_pack("[O]", text) : json_incref(text);
-    json_t *results = json_array();
-    size_t i;
-    json_t *t;
-    json_array_foreach(list, i, t) json_array_append_new(results, json_pack("{s:O}", "text", t));
-    json_decref(list);
-    *data = json_pack("{s:o}", "results", results);
+    const char *text = json_string_value(json_object_get(req, "text"));
+    int32_t ids[16], n = 0;
+    for (; text[n] && n < 15; n++) ids[n] = (unsigned char)text[n];
+    bs_seq seq = {ids, NULL, n};
+    bs_batch batch = {&seq, 1};
+    bs_model_outputs out;
+    bs_model_outputs_init(&out);
+    out.want = BS_OUT_HIDDEN;
+    int rc = bs_batcher_forward(the_batcher, &batch, &out, err);
+    if (rc) return rc;
+    char back[16];
+    for (int32_t i = 0; i < out.total_tokens; i++) back[i] = (char)out.last_hidden_state[2 * i];
+    back[out.total_tokens] = 0;
+    bs_batcher_outputs_release(&out);
+    *data = json_pack("{s:[{s:s}]}", "results", "text", back);
     return 0;
 }
 
@@ -54,10 +82,12 @@ static void test_hold_queue_bound_release(void **state)
 {
     (void)state;
     int calls = 0;
-    bs_batcher_opts o = {.run = echo_run, .run_ud = &calls, .max_queue = 256};
+    bs_batcher_opts o = {
+        .run = echo_run, .forward = fake_forward, .forward_ud = &calls, .max_queue = 256};
     bs_batcher *b = NULL;
     bs_err err = {0};
     assert_int_equal(bs_batcher_new(&o, &b, &err), 0);
+    the_batcher = b;
     bs_batcher_set_max_queue(b, 3);
     bs_batcher_hold(b, 1);
     client c[3];
@@ -96,7 +126,7 @@ static void test_hold_queue_bound_release(void **state)
     }
     bs_batch_stats s;
     bs_batcher_stats(b, &s);
-    assert_int_equal(__atomic_load_n(&calls, __ATOMIC_SEQ_CST), 1); /* one merged call */
+    assert_int_equal(__atomic_load_n(&calls, __ATOMIC_SEQ_CST), 1); /* one pass */
     assert_int_equal(s.batches, 1);
     assert_int_equal(s.max_batch, 3);
     assert_int_equal(s.rejected, 1);
@@ -108,10 +138,11 @@ static void test_stop_while_held(void **state)
 {
     (void)state;
     int calls = 0;
-    bs_batcher_opts o = {.run = echo_run, .run_ud = &calls};
+    bs_batcher_opts o = {.run = echo_run, .forward = fake_forward, .forward_ud = &calls};
     bs_batcher *b = NULL;
     bs_err err = {0};
     assert_int_equal(bs_batcher_new(&o, &b, &err), 0);
+    the_batcher = b;
     bs_batcher_hold(b, 1);
     client c = {.b = b, .req = json_pack("{s:s, s:s}", "text", "x", "model_name", "m")};
     assert_int_equal(pthread_create(&c.th, NULL, client_main, &c), 0);

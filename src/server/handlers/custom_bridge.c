@@ -359,7 +359,8 @@ static int op_pipeline(bs_custom_bridge *b, bs_task_model *tm, const json_t *cal
     json_t *body = json_object_get(call, "body");
     if (!json_is_object(body))
         return bs_err_set(err, BS_EINVAL, "pipeline: the arguments must be keyword arguments");
-    return bs_batcher_run(tm->m->batcher, task, body, bs_tasks_client_alive, b->req, reply, err);
+    return bs_batcher_run_route(tm->m->batcher, BS_ROUTE_OTHER, task, body, bs_tasks_client_alive,
+                                b->req, reply, err);
 }
 
 /* BART's generate: the summarization pipeline on the decoded input, its

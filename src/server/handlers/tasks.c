@@ -21,7 +21,7 @@ static json_t *log_input(const json_t *body)
     return o;
 }
 
-int bs_tasks_execute(bs_request *req, bs_response *res, bs_task task, const json_t *body,
+int bs_tasks_execute(bs_request *req, bs_response *res, int route, bs_task task, const json_t *body,
                      const char *log_type, json_t **data_out)
 {
     *data_out = NULL;
@@ -31,7 +31,8 @@ int bs_tasks_execute(bs_request *req, bs_response *res, bs_task task, const json
     bs_err err = {0};
     int rc = bs_tasks_acquire(req, res, model_name ? model_name : "", &tm, &err);
     if (!rc) {
-        rc = bs_batcher_run(tm.m->batcher, task, body, bs_tasks_client_alive, req, data_out, &err);
+        rc = bs_batcher_run_route(tm.m->batcher, route, task, body, bs_tasks_client_alive, req,
+                                  data_out, &err);
         bs_tasks_release(req, &tm);
         if (rc) bs_tasks_reply_err(req, res, &err);
     }
@@ -55,7 +56,7 @@ static void run_task(bs_request *req, bs_response *res, bs_task task)
         return;
     }
     json_t *data = NULL;
-    if (bs_tasks_execute(req, res, task, body, bs_task_name(task), &data)) return;
+    if (bs_tasks_execute(req, res, (int)task, task, body, bs_task_name(task), &data)) return;
     json_t *input = log_input(body);
     const char *model = json_string_value(json_object_get(body, "model_name"));
     if (bs_tasks_reply_stream(req, res, data, 1, 0, bs_task_name(task), model, input)) {

@@ -58,7 +58,7 @@ void bs_tasks_log_error(bs_request *req, const char *task_type, const char *mode
 /* Runs a /tasks/<task> body (its model_name names the model) through the
  * model's batcher: 0 and *data_out (caller frees) on success; otherwise res
  * holds the error answer and the failure is logged (as log_type). */
-int bs_tasks_execute(bs_request *req, bs_response *res, bs_task task, const json_t *body,
+int bs_tasks_execute(bs_request *req, bs_response *res, int route, bs_task task, const json_t *body,
                      const char *log_type, json_t **data_out);
 
 /* Replies 200 with the envelope {"success": true, "data": data} (data

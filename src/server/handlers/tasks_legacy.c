@@ -32,7 +32,7 @@ static void run_legacy(bs_request *req, bs_response *res, bs_task task, const ch
                        const json_t *body)
 {
     json_t *data = NULL;
-    if (bs_tasks_execute(req, res, task, treq, log_type, &data)) {
+    if (bs_tasks_execute(req, res, BS_ROUTE_ORIGINAL, task, treq, log_type, &data)) {
         json_decref(treq);
         return;
     }
@@ -265,8 +265,20 @@ void bs_handle_stats(bs_request *req, bs_response *res)
             snprintf(k, sizeof k, "%u+", 1u << i);
         json_object_set_new(sizes, k, json_integer((json_int_t)s.sizes[i]));
     }
+    /* Sequences per route: with mixed_route_batches, shows that forwards of
+     * different tasks and routes share passes. */
+    json_t *routes = json_object();
+    for (int r = 0; r < BS_ROUTE_COUNT; r++) {
+        static const char *const extra[] = {"rerank", "v1-embeddings", "original", "other"};
+        const char *name = r < BS_TASK_COUNT ? bs_task_name((bs_task)r) : extra[r - BS_TASK_COUNT];
+        json_object_set_new(routes, name, json_integer((json_int_t)s.route_texts[r]));
+    }
     json_t *models = bs_tasks_model_list(req, res);
-    if (!models) return;
+    if (!models) {
+        json_decref(sizes);
+        json_decref(routes);
+        return;
+    }
     json_t *loaded = json_array(), *per_model = json_array();
     size_t i;
     json_t *d;
@@ -284,12 +296,13 @@ void bs_handle_stats(bs_request *req, bs_response *res)
     }
     json_decref(models);
     json_t *out = json_pack(
-        "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}}", "uptime_seconds",
-        (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0, "loaded_models", loaded,
-        "models", per_model, "batching", "batches", (json_int_t)s.batches, "batched_requests",
-        (json_int_t)s.requests, "batched_texts", (json_int_t)s.texts, "unbatched_requests",
-        (json_int_t)s.direct, "max_batch_size", (json_int_t)s.max_batch, "queued",
-        (json_int_t)s.queued, "rejected", (json_int_t)s.rejected, "cancelled",
-        (json_int_t)s.cancelled, "retried_alone", (json_int_t)s.retried, "batch_sizes", sizes);
+        "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:o}}",
+        "uptime_seconds", (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0,
+        "loaded_models", loaded, "models", per_model, "batching", "batches", (json_int_t)s.batches,
+        "batched_requests", (json_int_t)s.requests, "batched_texts", (json_int_t)s.texts,
+        "unbatched_requests", (json_int_t)s.direct, "max_batch_size", (json_int_t)s.max_batch,
+        "queued", (json_int_t)s.queued, "rejected", (json_int_t)s.rejected, "cancelled",
+        (json_int_t)s.cancelled, "retried_alone", (json_int_t)s.retried, "batch_sizes", sizes,
+        "mixed_route_batches", (json_int_t)s.mixed, "route_sequences", routes);
     bs_tasks_reply(res, out, 0);
 }

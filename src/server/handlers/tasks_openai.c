@@ -1,7 +1,9 @@
 /* The OpenAI-compatible routes: POST /v1/embeddings and GET /v1/models, in
  * OpenAI's shapes (no envelope; errors as {"error": {"message", "type",
  * "param", "code"}}), so that OpenAI client libraries work unchanged. The
- * embeddings run through the same batcher as /tasks/embeddings. */
+ * embeddings come from the pipeline as C values (bs_pipeline_embed, its
+ * forward pass batched with the model's other requests) and are rendered
+ * here once. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,15 +38,15 @@ static void reshape_error(bs_response *res, const bs_err *err)
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* base64 of the vector as little-endian float32 (OpenAI's encoding). */
-static json_t *base64_floats(const json_t *vec)
+static json_t *base64_floats(const double *vec, size_t n)
 {
-    size_t n = json_array_size(vec), nb = n * 4;
+    size_t nb = n * 4;
     unsigned char *raw = malloc(nb ? nb : 1);
     char *out = malloc(4 * ((nb + 2) / 3) + 1);
     json_t *s = NULL;
     if (raw && out) {
         for (size_t i = 0; i < n; i++) {
-            float f = (float)json_number_value(json_array_get(vec, i));
+            float f = (float)vec[i];
             uint32_t u;
             memcpy(&u, &f, 4);
             for (int b = 0; b < 4; b++) raw[i * 4 + (size_t)b] = (unsigned char)(u >> (8 * b));
@@ -67,41 +69,29 @@ static json_t *base64_floats(const json_t *vec)
     return s;
 }
 
-/* First dims values; renormalised when the full vector was unit length
- * (a shortened Matryoshka embedding stays a unit vector, as OpenAI's). */
-static json_t *shorten(const json_t *vec, size_t dims)
+/* The first dims of the n values of vec, in place; renormalised when the
+ * full vector was unit length (a shortened Matryoshka embedding stays a
+ * unit vector, as OpenAI's). */
+static void shorten(double *vec, size_t n, size_t dims)
 {
-    size_t n = json_array_size(vec);
     double full = 0, part = 0;
     for (size_t i = 0; i < n; i++) {
-        double v = json_number_value(json_array_get(vec, i));
-        full += v * v;
-        if (i < dims) part += v * v;
+        full += vec[i] * vec[i];
+        if (i < dims) part += vec[i] * vec[i];
     }
     double scale = fabs(sqrt(full) - 1.0) < 1e-3 && part > 0 ? 1.0 / sqrt(part) : 1.0;
-    json_t *out = json_array();
-    for (size_t i = 0; i < dims && i < n; i++)
-        json_array_append_new(out, json_real(json_number_value(json_array_get(vec, i)) * scale));
-    return out;
+    for (size_t i = 0; i < dims && i < n; i++) vec[i] *= scale;
 }
 
-static size_t count_tokens(const bs_pipeline_ctx *ctx, const json_t *input)
+static json_t *floats_json(const double *vec, size_t n)
 {
-    const bs_tokenizer *tok = bs_pipeline_ctx_tokenizer(ctx);
-    size_t cap = (size_t)bs_model_max_seq_len(bs_pipeline_ctx_model(ctx)), total = 0;
-    json_t *list = json_is_string(input) ? json_pack("[O]", input) : json_incref((json_t *)input);
-    size_t i;
-    json_t *t;
-    json_array_foreach(list, i, t)
-    {
-        bs_encoding *e = NULL;
-        if (!bs_tokenizer_encode(tok, json_string_value(t), json_string_length(t), NULL, 0, NULL,
-                                 &e, NULL))
-            total += e->len < cap ? e->len : cap;
-        bs_encoding_free(e);
-    }
-    json_decref(list);
-    return total;
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_real(vec[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
 }
 
 void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
@@ -163,27 +153,39 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
         dims = json_integer_value(dj);
     }
     const char *model_name = json_string_value(model);
-    json_t *treq = json_pack("{s:O, s:s}", "text", input, "model_name", model_name);
+    size_t n_in = json_is_string(input) ? 1 : json_array_size(input);
+    const char **texts = calloc(n_in, sizeof *texts);
+    if (!texts) {
+        openai_error(res, 500, "server_error", NULL, NULL, "out of memory");
+        return;
+    }
+    if (json_is_string(input))
+        texts[0] = json_string_value(input);
+    else
+        json_array_foreach(input, i, v) texts[i] = json_string_value(v);
+    bs_embeddings_req ereq;
+    bs_embeddings_req_init(&ereq);
+    ereq.input.n = n_in;
+    ereq.input.texts = texts;
+    bs_embeddings_result emb = {0};
     bs_task_model tm;
     bs_err err = {0};
-    json_t *data = NULL;
-    size_t tokens = 0;
     int rc = bs_tasks_acquire(req, res, model_name, &tm, &err);
     if (rc) {
         reshape_error(res, &err);
         bs_tasks_log_error(req, "embeddings", model_name, input, &err);
-        json_decref(treq);
+        free(texts);
         return;
     }
-    rc = bs_batcher_run(tm.m->batcher, BS_TASK_EMBEDDINGS, treq, bs_tasks_client_alive, req, &data,
-                        &err);
-    if (!rc) tokens = count_tokens(tm.m->ctx, input);
+    /* Prepared and finished here; the forward pass queues in the batcher. */
+    bs_batcher_enter(tm.m->batcher, BS_ROUTE_OPENAI, bs_tasks_client_alive, req);
+    rc = bs_pipeline_embed(tm.m->ctx, &ereq, &emb, &err);
+    bs_batcher_leave();
     bs_tasks_release(req, &tm);
-    json_decref(treq);
-    json_t *vecs = json_object_get(data, "embeddings");
-    if (!rc && dims > 0 && (size_t)dims > json_array_size(json_array_get(vecs, 0)))
+    free(texts);
+    if (!rc && dims > 0 && (size_t)dims > emb.dim)
         rc = bs_err_set(&err, BS_EINVAL, "dimensions %lld is larger than the model's %zu",
-                        (long long)dims, json_array_size(json_array_get(vecs, 0)));
+                        (long long)dims, emb.dim);
     if (rc) {
         bs_tasks_log_error(req, "embeddings", model_name, input, &err);
         int status = err.code == BS_EBUSY            ? 503
@@ -194,24 +196,23 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
         if (status == 503) bs_response_header(res, "Retry-After", "1");
         openai_error(res, status, status < 500 ? "invalid_request_error" : "server_error",
                      err.code == BS_EINVAL && dims ? "dimensions" : NULL, NULL, err.msg);
-        json_decref(data);
+        bs_embeddings_result_free(&emb);
         return;
     }
     json_t *list = json_array();
-    size_t numbers = 0; /* the floats sent, also when base64 carries them */
-    json_array_foreach(vecs, i, v)
-    {
-        json_t *vec = dims > 0 ? shorten(v, (size_t)dims) : json_incref(v);
-        numbers += json_array_size(vec);
-        json_t *emb = b64out ? base64_floats(vec) : json_incref(vec);
-        json_decref(vec);
+    size_t width = dims > 0 ? (size_t)dims : emb.dim;
+    size_t numbers = emb.n * width; /* the floats sent, also when base64 carries them */
+    for (i = 0; i < emb.n; i++) {
+        double *vec = emb.vectors + i * emb.dim;
+        if (dims > 0) shorten(vec, emb.dim, width);
+        json_t *e = b64out ? base64_floats(vec, width) : floats_json(vec, width);
         json_array_append_new(list, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
-                                              (json_int_t)i, "embedding", emb));
+                                              (json_int_t)i, "embedding", e));
     }
-    json_decref(data);
     json_t *out = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", list,
-                            "model", model_name, "usage", "prompt_tokens", (json_int_t)tokens,
-                            "total_tokens", (json_int_t)tokens);
+                            "model", model_name, "usage", "prompt_tokens", (json_int_t)emb.tokens,
+                            "total_tokens", (json_int_t)emb.tokens);
+    bs_embeddings_result_free(&emb);
     /* Many long vectors go out one embedding at a time. */
     if (bs_tasks_reply_stream(req, res, out, 0, numbers, "embeddings", model_name, input)) return;
     int64_t size = bs_tasks_reply(res, out, 0);

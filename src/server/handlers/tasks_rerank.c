@@ -69,7 +69,9 @@ void bs_handle_task_rerank(bs_request *req, bs_response *res)
         return;
     }
     json_t *data = NULL;
+    bs_batcher_enter(tm.m->batcher, BS_ROUTE_RERANK, bs_tasks_client_alive, req);
     int rc = rerank(tm.m->ctx, body, &data, &err);
+    bs_batcher_leave();
     bs_tasks_release(req, &tm);
     if (rc) {
         bs_tasks_reply_err(req, res, &err);
