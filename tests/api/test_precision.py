@@ -27,9 +27,9 @@ def run(task, model, request, *extra):
 def test_unknown_precision_is_a_usage_error(bad):
     rc, _, err = run("classification", "tiny-bert-classification", {"text": "a"}, "--precision", bad)
     assert rc == 2
-    assert "--precision" in err and "f32, fp16 or bf16" in err
+    assert "--precision" in err and "f32, fp16, bf16 or int8" in err
     p = subprocess.run([BIN, "serve", "--precision", bad], capture_output=True, text=True, timeout=30)
-    assert p.returncode == 2 and "f32, fp16 or bf16" in p.stderr
+    assert p.returncode == 2 and "f32, fp16, bf16 or int8" in p.stderr
 
 
 @needs_bf16
