@@ -28,20 +28,20 @@ void bs_gc_packed(int M, const float *A, int lda, const bs_packed *p, const floa
 
 /* int8 (gemm_int8.c): panels of BS_I8_NR columns in groups of 4 depth steps,
  * weights within +-BS_I8_WMAX. A tile kernel sums R (<= its rows) x 16
- * columns over kg groups into acc: exact int32, so every variant equals the
- * portable one. */
+ * columns over kg groups into acc (colsum: the panel's 16 sums of weights): exact int32, so every
+ * variant equals the portable one. */
 #define BS_I8_NR     16
 #define BS_I8_WMAX   127
 #define BS_I8_MR_MAX 8
 typedef void (*bs_i8_tile_fn)(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                              int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
+                              const int32_t *colsum, int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
 size_t bs_i8_packed_bytes(int N, int K);
 void bs_i8_pack(const float *w, int N, int K, bs_packed *p);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 void bs_i8_tile_avx2(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                     int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
+                     const int32_t *colsum, int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
 void bs_i8_tile_vnni(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                     int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
+                     const int32_t *colsum, int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
 #endif
 
 #endif

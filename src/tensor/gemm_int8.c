@@ -105,8 +105,9 @@ void bs_i8_quantize_rows(const float *x, int K, int r0, int r1, uint8_t *q, int 
 
 /* The reference: R rows x 16 columns of sum_k A[i][k] W[n][k], kg groups of 4. */
 static void tile_portable(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                          int32_t acc[BS_I8_MR_MAX][NR])
+                          const int32_t *colsum, int32_t acc[BS_I8_MR_MAX][NR])
 {
+    (void)colsum;
     for (int i = 0; i < R; i++) {
         int32_t s[NR] = {0};
         const uint8_t *a = A + (size_t)i * lda;
@@ -122,6 +123,11 @@ static void tile_portable(int R, const uint8_t *A, int lda, const int8_t *B, int
 
 int bs_i8_available(bs_i8_impl impl)
 {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (impl == BS_I8_AVX2) return bs_cpu_can(BS_CPU_AVX2);
+    if (impl == BS_I8_VNNI)
+        return bs_cpu_can(BS_CPU_AVX512) && __builtin_cpu_supports("avx512vnni");
+#endif
     return impl == BS_I8_PORTABLE;
 }
 
@@ -133,7 +139,12 @@ struct impl {
 static struct impl impl_get(bs_i8_impl which)
 {
     struct impl r = {tile_portable, 4};
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (which == BS_I8_AVX2 && bs_i8_available(BS_I8_AVX2)) r = (struct impl){bs_i8_tile_avx2, 4};
+    if (which == BS_I8_VNNI && bs_i8_available(BS_I8_VNNI)) r = (struct impl){bs_i8_tile_vnni, 8};
+#else
     (void)which;
+#endif
     return r;
 }
 
@@ -161,7 +172,7 @@ void bs_i8_gemm_s32(bs_i8_impl which, int M, const uint8_t *A, int lda, const bs
         int c0 = pn * NR, cols = n1 - c0 < NR ? n1 - c0 : NR;
         for (int m = 0; m < M; m += im.mr) {
             int R = M - m < im.mr ? M - m : im.mr;
-            im.tile(R, A + (size_t)m * lda, lda, B, kg, acc);
+            im.tile(R, A + (size_t)m * lda, lda, B, kg, w_colsum(p) + c0, acc);
             for (int i = 0; i < R; i++)
                 memcpy(C + (size_t)(m + i) * ldc + c0, acc[i], (size_t)cols * sizeof(int32_t));
         }
@@ -185,7 +196,7 @@ void bs_i8_gemm_cols(int M, const uint8_t *A, int lda, const float *a_scale, con
         int c0 = pn * NR, cols = n1 - c0 < NR ? n1 - c0 : NR;
         for (int m = 0; m < M; m += im.mr) {
             int R = M - m < im.mr ? M - m : im.mr;
-            im.tile(R, A + (size_t)m * lda, lda, B, kg, acc);
+            im.tile(R, A + (size_t)m * lda, lda, B, kg, w_colsum(p) + c0, acc);
             for (int i = 0; i < R; i++) {
                 float sa = a_scale[m + i];
                 int64_t z = a_zp[m + i];
