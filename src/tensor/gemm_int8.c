@@ -10,6 +10,7 @@
 #include <string.h>
 
 #define NR BS_I8_NR
+#define MC 192 /* rows per block: multiple of every tile height */
 
 static int kp_of(int K)
 {
@@ -190,24 +191,27 @@ void bs_i8_gemm_cols(int M, const uint8_t *A, int lda, const float *a_scale, con
     const int32_t *cs = w_colsum(p);
     int32_t acc[BS_I8_MR_MAX][NR];
     if (n1 > N) n1 = N;
-    /* panel by panel: its slice of W (K x 16 bytes) stays in L1 over all rows */
-    for (int pn = n0 / NR; pn < (n1 + NR - 1) / NR; pn++) {
-        const int8_t *B = w_panels(p) + (size_t)pn * kp_of(p->K) * NR;
-        int c0 = pn * NR, cols = n1 - c0 < NR ? n1 - c0 : NR;
-        for (int m = 0; m < M; m += im.mr) {
-            int R = M - m < im.mr ? M - m : im.mr;
-            im.tile(R, A + (size_t)m * lda, lda, B, kg, w_colsum(p) + c0, acc);
-            for (int i = 0; i < R; i++) {
-                float sa = a_scale[m + i];
-                int64_t z = a_zp[m + i];
-                float *c = C + (size_t)(m + i) * ldc + c0;
-                /* sum (q_a - zp) q_w = sum q_a q_w - zp * sum q_w; exact in int64 */
-                for (int j = 0; j < cols; j++) {
-                    float v = (float)((int64_t)acc[i][j] - z * cs[c0 + j]) * (sa * ws[c0 + j]);
-                    c[j] = bias ? v + bias[c0 + j] : v;
+    /* blocks of MC rows (their MC x K bytes stay in L2), in them panel by
+     * panel: a panel's slice of W (K x 16 bytes) stays in L1 over the block */
+    for (int mb = 0; mb < M; mb += MC)
+        for (int pn = n0 / NR; pn < (n1 + NR - 1) / NR; pn++) {
+            const int8_t *B = w_panels(p) + (size_t)pn * kp_of(p->K) * NR;
+            int c0 = pn * NR, cols = n1 - c0 < NR ? n1 - c0 : NR;
+            int mend = M - mb < MC ? M : mb + MC;
+            for (int m = mb; m < mend; m += im.mr) {
+                int R = mend - m < im.mr ? mend - m : im.mr;
+                im.tile(R, A + (size_t)m * lda, lda, B, kg, w_colsum(p) + c0, acc);
+                for (int i = 0; i < R; i++) {
+                    float sa = a_scale[m + i];
+                    int64_t z = a_zp[m + i];
+                    float *c = C + (size_t)(m + i) * ldc + c0;
+                    /* sum (q_a - zp) q_w = sum q_a q_w - zp * sum q_w; exact in int64 */
+                    for (int j = 0; j < cols; j++) {
+                        float v = (float)((int64_t)acc[i][j] - z * cs[c0 + j]) * (sa * ws[c0 + j]);
+                        c[j] = bias ? v + bias[c0 + j] : v;
+                    }
+                    if (act != BS_ACT_NONE) kern->bias_act(c, NULL, cols, act);
                 }
-                if (act != BS_ACT_NONE) kern->bias_act(c, NULL, cols, act);
             }
         }
-    }
 }
