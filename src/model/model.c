@@ -35,6 +35,8 @@ static int load(const char *dir, const bs_model_opts *opts, int shapes_only, bs_
     int crc = bs_cpu_check(&why, err); /* a BS_CPU this CPU cannot run */
     if (crc < 0) return crc;
     bs_log_info("model", "%s: kernels: %s (%s)", dir, bs_cpu_path_name(bs_cpu_path_get()), why);
+    if (def.precision == BS_PRECISION_INT8)
+        bs_log_info("model", "%s: int8 kernel: %s", dir, bs_i8_impl_name(bs_i8_impl_in_use()));
     if (def.precision != BS_PRECISION_F32 && !bs_precision_supported(def.precision))
         return bs_err_set(err, BS_EUNSUPPORTED,
                           def.precision == BS_PRECISION_BF16

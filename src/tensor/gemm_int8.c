@@ -66,7 +66,11 @@ void bs_i8_pack(const float *w, int N, int K, bs_packed *p)
         int32_t sum = 0;
         for (int k = 0; k < K; k++) {
             float v = nearbyintf(row[k] / s);
-            int qi = v > BS_I8_WMAX ? BS_I8_WMAX : v < -BS_I8_WMAX ? -BS_I8_WMAX : (int)v;
+            /* NaN (a broken file) to 0: never an out-of-range conversion */
+            int qi = v >= BS_I8_WMAX    ? BS_I8_WMAX
+                     : v <= -BS_I8_WMAX ? -BS_I8_WMAX
+                     : v == v           ? (int)v
+                                        : 0;
             panel[(size_t)(k / 4) * NR * 4 + k % 4] = (int8_t)qi;
             sum += qi;
         }
@@ -92,11 +96,11 @@ void bs_i8_quantize_rows(const float *x, int K, int r0, int r1, uint8_t *q, int 
         }
         float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
         float z = nearbyintf(-lo / s);
-        int zi = z < 0 ? 0 : z > 255 ? 255 : (int)z;
+        int zi = z >= 255 ? 255 : z >= 0 ? (int)z : 0; /* NaN, inf inputs: 0 */
         uint8_t *out = q + (size_t)r * ld;
         for (int k = 0; k < K; k++) {
             float v = nearbyintf(row[k] / s) + (float)zi;
-            out[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : (int)v);
+            out[k] = (uint8_t)(v >= 255 ? 255 : v >= 0 ? (int)v : 0);
         }
         memset(out + K, 0, (size_t)(ld - K)); /* against zero weights */
         scale[r] = s;
