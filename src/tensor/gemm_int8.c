@@ -60,7 +60,7 @@ void bs_i8_pack(const float *w, int N, int K, bs_packed *p)
         if (n >= N) continue;
         const float *row = w + (size_t)n * K;
         float amax = 0.0f;
-        for (int k = 0; k < K; k++) amax = fmaxf(amax, fabsf(row[k]));
+        for (int k = 0; k < K; k++) amax = fabsf(row[k]) > amax ? fabsf(row[k]) : amax;
         float s = amax > 0.0f ? amax / BS_I8_WMAX : 1.0f;
         int8_t *panel = q + (size_t)(n / NR) * Kp * NR + (n % NR) * 4;
         int32_t sum = 0;
@@ -91,16 +91,21 @@ void bs_i8_quantize_rows(const float *x, int K, int r0, int r1, uint8_t *q, int 
         const float *row = x + (size_t)r * K;
         float lo = 0.0f, hi = 0.0f; /* the range always holds 0, so 0 is exact */
         for (int k = 0; k < K; k++) {
-            lo = fminf(lo, row[k]);
-            hi = fmaxf(hi, row[k]);
+            lo = row[k] < lo ? row[k] : lo;
+            hi = row[k] > hi ? row[k] : hi;
         }
-        float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+        float s = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / s;
         float z = nearbyintf(-lo / s);
         int zi = z >= 255 ? 255 : z >= 0 ? (int)z : 0; /* NaN, inf inputs: 0 */
+        float zf = (float)zi;
         uint8_t *out = q + (size_t)r * ld;
+        /* branch-free for the vectoriser: clamp (NaN to 0), then round to
+         * nearest even by adding and removing 1.5 * 2^23 */
         for (int k = 0; k < K; k++) {
-            float v = nearbyintf(row[k] / s) + (float)zi;
-            out[k] = (uint8_t)(v >= 255 ? 255 : v >= 0 ? (int)v : 0);
+            float v = row[k] * inv + zf;
+            v = v >= 0.0f ? v : 0.0f;
+            v = v <= 255.0f ? v : 255.0f;
+            out[k] = (uint8_t)(int)((v + 0x1.8p23f) - 0x1.8p23f);
         }
         memset(out + K, 0, (size_t)(ld - K)); /* against zero weights */
         scale[r] = s;
@@ -110,7 +115,7 @@ void bs_i8_quantize_rows(const float *x, int K, int r0, int r1, uint8_t *q, int 
 
 /* The reference: R rows x 16 columns of sum_k A[i][k] W[n][k], kg groups of 4. */
 static void tile_portable(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                          const int32_t *colsum, int32_t acc[BS_I8_MR_MAX][NR])
+                          const int32_t *colsum, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][NR])
 {
     (void)colsum;
     for (int i = 0; i < R; i++) {
@@ -122,7 +127,15 @@ static void tile_portable(int R, const uint8_t *A, int lda, const int8_t *B, int
                 s[j] += a[4 * g] * b[4 * j] + a[4 * g + 1] * b[4 * j + 1] +
                         a[4 * g + 2] * b[4 * j + 2] + a[4 * g + 3] * b[4 * j + 3];
         }
-        memcpy(acc[i], s, sizeof s);
+        if (!e) {
+            memcpy(acc[i], s, sizeof s);
+            continue;
+        }
+        float *c = e->C + (size_t)i * e->ldc;
+        for (int j = 0; j < e->cols; j++) {
+            float v = (float)(s[j] - e->zp[i] * e->cs[j]) * (e->sa[i] * e->ws[j]);
+            c[j] = e->bias ? v + e->bias[j] : v;
+        }
     }
 }
 
@@ -177,7 +190,7 @@ void bs_i8_gemm_s32(bs_i8_impl which, int M, const uint8_t *A, int lda, const bs
         int c0 = pn * NR, cols = n1 - c0 < NR ? n1 - c0 : NR;
         for (int m = 0; m < M; m += im.mr) {
             int R = M - m < im.mr ? M - m : im.mr;
-            im.tile(R, A + (size_t)m * lda, lda, B, kg, w_colsum(p) + c0, acc);
+            im.tile(R, A + (size_t)m * lda, lda, B, kg, w_colsum(p) + c0, NULL, acc);
             for (int i = 0; i < R; i++)
                 memcpy(C + (size_t)(m + i) * ldc + c0, acc[i], (size_t)cols * sizeof(int32_t));
         }
@@ -204,7 +217,17 @@ void bs_i8_gemm_cols(int M, const uint8_t *A, int lda, const float *a_scale, con
             int mend = M - mb < MC ? M : mb + MC;
             for (int m = mb; m < mend; m += im.mr) {
                 int R = mend - m < im.mr ? mend - m : im.mr;
-                im.tile(R, A + (size_t)m * lda, lda, B, kg, w_colsum(p) + c0, acc);
+                if (p->K < BS_I8_K_EPI) { /* dequantized in the tile's registers */
+                    bs_i8_epi e = {a_scale + m, ws + c0, bias ? bias + c0 : NULL,
+                                   a_zp + m,    cs + c0, C + (size_t)m * ldc + c0,
+                                   ldc,         cols};
+                    im.tile(R, A + (size_t)m * lda, lda, B, kg, cs + c0, &e, acc);
+                    if (act != BS_ACT_NONE)
+                        for (int i = 0; i < R; i++)
+                            kern->bias_act(C + (size_t)(m + i) * ldc + c0, NULL, cols, act);
+                    continue;
+                }
+                im.tile(R, A + (size_t)m * lda, lda, B, kg, cs + c0, NULL, acc);
                 for (int i = 0; i < R; i++) {
                     float sa = a_scale[m + i];
                     int64_t z = a_zp[m + i];

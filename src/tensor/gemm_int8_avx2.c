@@ -18,7 +18,7 @@
 #define BS_AI static inline __attribute__((always_inline))
 
 BS_AI void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                  const int32_t *colsum, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
+                  const int32_t *colsum, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
     __m256i c0[4], c1[4];
     const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
@@ -40,27 +40,58 @@ BS_AI void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, int k
     /* + 128 sum_k w: back from a - 128 to a */
     __m256i s0 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)colsum), 7);
     __m256i s1 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(colsum + 8)), 7);
+    if (!e) {
+        for (int i = 0; i < R; i++) {
+            _mm256_storeu_si256((__m256i *)acc[i], _mm256_add_epi32(c0[i], s0));
+            _mm256_storeu_si256((__m256i *)(acc[i] + 8), _mm256_add_epi32(c1[i], s1));
+        }
+        return;
+    }
+    /* (sum - zp cs) sa ws + bias, the sum being c + 128 cs */
+    __m256i cs0 = _mm256_loadu_si256((const __m256i *)e->cs);
+    __m256i cs1 = _mm256_loadu_si256((const __m256i *)(e->cs + 8));
+    __m256 ws0 = _mm256_loadu_ps(e->ws), ws1 = _mm256_loadu_ps(e->ws + 8);
+    float bt[16] = {0}; /* the bias holds only N values: no load past its end */
+    if (e->bias)
+        for (int j = 0; j < e->cols; j++) bt[j] = e->bias[j];
+    __m256 b0 = _mm256_loadu_ps(bt), b1 = _mm256_loadu_ps(bt + 8);
     for (int i = 0; i < R; i++) {
-        _mm256_storeu_si256((__m256i *)acc[i], _mm256_add_epi32(c0[i], s0));
-        _mm256_storeu_si256((__m256i *)(acc[i] + 8), _mm256_add_epi32(c1[i], s1));
+        __m256i z = _mm256_set1_epi32(e->zp[i]);
+        __m256 sa = _mm256_set1_ps(e->sa[i]);
+        __m256i v0 = _mm256_sub_epi32(_mm256_add_epi32(c0[i], s0), _mm256_mullo_epi32(z, cs0));
+        __m256i v1 = _mm256_sub_epi32(_mm256_add_epi32(c1[i], s1), _mm256_mullo_epi32(z, cs1));
+        __m256 f0 =
+            _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v0), _mm256_mul_ps(sa, ws0)), b0);
+        __m256 f1 =
+            _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v1), _mm256_mul_ps(sa, ws1)), b1);
+        float *c = e->C + (size_t)i * e->ldc;
+        if (e->cols == 16) {
+            _mm256_storeu_ps(c, f0);
+            _mm256_storeu_ps(c + 8, f1);
+        } else {
+            float t[16];
+            _mm256_storeu_ps(t, f0);
+            _mm256_storeu_ps(t + 8, f1);
+            for (int j = 0; j < e->cols; j++) c[j] = t[j];
+        }
     }
 }
 
 void bs_i8_tile_avx2(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                     const int32_t *colsum, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
+                     const int32_t *colsum, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
     switch (R) {
     case 1:
-        tile_r(1, A, lda, B, kg, colsum, acc);
+        tile_r(1, A, lda, B, kg, colsum, e, acc);
         break;
     case 2:
-        tile_r(2, A, lda, B, kg, colsum, acc);
+        tile_r(2, A, lda, B, kg, colsum, e, acc);
         break;
     case 3:
-        tile_r(3, A, lda, B, kg, colsum, acc);
+        tile_r(3, A, lda, B, kg, colsum, e, acc);
         break;
     default:
-        tile_r(4, A, lda, B, kg, colsum, acc);
+        tile_r(4, A, lda, B, kg, colsum, e, acc);
         break;
     }
 }
