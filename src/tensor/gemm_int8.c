@@ -158,7 +158,7 @@ static struct impl impl_get(bs_i8_impl which)
 {
     struct impl r = {tile_portable, 4};
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (which == BS_I8_AVX2 && bs_i8_available(BS_I8_AVX2)) r = (struct impl){bs_i8_tile_avx2, 4};
+    if (which == BS_I8_AVX2 && bs_i8_available(BS_I8_AVX2)) r = (struct impl){bs_i8_tile_avx2, 3};
     if (which == BS_I8_VNNI && bs_i8_available(BS_I8_VNNI)) r = (struct impl){bs_i8_tile_vnni, 8};
 #else
     (void)which;
