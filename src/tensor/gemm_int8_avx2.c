@@ -26,7 +26,7 @@
 BS_AI void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, int kg,
                   const int32_t *colsum, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
-    __m256i c0[4], c1[4];
+    __m256i c0[3], c1[3];
     const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
     UNROLL
     for (int i = 0; i < R; i++) c0[i] = c1[i] = _mm256_setzero_si256();
@@ -95,11 +95,8 @@ void bs_i8_tile_avx2(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
     case 2:
         tile_r(2, A, lda, B, kg, colsum, e, acc);
         break;
-    case 3:
+    default: /* R <= 3: with 4 rows the accumulators spill (16 ymm) */
         tile_r(3, A, lda, B, kg, colsum, e, acc);
-        break;
-    default:
-        tile_r(4, A, lda, B, kg, colsum, e, acc);
         break;
     }
 }
