@@ -5,16 +5,7 @@
 set -eu
 web=$1 dist=$2 out=$3
 here=$(cd "$(dirname "$0")" && pwd)
-want=$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)
-stamp=$web/node_modules/.bertstudio-lock
-# Build folders (build/, build-debug/) share web/node_modules: one installs at a time.
-exec 9<"$web/package-lock.json"
-flock 9
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$want" >"$stamp"
-fi
-flock -u 9
+sh "$here/node-deps.sh" "$web" "$out.deps"
 (cd "$web" && node node_modules/vite/bin/vite.js build --outDir "$dist" --emptyOutDir --logLevel warn)
 node "$here/embed-web.mjs" "$dist" "$out.tmp"
 mv "$out.tmp" "$out"

@@ -248,7 +248,8 @@ static int install(bs_hub *hub, const char *staging, const char *name, const cha
         bs_err_prefix(err, "model %s is not usable", name);
         /* Files that arrived intact but do not make a model: the caller's
          * input is unusable (422), not malformed in transit. */
-        if (rc == BS_EFORMAT || rc == BS_EUNSUPPORTED || rc == BS_ENOTFOUND) {
+        if (rc == BS_EFORMAT || rc == BS_EUNSUPPORTED || rc == BS_ENOTFOUND || rc == BS_ERANGE ||
+            rc == BS_EUNPROCESSABLE) {
             rc = BS_EUNPROCESSABLE;
             if (err) err->code = rc;
         }
@@ -493,7 +494,17 @@ int bs_hub_remove(bs_hub *hub, const char *name, bs_err *err)
     int64_t removed = 0;
     rc = bs_store_models_delete(hub->store, name, NULL, &removed, err);
     if (rc) return rc;
-    if (on_disk && (rc = bs_hub_rmtree(path, err))) return rc;
+    if (on_disk) {
+        /* Moved aside first, in one rename: a load in progress sees the
+         * whole folder or none, never a half-deleted one. */
+        char trash[PATH_MAX + 64];
+        snprintf(trash, sizeof trash, "%s/trash-%d-XXXXXX", hub->partial_dir, (int)getpid());
+        if (!bs_hub_mkdirs(hub->partial_dir, NULL) && mkdtemp(trash) && !rename(path, trash))
+            rc = bs_hub_rmtree(trash, err);
+        else
+            rc = bs_hub_rmtree(path, err);
+        if (rc) return rc;
+    }
     if (!on_disk && removed == 0)
         return bs_err_set(err, BS_ENOTFOUND, "model %s is not in the cache", name);
     return 0;

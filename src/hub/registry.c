@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/time.h"
 
@@ -145,7 +146,19 @@ static void *loader(void *p)
     bs_err err = {0};
     void *h = NULL;
     int64_t t0 = bs_time_mono_ns();
+    struct stat before, after;
+    int had = !stat(e->dir, &before);
     int rc = r->o.load(e->name, e->dir, r->o.ud, &h, &err);
+    /* A folder replaced or removed during the load (re-import, delete)
+     * explains any failure: report it as such (BS_EIO, transient), not as
+     * a broken model. */
+    if (rc && had &&
+        (stat(e->dir, &after) || after.st_ino != before.st_ino || after.st_dev != before.st_dev ||
+         after.st_ctim.tv_sec != before.st_ctim.tv_sec ||
+         after.st_ctim.tv_nsec != before.st_ctim.tv_nsec)) {
+        rc = BS_EIO;
+        bs_err_set(&err, BS_EIO, "the model folder changed while it loaded");
+    }
     victim v[16] = {{0}};
     size_t nv = 0;
     pthread_mutex_lock(&r->mu);

@@ -217,6 +217,14 @@ int bs_config_parse(const char *text, bs_config *c, bs_err *err)
         TRY(get_int(root, "type_vocab_size", 2, 0, 1024, &c->type_vocab, err));
         json_t *eps = json_object_get(root, "layer_norm_eps");
         c->eps = json_is_number(eps) ? (float)json_number_value(eps) : 1e-12f;
+        /* A non-positive epsilon divides by zero or takes the root of a
+         * negative on a constant row: NaN everywhere. */
+        if (!(c->eps > 0 && c->eps < 1)) {
+            rc = bs_err_set(err, BS_ERANGE,
+                            "config.json: \"layer_norm_eps\" is %g, expected a number in (0, 1)",
+                            (double)c->eps);
+            goto fail;
+        }
         act_name = json_string_value(json_object_get(root, "hidden_act"));
         if (!act_name) act_name = "gelu";
         const char *pet = json_string_value(json_object_get(root, "position_embedding_type"));

@@ -212,6 +212,14 @@ int bs_model_forward(const bs_model *m, const bs_batch *batch, bs_model_outputs 
     float *logits = g3 + rows * H;
 
     bs_embed_and_encode(m, batch, &b);
+    /* NaN or Inf weights (or a config such as a negative layer_norm_eps)
+     * poison every later number: the model is unusable, which is neither
+     * the request's fault nor "out of memory" further up (issue 17 L4). */
+    for (size_t i = 0, n = (size_t)T * H; i < n; i++)
+        if (!isfinite(b.x[i]))
+            return bs_err_set(err, BS_EUNPROCESSABLE,
+                              "the model computed a non-finite value (NaN or Inf): its weights "
+                              "or config.json are not usable");
 
     out->n_seqs = N;
     out->total_tokens = T;

@@ -70,7 +70,19 @@ int bs_pl_forward(const bs_pipeline_ctx *ctx, bs_encoding *const *encs, size_t n
     bs_seq *seqs = calloc(n ? n : 1, sizeof *seqs);
     if (!seqs) return bs_err_set(err, BS_ENOMEM, "out of memory");
     int types = bs_model_uses_token_type_ids(ctx->model);
+    int vocab = bs_model_vocab_size(ctx->model);
     for (size_t i = 0; i < n; i++) {
+        /* Ids from the model's own tokenizer: one beyond its embeddings is
+         * the model folder's fault (422), not the request's. */
+        for (size_t k = 0; k < encs[i]->len; k++)
+            if (encs[i]->ids[k] < 0 || encs[i]->ids[k] >= vocab) {
+                free(seqs);
+                return bs_err_set(err, BS_EUNPROCESSABLE,
+                                  "the model's tokenizer produced token id %d, beyond its "
+                                  "vocabulary of %d (vocab_size in config.json): the model "
+                                  "folder's tokenizer and weights disagree",
+                                  (int)encs[i]->ids[k], vocab);
+            }
         seqs[i].input_ids = encs[i]->ids;
         seqs[i].token_type_ids = types ? encs[i]->type_ids : NULL;
         seqs[i].len = (int32_t)encs[i]->len;

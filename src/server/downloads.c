@@ -1,7 +1,10 @@
 /* Hub downloads as background jobs: one thread per download, its progress
  * thinned to at most four events a second (plus every stage change) and
  * kept, the last MAX_EVENTS of them, for readers that come and go. The
- * /models handlers start, wait for and stream these; they never see a job. */
+ * /models handlers start, wait for and stream these; they never see a job.
+ * At most max_concurrent_downloads run at once (more: BS_ELIMIT, 429); a
+ * job's thread is detached and gone when it ends; finished jobs are kept
+ * for KEEP_FINISHED_MS, at most KEEP_FINISHED of them (issue 17 M4). */
 #include "server/context.h"
 #include "server/downloads.h"
 #include "util/log.h"
@@ -14,7 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_EVENTS 256
+#define MAX_EVENTS       256
+#define KEEP_FINISHED    64
+#define KEEP_FINISHED_MS (10 * 60 * 1000)
 
 /* One download in the background and what it reported. */
 typedef struct job {
@@ -27,8 +32,8 @@ typedef struct job {
     int64_t next_id;
     int64_t last_progress_ns;
     bs_err err;
-    pthread_t thread;
-    int has_thread; /* thread is joinable */
+    int64_t finished_ms; /* when it ended (monotonic ms) */
+    int readers;         /* bs_downloads_wait calls holding it across a wait */
     struct bs_downloads *svc;
 } job;
 
@@ -37,7 +42,9 @@ struct bs_downloads {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a job reported something */
     job *jobs;
+    int threads; /* download threads still running (detached) */
     int stopping;
+    bs_settings *settings;
 };
 
 void bs_downloads_shutdown(bs_server *srv)
@@ -48,9 +55,8 @@ void bs_downloads_shutdown(bs_server *srv)
     pthread_mutex_lock(&s->mu);
     s->stopping = 1; /* running downloads cancel at their next progress report */
     pthread_cond_broadcast(&s->cv);
+    while (s->threads > 0) pthread_cond_wait(&s->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
-    for (job *j = s->jobs; j; j = j->next)
-        if (j->has_thread) pthread_join(j->thread, NULL);
     while (s->jobs) {
         job *j = s->jobs;
         s->jobs = j->next;
@@ -67,6 +73,7 @@ int bs_downloads_startup(bs_server *srv, bs_err *err)
     bs_downloads *s = calloc(1, sizeof *s);
     if (!s) return bs_err_set(err, BS_ENOMEM, "out of memory");
     s->hub = srv->serving->hub;
+    s->settings = srv->settings;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     srv->models = s;
@@ -147,8 +154,15 @@ static void *download_main(void *arg)
                              .token = j->token[0] ? j->token : NULL};
     json_t *doc = NULL;
     bs_err err = {0};
+    char name[sizeof j->name];
+    snprintf(name, sizeof name, "%s", j->name); /* j may be pruned once finished */
     int rc = bs_hub_download(s->hub, &r, on_progress, j, &doc, &err);
+    if (rc)
+        bs_log_warn("models", "download of %s failed: %s", name, err.msg);
+    else
+        bs_log_info("models", "downloaded %s", name);
     pthread_mutex_lock(&s->mu);
+    j->finished_ms = bs_time_mono_ns() / 1000000;
     if (rc) {
         j->err = err;
         j->finished = -1;
@@ -159,13 +173,43 @@ static void *download_main(void *arg)
         push_event(j, "done", doc);
         doc = NULL;
     }
+    s->threads--;
+    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     json_decref(doc);
-    if (rc)
-        bs_log_warn("models", "download of %s failed: %s", j->name, err.msg);
-    else
-        bs_log_info("models", "downloaded %s", j->name);
     return NULL;
+}
+
+/* With s->mu held: forgets finished jobs past their keeping time, and the
+ * oldest beyond KEEP_FINISHED, except those a waiter holds. */
+static void prune(bs_downloads *s)
+{
+    int64_t now = bs_time_mono_ns() / 1000000;
+    int kept = 0;
+    /* Newest first (new jobs are pushed at the head): count as we go. */
+    for (job **p = &s->jobs; *p;) {
+        job *j = *p;
+        int drop = 0;
+        if (j->finished && !j->readers) {
+            kept++;
+            drop = now - j->finished_ms > KEEP_FINISHED_MS || kept > KEEP_FINISHED;
+        }
+        if (drop) {
+            *p = j->next;
+            json_decref(j->events);
+            free(j);
+        } else {
+            p = &j->next;
+        }
+    }
+}
+
+/* With s->mu held. */
+static int running(const bs_downloads *s)
+{
+    int n = 0;
+    for (const job *j = s->jobs; j; j = j->next) n += !j->finished;
+    return n;
 }
 
 int bs_downloads_start(bs_downloads *s, const bs_hub_download_req *r, bs_err *err)
@@ -177,9 +221,17 @@ int bs_downloads_start(bs_downloads *s, const bs_hub_download_req *r, bs_err *er
         pthread_mutex_unlock(&s->mu);
         return bs_err_set(err, BS_EBUSY, "model %s is already being downloaded", name);
     }
+    int cap = (int)bs_settings_int(s->settings, "max_concurrent_downloads");
+    if (running(s) >= cap) {
+        pthread_mutex_unlock(&s->mu);
+        return bs_err_set(err, BS_ELIMIT,
+                          "%d downloads are running (setting max_concurrent_downloads); retry "
+                          "when one ends",
+                          cap);
+    }
+    prune(s);
+    j = find_job(s, name);
     if (j) { /* a finished job of the same name: start over */
-        if (j->has_thread) pthread_join(j->thread, NULL);
-        j->has_thread = 0;
         json_decref(j->events);
     } else {
         j = calloc(1, sizeof *j);
@@ -200,13 +252,23 @@ int bs_downloads_start(bs_downloads *s, const bs_hub_download_req *r, bs_err *er
     snprintf(j->task_type, sizeof j->task_type, "%s", r->task_type ? r->task_type : "");
     snprintf(j->priority, sizeof j->priority, "%s", r->cache_priority ? r->cache_priority : "");
     snprintf(j->token, sizeof j->token, "%s", r->token ? r->token : "");
-    if (pthread_create(&j->thread, NULL, download_main, j)) {
+    j->readers = 0;
+    /* Detached: its stack goes when it ends, not when someone joins it
+     * (3,000 finished downloads used to keep 27 GB of address space). */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    int prc = pthread_create(&t, &attr, download_main, j);
+    pthread_attr_destroy(&attr);
+    if (prc) {
         j->finished = -1;
+        j->finished_ms = bs_time_mono_ns() / 1000000;
         bs_err_set(&j->err, BS_ENOMEM, "cannot start the download thread");
         pthread_mutex_unlock(&s->mu);
         return bs_err_set(err, BS_ENOMEM, "cannot start the download");
     }
-    j->has_thread = 1;
+    s->threads++;
     pthread_mutex_unlock(&s->mu);
     return 0;
 }
@@ -220,7 +282,9 @@ int bs_downloads_wait(bs_downloads *s, const char *name, json_t **doc, bs_err *e
         pthread_mutex_unlock(&s->mu);
         return bs_err_set(err, BS_ENOTFOUND, "no download of %s", name);
     }
+    j->readers++; /* not pruned while this waits on it */
     while (!j->finished) pthread_cond_wait(&s->cv, &s->mu);
+    j->readers--;
     int rc = 0;
     if (j->finished > 0) {
         json_t *last = json_array_get(j->events, json_array_size(j->events) - 1);

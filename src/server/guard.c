@@ -5,6 +5,7 @@
  * what was wrong with a credential, never its value. */
 #include "server/guard.h"
 #include "server/context.h"
+#include "server/router.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -407,6 +408,37 @@ static int admin_caller(bs_request *req)
     /* The route's own check fills req->auth again (public routes: never). */
     memset(&req->auth, 0, sizeof req->auth);
     return ok;
+}
+
+int bs_guard_early(bs_request *req, bs_response *res)
+{
+    int status = 404;
+    char allow[128];
+    const bs_route *route =
+        bs_router_match(bs_routes, bs_routes_count, req, &status, allow, sizeof allow);
+    if (!route || (route->perm & BS_ROUTE_PUBLIC)) return 0;
+    const char *secret = NULL;
+    char cookie[160];
+    int by_session = 0;
+    int found = find_credential(req, &secret, cookie, sizeof cookie, &by_session);
+    int rc = 0;
+    if (found < 0) {
+        unauthorized(res, "Unsupported authorization scheme",
+                     "use 'Authorization: Bearer <api key>'");
+        rc = -1;
+    } else if (!found) {
+        unauthorized(res, "Authentication required",
+                     "send 'Authorization: Bearer <api key>' or 'X-API-Key', or log in with "
+                     "POST /auth/login for a session cookie");
+        rc = -1;
+    } else {
+        rc = by_session ? auth_with_session(req, res, cookie)
+                        : bs_auth_with_key(req, res, secret, NULL);
+    }
+    /* bs_guard_route checks again, with the route's permission, once the
+     * body is in (the key cache makes the second lookup cheap). */
+    memset(&req->auth, 0, sizeof req->auth);
+    return rc;
 }
 
 int bs_guard_route(bs_request *req, bs_response *res, const bs_route *route)

@@ -13,6 +13,11 @@ int bs_guard_ip(bs_request *req, bs_response *res);
 /* Authenticates and authorizes req for route, filling req->auth. Returns 0
  * to run the handler, or -1 with res filled (400, 401, 403, 429). */
 int bs_guard_route(bs_request *req, bs_response *res, const bs_route *route);
+/* As soon as the headers are in, for a request announcing a body: 401
+ * (answered in res, -1) when the route needs credentials and the request
+ * has none valid, so that no body is buffered for an unauthenticated
+ * client. 0 otherwise (unknown and public routes included). */
+int bs_guard_early(bs_request *req, bs_response *res);
 /* After the handler: records the session activity of state-changing
  * requests not already logged by the handler. */
 void bs_guard_after(bs_request *req, bs_response *res);

@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@
 
 /* Per-connection state (MHD_OPTION_NOTIFY_CONNECTION), from accept to close. */
 typedef struct conn_state {
-    int waiting; /* counted in srv->conns_waiting */
+    int waiting;  /* counted in srv->conns_waiting */
+    int nul_seen; /* the request line being read holds %00 (see unescape) */
 } conn_state;
 
 /* Per-exchange state, kept from the first callback to completion. */
@@ -38,12 +40,38 @@ typedef struct exchange {
     bs_response res;
     bs_buf body;
     conn_state *conn;
-    int too_large; /* the body passed the limit: discard the rest, answer 413 */
-    int refused;   /* begun while shutting down: discard the body, answer 503 */
-    int closing;   /* the answer carries Connection: close */
-    int answered;  /* a response was queued */
-    size_t limit;  /* max_request_bytes when the exchange began */
+    int too_large;      /* the body passed the limit: discard the rest, answer 413 */
+    int refused;        /* begun while shutting down: discard the body, answer 503 */
+    int closing;        /* the answer carries Connection: close */
+    int answered;       /* a response was queued */
+    size_t limit;       /* max_request_bytes when the exchange began */
+    int ip_checked;     /* the per-IP limit ran when the headers arrived */
+    int over_memory;    /* bodies in flight passed max_body_memory_bytes: answer 503 */
+    size_t mem_cap;     /* max_body_memory_bytes when the exchange began */
+    size_t mem_counted; /* this body's bytes in body_bytes_in_flight */
 } exchange;
+
+/* Bytes of request bodies buffered by every exchange of the process: the
+ * bound of setting max_body_memory_bytes (issue 17 M1). */
+static atomic_size_t body_bytes_in_flight;
+
+/* Counts n more body bytes of ex; false (nothing counted) past the cap. */
+static int body_memory_take(exchange *ex, size_t n)
+{
+    size_t before = atomic_fetch_add(&body_bytes_in_flight, n);
+    if (before + n > ex->mem_cap) {
+        atomic_fetch_sub(&body_bytes_in_flight, n);
+        return 0;
+    }
+    ex->mem_counted += n;
+    return 1;
+}
+
+static void body_memory_release(exchange *ex)
+{
+    if (ex->mem_counted) atomic_fetch_sub(&body_bytes_in_flight, ex->mem_counted);
+    ex->mem_counted = 0;
+}
 
 static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
 {
@@ -159,21 +187,26 @@ static void dispatch(exchange *ex)
     req->body_len = ex->body.len;
     req->route_index = bs_routes_count;
     bs_cors_headers(req, res);
-    if (bs_guard_ip(req, res)) return;
     int status = 404;
     char allow[128];
     const bs_route *route =
         bs_router_match(bs_routes, bs_routes_count, req, &status, allow, sizeof allow);
+    /* The studio's own files are served from memory and one page view asks
+     * for several of them: the per-IP request limit is the API's, so a busy
+     * studio user is not refused by the scripts and styles of their pages. */
+    int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
+    int studio = !route && status == 404 && get && !bs_web_is_api_path(req->path);
+    if (!(studio && bs_web_is_studio_path(req->path)) && !ex->ip_checked && bs_guard_ip(req, res))
+        return;
     if (!route) {
-        if (status == 405 && !strcmp(req->method, "OPTIONS")) {
+        if (studio) {
+            bs_web_serve(req, res, req->server->opts.web_dir); /* the studio at / */
+        } else if (status == 405 && !strcmp(req->method, "OPTIONS")) {
             bs_cors_preflight(req, res, allow);
         } else if (status == 405) {
             bs_response_header(res, "Allow", "%s", allow);
             bs_reply_error(res, 405, "Method not allowed", "%s %s: allowed methods are %s",
                            req->method, req->path, allow);
-        } else if ((!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD")) &&
-                   !bs_web_is_api_path(req->path)) {
-            bs_web_serve(req, res, req->server->opts.web_dir); /* the studio at / */
         } else {
             bs_reply_error(res, 404, "Not found", "no route for %s %s", req->method, req->path);
         }
@@ -206,6 +239,59 @@ static void set_waiting(struct bs_server *srv, conn_state *c, int waiting)
         wake_drain(srv);
 }
 
+/* MHD decodes the path and the query before the first callback, and a
+ * decoded NUL would cut what the router and the checks see ("/a%00/b" is
+ * "/a"). The default decoding, noting %00 on the connection so that the
+ * request is refused (issue 17 L9). Runs on the connection's thread. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    if (strstr(s, "%00")) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        conn_state *c = ci ? ci->socket_context : NULL;
+        if (c) c->nul_seen = 1;
+    }
+    return MHD_http_unescape(s);
+}
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    int *n = cls;
+    if (!strcasecmp(key, "Content-Length")) n[0]++;
+    if (!strcasecmp(key, "Transfer-Encoding")) n[1]++;
+    return MHD_YES;
+}
+
+/* Refuses, before any body is read, what a proxy in front could frame
+ * differently from us (request smuggling: two Content-Lengths, both
+ * Content-Length and Transfer-Encoding; MHD itself refuses a space before
+ * the colon) and a URL holding %00. 0 when the request may go on. */
+static int refuse_ambiguous(struct MHD_Connection *conn, exchange *ex)
+{
+    int n[2] = {0, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, n);
+    int nul = ex->conn && ex->conn->nul_seen;
+    if (ex->conn) ex->conn->nul_seen = 0;
+    if (n[0] > 1 || (n[0] && n[1]) || n[1] > 1) {
+        bs_reply_error(&ex->res, 400, "Ambiguous request framing",
+                       "send one Content-Length or one Transfer-Encoding, not %s",
+                       n[0] > 1 ? "several Content-Length headers" : "both");
+        ex->closing = 1;
+        return -1;
+    }
+    if (nul) {
+        bs_reply_error(&ex->res, 400, "Invalid URL",
+                       "the path or query string holds an encoded NUL (%%00)");
+        ex->closing = 1;
+        return -1;
+    }
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -234,6 +320,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         client_ip(conn, ex->req.client_ip, sizeof ex->req.client_ip);
         forwarded_ip(srv, conn, ex->req.client_ip, sizeof ex->req.client_ip);
         ex->limit = (size_t)bs_settings_int(srv->settings, "max_request_bytes");
+        ex->mem_cap = (size_t)bs_settings_int(srv->settings, "max_body_memory_bytes");
+        if (refuse_ambiguous(conn, ex)) return queue(conn, ex);
         /* Refuse an announced oversized body before reading any of it. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
@@ -247,14 +335,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return queue(conn, ex);
             }
         }
+        /* A body is coming (announced within the limit): limit and
+         * authenticate on the headers, so that no body is buffered for a
+         * client without valid credentials. */
+        const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+        const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (!ex->refused && (te || (len && strcmp(len, "0")))) {
+            ex->ip_checked = 1;
+            if (bs_guard_ip(&ex->req, &ex->res) || bs_guard_early(&ex->req, &ex->res)) {
+                bs_cors_headers(&ex->req, &ex->res);
+                ex->closing = 1;
+                return queue(conn, ex);
+            }
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!ex->too_large && !ex->refused) {
-            if (ex->body.len + *upload_data_size > ex->limit)
+        /* answered: refused on its headers (401, 429, 400); whatever MHD
+         * still reads of its body is dropped, never kept or counted. */
+        if (!ex->too_large && !ex->refused && !ex->over_memory && !ex->answered) {
+            if (ex->body.len + *upload_data_size > ex->limit) {
                 ex->too_large = 1;
-            else if (bs_buf_append(&ex->body, upload_data, *upload_data_size))
+            } else if (!body_memory_take(ex, *upload_data_size)) {
+                /* The rest is read and dropped; 503 once it ends. */
+                ex->over_memory = 1;
+                body_memory_release(ex);
+                bs_buf_free(&ex->body);
+                bs_buf_init(&ex->body);
+            } else if (bs_buf_append(&ex->body, upload_data, *upload_data_size)) {
                 return MHD_NO;
+            }
         }
         /* A chunked body has no announced length: past the limit its bytes
          * are discarded (memory stays bounded) and the 413 goes out once it
@@ -266,6 +376,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (ex->too_large) {
         bs_reply_error(&ex->res, 413, "Request body too large",
                        "the limit is %zu bytes (setting max_request_bytes)", ex->limit);
+    } else if (ex->over_memory) {
+        bs_response_header(&ex->res, "Retry-After", "1");
+        bs_reply_error(&ex->res, 503, "Service unavailable",
+                       "the server holds too many request bodies at once (setting "
+                       "max_body_memory_bytes, %zu bytes); send the request again",
+                       ex->mem_cap);
     } else if (ex->refused) {
         /* Nothing ran: safe to send again elsewhere or after the restart.
          * The body was read first, so that closing cannot reset the
@@ -328,6 +444,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (atomic_load(&srv->draining) && !ex->closing) set_waiting(srv, ex->conn, 1);
     if (ex->res.stream_free) ex->res.stream_free(ex->res.stream_ud);
     json_decref(ex->req.json);
+    body_memory_release(ex);
     bs_buf_free(&ex->body);
     bs_buf_free(&ex->res.body);
     free(ex);
@@ -382,8 +499,8 @@ int bs_http_start(struct bs_server *srv, bs_err *err)
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, conns,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1 << 20), MHD_OPTION_ARRAY, tls_opts,
-        MHD_OPTION_END);
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1 << 20), MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+        NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!d)
         return bs_err_set(err, BS_EIO, "cannot listen on %s:%u (in use, not permitted%s)",
                           srv->host, (unsigned)srv->opts.port,

@@ -80,6 +80,15 @@ static int is_page(const char *path)
     return 0;
 }
 
+int bs_web_is_studio_path(const char *path)
+{
+    if (!strncmp(path, "/assets/", 8)) return 1;
+    if (!has_extension(path)) return is_page(path);
+    for (size_t i = 0; i < bs_web_assets_count; i++)
+        if (!strcmp(bs_web_assets[i].path, path)) return 1;
+    return 0;
+}
+
 /* Whether a comma-separated header lists token (weak or strong, or "*"). */
 static int etag_matches(const char *header, const char *etag)
 {

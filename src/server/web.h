@@ -30,6 +30,12 @@ extern const size_t bs_web_assets_count;
  * API paths keep their JSON 404; others may fall back to the studio. */
 int bs_web_is_api_path(const char *path);
 
+/* Whether path is one of the studio's own: a page (deep link), a built
+ * asset (/assets/...) or another file of the build (/favicon.svg). Such
+ * requests are not counted against the per-IP request limit; probes of
+ * other paths are. */
+int bs_web_is_studio_path(const char *path);
+
 /* Answers a GET or HEAD for a path that is not an API route: the file, or
  * index.html for one of the single page's pages (deep links: /dashboard,
  * /playground/ner, ...), from dir when not NULL, else from the embedded table. Sets ETag

@@ -215,8 +215,9 @@ static void strip(const normalizer *n, nstr *s)
     s->n = b - a;
 }
 
-/* Replace: new chars take the alignment of the last char of the match. */
-static int replace(const normalizer *n, nstr *s)
+/* Replace: new chars take the alignment of the last char of the match.
+ * Stops with BS_ERANGE once the text would exceed cap code points. */
+static int replace(const normalizer *n, nstr *s, size_t cap)
 {
     size_t *m = NULL, nm = 0;
     int rc = bs_tok_pattern_find(&n->pat, s, &m, &nm);
@@ -238,6 +239,7 @@ static int replace(const normalizer *n, nstr *s)
         for (; pos < ms && !rc; pos++) rc = bs_tok_nstr_push(&o, s->c[pos], s->a0[pos], s->a1[pos]);
         uint32_t a0 = me ? s->a0[me - 1] : s->shift, a1 = me ? s->a1[me - 1] : s->shift;
         size_t i = 0, len = strlen(p);
+        if (o.n + len > cap) rc = BS_ERANGE;
         while (i < len && !rc) {
             uint32_t cp;
             size_t w = bs_utf8_decode_cp(p + i, len - i, &cp);
@@ -283,42 +285,57 @@ static int prepend(const normalizer *n, nstr *s)
     return 0;
 }
 
+static int run(const normalizer *n, nstr *s, size_t cap)
+{
+    int rc = 0;
+    switch (n->type) {
+    case NORM_BERT:
+        rc = bert(n, s);
+        break;
+    case NORM_NFD:
+        rc = unicode_norm(s, 0, 0);
+        break;
+    case NORM_NFKD:
+        rc = unicode_norm(s, 1, 0);
+        break;
+    case NORM_NFC:
+        rc = unicode_norm(s, 0, 1);
+        break;
+    case NORM_NFKC:
+        rc = unicode_norm(s, 1, 1);
+        break;
+    case NORM_LOWER:
+        rc = lowercase(s);
+        break;
+    case NORM_STRIP_ACCENTS:
+        filter(s, keep_not_mark);
+        break;
+    case NORM_STRIP:
+        strip(n, s);
+        break;
+    case NORM_REPLACE:
+        rc = replace(n, s, cap);
+        break;
+    case NORM_PREPEND:
+        rc = prepend(n, s);
+        break;
+    case NORM_PRECOMPILED:
+        rc = bs_tok_precompiled_run(n, s);
+        break;
+    case NORM_SEQ:
+        for (size_t i = 0; i < n->n_subs && !rc; i++) rc = run(&n->subs[i], s, cap);
+        break;
+    }
+    /* After every step: a chain of growing steps stops at the first one
+     * past the budget, so its work stays within a few times the cap. */
+    if (!rc && s->n > cap) rc = BS_ERANGE;
+    return rc;
+}
+
 int bs_tok_normalize_run(const normalizer *n, nstr *s)
 {
     if (!n) return 0;
-    switch (n->type) {
-    case NORM_BERT:
-        return bert(n, s);
-    case NORM_NFD:
-        return unicode_norm(s, 0, 0);
-    case NORM_NFKD:
-        return unicode_norm(s, 1, 0);
-    case NORM_NFC:
-        return unicode_norm(s, 0, 1);
-    case NORM_NFKC:
-        return unicode_norm(s, 1, 1);
-    case NORM_LOWER:
-        return lowercase(s);
-    case NORM_STRIP_ACCENTS:
-        filter(s, keep_not_mark);
-        return 0;
-    case NORM_STRIP:
-        strip(n, s);
-        return 0;
-    case NORM_REPLACE:
-        return replace(n, s);
-    case NORM_PREPEND:
-        return prepend(n, s);
-    case NORM_PRECOMPILED:
-        return bs_tok_precompiled_run(n, s);
-    case NORM_SEQ:
-        for (size_t i = 0; i < n->n_subs; i++) {
-            int rc = bs_tok_normalize_run(&n->subs[i], s);
-            if (rc) return rc;
-        }
-        return 0;
-    }
-    return 0;
+    return run(n, s, BS_TOK_NORM_GROWTH * s->n + BS_TOK_NORM_SLACK);
 }
 
 void bs_tok_normalizer_free(normalizer *n)

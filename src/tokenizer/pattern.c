@@ -117,13 +117,22 @@ int bs_tok_pattern_find(const pattern *p, const nstr *s, size_t **out, size_t *n
             }
         }
     } else {
+        /* A work budget per input, not per call: at most len + 1 calls,
+         * each allowed BS_TOK_REGEX_BUDGET / (len + 1) steps (within
+         * bounds), so a catastrophic pattern costs milliseconds and fails
+         * with BS_ERANGE instead of burning a core for a minute. */
+        size_t per_call = BS_TOK_REGEX_BUDGET / (len + 1);
+        if (per_call < 10000) per_call = 10000;
+        if (per_call > 1000000) per_call = 1000000;
+        pcre2_match_context *mc = pcre2_match_context_create(NULL);
+        if (mc) pcre2_set_match_limit(mc, (uint32_t)per_call);
         pcre2_match_data *md = pcre2_match_data_create_from_pattern(p->re, NULL);
-        if (!md) rc = BS_ENOMEM;
+        if (!md || !mc) rc = BS_ENOMEM;
         size_t i = 0;
         while (!rc && i <= len) {
-            int r = pcre2_match(p->re, (PCRE2_SPTR)u, len, i, PCRE2_NO_UTF_CHECK, md, NULL);
+            int r = pcre2_match(p->re, (PCRE2_SPTR)u, len, i, PCRE2_NO_UTF_CHECK, md, mc);
             if (r < 0) {
-                if (r != PCRE2_ERROR_NOMATCH) rc = BS_ELIMIT;
+                if (r != PCRE2_ERROR_NOMATCH) rc = BS_ERANGE;
                 break;
             }
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
@@ -138,6 +147,7 @@ int bs_tok_pattern_find(const pattern *p, const nstr *s, size_t **out, size_t *n
             }
         }
         if (md) pcre2_match_data_free(md);
+        if (mc) pcre2_match_context_free(mc);
     }
     free(u);
     free(map);

@@ -260,6 +260,12 @@ int bs_tok_pipeline_encode_seq(const bs_tokenizer *tok, const char *text, size_t
         if (rc == BS_EUNPROCESSABLE)
             return bs_err_set(
                 err, rc, "tokenizer: the model has no unknown token for a word it cannot encode");
+        if (rc == BS_ERANGE)
+            return bs_err_set(err, BS_EUNPROCESSABLE,
+                              "tokenizer: the model's normalizer or pattern exceeded its work "
+                              "budget on this input (a Replace that grows the text more than %ux, "
+                              "or a regex that backtracks catastrophically)",
+                              BS_TOK_NORM_GROWTH);
         return bs_err_set(err, rc, "tokenizer: %s", bs_strerror(rc));
     }
     return 0;

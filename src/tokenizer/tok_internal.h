@@ -27,6 +27,13 @@ static inline size_t bs_utf8_decode_cp(const char *s, size_t len, uint32_t *cp)
  * the span [a0, a1) of ORIGINAL bytes it came from (HuggingFace keeps one
  * alignment per byte, but all bytes of a char always share it). `shift` is
  * the original byte where this piece starts (for chars inserted at 0). */
+/* Work budgets per input (issue 17 L5): regex steps over one pattern
+ * search, and how far normalizers may grow a text (code points: growth x
+ * input + slack). Exceeding either fails the input with BS_ERANGE. */
+#define BS_TOK_REGEX_BUDGET 100000000u
+#define BS_TOK_NORM_GROWTH  8u
+#define BS_TOK_NORM_SLACK   65536u
+
 typedef struct nstr {
     uint32_t *c;
     uint32_t *a0, *a1;

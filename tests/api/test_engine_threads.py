@@ -26,8 +26,8 @@ def compute_threads(pid):
         try:
             with open(f"/proc/{pid}/task/{tid}/comm") as f:
                 n += f.read().strip() == "bs-compute"
-        except FileNotFoundError:
-            pass  # the thread ended meanwhile
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # the thread ended meanwhile (ENOENT or ESRCH)
     return n
 
 

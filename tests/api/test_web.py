@@ -91,3 +91,21 @@ def test_web_dir_without_index_is_refused(tmp_path):
                        timeout=30)
     assert r.returncode == 2
     assert "index.html" in r.stderr
+
+
+def test_studio_files_are_not_counted_against_the_per_ip_limit():
+    """One page view fetches several files: the per-IP limit (the API's)
+    leaves the studio's files alone, and still refuses the API past it."""
+    srv = start_server()
+    try:
+        r = srv.request("PUT", "/settings/per_ip_requests_per_minute", json={"value": 5},
+                        headers=srv.auth())
+        assert r.status_code == 200, r.text
+        js = re.search(r'src="(/assets/[^"]+\.js)"', srv.get("/").text).group(1)
+        for path in ["/", "/dashboard", js] * 4:
+            r = srv.get(path)
+            assert r.status_code == 200, (path, r.status_code)
+        codes = [srv.get("/health").status_code for _ in range(8)]
+        assert 429 in codes, codes
+    finally:
+        srv.stop()

@@ -301,6 +301,155 @@ step('playground errors: 422 is explained', async () => {
   dropNetworkErrors(503); // the model was evicted (max_loaded_models) and loaded again
 });
 
+// Runs the playground once and resolves with the response of its task request.
+async function runOnce(p, task = 'classification') {
+  const resp = p.waitForResponse((r) => r.url() === `${S.base}/tasks/${task}` && r.request().method() === 'POST');
+  await p.getByTestId('run').click();
+  return resp;
+}
+
+step('playground errors: 503 loading, 413, 403, 401 and 429 are explained', async () => {
+  const MODEL = 'demo/tiny-bert-classification';
+  const key = await api(S.base, S.key, 'POST', '/api-keys', { name: 'error-probe', permissions: ['tasks:execute'] });
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const p = await ctx.newPage();
+  p.on('console', (m) => m.type() === 'error' && S.consoleErrors.push(`${S.step}: ${m.text()} ${m.location().url}`));
+  p.on('pageerror', (e) => S.consoleErrors.push(`${S.step}: ${e}`));
+  const signIn = async () => {
+    await p.getByLabel('API key').fill(key.api_key);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+  };
+  await p.goto(`${S.base}/playground/classification`);
+  await signIn();
+  await p.getByTestId('who').waitFor();
+  assert.equal(new URL(p.url()).pathname, '/playground/classification');
+  await p.getByLabel('Model', { exact: true }).selectOption(MODEL);
+  const alert = (status) => p.locator(`.error[data-status="${status}"]`);
+  try {
+    // 503: an unloaded model answers "loading"; the page says so, waits
+    // Retry-After and retries by itself until the result comes.
+    await api(S.base, S.key, 'POST', `/models/${MODEL}/unload`);
+    await p.reload();
+    await p.waitForFunction(() => document.querySelector('#pg-model')?.value);
+    await p.getByLabel('Model', { exact: true }).selectOption(MODEL);
+    const option = p.locator(`#pg-model option[value="${MODEL}"]`);
+    assert.match(await option.textContent(), /· cached/);
+    const first = p.waitForResponse((r) => r.url() === `${S.base}/tasks/classification` && r.status() === 503);
+    await p.getByTestId('run').click();
+    const r503 = await first;
+    assert.ok(Number(r503.headers()['retry-after']) >= 1);
+    // The loading state lasts Retry-After: read it in one go while it shows.
+    const state = await (await p.waitForFunction(() => {
+      const spin = document.querySelector('[data-testid=loading]');
+      return spin && { spin: spin.textContent, note: document.querySelector('[data-testid=loading-note]')?.textContent,
+        disabled: document.querySelector('[data-testid=run]').disabled };
+    })).jsonValue();
+    assert.match(state.spin, new RegExp(`Loading: the model ${MODEL} is being loaded; retrying in \\d+ s`));
+    assert.match(state.note, /loading demo\/tiny-bert-classification into memory/);
+    assert.ok(state.disabled);
+    await shot('error-503-loading', p); // most likely still loading (Retry-After >= 1 s)
+    const loading = p.getByTestId('loading');
+    await p.getByTestId('result').waitFor({ timeout: 30000 });
+    await loading.waitFor({ state: 'detached' });
+    await option.filter({ hasText: '· loaded' }).waitFor({ state: 'attached' }); // the picker was refreshed
+    assert.equal((await api(S.base, S.key, 'GET', '/models')).models.find((m) => m.model_name === MODEL).state, 'loaded');
+    dropNetworkErrors(503);
+
+    // 413: a body over max_request_bytes.
+    await api(S.base, S.key, 'PUT', '/settings/max_request_bytes', { value: 1024 });
+    await p.getByLabel('Text', { exact: true }).fill('word '.repeat(400));
+    assert.equal((await runOnce(p)).status(), 413);
+    await alert(413).waitFor();
+    const t413 = await alert(413).textContent();
+    assert.match(t413, /too large/);
+    assert.match(t413, /limit is 1024 bytes \(setting max_request_bytes\)/);
+    assert.match(t413, /This request was \d{4} bytes/);
+    assert.match(await p.locator('.result').textContent(), /No result: the server refused the request/);
+    await shot('error-413', p);
+    await api(S.base, S.key, 'PUT', '/settings/max_request_bytes', { value: 10485760 });
+    dropNetworkErrors(413);
+    await p.getByLabel('Text', { exact: true }).fill('A short text again.');
+
+    // 403: the key loses tasks:execute while its session is open.
+    await api(S.base, S.key, 'PATCH', `/api-keys/${key._id}`, { permissions: ['models:download'] });
+    assert.equal((await runOnce(p)).status(), 403);
+    await alert(403).waitFor();
+    const t403 = await alert(403).textContent();
+    assert.match(t403, /lacks a permission/);
+    assert.match(t403, /POST \/tasks\/classification needs the permission tasks:execute/);
+    await shot('error-403', p);
+    await api(S.base, S.key, 'PATCH', `/api-keys/${key._id}`, { permissions: ['tasks:execute'] });
+    dropNetworkErrors(403);
+
+    // 401: the session is signed out elsewhere (its cookie, another client);
+    // the next run sends the page to sign-in, which says why, and signing in
+    // again comes back to the playground.
+    const cookie = (await ctx.cookies()).find((c) => c.name === 'bs_session');
+    assert.ok(cookie, 'the sign-in set the bs_session cookie');
+    const out = await fetch(`${S.base}/auth/logout`, {
+      method: 'POST', headers: { Cookie: `bs_session=${cookie.value}`, 'X-Requested-With': 'test' } });
+    assert.equal(out.status, 200);
+    assert.equal((await runOnce(p)).status(), 401);
+    const ended = p.getByTestId('session-ended');
+    await ended.waitFor();
+    assert.match(await ended.textContent(), /sign in again[\s\S]*session has ended/i);
+    assert.equal(new URL(p.url()).pathname, '/playground/classification');
+    await shot('error-401', p);
+    dropNetworkErrors(401);
+    await signIn();
+    await p.getByTestId('run').waitFor();
+    assert.equal(new URL(p.url()).pathname, '/playground/classification');
+    await p.waitForFunction(() => document.querySelector('#pg-model')?.value);
+    await p.getByLabel('Model', { exact: true }).selectOption(MODEL);
+
+    // 429: one request a minute; the page's own requests since the sign-in
+    // use it up, or else the first run does and the second is refused.
+    await api(S.base, S.key, 'PATCH', `/api-keys/${key._id}`, { rate_limits: { requests_per_minute: 1 } });
+    let r429;
+    for (let i = 0; i < 2 && !r429; i++) {
+      const r = await runOnce(p);
+      if (r.status() === 429) r429 = r;
+      else {
+        assert.equal(r.status(), 200);
+        await p.getByTestId('result').waitFor();
+      }
+    }
+    assert.ok(r429, 'one request a minute refuses the second run');
+    const retry = Number(r429.headers()['retry-after']);
+    // A sliding window: the requests made before the limit was lowered can
+    // keep the key over it into the next minute, hence up to two minutes.
+    assert.ok(retry >= 1 && retry <= 120, `Retry-After ${retry}`);
+    await alert(429).waitFor();
+    assert.match(await alert(429).textContent(), new RegExp(`Rate limited: try again in ${retry} s`));
+    const run = p.getByTestId('run');
+    assert.ok(await run.isDisabled());
+    assert.match(await run.textContent(), /^Wait \d+ s$/);
+    assert.ok(Number((await run.textContent()).match(/\d+/)[0]) <= retry);
+    await shot('error-429', p);
+    // The button counts down.
+    const shown = Number((await run.textContent()).match(/\d+/)[0]);
+    if (shown > 1) await p.waitForFunction((n) => Number(document.querySelector('[data-testid=run]').textContent.match(/\d+/)?.[0]) < n, shown);
+    dropNetworkErrors(429);
+
+    // 401 again: the key itself is revoked. Opening another playground (no
+    // reload) lists the models with the session, which is refused, and
+    // sign-in says the session ended, with the server's reason.
+    await api(S.base, S.key, 'DELETE', `/api-keys/${key._id}`);
+    const refused = p.waitForResponse((r) => r.url() === `${S.base}/models` && r.status() === 401);
+    await p.getByRole('link', { name: 'Named entities' }).click();
+    await refused;
+    assert.equal(new URL(p.url()).pathname, '/playground/ner');
+    const gone = p.getByTestId('session-ended');
+    await gone.waitFor();
+    assert.match(await gone.textContent(), /sign in again[\s\S]*the server said: [^)]*revoked/i);
+    dropNetworkErrors(401);
+  } finally {
+    await api(S.base, S.key, 'PUT', '/settings/max_request_bytes', { value: 10485760 });
+    await api(S.base, S.key, 'DELETE', `/api-keys/${key._id}`); // already revoked unless a check failed
+    await ctx.close();
+  }
+});
+
 step('Hub: search, then download until the progress bar reaches 100%', async () => {
   const p = S.page;
   await p.goto(`${S.base}/hub`);

@@ -28,8 +28,9 @@ export function explain(err) {
     503: 'The server is busy or a model is loading',
   };
   let text = err.message + (err.detail ? `: ${err.detail}` : '');
-  if (s === 429 && err.retryAfter) text += ` (try again in ${err.retryAfter} s)`;
-  return { title: titles[s] || `Error ${s}`, text };
+  let title = titles[s] || `Error ${s}`;
+  if (s === 429 && err.retryAfter) title += `: try again in ${err.retryAfter} s`;
+  return { title, text };
 }
 
 let onUnauthorized = () => {};

@@ -42,7 +42,7 @@ const NAV = [
   { href: '/system', label: 'Settings', perm: 'admin:read' },
 ];
 
-function Login({ onDone }) {
+function Login({ onDone, ended }) {
   const [key, setKey] = useState('');
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -67,6 +67,14 @@ function Login({ onDone }) {
         </div>
         <p class="muted">Sign in with an API key. The first admin key is printed once by
           <code> bertstudio serve</code> on its first start; <code>bertstudio keys create --admin</code> makes another.</p>
+        {ended && !error && (
+          <div class="notice warn" role="alert" data-testid="session-ended">
+            <strong>Please sign in again.</strong> Your session has ended: the key was revoked or
+            deactivated, the session expired, or it was signed out elsewhere
+            {ended.detail ? ` (the server said: ${ended.message}: ${ended.detail})` : ` (the server said: ${ended.message})`}.
+            You will come back to this page.
+          </div>
+        )}
         <label for="api-key">API key</label>
         <input id="api-key" type="password" autocomplete="off" placeholder="ak_…" value={key}
           onInput={(e) => setKey(e.currentTarget.value)} required autofocus />
@@ -171,10 +179,13 @@ function App() {
   const path = usePath();
   const [auth, setAuth] = useState(undefined);
   const [error, setError] = useState(null);
+  // The 401 that ended a signed-in session, explained on the sign-in form.
+  const [ended, setEnded] = useState(null);
   const check = async () => {
     try {
       setAuth(await api.get('/auth/check'));
       setError(null);
+      setEnded(null);
     } catch (e) {
       if (e.status === 401) setAuth(null);
       else setError(e);
@@ -182,7 +193,10 @@ function App() {
   };
   useEffect(() => {
     check();
-    setUnauthorizedHandler(() => setAuth(null));
+    setUnauthorizedHandler((err) => {
+      setEnded(err);
+      setAuth(null);
+    });
   }, []);
   useEffect(() => {
     if (auth && (path === '/' || path === '/login')) navigate(home(auth));
@@ -191,13 +205,14 @@ function App() {
     try {
       await api.post('/auth/logout');
     } finally {
+      setEnded(null);
       setAuth(null);
       navigate('/login');
     }
   };
   if (error) return <main class="login"><ErrorBox error={error} /></main>;
   if (auth === undefined) return <main class="login"><Spinner label="Loading…" /></main>;
-  if (!auth) return <Login onDone={check} />;
+  if (!auth) return <Login onDone={check} ended={ended} />;
   return (
     <AuthContext.Provider value={auth}>
       <Header auth={auth} onLogout={logout} path={path} />

@@ -121,6 +121,11 @@ void bs_handle_models_download(bs_request *req, bs_response *res)
                        name);
         return;
     }
+    if (rc == BS_ELIMIT) {
+        bs_response_header(res, "Retry-After", "5");
+        bs_reply_error(res, 429, "Too many downloads", "%s", e.msg);
+        return;
+    }
     if (rc == BS_ENOMEM) {
         bs_reply_error(res, 503, "Service unavailable", "cannot start the download");
         return;

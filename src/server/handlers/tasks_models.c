@@ -14,6 +14,16 @@
 #include "server/handlers/tasks.h"
 #include "util/log.h"
 
+/* Whether the store still holds a cached document for name. */
+static int model_registered(bs_serving *s, const char *name)
+{
+    json_t *doc = NULL;
+    int ok = !bs_hub_info(s->hub, name, NULL, &doc, NULL) &&
+             json_is_true(json_object_get(doc, "is_cached"));
+    json_decref(doc);
+    return ok;
+}
+
 int bs_tasks_acquire(bs_request *req, bs_response *res, const char *model_name, bs_task_model *tm,
                      bs_err *err)
 {
@@ -67,9 +77,28 @@ int bs_tasks_acquire(bs_request *req, bs_response *res, const char *model_name, 
                        model_name, retry > 0 ? retry : 1);
         return rc;
     }
+    if (rc && (access(dir, F_OK) || !model_registered(s, model_name))) {
+        /* Deleted while it loaded (issue 17 L6): gone, not broken. */
+        bs_reply_error(res, 404, "Model not found", "model %s was removed from the cache",
+                       model_name);
+        bs_err_set(err, BS_ENOTFOUND, "model %s was removed while it loaded", model_name);
+        return BS_ENOTFOUND;
+    }
+    if (rc == BS_EIO || rc == BS_ENOTFOUND) {
+        /* Files vanished under the loader (a re-import moved the folder):
+         * the failed load was cleared, the next request loads it again. */
+        bs_response_header(res, "Retry-After", "1");
+        bs_reply_error(res, 503, "Model loading",
+                       "model %s changed while it loaded; retry in 1 s (%s)", model_name, err->msg);
+        return BS_EBUSY;
+    }
     if (rc) {
         bs_err_prefix(err, "model %s cannot be loaded", model_name);
-        bs_reply_error(res, 500, "Model cannot be loaded", "%s", err->msg);
+        /* A folder the server cannot use (bad weights, config, tokenizer)
+         * is 422; only the server's own failures are 500. */
+        int unusable =
+            rc == BS_EFORMAT || rc == BS_EUNSUPPORTED || rc == BS_ERANGE || rc == BS_EUNPROCESSABLE;
+        bs_reply_error(res, unusable ? 422 : 500, "Model cannot be loaded", "%s", err->msg);
         return rc;
     }
     tm->m = handle;

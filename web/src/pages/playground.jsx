@@ -362,7 +362,8 @@ function compatible(model, cfg) {
   return cfg.types.includes(t) || model.model_name.toLowerCase().includes(cfg.hint);
 }
 
-export function ModelPicker({ id, value, onChange, cfg, prefer, label = 'Model' }) {
+// `refresh` changes when the models' states may have changed (a load).
+export function ModelPicker({ id, value, onChange, cfg, prefer, label = 'Model', refresh = 0 }) {
   const [models, setModels] = useState(null);
   const [error, setError] = useState(null);
   useEffect(() => {
@@ -376,7 +377,7 @@ export function ModelPicker({ id, value, onChange, cfg, prefer, label = 'Model' 
       },
       setError,
     );
-  }, []);
+  }, [refresh]);
   const current = models?.find((m) => m.model_name === value);
   return (
     <div class="field model-picker">
@@ -414,6 +415,8 @@ export function Playground({ task }) {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState('');
   const [wait, setWait] = useState(0);
+  const [loading, setLoading] = useState(null); // the last 503 while retrying
+  const [loads, setLoads] = useState(0); // bumped when a model was loaded for a run
   const abort = useRef(null);
   const set = (patch) => setS((p) => ({ ...p, ...patch }));
   useEffect(() => () => abort.current?.abort(), []);
@@ -447,11 +450,15 @@ export function Playground({ task }) {
           const ms = performance.now() - t0;
           const extra = cfg.extra ? await cfg.extra(sent, model) : null;
           setRun({ data: r.json.data, json: JSON.stringify(r.json, null, 2), ms, sent, extra });
+          if (attempt > 0) setLoads((n) => n + 1); // the picker shows it loaded now
           break;
         } catch (err) {
           if (err instanceof ApiError && err.status === 503 && attempt < 60) {
-            setBusy(`Model loading, retrying in ${err.retryAfter || 1} s…`);
-            await new Promise((res) => setTimeout(res, 1000 * Math.min(err.retryAfter || 1, 10)));
+            const secs = Math.min(err.retryAfter || 1, 10);
+            setLoading({ what: err.message, wait: secs, attempt: attempt + 1 });
+            setRun(null);
+            setBusy(`Loading: ${err.message === 'Model loading' ? `the model ${model} is being loaded` : err.message}; retrying in ${secs} s…`);
+            await new Promise((res) => setTimeout(res, 1000 * secs));
             if (ctl.signal.aborted) return;
             continue;
           }
@@ -465,6 +472,7 @@ export function Playground({ task }) {
       setRun(null);
     } finally {
       setBusy('');
+      setLoading(null);
     }
   };
   const R = cfg.Result;
@@ -479,21 +487,31 @@ export function Playground({ task }) {
         <form class="card" onSubmit={submit} aria-label={`${cfg.title} input`}>
           <h1>{cfg.title}</h1>
           <p class="muted">{cfg.blurb}</p>
-          <ModelPicker id="pg-model" value={model} onChange={pickModel} cfg={cfg} />
+          <ModelPicker id="pg-model" value={model} onChange={pickModel} cfg={cfg} refresh={loads} />
           <cfg.Form s={s} set={set} />
           <div class="actions">
             <button type="submit" class="primary" disabled={!!busy || !model || wait > 0} data-testid="run">
               {wait > 0 ? `Wait ${wait} s` : 'Run'}
             </button>
-            {busy && <Spinner label={busy} />}
+            {busy && <span data-testid={loading ? 'loading' : 'busy'} data-attempt={loading?.attempt}><Spinner label={busy} /></span>}
             {run && !busy && <span class="pill" data-testid="elapsed">{run.ms.toFixed(0)} ms</span>}
           </div>
-          <ErrorBox error={error} />
+          <ErrorBox error={error}>
+            {error?.status === 413 && <span>This request was {new Blob([JSON.stringify(body)]).size} bytes of JSON: shorten the input.</span>}
+            {error?.status === 429 && wait > 0 && <span data-testid="wait">The Run button comes back in {wait} s.</span>}
+          </ErrorBox>
           <CodeBlock title="Request" text={curlFor(cfg.endpoint, body)} className="curl" />
         </form>
         <section class="card result" aria-live="polite" aria-label="Result">
           <h2>Result</h2>
-          {!run && !error && <p class="muted">Run the task to see its result here.</p>}
+          {!run && !error && !loading && <p class="muted">Run the task to see its result here.</p>}
+          {loading && (
+            <p class="notice info" data-testid="loading-note">
+              The server is loading <code>{model}</code> into memory (it answered 503, {loading.what}). The run is
+              sent again by itself after the wait the server asked for (attempt {loading.attempt}).
+            </p>
+          )}
+          {error && <p class="muted">No result: the server refused the request (the message is beside the Run button).</p>}
           {run && <div data-testid="result"><R data={run.data} sent={run.sent} extra={run.extra} /></div>}
           {run && <CodeBlock title="JSON response" text={trimJson(run.json)} className="json" />}
         </section>
