@@ -39,6 +39,11 @@ typedef enum bs_precision {
                               widened to F32 inside the kernel; activations
                               and sums F32, so the error is only the weights'
                               rounding (8x finer than bf16's). Every CPU. */
+    BS_PRECISION_INT8 = 3, /* dynamic quantization (ONNX Runtime's quantize_dynamic):
+                              weights int8 per output channel (a quarter of the
+                              memory), activations u8 per row at run time, int32
+                              sums; ~1e-2 relative error. Every CPU (AVX2 and
+                              AVX512-VNNI kernels where present). */
 } bs_precision;
 
 /* Load options. Zero-initialise, or use bs_model_opts_default(). */
@@ -161,7 +166,7 @@ BS_API bs_precision bs_model_precision(const bs_model *model);
 /* 1 when this CPU can run `precision` (BS_PRECISION_BF16 needs AVX512_BF16
  * and the avx512 kernel path). */
 BS_API int bs_precision_supported(bs_precision precision);
-/* "f32" / "fp16" / "bf16"; bs_precision_parse returns -1 for any other name. */
+/* "f32" / "fp16" / "bf16" / "int8"; bs_precision_parse returns -1 for any other name. */
 BS_API const char *bs_precision_name(bs_precision precision);
 BS_API int bs_precision_parse(const char *name);
 

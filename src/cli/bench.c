@@ -84,7 +84,9 @@ static void usage(FILE *out)
             "  --precision P    dense-layer arithmetic: f32 (default, exact), fp16 (f16\n"
             "                   weights, half the memory, every CPU) or bf16 (about 2x\n"
             "                   faster with AVX512_BF16; ~1e-2 error; elsewhere bf16\n"
-            "                   weights widened in the kernel)\n");
+            "                   weights widened in the kernel) or int8 (dynamic\n"
+            "                   quantization: int8 weights, u8 activations, int32 sums;\n"
+            "                   ~1e-2 error; AVX2 and AVX512-VNNI kernels)\n");
 }
 
 int bs_cli_bench(int argc, char **argv)
@@ -115,7 +117,8 @@ int bs_cli_bench(int argc, char **argv)
             dir = v;
         } else if (!strcmp(a, "--precision")) {
             if ((precision = bs_precision_parse(v)) < 0)
-                return bs_cli_usage_error("bench: --precision %s is not f32, fp16 or bf16", v);
+                return bs_cli_usage_error("bench: --precision %s is not f32, fp16, bf16 or int8",
+                                          v);
         } else if (!strcmp(a, "--mixed")) {
             if (sscanf(v, "%d:%d", &mn, &mx) != 2 || mn < 1 || mx < mn)
                 return bs_cli_usage_error("bench: --mixed wants MIN:MAX with 1 <= MIN <= MAX");

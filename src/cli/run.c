@@ -17,7 +17,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: bertstudio run TASK --model DIR [--json REQUEST] [--batch] [--threads N]\n"
-            "                        [--precision f32|fp16|bf16]\n\n"
+            "                        [--precision f32|fp16|bf16|int8]\n\n"
             "Runs a built-in task and prints the `data` object the server would return.\n"
             "TASK: classification, ner, qa, fill-mask, embeddings, features, summarization.\n\n"
             "  --model DIR      model folder (config.json, model.safetensors, tokenizer files)\n"
@@ -25,8 +25,10 @@ static void usage(FILE *out)
             "  --batch          read one request per line from stdin, print one line each\n"
             "  --threads N      compute threads (default: all cores)\n"
             "  --precision P    f32 (default, the reference's answers), fp16 (half the\n"
-            "                   weight memory, ~1e-3 error, every CPU) or bf16 (faster,\n"
-            "                   ~1e-2 error; its fast form needs AVX512_BF16)\n");
+            "                   weight memory, ~1e-3 error, every CPU), bf16 (faster,\n"
+            "                   ~1e-2 error; its fast form needs AVX512_BF16) or int8\n"
+            "                   (dynamic quantization: a quarter of the weight memory,\n"
+            "                   ~1e-2 error, every CPU)\n");
 }
 
 /* Runs one request text; prints the data object or returns 1 with err set. */
@@ -115,7 +117,7 @@ int bs_cli_run(int argc, char **argv)
         }
         case 'P':
             if ((precision = bs_precision_parse(optarg)) < 0)
-                return bs_cli_usage_error("--precision %s is not f32, fp16 or bf16", optarg);
+                return bs_cli_usage_error("--precision %s is not f32, fp16, bf16 or int8", optarg);
             break;
         case 'h':
             usage(stdout);

@@ -17,7 +17,7 @@ static void usage(FILE *out)
         out,
         "usage: bertstudio serve [--host ADDR] [--port N] [--data-dir DIR] [--threads N]\n"
         "                        [--tls-cert PEM --tls-key PEM] [--store URI]\n"
-        "                        [--precision f32|fp16|bf16] [--web-dir DIR] [--quiet]\n\n"
+        "                        [--precision f32|fp16|bf16|int8] [--web-dir DIR] [--quiet]\n\n"
         "Serves the REST API (see docs/api.md) and the web studio at /.\n\n"
         "  --host ADDR      address to bind (default 127.0.0.1; env BERTSTUDIO_HOST)\n"
         "  --port N         port (default 8000; 0 picks a free one; env BERTSTUDIO_PORT)\n"
@@ -31,8 +31,10 @@ static void usage(FILE *out)
         "  --precision P    dense-layer arithmetic of loaded models: f32 (default: the\n"
         "                   reference's answers), fp16 (f16 weights: half the weight\n"
         "                   memory, ~1e-3 error, every CPU) or bf16 (about 2x faster,\n"
-        "                   half the weight memory, ~1e-2 error; 2x needs AVX512_BF16;\n"
-        "                   env BERTSTUDIO_PRECISION)\n"
+        "                   half the weight memory, ~1e-2 error; 2x needs AVX512_BF16)\n"
+        "                   or int8 (dynamic quantization: int8 weights, u8 activations\n"
+        "                   quantized per row, int32 sums; a quarter of the weight\n"
+        "                   memory, ~1e-2 error; env BERTSTUDIO_PRECISION)\n"
         "  --web-dir DIR    serve the studio from DIR (a build of web/, for developing it)\n"
         "                   instead of the copy embedded in the binary\n"
         "  --quiet          no access log on stderr\n\n"
@@ -125,7 +127,7 @@ int bs_cli_serve(int argc, char **argv)
                                       opts.web_dir);
     }
     if (precision && (opts.precision = bs_precision_parse(precision)) < 0)
-        return bs_cli_usage_error("--precision %s is not f32, fp16 or bf16", precision);
+        return bs_cli_usage_error("--precision %s is not f32, fp16, bf16 or int8", precision);
     if (!bs_precision_supported((bs_precision)opts.precision))
         return bs_cli_usage_error("--precision %s is not supported by this CPU's kernel path",
                                   precision);

@@ -35,6 +35,8 @@ static int load(const char *dir, const bs_model_opts *opts, int shapes_only, bs_
     int crc = bs_cpu_check(&why, err); /* a BS_CPU this CPU cannot run */
     if (crc < 0) return crc;
     bs_log_info("model", "%s: kernels: %s (%s)", dir, bs_cpu_path_name(bs_cpu_path_get()), why);
+    if (def.precision == BS_PRECISION_INT8)
+        bs_log_info("model", "%s: int8 kernel: %s", dir, bs_i8_impl_name(bs_i8_impl_in_use()));
     if (def.precision != BS_PRECISION_F32 && !bs_precision_supported(def.precision))
         return bs_err_set(err, BS_EUNSUPPORTED,
                           def.precision == BS_PRECISION_BF16
@@ -218,12 +220,16 @@ int bs_precision_supported(bs_precision p)
 {
     return p == BS_PRECISION_F32 ||
            (p == BS_PRECISION_FP16 && bs_gemm_packed_available(BS_PACK_F16)) ||
-           (p == BS_PRECISION_BF16 && bs_gemm_packed_available(BS_PACK_BF16W));
+           (p == BS_PRECISION_BF16 && bs_gemm_packed_available(BS_PACK_BF16W)) ||
+           (p == BS_PRECISION_INT8 && bs_gemm_packed_available(BS_PACK_I8));
 }
 
 const char *bs_precision_name(bs_precision p)
 {
-    return p == BS_PRECISION_BF16 ? "bf16" : p == BS_PRECISION_FP16 ? "fp16" : "f32";
+    return p == BS_PRECISION_BF16   ? "bf16"
+           : p == BS_PRECISION_FP16 ? "fp16"
+           : p == BS_PRECISION_INT8 ? "int8"
+                                    : "f32";
 }
 
 int bs_precision_parse(const char *name)
@@ -231,6 +237,7 @@ int bs_precision_parse(const char *name)
     if (name && !strcmp(name, "f32")) return BS_PRECISION_F32;
     if (name && !strcmp(name, "bf16")) return BS_PRECISION_BF16;
     if (name && !strcmp(name, "fp16")) return BS_PRECISION_FP16;
+    if (name && !strcmp(name, "int8")) return BS_PRECISION_INT8;
     return -1;
 }
 int bs_model_num_layers(const bs_model *m)

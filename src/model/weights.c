@@ -304,6 +304,7 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
     bs_pack_kind bf = bs_gemm_packed_available(BS_PACK_BF16) ? BS_PACK_BF16 : BS_PACK_BF16W;
     bs_pack_kind kind = m->precision == BS_PRECISION_BF16   ? bf
                         : m->precision == BS_PRECISION_FP16 ? BS_PACK_F16
+                        : m->precision == BS_PRECISION_INT8 ? BS_PACK_I8
                                                             : BS_PACK_F32;
     if (!bs_gemm_packed_available(kind) || (kind == BS_PACK_F32 && env && strcmp(env, "blas") == 0))
         return widen_rest(m, err);

@@ -26,4 +26,36 @@ void bs_g256_packed(int M, const float *A, int lda, const bs_packed *p, const fl
 void bs_gc_packed(int M, const float *A, int lda, const bs_packed *p, const float *bias, float *C,
                   int ldc, int n0, int n1, bs_act act);
 
+/* int8 (gemm_int8.c): panels of BS_I8_NR columns in groups of 4 depth steps,
+ * weights within +-BS_I8_WMAX. A tile kernel sums R (<= its rows) x 16
+ * columns over kg groups into acc (colsum: the panel's 16 sums of weights): exact int32, so every
+ * variant equals the portable one. */
+#define BS_I8_NR     16
+#define BS_I8_WMAX   127
+#define BS_I8_MR_MAX 8
+/* The dequantization a tile applies in registers when given one (else it
+ * stores the sums in acc): C[i][j] = (float)(sum - zp[i] cs[j]) * (sa[i] ws[j])
+ * + bias[j] for j < cols, sums in int32 (K < BS_I8_K_EPI). Pointers at the
+ * tile's first row and column. */
+#define BS_I8_K_EPI 32768
+typedef struct bs_i8_epi {
+    const float *sa, *ws, *bias;
+    const int32_t *zp, *cs;
+    float *C;
+    int ldc, cols;
+} bs_i8_epi;
+typedef void (*bs_i8_tile_fn)(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
+                              const int32_t *colsum, const bs_i8_epi *epi,
+                              int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
+size_t bs_i8_packed_bytes(int N, int K);
+void bs_i8_pack(const float *w, int N, int K, bs_packed *p);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+void bs_i8_tile_avx2(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
+                     const int32_t *colsum, const bs_i8_epi *epi,
+                     int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
+void bs_i8_tile_vnni(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
+                     const int32_t *colsum, const bs_i8_epi *epi,
+                     int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
+#endif
+
 #endif

@@ -13,7 +13,7 @@ static int panel_width(void)
 
 int bs_gemm_packed_available(bs_pack_kind kind)
 {
-    if (kind == BS_PACK_F32 || kind == BS_PACK_F16 || kind == BS_PACK_BF16W)
+    if (kind == BS_PACK_F32 || kind == BS_PACK_F16 || kind == BS_PACK_BF16W || kind == BS_PACK_I8)
         return 1; /* every path has these kernels */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     return kind == BS_PACK_BF16 && bs_cpu_path_get() == BS_CPU_AVX512 &&
@@ -32,6 +32,7 @@ int bs_gemm_prepared_ld(int K, bs_pack_kind kind)
 
 size_t bs_packed_bytes(int N, int K, bs_pack_kind kind)
 {
+    if (kind == BS_PACK_I8) return bs_i8_packed_bytes(N, K);
     size_t elem = kind == BS_PACK_F32 ? 4 : 2;
     size_t nr = (size_t)panel_width();
     return BS_PACKED_HEADER + (size_t)(N + nr - 1) / nr * nr * (size_t)k_stored(K, kind) * elem;
@@ -39,6 +40,10 @@ size_t bs_packed_bytes(int N, int K, bs_pack_kind kind)
 
 void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed *p)
 {
+    if (kind == BS_PACK_I8) {
+        bs_i8_pack(w, N, K, p);
+        return;
+    }
     int nr = panel_width();
     p->kind = kind;
     p->N = N;
@@ -81,7 +86,7 @@ void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed 
 int bs_pack_weights_h16(const uint16_t *w, int bf, int N, int K, bs_pack_kind kind, bs_packed *p)
 {
     void (*widen)(const uint16_t *, float *, size_t) = bf ? bs_bf16_to_f32 : bs_f16_to_f32;
-    if (kind == BS_PACK_BF16) { /* pairs of depth steps: from a widened copy */
+    if (kind == BS_PACK_BF16 || kind == BS_PACK_I8) { /* from a widened copy */
         float *all = malloc((size_t)N * K * sizeof *all);
         if (!all) return -1;
         widen(w, all, (size_t)N * K);

@@ -3,6 +3,7 @@
  * or, when activations outweigh weights, in blocks of rows (tokens). */
 #include "tensor/tensor.h"
 
+#include <math.h>
 #include <string.h>
 
 /* One output of a dense job and its split into blocks. */
@@ -15,12 +16,36 @@ struct linear_job {
     const float *x;
     const void *xp; /* x laid out once for the packed kernel (bs_gemm_prepare_rows), or NULL */
     int ldp;
+    /* int8 weights: x quantized once per job (bs_i8_quantize_rows) */
+    const uint8_t *xq;
+    const float *xq_scale;
+    const int32_t *xq_zp;
+    int i8;
     int M, K;
     struct plan p[BS_DENSE_MAX];
     int n;
     const bs_gemm_backend *g;
     const bs_kernels *k;
 };
+
+/* int8 when the job's buffer could not be had: the task quantizes its rows
+ * in its own thread's scratch, or (out of memory) leaves NaN, never stale data. */
+static void i8_fallback(const struct linear_job *j, const bs_dense *d, int m0, int m1, int n0,
+                        int n1)
+{
+    int ld = bs_i8_row_ld(j->K), M = m1 - m0;
+    char *buf = bs_thread_scratch(BS_SCRATCH_GEMM_A, (size_t)M * ld + (size_t)M * 8);
+    if (!buf) {
+        for (int m = m0; m < m1; m++)
+            for (int c = n0; c < n1; c++) d->y[(size_t)m * d->ldy + c] = NAN;
+        return;
+    }
+    float *sc = (float *)(buf + (size_t)M * ld);
+    int32_t *zp = (int32_t *)(sc + M);
+    bs_i8_quantize_rows(j->x + (size_t)m0 * j->K, j->K, 0, M, (uint8_t *)buf, ld, sc, zp);
+    bs_i8_gemm_cols(M, (const uint8_t *)buf, ld, sc, zp, d->packed, d->b,
+                    d->y + (size_t)m0 * d->ldy, d->ldy, n0, n1, d->act);
+}
 
 static void linear_task(void *ctxp, int t, int worker)
 {
@@ -33,7 +58,13 @@ static void linear_task(void *ctxp, int t, int worker)
     int b = t - p->first_task;
     if (p->by_rows) {
         int m0 = b * p->block, m1 = m0 + p->block < j->M ? m0 + p->block : j->M;
-        if (d->packed && j->xp) {
+        if (d->packed && j->xq) {
+            bs_i8_gemm_cols(m1 - m0, j->xq + (size_t)m0 * j->ldp, j->ldp, j->xq_scale + m0,
+                            j->xq_zp + m0, d->packed, d->b, d->y + (size_t)m0 * d->ldy, d->ldy, 0,
+                            d->N, d->act);
+        } else if (j->i8) {
+            i8_fallback(j, d, m0, m1, 0, d->N);
+        } else if (d->packed && j->xp) {
             /* 4-byte elements: floats, or pairs of bf16 */
             bs_gemm_prepared_cols(m1 - m0, (const char *)j->xp + (size_t)m0 * j->ldp * 4, j->ldp,
                                   d->packed, d->b, d->y + (size_t)m0 * d->ldy, d->ldy, 0, d->N,
@@ -53,6 +84,15 @@ static void linear_task(void *ctxp, int t, int worker)
                                     d->ln_b, d->N, d->ln_eps);
     } else {
         int n0 = b * p->block, n1 = n0 + p->block < d->N ? n0 + p->block : d->N;
+        if (d->packed && j->xq) {
+            bs_i8_gemm_cols(j->M, j->xq, j->ldp, j->xq_scale, j->xq_zp, d->packed, d->b, d->y,
+                            d->ldy, n0, n1, d->act);
+            return;
+        }
+        if (j->i8) {
+            i8_fallback(j, d, 0, j->M, n0, n1);
+            return;
+        }
         if (d->packed && j->xp) {
             bs_gemm_prepared_cols(j->M, j->xp, j->ldp, d->packed, d->b, d->y, d->ldy, n0, n1,
                                   d->act);
@@ -83,6 +123,49 @@ static void prep_task(void *ctxp, int t, int worker)
     (void)worker;
     int r0 = t * r->block, r1 = r0 + r->block < r->M ? r0 + r->block : r->M;
     bs_gemm_prepare_rows(r->kind, r->x, r->K, r0, r1, r->xp, r->ldp);
+}
+
+struct quant_job {
+    const float *x;
+    uint8_t *q;
+    float *scale;
+    int32_t *zp;
+    int M, K, ld, block;
+};
+
+static void quant_task(void *ctxp, int t, int worker)
+{
+    struct quant_job *r = ctxp;
+    (void)worker;
+    int r0 = t * r->block, r1 = r0 + r->block < r->M ? r0 + r->block : r->M;
+    bs_i8_quantize_rows(r->x, r->K, r0, r1, r->q, r->ld, r->scale, r->zp);
+}
+
+/* int8 weights: x quantized row by row once for every output and task. -1
+ * when out of memory. */
+static int quantize_input(bs_pool *pool, struct linear_job *j)
+{
+    int ld = bs_i8_row_ld(j->K);
+    size_t data = (size_t)j->M * (size_t)ld;
+    /* the calling thread's buffer: the pool's tasks only read it */
+    char *buf = bs_thread_scratch(BS_SCRATCH_LINEAR_INPUT, data + (size_t)j->M * 8);
+    if (!buf) return -1;
+    struct quant_job r = {j->x,
+                          (uint8_t *)buf,
+                          (float *)(buf + data),
+                          (int32_t *)(buf + data + (size_t)j->M * 4),
+                          j->M,
+                          j->K,
+                          ld,
+                          0};
+    int nt = bs_pool_size(pool);
+    r.block = (size_t)j->M * j->K >= 16384 && nt > 1 ? (j->M + nt - 1) / nt : j->M;
+    bs_pool_run(pool, (j->M + r.block - 1) / r.block, quant_task, &r);
+    j->xq = r.q;
+    j->xq_scale = r.scale;
+    j->xq_zp = r.zp;
+    j->ldp = ld;
+    return 0;
 }
 
 /* Lays x out once for every task instead of once per task and output (a
@@ -134,7 +217,9 @@ void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense
         tasks += p->n_blocks;
     }
     /* every output of one job has the same kind of packing (or none) */
-    if (outs[0].packed && tasks > 1 && bs_gemm_wants_prepared(outs[0].packed))
+    if (outs[0].packed && outs[0].packed->kind == BS_PACK_I8)
+        j.i8 = 1, quantize_input(pool, &j); /* else each task quantizes its own rows */
+    else if (outs[0].packed && tasks > 1 && bs_gemm_wants_prepared(outs[0].packed))
         j.xp = prepare_input(pool, (bs_pack_kind)outs[0].packed->kind, x, M, K, &j.ldp);
     bs_pool_run(pool, tasks, linear_task, &j);
     for (int i = 0; i < n; i++) /* column blocks: the rows are whole only now */

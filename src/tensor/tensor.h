@@ -126,7 +126,8 @@ typedef enum bs_pack_kind {
     BS_PACK_F32 = 0,
     BS_PACK_BF16 = 1,
     BS_PACK_F16 = 2,
-    BS_PACK_BF16W = 3
+    BS_PACK_BF16W = 3,
+    BS_PACK_I8 = 4 /* int8: the bs_i8_* functions below */
 } bs_pack_kind;
 /* A packed weight: this header, then the panels from byte BS_PACKED_HEADER. */
 typedef struct bs_packed {
@@ -163,6 +164,36 @@ void bs_gemm_prepare_rows(bs_pack_kind kind, const float *x, int K, int r0, int 
                           int ld);
 void bs_gemm_prepared_cols(int M, const void *A, int lda, const bs_packed *p, const float *bias,
                            float *C, int ldc, int n0, int n1, bs_act act);
+
+/* I8 panels: dynamic quantization as ONNX Runtime's quantize_dynamic does
+ * it. bs_pack_weights(.., BS_PACK_I8, ..) quantizes each output channel
+ * symmetrically (+-127, scale max|w| / 127) and keeps its scale and the sum
+ * of its quantized weights. Activations are quantized per row at run time to
+ * u8 with a zero point (bs_i8_quantize_rows: the range [min(x, 0), max(x, 0)]
+ * over 255 steps): unsigned, as VNNI's vpdpbusd multiplies u8 by s8 and
+ * asymmetric ranges (GELU's outputs) keep all 8 bits. Sums are int32; then
+ * y = sa * sw[n] * (sum qa qw - zp * sum qw) + bias, then the activation. */
+typedef enum bs_i8_impl { BS_I8_PORTABLE = 0, BS_I8_AVX2 = 1, BS_I8_VNNI = 2 } bs_i8_impl;
+int bs_i8_available(bs_i8_impl impl);
+/* The kernel the path in use runs: VNNI on the AVX-512 path when the CPU has
+ * AVX512_VNNI, AVX2 on the AVX2 path, else portable C. */
+bs_i8_impl bs_i8_impl_in_use(void);
+const char *bs_i8_impl_name(bs_i8_impl impl);
+/* Bytes per quantized row of K values (K rounded up to whole cache lines). */
+int bs_i8_row_ld(int K);
+/* Rows [r0, r1) of x[.][K] into q (ld bytes a row, zero past K), with each
+ * row's scale and zero point. */
+void bs_i8_quantize_rows(const float *x, int K, int r0, int r1, uint8_t *q, int ld, float *scale,
+                         int32_t *zp);
+/* Columns [n0, n1) (n0 a multiple of 16) of C[M][p->N] = act(dequantized
+ * A W^T + bias), A quantized by bs_i8_quantize_rows. */
+void bs_i8_gemm_cols(int M, const uint8_t *A, int lda, const float *a_scale, const int32_t *a_zp,
+                     const bs_packed *p, const float *bias, float *C, int ldc, int n0, int n1,
+                     bs_act act);
+/* The integer part alone on a given kernel (tests): C[m][n] = sum_k A W for
+ * columns [n0, n1). impl must be available. */
+void bs_i8_gemm_s32(bs_i8_impl impl, int M, const uint8_t *A, int lda, const bs_packed *p,
+                    int32_t *C, int ldc, int n0, int n1);
 
 /* A dense layer y[M][N] = act(x[M][K] * w[N][K]^T + b[N]) split over the pool
  * in row or column blocks, the bias/activation applied to each block while it

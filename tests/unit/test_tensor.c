@@ -349,7 +349,7 @@ static void test_pack_from_half(void **state)
     uint16_t h[N * K];
     float wide[N * K];
     for (int bf = 0; bf <= 1; bf++)
-        for (int kind = BS_PACK_F32; kind <= BS_PACK_BF16W; kind++) {
+        for (int kind = BS_PACK_F32; kind <= BS_PACK_I8; kind++) {
             if (!bs_gemm_packed_available((bs_pack_kind)kind)) continue;
             for (int i = 0; i < N * K; i++) {
                 float x = frand(&s, -2, 2);
@@ -370,6 +370,99 @@ static void test_pack_from_half(void **state)
         }
 }
 
+/* int8: the quantized GEMM against sums the test computes itself from the
+ * same quantization rule (per-channel symmetric +-127 weights, u8 rows with a
+ * zero point), every kernel variant the CPU runs equal to the portable one on
+ * the integer part, and the dequantized result near the f32 product. Row 0 of
+ * A quantizes to all 255 and weight rows 0/1 to all +127/-127: the pairs that
+ * would saturate vpmaddubsw's 16-bit sums. */
+static void test_int8_gemm(void **state)
+{
+    (void)state;
+    unsigned s = 11;
+    const int Ms[] = {1, 5, 9, 13, 40}, Ns[] = {1, 17, 37, 70}, Ks[] = {1, 3, 31, 300};
+    double worst_deq = 0, worst_f32 = 0;
+    int variants = 0;
+    for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
+        for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
+            for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++) {
+                int M = Ms[a], N = Ns[b], K = Ks[c], ld = bs_i8_row_ld(K);
+                float *A = malloc((size_t)M * K * 4), *W = malloc((size_t)N * K * 4),
+                      *bias = malloc((size_t)N * 4), *out = malloc((size_t)M * N * 4);
+                for (int i = 0; i < M * K; i++) A[i] = i < K ? 1.0f : frand(&s, -1, 3);
+                for (int i = 0; i < N * K; i++)
+                    W[i] = i < K ? 0.5f : i < 2 * K ? -0.5f : frand(&s, -1, 1);
+                for (int i = 0; i < N; i++) bias[i] = frand(&s, -1, 1);
+                size_t bytes = (bs_packed_bytes(N, K, BS_PACK_I8) + 63) & ~(size_t)63;
+                bs_packed *P = aligned_alloc(64, bytes);
+                bs_pack_weights(W, N, K, BS_PACK_I8, P);
+                uint8_t *q = aligned_alloc(64, (size_t)M * ld);
+                float *sa = malloc((size_t)M * 4);
+                int32_t *zp = malloc((size_t)M * 4), *s32 = malloc((size_t)M * N * 4),
+                        *ref32 = malloc((size_t)M * N * 4);
+                bs_i8_quantize_rows(A, K, 0, M, q, ld, sa, zp);
+                /* the weights' quantization, redone here */
+                int32_t *qw = malloc((size_t)N * K * 4);
+                float *sw = malloc((size_t)N * 4);
+                for (int n = 0; n < N; n++) {
+                    float amax = 0;
+                    for (int k = 0; k < K; k++) amax = fmaxf(amax, fabsf(W[(size_t)n * K + k]));
+                    sw[n] = amax / 127.0f;
+                    for (int k = 0; k < K; k++)
+                        qw[(size_t)n * K + k] = (int32_t)nearbyintf(W[(size_t)n * K + k] / sw[n]);
+                }
+                if (K > 1) {
+                    assert_int_equal(q[0], 255);
+                    assert_int_equal(zp[0], 0);
+                }
+                for (int m = 0; m < M; m++)
+                    for (int n = 0; n < N; n++) {
+                        int64_t acc = 0;
+                        for (int k = 0; k < K; k++)
+                            acc += (int64_t)q[(size_t)m * ld + k] * qw[(size_t)n * K + k];
+                        ref32[(size_t)m * N + n] = (int32_t)acc;
+                    }
+                for (int impl = BS_I8_PORTABLE; impl <= BS_I8_VNNI; impl++) {
+                    if (!bs_i8_available((bs_i8_impl)impl)) continue;
+                    memset(s32, 0x55, (size_t)M * N * 4);
+                    bs_i8_gemm_s32((bs_i8_impl)impl, M, q, ld, P, s32, N, 0, N);
+                    assert_memory_equal(s32, ref32, (size_t)M * N * 4);
+                    variants |= 1 << impl;
+                }
+                /* dequantized, bias and GELU, in two column blocks */
+                int half = N > 16 ? 16 : N;
+                bs_i8_gemm_cols(M, q, ld, sa, zp, P, bias, out, N, 0, half, BS_ACT_GELU);
+                if (half < N)
+                    bs_i8_gemm_cols(M, q, ld, sa, zp, P, bias, out, N, half, N, BS_ACT_GELU);
+                for (int m = 0; m < M; m++)
+                    for (int n = 0; n < N; n++) {
+                        int64_t cs = 0;
+                        double exact = bias[n];
+                        for (int k = 0; k < K; k++) {
+                            cs += qw[(size_t)n * K + k];
+                            exact += (double)A[(size_t)m * K + k] * W[(size_t)n * K + k];
+                        }
+                        double deq = (double)sa[m] * sw[n] *
+                                         (double)(ref32[(size_t)m * N + n] - (int64_t)zp[m] * cs) +
+                                     bias[n];
+                        deq = 0.5 * deq * (1 + erf(deq / sqrt(2.0)));
+                        exact = 0.5 * exact * (1 + erf(exact / sqrt(2.0)));
+                        double got = out[(size_t)m * N + n], scale = fmax(1.0, sqrt((double)K));
+                        worst_deq = fmax(worst_deq, fabs(got - deq) / scale);
+                        worst_f32 = fmax(worst_f32, fabs(got - exact) / scale);
+                    }
+                free(A), free(W), free(bias), free(out), free(P), free(q), free(sa), free(zp);
+                free(s32), free(ref32), free(qw), free(sw);
+            }
+    printf("  int8 GEMM: kernels %s%s%s equal on the integer part; vs the dequantized sums "
+           "%.2g, vs f32 %.2g (scaled)\n",
+           variants & 1 ? "portable " : "", variants & 2 ? "avx2 " : "", variants & 4 ? "vnni" : "",
+           worst_deq, worst_f32);
+    assert_true(variants & 1);
+    assert_true(worst_deq < 1e-5);
+    assert_true(worst_f32 < 2e-2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +474,7 @@ int main(void)
         cmocka_unit_test(test_linear_layernorm),
         cmocka_unit_test(test_packed_gemm),
         cmocka_unit_test(test_pack_from_half),
+        cmocka_unit_test(test_int8_gemm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,109 @@
+/* The AVX2 int8 tile: R rows x 16 columns of sum_k a[k] w[n][k] with u8
+ * activations and full 8-bit weights (+-127), exact in int32. vpmaddubsw
+ * multiplies u8 by s8 but saturates its pairwise 16-bit sums (255 * 127 * 2
+ * > 32767), so each activation is taken as a - 128 and split into |a - 128|
+ * (u8, <= 128) and its sign, moved onto the weight with vpsignb: pairs stay
+ * within 2 * 128 * 127 = 32512, and 128 * sum_k w[n][k] is added back. */
+#include "tensor/gemm_impl.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#endif
+#include <immintrin.h>
+
+#define BS_AI static inline __attribute__((always_inline))
+/* the row loops unrolled, so that every accumulator is a register */
+#if defined(__clang__)
+#define UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL _Pragma("GCC unroll 8")
+#endif
+
+BS_AI void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, int kg,
+                  const int32_t *colsum, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
+{
+    __m256i c0[3], c1[3];
+    const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
+    UNROLL
+    for (int i = 0; i < R; i++) c0[i] = c1[i] = _mm256_setzero_si256();
+    for (int g = 0; g < kg; g++) {
+        __m256i w0 = _mm256_load_si256((const __m256i *)(B + (size_t)g * 64));
+        __m256i w1 = _mm256_load_si256((const __m256i *)(B + (size_t)g * 64 + 32));
+        UNROLL
+        for (int i = 0; i < R; i++) {
+            int32_t four;
+            __builtin_memcpy(&four, A + (size_t)i * lda + 4 * g, 4);
+            __m256i as = _mm256_xor_si256(_mm256_set1_epi32(four), bias); /* a - 128 */
+            __m256i ua = _mm256_abs_epi8(as);                             /* 0..128 as u8 */
+            __m256i p0 = _mm256_maddubs_epi16(ua, _mm256_sign_epi8(w0, as));
+            __m256i p1 = _mm256_maddubs_epi16(ua, _mm256_sign_epi8(w1, as));
+            c0[i] = _mm256_add_epi32(c0[i], _mm256_madd_epi16(p0, ones));
+            c1[i] = _mm256_add_epi32(c1[i], _mm256_madd_epi16(p1, ones));
+        }
+    }
+    /* + 128 sum_k w: back from a - 128 to a */
+    __m256i s0 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)colsum), 7);
+    __m256i s1 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(colsum + 8)), 7);
+    if (!e) {
+        for (int i = 0; i < R; i++) {
+            _mm256_storeu_si256((__m256i *)acc[i], _mm256_add_epi32(c0[i], s0));
+            _mm256_storeu_si256((__m256i *)(acc[i] + 8), _mm256_add_epi32(c1[i], s1));
+        }
+        return;
+    }
+    /* (sum - zp cs) sa ws + bias, the sum being c + 128 cs */
+    __m256i cs0 = _mm256_loadu_si256((const __m256i *)e->cs);
+    __m256i cs1 = _mm256_loadu_si256((const __m256i *)(e->cs + 8));
+    __m256 ws0 = _mm256_loadu_ps(e->ws), ws1 = _mm256_loadu_ps(e->ws + 8);
+    float bt[16] = {0}; /* the bias holds only N values: no load past its end */
+    if (e->bias)
+        for (int j = 0; j < e->cols; j++) bt[j] = e->bias[j];
+    __m256 b0 = _mm256_loadu_ps(bt), b1 = _mm256_loadu_ps(bt + 8);
+    for (int i = 0; i < R; i++) {
+        __m256i z = _mm256_set1_epi32(e->zp[i]);
+        __m256 sa = _mm256_set1_ps(e->sa[i]);
+        __m256i v0 = _mm256_sub_epi32(_mm256_add_epi32(c0[i], s0), _mm256_mullo_epi32(z, cs0));
+        __m256i v1 = _mm256_sub_epi32(_mm256_add_epi32(c1[i], s1), _mm256_mullo_epi32(z, cs1));
+        __m256 f0 =
+            _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v0), _mm256_mul_ps(sa, ws0)), b0);
+        __m256 f1 =
+            _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v1), _mm256_mul_ps(sa, ws1)), b1);
+        float *c = e->C + (size_t)i * e->ldc;
+        if (e->cols == 16) {
+            _mm256_storeu_ps(c, f0);
+            _mm256_storeu_ps(c + 8, f1);
+        } else {
+            float t[16];
+            _mm256_storeu_ps(t, f0);
+            _mm256_storeu_ps(t + 8, f1);
+            for (int j = 0; j < e->cols; j++) c[j] = t[j];
+        }
+    }
+}
+
+void bs_i8_tile_avx2(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
+                     const int32_t *colsum, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
+{
+    switch (R) {
+    case 1:
+        tile_r(1, A, lda, B, kg, colsum, e, acc);
+        break;
+    case 2:
+        tile_r(2, A, lda, B, kg, colsum, e, acc);
+        break;
+    default: /* R <= 3: with 4 rows the accumulators spill (16 ymm) */
+        tile_r(3, A, lda, B, kg, colsum, e, acc);
+        break;
+    }
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif

@@ -1,0 +1,92 @@
+/* The AVX512-VNNI int8 tile: R <= 8 rows x 16 columns, one zmm of weights
+ * (16 columns x 4 depth steps) a step and one vpdpbusd per row, which sums
+ * four u8 x s8 products straight into int32 (no saturation): exact. */
+#include "tensor/gemm_impl.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vnni"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vnni")
+#endif
+#include <immintrin.h>
+
+#define BS_AI static inline __attribute__((always_inline))
+/* the row loops unrolled, so that every accumulator is a register */
+#if defined(__clang__)
+#define UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL _Pragma("GCC unroll 8")
+#endif
+
+BS_AI void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, int kg,
+                  const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
+{
+    __m512i c[8];
+    UNROLL
+    for (int i = 0; i < R; i++) c[i] = _mm512_setzero_si512();
+    for (int g = 0; g < kg; g++) {
+        __m512i w = _mm512_load_si512((const void *)(B + (size_t)g * 64));
+        UNROLL
+        for (int i = 0; i < R; i++) {
+            int32_t four;
+            __builtin_memcpy(&four, A + (size_t)i * lda + 4 * g, 4);
+            c[i] = _mm512_dpbusd_epi32(c[i], _mm512_set1_epi32(four), w);
+        }
+    }
+    if (!e) {
+        for (int i = 0; i < R; i++) _mm512_storeu_si512((void *)acc[i], c[i]);
+        return;
+    }
+    /* (sum - zp cs) sa ws + bias, in registers; masked columns of a last panel */
+    __mmask16 k = (__mmask16)((1u << e->cols) - 1);
+    __m512i cs = _mm512_maskz_loadu_epi32(k, e->cs);
+    __m512 ws = _mm512_maskz_loadu_ps(k, e->ws);
+    __m512 b = e->bias ? _mm512_maskz_loadu_ps(k, e->bias) : _mm512_setzero_ps();
+    for (int i = 0; i < R; i++) {
+        __m512i v = _mm512_sub_epi32(c[i], _mm512_mullo_epi32(_mm512_set1_epi32(e->zp[i]), cs));
+        __m512 f =
+            _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(_mm512_set1_ps(e->sa[i]), ws));
+        _mm512_mask_storeu_ps(e->C + (size_t)i * e->ldc, k, _mm512_add_ps(f, b));
+    }
+}
+
+void bs_i8_tile_vnni(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
+                     const int32_t *colsum, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
+{
+    (void)colsum;
+    switch (R) {
+    case 1:
+        tile_r(1, A, lda, B, kg, e, acc);
+        break;
+    case 2:
+        tile_r(2, A, lda, B, kg, e, acc);
+        break;
+    case 3:
+        tile_r(3, A, lda, B, kg, e, acc);
+        break;
+    case 4:
+        tile_r(4, A, lda, B, kg, e, acc);
+        break;
+    case 5:
+        tile_r(5, A, lda, B, kg, e, acc);
+        break;
+    case 6:
+        tile_r(6, A, lda, B, kg, e, acc);
+        break;
+    case 7:
+        tile_r(7, A, lda, B, kg, e, acc);
+        break;
+    default:
+        tile_r(8, A, lda, B, kg, e, acc);
+        break;
+    }
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
