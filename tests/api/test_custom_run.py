@@ -111,6 +111,22 @@ def test_seed_example_matches_classification(csrv):
         assert abs(p - by_label[label]) < 1e-6, (label, p, by_label[label])
 
 
+def test_model_forward_queues_in_the_batcher(csrv):
+    """model(**inputs) in a custom task is one more forward of the model's
+    batcher (counted under the route "other"), not a pass of its own."""
+    def batching():
+        r = csrv.get("/stats/serving", headers=csrv.hdr)
+        assert r.status_code == 200, r.text
+        return r.json()["batching"]
+    before = batching()
+    r = call(csrv, "/tasks/custom", {"tokenizer_code": SEED_TOKENIZER, "model_code": SEED_MODEL,
+                                     "function_code": SEED_FUNCTION, "input_text": "queued"})
+    assert r.status_code == 200, r.text
+    after = batching()
+    assert after["route_sequences"]["other"] == before["route_sequences"]["other"] + 1
+    assert after["unbatched_requests"] == before["unbatched_requests"]  # none ran directly
+
+
 def test_original_routes_keep_their_shapes(csrv):
     body = {"tokenizer_code": SEED_TOKENIZER, "model_code": SEED_MODEL,
             "function_code": SEED_FUNCTION, "input_text": "fine", "model_id": "distilbert-base-uncased"}

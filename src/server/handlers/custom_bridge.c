@@ -105,8 +105,12 @@ static json_t *token_rows(const float *base, int32_t first, int32_t len, size_t 
     return a;
 }
 
-static int op_forward(const bs_pipeline_ctx *ctx, const json_t *call, json_t **reply, bs_err *err)
+/* model(**inputs): the sequences queue in the model's batcher like any
+ * route's, so a custom task's forward shares passes with other requests. */
+static int op_forward(bs_custom_bridge *b, const bs_task_model *tm, const json_t *call,
+                      json_t **reply, bs_err *err)
 {
+    const bs_pipeline_ctx *ctx = tm->m->ctx;
     const bs_model *m = bs_pipeline_ctx_model(ctx);
     const json_t *ids = json_object_get(call, "input_ids"),
                  *types = json_object_get(call, "token_type_ids");
@@ -166,7 +170,11 @@ static int op_forward(const bs_pipeline_ctx *ctx, const json_t *call, json_t **r
         rc = bs_err_set(err, BS_ELIMIT, "%zu tokens give too large an output; give fewer", total);
     if (!rc && !out.want) out.want = BS_OUT_HIDDEN;
     bs_batch batch = {.seqs = seqs, .n_seqs = (int32_t)n};
-    if (!rc) rc = bs_model_forward(m, &batch, &out, err);
+    if (!rc) {
+        bs_batcher_enter(tm->m->batcher, BS_ROUTE_OTHER, bs_tasks_client_alive, b->req);
+        rc = bs_batcher_forward(tm->m->batcher, &batch, &out, err);
+        bs_batcher_leave();
+    }
     if (!rc) {
         json_t *r = json_object();
         size_t H = (size_t)out.hidden_size;
@@ -204,7 +212,7 @@ static int op_forward(const bs_pipeline_ctx *ctx, const json_t *call, json_t **r
         json_decref(en);
         *reply = r;
     }
-    bs_model_outputs_release(&out);
+    bs_batcher_outputs_release(&out);
     free(positions);
     for (size_t i = 0; bufs && i < 2 * n; i++) free(bufs[i]);
     free(bufs);
@@ -447,7 +455,7 @@ int bs_custom_bridge_call(void *ud, const json_t *call, json_t **reply, bs_err *
     else if (!strcmp(op, "tokenize"))
         rc = op_tokenize(ctx, call, reply, err);
     else if (!strcmp(op, "forward"))
-        rc = op_forward(ctx, call, reply, err);
+        rc = op_forward(b, &tm, call, reply, err);
     else if (!strcmp(op, "decode"))
         rc = op_decode(ctx, call, reply, err);
     else if (!strcmp(op, "ids_to_tokens"))
