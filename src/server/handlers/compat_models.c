@@ -66,28 +66,28 @@ void bs_handle_compat_models_available(bs_request *req, bs_response *res)
 /* Files listed in the folder's manifest. */
 static json_int_t file_count(bs_request *req, const char *name)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 32];
+    char dir[PATH_MAX];
     bs_err e = {0};
     if (bs_hub_model_path(bs_hub_models_dir(req->server->serving->hub), name, dir, sizeof dir, &e))
         return 0;
-    snprintf(path, sizeof path, "%s/%s", dir, BS_HUB_MANIFEST);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    json_int_t n = 0;
-    int c, last = '\n';
-    while ((c = fgetc(f)) != EOF) {
-        if (c == '\n') n++;
-        last = c;
-    }
-    if (last != '\n') n++;
-    fclose(f);
+    json_t *files = bs_models_manifest_files(dir);
+    json_int_t n = (json_int_t)json_array_size(files);
+    json_decref(files);
     return n;
+}
+
+/* Our listing (bs_models_listing), or NULL after FastAPI's {"detail"}. */
+static json_t *listing(bs_request *req, bs_response *res, const char *only)
+{
+    json_t *models = bs_models_listing(req, res, only);
+    if (!models) bs_compat_detail_only(res);
+    return models;
 }
 
 /* GET /models/downloaded: {id: {status, size, timestamp, progress, ...}}. */
 void bs_handle_compat_models_downloaded(bs_request *req, bs_response *res)
 {
-    json_t *models = our_models(req, res, bs_handle_models_list);
+    json_t *models = listing(req, res, NULL);
     if (!models) return;
     json_t *out = json_object();
     size_t i;
@@ -116,7 +116,7 @@ void bs_handle_compat_models_downloaded(bs_request *req, bs_response *res)
 /* GET /models/loaded: [id, ...]. */
 void bs_handle_compat_models_loaded(bs_request *req, bs_response *res)
 {
-    json_t *models = our_models(req, res, bs_handle_models_loaded);
+    json_t *models = listing(req, res, "loaded");
     if (!models) return;
     json_t *out = json_array();
     size_t i;
@@ -130,7 +130,7 @@ void bs_handle_compat_models_loaded(bs_request *req, bs_response *res)
  * of the models being loaded, loaded, or whose load failed. */
 void bs_handle_compat_models_loading(bs_request *req, bs_response *res)
 {
-    json_t *models = our_models(req, res, bs_handle_models_list);
+    json_t *models = listing(req, res, NULL);
     if (!models) return;
     json_t *out = json_object();
     size_t i;

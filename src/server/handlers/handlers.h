@@ -58,6 +58,13 @@ void bs_handle_metrics(bs_request *req, bs_response *res);
 
 /* models.c (the model cache; {name} routes also exist as {org}/{name}) */
 struct bs_server;
+/* The cache's documents, each with its "state" (cached, loading, loaded,
+ * downloading...); only: NULL for all, or one state ("cached": any cached
+ * one). NULL after an error answer in res. Shared with compat_models.c,
+ * which reshapes the list instead of re-reading our rendered answer. */
+json_t *bs_models_listing(bs_request *req, bs_response *res, const char *only);
+/* [{path, sha256}] from the manifest of a model folder ([] without one). */
+json_t *bs_models_manifest_files(const char *dir);
 void bs_handle_models_list(bs_request *req, bs_response *res);
 void bs_handle_models_available(bs_request *req, bs_response *res);
 void bs_handle_models_downloaded(bs_request *req, bs_response *res);

@@ -226,8 +226,7 @@ static const char *state_of(const json_t *running, json_t *map, const json_t *do
     return st ? st : "not_loaded";
 }
 
-/* The cache's documents with "state"; filter: NULL (all), or a state. */
-static json_t *listing(bs_request *req, bs_response *res, const char *only)
+json_t *bs_models_listing(bs_request *req, bs_response *res, const char *only)
 {
     bs_err e = {0};
     bs_server *srv = req->server;
@@ -273,7 +272,7 @@ static json_t *listing(bs_request *req, bs_response *res, const char *only)
 /* GET /models and its filtered views: {"models": [...], "count": n}. */
 static void reply_listing(bs_request *req, bs_response *res, const char *state)
 {
-    json_t *out = listing(req, res, state);
+    json_t *out = bs_models_listing(req, res, state);
     if (out)
         bs_reply_ok(
             res, 200,
@@ -298,9 +297,9 @@ void bs_handle_models_loaded(bs_request *req, bs_response *res)
 
 void bs_handle_models_loading(bs_request *req, bs_response *res)
 {
-    json_t *a = listing(req, res, "loading");
+    json_t *a = bs_models_listing(req, res, "loading");
     if (!a) return;
-    json_t *b = listing(req, res, "downloading");
+    json_t *b = bs_models_listing(req, res, "downloading");
     if (!b) {
         json_decref(a);
         return;
@@ -312,8 +311,7 @@ void bs_handle_models_loading(bs_request *req, bs_response *res)
                 NULL);
 }
 
-/* Per-file digests from the folder's manifest. */
-static json_t *manifest_files(const char *dir)
+json_t *bs_models_manifest_files(const char *dir)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/%s", dir, BS_HUB_MANIFEST);
@@ -350,7 +348,7 @@ void bs_handle_models_info(bs_request *req, bs_response *res)
     json_decref(running);
     json_decref(map);
     const char *dir = json_string_value(json_object_get(doc, "local_path"));
-    if (dir) json_object_set_new(doc, "files", manifest_files(dir));
+    if (dir) json_object_set_new(doc, "files", bs_models_manifest_files(dir));
     bs_reply_ok(res, 200, doc, NULL);
 }
 
