@@ -5,6 +5,22 @@
 
 #include "tensor/tensor.h"
 
+/* For the kernels: a helper always inlined, and a loop unrolled in full so
+ * that its accumulators stay in registers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define BS_INLINE static inline __attribute__((always_inline))
+#else
+#define BS_INLINE static inline
+#endif
+#if defined(__clang__)
+#define BS_UNROLL(n) _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define BS_PRAGMA(x) _Pragma(#x)
+#define BS_UNROLL(n) BS_PRAGMA(GCC unroll n)
+#else
+#define BS_UNROLL(n)
+#endif
+
 #define BS_NR_AVX512 32 /* panel width of the AVX-512 path: two zmm */
 #define BS_NR_AVX2   16 /* of the AVX2 and portable paths: two ymm */
 

@@ -15,25 +15,18 @@
 #endif
 #include <immintrin.h>
 
-#define BS_AI static inline __attribute__((always_inline))
-/* the row loops unrolled, so that every accumulator is a register */
-#if defined(__clang__)
-#define UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define UNROLL _Pragma("GCC unroll 8")
-#endif
-
-BS_AI void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                  const int32_t *colsum, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
+BS_INLINE void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, int kg,
+                      const int32_t *colsum, const bs_i8_epi *e,
+                      int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
     __m256i c0[3], c1[3];
     const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
-    UNROLL
+    BS_UNROLL(8)
     for (int i = 0; i < R; i++) c0[i] = c1[i] = _mm256_setzero_si256();
     for (int g = 0; g < kg; g++) {
         __m256i w0 = _mm256_load_si256((const __m256i *)(B + (size_t)g * 64));
         __m256i w1 = _mm256_load_si256((const __m256i *)(B + (size_t)g * 64 + 32));
-        UNROLL
+        BS_UNROLL(8)
         for (int i = 0; i < R; i++) {
             int32_t four;
             __builtin_memcpy(&four, A + (size_t)i * lda + 4 * g, 4);

@@ -12,23 +12,15 @@
 #endif
 #include <immintrin.h>
 
-#define BS_AI static inline __attribute__((always_inline))
-/* the row loops unrolled, so that every accumulator is a register */
-#if defined(__clang__)
-#define UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define UNROLL _Pragma("GCC unroll 8")
-#endif
-
-BS_AI void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                  const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
+BS_INLINE void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, int kg,
+                      const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
     __m512i c[8];
-    UNROLL
+    BS_UNROLL(8)
     for (int i = 0; i < R; i++) c[i] = _mm512_setzero_si512();
     for (int g = 0; g < kg; g++) {
         __m512i w = _mm512_load_si512((const void *)(B + (size_t)g * 64));
-        UNROLL
+        BS_UNROLL(8)
         for (int i = 0; i < R; i++) {
             int32_t four;
             __builtin_memcpy(&four, A + (size_t)i * lda + 4 * g, 4);

@@ -10,20 +10,6 @@
 #define MR 4
 #define KC 256
 
-#if defined(__GNUC__) || defined(__clang__)
-#define BS_INLINE static inline __attribute__((always_inline))
-#else
-#define BS_INLINE static inline
-#endif
-#if defined(__clang__)
-#define BS_UNROLL(n) _Pragma("clang loop unroll(full)")
-#elif defined(__GNUC__)
-#define BS_PRAGMA(x) _Pragma(#x)
-#define BS_UNROLL(n) BS_PRAGMA(GCC unroll n)
-#else
-#define BS_UNROLL(n)
-#endif
-
 /* An IEEE half to float, branch-free for the vectoriser: the magnitude's
  * bits moved into place and scaled by 2^112 rebias normals and subnormals
  * alike (panels hold no infinities: packing saturates only past 65504). */
