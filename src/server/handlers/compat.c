@@ -79,7 +79,12 @@ void bs_compat_detail_only(bs_response *res)
 {
     if (res->status < 400) return;
     json_t *env = bs_compat_answer(res);
+    if (!json_is_false(json_object_get(env, "success"))) {
+        json_decref(env);
+        return;
+    }
     json_t *d = json_object_get(env, "detail");
+    if (!json_is_string(d)) d = json_object_get(env, "error");
     if (json_is_string(d)) bs_reply_json(res, res->status, json_pack("{s:O}", "detail", d));
     json_decref(env);
 }

@@ -23,7 +23,8 @@ int bs_compat_is_original_get(bs_request *req);
 int bs_compat_is_anonymous(bs_request *req);
 
 /* Rewrites an error answer of res (our envelope) into FastAPI's
- * {"detail": "..."}, keeping the status and headers. */
+ * {"detail": "..."} (our detail, else our error), keeping the status and
+ * headers; any other answer is left as it is. */
 void bs_compat_detail_only(bs_response *res);
 /* The JSON of res's answer (NULL when streamed or not JSON); caller frees. */
 json_t *bs_compat_answer(const bs_response *res);

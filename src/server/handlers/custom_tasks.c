@@ -6,6 +6,7 @@
 #include "server/context.h"
 #include "server/guard.h"
 #include "server/handlers/custom.h"
+#include "server/handlers/compat.h"
 #include "server/handlers/custom_tasks.h"
 #include "server/handlers/handlers.h"
 #include "util/utf8.h"
@@ -191,7 +192,7 @@ void bs_handle_ctasks_save(bs_request *req, bs_response *res)
 {
     bool orig = false;
     save(req, res, &orig);
-    if (orig) bs_ctask_fastapi_shape(res);
+    if (orig) bs_compat_detail_only(res);
 }
 
 /* "a, b" -> up to 10 trimmed tags in buf; -1 with res filled on abuse. */
@@ -386,7 +387,7 @@ void bs_handle_ctasks_update(bs_request *req, bs_response *res)
 {
     bool orig = false;
     update(req, res, &orig);
-    if (orig) bs_ctask_fastapi_shape(res);
+    if (orig) bs_compat_detail_only(res);
 }
 
 void bs_handle_ctasks_delete(bs_request *req, bs_response *res)
@@ -466,7 +467,7 @@ static void original_find(bs_request *req, bs_response *res, bs_task_query *q, c
             return;
         }
     if (bs_ctask_list_viewer(req, res, &q->viewer_api_key_id)) {
-        bs_ctask_fastapi_shape(res);
+        bs_compat_detail_only(res);
         return;
     }
     q->limit = 1000;

@@ -47,10 +47,6 @@ json_t *bs_ctask_from_original(const json_t *orig, bool export_file, char *detai
  * created_at, updated_at, batch_mode}). */
 json_t *bs_ctask_to_original(const json_t *doc);
 
-/* Re-shapes an error answer made in the envelope as FastAPI's
- * {"detail": "..."}, keeping the status and headers. */
-void bs_ctask_fastapi_shape(bs_response *res);
-
 /* The api_key_id whose view the caller has on ONE task (get, change,
  * export by id): own + public tasks, or NULL (every task) when the caller
  * holds admin:read. */

@@ -5,6 +5,7 @@
  * checked before anything is stored, and a failure part-way removes what
  * this import stored, so an import lands whole or not at all. */
 #include "server/context.h"
+#include "server/handlers/compat.h"
 #include "server/handlers/custom_tasks.h"
 #include "server/handlers/handlers.h"
 #include "server/multipart.h"
@@ -129,7 +130,7 @@ void bs_handle_ctasks_export_original(bs_request *req, bs_response *res)
     json_t *tasks = NULL;
     if (!bs_ctask_list_viewer(req, res, &q.viewer_api_key_id)) tasks = find_all(req, res, &q);
     if (!tasks) {
-        bs_ctask_fastapi_shape(res);
+        bs_compat_detail_only(res);
         return;
     }
     json_t *out = json_array();
@@ -501,5 +502,5 @@ void bs_handle_ctasks_import(bs_request *req, bs_response *res)
 {
     bool orig = false;
     import(req, res, &orig);
-    if (orig) bs_ctask_fastapi_shape(res);
+    if (orig) bs_compat_detail_only(res);
 }

@@ -280,20 +280,6 @@ json_t *bs_ctask_to_original(const json_t *doc)
     return o;
 }
 
-void bs_ctask_fastapi_shape(bs_response *res)
-{
-    if (res->status < 400 || res->stream) return;
-    json_t *env = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, NULL);
-    if (!json_is_false(json_object_get(env, "success"))) {
-        json_decref(env);
-        return;
-    }
-    json_t *detail = json_object_get(env, "detail");
-    if (!json_is_string(detail)) detail = json_object_get(env, "error");
-    bs_reply_json(res, res->status, json_pack("{s:O}", "detail", detail));
-    json_decref(env);
-}
-
 const char *bs_ctask_viewer(const bs_request *req)
 {
     return (req->auth.perms & BS_PERM_ADMIN_READ) ? NULL : req->auth.api_key_id;
