@@ -12,40 +12,27 @@
  * not meaningful. distilbert-base-uncased-finetuned-sst-2-english or
  * dslim/bert-base-NER (with model.safetensors) give real answers.
  */
-#include <jansson.h>
 #include <stdio.h>
 
 #include <bertstudio/pipeline.h>
 
-/* results[i] of a classification: [{"label", "score"}, ...], best first. */
-static void print_labels(const json_t *labels)
+/* One text's ranked labels (classification), best first. */
+static void print_labels(const bs_label_score *labels, size_t n)
 {
-    size_t i;
-    json_t *l;
-    json_array_foreach(labels, i, l)
-    {
-        printf("    %-14s %.6f\n", json_string_value(json_object_get(l, "label")),
-               json_real_value(json_object_get(l, "score")));
-    }
+    for (size_t i = 0; i < n; i++) printf("    %-14s %.6f\n", labels[i].label, labels[i].score);
 }
 
-/* results[i] of NER: [{"entity_group", "score", "word", "start", "end"}, ...]
- * in text order; start/end are code points into the text, half-open. */
-static void print_entities(const json_t *entities)
+/* One text's entities (NER, grouped as "simple" does) in text order;
+ * start/end are code points into the text, half-open. */
+static void print_entities(const bs_ner_entity *entities, size_t n)
 {
-    size_t i;
-    json_t *e;
-    json_array_foreach(entities, i, e)
-    {
+    for (size_t i = 0; i < n; i++) {
+        const bs_ner_entity *e = &entities[i];
         char span[48];
-        snprintf(span, sizeof span, "[%lld, %lld)",
-                 (long long)json_integer_value(json_object_get(e, "start")),
-                 (long long)json_integer_value(json_object_get(e, "end")));
-        printf("    %-6s %.6f  %-10s %s\n", json_string_value(json_object_get(e, "entity_group")),
-               json_real_value(json_object_get(e, "score")), span,
-               json_string_value(json_object_get(e, "word")));
+        snprintf(span, sizeof span, "[%zu, %zu)", e->start, e->end);
+        printf("    %-6s %.6f  %-10s %s\n", e->label, e->score, span, e->word);
     }
-    if (json_array_size(entities) == 0) printf("    (no entities)\n");
+    if (n == 0) printf("    (no entities)\n");
 }
 
 int main(int argc, char **argv)
@@ -68,7 +55,8 @@ int main(int argc, char **argv)
     printf("%s\n", bs_model_num_labels(model) ? "" : " (none)");
 
     bs_texts input = {.n = (size_t)(argc - 2), .texts = (const char *const *)(argv + 2)};
-    json_t *data = NULL;
+    bs_ner_result ner = {0};
+    bs_classification_result cls = {0};
     int is_ner = bs_model_head(model) == BS_HEAD_TOKEN_CLS;
     int rc;
     if (is_ner) {
@@ -77,7 +65,7 @@ int main(int argc, char **argv)
         bs_ner_req_init(&req);
         req.input = input;
         req.aggregation = BS_NER_AGG_SIMPLE;
-        rc = bs_pipeline_ner(ctx, &req, &data, &err);
+        rc = bs_pipeline_ner(ctx, &req, &ner, &err);
     } else {
         /* top_k <= 0: every label, not just the best one. The score function
          * (softmax, or sigmoid for multi-label models) follows the config. A
@@ -87,7 +75,7 @@ int main(int argc, char **argv)
         bs_classification_req_init(&req);
         req.input = input;
         req.top_k = 0;
-        rc = bs_pipeline_classify(ctx, &req, &data, &err);
+        rc = bs_pipeline_classify(ctx, &req, &cls, &err);
     }
     if (rc != 0) {
         fprintf(stderr, "%s: %s (%s)\n", argv[0], err.msg, bs_strerror(err.code));
@@ -95,18 +83,19 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* data = {"results": [one entry per text], "truncated": bool}, exactly the
-     * `data` of the server's /tasks/classification or /tasks/ner answer. */
-    json_t *results = json_object_get(data, "results");
+    /* Typed results: for text i, its entities or its labels are the entries
+     * offsets[i] .. offsets[i + 1] (the server renders the same results as
+     * the `data` of /tasks/ner and /tasks/classification). */
     for (size_t i = 0; i < input.n; i++) {
         printf("[%zu] %s\n", i, input.texts[i]);
         if (is_ner)
-            print_entities(json_array_get(results, i));
+            print_entities(ner.entities + ner.offsets[i], ner.offsets[i + 1] - ner.offsets[i]);
         else
-            print_labels(json_array_get(results, i));
+            print_labels(cls.labels + cls.offsets[i], cls.offsets[i + 1] - cls.offsets[i]);
     }
 
-    json_decref(data);
+    bs_ner_result_free(&ner);
+    bs_classification_result_free(&cls);
     bs_pipeline_ctx_free(ctx);
     return 0;
 }

@@ -11,7 +11,6 @@
  * meaningful. A real sentence-transformers folder (e.g. all-MiniLM-L6-v2 with
  * model.safetensors) gives meaningful similarities.
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -48,29 +47,26 @@ int main(int argc, char **argv)
     req.pooling = BS_POOL_MEAN;
     req.normalize = 1;
 
-    /* The answer is the `data` object of the HTTP response, as a jansson
-     * value we own: {"embeddings": [[...], ...], "dimensions": N, "truncated": bool}. */
-    json_t *data = NULL;
-    if (bs_pipeline_embeddings(ctx, &req, &data, &err) != 0) {
+    /* The answer is typed: n vectors of dim float32 numbers (the server
+     * renders the same result as the `data` of /tasks/embeddings). */
+    bs_embeddings_result emb;
+    if (bs_pipeline_embed(ctx, &req, &emb, &err) != 0) {
         fprintf(stderr, "%s: %s (%s)\n", argv[0], err.msg, bs_strerror(err.code));
         bs_pipeline_ctx_free(ctx);
         return 1;
     }
-    json_t *vectors = json_object_get(data, "embeddings");
-    size_t n = json_array_size(vectors);
-    size_t dims = (size_t)json_integer_value(json_object_get(data, "dimensions"));
+    size_t n = emb.n, dims = emb.dim;
     size_t show = dims < SHOW_DIMS ? dims : SHOW_DIMS;
 
     printf("texts:\n");
     for (size_t i = 0; i < n; i++) printf("  [%zu] %s\n", i, req.input.texts[i]);
-    if (json_is_true(json_object_get(data, "truncated")))
-        printf("(a text was longer than the model's maximum and was truncated)\n");
+    if (emb.truncated) printf("(a text was longer than the model's maximum and was truncated)\n");
 
     printf("embeddings (first %zu of %zu dimensions):\n", show, dims);
     for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(vectors, i);
+        const float *v = emb.vectors + i * dims;
         printf("  [%zu]", i);
-        for (size_t d = 0; d < show; d++) printf(" %9.6f", json_real_value(json_array_get(v, d)));
+        for (size_t d = 0; d < show; d++) printf(" %9.6f", v[d]);
         printf("\n");
     }
 
@@ -80,20 +76,18 @@ int main(int argc, char **argv)
     for (size_t j = 0; j < n; j++) printf(" %9s%zu]", "[", j);
     printf("\n");
     for (size_t i = 0; i < n; i++) {
-        json_t *a = json_array_get(vectors, i);
+        const float *a = emb.vectors + i * dims;
         printf("  [%zu]", i);
         for (size_t j = 0; j < n; j++) {
-            json_t *b = json_array_get(vectors, j);
+            const float *b = emb.vectors + j * dims;
             double dot = 0;
-            for (size_t d = 0; d < dims; d++)
-                dot +=
-                    json_real_value(json_array_get(a, d)) * json_real_value(json_array_get(b, d));
+            for (size_t d = 0; d < dims; d++) dot += (double)a[d] * b[d];
             printf(" %11.6f", dot);
         }
         printf("\n");
     }
 
-    json_decref(data);
+    bs_embeddings_result_free(&emb);
     bs_pipeline_ctx_free(ctx);
     return 0;
 }

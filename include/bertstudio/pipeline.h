@@ -7,11 +7,11 @@
  * sentence-transformers and generation side files). It is immutable once
  * loaded: any number of threads may run requests on one context at once.
  *
- * Two ways in: one C function per task taking a request struct, or the JSON
- * entry point bs_pipeline_run_json() shared by the HTTP server and the CLI,
- * which validates a request body of the API spec and returns the response's
- * `data` object (docs/pipelines.md). Results are jansson objects owned by the
- * caller (json_decref). Errors: BS_EINVAL for bad input, including the
+ * One C function per task taking a request struct and filling a typed
+ * result (below); bertstudio/pipeline_json.h adds the JSON entry point
+ * bs_pipeline_run_json() of the CLI, which validates a request body of the
+ * API spec and returns the response's `data` object (docs/pipelines.md).
+ * This header needs no JSON library. Errors: BS_EINVAL for bad input, including the
  * limits below (HTTP 400); BS_EUNPROCESSABLE for well-formed but unusable
  * input (HTTP 422: no mask token, a model without the head the task needs);
  * BS_ENOMEM; and the engine's own errors.
@@ -19,7 +19,6 @@
 #ifndef BERTSTUDIO_PIPELINE_H
 #define BERTSTUDIO_PIPELINE_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -187,36 +186,153 @@ BS_API void bs_fill_mask_req_init(bs_fill_mask_req *req);
 BS_API void bs_embeddings_req_init(bs_embeddings_req *req);
 BS_API void bs_summarization_req_init(bs_summarization_req *req);
 
-/* The task functions. Each validates its request, runs the model and stores
- * the response `data` object (see docs/pipelines.md) in *data_out, owned by
- * the caller. Errors as described at the top of this file. */
-BS_API int bs_pipeline_classify(const bs_pipeline_ctx *ctx, const bs_classification_req *req,
-                                json_t **data_out, bs_err *err);
-BS_API int bs_pipeline_ner(const bs_pipeline_ctx *ctx, const bs_ner_req *req, json_t **data_out,
-                           bs_err *err);
-BS_API int bs_pipeline_qa(const bs_pipeline_ctx *ctx, const bs_qa_req *req, json_t **data_out,
-                          bs_err *err);
-BS_API int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *req,
-                                 json_t **data_out, bs_err *err);
-BS_API int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
-                                  json_t **data_out, bs_err *err);
-/* Sentence embeddings as C values: n vectors of dim numbers, the tokens the
+/* ── typed results ──
+ * Each task function fills a result struct that the caller frees with its
+ * _free function (also after an error: a failed call leaves it empty).
+ * Strings are owned by the result. Scores are doubles as the pipelines
+ * compute them from the model's float32 logits (softmax in double, as the
+ * fixtures); vectors the model computes are float32. `truncated` is set
+ * when an input was cut to the model's maximum length. */
+
+/* A label and its score (classification). */
+typedef struct bs_label_score {
+    char *label;
+    double score;
+} bs_label_score;
+
+/* Classification: input i's ranked labels are labels[offsets[i] ..
+ * offsets[i + 1]), best first. */
+typedef struct bs_classification_result {
+    size_t n;        /* inputs */
+    size_t *offsets; /* [n + 1] */
+    bs_label_score *labels;
+    int truncated;
+} bs_classification_result;
+
+/* One NER entity: a token (aggregation none: label is its tag, index its
+ * position in the encoded sequence) or a group of words (other
+ * aggregations: label is the group's tag, index -1). start/end are
+ * character (code point) offsets into the input text. */
+typedef struct bs_ner_entity {
+    char *label;
+    double score;
+    int32_t index;
+    char *word;
+    size_t start, end;
+} bs_ner_entity;
+
+/* NER: input i's entities are entities[offsets[i] .. offsets[i + 1]).
+ * grouped: the entities are groups (any aggregation but none). */
+typedef struct bs_ner_result {
+    size_t n;
+    size_t *offsets; /* [n + 1] */
+    bs_ner_entity *entities;
+    int grouped;
+    int truncated;
+} bs_ner_result;
+
+/* One QA answer: the text and its character offsets in the context. */
+typedef struct bs_qa_answer {
+    char *answer;
+    double score;
+    size_t start, end;
+} bs_qa_answer;
+
+/* QA: the best answers first (at most top_k). */
+typedef struct bs_qa_result {
+    size_t n;
+    bs_qa_answer *answers;
+    int truncated; /* always 0: long contexts are windowed, not cut */
+} bs_qa_result;
+
+/* One fill-mask candidate for one mask position. */
+typedef struct bs_fill_mask_candidate {
+    double score;
+    int32_t token;
+    char *token_str;
+    char *sequence; /* the text with this candidate in place of the mask */
+} bs_fill_mask_candidate;
+
+/* Fill-mask: input i has masks[i] mask positions, each with per_mask
+ * candidates, best first; the candidates of input i's mask m are at
+ * candidates[(mask_offsets[i] + m) * per_mask]. */
+typedef struct bs_fill_mask_result {
+    size_t n;
+    size_t *masks;        /* [n] */
+    size_t *mask_offsets; /* [n]: first mask of input i among all masks */
+    size_t per_mask;
+    bs_fill_mask_candidate *candidates;
+    int truncated;
+} bs_fill_mask_result;
+
+/* Sentence embeddings: n vectors of dim float32 numbers, the tokens the
  * model read for them (after truncation) and whether any text was cut. */
 typedef struct bs_embeddings_result {
     size_t n, dim;
-    double *vectors; /* [n][dim] */
+    float *vectors; /* [n][dim] */
     size_t tokens;
     int truncated;
 } bs_embeddings_result;
-/* bs_pipeline_embeddings without JSON: fills *res (free with
- * bs_embeddings_result_free, also after an error). Same errors. */
+
+/* Features: the encoder's last hidden state per token; input i has
+ * tokens[i] rows of dim float32 numbers starting at row offsets[i]. */
+typedef struct bs_features_result {
+    size_t n, dim;
+    size_t *tokens;  /* [n] */
+    size_t *offsets; /* [n] */
+    float *values;   /* [sum tokens][dim] */
+    int truncated;
+} bs_features_result;
+
+/* Summarization: one summary per input. */
+typedef struct bs_summarization_result {
+    size_t n;
+    char **texts;
+    int truncated;
+} bs_summarization_result;
+
+BS_API void bs_classification_result_free(bs_classification_result *res);
+BS_API void bs_ner_result_free(bs_ner_result *res);
+BS_API void bs_qa_result_free(bs_qa_result *res);
+BS_API void bs_fill_mask_result_free(bs_fill_mask_result *res);
+BS_API void bs_embeddings_result_free(bs_embeddings_result *res);
+BS_API void bs_features_result_free(bs_features_result *res);
+BS_API void bs_summarization_result_free(bs_summarization_result *res);
+
+/* The task functions. Each validates its request, runs the model and fills
+ * *res. Errors as described at the top of this file. */
+BS_API int bs_pipeline_classify(const bs_pipeline_ctx *ctx, const bs_classification_req *req,
+                                bs_classification_result *res, bs_err *err);
+BS_API int bs_pipeline_ner(const bs_pipeline_ctx *ctx, const bs_ner_req *req, bs_ner_result *res,
+                           bs_err *err);
+BS_API int bs_pipeline_qa(const bs_pipeline_ctx *ctx, const bs_qa_req *req, bs_qa_result *res,
+                          bs_err *err);
+BS_API int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *req,
+                                 bs_fill_mask_result *res, bs_err *err);
 BS_API int bs_pipeline_embed(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
                              bs_embeddings_result *res, bs_err *err);
-BS_API void bs_embeddings_result_free(bs_embeddings_result *res);
 BS_API int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req,
-                                json_t **data_out, bs_err *err);
+                                bs_features_result *res, bs_err *err);
 BS_API int bs_pipeline_summarize(const bs_pipeline_ctx *ctx, const bs_summarization_req *req,
-                                 json_t **data_out, bs_err *err);
+                                 bs_summarization_result *res, bs_err *err);
+
+/* Any task's result, for callers that handle tasks generically (the JSON
+ * entry points of bertstudio/pipeline_json.h, the server's renderer). */
+typedef struct bs_task_result {
+    bs_task task;
+    union {
+        bs_classification_result classification;
+        bs_ner_result ner;
+        bs_qa_result qa;
+        bs_fill_mask_result fill_mask;
+        bs_embeddings_result embeddings;
+        bs_features_result features;
+        bs_summarization_result summarization;
+    } u;
+} bs_task_result;
+
+/* Frees the member of the result's task; leaves it zeroed. */
+BS_API void bs_task_result_free(bs_task_result *res);
 
 /* Reranking with a cross-encoder (a sequence-classification model): each
  * (query, texts[i]) pair is scored as one text pair, the score being the
@@ -242,13 +358,6 @@ typedef struct bs_rerank_hit {
  * BS_ENOMEM, the engine's. */
 BS_API int bs_pipeline_rerank(const bs_pipeline_ctx *ctx, const bs_rerank_req *req,
                               bs_rerank_hit *hits, int *truncated, bs_err *err);
-
-/* The JSON entry point: validates `request` (a /tasks/<task> body: field
- * types, ranges, enums; an unknown field is rejected by name; `model_name`
- * is accepted and ignored) and runs the task. *data_out receives exactly the
- * `data` object of the HTTP response (caller json_decref's it). */
-BS_API int bs_pipeline_run_json(const bs_pipeline_ctx *ctx, bs_task task, const json_t *request,
-                                json_t **data_out, bs_err *err);
 
 /* ── generation (decoder-only logic, usable with any step function) ── */
 

@@ -24,7 +24,7 @@
 
 #include "bertstudio/common.h"
 #include "bertstudio/model.h"
-#include "bertstudio/pipeline.h"
+#include "bertstudio/pipeline_json.h"
 
 /* Runs one task request (same contract as bs_pipeline_run_json), in the
  * caller's thread. */

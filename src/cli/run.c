@@ -3,7 +3,7 @@
  * `data` object; with --batch, one request per input line, one output line
  * each (a failed line prints {"error": ...}). */
 #include "cli/cli.h"
-#include "bertstudio/pipeline.h"
+#include "bertstudio/pipeline_json.h"
 #include "util/file.h"
 #include "util/log.h"
 

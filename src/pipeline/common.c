@@ -134,3 +134,32 @@ char *bs_pl_decode(const bs_pipeline_ctx *ctx, const int32_t *ids, size_t n, int
     if (cleanup) bs_pl_clean_up_tokenization(s);
     return s;
 }
+
+void bs_task_result_free(bs_task_result *res)
+{
+    switch (res->task) {
+    case BS_TASK_CLASSIFICATION:
+        bs_classification_result_free(&res->u.classification);
+        break;
+    case BS_TASK_NER:
+        bs_ner_result_free(&res->u.ner);
+        break;
+    case BS_TASK_QA:
+        bs_qa_result_free(&res->u.qa);
+        break;
+    case BS_TASK_FILL_MASK:
+        bs_fill_mask_result_free(&res->u.fill_mask);
+        break;
+    case BS_TASK_EMBEDDINGS:
+        bs_embeddings_result_free(&res->u.embeddings);
+        break;
+    case BS_TASK_FEATURES:
+        bs_features_result_free(&res->u.features);
+        break;
+    case BS_TASK_SUMMARIZATION:
+        bs_summarization_result_free(&res->u.summarization);
+        break;
+    default:
+        break;
+    }
+}

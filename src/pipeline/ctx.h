@@ -3,10 +3,9 @@
 #ifndef BS_PIPELINE_CTX_H
 #define BS_PIPELINE_CTX_H
 
-#include <jansson.h>
-
 #include "bertstudio/model.h"
 #include "bertstudio/pipeline.h"
+#include "bertstudio/pipeline_json.h"
 #include "bertstudio/tokenizer.h"
 #include "pipeline/internal.h"
 

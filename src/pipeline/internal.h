@@ -49,13 +49,30 @@ typedef struct bs_ner_token {
  * returns a malloc'ed string or NULL on failure. */
 typedef char *(*bs_ner_decode_fn)(void *user, const bs_ner_token *tokens, size_t from, size_t to);
 
+/* A growing list of entities (items owned: bs_ner_list_free). */
+typedef struct bs_ner_list {
+    bs_ner_entity *items;
+    size_t n, cap;
+} bs_ner_list;
+void bs_ner_list_free(bs_ner_list *l);
+
 /* Aggregates the pre-entities of one text as transformers'
  * TokenClassificationPipeline (aggregate + group_entities + ignore_labels)
- * and appends the entity objects to `out` (a JSON array). */
+ * and appends the entities to `out` (index -1 for groups). */
+int bs_ner_aggregate_list(const bs_ner_token *tokens, size_t n, const char *const *labels,
+                          size_t n_labels, bs_ner_aggregation agg, const char *const *ignore,
+                          size_t n_ignore, bs_ner_decode_fn decode, void *user, bs_ner_list *out,
+                          bs_err *err);
+/* bs_ner_aggregate_list appending the entities as JSON objects to `out` (a
+ * JSON array), as the `data` of the ner task holds them. */
 int bs_ner_aggregate(const bs_ner_token *tokens, size_t n, const char *const *labels,
                      size_t n_labels, bs_ner_aggregation agg, const char *const *ignore,
                      size_t n_ignore, bs_ner_decode_fn decode, void *user, json_t *out,
                      bs_err *err);
+
+/* One entity as the JSON object of the ner task's answer (a new reference;
+ * NULL on ENOMEM): {entity|entity_group, score, [index], word, start, end}. */
+json_t *bs_pl_ner_entity_json(const bs_ner_entity *e, int grouped);
 
 /* ── QA ── */
 typedef struct bs_qa_span {

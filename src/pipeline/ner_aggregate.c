@@ -68,23 +68,36 @@ static void aggregate_word(const bs_ner_token *t, size_t from, size_t to, size_t
     out->tok_to = to;
 }
 
-static int emit(json_t *out, const char *key, const char *name, double score, const int32_t *index,
-                char *word, size_t start, size_t end)
+void bs_ner_list_free(bs_ner_list *l)
 {
-    json_t *o = json_object();
-    if (!o || !word) {
-        json_decref(o);
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->items[i].label);
+        free(l->items[i].word);
+    }
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+/* Appends one entity (word stolen, also on failure). */
+static int emit(bs_ner_list *out, const char *name, double score, int32_t index, char *word,
+                size_t start, size_t end)
+{
+    char *label = strdup(name);
+    if (out->n == out->cap) {
+        size_t cap = out->cap ? out->cap * 2 : 16;
+        bs_ner_entity *g = realloc(out->items, cap * sizeof *g);
+        if (g) {
+            out->items = g;
+            out->cap = cap;
+        }
+    }
+    if (!label || !word || out->n == out->cap) {
+        free(label);
         free(word);
         return -1;
     }
-    json_object_set_new(o, key, json_string(name));
-    json_object_set_new(o, "score", json_real(score));
-    if (index) json_object_set_new(o, "index", json_integer(*index));
-    json_object_set_new(o, "word", json_string(word));
-    json_object_set_new(o, "start", json_integer((json_int_t)start));
-    json_object_set_new(o, "end", json_integer((json_int_t)end));
-    free(word);
-    return json_array_append_new(out, o);
+    out->items[out->n++] = (bs_ner_entity){label, score, index, word, start, end};
+    return 0;
 }
 
 /* Group name as transformers' group_sub_entities: label.split("-", 1)[-1]. */
@@ -97,6 +110,21 @@ static const char *group_name(const char *label)
 int bs_ner_aggregate(const bs_ner_token *tokens, size_t n, const char *const *labels,
                      size_t n_labels, bs_ner_aggregation agg, const char *const *ignore,
                      size_t n_ignore, bs_ner_decode_fn decode, void *user, json_t *out, bs_err *err)
+{
+    bs_ner_list l = {0};
+    int rc = bs_ner_aggregate_list(tokens, n, labels, n_labels, agg, ignore, n_ignore, decode, user,
+                                   &l, err);
+    for (size_t i = 0; !rc && i < l.n; i++)
+        if (json_array_append_new(out, bs_pl_ner_entity_json(&l.items[i], agg != BS_NER_AGG_NONE)))
+            rc = bad_alloc(err);
+    bs_ner_list_free(&l);
+    return rc;
+}
+
+int bs_ner_aggregate_list(const bs_ner_token *tokens, size_t n, const char *const *labels,
+                          size_t n_labels, bs_ner_aggregation agg, const char *const *ignore,
+                          size_t n_ignore, bs_ner_decode_fn decode, void *user, bs_ner_list *out,
+                          bs_err *err)
 {
     if (n == 0) return 0;
     entity *ents = calloc(n, sizeof *ents);
@@ -123,8 +151,7 @@ int bs_ner_aggregate(const bs_ner_token *tokens, size_t n, const char *const *la
             const bs_ner_token *t = &tokens[ents[i].tok_from];
             const char *name = labels[ents[i].label];
             if (ignored(name, ignore, n_ignore)) continue;
-            if (emit(out, "entity", name, ents[i].score, &t->index, strdup(t->word), t->start,
-                     t->end)) {
+            if (emit(out, name, ents[i].score, t->index, strdup(t->word), t->start, t->end)) {
                 rc = bad_alloc(err);
                 goto done;
             }
@@ -151,8 +178,8 @@ int bs_ner_aggregate(const bs_ner_token *tokens, size_t n, const char *const *la
                 rc = bs_err_set(err, BS_ENOMEM, "could not decode the words of an entity group");
                 goto done;
             }
-            if (emit(out, "entity_group", name, sum / (double)(h - g), NULL, word,
-                     tokens[ents[g].tok_from].start, tokens[ents[h - 1].tok_to - 1].end)) {
+            if (emit(out, name, sum / (double)(h - g), -1, word, tokens[ents[g].tok_from].start,
+                     tokens[ents[h - 1].tok_to - 1].end)) {
                 rc = bad_alloc(err);
                 goto done;
             }

@@ -1,6 +1,7 @@
-/* The JSON entry point shared by the HTTP server and the CLI: validates a
- * /tasks/<task> request body (types, ranges, enums, unknown fields) into
- * the task's request struct and runs it. */
+/* The JSON entry points (bertstudio/pipeline_json.h): a /tasks/<task>
+ * request body validated (types, ranges, enums, unknown fields) into the
+ * task's request struct and run into its typed result; and, for the CLI and
+ * library users, that result as the `data` object of the API. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -153,7 +154,7 @@ static int get_enum(const json_t *req, const char *field, const char *const *nam
                       s ? " (got '" : "", s ? s : "", s ? "')" : " (got a non-string)");
 }
 
-static int run_classification(const bs_pipeline_ctx *ctx, const json_t *r, json_t **out,
+static int run_classification(const bs_pipeline_ctx *ctx, const json_t *r, bs_task_result *out,
                               bs_err *err)
 {
     static const char *const fns[] = {"softmax", "sigmoid", "none"};
@@ -178,14 +179,14 @@ static int run_classification(const bs_pipeline_ctx *ctx, const json_t *r, json_
     if (!rc) {
         q.pairs = pairs.n ? pairs.texts : NULL;
         if (fn >= 0) q.function = (bs_cls_function)(BS_CLS_FN_SOFTMAX + fn);
-        rc = bs_pipeline_classify(ctx, &q, out, err);
+        rc = bs_pipeline_classify(ctx, &q, &out->u.classification, err);
     }
     free((void *)q.input.texts);
     free((void *)pairs.texts);
     return rc;
 }
 
-static int run_ner(const bs_pipeline_ctx *ctx, const json_t *r, json_t **out, bs_err *err)
+static int run_ner(const bs_pipeline_ctx *ctx, const json_t *r, bs_task_result *out, bs_err *err)
 {
     static const char *const aggs[] = {"none", "simple", "first", "average", "max"};
     bs_ner_req q;
@@ -207,14 +208,14 @@ static int run_ner(const bs_pipeline_ctx *ctx, const json_t *r, json_t **out, bs
         q.aggregation = (bs_ner_aggregation)agg;
         q.ignore_labels = ignore.texts;
         q.n_ignore_labels = ignore.n;
-        rc = bs_pipeline_ner(ctx, &q, out, err);
+        rc = bs_pipeline_ner(ctx, &q, &out->u.ner, err);
     }
     free((void *)q.input.texts);
     free((void *)ignore.texts);
     return rc;
 }
 
-static int run_qa(const bs_pipeline_ctx *ctx, const json_t *r, json_t **out, bs_err *err)
+static int run_qa(const bs_pipeline_ctx *ctx, const json_t *r, bs_task_result *out, bs_err *err)
 {
     bs_qa_req q;
     bs_qa_req_init(&q);
@@ -230,11 +231,12 @@ static int run_qa(const bs_pipeline_ctx *ctx, const json_t *r, json_t **out, bs_
     if (!rc) rc = get_int(r, "max_answer_len", 1, &q.max_answer_len, err);
     if (!rc) rc = get_int(r, "max_seq_len", 1, &q.max_seq_len, err);
     if (!rc) rc = get_bool(r, "handle_impossible_answer", &q.handle_impossible_answer, err);
-    if (!rc) rc = bs_pipeline_qa(ctx, &q, out, err);
+    if (!rc) rc = bs_pipeline_qa(ctx, &q, &out->u.qa, err);
     return rc;
 }
 
-static int run_fill_mask(const bs_pipeline_ctx *ctx, const json_t *r, json_t **out, bs_err *err)
+static int run_fill_mask(const bs_pipeline_ctx *ctx, const json_t *r, bs_task_result *out,
+                         bs_err *err)
 {
     bs_fill_mask_req q;
     bs_fill_mask_req_init(&q);
@@ -245,14 +247,15 @@ static int run_fill_mask(const bs_pipeline_ctx *ctx, const json_t *r, json_t **o
     if (!rc) {
         q.targets = targets.n ? targets.texts : NULL;
         q.n_targets = targets.n;
-        rc = bs_pipeline_fill_mask(ctx, &q, out, err);
+        rc = bs_pipeline_fill_mask(ctx, &q, &out->u.fill_mask, err);
     }
     free((void *)q.input.texts);
     free((void *)targets.texts);
     return rc;
 }
 
-static int run_embeddings(const bs_pipeline_ctx *ctx, const json_t *r, json_t **out, bs_err *err)
+static int run_embeddings(const bs_pipeline_ctx *ctx, const json_t *r, bs_task_result *out,
+                          bs_err *err)
 {
     static const char *const pools[] = {"mean", "cls", "max", "mean_sqrt_len"};
     bs_embeddings_req q;
@@ -263,22 +266,24 @@ static int run_embeddings(const bs_pipeline_ctx *ctx, const json_t *r, json_t **
     if (!rc) rc = get_bool(r, "normalize", &q.normalize, err);
     if (!rc) {
         if (pool >= 0) q.pooling = (bs_pooling)(BS_POOL_MEAN + pool);
-        rc = bs_pipeline_embeddings(ctx, &q, out, err);
+        rc = bs_pipeline_embed(ctx, &q, &out->u.embeddings, err);
     }
     free((void *)q.input.texts);
     return rc;
 }
 
-static int run_features(const bs_pipeline_ctx *ctx, const json_t *r, json_t **out, bs_err *err)
+static int run_features(const bs_pipeline_ctx *ctx, const json_t *r, bs_task_result *out,
+                        bs_err *err)
 {
     bs_features_req q = {0};
     int rc = get_texts(r, "text", 1, &q.input, err);
-    if (!rc) rc = bs_pipeline_features(ctx, &q, out, err);
+    if (!rc) rc = bs_pipeline_features(ctx, &q, &out->u.features, err);
     free((void *)q.input.texts);
     return rc;
 }
 
-static int run_summarization(const bs_pipeline_ctx *ctx, const json_t *r, json_t **out, bs_err *err)
+static int run_summarization(const bs_pipeline_ctx *ctx, const json_t *r, bs_task_result *out,
+                             bs_err *err)
 {
     bs_summarization_req q;
     bs_summarization_req_init(&q);
@@ -305,23 +310,36 @@ static int run_summarization(const bs_pipeline_ctx *ctx, const json_t *r, json_t
         else
             rc = bs_err_set(err, BS_EINVAL, "early_stopping must be true, false or \"never\"");
     }
-    if (!rc) rc = bs_pipeline_summarize(ctx, &q, out, err);
+    if (!rc) rc = bs_pipeline_summarize(ctx, &q, &out->u.summarization, err);
     free((void *)q.input.texts);
     return rc;
+}
+
+int bs_pipeline_run_request(const bs_pipeline_ctx *ctx, bs_task task, const json_t *request,
+                            bs_task_result *res, bs_err *err)
+{
+    static int (*const runners[BS_TASK_COUNT])(const bs_pipeline_ctx *, const json_t *,
+                                               bs_task_result *, bs_err *) = {
+        run_classification, run_ner,           run_qa, run_fill_mask, run_embeddings,
+        run_features,       run_summarization,
+    };
+    memset(res, 0, sizeof *res);
+    if ((unsigned)task >= BS_TASK_COUNT)
+        return bs_err_set(err, BS_EINVAL, "unknown task %d", (int)task);
+    res->task = task;
+    int rc = check_fields(task, request, err);
+    if (rc) return rc;
+    return runners[task](ctx, request, res, err);
 }
 
 int bs_pipeline_run_json(const bs_pipeline_ctx *ctx, bs_task task, const json_t *request,
                          json_t **data_out, bs_err *err)
 {
-    static int (*const runners[BS_TASK_COUNT])(const bs_pipeline_ctx *, const json_t *, json_t **,
-                                               bs_err *) = {
-        run_classification, run_ner,           run_qa, run_fill_mask, run_embeddings,
-        run_features,       run_summarization,
-    };
+    bs_task_result res;
     *data_out = NULL;
-    if ((unsigned)task >= BS_TASK_COUNT)
-        return bs_err_set(err, BS_EINVAL, "unknown task %d", (int)task);
-    int rc = check_fields(task, request, err);
-    if (rc) return rc;
-    return runners[task](ctx, request, data_out, err);
+    int rc = bs_pipeline_run_request(ctx, task, request, &res, err);
+    if (!rc && !(*data_out = bs_task_result_json(&res)))
+        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    bs_task_result_free(&res);
+    return rc;
 }

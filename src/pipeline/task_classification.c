@@ -24,8 +24,9 @@ bs_cls_function bs_pl_cls_default_function(const bs_pipeline_ctx *ctx)
     return BS_CLS_FN_SOFTMAX;
 }
 
-static json_t *rank_labels(const bs_model *m, const float *logits, size_t nl, bs_cls_function fn,
-                           size_t top_k, double *scores)
+/* Scores of one row under fn, ranked into out[0..top_k) (labels copied). */
+static int rank_labels(const bs_model *m, const float *logits, size_t nl, bs_cls_function fn,
+                       size_t top_k, double *scores, bs_label_score *out)
 {
     if (fn == BS_CLS_FN_SOFTMAX) {
         bs_pl_softmax(logits, nl, scores);
@@ -34,29 +35,32 @@ static json_t *rank_labels(const bs_model *m, const float *logits, size_t nl, bs
             scores[l] = fn == BS_CLS_FN_SIGMOID ? bs_pl_sigmoid(logits[l]) : logits[l];
     }
     size_t *order = bs_pl_argsort_desc(scores, nl);
-    json_t *row = json_array();
-    if (!order || !row) {
-        free(order);
-        json_decref(row);
-        return NULL;
-    }
+    if (!order) return -1;
     for (size_t k = 0; k < nl && k < top_k; k++) {
-        json_t *o = json_pack("{s:s, s:f}", "label", bs_model_label(m, (int)order[k]), "score",
-                              scores[order[k]]);
-        if (!o || json_array_append_new(row, o)) {
-            json_decref(row);
-            row = NULL;
-            break;
+        out[k].label = strdup(bs_model_label(m, (int)order[k]));
+        out[k].score = scores[order[k]];
+        if (!out[k].label) {
+            free(order);
+            return -1;
         }
     }
     free(order);
-    return row;
+    return 0;
+}
+
+void bs_classification_result_free(bs_classification_result *res)
+{
+    size_t total = res->offsets ? res->offsets[res->n] : 0;
+    for (size_t i = 0; res->labels && i < total; i++) free(res->labels[i].label);
+    free(res->labels);
+    free(res->offsets);
+    memset(res, 0, sizeof *res);
 }
 
 int bs_pipeline_classify(const bs_pipeline_ctx *ctx, const bs_classification_req *req,
-                         json_t **data_out, bs_err *err)
+                         bs_classification_result *res, bs_err *err)
 {
-    *data_out = NULL;
+    memset(res, 0, sizeof *res);
     int rc = bs_pl_check_texts(&req->input, "text", err);
     if (rc) return rc;
     if (req->pairs) {
@@ -69,39 +73,38 @@ int bs_pipeline_classify(const bs_pipeline_ctx *ctx, const bs_classification_req
     }
     if ((rc = bs_pl_require_head(ctx, BS_HEAD_SEQ_CLS, "classification", err))) return rc;
     size_t n = req->input.n, nl = (size_t)bs_model_num_labels(ctx->model);
-    size_t top_k = req->top_k <= 0 ? nl : (size_t)req->top_k;
+    size_t top_k = req->top_k <= 0 || (size_t)req->top_k > nl ? nl : (size_t)req->top_k;
     bs_cls_function fn =
         req->function == BS_CLS_FN_DEFAULT ? bs_pl_cls_default_function(ctx) : req->function;
     bs_encoding **encs = calloc(n, sizeof *encs);
     double *scores = calloc(nl ? nl : 1, sizeof *scores);
-    json_t *results = json_array();
+    res->offsets = calloc(n + 1, sizeof *res->offsets);
+    res->labels = calloc(n * top_k + 1, sizeof *res->labels);
     bs_model_outputs out;
     bs_model_outputs_init(&out);
-    int truncated = 0;
-    if (!encs || !scores || !results) {
+    if (!encs || !scores || !res->offsets || !res->labels) {
         rc = bs_err_set(err, BS_ENOMEM, "out of memory");
         goto done;
     }
+    res->n = n;
+    for (size_t i = 0; i <= n; i++) res->offsets[i] = i * top_k;
     for (size_t i = 0; i < n && !rc; i++)
         rc = bs_pl_encode(ctx, req->input.texts[i], strlen(req->input.texts[i]),
                           req->pairs ? req->pairs[i] : NULL, bs_pl_max_len(ctx), &encs[i],
-                          &truncated, err);
+                          &res->truncated, err);
     if (rc) goto done;
     if ((rc = bs_pl_forward(ctx, encs, n, BS_OUT_LOGITS, &out, err))) goto done;
     for (size_t i = 0; i < n; i++) {
-        json_t *row =
-            rank_labels(ctx->model, out.logits + i * (size_t)out.n_labels, nl, fn, top_k, scores);
-        if (!row || json_array_append_new(results, row)) {
+        if (rank_labels(ctx->model, out.logits + i * (size_t)out.n_labels, nl, fn, top_k, scores,
+                        res->labels + i * top_k)) {
             rc = bs_err_set(err, BS_ENOMEM, "out of memory");
             goto done;
         }
     }
-    *data_out = json_pack("{s:O, s:b}", "results", results, "truncated", truncated);
-    if (!*data_out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
     bs_pl_outputs_release(ctx, &out);
     bs_encoding_batch_free(encs, n);
     free(scores);
-    json_decref(results);
+    if (rc) bs_classification_result_free(res);
     return rc;
 }

@@ -43,17 +43,6 @@ static int encode_all(const bs_pipeline_ctx *ctx, const bs_texts *in, int strip,
     return rc;
 }
 
-static json_t *vector_json(const double *v, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, json_real(v[i]))) {
-            json_decref(a);
-            return NULL;
-        }
-    return a;
-}
-
 void bs_embeddings_result_free(bs_embeddings_result *res)
 {
     free(res->vectors);
@@ -112,86 +101,75 @@ int bs_pipeline_embed(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
     }
     res->n = req->input.n;
     res->dim = dim;
+    double *vec = malloc((dim ? dim : 1) * sizeof *vec);
+    if (!vec) {
+        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+        goto done;
+    }
     size_t row0 = 0;
     for (size_t i = 0; i < req->input.n; i++) {
         const float *h = out.last_hidden_state + row0 * H;
-        double *vec = res->vectors + i * dim;
         size_t d = 0;
         for (size_t m = 0; m < 4; m++) {
             if (!(modes & order[m].bit)) continue;
             bs_pool(h, encs[i]->len, H, order[m].mode, vec + d);
             d += H;
         }
+        /* pooled and normalised in double, handed over as the model's f32 */
         if (normalize) bs_normalize(vec, dim);
+        for (size_t k = 0; k < dim; k++) res->vectors[i * dim + k] = (float)vec[k];
         row0 += encs[i]->len;
     }
+    free(vec);
     res->tokens = row0;
 done:
     bs_pl_outputs_release(ctx, &out);
     bs_encoding_batch_free(encs, req->input.n);
+    if (rc) bs_embeddings_result_free(res);
     return rc;
 }
 
-int bs_pipeline_embeddings(const bs_pipeline_ctx *ctx, const bs_embeddings_req *req,
-                           json_t **data_out, bs_err *err)
+void bs_features_result_free(bs_features_result *res)
 {
-    *data_out = NULL;
-    bs_embeddings_result res;
-    int rc = bs_pipeline_embed(ctx, req, &res, err);
-    json_t *embs = rc ? NULL : json_array();
-    if (!rc && !embs) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-    for (size_t i = 0; !rc && i < res.n; i++) {
-        json_t *v = vector_json(res.vectors + i * res.dim, res.dim);
-        if (!v || json_array_append_new(embs, v)) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-    }
-    if (!rc) {
-        *data_out = json_pack("{s:O, s:I, s:b}", "embeddings", embs, "dimensions",
-                              (json_int_t)res.dim, "truncated", res.truncated);
-        if (!*data_out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-    }
-    json_decref(embs);
-    bs_embeddings_result_free(&res);
-    return rc;
+    free(res->tokens);
+    free(res->offsets);
+    free(res->values);
+    memset(res, 0, sizeof *res);
 }
 
-int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req, json_t **data_out,
-                         bs_err *err)
+int bs_pipeline_features(const bs_pipeline_ctx *ctx, const bs_features_req *req,
+                         bs_features_result *res, bs_err *err)
 {
-    *data_out = NULL;
+    memset(res, 0, sizeof *res);
     int rc = bs_pl_check_texts(&req->input, "text", err);
     if (rc) return rc;
+    size_t n = req->input.n;
     bs_encoding **encs = NULL;
     bs_model_outputs out;
     bs_model_outputs_init(&out);
-    int truncated = 0;
-    json_t *feats = json_array();
-    if (!feats) {
+    if ((rc = encode_all(ctx, &req->input, 0, bs_pl_max_len(ctx), BS_PIPELINE_MAX_FEATURE_VALUES,
+                         &encs, &out, &res->truncated, err)))
+        goto done;
+    size_t H = (size_t)out.hidden_size, rows = 0;
+    for (size_t i = 0; i < n; i++) rows += encs[i]->len;
+    res->tokens = calloc(n, sizeof *res->tokens);
+    res->offsets = calloc(n, sizeof *res->offsets);
+    size_t nv = rows * H;
+    res->values = malloc((nv ? nv : 1) * sizeof *res->values);
+    if (!res->tokens || !res->offsets || !res->values) {
         rc = bs_err_set(err, BS_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = encode_all(ctx, &req->input, 0, bs_pl_max_len(ctx), BS_PIPELINE_MAX_FEATURE_VALUES,
-                         &encs, &out, &truncated, err)))
-        goto done;
-    size_t H = (size_t)out.hidden_size, row = 0;
-    for (size_t i = 0; i < req->input.n; i++) {
-        json_t *m = json_array();
-        if (!m || json_array_append_new(feats, m)) goto oom;
-        for (size_t t = 0; t < encs[i]->len; t++, row++) {
-            json_t *v = json_array();
-            if (!v || json_array_append_new(m, v)) goto oom;
-            for (size_t d = 0; d < H; d++)
-                if (json_array_append_new(v, json_real(out.last_hidden_state[row * H + d])))
-                    goto oom;
-        }
+    res->n = n;
+    res->dim = H;
+    for (size_t i = 0, row = 0; i < n; row += encs[i]->len, i++) {
+        res->tokens[i] = encs[i]->len;
+        res->offsets[i] = row;
     }
-    *data_out = json_pack("{s:O, s:b}", "features", feats, "truncated", truncated);
-    if (!*data_out) goto oom;
-    goto done;
-oom:
-    rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    if (nv) memcpy(res->values, out.last_hidden_state, nv * sizeof *res->values);
 done:
     bs_pl_outputs_release(ctx, &out);
-    bs_encoding_batch_free(encs, req->input.n);
-    json_decref(feats);
+    bs_encoding_batch_free(encs, n);
+    if (rc) bs_features_result_free(res);
     return rc;
 }

@@ -51,11 +51,11 @@ static int resolve_targets(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *r
     return 0;
 }
 
-/* The top_k predictions at mask position `pos` of enc. */
-static json_t *predictions(const bs_pipeline_ctx *ctx, const bs_encoding *enc, size_t pos,
-                           const float *logits, size_t vocab, const int32_t *targets,
-                           size_t n_targets, size_t top_k, int single_mask, double *probs,
-                           bs_err *err)
+/* The top_k predictions at mask position `pos` of enc, into row[0..top_k). */
+static int predictions(const bs_pipeline_ctx *ctx, const bs_encoding *enc, size_t pos,
+                       const float *logits, size_t vocab, const int32_t *targets, size_t n_targets,
+                       size_t top_k, int single_mask, double *probs, bs_fill_mask_candidate *row,
+                       bs_err *err)
 {
     int cleanup = bs_tokenizer_clean_up_tokenization_spaces(ctx->tok);
     int32_t pad = bs_tokenizer_special_id(ctx->tok, BS_SPECIAL_PAD);
@@ -64,9 +64,8 @@ static json_t *predictions(const bs_pipeline_ctx *ctx, const bs_encoding *enc, s
     double *cand = targets ? malloc(n_targets * sizeof *cand) : probs;
     size_t *order = NULL;
     int32_t *ids = malloc(enc->len * sizeof *ids);
-    json_t *row = json_array();
     int decoded = 1;
-    if (!cand || !ids || !row) goto fail;
+    if (!cand || !ids) goto fail;
     for (size_t t = 0; targets && t < n_targets; t++) cand[t] = probs[targets[t]];
     order = bs_pl_argsort_desc(cand, n_cand);
     if (!order) goto fail;
@@ -80,30 +79,39 @@ static json_t *predictions(const bs_pipeline_ctx *ctx, const bs_encoding *enc, s
         char *seq = bs_pl_decode(ctx, ids, n_ids, single_mask, cleanup, err);
         char *str = seq ? bs_pl_decode(ctx, &tok, 1, 0, cleanup, err) : NULL;
         decoded = str != NULL;
-        json_t *o = str ? json_pack("{s:f, s:i, s:s, s:s}", "score", cand[order[k]], "token",
-                                    (int)tok, "token_str", str, "sequence", seq)
-                        : NULL;
-        free(seq);
-        free(str);
-        if (!o || json_array_append_new(row, o)) goto fail;
+        row[k] = (bs_fill_mask_candidate){cand[order[k]], tok, str, seq};
+        if (!str) goto fail;
     }
     if (targets) free(cand);
     free(order);
     free(ids);
-    return row;
+    return 0;
 fail:
     if (targets) free(cand);
     free(order);
     free(ids);
-    json_decref(row);
-    if (decoded) bs_err_set(err, BS_ENOMEM, "out of memory"); /* else decode filled err */
-    return NULL;
+    if (decoded) return bs_err_set(err, BS_ENOMEM, "out of memory");
+    return err && err->code ? err->code : BS_ENOMEM; /* decode filled err */
+}
+
+void bs_fill_mask_result_free(bs_fill_mask_result *res)
+{
+    size_t total = 0;
+    for (size_t i = 0; res->masks && i < res->n; i++) total += res->masks[i];
+    for (size_t k = 0; res->candidates && k < total * res->per_mask; k++) {
+        free(res->candidates[k].token_str);
+        free(res->candidates[k].sequence);
+    }
+    free(res->candidates);
+    free(res->masks);
+    free(res->mask_offsets);
+    memset(res, 0, sizeof *res);
 }
 
 int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *req,
-                          json_t **data_out, bs_err *err)
+                          bs_fill_mask_result *res, bs_err *err)
 {
-    *data_out = NULL;
+    memset(res, 0, sizeof *res);
     int rc = bs_pl_check_texts(&req->input, "text", err);
     if (rc) return rc;
     if (req->top_k < 1) return bs_err_set(err, BS_EINVAL, "top_k %d must be >= 1", req->top_k);
@@ -118,11 +126,10 @@ int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *re
     size_t n_targets = 0, n_pos = 0;
     bs_encoding **encs = calloc(n, sizeof *encs);
     double *probs = NULL;
-    json_t *results = json_array();
     bs_model_outputs out;
     bs_model_outputs_init(&out);
     int truncated = 0;
-    if (!encs || !results) goto oom;
+    if (!encs) goto oom;
     if (req->targets && (rc = resolve_targets(ctx, req, &targets, &n_targets, err))) goto done;
     size_t total = 0;
     for (size_t i = 0; i < n && !rc; i++) {
@@ -168,32 +175,25 @@ int bs_pipeline_fill_mask(const bs_pipeline_ctx *ctx, const bs_fill_mask_req *re
         goto done;
     }
     probs = malloc(vocab * sizeof *probs);
-    if (!probs) goto oom;
+    res->masks = calloc(n, sizeof *res->masks);
+    res->mask_offsets = calloc(n, sizeof *res->mask_offsets);
+    res->candidates = calloc(n_pos * top_k + 1, sizeof *res->candidates);
+    if (!probs || !res->masks || !res->mask_offsets || !res->candidates) goto oom;
+    res->n = n;
+    res->per_mask = top_k;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t masks = 0;
-        for (size_t p = 0; p < encs[i]->len; p++) masks += encs[i]->ids[p] == mask;
-        json_t *item = json_array();
-        if (!item || json_array_append_new(results, item)) goto oom;
+        for (size_t p = 0; p < encs[i]->len; p++) res->masks[i] += encs[i]->ids[p] == mask;
+        res->mask_offsets[i] = k;
         for (size_t p = 0; p < encs[i]->len; p++) {
             if (encs[i]->ids[p] != mask) continue;
-            json_t *row = predictions(ctx, encs[i], p, out.logits + k * vocab, vocab, targets,
-                                      n_targets, top_k, masks == 1, probs, err);
+            rc = predictions(ctx, encs[i], p, out.logits + k * vocab, vocab, targets, n_targets,
+                             top_k, res->masks[i] == 1, probs, res->candidates + k * top_k, err);
             k++;
-            if (!row) {
-                rc = err && err->code ? err->code : BS_ENOMEM;
-                goto done;
-            }
-            if (masks == 1) {
-                json_array_extend(item, row);
-                json_decref(row);
-            } else if (json_array_append_new(item, row)) {
-                goto oom;
-            }
+            if (rc) goto done;
         }
     }
-    *data_out = json_pack("{s:O, s:b}", "results", results, "truncated", truncated);
-    if (!*data_out) goto oom;
+    res->truncated = truncated;
     goto done;
 oom:
     rc = bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -203,6 +203,6 @@ done:
     free(targets);
     free(positions);
     free(probs);
-    json_decref(results);
+    if (rc) bs_fill_mask_result_free(res);
     return rc;
 }

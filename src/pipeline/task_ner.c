@@ -83,7 +83,7 @@ done:
 /* Pre-entities of one encoded text, then the aggregated entities. */
 static int ner_one(const bs_pipeline_ctx *ctx, const bs_ner_req *req, const char *text,
                    const bs_encoding *enc, const float *logits, size_t nl,
-                   const char *const *labels, json_t *row, bs_err *err)
+                   const char *const *labels, bs_ner_list *row, bs_err *err)
 {
     static const char *const default_ignore[] = {"O"};
     bs_ner_token *toks = calloc(enc->len ? enc->len : 1, sizeof *toks);
@@ -129,8 +129,8 @@ static int ner_one(const bs_pipeline_ctx *ctx, const bs_ner_req *req, const char
     ner_text nt = {ctx, req->aggregation >= BS_NER_AGG_FIRST, err};
     const char *const *ignore = req->has_ignore_labels ? req->ignore_labels : default_ignore;
     size_t n_ignore = req->has_ignore_labels ? req->n_ignore_labels : 1;
-    rc = bs_ner_aggregate(toks, n, labels, nl, req->aggregation, ignore, n_ignore, decode_tokens,
-                          &nt, row, err);
+    rc = bs_ner_aggregate_list(toks, n, labels, nl, req->aggregation, ignore, n_ignore,
+                               decode_tokens, &nt, row, err);
 done:
     for (size_t i = 0; slices && i < enc->len; i++) free(slices[i]);
     free(slices);
@@ -139,48 +139,60 @@ done:
     return rc;
 }
 
-int bs_pipeline_ner(const bs_pipeline_ctx *ctx, const bs_ner_req *req, json_t **data_out,
+void bs_ner_result_free(bs_ner_result *res)
+{
+    bs_ner_list l = {res->entities, res->offsets ? res->offsets[res->n] : 0, 0};
+    bs_ner_list_free(&l);
+    free(res->offsets);
+    memset(res, 0, sizeof *res);
+}
+
+int bs_pipeline_ner(const bs_pipeline_ctx *ctx, const bs_ner_req *req, bs_ner_result *res,
                     bs_err *err)
 {
-    *data_out = NULL;
+    memset(res, 0, sizeof *res);
     int rc = bs_pl_check_texts(&req->input, "text", err);
     if (rc) return rc;
     if ((rc = bs_pl_require_head(ctx, BS_HEAD_TOKEN_CLS, "ner", err))) return rc;
     size_t n = req->input.n, nl = (size_t)bs_model_num_labels(ctx->model);
     const char **labels = calloc(nl ? nl : 1, sizeof *labels);
     bs_encoding **encs = calloc(n, sizeof *encs);
-    json_t *results = json_array();
+    size_t *offsets = calloc(n + 1, sizeof *offsets);
+    bs_ner_list all = {0};
     bs_model_outputs out;
     bs_model_outputs_init(&out);
-    int truncated = 0;
-    if (!labels || !encs || !results) {
+    if (!labels || !encs || !offsets) {
         rc = bs_err_set(err, BS_ENOMEM, "out of memory");
         goto done;
     }
     for (size_t l = 0; l < nl; l++) labels[l] = bs_model_label(ctx->model, (int)l);
     for (size_t i = 0; i < n && !rc; i++)
         rc = bs_pl_encode(ctx, req->input.texts[i], strlen(req->input.texts[i]), NULL,
-                          bs_pl_max_len(ctx), &encs[i], &truncated, err);
+                          bs_pl_max_len(ctx), &encs[i], &res->truncated, err);
     if (rc) goto done;
     if ((rc = bs_pl_forward(ctx, encs, n, BS_OUT_LOGITS, &out, err))) goto done;
     size_t row0 = 0;
     for (size_t i = 0; i < n; i++) {
-        json_t *row = json_array();
-        if (!row || json_array_append_new(results, row)) {
-            rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-            goto done;
-        }
+        offsets[i] = all.n;
         rc = ner_one(ctx, req, req->input.texts[i], encs[i],
-                     out.logits + row0 * (size_t)out.n_labels, nl, labels, row, err);
+                     out.logits + row0 * (size_t)out.n_labels, nl, labels, &all, err);
         if (rc) goto done;
         row0 += encs[i]->len;
     }
-    *data_out = json_pack("{s:O, s:b}", "results", results, "truncated", truncated);
-    if (!*data_out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    offsets[n] = all.n;
+    res->n = n;
+    res->offsets = offsets;
+    res->entities = all.items;
+    res->grouped = req->aggregation != BS_NER_AGG_NONE;
+    offsets = NULL;
+    all.items = NULL;
+    all.n = 0;
 done:
     bs_pl_outputs_release(ctx, &out);
     bs_encoding_batch_free(encs, n);
     free(labels);
-    json_decref(results);
+    free(offsets);
+    bs_ner_list_free(&all);
+    if (rc) res->truncated = 0;
     return rc;
 }

@@ -184,31 +184,37 @@ static int check_params(const bs_pipeline_ctx *ctx, const bs_qa_req *req, size_t
     return bs_pl_require_head(ctx, BS_HEAD_QA, "qa", err);
 }
 
-static int emit(answers *as, size_t top_k, json_t **data_out)
+/* The top_k answers, best first (texts copied). */
+static int emit(answers *as, size_t top_k, bs_qa_result *res)
 {
     double *scores = malloc((as->n ? as->n : 1) * sizeof *scores);
     if (!scores) return -1;
     for (size_t i = 0; i < as->n; i++) scores[i] = as->a[i].score;
     size_t *order = bs_pl_argsort_desc(scores, as->n);
-    json_t *results = json_array();
-    int rc = order && results ? 0 : -1;
-    for (size_t k = 0; !rc && k < as->n && k < top_k; k++) {
+    size_t n = as->n < top_k ? as->n : top_k;
+    res->answers = calloc(n ? n : 1, sizeof *res->answers);
+    int rc = order && res->answers ? 0 : -1;
+    for (size_t k = 0; !rc && k < n; k++) {
         answer *a = &as->a[order[k]];
-        json_t *o = json_pack("{s:s, s:f, s:I, s:I}", "answer", a->text, "score", a->score, "start",
-                              (json_int_t)a->start, "end", (json_int_t)a->end);
-        if (!o || json_array_append_new(results, o)) rc = -1;
+        res->answers[k] = (bs_qa_answer){strdup(a->text), a->score, a->start, a->end};
+        res->n = k + 1;
+        if (!res->answers[k].answer) rc = -1;
     }
-    if (!rc) *data_out = json_pack("{s:O, s:b}", "results", results, "truncated", 0);
-    if (!*data_out) rc = -1;
-    json_decref(results);
     free(order);
     free(scores);
     return rc;
 }
 
-int bs_pipeline_qa(const bs_pipeline_ctx *ctx, const bs_qa_req *req, json_t **data_out, bs_err *err)
+void bs_qa_result_free(bs_qa_result *res)
 {
-    *data_out = NULL;
+    for (size_t i = 0; res->answers && i < res->n; i++) free(res->answers[i].answer);
+    free(res->answers);
+    memset(res, 0, sizeof *res);
+}
+
+int bs_pipeline_qa(const bs_pipeline_ctx *ctx, const bs_qa_req *req, bs_qa_result *res, bs_err *err)
+{
+    memset(res, 0, sizeof *res);
     size_t max_seq_len = 0, stride = 0;
     int rc = check_params(ctx, req, &max_seq_len, &stride, err);
     if (rc) return rc;
@@ -312,7 +318,7 @@ int bs_pipeline_qa(const bs_pipeline_ctx *ctx, const bs_qa_req *req, json_t **da
         }
         as.n++;
     }
-    if (emit(&as, top_k, data_out)) goto oom;
+    if (emit(&as, top_k, res)) goto oom;
     goto done;
 oom:
     rc = bs_err_set(err, BS_ENOMEM, "out of memory");
@@ -328,5 +334,6 @@ done:
     }
     free(as.a);
     free(as.slots);
+    if (rc) bs_qa_result_free(res);
     return rc;
 }

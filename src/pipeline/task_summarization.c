@@ -119,38 +119,35 @@ int bs_pl_summarize_text(const bs_pipeline_ctx *ctx, const bs_gen_params *p, con
     return rc;
 }
 
-int bs_pipeline_summarize(const bs_pipeline_ctx *ctx, const bs_summarization_req *req,
-                          json_t **data_out, bs_err *err)
+void bs_summarization_result_free(bs_summarization_result *res)
 {
-    *data_out = NULL;
+    for (size_t i = 0; res->texts && i < res->n; i++) free(res->texts[i]);
+    free(res->texts);
+    memset(res, 0, sizeof *res);
+}
+
+int bs_pipeline_summarize(const bs_pipeline_ctx *ctx, const bs_summarization_req *req,
+                          bs_summarization_result *res, bs_err *err)
+{
+    memset(res, 0, sizeof *res);
     int rc = bs_pl_check_texts(&req->input, "text", err);
     if (rc) return rc;
     bs_gen_params p;
     if ((rc = bs_pl_gen_params(ctx, req, &p, err))) return rc;
-    json_t *results = json_array();
-    int truncated = 0;
-    if (!results) return bs_err_set(err, BS_ENOMEM, "out of memory");
+    res->texts = calloc(req->input.n, sizeof *res->texts);
+    if (!res->texts) return bs_err_set(err, BS_ENOMEM, "out of memory");
+    res->n = req->input.n;
     for (size_t i = 0; i < req->input.n && !rc; i++) {
         int32_t *ids = NULL;
         size_t n = 0;
         double score;
-        rc = bs_pl_summarize_text(ctx, &p, req->input.texts[i], &ids, &n, &score, &truncated, err);
+        rc = bs_pl_summarize_text(ctx, &p, req->input.texts[i], &ids, &n, &score, &res->truncated,
+                                  err);
         if (rc) break;
-        char *text = bs_pl_decode(ctx, ids, n, 1, 0, err);
+        res->texts[i] = bs_pl_decode(ctx, ids, n, 1, 0, err);
         free(ids);
-        if (!text) {
-            rc = err && err->code ? err->code : BS_ENOMEM;
-            break;
-        }
-        json_t *o = json_pack("{s:s}", "summary_text", text);
-        free(text);
-        if (!o || json_array_append_new(results, o))
-            rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+        if (!res->texts[i]) rc = err && err->code ? err->code : BS_ENOMEM;
     }
-    if (!rc) {
-        *data_out = json_pack("{s:O, s:b}", "results", results, "truncated", truncated);
-        if (!*data_out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-    }
-    json_decref(results);
+    if (rc) bs_summarization_result_free(res);
     return rc;
 }

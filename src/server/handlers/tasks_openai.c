@@ -38,7 +38,7 @@ static void reshape_error(bs_response *res, const bs_err *err)
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* base64 of the vector as little-endian float32 (OpenAI's encoding). */
-static json_t *base64_floats(const double *vec, size_t n)
+static json_t *base64_floats(const float *vec, size_t n)
 {
     size_t nb = n * 4;
     unsigned char *raw = malloc(nb ? nb : 1);
@@ -46,7 +46,7 @@ static json_t *base64_floats(const double *vec, size_t n)
     json_t *s = NULL;
     if (raw && out) {
         for (size_t i = 0; i < n; i++) {
-            float f = (float)vec[i];
+            float f = vec[i];
             uint32_t u;
             memcpy(&u, &f, 4);
             for (int b = 0; b < 4; b++) raw[i * 4 + (size_t)b] = (unsigned char)(u >> (8 * b));
@@ -72,18 +72,18 @@ static json_t *base64_floats(const double *vec, size_t n)
 /* The first dims of the n values of vec, in place; renormalised when the
  * full vector was unit length (a shortened Matryoshka embedding stays a
  * unit vector, as OpenAI's). */
-static void shorten(double *vec, size_t n, size_t dims)
+static void shorten(float *vec, size_t n, size_t dims)
 {
     double full = 0, part = 0;
     for (size_t i = 0; i < n; i++) {
-        full += vec[i] * vec[i];
-        if (i < dims) part += vec[i] * vec[i];
+        full += (double)vec[i] * vec[i];
+        if (i < dims) part += (double)vec[i] * vec[i];
     }
     double scale = fabs(sqrt(full) - 1.0) < 1e-3 && part > 0 ? 1.0 / sqrt(part) : 1.0;
-    for (size_t i = 0; i < dims && i < n; i++) vec[i] *= scale;
+    for (size_t i = 0; i < dims && i < n; i++) vec[i] = (float)(vec[i] * scale);
 }
 
-static json_t *floats_json(const double *vec, size_t n)
+static json_t *floats_json(const float *vec, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
@@ -203,7 +203,7 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
     size_t width = dims > 0 ? (size_t)dims : emb.dim;
     size_t numbers = emb.n * width; /* the floats sent, also when base64 carries them */
     for (i = 0; i < emb.n; i++) {
-        double *vec = emb.vectors + i * emb.dim;
+        float *vec = emb.vectors + i * emb.dim;
         if (dims > 0) shorten(vec, emb.dim, width);
         json_t *e = b64out ? base64_floats(vec, width) : floats_json(vec, width);
         json_array_append_new(list, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
