@@ -111,6 +111,11 @@ int bs_batcher_run_route(bs_batcher *b, int route, bs_task task, const json_t *r
  * (e.g. rerank calling the pipeline directly). */
 void bs_batcher_enter(bs_batcher *b, int route, bs_batch_alive_fn alive, void *alive_ud);
 void bs_batcher_leave(void);
+/* bs_batcher_enter for one task request that the caller runs itself (e.g.
+ * bs_pipeline_run_request): a summarization, whose generation loop never
+ * queues, is counted as a direct request. */
+void bs_batcher_enter_task(bs_batcher *b, int route, bs_task task, bs_batch_alive_fn alive,
+                           void *alive_ud);
 
 /* Queues one forward pass (bs_model_forward's contract: out->want and the
  * MLM positions are read) and waits for its rows. Called outside

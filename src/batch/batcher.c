@@ -388,6 +388,18 @@ void bs_batcher_leave(void)
     memset(&serving, 0, sizeof serving);
 }
 
+void bs_batcher_enter_task(bs_batcher *b, int route, bs_task task, bs_batch_alive_fn alive,
+                           void *alive_ud)
+{
+    if (task == BS_TASK_SUMMARIZATION) {
+        /* Generation runs its own loop in the caller's thread. */
+        pthread_mutex_lock(&b->mu);
+        b->stats.direct++;
+        pthread_mutex_unlock(&b->mu);
+    }
+    bs_batcher_enter(b, route, alive, alive_ud);
+}
+
 int bs_batcher_run(bs_batcher *b, bs_task task, const json_t *request, bs_batch_alive_fn alive,
                    void *alive_ud, json_t **data_out, bs_err *err)
 {
@@ -399,13 +411,7 @@ int bs_batcher_run_route(bs_batcher *b, int route, bs_task task, const json_t *r
 {
     *data_out = NULL;
     if (!b->opts.run) return bs_err_set(err, BS_EINVAL, "batcher: no run function");
-    if (task == BS_TASK_SUMMARIZATION) {
-        /* Generation runs its own loop in the caller's thread. */
-        pthread_mutex_lock(&b->mu);
-        b->stats.direct++;
-        pthread_mutex_unlock(&b->mu);
-    }
-    bs_batcher_enter(b, route, alive, alive_ud);
+    bs_batcher_enter_task(b, route, task, alive, alive_ud);
     int rc = b->opts.run(b->opts.run_ud, task, request, data_out, err);
     bs_batcher_leave();
     return rc;

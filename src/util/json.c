@@ -34,7 +34,7 @@ int bs_json_fmt_double(double v, char out[32])
     return n;
 }
 
-static int put_string(bs_buf *out, const char *s, size_t len)
+int bs_json_put_string(bs_buf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     bs_buf_putc(out, '"');
@@ -106,7 +106,7 @@ static void write_value(const json_t *j, const char *const *float_keys, int as_f
         {
             if (!first) bs_buf_putc(out, ',');
             first = 0;
-            put_string(out, k, strlen(k));
+            bs_json_put_string(out, k, strlen(k));
             bs_buf_putc(out, ':');
             write_value(v, float_keys, as_float || in_list(float_keys, k), depth + 1, out);
         }
@@ -126,7 +126,7 @@ static void write_value(const json_t *j, const char *const *float_keys, int as_f
         break;
     }
     case JSON_STRING:
-        put_string(out, json_string_value(j), json_string_length(j));
+        bs_json_put_string(out, json_string_value(j), json_string_length(j));
         break;
     case JSON_INTEGER:
         bs_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(j));

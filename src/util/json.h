@@ -15,6 +15,9 @@
 int bs_json_fmt_float(float v, char out[32]);
 /* Same for a double (precision 1..17). */
 int bs_json_fmt_double(double v, char out[32]);
+/* Appends s[0..len) to out as a JSON string (quotes, escapes of '"', '\\'
+ * and control characters; other bytes as they are). Returns 0 or BS_ENOMEM. */
+int bs_json_put_string(bs_buf *out, const char *s, size_t len);
 /* Appends json to out, compact, with reals printed by bs_json_fmt_double,
  * except under members named in float_keys (NULL-terminated; e.g.
  * "embeddings", "features") where reals are float32 values printed by

@@ -1,9 +1,9 @@
 /* POST /tasks/{classification,ner,qa,fill-mask,embeddings,features,
- * summarization}: the body goes to the model's batcher (which merges it with
- * compatible requests or runs it at once) and the pipeline's `data` comes
- * back in the envelope. The pipeline validates every field (400 naming it,
- * 422 for a model without the needed head); this file only resolves the
- * model, logs the execution and answers. */
+ * summarization}: the pipeline validates the body (400 naming a field, 422
+ * for a model without the needed head) and runs it, its forward passes
+ * queued in the model's batcher with those of other requests; the typed
+ * result is rendered once, in the envelope (server/render.c). This file
+ * resolves the model, logs the execution and answers. */
 #include <string.h>
 
 #include "server/handlers/handlers.h"
@@ -22,17 +22,18 @@ static json_t *log_input(const json_t *body)
 }
 
 int bs_tasks_execute(bs_request *req, bs_response *res, int route, bs_task task, const json_t *body,
-                     const char *log_type, json_t **data_out)
+                     const char *log_type, bs_task_result *out)
 {
-    *data_out = NULL;
+    memset(out, 0, sizeof *out);
     const char *model_name = json_string_value(json_object_get(body, "model_name"));
     json_t *input = log_input(body);
     bs_task_model tm;
     bs_err err = {0};
     int rc = bs_tasks_acquire(req, res, model_name ? model_name : "", &tm, &err);
     if (!rc) {
-        rc = bs_batcher_run_route(tm.m->batcher, route, task, body, bs_tasks_client_alive, req,
-                                  data_out, &err);
+        bs_batcher_enter_task(tm.m->batcher, route, task, bs_tasks_client_alive, req);
+        rc = bs_pipeline_run_request(tm.m->ctx, task, body, out, &err);
+        bs_batcher_leave();
         bs_tasks_release(req, &tm);
         if (rc) bs_tasks_reply_err(req, res, &err);
     }
@@ -55,17 +56,19 @@ static void run_task(bs_request *req, bs_response *res, bs_task task)
                        "\"demo/tiny-bert-classification\")");
         return;
     }
-    json_t *data = NULL;
-    if (bs_tasks_execute(req, res, (int)task, task, body, bs_task_name(task), &data)) return;
+    bs_task_result result;
+    if (bs_tasks_execute(req, res, (int)task, task, body, bs_task_name(task), &result)) return;
     json_t *input = log_input(body);
     const char *model = json_string_value(json_object_get(body, "model_name"));
-    if (bs_tasks_reply_stream(req, res, data, 1, 0, bs_task_name(task), model, input)) {
-        json_decref(input);
-        return;
+    bs_render r;
+    bs_render_opts o = {.shape = BS_SHAPE_ENVELOPE};
+    if (bs_render_begin(&r, &result, &o)) {
+        bs_render_free(&r);
+        bs_reply_error(res, 500, "Out of memory", "the answer could not be built");
+        bs_tasks_log(req, bs_task_name(task), model, input, 0, "out of memory", -1);
+    } else {
+        bs_tasks_answer(req, res, &r, bs_task_name(task), model, input);
     }
-    int64_t size = bs_tasks_reply(res, data, 1);
-    bs_tasks_log(req, bs_task_name(task), json_string_value(json_object_get(body, "model_name")),
-                 input, size >= 0, size >= 0 ? NULL : "out of memory", size);
     json_decref(input);
 }
 

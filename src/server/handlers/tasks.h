@@ -9,6 +9,7 @@
 
 #include "batch/batch.h"
 #include "server/http.h"
+#include "server/render.h"
 
 /* A model acquired for one request. */
 typedef struct bs_task_model {
@@ -56,29 +57,27 @@ void bs_tasks_log_error(bs_request *req, const char *task_type, const char *mode
                         const json_t *input, const bs_err *err);
 
 /* Runs a /tasks/<task> body (its model_name names the model) through the
- * model's batcher: 0 and *data_out (caller frees) on success; otherwise res
- * holds the error answer and the failure is logged (as log_type). */
+ * model's pipeline, its forward passes queued in the model's batcher
+ * (counted under route): 0 and *out (bs_task_result_free) on success;
+ * otherwise res holds the error answer and the failure is logged (as
+ * log_type). */
 int bs_tasks_execute(bs_request *req, bs_response *res, int route, bs_task task, const json_t *body,
-                     const char *log_type, json_t **data_out);
+                     const char *log_type, bs_task_result *out);
 
 /* Replies 200 with the envelope {"success": true, "data": data} (data
- * stolen); envelope 0 writes data alone (OpenAI and legacy shapes). Reals
- * under the members named "embeddings", "features", "embedding" are
- * printed as float32, others as float64, shortest round-trip. Returns the
- * body size. */
+ * stolen), for answers that are not a pipeline's (tokenize, custom tasks,
+ * stats); envelope 0 writes data alone. Reals under the members named
+ * "embeddings", "features", "embedding" are printed as float32, others as
+ * float64, shortest round-trip. Returns the body size. */
 int64_t bs_tasks_reply(bs_response *res, json_t *data, int envelope);
 
-/* Streams the answer of data (stolen; a JSON object) when it holds more
- * numbers than the setting stream_answer_numbers (0: never): numbers is how
- * many it carries (0: count those in data; a base64 embedding counts its
- * floats). The bytes are exactly those of bs_tasks_reply(res, data,
- * envelope), sent chunked a member, or an element of an array member, at a
- * time; the execution (task_type, model_name, input borrowed) is logged
- * when the stream ends, with bs_tasks_reply's size. Returns 1 when it took
- * the answer over, 0 when the caller answers as usual (data untouched). */
-int bs_tasks_reply_stream(bs_request *req, bs_response *res, json_t *data, int envelope,
-                          size_t numbers, const char *task_type, const char *model_name,
-                          const json_t *input);
+/* Answers 200 with the begun render r (taken over): sent chunked, a row at
+ * a time, when it carries more numbers than the setting
+ * stream_answer_numbers (0: never), else whole; the bytes are the same.
+ * The execution (task_type, model_name, input borrowed) is logged when the
+ * answer is out, with the size of the task's data (the envelope left out). */
+void bs_tasks_answer(bs_request *req, bs_response *res, bs_render *r, const char *task_type,
+                     const char *model_name, const json_t *input);
 
 /* Maps err to the envelope (bs_reply_err), 503 answers with Retry-After. */
 void bs_tasks_reply_err(bs_request *req, bs_response *res, const bs_err *err);

@@ -1,6 +1,6 @@
-/* What every task endpoint shares: the compact shortest-float answer, the
- * execution log entry, and the check that a waiting client is still there
- * (so that the batcher skips the work of clients that hung up). */
+/* What every task endpoint shares: the compact shortest-float answer of
+ * JSON results that are not a pipeline's, the execution log entry, and the check that a waiting
+ * client is still there (so that the batcher skips the work of clients that hung up). */
 #include <microhttpd.h>
 #include <poll.h>
 #include <stdio.h>

@@ -2,7 +2,8 @@
  * /qa, /ner, /fill-mask, /summarize, /features) with its request and
  * response shapes (no envelope on success), so that its clients keep
  * working, and our GET /stats/serving. Each is translated into a /tasks
- * request and run the same way (same batcher, same execution log).
+ * request and run the same way (same batcher, same execution log); the
+ * typed result is rendered in the route's shape (server/render.c).
  * Shapes: docs/serving.md, docs/compat.md (compat.c wraps them). */
 #include <string.h>
 
@@ -26,29 +27,28 @@ static json_t *legacy_body(bs_request *req, bs_response *res, const bs_field_spe
     return body;
 }
 
-/* Runs treq (stolen) and answers with shape(data) (no envelope). */
+/* Runs treq (stolen) and answers in the shape of o (no envelope). */
 static void run_legacy(bs_request *req, bs_response *res, bs_task task, const char *log_type,
-                       json_t *treq, json_t *(*shape)(json_t *data, const json_t *body),
-                       const json_t *body)
+                       json_t *treq, bs_render_opts o)
 {
-    json_t *data = NULL;
-    if (bs_tasks_execute(req, res, BS_ROUTE_ORIGINAL, task, treq, log_type, &data)) {
+    bs_task_result result;
+    if (bs_tasks_execute(req, res, BS_ROUTE_ORIGINAL, task, treq, log_type, &result)) {
         json_decref(treq);
         return;
     }
-    json_t *out = shape(data, body);
-    json_decref(data);
     json_t *input = json_object_get(treq, "text") ? json_object_get(treq, "text")
                                                   : json_object_get(treq, "context");
     const char *model = json_string_value(json_object_get(treq, "model_name"));
-    /* Long answers (/features of many long texts) go out a row at a time. */
-    if (out && bs_tasks_reply_stream(req, res, out, 0, 0, log_type, model, input)) {
-        json_decref(treq);
-        return;
+    o.model = model;
+    bs_render r;
+    if (bs_render_begin(&r, &result, &o)) {
+        bs_render_free(&r);
+        bs_reply_error(res, 500, "Out of memory", "the answer could not be built");
+        bs_tasks_log(req, log_type, model, input, 0, "out of memory", -1);
+    } else {
+        /* Long answers (/features of many long texts) go out a row at a time. */
+        bs_tasks_answer(req, res, &r, log_type, model, input);
     }
-    int64_t size = out ? bs_tasks_reply(res, out, 0) : -1;
-    if (!out) bs_reply_error(res, 500, "Out of memory", "the answer could not be built");
-    bs_tasks_log(req, log_type, model, input, size >= 0, size >= 0 ? NULL : "out of memory", size);
     json_decref(treq);
 }
 
@@ -75,32 +75,17 @@ static const bs_field_spec embed_fields[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
-static json_t *shape_embed(json_t *data, const json_t *body)
-{
-    return json_pack("{s:O, s:O, s:O}", "embeddings", json_object_get(data, "embeddings"), "model",
-                     json_object_get(body, "model"), "dimensions",
-                     json_object_get(data, "dimensions"));
-}
-
 void bs_handle_legacy_embed(bs_request *req, bs_response *res)
 {
     json_t *body = legacy_body(req, res, embed_fields);
     if (!body || !need_texts(res, body)) return;
     json_t *treq = json_pack("{s:O, s:O, s:s, s:b}", "text", texts_of(body), "model_name",
                              json_object_get(body, "model"), "pooling", "mean", "normalize", 0);
-    run_legacy(req, res, BS_TASK_EMBEDDINGS, "embeddings", treq, shape_embed, body);
+    run_legacy(req, res, BS_TASK_EMBEDDINGS, "embeddings", treq,
+               (bs_render_opts){.shape = BS_SHAPE_ORIG_EMBED});
 }
 
 /* ── /features ── */
-
-static json_t *shape_features(json_t *data, const json_t *body)
-{
-    /* The original's {"text": "..."}: that text's tokens x hidden matrix. */
-    json_t *f = json_object_get(data, "features");
-    if (!json_object_get(body, "texts") && json_is_string(json_object_get(body, "text")))
-        f = json_array_get(f, 0);
-    return json_pack("{s:O}", "features", f);
-}
 
 void bs_handle_legacy_features(bs_request *req, bs_response *res)
 {
@@ -108,7 +93,10 @@ void bs_handle_legacy_features(bs_request *req, bs_response *res)
     if (!body || !need_texts(res, body)) return;
     json_t *treq = json_pack("{s:O, s:O}", "text", texts_of(body), "model_name",
                              json_object_get(body, "model"));
-    run_legacy(req, res, BS_TASK_FEATURES, "features", treq, shape_features, body);
+    /* The original's {"text": "..."}: that text's tokens x hidden matrix. */
+    int single = !json_object_get(body, "texts") && json_is_string(json_object_get(body, "text"));
+    run_legacy(req, res, BS_TASK_FEATURES, "features", treq,
+               (bs_render_opts){.shape = BS_SHAPE_ORIG_FEATURES, .single = single});
 }
 
 /* ── /classify: the top label of each text ── */
@@ -121,16 +109,6 @@ static const bs_field_spec classify_fields[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
-static json_t *shape_classify(json_t *data, const json_t *body)
-{
-    json_t *rows = json_object_get(data, "results"), *out = json_array();
-    int top1 = !json_is_integer(json_object_get(body, "top_k"));
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row) json_array_append(out, top1 ? json_array_get(row, 0) : row);
-    return json_pack("{s:o}", "results", out);
-}
-
 void bs_handle_legacy_classify(bs_request *req, bs_response *res)
 {
     json_t *body = legacy_body(req, res, classify_fields);
@@ -139,7 +117,8 @@ void bs_handle_legacy_classify(bs_request *req, bs_response *res)
     json_t *treq = json_pack("{s:O, s:O}", "text", texts_of(body), "model_name",
                              json_object_get(body, "model"));
     json_object_set_new(treq, "top_k", json_is_integer(top) ? json_incref(top) : json_integer(1));
-    run_legacy(req, res, BS_TASK_CLASSIFICATION, "classification", treq, shape_classify, body);
+    run_legacy(req, res, BS_TASK_CLASSIFICATION, "classification", treq,
+               (bs_render_opts){.shape = BS_SHAPE_ORIG_CLASSIFY, .single = !json_is_integer(top)});
 }
 
 /* ── /qa: the best answer ── */
@@ -151,15 +130,6 @@ static const bs_field_spec qa_fields[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
-static json_t *shape_qa(json_t *data, const json_t *body)
-{
-    (void)body;
-    json_t *best = json_array_get(json_object_get(data, "results"), 0);
-    return best ? json_deep_copy(best)
-                : json_pack("{s:s, s:f, s:i, s:i}", "answer", "", "score", 0.0, "start", 0, "end",
-                            0);
-}
-
 void bs_handle_legacy_qa(bs_request *req, bs_response *res)
 {
     json_t *body = legacy_body(req, res, qa_fields);
@@ -167,7 +137,7 @@ void bs_handle_legacy_qa(bs_request *req, bs_response *res)
     json_t *treq =
         json_pack("{s:O, s:O, s:O}", "question", json_object_get(body, "question"), "context",
                   json_object_get(body, "context"), "model_name", json_object_get(body, "model"));
-    run_legacy(req, res, BS_TASK_QA, "qa", treq, shape_qa, body);
+    run_legacy(req, res, BS_TASK_QA, "qa", treq, (bs_render_opts){.shape = BS_SHAPE_ORIG_QA});
 }
 
 /* ── /ner: entities of one text, simple aggregation ── */
@@ -178,19 +148,13 @@ static const bs_field_spec ner_fields[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
-static json_t *shape_ner(json_t *data, const json_t *body)
-{
-    (void)body;
-    return json_pack("{s:O}", "entities", json_array_get(json_object_get(data, "results"), 0));
-}
-
 void bs_handle_legacy_ner(bs_request *req, bs_response *res)
 {
     json_t *body = legacy_body(req, res, ner_fields);
     if (!body) return;
     json_t *treq = json_pack("{s:O, s:O, s:s}", "text", json_object_get(body, "text"), "model_name",
                              json_object_get(body, "model"), "aggregation_strategy", "simple");
-    run_legacy(req, res, BS_TASK_NER, "ner", treq, shape_ner, body);
+    run_legacy(req, res, BS_TASK_NER, "ner", treq, (bs_render_opts){.shape = BS_SHAPE_ORIG_NER});
 }
 
 /* ── /fill-mask: predictions for one text ── */
@@ -202,12 +166,6 @@ static const bs_field_spec fm_fields[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
-static json_t *shape_fm(json_t *data, const json_t *body)
-{
-    (void)body;
-    return json_pack("{s:O}", "results", json_array_get(json_object_get(data, "results"), 0));
-}
-
 void bs_handle_legacy_fill_mask(bs_request *req, bs_response *res)
 {
     json_t *body = legacy_body(req, res, fm_fields);
@@ -216,7 +174,8 @@ void bs_handle_legacy_fill_mask(bs_request *req, bs_response *res)
                              json_object_get(body, "model"));
     json_t *top = json_object_get(body, "top_k");
     if (json_is_integer(top)) json_object_set(treq, "top_k", top);
-    run_legacy(req, res, BS_TASK_FILL_MASK, "fill-mask", treq, shape_fm, body);
+    run_legacy(req, res, BS_TASK_FILL_MASK, "fill-mask", treq,
+               (bs_render_opts){.shape = BS_SHAPE_ORIG_FILL_MASK});
 }
 
 /* ── /summarize ── */
@@ -229,13 +188,6 @@ static const bs_field_spec sum_fields[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
-static json_t *shape_summary(json_t *data, const json_t *body)
-{
-    (void)body;
-    json_t *first = json_array_get(json_object_get(data, "results"), 0);
-    return json_pack("{s:O}", "summary", json_object_get(first, "summary_text"));
-}
-
 void bs_handle_legacy_summarize(bs_request *req, bs_response *res)
 {
     json_t *body = legacy_body(req, res, sum_fields);
@@ -247,7 +199,8 @@ void bs_handle_legacy_summarize(bs_request *req, bs_response *res)
         json_object_set(treq, "max_length", v);
     if (json_is_integer(v = json_object_get(body, "min_length")))
         json_object_set(treq, "min_length", v);
-    run_legacy(req, res, BS_TASK_SUMMARIZATION, "summarization", treq, shape_summary, body);
+    run_legacy(req, res, BS_TASK_SUMMARIZATION, "summarization", treq,
+               (bs_render_opts){.shape = BS_SHAPE_ORIG_SUMMARY});
 }
 
 /* ── GET /stats/serving: batching and serving counters ── */

@@ -3,8 +3,7 @@
  * "param", "code"}}), so that OpenAI client libraries work unchanged. The
  * embeddings come from the pipeline as C values (bs_pipeline_embed, its
  * forward pass batched with the model's other requests) and are rendered
- * here once. */
-#include <math.h>
+ * once, in OpenAI's shape (server/render.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,65 +32,6 @@ static void reshape_error(bs_response *res, const bs_err *err)
     const char *code = status == 404 ? "model_not_found" : status == 503 ? "model_loading" : NULL;
     openai_error(res, status, type, status == 404 ? "model" : NULL, code,
                  err->msg[0] ? err->msg : "request failed");
-}
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* base64 of the vector as little-endian float32 (OpenAI's encoding). */
-static json_t *base64_floats(const float *vec, size_t n)
-{
-    size_t nb = n * 4;
-    unsigned char *raw = malloc(nb ? nb : 1);
-    char *out = malloc(4 * ((nb + 2) / 3) + 1);
-    json_t *s = NULL;
-    if (raw && out) {
-        for (size_t i = 0; i < n; i++) {
-            float f = vec[i];
-            uint32_t u;
-            memcpy(&u, &f, 4);
-            for (int b = 0; b < 4; b++) raw[i * 4 + (size_t)b] = (unsigned char)(u >> (8 * b));
-        }
-        size_t o = 0;
-        for (size_t i = 0; i < nb; i += 3) {
-            uint32_t v = (uint32_t)raw[i] << 16;
-            if (i + 1 < nb) v |= (uint32_t)raw[i + 1] << 8;
-            if (i + 2 < nb) v |= raw[i + 2];
-            out[o++] = b64[(v >> 18) & 63];
-            out[o++] = b64[(v >> 12) & 63];
-            out[o++] = i + 1 < nb ? b64[(v >> 6) & 63] : '=';
-            out[o++] = i + 2 < nb ? b64[v & 63] : '=';
-        }
-        out[o] = 0;
-        s = json_string(out);
-    }
-    free(raw);
-    free(out);
-    return s;
-}
-
-/* The first dims of the n values of vec, in place; renormalised when the
- * full vector was unit length (a shortened Matryoshka embedding stays a
- * unit vector, as OpenAI's). */
-static void shorten(float *vec, size_t n, size_t dims)
-{
-    double full = 0, part = 0;
-    for (size_t i = 0; i < n; i++) {
-        full += (double)vec[i] * vec[i];
-        if (i < dims) part += (double)vec[i] * vec[i];
-    }
-    double scale = fabs(sqrt(full) - 1.0) < 1e-3 && part > 0 ? 1.0 / sqrt(part) : 1.0;
-    for (size_t i = 0; i < dims && i < n; i++) vec[i] = (float)(vec[i] * scale);
-}
-
-static json_t *floats_json(const float *vec, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, json_real(vec[i]))) {
-            json_decref(a);
-            return NULL;
-        }
-    return a;
 }
 
 void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
@@ -199,24 +139,20 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
         bs_embeddings_result_free(&emb);
         return;
     }
-    json_t *list = json_array();
-    size_t width = dims > 0 ? (size_t)dims : emb.dim;
-    size_t numbers = emb.n * width; /* the floats sent, also when base64 carries them */
-    for (i = 0; i < emb.n; i++) {
-        float *vec = emb.vectors + i * emb.dim;
-        if (dims > 0) shorten(vec, emb.dim, width);
-        json_t *e = b64out ? base64_floats(vec, width) : floats_json(vec, width);
-        json_array_append_new(list, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
-                                              (json_int_t)i, "embedding", e));
+    bs_task_result result = {.task = BS_TASK_EMBEDDINGS, .u.embeddings = emb};
+    bs_render_opts o = {.shape = BS_SHAPE_OPENAI_EMBEDDINGS,
+                        .model = model_name,
+                        .base64 = b64out,
+                        .dims = dims > 0 ? (size_t)dims : 0};
+    bs_render r;
+    if (bs_render_begin(&r, &result, &o)) {
+        bs_render_free(&r);
+        openai_error(res, 500, "server_error", NULL, NULL, "out of memory");
+        bs_tasks_log(req, "embeddings", model_name, input, 0, "out of memory", -1);
+        return;
     }
-    json_t *out = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", list,
-                            "model", model_name, "usage", "prompt_tokens", (json_int_t)emb.tokens,
-                            "total_tokens", (json_int_t)emb.tokens);
-    bs_embeddings_result_free(&emb);
     /* Many long vectors go out one embedding at a time. */
-    if (bs_tasks_reply_stream(req, res, out, 0, numbers, "embeddings", model_name, input)) return;
-    int64_t size = bs_tasks_reply(res, out, 0);
-    bs_tasks_log(req, "embeddings", model_name, input, size >= 0, NULL, size);
+    bs_tasks_answer(req, res, &r, "embeddings", model_name, input);
 }
 
 void bs_handle_v1_models(bs_request *req, bs_response *res)

@@ -15,8 +15,8 @@ static const bs_field_spec rerank_fields[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
-/* The typed hits as the answer's {"results": [{index, score[, text]}]}. */
-static int rerank(const bs_pipeline_ctx *ctx, const json_t *body, json_t **out, bs_err *err)
+/* Scores the pairs of body into r (the hits, best first, cut to top_k). */
+static int rerank(const bs_pipeline_ctx *ctx, const json_t *body, bs_render *r, bs_err *err)
 {
     json_t *texts = json_object_get(body, "texts");
     size_t n = json_array_size(texts);
@@ -34,15 +34,10 @@ static int rerank(const bs_pipeline_ctx *ctx, const json_t *body, json_t **out, 
     json_t *top = json_object_get(body, "top_k");
     size_t top_k = json_is_integer(top) ? (size_t)json_integer_value(top) : n;
     int with_text = json_is_true(json_object_get(body, "return_text"));
-    json_t *list = json_array();
-    for (size_t i = 0; i < n && i < top_k; i++) {
-        json_t *o =
-            json_pack("{s:I, s:f}", "index", (json_int_t)hits[i].index, "score", hits[i].score);
-        if (with_text) json_object_set_new(o, "text", json_string(t[hits[i].index]));
-        json_array_append_new(list, o);
+    if (bs_render_begin_rerank(r, hits, top_k < n ? top_k : n, with_text ? t : NULL)) {
+        bs_render_free(r);
+        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
     }
-    *out = json_pack("{s:o}", "results", list);
-    if (!*out) rc = bs_err_set(err, BS_ENOMEM, "out of memory");
 done:
     free(t);
     free(hits);
@@ -68,17 +63,16 @@ void bs_handle_task_rerank(bs_request *req, bs_response *res)
         json_decref(input);
         return;
     }
-    json_t *data = NULL;
+    bs_render r;
     bs_batcher_enter(tm.m->batcher, BS_ROUTE_RERANK, bs_tasks_client_alive, req);
-    int rc = rerank(tm.m->ctx, body, &data, &err);
+    int rc = rerank(tm.m->ctx, body, &r, &err);
     bs_batcher_leave();
     bs_tasks_release(req, &tm);
     if (rc) {
         bs_tasks_reply_err(req, res, &err);
         bs_tasks_log_error(req, "rerank", model_name, input, &err);
     } else {
-        int64_t size = bs_tasks_reply(res, data, 1);
-        bs_tasks_log(req, "rerank", model_name, input, size >= 0, NULL, size);
+        bs_tasks_answer(req, res, &r, "rerank", model_name, input);
     }
     json_decref(input);
 }
