@@ -87,6 +87,9 @@ typedef struct bs_response {
      * exchange begins, before any byte is written, so that no answer is
      * parsed again to be re-shaped. */
     int openai_errors;
+    /* Error answers take FastAPI's {"detail": message} (the original
+     * product's task routes): set by the handler before it answers. */
+    int detail_errors;
 } bs_response;
 
 /* A request header (case-insensitive name), or NULL. */

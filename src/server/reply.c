@@ -100,6 +100,11 @@ void bs_reply_error(bs_response *res, int status, const char *error, const char 
         json_decref(d);
         return;
     }
+    if (res->detail_errors) {
+        json_decref(e);
+        set_body(res, status, json_pack("{s:o}", "detail", d));
+        return;
+    }
     json_t *env = json_object();
     json_object_set_new(env, "success", json_false());
     json_object_set_new(env, "error", e);

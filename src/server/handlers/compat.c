@@ -137,11 +137,13 @@ void bs_compat_count_embeddings(size_t n)
     atomic_fetch_add(&embeddings_generated, n);
 }
 
+/* The original's task routes answer errors as FastAPI's {"detail"},
+ * written so from the start (res->detail_errors). */
 #define DETAIL_ONLY(name, inner)                                                                   \
     void name(bs_request *req, bs_response *res)                                                   \
     {                                                                                              \
+        res->detail_errors = 1;                                                                    \
         inner(req, res);                                                                           \
-        bs_compat_detail_only(res);                                                                \
     }
 
 DETAIL_ONLY(bs_handle_compat_classify, bs_handle_legacy_classify)
@@ -152,21 +154,21 @@ DETAIL_ONLY(bs_handle_compat_features, bs_handle_legacy_features)
 
 void bs_handle_compat_embed(bs_request *req, bs_response *res)
 {
+    res->detail_errors = 1;
     bs_handle_legacy_embed(req, res);
     if (res->status == 200) {
         json_t *t = json_object_get(req->json, "texts");
         if (!t) t = json_object_get(req->json, "text");
         bs_compat_count_embeddings(json_is_array(t) ? json_array_size(t) : 1);
     }
-    bs_compat_detail_only(res);
 }
 
 /* The original answered 400 to a text without a mask (ours: 422). */
 void bs_handle_compat_fill_mask(bs_request *req, bs_response *res)
 {
+    res->detail_errors = 1;
     bs_handle_legacy_fill_mask(req, res);
     if (res->status == 422) res->status = 400;
-    bs_compat_detail_only(res);
 }
 
 /* ── GET /stats: public, counts only ── */
