@@ -392,17 +392,19 @@ static int op_generate(bs_custom_bridge *b, bs_task_model *tm, const json_t *cal
     json_object_set(body, "text", json_object_get(dec, "texts"));
     json_object_set_new(body, "model_name", json_string(tm->name));
     json_decref(dec);
-    json_t *data = NULL;
-    rc = bs_batcher_run(tm->m->batcher, BS_TASK_SUMMARIZATION, body, bs_tasks_client_alive, b->req,
-                        &data, err);
+    bs_task_result sum;
+    bs_batcher_enter_task(tm->m->batcher, BS_TASK_SUMMARIZATION, BS_TASK_SUMMARIZATION,
+                          bs_tasks_client_alive, b->req);
+    rc = bs_pipeline_run_request(ctx, BS_TASK_SUMMARIZATION, body, &sum, err);
+    bs_batcher_leave();
     json_decref(body);
     if (rc) return rc;
     json_t *texts = json_array();
+    for (size_t k = 0; k < sum.u.summarization.n; k++)
+        json_array_append_new(texts, json_string(sum.u.summarization.texts[k]));
+    bs_task_result_free(&sum);
     size_t i;
     json_t *r;
-    json_array_foreach(json_object_get(data, "results"), i, r)
-        json_array_append(texts, json_object_get(r, "summary_text"));
-    json_decref(data);
     json_t *tcall = json_pack("{s:o,s:b}", "text", texts, "add_special_tokens", 1);
     json_t *enc = NULL;
     rc = op_tokenize(ctx, tcall, &enc, err);
