@@ -90,6 +90,11 @@ typedef struct bs_response {
     /* Error answers take FastAPI's {"detail": message} (the original
      * product's task routes): set by the handler before it answers. */
     int detail_errors;
+    /* The detail of the envelope error in body (envelope_error set by
+     * bs_reply_error, cleared by any other answer), so that it can be
+     * re-shaped without reading the body again. */
+    int envelope_error;
+    char error_detail[1024];
 } bs_response;
 
 /* A request header (case-insensitive name), or NULL. */
@@ -157,6 +162,10 @@ void bs_reply_err(bs_request *req, bs_response *res, const bs_err *err);
  * "invalid_api_key", 403 "insufficient_permissions", 404 "unknown_url",
  * 429 type "requests" code "rate_limit_exceeded", other codes null. */
 void bs_reply_openai_shape(bs_response *res);
+/* An envelope error answer (status >= 400, written by bs_reply_error)
+ * rewritten as FastAPI's {"detail": detail}, status and headers kept; any
+ * other answer is left as it is. */
+void bs_reply_detail_only(bs_response *res);
 /* The success envelope around a `data` written apart (by rows, or
  * streamed): open appends {"success":true,"data": and close its final },
  * so that only this file spells the envelope; bs_reply_envelope_bytes is

@@ -11,6 +11,7 @@
 
 static void set_body(bs_response *res, int status, json_t *body)
 {
+    res->envelope_error = 0;
     res->status = status;
     res->content_type = "application/json";
     res->body.len = 0;
@@ -110,7 +111,16 @@ void bs_reply_error(bs_response *res, int status, const char *error, const char 
     json_object_set_new(env, "error", e);
     json_object_set_new(env, "detail", d);
     json_object_set_new(env, "status_code", json_integer(status));
+    snprintf(res->error_detail, sizeof res->error_detail, "%s", json_string_value(d));
     set_body(res, status, env);
+    res->envelope_error = 1;
+}
+
+void bs_reply_detail_only(bs_response *res)
+{
+    if (res->status < 400 || !res->envelope_error) return;
+    json_t *d = json_string(res->error_detail);
+    set_body(res, res->status, json_pack("{s:o}", "detail", d ? d : json_string("")));
 }
 
 void bs_response_header(bs_response *res, const char *name, const char *fmt, ...)

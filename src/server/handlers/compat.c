@@ -77,16 +77,7 @@ json_t *bs_compat_answer(const bs_response *res)
 
 void bs_compat_detail_only(bs_response *res)
 {
-    if (res->status < 400) return;
-    json_t *env = bs_compat_answer(res);
-    if (!json_is_false(json_object_get(env, "success"))) {
-        json_decref(env);
-        return;
-    }
-    json_t *d = json_object_get(env, "detail");
-    if (!json_is_string(d)) d = json_object_get(env, "error");
-    if (json_is_string(d)) bs_reply_json(res, res->status, json_pack("{s:O}", "detail", d));
-    json_decref(env);
+    bs_reply_detail_only(res);
 }
 
 void bs_compat_message(bs_response *res, int status, const char *fmt, ...)
@@ -98,21 +89,6 @@ void bs_compat_message(bs_response *res, int status, const char *fmt, ...)
     va_end(ap);
     json_t *s = json_string(msg);
     bs_reply_json(res, status, json_pack("{s:o}", "message", s ? s : json_string("")));
-}
-
-/* The data of our envelope in res (a new reference), or NULL after turning
- * an error into FastAPI's {"detail"}. */
-static json_t *data_of(bs_response *res)
-{
-    if (res->status >= 400) {
-        bs_compat_detail_only(res);
-        return NULL;
-    }
-    json_t *env = bs_compat_answer(res);
-    json_t *d = json_incref(json_object_get(env, "data"));
-    json_decref(env);
-    if (!d) bs_reply_json(res, 500, json_pack("{s:s}", "detail", "the answer could not be read"));
-    return d;
 }
 
 /* ── the task routes: default model, FastAPI errors ── */
@@ -391,8 +367,8 @@ void bs_handle_compat_settings_post(bs_request *req, bs_response *res)
 
 void bs_handle_compat_keys_list(bs_request *req, bs_response *res)
 {
-    bs_handle_keys_list(req, res);
-    json_t *data = data_of(res);
+    res->detail_errors = 1;
+    json_t *data = bs_keys_list_data(req, res);
     if (!data) return;
     json_t *out = json_array();
     size_t i;
@@ -421,8 +397,8 @@ void bs_handle_compat_keys_create(bs_request *req, bs_response *res)
     req->json = json_pack("{s:s, s:s, s:o}", "name", "original-client", "description",
                           "made by the original product's POST /api-keys", "permissions",
                           bs_perms_to_json(perms));
-    bs_handle_keys_create(req, res);
-    json_t *data = data_of(res);
+    res->detail_errors = 1;
+    json_t *data = bs_keys_create_doc(req, res);
     if (!data) return;
     bs_reply_json(res, 200,
                   json_pack("{s:O, s:O}", "id", json_object_get(data, "_id"), "key",
@@ -462,12 +438,11 @@ void bs_handle_v1_model(bs_request *req, bs_response *res)
     const char *org = bs_request_param(req, "org"), *name = bs_request_param(req, "name");
     char id[600];
     snprintf(id, sizeof id, "%s%s%s", org ? org : "", org ? "/" : "", name ? name : "");
-    bs_handle_v1_models(req, res);
-    if (res->status != 200) return;
-    json_t *list = bs_compat_answer(res), *found = NULL;
+    json_t *list = bs_v1_models_list(req, res), *found = NULL;
+    if (!list) return;
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(list, "data"), i, m)
+    json_array_foreach(list, i, m)
     {
         if (!strcmp(json_string_value(json_object_get(m, "id")), id)) found = json_incref(m);
     }

@@ -21,6 +21,11 @@ extern const bs_field_spec bs_body_key_create[];
 extern const bs_field_spec bs_body_key_update[];
 void bs_handle_keys_create(bs_request *req, bs_response *res);
 void bs_handle_keys_list(bs_request *req, bs_response *res);
+/* What POST /keys and GET /keys answer as data (the new key's document with
+ * its api_key; {"api_keys", "limit", "offset"}), for the original's routes
+ * to reshape: NULL when res holds the error. */
+json_t *bs_keys_create_doc(bs_request *req, bs_response *res);
+json_t *bs_keys_list_data(bs_request *req, bs_response *res);
 void bs_handle_keys_get(bs_request *req, bs_response *res);
 void bs_handle_keys_update(bs_request *req, bs_response *res);
 void bs_handle_keys_revoke(bs_request *req, bs_response *res);
@@ -115,6 +120,9 @@ void bs_handle_task_rerank(bs_request *req, bs_response *res);
 void bs_handle_tokenize(bs_request *req, bs_response *res);
 void bs_handle_v1_embeddings(bs_request *req, bs_response *res);
 void bs_handle_v1_models(bs_request *req, bs_response *res);
+/* OpenAI's model objects of GET /v1/models ([{id, object, created,
+ * owned_by}]); NULL when res holds the error. */
+json_t *bs_v1_models_list(bs_request *req, bs_response *res);
 void bs_handle_legacy_embed(bs_request *req, bs_response *res);
 void bs_handle_legacy_classify(bs_request *req, bs_response *res);
 void bs_handle_legacy_qa(bs_request *req, bs_response *res);

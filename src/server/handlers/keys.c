@@ -106,7 +106,7 @@ const bs_field_spec bs_body_key_update[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
-void bs_handle_keys_create(bs_request *req, bs_response *res)
+json_t *bs_keys_create_doc(bs_request *req, bs_response *res)
 {
     struct bs_server *srv = req->server;
     json_t *fields = json_deep_copy(req->json);
@@ -121,41 +121,53 @@ void bs_handle_keys_create(bs_request *req, bs_response *res)
     bs_err err = {0};
     if (bs_keys_check_change(req, res, NULL, NULL, fields)) {
         json_decref(fields);
-        return;
+        return NULL;
     }
     int rc = bs_store_keys_create(srv->store, fields, &secret, &doc, &err);
     json_decref(fields);
     if (rc) {
         bs_reply_err(req, res, &err);
-        return;
+        return NULL;
     }
     json_object_set_new(doc, "api_key", json_string(secret));
     free(secret);
-    bs_reply_ok(res, 201, doc, "Store this key now: it is not shown again");
+    return doc;
 }
 
-void bs_handle_keys_list(bs_request *req, bs_response *res)
+void bs_handle_keys_create(bs_request *req, bs_response *res)
+{
+    json_t *doc = bs_keys_create_doc(req, res);
+    if (doc) bs_reply_ok(res, 201, doc, "Store this key now: it is not shown again");
+}
+
+json_t *bs_keys_list_data(bs_request *req, bs_response *res)
 {
     int64_t limit, offset;
     if (bs_request_query_int(req, res, "limit", 100, 1, 1000, &limit) ||
         bs_request_query_int(req, res, "offset", 0, 0, INT32_MAX, &offset))
-        return;
+        return NULL;
     json_t *list = NULL;
     bs_err err = {0};
     /* Usage counters are batched in memory: write them first so that the
      * answer is up to date. */
     if (bs_usage_flush(req->server->usage, req->server->store, &err)) {
         bs_reply_err(req, res, &err);
-        return;
+        return NULL;
     }
     if (bs_store_keys_list(req->server->store, limit, offset, &list, &err)) {
         bs_reply_err(req, res, &err);
-        return;
+        return NULL;
     }
-    bs_reply_ok(res, 200,
-                json_pack("{s:o, s:I, s:I}", "api_keys", list, "limit", (json_int_t)limit, "offset",
-                          (json_int_t)offset),
-                NULL);
+    json_t *data = json_pack("{s:o, s:I, s:I}", "api_keys", list, "limit", (json_int_t)limit,
+                             "offset", (json_int_t)offset);
+    if (!data) bs_reply_error(res, 500, "Out of memory", "the key list could not be built");
+    return data;
+}
+
+void bs_handle_keys_list(bs_request *req, bs_response *res)
+{
+    json_t *data = bs_keys_list_data(req, res);
+    if (data) bs_reply_ok(res, 200, data, NULL);
 }
 
 void bs_handle_keys_get(bs_request *req, bs_response *res)

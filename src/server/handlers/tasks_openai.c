@@ -155,10 +155,10 @@ void bs_handle_v1_embeddings(bs_request *req, bs_response *res)
     bs_tasks_answer(req, res, &r, "embeddings", model_name, input);
 }
 
-void bs_handle_v1_models(bs_request *req, bs_response *res)
+json_t *bs_v1_models_list(bs_request *req, bs_response *res)
 {
     json_t *models = bs_tasks_model_list(req, res);
-    if (!models) return;
+    if (!models) return NULL;
     json_t *data = json_array(), *seen = json_object();
     size_t i;
     json_t *d;
@@ -176,5 +176,11 @@ void bs_handle_v1_models(bs_request *req, bs_response *res)
     }
     json_decref(seen);
     json_decref(models);
-    bs_reply_json(res, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    return data;
+}
+
+void bs_handle_v1_models(bs_request *req, bs_response *res)
+{
+    json_t *data = bs_v1_models_list(req, res);
+    if (data) bs_reply_json(res, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
