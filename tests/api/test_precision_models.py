@@ -280,3 +280,33 @@ def test_two_models_at_different_precisions_answer_together(srv, ref):
         assert got.keys() == want.keys()
         assert max(got, key=got.get) == max(want, key=want.get)
         assert max(abs(got[k] - want[k]) for k in want) < 0.01
+
+
+def test_int8_classification_keeps_the_labels(srv, ref):
+    load(srv, CLS, "int8")
+    assert listed(srv, CLS)["precision"] == "int8"
+    for text, want in zip(CLS_TEXTS, ref["cls"]):
+        got = classify(srv, text)
+        assert got.keys() == want.keys()
+        assert max(got, key=got.get) == max(want, key=want.get)
+        assert max(abs(got[k] - want[k]) for k in want) < 0.05
+        assert got != want  # the quantized path did run
+
+
+def bench(*args):
+    return subprocess.run([BIN, "bench", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_bench_precision_flag():
+    model = os.path.join(FIXTURES, "models", "tiny-bert-embeddings")
+    runs = {}
+    for prec in ("f32", "int8"):
+        p = bench("--model", model, "--seq", "8", "--iters", "1", "--warmup", "0", "--precision", prec)
+        assert p.returncode == 0, p.stderr
+        runs[prec] = json.loads(p.stdout)
+        assert runs[prec]["precision"] == prec
+    assert runs["f32"]["checksum"] != runs["int8"]["checksum"]
+    p = bench("--model", model, "--precision", "fp8")
+    assert p.returncode == 2 and "--precision fp8 is not f32, fp16, bf16 or int8" in p.stderr
+    p = bench("--help")
+    assert "--precision P" in p.stdout + p.stderr
