@@ -154,7 +154,7 @@ json_t *bs_tasks_model_list(bs_request *req, bs_response *res)
         json_t *o = json_deep_copy(d);
         bs_model_state st = bs_registry_state(s->reg, name, NULL);
         json_object_set_new(o, "state", json_string(bs_model_state_name(st)));
-        /* Loaded: the precision it runs in; loading: the one asked, if any. */
+        /* Loaded: the precision it runs in; loading: the one asked, else the default. */
         int prec = bs_registry_option(s->reg, name, NULL);
         if (prec < 0 && st == BS_MODEL_LOADING) prec = bs_serving_default_precision(req->server);
         if (prec >= 0 && (st == BS_MODEL_LOADED || st == BS_MODEL_LOADING))
