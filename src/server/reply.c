@@ -44,11 +44,21 @@ void bs_reply_json(bs_response *res, int status, json_t *body)
 
 void bs_reply_ok(bs_response *res, int status, json_t *data, const char *message)
 {
-    json_t *env = json_object();
-    json_object_set_new(env, "success", json_true());
-    json_object_set_new(env, "data", data ? data : json_null());
-    if (message) json_object_set_new(env, "message", json_string(message));
-    set_body(res, status, env);
+    res->envelope_error = 0;
+    res->status = status;
+    res->content_type = "application/json";
+    res->body.len = 0;
+    bs_reply_envelope_open(&res->body);
+    if (data)
+        bs_json_write(data, NULL, &res->body);
+    else
+        bs_buf_puts(&res->body, "null");
+    if (message) {
+        bs_buf_puts(&res->body, ",\"message\":");
+        bs_json_put_string(&res->body, message, strlen(message));
+    }
+    bs_reply_envelope_close(&res->body);
+    json_decref(data);
 }
 
 /* OpenAI's {"error": {"message", "type", "param", "code"}} for an error of
