@@ -99,10 +99,82 @@ static void test_fixture_cases_render_as_the_adaptor(void **state)
     n = 0;
 }
 
+/* Renders r (begun) whole into a NUL-terminated string (caller frees). */
+static char *whole(bs_render *r)
+{
+    bs_buf b;
+    bs_buf_init(&b);
+    while (bs_render_next(r, &b)) {
+    }
+    bs_buf_putc(&b, 0);
+    assert_false(b.oom);
+    bs_render_free(r);
+    return bs_buf_steal(&b, NULL);
+}
+
+static void expect(bs_task_result *res, bs_render_opts o, const char *want)
+{
+    bs_render r;
+    assert_int_equal(bs_render_begin(&r, res, &o), 0);
+    char *got = whole(&r);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+/* The original product's shapes and OpenAI's, from hand-made results:
+ * what each route keeps of the task's answer. */
+static void test_other_shapes(void **state)
+{
+    (void)state;
+    /* /qa without any answer: the original's empty answer */
+    bs_task_result qa = {.task = BS_TASK_QA};
+    expect(&qa, (bs_render_opts){.shape = BS_SHAPE_ORIG_QA},
+           "{\"answer\":\"\",\"score\":0,\"start\":0,\"end\":0}");
+
+    /* /classify: the top label of each text; a text without labels is left out */
+    bs_task_result cls = {.task = BS_TASK_CLASSIFICATION};
+    bs_classification_result *c = &cls.u.classification;
+    c->n = 3;
+    c->offsets = malloc(4 * sizeof *c->offsets);
+    c->labels = calloc(3, sizeof *c->labels);
+    size_t offs[] = {0, 2, 2, 3};
+    memcpy(c->offsets, offs, sizeof offs);
+    c->labels[0] = (bs_label_score){strdup("POS\"1"), 0.75};
+    c->labels[1] = (bs_label_score){strdup("NEG"), 0.25};
+    c->labels[2] = (bs_label_score){strdup("NEG"), 0.5};
+    expect(&cls, (bs_render_opts){.shape = BS_SHAPE_ORIG_CLASSIFY, .single = 1},
+           "{\"results\":[{\"label\":\"POS\\\"1\",\"score\":0.75},"
+           "{\"label\":\"NEG\",\"score\":0.5}]}");
+
+    /* /v1/embeddings: float32 as computed, cut to dimensions and made unit
+     * length again, or base64 of the little-endian floats */
+    for (int b64 = 0; b64 < 2; b64++) {
+        bs_task_result emb = {.task = BS_TASK_EMBEDDINGS};
+        bs_embeddings_result *e = &emb.u.embeddings;
+        e->n = 1;
+        e->dim = 3;
+        e->tokens = 4;
+        e->vectors = malloc(3 * sizeof *e->vectors);
+        e->vectors[0] = 0.6f;
+        e->vectors[1] = 0.0f;
+        e->vectors[2] = 0.8f;
+        expect(&emb,
+               (bs_render_opts){
+                   .shape = BS_SHAPE_OPENAI_EMBEDDINGS, .model = "m", .base64 = b64, .dims = 1},
+               b64 ? "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,"
+                     "\"embedding\":\"AACAPw==\"}],\"model\":\"m\",\"usage\":{\"prompt_tokens\":4,"
+                     "\"total_tokens\":4}}"
+                   : "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,"
+                     "\"embedding\":[1]}],\"model\":\"m\",\"usage\":{\"prompt_tokens\":4,"
+                     "\"total_tokens\":4}}");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_cases_render_as_the_adaptor),
+        cmocka_unit_test(test_other_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,12 +69,6 @@ int bs_compat_is_anonymous(bs_request *req)
 
 /* ── shared helpers ── */
 
-json_t *bs_compat_answer(const bs_response *res)
-{
-    if (res->stream || !res->body.len) return NULL;
-    return json_loadb(res->body.data, res->body.len, 0, NULL);
-}
-
 void bs_compat_detail_only(bs_response *res)
 {
     bs_reply_detail_only(res);

@@ -23,11 +23,10 @@ int bs_compat_is_original_get(bs_request *req);
 int bs_compat_is_anonymous(bs_request *req);
 
 /* Rewrites an error answer of res (our envelope) into FastAPI's
- * {"detail": "..."} (our detail, else our error), keeping the status and
- * headers; any other answer is left as it is. */
+ * {"detail": "..."} (the detail bs_reply_error wrote, not read back from
+ * the body), keeping the status and headers; any other answer is left as
+ * it is. Handlers that know beforehand set res->detail_errors instead. */
 void bs_compat_detail_only(bs_response *res);
-/* The JSON of res's answer (NULL when streamed or not JSON); caller frees. */
-json_t *bs_compat_answer(const bs_response *res);
 /* Replies status with {"message": msg} (the original's MessageResponse). */
 void bs_compat_message(bs_response *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -1,7 +1,8 @@
 /* The original product's model cache routes (docs/compat.md): its bodies
  * ({"model_id"}, ?author=&model=) and its bare answers (lists and objects
  * keyed by model id, {"message"}, FastAPI's {"detail"}). Each runs our own
- * handler (same checks, same background jobs) and reshapes its answer. */
+ * code (same checks, same background jobs) and reshapes its data, never
+ * our rendered answer. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,26 +14,11 @@
 #include "server/handlers/compat.h"
 #include "server/handlers/handlers.h"
 
-/* The "models" of our listing answer in res, or NULL after a {"detail"}. */
-static json_t *our_models(bs_request *req, bs_response *res,
-                          void (*handler)(bs_request *, bs_response *))
-{
-    handler(req, res);
-    if (res->status >= 400) {
-        bs_compat_detail_only(res);
-        return NULL;
-    }
-    json_t *env = bs_compat_answer(res);
-    json_t *models = json_incref(json_object_get(json_object_get(env, "data"), "models"));
-    json_decref(env);
-    if (!models) bs_reply_json(res, 500, json_pack("{s:s}", "detail", "no model listing"));
-    return models;
-}
-
 /* GET /models/available: [{id, name, description, tags, downloads, likes}]. */
 void bs_handle_compat_models_available(bs_request *req, bs_response *res)
 {
-    json_t *models = our_models(req, res, bs_handle_models_available);
+    res->detail_errors = 1;
+    json_t *models = bs_models_available_list(req, res);
     if (!models) return;
     json_t *out = json_array();
     size_t i;

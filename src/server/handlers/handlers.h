@@ -67,6 +67,9 @@ struct bs_server;
  * downloading...); only: NULL for all, or one state ("cached": any cached
  * one). NULL after an error answer in res. Shared with compat_models.c,
  * which reshapes the list instead of re-reading our rendered answer. */
+/* The Hub's models of GET /models/available (?search, ?tag, ?limit); NULL
+ * when res holds the error. */
+json_t *bs_models_available_list(bs_request *req, bs_response *res);
 json_t *bs_models_listing(bs_request *req, bs_response *res, const char *only);
 /* [{path, sha256}] from the manifest of a model folder ([] without one). */
 json_t *bs_models_manifest_files(const char *dir);

@@ -550,16 +550,16 @@ void bs_models_delete_named(bs_request *req, bs_response *res, const char *name)
     do_delete(req, res, name);
 }
 
-void bs_handle_models_available(bs_request *req, bs_response *res)
+json_t *bs_models_available_list(bs_request *req, bs_response *res)
 {
     const char *search = NULL, *tag = NULL;
     int64_t limit = 20;
-    if (bs_request_query_int(req, res, "limit", 20, 1, 100, &limit)) return;
+    if (bs_request_query_int(req, res, "limit", 20, 1, 100, &limit)) return NULL;
     search = bs_request_query(req, "search");
     tag = bs_request_query(req, "tag");
     if ((search && strlen(search) > 200) || (tag && strlen(tag) > 100)) {
         bs_reply_error(res, 400, "Invalid request", "search or tag is too long");
-        return;
+        return NULL;
     }
     bs_err e = {0};
     bs_server *srv = req->server;
@@ -569,12 +569,19 @@ void bs_handle_models_available(bs_request *req, bs_response *res)
             bs_reply_error(res, 502, "The Hub cannot be searched", "%s", e.msg);
         else
             bs_reply_err(req, res, &e);
-        return;
+        return NULL;
     }
-    bs_reply_ok(
-        res, 200,
-        json_pack("{s:o, s:s}", "models", out, "endpoint", bs_hub_endpoint(srv->serving->hub)),
-        NULL);
+    return out;
+}
+
+void bs_handle_models_available(bs_request *req, bs_response *res)
+{
+    json_t *out = bs_models_available_list(req, res);
+    if (!out) return;
+    bs_reply_ok(res, 200,
+                json_pack("{s:o, s:s}", "models", out, "endpoint",
+                          bs_hub_endpoint(req->server->serving->hub)),
+                NULL);
 }
 
 /* One open GET /models/{name}/events stream. */
