@@ -672,6 +672,12 @@ step('settings: default_precision picked from its values, and the next load take
   const m = (await api(S.base, S.key, 'GET', '/models')).models.find((x) => x.model_name === NAME);
   assert.deepEqual([m.state, m.precision], ['loaded', 'int8']);
   assert.equal(await prec.inputValue(), '');
+  // A playground's picker says so too.
+  await p.goto(`${S.base}/playground/qa`);
+  await p.getByLabel('Model', { exact: true }).selectOption(NAME);
+  await p.locator('.model-picker [data-testid=precision][data-precision=int8]').waitFor();
+  assert.match(await p.locator(`#pg-model option[value="${NAME}"]`).textContent(), /· loaded in int8/);
+  await p.goto(`${S.base}/hub`);
   await mrow.getByRole('button', { name: 'Unload' }).click();
   await mrow.getByRole('button', { name: 'Load', exact: true }).waitFor();
   // Back to "" (serve --precision), from the settings page.
