@@ -100,41 +100,54 @@ def run_level(url, headers, model, conc, duration):
     }
 
 
-def start_server(bin_path, model_dir, work, threads, extra=()):
-    """Starts `bertstudio serve` on a fresh data dir under work with model_dir as
-    demo/bert-base, a bench API key and no per-IP limit; waits until the model
-    answers. Returns (process, url, headers, model name)."""
+def start_server(bin_path, model_dir, work, threads, extra=(), models=None, env=None, settings=None,
+                 name="server"):
+    """Starts `bertstudio serve` on a fresh data dir under work/name with
+    model_dir as demo/bert-base (or each NAME: DIR of models as demo/NAME), a
+    bench API key and no per-IP limit; PUTs each of settings (name: value)
+    with the admin key; with model_dir, waits until demo/bert-base answers.
+    env adds variables to the server's environment only. Returns (process,
+    url, headers, model name or None)."""
+    work = os.path.join(work, name)
     data = os.path.join(work, "data")
     os.makedirs(data)
-    # The model enters the cache the way the demo models do: imported at
-    # first start from BERTSTUDIO_DEMO_MODELS (as demo/bert-base).
+    # The models enter the cache the way the demo models do: imported at
+    # first start from BERTSTUDIO_DEMO_MODELS (as demo/NAME).
     src = os.path.join(work, "models-src")
     os.makedirs(src)
-    os.symlink(os.path.abspath(model_dir), os.path.join(src, "bert-base"))
+    for n, d in (models or {"bert-base": model_dir}).items():
+        os.symlink(os.path.abspath(d), os.path.join(src, n))
     port = free_port()
     out = open(os.path.join(work, "server.out"), "w")
     proc = subprocess.Popen([bin_path, "serve", "--quiet", "--port", str(port), "--data-dir", data,
                              "--threads", str(threads), *extra], stdout=out,
                             stderr=open(os.path.join(work, "server.err"), "w"),
-                            env={**os.environ, "BERTSTUDIO_DEMO_MODELS": src})
+                            env={**os.environ, **(env or {}), "BERTSTUDIO_DEMO_MODELS": src})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 300  # the first start imports the models
     while True:
         try:
             if requests.get(url + "/health", timeout=1).status_code == 200:
                 break
         except requests.ConnectionError:
             pass
-        if time.monotonic() > deadline:
-            raise SystemExit("server did not start")
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{bin_path}: server did not start: "
+                             + open(os.path.join(work, "server.err")).read()[-2000:])
         time.sleep(0.05)
     key = re.search(r"ak_[0-9A-Za-z_-]+", open(os.path.join(work, "server.out")).read()).group(0)
     admin = {"Authorization": "Bearer " + key}
     requests.put(url + "/settings/per_ip_requests_per_minute", json={"value": 100000000}, headers=admin)
+    for k, v in (settings or {}).items():
+        r = requests.put(url + "/settings/" + k, json={"value": v}, headers=admin)
+        if r.status_code != 200:
+            raise SystemExit(f"{bin_path}: setting {k}: {r.status_code} {r.text[:300]}")
     r = requests.post(url + "/api-keys", headers=admin, json={
         "name": "bench", "permissions": ["tasks:execute"],
         "rate_limits": {"requests_per_minute": 100000000, "requests_per_hour": 100000000}})
     headers = {"Authorization": "Bearer " + r.json()["data"]["api_key"]}
+    if models:
+        return proc, url, headers, None
     model = "demo/bert-base"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # first use imports and loads the model (503 meanwhile)

@@ -6,7 +6,8 @@
 // same advantage as our dynamic batcher, concurrent requests are merged: while
 // one pipeline call runs, arriving requests queue, and the next call takes
 // every queued text (up to --max-batch) as one list (padded batch).
-// Install once: ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install --no-save --prefix DIR @huggingface/transformers@4
+// Install once: sh bench/serve/deps.sh (this folder's package-lock.json: transformers.js 4.3.1),
+// then --tjs bench/serve.
 // usage: node peer-server.mjs --tjs DIR --model MODEL_DIR [--port 0] [--threads 2] [--max-batch 64]
 //        prints one line "listening PORT" once the model is loaded.
 import { createServer } from 'node:http';
@@ -69,7 +70,9 @@ function reply(res, status, obj) {
 }
 
 const server = createServer((req, res) => {
-  if (req.method === 'GET' && req.url === '/stats/serving') return reply(res, 200, { batching: stats });
+  if (req.method === 'GET' && req.url === '/stats/serving') {
+    return reply(res, 200, { batching: { ...stats, queued: queue.length, running: running ? 1 : 0 } });
+  }
   if (req.method !== 'POST' || req.url !== '/tasks/embeddings') {
     return reply(res, 404, { success: false, error: 'not found' });
   }
