@@ -3,7 +3,8 @@
  * as one padding-free forward pass and copies each caller its own rows. A
  * lone forward is taken as soon as it arrives, so it never waits for
  * company; under load, forwards pile up while a batch runs and the next
- * batch takes them all. */
+ * batch takes them all. Decoder steps of generating requests queue here
+ * too and run together, each request on its own KV cache. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +12,19 @@
 
 #include "batch/batch.h"
 
+/* Most a decoder step waits for the other generating requests to queue
+ * theirs (they are working through their previous step's logits). */
+#define STEP_WAIT_US 20000
+
 typedef struct job {
     struct job *next;
+    int decode; /* a decoder step (cache, tokens, logits), else a forward */
     const bs_batch *batch;
     bs_model_outputs *out; /* the caller's: request fields in, its rows out */
-    size_t tokens;
+    bs_kv_cache *cache;
+    const int32_t *step_tokens;
+    float *logits;
+    size_t tokens; /* forward: tokens; decoder step: rows */
     int route;
     bs_batch_alive_fn alive;
     void *alive_ud;
@@ -35,6 +44,8 @@ struct bs_batcher {
     int stop, joined;
     int hold;        /* bs_batcher_hold */
     size_t inflight; /* callers between bs_batcher_enter and bs_batcher_leave */
+    size_t decoding; /* of those, callers whose last queued job was a decoder step */
+    size_t queued_steps;
     bs_batch_stats stats;
     bs_model_outputs big; /* the combined pass' outputs, reused (batcher thread only) */
 };
@@ -45,6 +56,7 @@ static _Thread_local struct {
     int route;
     bs_batch_alive_fn alive;
     void *alive_ud;
+    int decoding; /* counted in b->decoding */
 } serving;
 
 static size_t bucket_of(size_t k)
@@ -170,12 +182,41 @@ static int run_pass(bs_batcher *b, job **jobs, size_t k, bs_err *err)
     return rc;
 }
 
-/* Runs jobs[0..k) as one pass; when it fails with several members, each
- * runs alone so that an error belongs to the forward that caused it. */
+/* One decoder pass over the steps jobs[0..k). */
+static int run_steps(bs_batcher *b, job **jobs, size_t k, bs_err *err)
+{
+    bs_kv_cache **caches = malloc(k * sizeof *caches);
+    const int32_t **tokens = malloc(k * sizeof *tokens);
+    float **logits = malloc(k * sizeof *logits);
+    int rc = 0;
+    if (!caches || !tokens || !logits) {
+        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < k; i++) {
+            caches[i] = jobs[i]->cache;
+            tokens[i] = jobs[i]->step_tokens;
+            logits[i] = jobs[i]->logits;
+        }
+        rc = b->opts.decode(b->opts.decode_ud, caches, (int32_t)k, tokens, logits, err);
+    }
+    free(caches);
+    free(tokens);
+    free(logits);
+    return rc;
+}
+
+static int run_jobs(bs_batcher *b, job **jobs, size_t k, bs_err *err)
+{
+    return jobs[0]->decode ? run_steps(b, jobs, k, err) : run_pass(b, jobs, k, err);
+}
+
+/* Runs jobs[0..k) (all forwards or all decoder steps) as one pass; when it
+ * fails with several members, each runs alone so that an error belongs to
+ * the job that caused it (a failed step changed no cache). */
 static void run_group(bs_batcher *b, job **jobs, size_t k, uint64_t *retried)
 {
     bs_err err = {0};
-    int rc = run_pass(b, jobs, k, &err);
+    int rc = run_jobs(b, jobs, k, &err);
     if (!rc) return;
     if (k == 1) {
         jobs[0]->rc = rc;
@@ -183,7 +224,7 @@ static void run_group(bs_batcher *b, job **jobs, size_t k, uint64_t *retried)
         return;
     }
     *retried += k;
-    for (size_t i = 0; i < k; i++) jobs[i]->rc = run_pass(b, jobs + i, 1, &jobs[i]->err);
+    for (size_t i = 0; i < k; i++) jobs[i]->rc = run_jobs(b, jobs + i, 1, &jobs[i]->err);
 }
 
 static void unlink_job(bs_batcher *b, job *prev, job *j)
@@ -195,6 +236,7 @@ static void unlink_job(bs_batcher *b, job *prev, job *j)
     if (b->tail == j) b->tail = prev;
     j->next = NULL;
     b->queued--;
+    if (j->decode) b->queued_steps--;
 }
 
 /* Waits (mu held) up to window_us for the queue to fill the budget, and
@@ -215,6 +257,19 @@ static void collect_window(bs_batcher *b)
     }
 }
 
+/* Waits (mu held) up to STEP_WAIT_US until every caller in a generation
+ * loop has queued its next decoder step, so that they share the pass. */
+static void collect_steps(bs_batcher *b)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    int64_t ns = deadline.tv_nsec + (int64_t)STEP_WAIT_US * 1000;
+    deadline.tv_sec += ns / 1000000000;
+    deadline.tv_nsec = ns % 1000000000;
+    while (!b->stop && b->queued_steps < b->decoding)
+        if (pthread_cond_timedwait(&b->work_cv, &b->mu, &deadline)) return;
+}
+
 static void *batcher_main(void *arg)
 {
     bs_batcher *b = arg;
@@ -225,9 +280,13 @@ static void *batcher_main(void *arg)
     for (;;) {
         while ((!b->head || b->hold) && !b->stop) pthread_cond_wait(&b->work_cv, &b->mu);
         if (!b->head) break;
-        if (b->opts.window_us > 0 && last_size > 1) collect_window(b);
-        /* The oldest forward leads; later ones join in queue order while
-         * the budget lasts (a lead larger than the budget runs alone). */
+        if (b->head->decode)
+            collect_steps(b);
+        else if (b->opts.window_us > 0 && last_size > 1)
+            collect_window(b);
+        /* The oldest job leads; later ones of its kind (forward or decoder
+         * step) join in queue order while the budget lasts (a lead larger
+         * than the budget runs alone). */
         job *lead = b->head;
         unlink_job(b, NULL, lead);
         size_t k = 0, tokens = lead->tokens;
@@ -235,7 +294,7 @@ static void *batcher_main(void *arg)
         job *prev = NULL, *j = b->head;
         while (group && j) {
             job *next = j->next;
-            if (tokens + j->tokens <= b->max_tokens) {
+            if (j->decode == lead->decode && tokens + j->tokens <= b->max_tokens) {
                 if (k == cap) {
                     job **g = realloc(group, 2 * cap * sizeof *group);
                     if (!g) break;
@@ -266,15 +325,21 @@ static void *batcher_main(void *arg)
                 cancelled++;
             } else {
                 members[live++] = m;
-                live_texts += (uint64_t)m->batch->n_seqs;
-                route_texts[m->route] += (uint64_t)m->batch->n_seqs;
+                live_texts += m->decode ? m->tokens : (uint64_t)m->batch->n_seqs;
+                route_texts[m->route] += m->decode ? 0 : (uint64_t)m->batch->n_seqs;
                 routes |= 1u << m->route;
             }
         }
         if (live) run_group(b, members, live, &retried);
 
         pthread_mutex_lock(&b->mu);
-        if (live) {
+        if (live && lead->decode) {
+            b->stats.dec_steps++;
+            b->stats.dec_requests += live;
+            b->stats.dec_rows += live_texts;
+            b->stats.dec_sizes[bucket_of(live)]++;
+            if (live > b->stats.dec_max) b->stats.dec_max = live;
+        } else if (live) {
             b->stats.batches++;
             b->stats.requests += live;
             b->stats.texts += live_texts;
@@ -285,7 +350,7 @@ static void *batcher_main(void *arg)
         }
         b->stats.cancelled += cancelled;
         b->stats.retried += retried;
-        last_size = live;
+        if (!lead->decode) last_size = live;
         for (size_t i = 0; i < k; i++) members[i]->done = 1;
         lead->done = 1;
         pthread_cond_broadcast(&b->done_cv);
@@ -382,6 +447,7 @@ void bs_batcher_leave(void)
     if (b) {
         pthread_mutex_lock(&b->mu);
         b->inflight--;
+        if (serving.decoding) b->decoding--;
         pthread_cond_signal(&b->work_cv); /* a window may be waiting for this caller */
         pthread_mutex_unlock(&b->mu);
     }
@@ -399,16 +465,50 @@ int bs_batcher_run_route(bs_batcher *b, int route, bs_task task, const json_t *r
 {
     *data_out = NULL;
     if (!b->opts.run) return bs_err_set(err, BS_EINVAL, "batcher: no run function");
-    if (task == BS_TASK_SUMMARIZATION) {
-        /* Generation runs its own loop in the caller's thread. */
-        pthread_mutex_lock(&b->mu);
-        b->stats.direct++;
-        pthread_mutex_unlock(&b->mu);
-    }
     bs_batcher_enter(b, route, alive, alive_ud);
     int rc = b->opts.run(b->opts.run_ud, task, request, data_out, err);
     bs_batcher_leave();
     return rc;
+}
+
+/* Queues j from the thread serving a request of b and waits until it has
+ * run. A forward ends the caller's generation loop (it is encoding its
+ * next input); a decoder step starts one. */
+static int enqueue_wait(bs_batcher *b, job *j, bs_err *err)
+{
+    j->route = serving.route;
+    j->alive = serving.alive;
+    j->alive_ud = serving.alive_ud;
+    pthread_mutex_lock(&b->mu);
+    if (b->queued >= b->opts.max_queue || b->stop) {
+        b->stats.rejected++;
+        pthread_mutex_unlock(&b->mu);
+        return bs_err_set(err, BS_EBUSY,
+                          "the model's request queue is full (%zu waiting); retry shortly",
+                          b->opts.max_queue);
+    }
+    if (serving.decoding != j->decode) {
+        serving.decoding = j->decode;
+        if (j->decode)
+            b->decoding++;
+        else
+            b->decoding--;
+    }
+    if (b->tail)
+        b->tail->next = j;
+    else
+        b->head = j;
+    b->tail = j;
+    b->queued++;
+    if (j->decode) b->queued_steps++;
+    pthread_cond_signal(&b->work_cv);
+    while (!j->done) pthread_cond_wait(&b->done_cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+    if (j->rc) {
+        if (err) *err = j->err;
+        return j->rc;
+    }
+    return 0;
 }
 
 int bs_batcher_forward(bs_batcher *b, const bs_batch *batch, bs_model_outputs *out, bs_err *err)
@@ -437,31 +537,24 @@ int bs_batcher_forward(bs_batcher *b, const bs_batch *batch, bs_model_outputs *o
         bs_model_outputs_release(&tmp);
         return rc;
     }
-    j.route = serving.route;
-    j.alive = serving.alive;
-    j.alive_ud = serving.alive_ud;
-    pthread_mutex_lock(&b->mu);
-    if (b->queued >= b->opts.max_queue || b->stop) {
-        b->stats.rejected++;
-        pthread_mutex_unlock(&b->mu);
-        return bs_err_set(err, BS_EBUSY,
-                          "the model's request queue is full (%zu waiting); retry shortly",
-                          b->opts.max_queue);
-    }
-    if (b->tail)
-        b->tail->next = &j;
-    else
-        b->head = &j;
-    b->tail = &j;
-    b->queued++;
-    pthread_cond_signal(&b->work_cv);
-    while (!j.done) pthread_cond_wait(&b->done_cv, &b->mu);
-    pthread_mutex_unlock(&b->mu);
-    if (j.rc) {
-        if (err) *err = j.err;
-        return j.rc;
-    }
-    return 0;
+    return enqueue_wait(b, &j, err);
+}
+
+int bs_batcher_decode(bs_batcher *b, bs_kv_cache *cache, const int32_t *tokens, float *logits,
+                      bs_err *err)
+{
+    if (!b->opts.decode) return bs_err_set(err, BS_EUNSUPPORTED, "batcher: no decode function");
+    if (!cache || !tokens || !logits) return bs_err_set(err, BS_EINVAL, "decode: bad arguments");
+    if (serving.b != b) /* a library caller: at once, alone */
+        return b->opts.decode(b->opts.decode_ud, &cache, 1, &tokens, &logits, err);
+    job j;
+    memset(&j, 0, sizeof j);
+    j.decode = 1;
+    j.cache = cache;
+    j.step_tokens = tokens;
+    j.logits = logits;
+    j.tokens = (size_t)bs_kv_cache_rows(cache);
+    return enqueue_wait(b, &j, err);
 }
 
 void bs_batcher_stats(bs_batcher *b, bs_batch_stats *out)
