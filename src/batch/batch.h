@@ -131,12 +131,14 @@ void bs_batcher_outputs_release(bs_model_outputs *out);
 
 /* Queues one decoder step of a generating request (bs_model_decode_step's
  * contract: one token per row of cache, logits [rows][vocab] out) and waits
- * for it. The batcher runs the steps of every request generating on the
- * model as one pass: once a step of several requests has run, the next one
- * waits (a few ms at most) until each of those still generating has queued
- * its next step, so a request joins at its first step and leaves after its
- * last. Outside bs_batcher_run / bs_batcher_enter of this batcher it runs at
- * once in the calling thread. Errors: the step's, BS_EBUSY, BS_EIO, and
+ * for it. The steps of every request generating on the model run as one
+ * pass (opts.decode), led by a caller, not the batcher thread: the first to
+ * find no step pass running waits up to 2 ms until each caller still
+ * generating has queued its step, runs them all and wakes the others. So a
+ * request joins at its first step and leaves after its last, and a lone one
+ * steps in its own thread. Held batchers run no step. Outside bs_batcher_run
+ * / bs_batcher_enter of this batcher it runs at once in the calling thread.
+ * Errors: the step's, BS_EBUSY (stopping), BS_EIO (the client has gone),
  * BS_EUNSUPPORTED when the batcher has no decode function. */
 int bs_batcher_decode(bs_batcher *b, bs_kv_cache *cache, const int32_t *tokens, float *logits,
                       bs_err *err);

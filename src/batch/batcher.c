@@ -3,8 +3,12 @@
  * as one padding-free forward pass and copies each caller its own rows. A
  * lone forward is taken as soon as it arrives, so it never waits for
  * company; under load, forwards pile up while a batch runs and the next
- * batch takes them all. Decoder steps of generating requests queue here
- * too and run together, each request on its own KV cache. */
+ * batch takes them all.
+ *
+ * Decoder steps of generation queue apart and need no thread of their own:
+ * the first caller to find no step pass running leads one. It waits briefly
+ * for the other generating callers' steps, runs them all as one pass in its
+ * own thread and wakes them. A lone request thus steps without any handoff. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +16,9 @@
 
 #include "batch/batch.h"
 
-/* Most a decoder step waits for the other generating requests to queue
- * theirs (they are working through their previous step's logits). */
-#define STEP_WAIT_US 20000
+/* Most a step pass' leader waits for the other generating requests to
+ * queue their steps (each is busy with its previous step's logits). */
+#define STEP_WAIT_US 2000
 
 typedef struct job {
     struct job *next;
@@ -44,8 +48,12 @@ struct bs_batcher {
     int stop, joined;
     int hold;        /* bs_batcher_hold */
     size_t inflight; /* callers between bs_batcher_enter and bs_batcher_leave */
-    size_t decoding; /* of those, callers whose last queued job was a decoder step */
+    /* Decoder steps: their own queue, led by callers (bs_batcher_decode). */
+    job *steps_head, *steps_tail;
     size_t queued_steps;
+    size_t decoding;        /* callers generating: their last queued job was a decoder step */
+    int stepping;           /* a caller leads a step pass now */
+    pthread_cond_t step_cv; /* a step queued or a generating caller left */
     bs_batch_stats stats;
     bs_model_outputs big; /* the combined pass' outputs, reused (batcher thread only) */
 };
@@ -236,7 +244,6 @@ static void unlink_job(bs_batcher *b, job *prev, job *j)
     if (b->tail == j) b->tail = prev;
     j->next = NULL;
     b->queued--;
-    if (j->decode) b->queued_steps--;
 }
 
 /* Waits (mu held) up to window_us for the queue to fill the budget, and
@@ -257,19 +264,6 @@ static void collect_window(bs_batcher *b)
     }
 }
 
-/* Waits (mu held) up to STEP_WAIT_US until every caller in a generation
- * loop has queued its next decoder step, so that they share the pass. */
-static void collect_steps(bs_batcher *b)
-{
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    int64_t ns = deadline.tv_nsec + (int64_t)STEP_WAIT_US * 1000;
-    deadline.tv_sec += ns / 1000000000;
-    deadline.tv_nsec = ns % 1000000000;
-    while (!b->stop && b->queued_steps < b->decoding)
-        if (pthread_cond_timedwait(&b->work_cv, &b->mu, &deadline)) return;
-}
-
 static void *batcher_main(void *arg)
 {
     bs_batcher *b = arg;
@@ -280,13 +274,9 @@ static void *batcher_main(void *arg)
     for (;;) {
         while ((!b->head || b->hold) && !b->stop) pthread_cond_wait(&b->work_cv, &b->mu);
         if (!b->head) break;
-        if (b->head->decode)
-            collect_steps(b);
-        else if (b->opts.window_us > 0 && last_size > 1)
-            collect_window(b);
-        /* The oldest job leads; later ones of its kind (forward or decoder
-         * step) join in queue order while the budget lasts (a lead larger
-         * than the budget runs alone). */
+        if (b->opts.window_us > 0 && last_size > 1) collect_window(b);
+        /* The oldest forward leads; later ones join in queue order while
+         * the budget lasts (a lead larger than the budget runs alone). */
         job *lead = b->head;
         unlink_job(b, NULL, lead);
         size_t k = 0, tokens = lead->tokens;
@@ -294,7 +284,7 @@ static void *batcher_main(void *arg)
         job *prev = NULL, *j = b->head;
         while (group && j) {
             job *next = j->next;
-            if (j->decode == lead->decode && tokens + j->tokens <= b->max_tokens) {
+            if (tokens + j->tokens <= b->max_tokens) {
                 if (k == cap) {
                     job **g = realloc(group, 2 * cap * sizeof *group);
                     if (!g) break;
@@ -325,21 +315,15 @@ static void *batcher_main(void *arg)
                 cancelled++;
             } else {
                 members[live++] = m;
-                live_texts += m->decode ? m->tokens : (uint64_t)m->batch->n_seqs;
-                route_texts[m->route] += m->decode ? 0 : (uint64_t)m->batch->n_seqs;
+                live_texts += (uint64_t)m->batch->n_seqs;
+                route_texts[m->route] += (uint64_t)m->batch->n_seqs;
                 routes |= 1u << m->route;
             }
         }
         if (live) run_group(b, members, live, &retried);
 
         pthread_mutex_lock(&b->mu);
-        if (live && lead->decode) {
-            b->stats.dec_steps++;
-            b->stats.dec_requests += live;
-            b->stats.dec_rows += live_texts;
-            b->stats.dec_sizes[bucket_of(live)]++;
-            if (live > b->stats.dec_max) b->stats.dec_max = live;
-        } else if (live) {
+        if (live) {
             b->stats.batches++;
             b->stats.requests += live;
             b->stats.texts += live_texts;
@@ -350,7 +334,7 @@ static void *batcher_main(void *arg)
         }
         b->stats.cancelled += cancelled;
         b->stats.retried += retried;
-        if (!lead->decode) last_size = live;
+        last_size = live;
         for (size_t i = 0; i < k; i++) members[i]->done = 1;
         lead->done = 1;
         pthread_cond_broadcast(&b->done_cv);
@@ -374,7 +358,9 @@ int bs_batcher_new(const bs_batcher_opts *opts, bs_batcher **out, bs_err *err)
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->work_cv, NULL);
     pthread_cond_init(&b->done_cv, NULL);
+    pthread_cond_init(&b->step_cv, NULL);
     if (pthread_create(&b->thread, NULL, batcher_main, b)) {
+        pthread_cond_destroy(&b->step_cv);
         pthread_cond_destroy(&b->done_cv);
         pthread_cond_destroy(&b->work_cv);
         pthread_mutex_destroy(&b->mu);
@@ -392,6 +378,8 @@ void bs_batcher_stop(bs_batcher *b)
     b->stop = 1;
     b->joined = 1;
     pthread_cond_signal(&b->work_cv);
+    pthread_cond_broadcast(&b->done_cv); /* callers waiting to lead a step pass */
+    pthread_cond_broadcast(&b->step_cv);
     pthread_mutex_unlock(&b->mu);
     if (!joined) pthread_join(b->thread, NULL);
 }
@@ -401,6 +389,7 @@ void bs_batcher_free(bs_batcher *b)
     if (!b) return;
     bs_batcher_stop(b);
     bs_model_outputs_release(&b->big);
+    pthread_cond_destroy(&b->step_cv);
     pthread_cond_destroy(&b->done_cv);
     pthread_cond_destroy(&b->work_cv);
     pthread_mutex_destroy(&b->mu);
@@ -426,6 +415,7 @@ void bs_batcher_hold(bs_batcher *b, int hold)
     pthread_mutex_lock(&b->mu);
     b->hold = hold != 0;
     pthread_cond_signal(&b->work_cv);
+    pthread_cond_broadcast(&b->done_cv); /* callers waiting to lead a step pass */
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -447,7 +437,10 @@ void bs_batcher_leave(void)
     if (b) {
         pthread_mutex_lock(&b->mu);
         b->inflight--;
-        if (serving.decoding) b->decoding--;
+        if (serving.decoding) {
+            b->decoding--;
+            pthread_cond_signal(&b->step_cv); /* a leader may be waiting for this caller */
+        }
         pthread_cond_signal(&b->work_cv); /* a window may be waiting for this caller */
         pthread_mutex_unlock(&b->mu);
     }
@@ -471,9 +464,9 @@ int bs_batcher_run_route(bs_batcher *b, int route, bs_task task, const json_t *r
     return rc;
 }
 
-/* Queues j from the thread serving a request of b and waits until it has
- * run. A forward ends the caller's generation loop (it is encoding its
- * next input); a decoder step starts one. */
+/* Queues forward j from the thread serving a request of b and waits until
+ * it has run. It ends the caller's generation loop, if any (it is encoding
+ * its next input). */
 static int enqueue_wait(bs_batcher *b, job *j, bs_err *err)
 {
     j->route = serving.route;
@@ -487,12 +480,10 @@ static int enqueue_wait(bs_batcher *b, job *j, bs_err *err)
                           "the model's request queue is full (%zu waiting); retry shortly",
                           b->opts.max_queue);
     }
-    if (serving.decoding != j->decode) {
-        serving.decoding = j->decode;
-        if (j->decode)
-            b->decoding++;
-        else
-            b->decoding--;
+    if (serving.decoding) {
+        serving.decoding = 0;
+        b->decoding--;
+        pthread_cond_signal(&b->step_cv);
     }
     if (b->tail)
         b->tail->next = j;
@@ -500,7 +491,6 @@ static int enqueue_wait(bs_batcher *b, job *j, bs_err *err)
         b->head = j;
     b->tail = j;
     b->queued++;
-    if (j->decode) b->queued_steps++;
     pthread_cond_signal(&b->work_cv);
     while (!j->done) pthread_cond_wait(&b->done_cv, &b->mu);
     pthread_mutex_unlock(&b->mu);
@@ -540,6 +530,88 @@ int bs_batcher_forward(bs_batcher *b, const bs_batch *batch, bs_model_outputs *o
     return enqueue_wait(b, &j, err);
 }
 
+/* Leads one step pass (mu held; b->stepping set by the caller): waits up
+ * to STEP_WAIT_US for every generating caller's step, takes own first and
+ * then the queued steps in order within the row budget, runs them as one
+ * pass without the lock and marks them done. */
+static void lead_steps(bs_batcher *b, job *own)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    int64_t ns = deadline.tv_nsec + (int64_t)STEP_WAIT_US * 1000;
+    deadline.tv_sec += ns / 1000000000;
+    deadline.tv_nsec = ns % 1000000000;
+    while (!b->stop && b->queued_steps < b->decoding)
+        if (pthread_cond_timedwait(&b->step_cv, &b->mu, &deadline)) break;
+    size_t k = 0, cap = b->queued_steps, rows = 0;
+    job **group = malloc((cap ? cap : 1) * sizeof *group);
+    job *prev = NULL;
+    for (job *j = b->steps_head, *next; j; j = next) {
+        next = j->next;
+        int mine = j == own;
+        if (group && (mine || rows + j->tokens <= b->max_tokens)) {
+            /* unlink */
+            if (prev)
+                prev->next = next;
+            else
+                b->steps_head = next;
+            if (b->steps_tail == j) b->steps_tail = prev;
+            j->next = NULL;
+            b->queued_steps--;
+            if (mine && k) { /* own first: it always fits */
+                group[k++] = group[0];
+                group[0] = j;
+            } else {
+                group[k++] = j;
+            }
+            rows += j->tokens;
+        } else {
+            prev = j;
+        }
+    }
+    if (!group) { /* out of memory: own step alone */
+        for (job **pp = &b->steps_head, *p = NULL; *pp; p = *pp, pp = &(*pp)->next)
+            if (*pp == own) {
+                *pp = own->next;
+                if (b->steps_tail == own) b->steps_tail = p;
+                b->queued_steps--;
+                break;
+            }
+        own->next = NULL;
+        k = 1;
+    }
+    pthread_mutex_unlock(&b->mu);
+
+    job *alone[1] = {own};
+    job **members = group ? group : alone;
+    size_t live = 0;
+    uint64_t cancelled = 0, retried = 0, live_rows = 0;
+    for (size_t i = 0; i < k; i++) {
+        job *m = members[i];
+        if (m->alive && !m->alive(m->alive_ud)) {
+            m->rc = bs_err_set(&m->err, BS_EIO, "the client disconnected during generation");
+            cancelled++;
+        } else {
+            members[live++] = m;
+            live_rows += m->tokens;
+        }
+    }
+    if (live) run_group(b, members, live, &retried);
+
+    pthread_mutex_lock(&b->mu);
+    if (live) {
+        b->stats.dec_steps++;
+        b->stats.dec_requests += live;
+        b->stats.dec_rows += live_rows;
+        b->stats.dec_sizes[bucket_of(live)]++;
+        if (live > b->stats.dec_max) b->stats.dec_max = live;
+    }
+    b->stats.cancelled += cancelled;
+    b->stats.retried += retried;
+    for (size_t i = 0; i < k; i++) members[i]->done = 1;
+    free(group);
+}
+
 int bs_batcher_decode(bs_batcher *b, bs_kv_cache *cache, const int32_t *tokens, float *logits,
                       bs_err *err)
 {
@@ -554,7 +626,42 @@ int bs_batcher_decode(bs_batcher *b, bs_kv_cache *cache, const int32_t *tokens, 
     j.step_tokens = tokens;
     j.logits = logits;
     j.tokens = (size_t)bs_kv_cache_rows(cache);
-    return enqueue_wait(b, &j, err);
+    j.route = serving.route;
+    j.alive = serving.alive;
+    j.alive_ud = serving.alive_ud;
+    pthread_mutex_lock(&b->mu);
+    if (b->stop) {
+        b->stats.rejected++;
+        pthread_mutex_unlock(&b->mu);
+        return bs_err_set(err, BS_EBUSY, "the model is being unloaded; retry shortly");
+    }
+    if (!serving.decoding) {
+        serving.decoding = 1;
+        b->decoding++;
+    }
+    if (b->steps_tail)
+        b->steps_tail->next = &j;
+    else
+        b->steps_head = &j;
+    b->steps_tail = &j;
+    b->queued_steps++;
+    pthread_cond_signal(&b->step_cv);
+    while (!j.done) {
+        if (!b->stepping && (!b->hold || b->stop)) {
+            b->stepping = 1;
+            lead_steps(b, &j);
+            b->stepping = 0;
+            pthread_cond_broadcast(&b->done_cv);
+        } else {
+            pthread_cond_wait(&b->done_cv, &b->mu);
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (j.rc) {
+        if (err) *err = j.err;
+        return j.rc;
+    }
+    return 0;
 }
 
 void bs_batcher_stats(bs_batcher *b, bs_batch_stats *out)
