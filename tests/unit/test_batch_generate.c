@@ -155,8 +155,8 @@ static void test_summaries_together_equal_alone(void **state)
     assert_non_null(g);
     void *handle = NULL;
     bs_err err = {0};
-    int rc =
-        bs_batch_model_load("tiny-bart", bs_test_fixture("models/tiny-bart"), g, &handle, &err);
+    int rc = bs_batch_model_load("tiny-bart", bs_test_fixture("models/tiny-bart"), NULL, g, &handle,
+                                 &err);
     if (rc) fail_msg("load: %s", err.msg);
     bs_served_model *m = handle;
     enum { N = 6 };
