@@ -248,7 +248,7 @@ static void unlink_job(bs_batcher *b, job *prev, job *j)
 
 /* Waits (mu held) up to window_us for the queue to fill the budget, and
  * only while some caller of this model is still preparing its sequences
- * (in flight but not queued): otherwise nobody is coming. */
+ * (in flight, neither queued nor generating): otherwise nobody is coming. */
 static void collect_window(bs_batcher *b)
 {
     struct timespec deadline;
@@ -259,7 +259,8 @@ static void collect_window(bs_batcher *b)
     for (;;) {
         size_t tokens = 0;
         for (job *j = b->head; j; j = j->next) tokens += j->tokens;
-        if (tokens >= b->max_tokens || b->stop || b->inflight <= b->queued) return;
+        /* callers generating step apart: no forward is coming from them */
+        if (tokens >= b->max_tokens || b->stop || b->inflight <= b->queued + b->decoding) return;
         if (pthread_cond_timedwait(&b->work_cv, &b->mu, &deadline)) return;
     }
 }
