@@ -456,6 +456,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ex->req.server = srv;
         ex->req.method = method;
         ex->req.path = url;
+        /* No body yet: the routing done on the headers sees an empty one. */
+        ex->req.body = "";
         /* OpenAI clients parse only OpenAI's error shape, whatever refuses. */
         ex->res.openai_errors = !strncmp(url, "/v1", 3) && (url[3] == '/' || url[3] == 0);
         ex->req.conn = conn;
