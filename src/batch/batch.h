@@ -63,7 +63,7 @@ typedef struct bs_batcher_opts {
      * (previous batch of 1) never waits. 0 = no wait. */
     int64_t window_us;
     /* Dense-layer precision (bs_precision) of the models a bs_batch_group
-     * loads; 0 = f32. */
+     * loads when their load asks for none; 0 = f32. */
     int precision;
     /* The engine context every model a bs_batch_group loads computes on
      * (borrowed; freed after the group). NULL: each model starts its own. */
@@ -164,6 +164,9 @@ void bs_batch_group_free(bs_batch_group *g);
 void bs_batch_group_set_max_tokens(bs_batch_group *g, size_t max_batch_tokens);
 /* New queue bound for every loaded and later model (0 ignored). */
 void bs_batch_group_set_max_queue(bs_batch_group *g, size_t max_queue);
+/* Default precision (bs_precision) of the models loaded later without
+ * one of their own; loaded models keep theirs. */
+void bs_batch_group_set_precision(bs_batch_group *g, int precision);
 /* bs_batcher_hold on every loaded and later model. */
 void bs_batch_group_hold(bs_batch_group *g, int hold);
 /* Sum of every batcher's counters (queued: waiting now in all). */
@@ -171,10 +174,13 @@ void bs_batch_group_stats(bs_batch_group *g, bs_batch_stats *out);
 
 /* Model registry callbacks (bs_registry_load_fn / bs_registry_free_fn
  * signatures; ud is the bs_batch_group). load: bs_pipeline_ctx_load(dir)
- * and a batcher on it; *handle gets a bs_served_model. Errors: those of
- * bs_pipeline_ctx_load, BS_ENOMEM. free: stops the batcher (after its queue
- * has run) and frees the context. */
-int bs_batch_model_load(const char *name, const char *dir, void *ud, void **handle, bs_err *err);
+ * and a batcher on it; *handle gets a bs_served_model. *precision (may be
+ * NULL): in, the bs_precision asked for, -1 for the group's default; out,
+ * the one loaded. Errors: those of bs_pipeline_ctx_load (BS_EUNSUPPORTED
+ * for a precision this CPU cannot run), BS_ENOMEM. free: stops the batcher
+ * (after its queue has run) and frees the context. */
+int bs_batch_model_load(const char *name, const char *dir, int *precision, void *ud, void **handle,
+                        bs_err *err);
 void bs_batch_model_free(void *handle, void *ud);
 
 #endif

@@ -116,7 +116,15 @@ static void queue_release(void *ud, bs_model_outputs *out)
     bs_batcher_outputs_release(out);
 }
 
-int bs_batch_model_load(const char *name, const char *dir, void *ud, void **handle, bs_err *err)
+void bs_batch_group_set_precision(bs_batch_group *g, int precision)
+{
+    pthread_mutex_lock(&g->mu);
+    g->opts.precision = precision;
+    pthread_mutex_unlock(&g->mu);
+}
+
+int bs_batch_model_load(const char *name, const char *dir, int *precision, void *ud, void **handle,
+                        bs_err *err)
 {
     (void)name;
     bs_batch_group *g = ud;
@@ -130,8 +138,12 @@ int bs_batch_model_load(const char *name, const char *dir, void *ud, void **hand
     }
     bs_model_opts mo;
     bs_model_opts_default(&mo);
-    mo.precision = (bs_precision)g->opts.precision; /* fixed at start: no lock needed */
-    mo.ctx = g->opts.engine;                        /* the server's one compute pool */
+    pthread_mutex_lock(&g->mu);
+    /* Asked for this model, else the group's default at this load. */
+    mo.precision = (bs_precision)(precision && *precision >= 0 ? *precision : g->opts.precision);
+    mo.ctx = g->opts.engine; /* the server's one compute pool */
+    pthread_mutex_unlock(&g->mu);
+    if (precision) *precision = (int)mo.precision;
     int rc = bs_pipeline_ctx_load(dir, &mo, &sm->ctx, err);
     if (rc) {
         free(sm);

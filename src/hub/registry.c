@@ -27,6 +27,12 @@ typedef struct entry {
     int64_t fresh_until_ms;
     bool pinned; /* loaded on request (POST /models/{name}/load): no LRU */
     bool unload_pending;
+    /* The load option asked for (-1: the loader's default) and the one the
+     * loaded handle was made with. reload_pending: another option was asked
+     * while requests used the handle; it is loaded again once they end,
+     * and acquirers wait as for a load meanwhile. */
+    int option, option_used;
+    bool reload_pending;
     int err_code;
     char err_msg[sizeof(((bs_err *)0)->msg)];
 } entry;
@@ -49,7 +55,10 @@ typedef struct victim {
 typedef struct loader_arg {
     bs_registry *reg;
     entry *e;
+    int option;
 } loader_arg;
+
+static int start_load(bs_registry *r, entry *e, const char *dir, bs_err *err);
 
 const char *bs_model_state_name(bs_model_state s)
 {
@@ -137,18 +146,31 @@ static void free_victims(bs_registry *r, victim *v, size_t n)
         if (v[i].handle) r->o.free(v[i].handle, r->o.ud);
 }
 
+/* With the lock held, e loaded and idle: takes its handle into *v (the
+ * caller frees it unlocked) and loads e again with e->option. A loader
+ * thread that cannot start leaves e not loaded: the next acquire retries. */
+static void reload(bs_registry *r, entry *e, victim *v)
+{
+    v->handle = e->handle;
+    e->handle = NULL;
+    e->reload_pending = false;
+    e->state = BS_MODEL_NOT_LOADED;
+    start_load(r, e, e->dir, NULL);
+}
+
 static void *loader(void *p)
 {
     loader_arg *a = p;
     bs_registry *r = a->reg;
     entry *e = a->e;
+    int option = a->option;
     free(a);
     bs_err err = {0};
     void *h = NULL;
     int64_t t0 = bs_time_mono_ns();
     struct stat before, after;
     int had = !stat(e->dir, &before);
-    int rc = r->o.load(e->name, e->dir, r->o.ud, &h, &err);
+    int rc = r->o.load(e->name, e->dir, &option, r->o.ud, &h, &err);
     /* A folder replaced or removed during the load (re-import, delete)
      * explains any failure: report it as such (BS_EIO, transient), not as
      * a broken model. */
@@ -181,12 +203,18 @@ static void *loader(void *p)
     } else {
         e->state = BS_MODEL_LOADED;
         e->handle = h;
+        e->option_used = option;
         /* Used at its load time: a model nobody has acquired yet must not
          * look older than every model in use. */
         e->last_used = ++r->tick;
         e->last_used_ms = bs_time_now_ms();
         e->fresh_until_ms = e->last_used_ms + 4000LL * r->o.retry_after_s;
-        if (e->unload_pending && e->refs == 0) drop(r, e, &v[nv++]);
+        if (e->unload_pending && e->refs == 0)
+            drop(r, e, &v[nv++]);
+        else if (e->reload_pending && e->option >= 0 && e->option != option)
+            reload(r, e, &v[nv++]); /* another option was asked while it loaded */
+        else
+            e->reload_pending = false;
     }
     r->loaders--;
     pthread_cond_broadcast(&r->cv);
@@ -199,11 +227,12 @@ static void *loader(void *p)
 static int start_load(bs_registry *r, entry *e, const char *dir, bs_err *err)
 {
     if (r->closing) return bs_err_set(err, BS_EBUSY, "the registry is shutting down");
-    snprintf(e->dir, sizeof e->dir, "%s", dir);
+    if (dir != e->dir) snprintf(e->dir, sizeof e->dir, "%s", dir); /* reload: its own dir */
     loader_arg *a = malloc(sizeof *a);
     if (!a) return bs_err_set(err, BS_ENOMEM, "out of memory");
     a->reg = r;
     a->e = e;
+    a->option = e->option;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -236,20 +265,43 @@ static entry *find_or_add(bs_registry *r, const char *name, bs_err *err)
         return NULL;
     }
     snprintf(e->name, sizeof e->name, "%s", name);
+    e->option = e->option_used = -1;
     e->next = r->list;
     r->list = e;
     return e;
 }
 
-/* With the lock held: drives name towards LOADED. acquire: take a reference. */
-static int get(bs_registry *r, const char *name, const char *dir, bool wait, bool acquire,
-               void **handle, int *retry, bs_err *err)
+/* With the lock held: asks for name with option (-1: any). A loaded
+ * model made with another option is loaded again: now when idle (its
+ * handle goes to *v), else once its requests end. */
+static void ask_option(bs_registry *r, entry *e, int option, victim *v)
+{
+    if (option < 0) return;
+    e->option = option;
+    if (e->state == BS_MODEL_LOADED && e->option_used != option && !e->unload_pending) {
+        if (e->refs == 0)
+            reload(r, e, v);
+        else
+            e->reload_pending = true;
+    } else if (e->state == BS_MODEL_LOADED) {
+        e->reload_pending = false; /* asked back for the option it has */
+    } else if (e->state == BS_MODEL_LOADING) {
+        e->reload_pending = true; /* checked when that load completes */
+    }
+}
+
+/* With the lock held: drives name towards LOADED with option (-1: any).
+ * acquire: take a reference. */
+static int get(bs_registry *r, const char *name, const char *dir, int option, bool wait,
+               bool acquire, void **handle, int *retry, victim *v, bs_err *err)
 {
     entry *e = find_or_add(r, name, err);
     if (!e) return err ? err->code : BS_ENOMEM;
+    if (e->state != BS_MODEL_FAILED) ask_option(r, e, option, v);
     for (;;) {
         switch (e->state) {
         case BS_MODEL_LOADED:
+            if (e->reload_pending) break; /* wait as for a load */
             if (acquire) {
                 e->refs++;
                 *handle = e->handle;
@@ -289,21 +341,37 @@ static int get(bs_registry *r, const char *name, const char *dir, bool wait, boo
     }
 }
 
+int bs_registry_acquire_opt(bs_registry *r, const char *name, const char *dir, int option,
+                            bool wait, void **handle, int *retry_after_s, bs_err *err)
+{
+    victim v = {0};
+    pthread_mutex_lock(&r->mu);
+    int rc = get(r, name, dir, option, wait, true, handle, retry_after_s, &v, err);
+    pthread_mutex_unlock(&r->mu);
+    free_victims(r, &v, 1);
+    return rc;
+}
+
 int bs_registry_acquire(bs_registry *r, const char *name, const char *dir, bool wait, void **handle,
                         int *retry_after_s, bs_err *err)
 {
+    return bs_registry_acquire_opt(r, name, dir, -1, wait, handle, retry_after_s, err);
+}
+
+int bs_registry_load_opt(bs_registry *r, const char *name, const char *dir, int option, bool wait,
+                         bs_err *err)
+{
+    victim v = {0};
     pthread_mutex_lock(&r->mu);
-    int rc = get(r, name, dir, wait, true, handle, retry_after_s, err);
+    int rc = get(r, name, dir, option, wait, false, NULL, NULL, &v, err);
     pthread_mutex_unlock(&r->mu);
+    free_victims(r, &v, 1);
     return rc;
 }
 
 int bs_registry_load(bs_registry *r, const char *name, const char *dir, bool wait, bs_err *err)
 {
-    pthread_mutex_lock(&r->mu);
-    int rc = get(r, name, dir, wait, false, NULL, NULL, err);
-    pthread_mutex_unlock(&r->mu);
-    return rc;
+    return bs_registry_load_opt(r, name, dir, -1, wait, err);
 }
 
 int bs_registry_pin(bs_registry *r, const char *name, bool pinned)
@@ -334,6 +402,8 @@ void bs_registry_release(bs_registry *r, const char *name)
         e->refs--;
         if (e->refs == 0 && e->unload_pending && e->state == BS_MODEL_LOADED)
             drop(r, e, &v[nv++]);
+        else if (e->refs == 0 && e->reload_pending && e->state == BS_MODEL_LOADED)
+            reload(r, e, &v[nv++]);
         else
             nv += over_capacity(r, NULL, 0, v + nv, 16 - nv);
     }
@@ -379,9 +449,22 @@ bs_model_state bs_registry_state(bs_registry *r, const char *name, int *in_fligh
     pthread_mutex_lock(&r->mu);
     entry *e = find(r, name);
     bs_model_state s = e ? e->state : BS_MODEL_NOT_LOADED;
+    if (s == BS_MODEL_LOADED && e->reload_pending) s = BS_MODEL_LOADING;
     if (in_flight) *in_flight = e ? e->refs : 0;
     pthread_mutex_unlock(&r->mu);
     return s;
+}
+
+int bs_registry_option(bs_registry *r, const char *name, bool *asked)
+{
+    pthread_mutex_lock(&r->mu);
+    entry *e = find(r, name);
+    int o = !e                                                  ? -1
+            : e->state == BS_MODEL_LOADED && !e->reload_pending ? e->option_used
+                                                                : e->option;
+    if (asked) *asked = e && e->option >= 0;
+    pthread_mutex_unlock(&r->mu);
+    return o;
 }
 
 static int by_recent(const void *a, const void *b)
@@ -397,10 +480,13 @@ json_t *bs_registry_list(bs_registry *r)
     size_t n = 0;
     pthread_mutex_lock(&r->mu);
     for (entry *e = r->list; e && n < 512; e = e->next) {
-        json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:I, s:I}", "model_name", e->name, "state",
-                              bs_model_state_name(e->state), "in_flight", e->refs, "last_used_ms",
-                              (json_int_t)e->last_used_ms, "load_ms", (json_int_t)e->load_ms,
-                              "tick", (json_int_t)e->last_used);
+        bs_model_state st =
+            e->state == BS_MODEL_LOADED && e->reload_pending ? BS_MODEL_LOADING : e->state;
+        int option = st == BS_MODEL_LOADED ? e->option_used : e->option;
+        json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:I, s:I, s:I}", "model_name", e->name, "state",
+                              bs_model_state_name(st), "option", option, "in_flight", e->refs,
+                              "last_used_ms", (json_int_t)e->last_used_ms, "load_ms",
+                              (json_int_t)e->load_ms, "tick", (json_int_t)e->last_used);
         if (!o) continue;
         if (e->state == BS_MODEL_FAILED) json_object_set_new(o, "error", json_string(e->err_msg));
         items[n++] = o;

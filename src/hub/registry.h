@@ -40,9 +40,11 @@
 typedef struct bs_registry bs_registry;
 
 /* Loads the model folder dir for name; *handle gets what the registry will
- * hand to acquirers. Runs on a loader thread. */
-typedef int (*bs_registry_load_fn)(const char *name, const char *dir, void *ud, void **handle,
-                                   bs_err *err);
+ * hand to acquirers. *option: in, the load option asked for (opaque here:
+ * the server's precision), -1 for the loader's default; out, the option
+ * the handle was made with. Runs on a loader thread. */
+typedef int (*bs_registry_load_fn)(const char *name, const char *dir, int *option, void *ud,
+                                   void **handle, bs_err *err);
 /* Frees a handle made by load (never while acquired). */
 typedef void (*bs_registry_free_fn)(void *handle, void *ud);
 
@@ -72,12 +74,22 @@ void bs_registry_set_max_loaded(bs_registry *reg, size_t max_loaded);
  * answering BS_EBUSY (CLI, tests). */
 int bs_registry_acquire(bs_registry *reg, const char *name, const char *dir, bool wait,
                         void **handle, int *retry_after_s, bs_err *err);
+/* bs_registry_acquire asking for a load option (>= 0; -1: whatever is
+ * loaded, else the loader's default). The option is remembered while the
+ * model stays known. A model loaded with another option is loaded again:
+ * at once when idle, else once its in-flight requests release it; until the
+ * new one is loaded, acquires get BS_EBUSY (or wait) as during any load. */
+int bs_registry_acquire_opt(bs_registry *reg, const char *name, const char *dir, int option,
+                            bool wait, void **handle, int *retry_after_s, bs_err *err);
 /* Releases one acquire of name. */
 void bs_registry_release(bs_registry *reg, const char *name);
 
 /* Starts loading name in the background (wait false; 0 or BS_EBUSY while
  * it loads) or loads it now (wait true). 0 when already loaded. */
 int bs_registry_load(bs_registry *reg, const char *name, const char *dir, bool wait, bs_err *err);
+/* bs_registry_load with a load option (as bs_registry_acquire_opt). */
+int bs_registry_load_opt(bs_registry *reg, const char *name, const char *dir, int option, bool wait,
+                         bs_err *err);
 /* Pins (pinned true) or unpins a model that is loaded or loading: a pinned
  * model is never unloaded by the LRU, only by bs_registry_unload.
  * BS_ENOTFOUND when name is neither loaded nor loading. */
@@ -96,10 +108,16 @@ typedef enum bs_model_state {
 
 /* Current state of name, and (may be NULL) its in-flight count. */
 bs_model_state bs_registry_state(bs_registry *reg, const char *name, int *in_flight);
+/* The option of name: the one its handle was made with when loaded, else
+ * the one asked for its load (-1 when none was asked or name is unknown).
+ * *asked (may be NULL): whether an option was asked explicitly. */
+int bs_registry_option(bs_registry *reg, const char *name, bool *asked);
 /* "not_loaded", "loading", "loaded", "failed". */
 const char *bs_model_state_name(bs_model_state s);
-/* Every known model: [{"model_name", "state", "in_flight", "last_used_ms",
- * "load_ms", "error"?}], most recently used first. */
+/* Every known model: [{"model_name", "state", "option" (as
+ * bs_registry_option), "in_flight", "last_used_ms", "load_ms", "error"?}],
+ * most recently used first. A model being loaded again with another option
+ * shows as loading. */
 json_t *bs_registry_list(bs_registry *reg);
 
 #endif

@@ -9,6 +9,15 @@
 #include "server/serving.h"
 #include "util/log.h"
 
+int bs_serving_default_precision(const bs_server *srv)
+{
+    /* The setting when set, else serve --precision (BERTSTUDIO_PRECISION). */
+    json_t *v = bs_settings_value(srv->settings, "default_precision");
+    int p = bs_precision_parse(json_string_value(v));
+    json_decref(v);
+    return p >= 0 ? p : srv->opts.precision;
+}
+
 static void write_touches(bs_serving *s, json_t *batch)
 {
     const char *name;
@@ -86,7 +95,7 @@ int bs_serving_new(bs_server *srv, bs_serving **out, bs_err *err)
         .max_batch_tokens = (size_t)bs_settings_int(srv->settings, "max_batch_tokens"),
         .max_queue = (size_t)bs_settings_int(srv->settings, "batch_max_queue"),
         .window_us = 500,
-        .precision = srv->opts.precision,
+        .precision = bs_serving_default_precision(srv),
         .engine = s->engine,
     };
     if (!rc && !(s->group = bs_batch_group_new(&bo)))
@@ -153,4 +162,5 @@ void bs_serving_apply_settings(bs_serving *s)
     bs_registry_set_max_loaded(s->reg, (size_t)bs_settings_int(st, "max_loaded_models"));
     bs_batch_group_set_max_tokens(s->group, (size_t)bs_settings_int(st, "max_batch_tokens"));
     bs_batch_group_set_max_queue(s->group, (size_t)bs_settings_int(st, "batch_max_queue"));
+    bs_batch_group_set_precision(s->group, bs_serving_default_precision(s->srv));
 }

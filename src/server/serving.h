@@ -42,7 +42,10 @@ void bs_serving_free(bs_serving *s);
 /* Counts one access of name (written to model_cache within about a second). */
 void bs_serving_touch(bs_serving *s, const char *name);
 /* Applies the settings that may change at run time (max_loaded_models,
- * max_batch_tokens, batch_max_queue). */
+ * max_batch_tokens, batch_max_queue, default_precision). */
 void bs_serving_apply_settings(bs_serving *s);
+/* The bs_precision of loads that ask for none: the default_precision
+ * setting when it names one, else serve --precision. */
+int bs_serving_default_precision(const struct bs_server *srv);
 
 #endif

@@ -2,6 +2,7 @@
  * limits, session TTL) are read on every request, so the cache is a
  * read-mostly snapshot under a rwlock instead of a store read each time. */
 #include "server/settings.h"
+#include "bertstudio/model.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>
@@ -68,6 +69,9 @@ const bs_setting_def bs_settings_registry[] = {
      "in memory (0 = never)"},
     {"batch_max_queue", BS_SETTING_INTEGER, "256", 1, 65536,
      "Requests a model's batcher holds waiting at once (more are answered 503 + Retry-After)"},
+    {"default_precision", BS_SETTING_STRING, "\"\"", 0, 0,
+     "Dense-layer arithmetic of models loaded without a precision of their own: f32, fp16, bf16 "
+     "or int8 (\"\": serve --precision). Applies to the next load; loaded models keep theirs"},
     {"cors_allowed_origins", BS_SETTING_JSON, "[]", 0, 0,
      "Origins (\"https://host:port\") whose browser scripts may call the API"},
     {"public_origin", BS_SETTING_STRING, "\"\"", 0, 0,
@@ -189,6 +193,21 @@ static int check_ips(const json_t *v, char *detail, size_t len)
     return 0;
 }
 
+/* default_precision: "" (serve --precision) or a precision this CPU runs. */
+static int check_precision(const char *p, char *detail, size_t len)
+{
+    int prec = *p ? bs_precision_parse(p) : 0;
+    if (prec < 0)
+        snprintf(detail, len,
+                 "default_precision: \"%.32s\" is not f32, fp16, bf16 or int8 (or \"\")", p);
+    else if (!bs_precision_supported((bs_precision)prec))
+        snprintf(detail, len, "default_precision: %s is not supported by this CPU's kernel path",
+                 p);
+    else
+        return 0;
+    return -1;
+}
+
 /* An HF token goes into an Authorization header: printable ASCII, no
  * spaces, bounded (the download job keeps a copy of fixed size). */
 static int token_shape_ok(const char *t)
@@ -244,6 +263,9 @@ int bs_settings_check(const bs_setting_def *def, const json_t *value, json_t **n
                      "without spaces");
             return -1;
         }
+        if (!strcmp(def->key, "default_precision") &&
+            check_precision(json_string_value(value), detail, len))
+            return -1;
         if (!strcmp(def->key, "default_model") && !*json_string_value(value)) {
             snprintf(detail, len, "default_model must name a model");
             return -1;

@@ -66,7 +66,8 @@ static void run_concurrent(const char *model, bs_task task, const char *extra, d
     assert_non_null(g);
     void *handle = NULL;
     bs_err err = {0};
-    int rc = bs_batch_model_load(model, bs_test_fixture("models/%s", model), g, &handle, &err);
+    int rc =
+        bs_batch_model_load(model, bs_test_fixture("models/%s", model), NULL, g, &handle, &err);
     if (rc) fail_msg("%s: %s", model, err.msg);
     bs_served_model *m = handle;
     enum { N = 24 };
@@ -139,7 +140,8 @@ static void test_load_error(void **state)
     void *handle = (void *)1;
     bs_err err = {0};
     assert_int_not_equal(
-        bs_batch_model_load("x", bs_test_fixture("models/no-such-model"), g, &handle, &err), 0);
+        bs_batch_model_load("x", bs_test_fixture("models/no-such-model"), NULL, g, &handle, &err),
+        0);
     assert_null(handle);
     assert_true(err.msg[0] != 0);
     bs_batch_group_free(g);

@@ -18,15 +18,19 @@ typedef struct fake {
     int loads, frees;
     char freed[16][32];
     const char *fail_name; /* this name fails to load */
+    int default_option;    /* the option of loads that ask for none */
 } fake;
 
 typedef struct handle {
     char name[32];
+    int option;
 } handle;
 
-static int fake_load(const char *name, const char *dir, void *ud, void **out, bs_err *err)
+static int fake_load(const char *name, const char *dir, int *option, void *ud, void **out,
+                     bs_err *err)
 {
     fake *f = ud;
+    if (*option < 0) *option = f->default_option;
     pthread_mutex_lock(&f->mu);
     while (f->gate_closed) pthread_cond_wait(&f->cv, &f->mu);
     f->loads++;
@@ -35,6 +39,7 @@ static int fake_load(const char *name, const char *dir, void *ud, void **out, bs
     if (fail) return bs_err_set(err, BS_EFORMAT, "%s/config.json: bad shape", dir);
     handle *h = calloc(1, sizeof *h);
     snprintf(h->name, sizeof h->name, "%s", name);
+    h->option = *option;
     *out = h;
     return 0;
 }
@@ -337,6 +342,71 @@ static void test_concurrent(void **state)
     assert_int_equal(f.loads, f.frees);
 }
 
+/* A load option (the server's precision): remembered while the model is
+ * known; asking for another one loads the model again, at once when idle,
+ * else once its requests end (acquirers wait as for a load meanwhile). */
+static void test_option_reload(void **state)
+{
+    (void)state;
+    fake f;
+    bs_registry *r = make(&f, 0);
+    f.default_option = 7;
+    void *h = NULL, *h2 = NULL;
+    bool asked = true;
+    assert_int_equal(bs_registry_acquire_opt(r, "m", "/m", -1, true, &h, NULL, NULL), 0);
+    assert_int_equal(((handle *)h)->option, 7); /* the loader's default */
+    assert_int_equal(bs_registry_option(r, "m", &asked), 7);
+    assert_false(asked);
+    /* In use: the reload waits for the release; meanwhile the model is
+     * "loading" to acquirers, and the old handle stays valid. */
+    int retry = 0;
+    assert_int_equal(bs_registry_acquire_opt(r, "m", "/m", 2, false, &h2, &retry, NULL), BS_EBUSY);
+    assert_int_equal(retry, 2);
+    assert_int_equal(bs_registry_state(r, "m", NULL), BS_MODEL_LOADING);
+    assert_int_equal(bs_registry_acquire(r, "m", "/m", false, &h2, NULL, NULL), BS_EBUSY);
+    assert_int_equal(f.loads, 1);
+    assert_string_equal(((handle *)h)->name, "m");
+    assert_int_equal(bs_registry_option(r, "m", &asked), 2);
+    assert_true(asked);
+    bs_registry_release(r, "m");
+    assert_int_equal(bs_registry_acquire_opt(r, "m", "/m", -1, true, &h, NULL, NULL), 0);
+    assert_int_equal(((handle *)h)->option, 2);
+    assert_int_equal(f.loads, 2);
+    assert_int_equal(f.frees, 1);
+    json_t *list = bs_registry_list(r);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "option")), 2);
+    json_decref(list);
+    bs_registry_release(r, "m");
+    /* The same option again, or none: no reload. */
+    assert_int_equal(bs_registry_acquire_opt(r, "m", "/m", 2, false, &h, NULL, NULL), 0);
+    bs_registry_release(r, "m");
+    assert_int_equal(bs_registry_acquire(r, "m", "/m", false, &h, NULL, NULL), 0);
+    bs_registry_release(r, "m");
+    assert_int_equal(f.loads, 2);
+    /* Idle: another option reloads at once. */
+    assert_int_equal(bs_registry_load_opt(r, "m", "/m", 5, true, NULL), 0);
+    assert_int_equal(bs_registry_option(r, "m", NULL), 5);
+    assert_int_equal(f.loads, 3);
+    /* Asked for another option while loading: loaded again once that load ends. */
+    assert_int_equal(bs_registry_unload(r, "m", NULL, NULL), 0);
+    gate(&f, 1);
+    assert_int_equal(bs_registry_load_opt(r, "m", "/m", 1, false, NULL), BS_EBUSY);
+    assert_int_equal(bs_registry_load_opt(r, "m", "/m", 3, false, NULL), BS_EBUSY);
+    gate(&f, 0);
+    assert_int_equal(bs_registry_acquire(r, "m", "/m", true, &h, NULL, NULL), 0);
+    assert_int_equal(((handle *)h)->option, 3);
+    assert_int_equal(f.loads, 5);
+    bs_registry_release(r, "m");
+    /* Unloaded: forgotten; the next load takes the default again. */
+    assert_int_equal(bs_registry_unload(r, "m", NULL, NULL), 0);
+    assert_int_equal(bs_registry_option(r, "m", NULL), -1);
+    assert_int_equal(bs_registry_acquire(r, "m", "/m", true, &h, NULL, NULL), 0);
+    assert_int_equal(((handle *)h)->option, 7);
+    bs_registry_release(r, "m");
+    done(r, &f);
+    assert_int_equal(f.loads, f.frees);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_fresh_load_counts_as_used),
         cmocka_unit_test(test_fresh_load_waits_for_its_client),
         cmocka_unit_test(test_pinned),
+        cmocka_unit_test(test_option_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

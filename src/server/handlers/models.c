@@ -186,7 +186,8 @@ void bs_handle_models_import(bs_request *req, bs_response *res)
     bs_reply_ok(res, 201, doc, "imported");
 }
 
-/* state of every known model from the task endpoints' registry. */
+/* Every known model's entry from the task endpoints' registry (state, and
+ * precision when loaded or loading), by name. */
 static json_t *states(bs_request *req)
 {
     bs_response tmp = {0};
@@ -199,8 +200,7 @@ static json_t *states(bs_request *req)
     json_array_foreach(list, i, m)
     {
         const char *n = json_string_value(json_object_get(m, "model_name"));
-        json_t *st = json_object_get(m, "state");
-        if (n && st) json_object_set(map, n, st);
+        if (n) json_object_set(map, n, m);
     }
     json_decref(list);
     return map;
@@ -216,14 +216,26 @@ static int in_list(const json_t *list, const char *name)
 }
 
 /* running: the names being downloaded (bs_downloads_running_names);
- * map: the registry's states. */
+ * map: the registry's entries (states()). */
 static const char *state_of(const json_t *running, json_t *map, const json_t *doc)
 {
     const char *name = json_string_value(json_object_get(doc, "model_name"));
     if (name && in_list(running, name)) return "downloading";
     if (!json_is_true(json_object_get(doc, "is_cached"))) return "not_cached";
-    const char *st = json_string_value(json_object_get(map, name ? name : ""));
+    const char *st =
+        json_string_value(json_object_get(json_object_get(map, name ? name : ""), "state"));
     return st ? st : "not_loaded";
+}
+
+/* Sets doc's state, and its precision when it is loaded or loading. */
+static void set_state(json_t *doc, const json_t *running, json_t *map)
+{
+    const char *st = state_of(running, map, doc);
+    json_object_set_new(doc, "state", json_string(st));
+    const char *name = json_string_value(json_object_get(doc, "model_name"));
+    json_t *prec = json_object_get(json_object_get(map, name ? name : ""), "precision");
+    if (prec && (!strcmp(st, "loaded") || !strcmp(st, "loading")))
+        json_object_set(doc, "precision", prec);
 }
 
 json_t *bs_models_listing(bs_request *req, bs_response *res, const char *only)
@@ -245,7 +257,7 @@ json_t *bs_models_listing(bs_request *req, bs_response *res, const char *only)
         if (only && strcmp(only, st) && !(!strcmp(only, "cached") && strcmp(st, "not_cached")))
             continue;
         json_t *o = json_deep_copy(d);
-        json_object_set_new(o, "state", json_string(st));
+        set_state(o, running, map);
         json_array_append_new(out, o);
     }
     /* Downloads of models not registered yet. */
@@ -344,7 +356,7 @@ void bs_handle_models_info(bs_request *req, bs_response *res)
     }
     json_t *map = states(req);
     json_t *running = bs_downloads_running_names(srv->models);
-    json_object_set_new(doc, "state", json_string(state_of(running, map, doc)));
+    set_state(doc, running, map);
     json_decref(running);
     json_decref(map);
     const char *dir = json_string_value(json_object_get(doc, "local_path"));
@@ -352,7 +364,31 @@ void bs_handle_models_info(bs_request *req, bs_response *res)
     bs_reply_ok(res, 200, doc, NULL);
 }
 
-static void do_load(bs_request *req, bs_response *res, const char *name)
+/* The optional "precision" of a load body: the bs_precision, -1 when the
+ * body names none (absent or null), -2 after a 400. */
+static int body_precision(bs_response *res, const json_t *body)
+{
+    json_t *v = json_object_get(body, "precision");
+    if (!v || json_is_null(v)) return -1;
+    int p = bs_precision_parse(json_string_value(v));
+    if (p < 0) {
+        bs_reply_error(res, 400, "Invalid precision",
+                       "field 'precision' must be \"f32\", \"fp16\", \"bf16\" or \"int8\"");
+        return -2;
+    }
+    if (!bs_precision_supported((bs_precision)p)) {
+        bs_reply_error(res, 422, "Precision not supported",
+                       "field 'precision': %s is not supported by this CPU's kernel path",
+                       bs_precision_name((bs_precision)p));
+        return -2;
+    }
+    return p;
+}
+
+/* precision: -1, the model as it is loaded, else the default_precision
+ * setting (or serve --precision); else that one, loading the model again
+ * when it runs in another. */
+static void do_load(bs_request *req, bs_response *res, const char *name, int precision)
 {
     /* Through the task endpoints' registry, so that the model loaded here
      * is the one tasks use. */
@@ -360,21 +396,28 @@ static void do_load(bs_request *req, bs_response *res, const char *name)
     bs_buf_init(&tmp.body);
     bs_task_model tm;
     bs_err e = {0};
-    int rc = bs_tasks_acquire(req, &tmp, name, &tm, &e);
+    int rc = bs_tasks_acquire_at(req, &tmp, name, precision, &tm, &e);
     /* Asked for explicitly: the LRU leaves it alone until it is unloaded. */
     if (!rc || rc == BS_EBUSY) bs_tasks_pin(req, name);
+    int now = bs_registry_option(req->server->serving->reg, name, NULL);
+    if (now < 0) now = bs_serving_default_precision(req->server);
+    const char *prec = bs_precision_name((bs_precision)now);
     if (!rc) {
         bs_tasks_release(req, &tm);
         bs_buf_free(&tmp.body);
-        bs_reply_ok(res, 200, json_pack("{s:s, s:s}", "model_name", name, "state", "loaded"),
-                    "loaded");
+        bs_reply_ok(
+            res, 200,
+            json_pack("{s:s, s:s, s:s}", "model_name", name, "state", "loaded", "precision", prec),
+            "loaded");
         return;
     }
     if (rc == BS_EBUSY) {
         bs_buf_free(&tmp.body);
         bs_response_header(res, "Retry-After", "1");
-        bs_reply_ok(res, 202, json_pack("{s:s, s:s}", "model_name", name, "state", "loading"),
-                    "loading in the background");
+        bs_reply_ok(
+            res, 202,
+            json_pack("{s:s, s:s, s:s}", "model_name", name, "state", "loading", "precision", prec),
+            "loading in the background");
         return;
     }
     /* The task layer's answer (404 unknown model, 500 cannot load) stands. */
@@ -386,7 +429,30 @@ void bs_handle_models_load_named(bs_request *req, bs_response *res)
 {
     char buf[BS_HUB_NAME_MAX * 2];
     const char *name = model_param(req, res, buf, sizeof buf);
-    if (name) do_load(req, res, name);
+    if (!name) return;
+    /* The body is optional: {"precision": "int8"} pins this model's precision. */
+    int precision = -1;
+    if (req->body_len) {
+        json_t *body = bs_request_json(req, res);
+        if (!body) return;
+        if (!json_is_object(body)) {
+            bs_reply_error(res, 400, "Invalid request", "the body must be a JSON object");
+            return;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(body, k, v)
+        {
+            if (strcmp(k, "precision")) {
+                bs_reply_error(res, 400, "Invalid request",
+                               "field '%.64s' is not known here (the body may hold 'precision')",
+                               k);
+                return;
+            }
+        }
+        if ((precision = body_precision(res, body)) == -2) return;
+    }
+    do_load(req, res, name, precision);
 }
 
 void bs_handle_models_load(bs_request *req, bs_response *res)
@@ -400,7 +466,8 @@ void bs_handle_models_load(bs_request *req, bs_response *res)
                        name ? e.msg : "field 'model_name' is required");
         return;
     }
-    do_load(req, res, name);
+    int precision = body_precision(res, body);
+    if (precision != -2) do_load(req, res, name, precision);
 }
 
 /* POST /models/{name}/unload: frees the loaded model now when idle, else

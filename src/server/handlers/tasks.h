@@ -22,6 +22,12 @@ typedef struct bs_task_model {
  * *err the reason (for the execution log). */
 int bs_tasks_acquire(bs_request *req, bs_response *res, const char *model_name, bs_task_model *tm,
                      bs_err *err);
+/* bs_tasks_acquire asking for a bs_precision (-1: the loaded model as it
+ * is, else the default_precision setting / serve --precision). A model
+ * loaded in another precision is loaded again (bs_registry_acquire_opt):
+ * 503 + Retry-After until then. 422 when this CPU cannot run it. */
+int bs_tasks_acquire_at(bs_request *req, bs_response *res, const char *model_name, int precision,
+                        bs_task_model *tm, bs_err *err);
 /* Releases the model and counts one access (model_cache access_count and
  * last_accessed, written off the request path). */
 void bs_tasks_release(bs_request *req, bs_task_model *tm);

@@ -27,6 +27,12 @@ static int model_registered(bs_serving *s, const char *name)
 int bs_tasks_acquire(bs_request *req, bs_response *res, const char *model_name, bs_task_model *tm,
                      bs_err *err)
 {
+    return bs_tasks_acquire_at(req, res, model_name, -1, tm, err);
+}
+
+int bs_tasks_acquire_at(bs_request *req, bs_response *res, const char *model_name, int precision,
+                        bs_task_model *tm, bs_err *err)
+{
     memset(tm, 0, sizeof *tm);
     bs_serving *s = req->server->serving;
     int rc = bs_hub_name_check(model_name, err);
@@ -69,7 +75,7 @@ int bs_tasks_acquire(bs_request *req, bs_response *res, const char *model_name, 
     bs_serving_apply_settings(s);
     void *handle = NULL;
     int retry = 1;
-    rc = bs_registry_acquire(s->reg, model_name, dir, false, &handle, &retry, err);
+    rc = bs_registry_acquire_opt(s->reg, model_name, dir, precision, false, &handle, &retry, err);
     if (rc == BS_EBUSY) {
         bs_err_set(err, BS_EBUSY, "model %s is being loaded", model_name);
         bs_response_header(res, "Retry-After", "%d", retry > 0 ? retry : 1);
@@ -146,8 +152,13 @@ json_t *bs_tasks_model_list(bs_request *req, bs_response *res)
         const char *name = json_string_value(json_object_get(d, "model_name"));
         if (!name || !json_is_true(json_object_get(d, "is_cached"))) continue;
         json_t *o = json_deep_copy(d);
-        json_object_set_new(
-            o, "state", json_string(bs_model_state_name(bs_registry_state(s->reg, name, NULL))));
+        bs_model_state st = bs_registry_state(s->reg, name, NULL);
+        json_object_set_new(o, "state", json_string(bs_model_state_name(st)));
+        /* Loaded: the precision it runs in; loading: the one asked, else the default. */
+        int prec = bs_registry_option(s->reg, name, NULL);
+        if (prec < 0 && st == BS_MODEL_LOADING) prec = bs_serving_default_precision(req->server);
+        if (prec >= 0 && (st == BS_MODEL_LOADED || st == BS_MODEL_LOADING))
+            json_object_set_new(o, "precision", json_string(bs_precision_name((bs_precision)prec)));
         json_array_append_new(out, o);
     }
     json_decref(docs);
