@@ -67,8 +67,18 @@ def metric(srv, name):
     raise AssertionError(f"no {name} in /metrics")
 
 
-def connect(srv, timeout=10):
-    return socket.create_connection(("127.0.0.1", srv.port), timeout=timeout)
+def settle(srv):
+    """Waits until the server holds no connection but the one asking: those
+    the test's client closed before are gone from its count, so that they
+    cannot be the oldest idle ones a cap closes."""
+    deadline = time.monotonic() + 10
+    while metric(srv, "bertstudio_connections_open") > 1:
+        assert time.monotonic() < deadline, "closed connections are still counted"
+        time.sleep(0.02)  # polling the server's count
+
+
+def connect(srv, timeout=10, src="127.0.0.1"):
+    return socket.create_connection(("127.0.0.1", srv.port), timeout=timeout, source_address=(src, 0))
 
 
 def closed_within(s, seconds, poke=None):
@@ -104,13 +114,13 @@ def still_open(s):
         return False
 
 
-def hold_body(srv, headers=b""):
+def hold_body(srv, src="127.0.0.1"):
     """A request in progress: an authenticated POST whose body has begun and
     not ended. Expect: 100-continue makes the server say when it has taken
     the headers (the request is then in progress on its side)."""
-    s = connect(srv)
+    s = connect(srv, src=src)
     s.sendall(b"POST /api-keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-              b"Authorization: Bearer " + srv.admin_key.encode() + b"\r\n" + headers +
+              b"Authorization: Bearer " + srv.admin_key.encode() + b"\r\n"
               b"Expect: 100-continue\r\nContent-Length: 1000\r\n\r\n")
     got = s.recv(64)
     assert got.startswith(b"HTTP/1.1 100"), got
@@ -125,9 +135,9 @@ def finish_body(s, rest=990):
     return s.recv(4096).split(b"\r\n", 1)[0]
 
 
-def idle_after_request(srv):
+def idle_after_request(srv, src):
     """A keep-alive connection that was served once and now waits."""
-    s = connect(srv)
+    s = connect(srv, src=src)
     s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
     s.settimeout(10)
     got = b""
@@ -139,8 +149,8 @@ def idle_after_request(srv):
     return s
 
 
-def raw_get(srv, path, headers=b""):
-    s = connect(srv)
+def raw_get(srv, path, headers=b"", src="127.0.0.1"):
+    s = connect(srv, src=src)
     s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
     s.settimeout(10)
     data = b""
@@ -289,6 +299,7 @@ def test_global_cap_answers_503(srv):
         held = []
         put_setting(srv, "max_connections", cap)
         try:
+            settle(srv)
             for _ in range(cap):
                 held.append(hold_body(srv))
             status, hdrs, body = raw_get(srv, "/health")
@@ -307,22 +318,28 @@ def test_global_cap_answers_503(srv):
 def test_per_ip_limit_evicts_idle_not_busy(srv):
     """At max_connections_per_ip, a new connection closes the IP's oldest
     idle one; connections with a request in progress are never closed, and
-    when all are busy the newcomer gets 429, unless it holds an admin key."""
+    when all are busy the newcomer gets 429, unless it holds an admin key.
+    The IP is 127.0.0.2 (loopback too), so that the test's own requests from
+    127.0.0.1 (settings, metrics) are not among its connections."""
+    ip = "127.0.0.2"
+    admin = b"Authorization: Bearer " + srv.admin_key.encode() + b"\r\n"
     with settings(srv, min_body_bytes_per_second=0, max_connections_per_ip=4):
-        busy = [hold_body(srv), hold_body(srv)]
-        idle1 = idle_after_request(srv)
-        idle2 = idle_after_request(srv)
-        r = requests.get(srv.url + "/health", timeout=10)
-        assert r.status_code == 200, r.text
+        busy = [hold_body(srv, ip), hold_body(srv, ip)]
+        idle1 = idle_after_request(srv, ip)
+        idle2 = idle_after_request(srv, ip)
+        status, _, _ = raw_get(srv, "/health", src=ip)
+        assert status == "HTTP/1.1 200 OK"
         assert closed_within(idle1, 3)  # the oldest idle made room
         assert still_open(idle2)
-        busy += [hold_body(srv), hold_body(srv)]  # the first of them closed idle2
+        busy += [hold_body(srv, ip), hold_body(srv, ip)]  # the first of them closed idle2
         assert closed_within(idle2, 3)
-        status, hdrs, body = raw_get(srv, "/health")
+        status, hdrs, body = raw_get(srv, "/health", src=ip)
         assert status == "HTTP/1.1 429 Too Many Requests", (status, body)
         assert b"max_connections_per_ip" in body and hdrs.get("connection", "").lower() == "close"
-        status, _, _ = raw_get(srv, "/health", b"Authorization: Bearer " + srv.admin_key.encode() + b"\r\n")
+        status, _, _ = raw_get(srv, "/health", admin, src=ip)
         assert status == "HTTP/1.1 200 OK"
+        # Another IP is not concerned.
+        assert srv.get("/health").status_code == 200
         assert all(finish_body(s) == b"HTTP/1.1 400 Bad Request" for s in busy)
         for s in busy:
             s.close()
