@@ -114,14 +114,14 @@ def still_open(s):
         return False
 
 
-def hold_body(srv, src="127.0.0.1"):
+def hold_body(srv, src="127.0.0.1", length=1000):
     """A request in progress: an authenticated POST whose body has begun and
     not ended. Expect: 100-continue makes the server say when it has taken
     the headers (the request is then in progress on its side)."""
     s = connect(srv, src=src)
     s.sendall(b"POST /api-keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               b"Authorization: Bearer " + srv.admin_key.encode() + b"\r\n"
-              b"Expect: 100-continue\r\nContent-Length: 1000\r\n\r\n")
+              b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % length)
     got = s.recv(64)
     assert got.startswith(b"HTTP/1.1 100"), got
     s.sendall(b'{"name": "')
@@ -277,18 +277,18 @@ def test_header_deadline_closes_a_socket_that_never_finishes_its_headers(srv):
 
 
 def test_min_body_rate_closes_a_trickling_body(srv):
-    """10 bytes every 0.5 s of a 100 kB body is closed after a 1 s window
-    under 200 B/s; a body arriving at 360 B/s for 2.5 s is read and answered."""
+    """10 bytes every 0.5 s of a body is closed after a 1 s window under
+    200 B/s; a body arriving at 4 kB/s for 2.5 s is read and answered."""
     with settings(srv, min_body_bytes_per_second=200, body_rate_window_seconds=1):
         slow = hold_body(srv)
         t0 = time.monotonic()
         assert closed_within(slow, 5, poke=lambda s: (time.sleep(0.3), s.send(b"y" * 10)))
         assert time.monotonic() - t0 < 4
-        ok = hold_body(srv)
+        ok = hold_body(srv, length=10 + 10 * 999 + 10)
         for _ in range(10):
-            ok.sendall(b"y" * 90)
+            ok.sendall(b"y" * 999)
             time.sleep(0.25)  # the pace of the body under test
-        assert finish_body(ok, 90) == b"HTTP/1.1 400 Bad Request"
+        assert finish_body(ok, 10) == b"HTTP/1.1 400 Bad Request"
 
 
 def test_global_cap_answers_503(srv):
