@@ -479,12 +479,53 @@ step('Hub: search, then download until the progress bar reaches 100%', async () 
     '[data-model="fixtures/tiny-bert-ner"] [data-testid=download-progress]', { timeout: 60000 });
   await p.locator('[data-testid=local-models] [data-model="fixtures/tiny-bert-ner"]').waitFor();
   await shot('hub');
-  // Load it from the table, then unload.
-  const row = p.locator('[data-testid=local-models] [data-model="fixtures/tiny-bert-ner"]');
-  await row.getByRole('button', { name: 'Load' }).click();
-  await row.getByRole('button', { name: 'Unload' }).waitFor({ timeout: 30000 });
+  // Load it from the table in int8: the badge says so, and so does the API.
+  const NAME = 'fixtures/tiny-bert-ner';
+  const row = p.locator(`[data-testid=local-models] [data-model="${NAME}"]`);
+  const prec = row.getByLabel(`Precision to load ${NAME} in`);
+  const health = await api(S.base, S.key, 'GET', '/health');
+  assert.equal(await prec.locator('option[value=""]').textContent(), `server default (${health.precision})`);
+  await prec.selectOption('int8');
+  const sent = p.waitForRequest((r) => r.url() === `${S.base}/models/${NAME}/load`);
+  await row.getByRole('button', { name: 'Load', exact: true }).click();
+  assert.deepEqual((await sent).postDataJSON(), { precision: 'int8' });
+  await row.locator('[data-testid=precision][data-precision=int8]').waitFor({ timeout: 30000 });
+  await p.locator(`[data-testid=local-models] [data-model="${NAME}"][data-state=loaded]`).waitFor({ timeout: 30000 });
+  const listed = async () => (await api(S.base, S.key, 'GET', '/models')).models.find((m) => m.model_name === NAME);
+  assert.deepEqual([(await listed()).state, (await listed()).precision], ['loaded', 'int8']);
+  await p.getByText(`${NAME} is loaded in int8.`).waitFor();
+  assert.ok((await api(S.base, S.key, 'GET', '/health')).loaded_precisions.int8 >= 1);
+  await shot('hub-precision');
+  // Reloading in the precision it runs in would do nothing: the button says so.
+  assert.ok(await row.getByRole('button', { name: 'Reload' }).isDisabled());
+  // Another precision loads it again: 202, the table follows it to fp16.
+  await prec.selectOption('fp16');
+  const answered = p.waitForResponse((r) => r.url() === `${S.base}/models/${NAME}/load`);
+  await row.getByRole('button', { name: 'Reload' }).click();
+  const r202 = await answered;
+  assert.equal(r202.status(), 202);
+  assert.deepEqual(r202.request().postDataJSON(), { precision: 'fp16' });
+  await row.locator('[data-testid=precision][data-precision=fp16]').waitFor({ timeout: 30000 });
+  await p.locator(`[data-testid=local-models] [data-model="${NAME}"][data-state=loaded]`).waitFor({ timeout: 30000 });
+  assert.deepEqual([(await listed()).state, (await listed()).precision], ['loaded', 'fp16']);
+  await p.getByText(`${NAME} is loaded in fp16.`).waitFor(); // followed through the 202
+  // The server's 400 is shown in its own words, naming the action. The
+  // picker offers only valid precisions, so the request is altered on its
+  // way (the server and its answer are real).
+  await p.route(`${S.base}/models/${NAME}/load`, (route) => route.continue({ postData: '{"precision":"int4"}' }));
+  await prec.selectOption('int8');
+  await row.getByRole('button', { name: 'Reload' }).click();
+  const bad = p.locator('[data-testid=cache-error][data-status="400"]');
+  await bad.waitFor();
+  const badText = await bad.textContent();
+  assert.match(badText, new RegExp(`Reloading ${NAME} in int8: The request was refused`));
+  assert.match(badText, /field 'precision' must be "f32", "fp16", "bf16" or "int8"/);
+  await p.unroute(`${S.base}/models/${NAME}/load`);
+  dropNetworkErrors(400);
+  assert.equal((await listed()).precision, 'fp16'); // the refused reload changed nothing
   await row.getByRole('button', { name: 'Unload' }).click();
-  await row.getByRole('button', { name: 'Load' }).waitFor();
+  await row.getByRole('button', { name: 'Load', exact: true }).waitFor();
+  assert.equal(await row.locator('[data-testid=precision]').count(), 0);
   // The admin imports a folder from the server's disk.
   await p.getByLabel('Folder on the server').fill(join(FIXTURES, 'models', 'tiny-bert-qa'));
   await p.getByLabel('Model name', { exact: true }).fill('local/qa-copy');
@@ -505,9 +546,11 @@ step('a key without admin or download rights sees those pages and buttons disabl
   assert.deepEqual(disabled, ['Dashboard', 'API keys', 'Settings']);
   assert.match(await p.locator('header nav [aria-disabled=true]').first().getAttribute('title'), /admin:read/);
   await p.goto(`${S.base}/hub`);
-  const load = p.locator('[data-testid=local-models] tr').nth(1).getByRole('button', { name: 'Load' });
+  const first = p.locator('[data-testid=local-models] tr[data-state=not_loaded]').first();
+  const load = first.getByRole('button', { name: 'Load', exact: true });
   assert.ok(await load.isDisabled());
   assert.match(await load.getAttribute('title'), /models:download/);
+  assert.ok(await first.getByRole('combobox').isDisabled());
   await p.getByText(/lacks the models:download permission/).first().waitFor();
   await p.goto(`${S.base}/system`);
   await p.getByText(/needs the admin:read permission/).waitFor();
@@ -542,8 +585,20 @@ step('API keys: create (secret shown once) and revoke', async () => {
   assert.equal(after.status, 401);
 });
 
+// Polls GET /models until name is loaded (a 202 load finishes in the background).
+async function untilLoaded(name) {
+  for (const t0 = Date.now(); Date.now() - t0 < 30000; await new Promise((r) => setTimeout(r, 100))) {
+    const m = (await api(S.base, S.key, 'GET', '/models')).models.find((x) => x.model_name === name);
+    if (m?.state === 'loaded') return m;
+  }
+  throw new Error(`${name} did not load within 30 s`);
+}
+
 step('dashboard: charts after the executions', async () => {
   const p = S.page;
+  // One model in int8 beside the playgrounds' f32 ones: two precisions to count.
+  await api(S.base, S.key, 'POST', '/models/fixtures/tiny-bert-ner/load', { precision: 'int8' });
+  assert.equal((await untilLoaded('fixtures/tiny-bert-ner')).precision, 'int8');
   await p.goto(`${S.base}/dashboard`);
   for (const id of ['chart-time', 'chart-model', 'chart-latency', 'chart-success'])
     await p.locator(`[data-testid=${id}] canvas[data-rendered=true]`).waitFor();
@@ -556,7 +611,19 @@ step('dashboard: charts after the executions', async () => {
   });
   // The runs of the NER playground succeeded.
   assert.ok((await p.locator('[data-testid=log-table] tbody tr .state', { hasText: 'success' }).count()) > 0);
+  // The loaded models with their precision, and /health's counts of them.
+  const health = await api(S.base, S.key, 'GET', '/health');
+  const counts = await p.locator('[data-testid=loaded-precisions] [data-count]').evaluateAll((xs) =>
+    Object.fromEntries(xs.map((x) => [x.querySelector('[data-precision]').dataset.precision, Number(x.dataset.count)])));
+  assert.deepEqual(counts, health.loaded_precisions);
+  assert.equal(counts.int8, 1);
+  assert.ok(counts.f32 > 0, 'the playgrounds left models loaded in f32');
+  const loaded = (await api(S.base, S.key, 'GET', '/models/loaded')).models;
+  const shown = await p.locator('[data-testid=loaded-models] li').evaluateAll((lis) =>
+    lis.map((li) => [li.querySelector('.mono').textContent, li.querySelector('[data-precision]')?.dataset.precision]));
+  assert.deepEqual(shown.sort(), loaded.map((m) => [m.model_name, m.precision]).sort());
   await shot('dashboard');
+  await api(S.base, S.key, 'POST', '/models/fixtures/tiny-bert-ner/unload');
 });
 
 step('settings: a bad value shows the validation error', async () => {
@@ -573,6 +640,55 @@ step('settings: a bad value shows the validation error', async () => {
   await row.getByRole('button', { name: 'Save' }).click();
   await row.getByText(/Changed by/).waitFor();
   await shot('settings');
+});
+
+step('settings: default_precision picked from its values, and the next load takes it', async () => {
+  const p = S.page;
+  await p.goto(`${S.base}/system`);
+  const row = p.locator('[data-setting=default_precision]');
+  const sel = row.getByRole('combobox');
+  await sel.waitFor();
+  assert.deepEqual(await sel.locator('option').evaluateAll((os) => os.map((o) => o.value)), ['', 'f32', 'fp16', 'bf16', 'int8']);
+  assert.equal(await sel.inputValue(), '');
+  const before = await api(S.base, S.key, 'GET', '/health');
+  await row.getByTestId('precision-now').locator(`[data-precision=${before.precision}]`).first().waitFor();
+  await sel.selectOption('int8');
+  await row.getByRole('button', { name: 'Save' }).click();
+  await row.getByText(/Changed by/).waitFor();
+  assert.equal((await api(S.base, S.key, 'GET', '/settings/default_precision')).setting_value, 'int8');
+  assert.equal((await api(S.base, S.key, 'GET', '/health')).precision, 'int8');
+  await row.getByTestId('next-load').locator('[data-precision=int8]').waitFor();
+  await shot('settings-precision');
+  // The Hub's "server default" is now int8, and a load without a precision takes it.
+  await p.goto(`${S.base}/hub`);
+  const NAME = 'local/qa-copy';
+  const mrow = p.locator(`[data-testid=local-models] [data-model="${NAME}"]`);
+  const prec = mrow.getByLabel(`Precision to load ${NAME} in`);
+  await p.waitForFunction((n) => document.querySelector(`[data-model="${n}"] option[value=""]`)?.textContent === 'server default (int8)', NAME);
+  const sent = p.waitForRequest((r) => r.url() === `${S.base}/models/${NAME}/load`);
+  await mrow.getByRole('button', { name: 'Load', exact: true }).click();
+  assert.deepEqual((await sent).postDataJSON(), {});
+  await mrow.locator('[data-testid=precision][data-precision=int8]').waitFor({ timeout: 30000 });
+  const m = (await api(S.base, S.key, 'GET', '/models')).models.find((x) => x.model_name === NAME);
+  assert.deepEqual([m.state, m.precision], ['loaded', 'int8']);
+  assert.equal(await prec.inputValue(), '');
+  // A playground's picker says so too.
+  await p.goto(`${S.base}/playground/qa`);
+  await p.getByLabel('Model', { exact: true }).selectOption(NAME);
+  await p.locator('.model-picker [data-testid=precision][data-precision=int8]').waitFor();
+  assert.match(await p.locator(`#pg-model option[value="${NAME}"]`).textContent(), /· loaded in int8/);
+  await p.goto(`${S.base}/hub`);
+  await mrow.getByRole('button', { name: 'Unload' }).click();
+  await mrow.getByRole('button', { name: 'Load', exact: true }).waitFor();
+  // Back to "" (serve --precision), from the settings page.
+  await p.goto(`${S.base}/system`);
+  await sel.selectOption('');
+  const put = p.waitForResponse((r) => r.url() === `${S.base}/settings/default_precision` && r.request().method() === 'PUT');
+  await row.getByRole('button', { name: 'Save' }).click();
+  assert.equal((await put).status(), 200);
+  await row.getByTestId('next-load').locator(`[data-precision=${before.precision}]`).waitFor();
+  assert.equal((await api(S.base, S.key, 'GET', '/settings/default_precision')).setting_value, '');
+  assert.equal((await api(S.base, S.key, 'GET', '/health')).precision, before.precision);
 });
 
 // Replaces an editor's text as a paste would (keys typed one by one would

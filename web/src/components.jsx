@@ -3,12 +3,12 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { explain } from './api.js';
 
-export function ErrorBox({ error, children, title: override }) {
+export function ErrorBox({ error, children, title: override, testid }) {
   if (!error) return null;
   const { title: t, text } = explain(error);
   const title = override || t;
   return (
-    <div class="error" role="alert" data-status={error.status ?? ''}>
+    <div class="error" role="alert" data-status={error.status ?? ''} data-testid={testid}>
       <strong>{title}</strong>
       <span>{text}</span>
       {children}

@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from '../api.js';
 import { ChartView, ErrorBox, fmtBytes, fmtDate, PALETTE, Spinner } from '../components.jsx';
+import { getHealth, PrecisionBadge, precisionCounts } from '../precision.jsx';
 
 const ms = (s) => (s == null ? null : +(s * 1000).toFixed(2));
 
@@ -105,20 +106,33 @@ function Charts({ since }) {
 
 function Loaded() {
   const [models, setModels] = useState(null);
+  const [health, setHealth] = useState(null);
   const [error, setError] = useState(null);
   useEffect(() => {
     api.get('/models/loaded').then((d) => setModels(d.models || []), setError);
+    getHealth().then(setHealth, () => {});
   }, []);
+  const counts = precisionCounts(health?.loaded_precisions);
   return (
     <section class="card" aria-labelledby="loaded-h">
       <h2 id="loaded-h">Loaded models</h2>
       <ErrorBox error={error} />
+      {health && (
+        <p class="prec-counts" data-testid="loaded-precisions">
+          <span class="muted">By precision:</span>
+          {counts.length ? counts.map(([p, n]) => (
+            <span key={p} data-count={n}><PrecisionBadge precision={p} /> ×{n}</span>
+          )) : <span class="muted">none loaded</span>}
+          <span class="muted">· next load:</span><PrecisionBadge precision={health.precision} />
+        </p>
+      )}
       {!models ? <Spinner label="Loading…" /> : models.length === 0 ? <p class="muted">No model in memory.</p> : (
         <ul class="loaded" data-testid="loaded-models">
           {models.map((m) => (
             <li key={m.model_name}>
               <span class="mono">{m.model_name}</span>
               <span class="muted">{m.task_type}</span>
+              <PrecisionBadge precision={m.precision} />
               <span class="pill" title="Weights, memory-mapped from the cache">{fmtBytes(m.memory_bytes ?? m.file_size)} weights</span>
             </li>
           ))}

@@ -2,9 +2,10 @@
 // cap), the Hub search with tag chips and paginated cards, downloads with a
 // live progress bar (server-sent events), and the admin's folder import.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, modelPath, query } from '../api.js';
+import { api, explain, modelPath, query } from '../api.js';
 import { can, lacks, useAuth } from '../auth.js';
 import { ErrorBox, Field, fmtBytes, Notice, Spinner } from '../components.jsx';
+import { getHealth, PRECISION_HINT, PRECISION_LABEL, PRECISIONS, PrecisionBadge } from '../precision.jsx';
 
 const TAGS = ['text-classification', 'token-classification', 'question-answering', 'fill-mask', 'feature-extraction', 'sentence-similarity', 'summarization'];
 const PAGE = 9;
@@ -45,24 +46,56 @@ function Progress({ name, onEnd }) {
   );
 }
 
-function Cache({ auth, reload, models, error, capBytes }) {
+// What became of the last load asked for, as the table (polled while a model
+// loads) tells: loading, loaded in which precision, or failed.
+function LoadOutcome({ asked, model }) {
+  const { name, precision } = asked;
+  if (!model) return null;
+  if (model.state === 'loading') return <Spinner label={`${name} is loading in ${model.precision || precision}…`} />;
+  if (model.state === 'loaded')
+    return <Notice kind="ok">{asked.status === 200 ? `${name} was already loaded in ${model.precision}.` : `${name} is loaded in ${model.precision}.`}</Notice>;
+  if (model.state === 'failed')
+    return <div class="error" role="alert" data-testid="cache-error"><strong>{name} could not be loaded in {precision}</strong><span>Load it again: the server answers with the reason (and the next load starts afresh).</span></div>;
+  return null;
+}
+
+// The precision a row's load asks for: the one picked, else the server's
+// default for the next load (health.precision), so that "server default"
+// also reloads a model running in another precision.
+function Cache({ auth, reload, models, error, capBytes, health }) {
   const [busy, setBusy] = useState('');
   const [err, setErr] = useState(null);
+  // The last load asked for: {name, precision, status}; its line follows the table.
+  const [asked, setAsked] = useState(null);
+  const [pick, setPick] = useState({});
   const act = async (label, fn) => {
     setBusy(label);
     setErr(null);
+    setAsked(null);
     try {
       await fn();
       await reload();
     } catch (e) {
-      setErr(e);
+      setErr({ what: label.replace(/…$/, ''), e });
     } finally {
       setBusy('');
     }
   };
+  const load = (m) => {
+    const chosen = pick[m.model_name] || '';
+    const reloading = m.state === 'loaded';
+    // A loaded model keeps its precision on a load without one: say which.
+    const want = chosen || (reloading ? health?.precision : '');
+    const verb = reloading ? 'Reloading' : 'Loading';
+    return act(`${verb} ${m.model_name}${want ? ` in ${want}` : ''}…`, async () => {
+      const r = await api.post(`/models/${modelPath(m.model_name)}/load`, want ? { precision: want } : {}, { raw: true });
+      setAsked({ name: m.model_name, precision: r.json?.data?.precision, status: r.status });
+    });
+  };
   const noManage = lacks(auth, 'models:download');
   const used = (models || []).reduce((a, m) => a + (m.file_size || 0), 0);
   const cached = (models || []).filter((m) => m.state !== 'not_cached').sort((a, b) => a.model_name.localeCompare(b.model_name));
+  const dflt = health?.precision;
   return (
     <section class="card" aria-labelledby="cache-h">
       <div class="card-head">
@@ -77,32 +110,54 @@ function Cache({ auth, reload, models, error, capBytes }) {
         </div>
       </div>
       {noManage && <Notice kind="warn">{noManage} Loading, unloading and deleting are disabled.</Notice>}
-      <ErrorBox error={error || err} />
+      <ErrorBox error={error} />
+      {err && <ErrorBox error={err.e} title={`${err.what}: ${explain(err.e).title}`} testid="cache-error" />}
       {busy && <Spinner label={busy} />}
+      {asked && !busy && <LoadOutcome asked={asked} model={(models || []).find((m) => m.model_name === asked.name)} />}
       {!models ? <Spinner label="Loading…" /> : cached.length === 0 ? <p class="muted">No model in the cache yet: search the Hub below.</p> : (
         <div class="table-wrap">
           <table class="models" data-testid="local-models">
-            <thead><tr><th scope="col">model</th><th scope="col">task</th><th scope="col">state</th><th scope="col">size</th><th scope="col"><span class="sr-only">actions</span></th></tr></thead>
+            <thead><tr><th scope="col">model</th><th scope="col">task</th><th scope="col">state</th><th scope="col">precision</th><th scope="col">size</th><th scope="col"><span class="sr-only">actions</span></th></tr></thead>
             <tbody>
-              {cached.map((m) => (
-                <tr key={m.model_name} data-model={m.model_name}>
-                  <th scope="row" class="mono">{m.model_name}</th>
-                  <td>{m.task_type || '—'}</td>
-                  <td><span class={`state st-${m.state}`}>{m.state.replace('_', ' ')}</span></td>
-                  <td>{fmtBytes(m.file_size)}</td>
-                  <td class="btns">
-                    {m.state === 'loaded' ? (
-                      <button type="button" class="small" disabled={!!noManage || !!busy} title={noManage}
-                        onClick={() => act(`Unloading ${m.model_name}…`, () => api.post(`/models/${modelPath(m.model_name)}/unload`))}>Unload</button>
-                    ) : (
-                      <button type="button" class="small" disabled={!!noManage || !!busy} title={noManage}
-                        onClick={() => act(`Loading ${m.model_name}…`, () => api.post(`/models/${modelPath(m.model_name)}/load`))}>Load</button>
-                    )}
-                    <button type="button" class="small danger" disabled={!!noManage || !!busy} title={noManage}
-                      onClick={() => confirm(`Delete ${m.model_name} from the cache?`) && act(`Deleting ${m.model_name}…`, () => api.del(`/models/${modelPath(m.model_name)}`))}>Delete</button>
-                  </td>
-                </tr>
-              ))}
+              {cached.map((m) => {
+                const loaded = m.state === 'loaded', loading = m.state === 'loading';
+                const chosen = pick[m.model_name] || '';
+                const target = chosen || dflt;
+                // Reloading in the precision it already runs in does nothing (200).
+                const same = loaded && target === m.precision;
+                const off = !!noManage || !!busy || loading;
+                return (
+                  <tr key={m.model_name} data-model={m.model_name} data-state={m.state}>
+                    <th scope="row" class="mono">{m.model_name}</th>
+                    <td>{m.task_type || '—'}</td>
+                    <td><span class={`state st-${m.state}`}>{loading && <span class="dot" aria-hidden="true" />}{m.state.replace('_', ' ')}</span></td>
+                    <td><PrecisionBadge precision={m.precision} loading={loading} /></td>
+                    <td>{fmtBytes(m.file_size)}</td>
+                    <td class="btns">
+                      <select class="small" aria-label={`Precision to load ${m.model_name} in`} value={chosen}
+                        disabled={!!noManage || loading} title={noManage || 'Precision of the dense layers'}
+                        onChange={(e) => setPick({ ...pick, [m.model_name]: e.currentTarget.value })}>
+                        <option value="">server default{dflt ? ` (${dflt})` : ''}</option>
+                        {PRECISIONS.map((p) => <option key={p} value={p} title={PRECISION_HINT[p]}>{PRECISION_LABEL[p]}</option>)}
+                      </select>
+                      {loaded ? (
+                        <>
+                          <button type="button" class="small" disabled={off || same}
+                            title={noManage || (same ? `It runs in ${m.precision}: pick another precision to reload it` : `Load it again in ${target}`)}
+                            onClick={() => load(m)}>Reload</button>
+                          <button type="button" class="small" disabled={!!noManage || !!busy} title={noManage}
+                            onClick={() => act(`Unloading ${m.model_name}…`, () => api.post(`/models/${modelPath(m.model_name)}/unload`))}>Unload</button>
+                        </>
+                      ) : (
+                        <button type="button" class="small" disabled={off} title={noManage || (loading ? 'Loading…' : '')}
+                          onClick={() => load(m)}>Load</button>
+                      )}
+                      <button type="button" class="small danger" disabled={!!noManage || !!busy} title={noManage}
+                        onClick={() => confirm(`Delete ${m.model_name} from the cache?`) && act(`Deleting ${m.model_name}…`, () => api.del(`/models/${modelPath(m.model_name)}`))}>Delete</button>
+                    </td>
+                  </tr>
+                );
+              })}
             </tbody>
           </table>
         </div>
@@ -251,11 +306,14 @@ export function Hub() {
   const [models, setModels] = useState(null);
   const [error, setError] = useState(null);
   const [cap, setCap] = useState(undefined);
+  const [health, setHealth] = useState(null);
   const alive = useRef(true);
   const reload = async () => {
     try {
-      const d = await api.get('/models');
-      if (alive.current) setModels(d.models || []);
+      const [d, h] = await Promise.all([api.get('/models'), getHealth().catch(() => null)]);
+      if (!alive.current) return;
+      setModels(d.models || []);
+      if (h) setHealth(h);
     } catch (e) {
       setError(e);
     }
@@ -275,7 +333,7 @@ export function Hub() {
   return (
     <div class="page">
       <h1>Models &amp; Hub</h1>
-      <Cache auth={auth} models={models} error={error} reload={reload} capBytes={cap} />
+      <Cache auth={auth} models={models} error={error} reload={reload} capBytes={cap} health={health} />
       <Search auth={auth} local={models} reload={reload} />
       {can(auth, 'admin:write') ? <Import reload={reload} /> : (
         <p class="muted small">Importing a folder from the server's disk needs admin:write.</p>

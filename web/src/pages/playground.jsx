@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, request } from '../api.js';
 import { Bars, ChartView, CodeBlock, ErrorBox, Field, Heatmap, Notice, PALETTE, Spinner } from '../components.jsx';
+import { PrecisionBadge } from '../precision.jsx';
 import { Link } from '../router.jsx';
 
 const lines = (s) => s.split('\n').map((l) => l.trim()).filter(Boolean);
@@ -388,13 +389,14 @@ export function ModelPicker({ id, value, onChange, cfg, prefer, label = 'Model',
           {models?.length === 0 && <option value="">No model in the cache</option>}
           {models?.map((m) => (
             <option key={m.model_name} value={m.model_name}>
-              {m.model_name} · {m.state === 'loaded' ? 'loaded' : 'cached'}{cfg && !compatible(m, cfg) ? ` · ${m.task_type || 'other task'}` : ''}
+              {m.model_name} · {m.state === 'loaded' ? `loaded${m.precision ? ` in ${m.precision}` : ''}` : 'cached'}{cfg && !compatible(m, cfg) ? ` · ${m.task_type || 'other task'}` : ''}
             </option>
           ))}
         </select>
         {current && cfg && (compatible(current, cfg)
           ? <span class="badge ok" data-testid="compat">compatible</span>
           : <span class="badge warn" data-testid="compat" title={`Registered for ${current.task_type || 'another task'}`}>may not fit: {current.task_type || 'other task'}</span>)}
+        {current?.state === 'loaded' && <PrecisionBadge precision={current.precision} />}
       </div>
       {models?.length === 0 && <small class="hint">Download or import a model in <Link href="/hub">Models &amp; Hub</Link>.</small>}
       {value?.startsWith('demo/') && <small class="hint">A demo model with random weights: its answers have the right shape but no meaning.</small>}

@@ -5,6 +5,13 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { lacks, useAuth } from '../auth.js';
 import { ErrorBox, fmtBytes, fmtDate, Spinner } from '../components.jsx';
+import { getHealth, PRECISION_LABEL, PRECISIONS, PrecisionBadge, precisionCounts } from '../precision.jsx';
+
+// Settings whose value is one of a few strings: a picker, not a text box.
+// The server refuses anything else with 400 all the same.
+const CHOICES = {
+  default_precision: [['', '"" (serve --precision)'], ...PRECISIONS.map((p) => [p, PRECISION_LABEL[p]])],
+};
 
 const show = (v) => (typeof v === 'object' ? JSON.stringify(v) : String(v));
 // Ranges read as people write them: 0.000278 (one second in hours), not 0.00027777777777777778.
@@ -30,7 +37,7 @@ function parse(type, text) {
   return text;
 }
 
-function Row({ s, disabled, onSaved }) {
+function Row({ s, disabled, onSaved, children }) {
   const [text, setText] = useState(show(s.setting_value));
   const [error, setError] = useState(null);
   const [saved, setSaved] = useState(false);
@@ -66,7 +73,11 @@ function Row({ s, disabled, onSaved }) {
       </div>
       <p class="muted small" id={`${id}-d`}>{s.description} {range && <span>({range}; default {show(s.default)})</span>}{bytes && <strong>{bytes}</strong>}</p>
       <div class="row tight">
-        {s.setting_type === 'boolean' ? (
+        {CHOICES[s.setting_key] ? (
+          <select id={id} value={text} onChange={(e) => setText(e.currentTarget.value)} disabled={!!disabled} aria-describedby={`${id}-d`}>
+            {CHOICES[s.setting_key].map(([v, l]) => <option key={v} value={v}>{l}</option>)}
+          </select>
+        ) : s.setting_type === 'boolean' ? (
           <select id={id} value={text} onChange={(e) => setText(e.currentTarget.value)} disabled={!!disabled} aria-describedby={`${id}-d`}>
             <option>true</option><option>false</option>
           </select>
@@ -78,6 +89,7 @@ function Row({ s, disabled, onSaved }) {
         {dirty && <button type="button" class="small" onClick={() => { setText(show(s.setting_value)); setError(null); }}>Reset</button>}
         {saved && !dirty && <span class="ok-text" role="status">Saved</span>}
       </div>
+      {children}
       {error && <div class="field-error" role="alert" data-testid="setting-error">{error.message}{error.detail ? `: ${error.detail}` : ''}</div>}
       <p class="muted small">
         {s.updated_by ? `Changed by ${s.updated_by} on ${fmtDate(s.updated_at)}` : 'Never changed (default)'}
@@ -86,11 +98,27 @@ function Row({ s, disabled, onSaved }) {
   );
 }
 
+// What default_precision means right now (GET /health): the precision of
+// the next load, and the loaded models per precision.
+function PrecisionNow({ health }) {
+  const counts = precisionCounts(health.loaded_precisions);
+  return (
+    <p class="muted small prec-counts" data-testid="precision-now">
+      <span data-testid="next-load">Next load: <PrecisionBadge precision={health.precision} /></span>
+      <span>Loaded now: {counts.length ? counts.map(([p, n]) => <span key={p}><PrecisionBadge precision={p} /> ×{n} </span>) : 'none'}</span>
+    </p>
+  );
+}
+
 export function Settings() {
   const auth = useAuth();
   const [list, setList] = useState(null);
   const [error, setError] = useState(null);
-  const load = () => api.get('/settings').then((d) => setList(d.settings || []), setError);
+  const [health, setHealth] = useState(null);
+  const load = () => {
+    getHealth().then(setHealth, () => setHealth(null));
+    return api.get('/settings').then((d) => setList(d.settings || []), setError);
+  };
   useEffect(() => {
     load();
   }, []);
@@ -103,7 +131,11 @@ export function Settings() {
       <ErrorBox error={error} />
       {!list ? <Spinner label="Loading…" /> : (
         <div class="settings">
-          {list.map((s) => <Row key={s.setting_key + show(s.setting_value)} s={s} disabled={noWrite} onSaved={load} />)}
+          {list.map((s) => (
+            <Row key={s.setting_key + show(s.setting_value)} s={s} disabled={noWrite} onSaved={load}>
+              {s.setting_key === 'default_precision' && health && <PrecisionNow health={health} />}
+            </Row>
+          ))}
         </div>
       )}
     </div>
