@@ -74,6 +74,7 @@ typedef struct exchange {
     int over_memory;    /* bodies in flight passed max_body_memory_bytes: answer 503 */
     size_t mem_cap;     /* max_body_memory_bytes when the exchange began */
     size_t mem_counted; /* this body's bytes in body_bytes_in_flight */
+    size_t announced;   /* Content-Length, when given (and within the limit) */
     int stage;          /* STAGE_* */
     int has_body;       /* a body was announced */
     int over_ip;        /* its connection is over max_connections_per_ip */
@@ -481,6 +482,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
+            if (*end == 0 && n <= ex->limit) ex->announced = (size_t)n;
             if (*end == 0 && n > ex->limit) {
                 /* Answer now: MHD then closes the connection unread. */
                 ex->too_large = 1;
@@ -506,14 +508,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!ex->too_large && !ex->refused && !ex->over_memory && !ex->answered) {
             if (ex->body.len + *upload_data_size > ex->limit) {
                 ex->too_large = 1;
-            } else if (!body_memory_take(ex, *upload_data_size)) {
-                /* The rest is read and dropped; 503 once it ends. */
-                ex->over_memory = 1;
-                body_memory_release(ex);
-                bs_buf_free(&ex->body);
-                bs_buf_init(&ex->body);
-            } else if (bs_buf_append(&ex->body, upload_data, *upload_data_size)) {
-                return MHD_NO;
+            } else {
+                /* What counts against max_body_memory_bytes is the memory
+                 * held, not the bytes received: an announced body gets its
+                 * whole buffer at once (no doubling chain left behind in the
+                 * allocator), a chunked one grows as it comes. */
+                size_t had = ex->body.cap;
+                int whole = !had && ex->announced > *upload_data_size;
+                if (whole ? bs_buf_reserve_exact(&ex->body, ex->announced)
+                          : bs_buf_reserve(&ex->body, *upload_data_size))
+                    return MHD_NO;
+                if (!body_memory_take(ex, ex->body.cap - had)) {
+                    /* The rest is read and dropped; 503 once it ends. */
+                    ex->over_memory = 1;
+                    body_memory_release(ex);
+                    bs_buf_free(&ex->body);
+                    bs_buf_init(&ex->body);
+                } else if (bs_buf_append(&ex->body, upload_data, *upload_data_size)) {
+                    return MHD_NO;
+                }
             }
         }
         /* A chunked body has no announced length: past the limit its bytes
