@@ -8,7 +8,8 @@ max_loaded_models. Bounded; run from the repository root:
 
 The half-body and download-job figures come from
 tests/api/test_body_memory.py and tests/api/test_download_jobs.py (run
-them with pytest -s)."""
+them with pytest -s); the connection figures (idle and slow sockets, RSS
+under half-bodies, the 64-connection soak) from bench/hardening/connections.py."""
 import json
 import os
 import shutil

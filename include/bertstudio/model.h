@@ -246,6 +246,15 @@ typedef struct bs_kv_cache bs_kv_cache;
  * BS_EUNSUPPORTED when the model is not an encoder-decoder. */
 BS_API int bs_model_encode(const bs_model *model, const bs_batch *batch, bs_encoder_state **out,
                            bs_err *err);
+/* The encoder state of `batch` from its encoder output computed elsewhere:
+ * hidden is bs_model_forward's last_hidden_state for the same batch
+ * [total_tokens][hidden] (e.g. rows a batcher handed back from a pass shared
+ * with other requests). It is copied and the cross-attention keys/values
+ * are computed, so the state equals bs_model_encode's. Errors as
+ * bs_model_encode. */
+BS_API int bs_model_encoder_state_from_hidden(const bs_model *model, const bs_batch *batch,
+                                              const float *hidden, bs_encoder_state **out,
+                                              bs_err *err);
 /* Number of sequences and the packed encoder output [total_tokens][hidden]. */
 BS_API int32_t bs_encoder_state_n_seqs(const bs_encoder_state *st);
 BS_API const float *bs_encoder_state_hidden(const bs_encoder_state *st, int32_t *total_tokens);
@@ -287,6 +296,18 @@ BS_API int bs_model_decode(const bs_model *model, bs_kv_cache *cache, const int3
  * head). Errors as bs_model_decode. */
 BS_API int bs_model_decode_hidden(const bs_model *model, bs_kv_cache *cache, const int32_t *tokens,
                                   int32_t n_new, float *hidden_out, bs_err *err);
+
+/* bs_model_decode on n_caches different caches as one decoder pass: the
+ * rows of every cache go through each dense layer together (the weights are
+ * read once per pass), while attention stays per cache, over its own length,
+ * keys/values and encoder state. Cache i is fed tokens[i] (rows_i * n_new)
+ * and gets its logits in logits_out[i] [rows_i * n_new][vocab], equal to
+ * what bs_model_decode on it alone writes. The pass' buffers belong to
+ * caches[0]. No cache may appear twice or be used by another call at the
+ * same time. Errors as bs_model_decode, for any cache (then none changed). */
+BS_API int bs_model_decode_batch(const bs_model *model, bs_kv_cache *const *caches,
+                                 int32_t n_caches, const int32_t *const *tokens, int32_t n_new,
+                                 float *const *logits_out, bs_err *err);
 
 /* One generation step: bs_model_decode with n_new = 1 (one token per row,
  * logits_out [rows][vocab]). */

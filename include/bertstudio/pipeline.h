@@ -73,16 +73,21 @@ BS_API void bs_pipeline_ctx_free(bs_pipeline_ctx *ctx);
 BS_API const bs_model *bs_pipeline_ctx_model(const bs_pipeline_ctx *ctx);
 BS_API const bs_tokenizer *bs_pipeline_ctx_tokenizer(const bs_pipeline_ctx *ctx);
 
-/* Where a context's encoder forward passes run. By default each task calls
+/* Where a context's forward passes run. By default each task calls
  * bs_model_forward itself; a server sets a provider that queues the
  * sequences of every request on the model and runs them together (the
  * batcher). forward follows bs_model_forward's contract (out->want and the
  * MLM positions in, the results out); release frees what it stored in out.
- * Generation (summarization) always runs the model directly. */
+ * Generation (summarization) runs its encoder pass through forward, and each
+ * decoder step through decode when set (bs_model_decode_step's contract, so
+ * that the steps of requests generating together can share one pass), else
+ * bs_model_decode_step. */
 typedef struct bs_pipeline_exec {
     int (*forward)(void *ud, const bs_batch *batch, bs_model_outputs *out, bs_err *err);
     void (*release)(void *ud, bs_model_outputs *out);
     void *ud;
+    int (*decode)(void *ud, bs_kv_cache *cache, const int32_t *next_tokens, float *logits_out,
+                  bs_err *err); /* optional */
 } bs_pipeline_exec;
 
 /* Sets (exec non-NULL, forward and release set) or clears (NULL) the

@@ -33,6 +33,10 @@ typedef int (*bs_batch_run_fn)(void *ud, bs_task task, const json_t *request, js
 /* One forward pass over a padding-free batch (bs_model_forward's contract). */
 typedef int (*bs_batch_forward_fn)(void *ud, const bs_batch *batch, bs_model_outputs *out,
                                    bs_err *err);
+/* One decoder step of n generating requests as one pass
+ * (bs_model_decode_batch's contract with n_new 1). */
+typedef int (*bs_batch_decode_fn)(void *ud, bs_kv_cache *const *caches, int32_t n,
+                                  const int32_t *const *tokens, float *const *logits, bs_err *err);
 /* Returns 0 when the caller of a queued request has gone away (its client
  * disconnected), so that its work is skipped. Called from the batcher thread. */
 typedef int (*bs_batch_alive_fn)(void *ud);
@@ -51,6 +55,8 @@ typedef struct bs_batcher_opts {
     void *run_ud;
     bs_batch_forward_fn forward; /* required */
     void *forward_ud;
+    bs_batch_decode_fn decode; /* generation steps; NULL: bs_batcher_decode fails */
+    void *decode_ud;
     /* How the model's logits are laid out (bs_model_head), so that each
      * caller gets its own rows: per sequence, per token, per MLM position,
      * or QA start/end per token. */
@@ -111,11 +117,6 @@ int bs_batcher_run_route(bs_batcher *b, int route, bs_task task, const json_t *r
  * (e.g. rerank calling the pipeline directly). */
 void bs_batcher_enter(bs_batcher *b, int route, bs_batch_alive_fn alive, void *alive_ud);
 void bs_batcher_leave(void);
-/* bs_batcher_enter for one task request that the caller runs itself (e.g.
- * bs_pipeline_run_request): a summarization, whose generation loop never
- * queues, is counted as a direct request. */
-void bs_batcher_enter_task(bs_batcher *b, int route, bs_task task, bs_batch_alive_fn alive,
-                           void *alive_ud);
 
 /* Queues one forward pass (bs_model_forward's contract: out->want and the
  * MLM positions are read) and waits for its rows. Called outside
@@ -128,6 +129,20 @@ int bs_batcher_forward(bs_batcher *b, const bs_batch *batch, bs_model_outputs *o
 /* Frees what bs_batcher_forward stored in out. */
 void bs_batcher_outputs_release(bs_model_outputs *out);
 
+/* Queues one decoder step of a generating request (bs_model_decode_step's
+ * contract: one token per row of cache, logits [rows][vocab] out) and waits
+ * for it. The steps of every request generating on the model run as one
+ * pass (opts.decode), led by a caller, not the batcher thread: the first to
+ * find no step pass running waits up to 2 ms until each caller still
+ * generating has queued its step, runs them all and wakes the others. So a
+ * request joins at its first step and leaves after its last, and a lone one
+ * steps in its own thread. Held batchers run no step. Outside bs_batcher_run
+ * / bs_batcher_enter of this batcher it runs at once in the calling thread.
+ * Errors: the step's, BS_EBUSY (stopping), BS_EIO (the client has gone),
+ * BS_EUNSUPPORTED when the batcher has no decode function. */
+int bs_batcher_decode(bs_batcher *b, bs_kv_cache *cache, const int32_t *tokens, float *logits,
+                      bs_err *err);
+
 /* Counters since creation. sizes[i]: forwards serving k requests with
  * k in [2^i, 2^(i+1)) (sizes[0] = lone forwards). */
 #define BS_BATCH_SIZE_BUCKETS 8
@@ -136,7 +151,7 @@ typedef struct bs_batch_stats {
     uint64_t requests;  /* queued forwards served by those passes */
     uint64_t texts;     /* sequences in those passes */
     uint64_t mixed;     /* passes holding forwards of two routes or more */
-    uint64_t direct;    /* requests run without the queue (generation) */
+    uint64_t direct;    /* forwards run without the queue (library callers) */
     uint64_t rejected;  /* BS_EBUSY: queue full */
     uint64_t cancelled; /* skipped: caller gone */
     uint64_t retried;   /* forwards re-run alone after a combined pass failed */
@@ -144,6 +159,11 @@ typedef struct bs_batch_stats {
     uint64_t sizes[BS_BATCH_SIZE_BUCKETS];
     uint64_t route_texts[BS_ROUTE_COUNT]; /* sequences per route */
     size_t queued;                        /* waiting now */
+    /* Decoder steps of generation (not counted above): passes, the
+     * requests' steps they served, their beam rows, the most requests in
+     * one pass, and passes by requests served as in sizes. */
+    uint64_t dec_steps, dec_requests, dec_rows, dec_max;
+    uint64_t dec_sizes[BS_BATCH_SIZE_BUCKETS];
 } bs_batch_stats;
 void bs_batcher_stats(bs_batcher *b, bs_batch_stats *out);
 

@@ -3,7 +3,12 @@
  * as one padding-free forward pass and copies each caller its own rows. A
  * lone forward is taken as soon as it arrives, so it never waits for
  * company; under load, forwards pile up while a batch runs and the next
- * batch takes them all. */
+ * batch takes them all.
+ *
+ * Decoder steps of generation queue apart and need no thread of their own:
+ * the first caller to find no step pass running leads one. It waits briefly
+ * for the other generating callers' steps, runs them all as one pass in its
+ * own thread and wakes them. A lone request thus steps without any handoff. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +16,19 @@
 
 #include "batch/batch.h"
 
+/* Most a step pass' leader waits for the other generating requests to
+ * queue their steps (each is busy with its previous step's logits). */
+#define STEP_WAIT_US 2000
+
 typedef struct job {
     struct job *next;
+    int decode; /* a decoder step (cache, tokens, logits), else a forward */
     const bs_batch *batch;
     bs_model_outputs *out; /* the caller's: request fields in, its rows out */
-    size_t tokens;
+    bs_kv_cache *cache;
+    const int32_t *step_tokens;
+    float *logits;
+    size_t tokens; /* forward: tokens; decoder step: rows */
     int route;
     bs_batch_alive_fn alive;
     void *alive_ud;
@@ -35,6 +48,12 @@ struct bs_batcher {
     int stop, joined;
     int hold;        /* bs_batcher_hold */
     size_t inflight; /* callers between bs_batcher_enter and bs_batcher_leave */
+    /* Decoder steps: their own queue, led by callers (bs_batcher_decode). */
+    job *steps_head, *steps_tail;
+    size_t queued_steps;
+    size_t decoding;        /* callers generating: their last queued job was a decoder step */
+    int stepping;           /* a caller leads a step pass now */
+    pthread_cond_t step_cv; /* a step queued or a generating caller left */
     bs_batch_stats stats;
     bs_model_outputs big; /* the combined pass' outputs, reused (batcher thread only) */
 };
@@ -45,6 +64,7 @@ static _Thread_local struct {
     int route;
     bs_batch_alive_fn alive;
     void *alive_ud;
+    int decoding; /* counted in b->decoding */
 } serving;
 
 static size_t bucket_of(size_t k)
@@ -170,12 +190,41 @@ static int run_pass(bs_batcher *b, job **jobs, size_t k, bs_err *err)
     return rc;
 }
 
-/* Runs jobs[0..k) as one pass; when it fails with several members, each
- * runs alone so that an error belongs to the forward that caused it. */
+/* One decoder pass over the steps jobs[0..k). */
+static int run_steps(bs_batcher *b, job **jobs, size_t k, bs_err *err)
+{
+    bs_kv_cache **caches = malloc(k * sizeof *caches);
+    const int32_t **tokens = malloc(k * sizeof *tokens);
+    float **logits = malloc(k * sizeof *logits);
+    int rc = 0;
+    if (!caches || !tokens || !logits) {
+        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < k; i++) {
+            caches[i] = jobs[i]->cache;
+            tokens[i] = jobs[i]->step_tokens;
+            logits[i] = jobs[i]->logits;
+        }
+        rc = b->opts.decode(b->opts.decode_ud, caches, (int32_t)k, tokens, logits, err);
+    }
+    free(caches);
+    free(tokens);
+    free(logits);
+    return rc;
+}
+
+static int run_jobs(bs_batcher *b, job **jobs, size_t k, bs_err *err)
+{
+    return jobs[0]->decode ? run_steps(b, jobs, k, err) : run_pass(b, jobs, k, err);
+}
+
+/* Runs jobs[0..k) (all forwards or all decoder steps) as one pass; when it
+ * fails with several members, each runs alone so that an error belongs to
+ * the job that caused it (a failed step changed no cache). */
 static void run_group(bs_batcher *b, job **jobs, size_t k, uint64_t *retried)
 {
     bs_err err = {0};
-    int rc = run_pass(b, jobs, k, &err);
+    int rc = run_jobs(b, jobs, k, &err);
     if (!rc) return;
     if (k == 1) {
         jobs[0]->rc = rc;
@@ -183,7 +232,7 @@ static void run_group(bs_batcher *b, job **jobs, size_t k, uint64_t *retried)
         return;
     }
     *retried += k;
-    for (size_t i = 0; i < k; i++) jobs[i]->rc = run_pass(b, jobs + i, 1, &jobs[i]->err);
+    for (size_t i = 0; i < k; i++) jobs[i]->rc = run_jobs(b, jobs + i, 1, &jobs[i]->err);
 }
 
 static void unlink_job(bs_batcher *b, job *prev, job *j)
@@ -199,7 +248,7 @@ static void unlink_job(bs_batcher *b, job *prev, job *j)
 
 /* Waits (mu held) up to window_us for the queue to fill the budget, and
  * only while some caller of this model is still preparing its sequences
- * (in flight but not queued): otherwise nobody is coming. */
+ * (in flight, neither queued nor generating): otherwise nobody is coming. */
 static void collect_window(bs_batcher *b)
 {
     struct timespec deadline;
@@ -210,7 +259,8 @@ static void collect_window(bs_batcher *b)
     for (;;) {
         size_t tokens = 0;
         for (job *j = b->head; j; j = j->next) tokens += j->tokens;
-        if (tokens >= b->max_tokens || b->stop || b->inflight <= b->queued) return;
+        /* callers generating step apart: no forward is coming from them */
+        if (tokens >= b->max_tokens || b->stop || b->inflight <= b->queued + b->decoding) return;
         if (pthread_cond_timedwait(&b->work_cv, &b->mu, &deadline)) return;
     }
 }
@@ -309,7 +359,9 @@ int bs_batcher_new(const bs_batcher_opts *opts, bs_batcher **out, bs_err *err)
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->work_cv, NULL);
     pthread_cond_init(&b->done_cv, NULL);
+    pthread_cond_init(&b->step_cv, NULL);
     if (pthread_create(&b->thread, NULL, batcher_main, b)) {
+        pthread_cond_destroy(&b->step_cv);
         pthread_cond_destroy(&b->done_cv);
         pthread_cond_destroy(&b->work_cv);
         pthread_mutex_destroy(&b->mu);
@@ -327,6 +379,8 @@ void bs_batcher_stop(bs_batcher *b)
     b->stop = 1;
     b->joined = 1;
     pthread_cond_signal(&b->work_cv);
+    pthread_cond_broadcast(&b->done_cv); /* callers waiting to lead a step pass */
+    pthread_cond_broadcast(&b->step_cv);
     pthread_mutex_unlock(&b->mu);
     if (!joined) pthread_join(b->thread, NULL);
 }
@@ -336,6 +390,7 @@ void bs_batcher_free(bs_batcher *b)
     if (!b) return;
     bs_batcher_stop(b);
     bs_model_outputs_release(&b->big);
+    pthread_cond_destroy(&b->step_cv);
     pthread_cond_destroy(&b->done_cv);
     pthread_cond_destroy(&b->work_cv);
     pthread_mutex_destroy(&b->mu);
@@ -361,6 +416,7 @@ void bs_batcher_hold(bs_batcher *b, int hold)
     pthread_mutex_lock(&b->mu);
     b->hold = hold != 0;
     pthread_cond_signal(&b->work_cv);
+    pthread_cond_broadcast(&b->done_cv); /* callers waiting to lead a step pass */
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -382,22 +438,14 @@ void bs_batcher_leave(void)
     if (b) {
         pthread_mutex_lock(&b->mu);
         b->inflight--;
+        if (serving.decoding) {
+            b->decoding--;
+            pthread_cond_signal(&b->step_cv); /* a leader may be waiting for this caller */
+        }
         pthread_cond_signal(&b->work_cv); /* a window may be waiting for this caller */
         pthread_mutex_unlock(&b->mu);
     }
     memset(&serving, 0, sizeof serving);
-}
-
-void bs_batcher_enter_task(bs_batcher *b, int route, bs_task task, bs_batch_alive_fn alive,
-                           void *alive_ud)
-{
-    if (task == BS_TASK_SUMMARIZATION) {
-        /* Generation runs its own loop in the caller's thread. */
-        pthread_mutex_lock(&b->mu);
-        b->stats.direct++;
-        pthread_mutex_unlock(&b->mu);
-    }
-    bs_batcher_enter(b, route, alive, alive_ud);
 }
 
 int bs_batcher_run(bs_batcher *b, bs_task task, const json_t *request, bs_batch_alive_fn alive,
@@ -411,10 +459,47 @@ int bs_batcher_run_route(bs_batcher *b, int route, bs_task task, const json_t *r
 {
     *data_out = NULL;
     if (!b->opts.run) return bs_err_set(err, BS_EINVAL, "batcher: no run function");
-    bs_batcher_enter_task(b, route, task, alive, alive_ud);
+    bs_batcher_enter(b, route, alive, alive_ud);
     int rc = b->opts.run(b->opts.run_ud, task, request, data_out, err);
     bs_batcher_leave();
     return rc;
+}
+
+/* Queues forward j from the thread serving a request of b and waits until
+ * it has run. It ends the caller's generation loop, if any (it is encoding
+ * its next input). */
+static int enqueue_wait(bs_batcher *b, job *j, bs_err *err)
+{
+    j->route = serving.route;
+    j->alive = serving.alive;
+    j->alive_ud = serving.alive_ud;
+    pthread_mutex_lock(&b->mu);
+    if (b->queued >= b->opts.max_queue || b->stop) {
+        b->stats.rejected++;
+        pthread_mutex_unlock(&b->mu);
+        return bs_err_set(err, BS_EBUSY,
+                          "the model's request queue is full (%zu waiting); retry shortly",
+                          b->opts.max_queue);
+    }
+    if (serving.decoding) {
+        serving.decoding = 0;
+        b->decoding--;
+        pthread_cond_signal(&b->step_cv);
+    }
+    if (b->tail)
+        b->tail->next = j;
+    else
+        b->head = j;
+    b->tail = j;
+    b->queued++;
+    pthread_cond_signal(&b->work_cv);
+    while (!j->done) pthread_cond_wait(&b->done_cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+    if (j->rc) {
+        if (err) *err = j->err;
+        return j->rc;
+    }
+    return 0;
 }
 
 int bs_batcher_forward(bs_batcher *b, const bs_batch *batch, bs_model_outputs *out, bs_err *err)
@@ -443,25 +528,135 @@ int bs_batcher_forward(bs_batcher *b, const bs_batch *batch, bs_model_outputs *o
         bs_model_outputs_release(&tmp);
         return rc;
     }
+    return enqueue_wait(b, &j, err);
+}
+
+/* Leads one step pass (mu held; b->stepping set by the caller): waits up
+ * to STEP_WAIT_US for every generating caller's step, takes own first and
+ * then the queued steps in order within the row budget, runs them as one
+ * pass without the lock and marks them done. */
+static void lead_steps(bs_batcher *b, job *own)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    int64_t ns = deadline.tv_nsec + (int64_t)STEP_WAIT_US * 1000;
+    deadline.tv_sec += ns / 1000000000;
+    deadline.tv_nsec = ns % 1000000000;
+    while (!b->stop && b->queued_steps < b->decoding)
+        if (pthread_cond_timedwait(&b->step_cv, &b->mu, &deadline)) break;
+    size_t k = 0, cap = b->queued_steps, rows = 0;
+    job **group = malloc((cap ? cap : 1) * sizeof *group);
+    job *prev = NULL;
+    for (job *j = b->steps_head, *next; j; j = next) {
+        next = j->next;
+        int mine = j == own;
+        if (group && (mine || rows + j->tokens <= b->max_tokens)) {
+            /* unlink */
+            if (prev)
+                prev->next = next;
+            else
+                b->steps_head = next;
+            if (b->steps_tail == j) b->steps_tail = prev;
+            j->next = NULL;
+            b->queued_steps--;
+            if (mine && k) { /* own first: it always fits */
+                group[k++] = group[0];
+                group[0] = j;
+            } else {
+                group[k++] = j;
+            }
+            rows += j->tokens;
+        } else {
+            prev = j;
+        }
+    }
+    if (!group) { /* out of memory: own step alone */
+        for (job **pp = &b->steps_head, *p = NULL; *pp; p = *pp, pp = &(*pp)->next)
+            if (*pp == own) {
+                *pp = own->next;
+                if (b->steps_tail == own) b->steps_tail = p;
+                b->queued_steps--;
+                break;
+            }
+        own->next = NULL;
+        k = 1;
+    }
+    pthread_mutex_unlock(&b->mu);
+
+    job *alone[1] = {own};
+    job **members = group ? group : alone;
+    size_t live = 0;
+    uint64_t cancelled = 0, retried = 0, live_rows = 0;
+    for (size_t i = 0; i < k; i++) {
+        job *m = members[i];
+        if (m->alive && !m->alive(m->alive_ud)) {
+            m->rc = bs_err_set(&m->err, BS_EIO, "the client disconnected during generation");
+            cancelled++;
+        } else {
+            members[live++] = m;
+            live_rows += m->tokens;
+        }
+    }
+    if (live) run_group(b, members, live, &retried);
+
+    pthread_mutex_lock(&b->mu);
+    if (live) {
+        b->stats.dec_steps++;
+        b->stats.dec_requests += live;
+        b->stats.dec_rows += live_rows;
+        b->stats.dec_sizes[bucket_of(live)]++;
+        if (live > b->stats.dec_max) b->stats.dec_max = live;
+    }
+    b->stats.cancelled += cancelled;
+    b->stats.retried += retried;
+    for (size_t i = 0; i < k; i++) members[i]->done = 1;
+    free(group);
+}
+
+int bs_batcher_decode(bs_batcher *b, bs_kv_cache *cache, const int32_t *tokens, float *logits,
+                      bs_err *err)
+{
+    if (!b->opts.decode) return bs_err_set(err, BS_EUNSUPPORTED, "batcher: no decode function");
+    if (!cache || !tokens || !logits) return bs_err_set(err, BS_EINVAL, "decode: bad arguments");
+    if (serving.b != b) /* a library caller: at once, alone */
+        return b->opts.decode(b->opts.decode_ud, &cache, 1, &tokens, &logits, err);
+    job j;
+    memset(&j, 0, sizeof j);
+    j.decode = 1;
+    j.cache = cache;
+    j.step_tokens = tokens;
+    j.logits = logits;
+    j.tokens = (size_t)bs_kv_cache_rows(cache);
     j.route = serving.route;
     j.alive = serving.alive;
     j.alive_ud = serving.alive_ud;
     pthread_mutex_lock(&b->mu);
-    if (b->queued >= b->opts.max_queue || b->stop) {
+    if (b->stop) {
         b->stats.rejected++;
         pthread_mutex_unlock(&b->mu);
-        return bs_err_set(err, BS_EBUSY,
-                          "the model's request queue is full (%zu waiting); retry shortly",
-                          b->opts.max_queue);
+        return bs_err_set(err, BS_EBUSY, "the model is being unloaded; retry shortly");
     }
-    if (b->tail)
-        b->tail->next = &j;
+    if (!serving.decoding) {
+        serving.decoding = 1;
+        b->decoding++;
+    }
+    if (b->steps_tail)
+        b->steps_tail->next = &j;
     else
-        b->head = &j;
-    b->tail = &j;
-    b->queued++;
-    pthread_cond_signal(&b->work_cv);
-    while (!j.done) pthread_cond_wait(&b->done_cv, &b->mu);
+        b->steps_head = &j;
+    b->steps_tail = &j;
+    b->queued_steps++;
+    pthread_cond_signal(&b->step_cv);
+    while (!j.done) {
+        if (!b->stepping && (!b->hold || b->stop)) {
+            b->stepping = 1;
+            lead_steps(b, &j);
+            b->stepping = 0;
+            pthread_cond_broadcast(&b->done_cv);
+        } else {
+            pthread_cond_wait(&b->done_cv, &b->mu);
+        }
+    }
     pthread_mutex_unlock(&b->mu);
     if (j.rc) {
         if (err) *err = j.err;

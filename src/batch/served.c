@@ -78,6 +78,11 @@ static void add_stats(bs_batch_stats *to, const bs_batch_stats *s)
     if (s->max_batch > to->max_batch) to->max_batch = s->max_batch;
     for (int i = 0; i < BS_BATCH_SIZE_BUCKETS; i++) to->sizes[i] += s->sizes[i];
     to->queued += s->queued;
+    to->dec_steps += s->dec_steps;
+    to->dec_requests += s->dec_requests;
+    to->dec_rows += s->dec_rows;
+    if (s->dec_max > to->dec_max) to->dec_max = s->dec_max;
+    for (int i = 0; i < BS_BATCH_SIZE_BUCKETS; i++) to->dec_sizes[i] += s->dec_sizes[i];
 }
 
 void bs_batch_group_stats(bs_batch_group *g, bs_batch_stats *out)
@@ -102,6 +107,18 @@ static int run_pipeline(void *ud, bs_task task, const json_t *request, json_t **
 static int model_forward(void *ud, const bs_batch *batch, bs_model_outputs *out, bs_err *err)
 {
     return bs_model_forward(ud, batch, out, err);
+}
+
+static int model_decode(void *ud, bs_kv_cache *const *caches, int32_t n,
+                        const int32_t *const *tokens, float *const *logits, bs_err *err)
+{
+    return bs_model_decode_batch(ud, caches, n, tokens, 1, logits, err);
+}
+
+static int queue_decode(void *ud, bs_kv_cache *cache, const int32_t *tokens, float *logits,
+                        bs_err *err)
+{
+    return bs_batcher_decode(ud, cache, tokens, logits, err);
 }
 
 /* The pipeline's forward provider: the model's batcher. */
@@ -158,6 +175,8 @@ int bs_batch_model_load(const char *name, const char *dir, int *precision, void 
     o.run_ud = sm->ctx;
     o.forward = model_forward;
     o.forward_ud = (void *)model;
+    o.decode = model_decode;
+    o.decode_ud = (void *)model;
     o.head = bs_model_head(model);
     o.max_seq_len = (size_t)bs_model_max_seq_len(model);
     if ((rc = bs_batcher_new(&o, &sm->batcher, err))) {
@@ -166,7 +185,7 @@ int bs_batch_model_load(const char *name, const char *dir, int *precision, void 
         free(m);
         return rc;
     }
-    bs_pipeline_exec ex = {queue_forward, queue_release, sm->batcher};
+    bs_pipeline_exec ex = {queue_forward, queue_release, sm->batcher, queue_decode};
     bs_pipeline_ctx_set_exec(sm->ctx, &ex);
     m->model = sm;
     pthread_mutex_lock(&g->mu);

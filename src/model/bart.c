@@ -22,13 +22,21 @@ struct bs_kv_cache {
     int32_t *row_seq; /* [cap_rows], then cap_rows more for reorder */
     float *k, *v;     /* [dec_layers][cap_rows][max_len][H] */
     float *spare;     /* [cap_rows][max_len][H], for reorder */
-    bs_scratch s;
-    int32_t *ints; /* q_off, self k_start, self k_len, cross k_start, cross k_len */
+    /* Buffers of the decoder passes this cache leads (it is the first of a
+     * batched step, or alone): */
+    bs_scratch s;  /* activations */
+    bs_scratch s2; /* a batched step's logits */
+    int32_t *ints; /* per cache: q_off, self k_start, self k_len, cross k_start, cross k_len */
     size_t ints_cap;
+    bs_dec_part *parts; /* per cache */
+    size_t parts_cap;
     int enc_max_len;
 };
 
-int bs_model_encode(const bs_model *m, const bs_batch *batch, bs_encoder_state **out, bs_err *err)
+/* A new encoder state for batch with room for its output and the
+ * cross-attention keys/values; st->hidden still to be written. */
+static int state_new(const bs_model *m, const bs_batch *batch, bs_encoder_state **out, int *max_len,
+                     bs_err *err)
 {
     *out = NULL;
     if (m->cfg.fam != BS_FAM_BART)
@@ -43,42 +51,77 @@ int bs_model_encode(const bs_model *m, const bs_batch *batch, bs_encoder_state *
     st->n_seqs = N;
     st->off = malloc(((size_t)N + 1) * sizeof *st->off);
     st->len = malloc((size_t)N * sizeof *st->len);
-    bs_scratch s = {0};
     if (!st->off || !st->len) {
-        rc = bs_err_set(err, BS_ENOMEM, "out of memory");
-        goto fail;
+        bs_encoder_state_free(st);
+        return bs_err_set(err, BS_ENOMEM, "out of memory");
     }
-    int max_len;
-    if ((rc = bs_check_batch(m, batch, st->off, st->len, &max_len, err)) < 0) goto fail;
-    int T = st->T = st->off[N];
-    size_t TH = (size_t)T * H, L = (size_t)m->cfg.dec_layers;
+    if ((rc = bs_check_batch(m, batch, st->off, st->len, max_len, err)) < 0) {
+        bs_encoder_state_free(st);
+        return rc;
+    }
+    st->T = st->off[N];
+    size_t TH = (size_t)st->T * H, L = (size_t)m->cfg.dec_layers;
     st->hidden = malloc(TH * sizeof(float) * (1 + 2 * L));
-    float *mem = bs_scratch_reserve(&s, bs_enc_scratch_floats(m, T, max_len));
-    if (!st->hidden || !mem) {
-        rc = bs_err_set(err, BS_ENOMEM, "out of memory for an encoder batch of %d tokens", T);
-        goto fail;
+    if (!st->hidden) {
+        bs_encoder_state_free(st);
+        return bs_err_set(err, BS_ENOMEM, "out of memory for an encoder batch of %d tokens", st->T);
     }
     st->ck = st->hidden + TH;
     st->cv = st->ck + L * TH;
+    *out = st;
+    return 0;
+}
+
+/* Every decoder layer's cross-attention keys/values of st->hidden. */
+static void cross_kv(const bs_model *m, bs_encoder_state *st)
+{
+    int T = st->T, H = m->cfg.hidden;
+    size_t TH = (size_t)T * H;
+    for (size_t l = 0; l < (size_t)m->cfg.dec_layers; l++) {
+        const bs_layer *D = &m->dec_layers[l];
+        bs_linear(m->pool, st->hidden, T, H, D->ck.w, D->ck.b, H, st->ck + l * TH, BS_ACT_NONE);
+        bs_linear(m->pool, st->hidden, T, H, D->cv.w, D->cv.b, H, st->cv + l * TH, BS_ACT_NONE);
+    }
+}
+
+int bs_model_encode(const bs_model *m, const bs_batch *batch, bs_encoder_state **out, bs_err *err)
+{
+    int max_len, rc = state_new(m, batch, out, &max_len, err);
+    if (rc < 0) return rc;
+    bs_encoder_state *st = *out;
+    int T = st->T;
+    bs_scratch s = {0};
+    float *mem = bs_scratch_reserve(&s, bs_enc_scratch_floats(m, T, max_len));
+    if (!mem) {
+        bs_encoder_state_free(st);
+        *out = NULL;
+        return bs_err_set(err, BS_ENOMEM, "out of memory for an encoder batch of %d tokens", T);
+    }
     bs_enc_bufs b;
     bs_enc_carve(m, T, max_len, mem, &b);
     b.x = st->hidden;
     b.off = st->off;
     b.len = st->len;
-    b.n_seqs = N;
+    b.n_seqs = st->n_seqs;
     bs_embed_and_encode(m, batch, &b);
-    for (size_t l = 0; l < L; l++) {
-        const bs_layer *D = &m->dec_layers[l];
-        bs_linear(m->pool, st->hidden, T, H, D->ck.w, D->ck.b, H, st->ck + l * TH, BS_ACT_NONE);
-        bs_linear(m->pool, st->hidden, T, H, D->cv.w, D->cv.b, H, st->cv + l * TH, BS_ACT_NONE);
-    }
     bs_scratch_free(&s);
-    *out = st;
+    cross_kv(m, st);
     return 0;
-fail:
-    bs_scratch_free(&s);
-    bs_encoder_state_free(st);
-    return rc;
+}
+
+int bs_model_encoder_state_from_hidden(const bs_model *m, const bs_batch *batch,
+                                       const float *hidden, bs_encoder_state **out, bs_err *err)
+{
+    int max_len;
+    if (!hidden) {
+        *out = NULL;
+        return bs_err_set(err, BS_EINVAL, "bs_model_encoder_state_from_hidden: no hidden states");
+    }
+    int rc = state_new(m, batch, out, &max_len, err);
+    if (rc < 0) return rc;
+    memcpy((*out)->hidden, hidden, (size_t)(*out)->T * m->cfg.hidden * sizeof(float));
+    cross_kv(m, *out);
+    return 0;
 }
 
 int32_t bs_encoder_state_n_seqs(const bs_encoder_state *st)
@@ -156,7 +199,9 @@ void bs_kv_cache_free(bs_kv_cache *c)
     free(c->row_seq);
     free(c->k);
     bs_scratch_free(&c->s);
+    bs_scratch_free(&c->s2);
     free(c->ints);
+    free(c->parts);
     free(c);
 }
 
@@ -196,21 +241,44 @@ void bs_bart_dec_embed(const bs_model *m, int32_t token, int pos, float *row)
     bs_kernels_best()->add_layernorm(row, NULL, m->dec_ln_emb.g, m->dec_ln_emb.b, H, cf->eps);
 }
 
+/* Self- (cross 0) or cross-attention (cross 1) of every part's rows. */
+static void dec_attend(const bs_model *m, const bs_dec_bufs *b, int cross)
+{
+    int H = m->cfg.hidden, nh = m->cfg.dec_heads, hd = H / nh;
+    float att_scale = 1.0f / sqrtf((float)hd);
+    for (int i = 0; i < b->n_parts; i++) {
+        const bs_dec_part *p = &b->parts[i];
+        size_t r0 = (size_t)p->row0 * H;
+        bs_attn_args a = {b->q + r0,
+                          cross ? p->cross_k : p->self_k,
+                          cross ? p->cross_v : p->self_v,
+                          H,
+                          H,
+                          H,
+                          b->ctx + r0,
+                          H,
+                          p->q_off,
+                          cross ? p->cross_start : p->self_start,
+                          cross ? p->cross_len : p->self_len,
+                          p->n_rows,
+                          nh,
+                          hd,
+                          att_scale,
+                          !cross};
+        bs_attention(m->pool, &a, b->attn_scratch);
+    }
+}
+
 void bs_bart_dec_layer(const bs_model *m, const bs_layer *L, const bs_dec_bufs *b)
 {
     const bs_config *cf = &m->cfg;
-    int M = b->M, H = cf->hidden, nh = cf->dec_heads, hd = H / nh;
-    float att_scale = 1.0f / sqrtf((float)hd);
-    bs_attn_args sa = {b->q,     b->self_k,     b->self_v,   H,         H,  H,  b->ctx,    H,
-                       b->q_off, b->self_start, b->self_len, b->n_rows, nh, hd, att_scale, 1};
-    bs_attention(m->pool, &sa, b->attn_scratch);
+    int M = b->M, H = cf->hidden;
+    dec_attend(m, b, 0);
     bs_lin_run(m->pool, b->ctx, M, &L->o, b->tmp, BS_ACT_NONE);
     bs_add_layernorm_rows(m->pool, b->x, b->tmp, M, H, L->ln_attn.g, L->ln_attn.b, cf->eps);
 
     bs_lin_run(m->pool, b->x, M, &L->cq, b->q, BS_ACT_NONE);
-    bs_attn_args ca = {b->q,     b->cross_k,     b->cross_v,   H,         H,  H,  b->ctx,    H,
-                       b->q_off, b->cross_start, b->cross_len, b->n_rows, nh, hd, att_scale, 0};
-    bs_attention(m->pool, &ca, b->attn_scratch);
+    dec_attend(m, b, 1);
     bs_lin_run(m->pool, b->ctx, M, &L->co, b->tmp, BS_ACT_NONE);
     bs_add_layernorm_rows(m->pool, b->x, b->tmp, M, H, L->ln_cross.g, L->ln_cross.b, cf->eps);
 
@@ -219,48 +287,89 @@ void bs_bart_dec_layer(const bs_model *m, const bs_layer *L, const bs_dec_bufs *
     bs_add_layernorm_rows(m->pool, b->x, b->tmp, M, H, L->ln_ffn.g, L->ln_ffn.b, cf->eps);
 }
 
-/* Feeds n_new tokens per row through the decoder stack, appending their keys
- * and values to the cache; *x_out points at the final hidden states
- * [rows * n_new][H] in the cache's scratch (valid until its next use). */
-static int decode_run(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, int32_t n_new,
-                      const float **x_out, bs_err *err)
+/* Feeds n_new tokens per row of each of n caches through the decoder stack
+ * as one pass (the rows of cache i after those of caches 0..i-1), appending
+ * each cache its keys and values at its own length; *x_out points at the
+ * final hidden states [total rows * n_new][H] in the first cache's scratch
+ * (valid until its next use). Every argument is checked before any cache
+ * changes. */
+static int decode_run(const bs_model *m, bs_kv_cache *const *cs, int n,
+                      const int32_t *const *tokens, int32_t n_new, const float **x_out, int *M_out,
+                      bs_err *err)
 {
     const bs_config *cf = &m->cfg;
-    if (!c || c->m != m || !tokens || n_new < 1)
+    if (!cs || n < 1 || !tokens || n_new < 1)
         return bs_err_set(err, BS_EINVAL, "bs_model_decode: bad arguments");
-    if (c->len + n_new > c->max_len)
-        return bs_err_set(err, BS_ERANGE,
-                          "bs_model_decode: %d + %d tokens exceed the cache's max_len %d", c->len,
-                          (int)n_new, c->max_len);
-    int R = c->rows, M = R * n_new, H = cf->hidden, V = cf->vocab;
-    for (int i = 0; i < M; i++)
-        if (tokens[i] < 0 || tokens[i] >= V)
-            return bs_err_set(
-                err, BS_ERANGE,
-                "bs_model_decode: token id %d (row %d) is outside the vocabulary [0, %d)",
-                (int)tokens[i], i / n_new, V);
-    size_t need_ints = 5 * (size_t)R + 1;
-    if (c->ints_cap < need_ints) {
-        int32_t *ni = realloc(c->ints, need_ints * sizeof *ni);
-        if (!ni) return bs_err_set(err, BS_ENOMEM, "out of memory");
-        c->ints = ni;
-        c->ints_cap = need_ints;
+    int R = 0, H = cf->hidden, V = cf->vocab, max_k = 0;
+    for (int i = 0; i < n; i++) {
+        const bs_kv_cache *c = cs[i];
+        if (!c || c->m != m || !tokens[i])
+            return bs_err_set(err, BS_EINVAL, "bs_model_decode: bad arguments");
+        for (int j = 0; j < i; j++)
+            if (cs[j] == c)
+                return bs_err_set(err, BS_EINVAL, "bs_model_decode: cache %d given twice", i);
+        if (c->len + n_new > c->max_len)
+            return bs_err_set(err, BS_ERANGE,
+                              "bs_model_decode: %d + %d tokens exceed the cache's max_len %d",
+                              c->len, (int)n_new, c->max_len);
+        for (int t = 0; t < c->rows * n_new; t++)
+            if (tokens[i][t] < 0 || tokens[i][t] >= V)
+                return bs_err_set(
+                    err, BS_ERANGE,
+                    "bs_model_decode: token id %d (row %d) is outside the vocabulary [0, %d)",
+                    (int)tokens[i][t], t / n_new, V);
+        R += c->rows;
+        if (c->max_len > max_k) max_k = c->max_len;
+        if (c->enc_max_len > max_k) max_k = c->enc_max_len;
     }
-    int32_t *q_off = c->ints, *sk_start = q_off + R + 1, *sk_len = sk_start + R,
-            *ck_start = sk_len + R, *ck_len = ck_start + R;
-    for (int r = 0; r <= R; r++) q_off[r] = r * n_new;
-    for (int r = 0; r < R; r++) {
-        sk_start[r] = r * c->max_len;
-        sk_len[r] = c->len + n_new;
-        ck_start[r] = c->enc->off[c->row_seq[r]];
-        ck_len[r] = c->enc->len[c->row_seq[r]];
+    bs_kv_cache *c0 = cs[0];
+    int M = R * n_new;
+    size_t need_ints = 5 * (size_t)R + (size_t)n;
+    if (c0->ints_cap < need_ints) {
+        int32_t *ni = realloc(c0->ints, need_ints * sizeof *ni);
+        if (!ni) return bs_err_set(err, BS_ENOMEM, "out of memory");
+        c0->ints = ni;
+        c0->ints_cap = need_ints;
+    }
+    if (c0->parts_cap < (size_t)n) {
+        bs_dec_part *np = realloc(c0->parts, (size_t)n * sizeof *np);
+        if (!np) return bs_err_set(err, BS_ENOMEM, "out of memory");
+        c0->parts = np;
+        c0->parts_cap = (size_t)n;
     }
     size_t MH = (size_t)M * H, I = (size_t)cf->dec_inter;
-    int max_k = c->max_len > c->enc_max_len ? c->max_len : c->enc_max_len;
     size_t att = (size_t)bs_pool_size(m->pool) * (size_t)n_new * max_k;
-    float *x = bs_scratch_reserve(&c->s, 6 * MH + (size_t)M * I + att + 64);
+    float *x = bs_scratch_reserve(&c0->s, 6 * MH + (size_t)M * I + att + 64);
     if (!x) return bs_err_set(err, BS_ENOMEM, "out of memory");
     float *q = x + MH, *kn = q + MH, *vn = kn + MH;
+    bs_dec_part *parts = c0->parts;
+    int32_t *ints = c0->ints;
+    for (int i = 0, row0 = 0; i < n; i++) {
+        const bs_kv_cache *c = cs[i];
+        int Ri = c->rows;
+        int32_t *q_off = ints, *sk_start = q_off + Ri + 1, *sk_len = sk_start + Ri,
+                *ck_start = sk_len + Ri, *ck_len = ck_start + Ri;
+        ints = ck_len + Ri;
+        for (int r = 0; r <= Ri; r++) q_off[r] = r * n_new;
+        for (int r = 0; r < Ri; r++) {
+            sk_start[r] = r * c->max_len;
+            sk_len[r] = c->len + n_new;
+            ck_start[r] = c->enc->off[c->row_seq[r]];
+            ck_len[r] = c->enc->len[c->row_seq[r]];
+        }
+        parts[i] = (bs_dec_part){.row0 = row0,
+                                 .n_rows = Ri,
+                                 .q_off = q_off,
+                                 .self_start = sk_start,
+                                 .self_len = sk_len,
+                                 .cross_start = ck_start,
+                                 .cross_len = ck_len};
+        for (int r = 0; r < Ri; r++)
+            for (int j = 0; j < n_new; j++)
+                bs_bart_dec_embed(m, tokens[i][r * n_new + j], c->len + j,
+                                  x + (size_t)(row0 + r * n_new + j) * H);
+        row0 += Ri * n_new;
+    }
     bs_dec_bufs b = {.x = x,
                      .q = q,
                      .ctx = vn + MH,
@@ -268,40 +377,35 @@ static int decode_run(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, 
                      .ff = vn + 3 * MH,
                      .attn_scratch = vn + 3 * MH + (size_t)M * I,
                      .M = M,
-                     .n_rows = R,
-                     .q_off = q_off,
-                     .self_start = sk_start,
-                     .self_len = sk_len,
-                     .cross_start = ck_start,
-                     .cross_len = ck_len};
-
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < n_new; j++)
-            bs_bart_dec_embed(m, tokens[r * n_new + j], c->len + j,
-                              x + (size_t)(r * n_new + j) * H);
-    size_t row_stride = (size_t)c->max_len * H, per = (size_t)c->cap_rows * row_stride;
-    size_t TH = (size_t)c->enc->T * H;
+                     .parts = parts,
+                     .n_parts = n};
     for (int l = 0; l < cf->dec_layers; l++) {
         const bs_layer *L = &m->dec_layers[l];
-        float *K = c->k + (size_t)l * per, *Vc = c->v + (size_t)l * per;
         bs_dense qkv[3] = {{.w = L->q.w, .b = L->q.b, .N = H, .y = q, .packed = L->q.packed},
                            {.w = L->k.w, .b = L->k.b, .N = H, .y = kn, .packed = L->k.packed},
                            {.w = L->v.w, .b = L->v.b, .N = H, .y = vn, .packed = L->v.packed}};
         bs_linear_multi(m->pool, x, M, H, qkv, 3);
-        for (int r = 0; r < R; r++) {
-            memcpy(K + r * row_stride + (size_t)c->len * H, kn + (size_t)r * n_new * H,
-                   (size_t)n_new * H * sizeof(float));
-            memcpy(Vc + r * row_stride + (size_t)c->len * H, vn + (size_t)r * n_new * H,
-                   (size_t)n_new * H * sizeof(float));
+        for (int i = 0; i < n; i++) {
+            const bs_kv_cache *c = cs[i];
+            size_t row_stride = (size_t)c->max_len * H, per = (size_t)c->cap_rows * row_stride;
+            size_t TH = (size_t)c->enc->T * H, r0 = (size_t)parts[i].row0;
+            float *K = c->k + (size_t)l * per, *Vc = c->v + (size_t)l * per;
+            for (int r = 0; r < c->rows; r++) {
+                size_t src = (r0 + (size_t)r * n_new) * H,
+                       dst = r * row_stride + (size_t)c->len * H;
+                memcpy(K + dst, kn + src, (size_t)n_new * H * sizeof(float));
+                memcpy(Vc + dst, vn + src, (size_t)n_new * H * sizeof(float));
+            }
+            parts[i].self_k = K;
+            parts[i].self_v = Vc;
+            parts[i].cross_k = c->enc->ck + (size_t)l * TH;
+            parts[i].cross_v = c->enc->cv + (size_t)l * TH;
         }
-        b.self_k = K;
-        b.self_v = Vc;
-        b.cross_k = c->enc->ck + (size_t)l * TH;
-        b.cross_v = c->enc->cv + (size_t)l * TH;
         bs_bart_dec_layer(m, L, &b);
     }
-    c->len += n_new;
+    for (int i = 0; i < n; i++) cs[i]->len += n_new;
     *x_out = x;
+    *M_out = M;
     return 0;
 }
 
@@ -309,14 +413,39 @@ int bs_model_decode(const bs_model *m, bs_kv_cache *c, const int32_t *tokens, in
                     float *logits, bs_err *err)
 {
     if (!logits) return bs_err_set(err, BS_EINVAL, "bs_model_decode: bad arguments");
+    return bs_model_decode_batch(m, &c, 1, &tokens, n_new, &logits, err);
+}
+
+int bs_model_decode_batch(const bs_model *m, bs_kv_cache *const *caches, int32_t n_caches,
+                          const int32_t *const *tokens, int32_t n_new, float *const *logits,
+                          bs_err *err)
+{
+    if (!logits || !caches || n_caches < 1)
+        return bs_err_set(err, BS_EINVAL, "bs_model_decode: bad arguments");
+    for (int i = 0; i < n_caches; i++)
+        if (!logits[i]) return bs_err_set(err, BS_EINVAL, "bs_model_decode: bad arguments");
     if (!m->mlm_decoder)
         return bs_err_set(err, BS_EUNSUPPORTED, "%s has no language-model head to decode with",
                           m->cfg.architecture);
     const float *x;
-    int rc = decode_run(m, c, tokens, n_new, &x, err);
+    int M, V = m->cfg.vocab, rc = decode_run(m, caches, n_caches, tokens, n_new, &x, &M, err);
     if (rc < 0) return rc;
-    bs_linear(m->pool, x, c->rows * n_new, m->cfg.hidden, m->mlm_decoder, m->final_logits_bias,
-              m->cfg.vocab, logits, BS_ACT_NONE);
+    if (n_caches == 1) {
+        bs_linear(m->pool, x, M, m->cfg.hidden, m->mlm_decoder, m->final_logits_bias, V, logits[0],
+                  BS_ACT_NONE);
+        return 0;
+    }
+    /* One pass over every row (the weights are read once), then each cache
+     * its own rows. */
+    float *all = bs_scratch_reserve(&caches[0]->s2, (size_t)M * V);
+    if (!all) return bs_err_set(err, BS_ENOMEM, "out of memory for %d rows of logits", M);
+    bs_linear(m->pool, x, M, m->cfg.hidden, m->mlm_decoder, m->final_logits_bias, V, all,
+              BS_ACT_NONE);
+    for (int i = 0, row0 = 0; i < n_caches; i++) {
+        int rows = caches[i]->rows * n_new;
+        memcpy(logits[i], all + (size_t)row0 * V, (size_t)rows * V * sizeof(float));
+        row0 += rows;
+    }
     return 0;
 }
 
@@ -325,9 +454,9 @@ int bs_model_decode_hidden(const bs_model *m, bs_kv_cache *c, const int32_t *tok
 {
     if (!hidden_out) return bs_err_set(err, BS_EINVAL, "bs_model_decode_hidden: bad arguments");
     const float *x;
-    int rc = decode_run(m, c, tokens, n_new, &x, err);
+    int M, rc = decode_run(m, &c, 1, &tokens, n_new, &x, &M, err);
     if (rc < 0) return rc;
-    memcpy(hidden_out, x, (size_t)c->rows * n_new * m->cfg.hidden * sizeof(float));
+    memcpy(hidden_out, x, (size_t)M * m->cfg.hidden * sizeof(float));
     return 0;
 }
 

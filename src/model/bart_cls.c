@@ -48,6 +48,17 @@ void bs_bart_cls_logits(const bs_model *m, const bs_batch *batch, const bs_enc_b
     }
     /* Encoder scratch is free again: every decoder buffer fits in it (the
      * encoder's ff is sized for max(encoder_ffn_dim, decoder_ffn_dim)). */
+    bs_dec_part part = {.row0 = 0,
+                        .n_rows = N,
+                        .q_off = b->off,
+                        .self_k = b->k,
+                        .self_v = b->v,
+                        .self_start = b->off,
+                        .self_len = b->len,
+                        .cross_k = ck,
+                        .cross_v = cv,
+                        .cross_start = b->off,
+                        .cross_len = b->len};
     bs_dec_bufs d = {.x = x,
                      .q = b->q,
                      .ctx = b->ctx,
@@ -55,16 +66,8 @@ void bs_bart_cls_logits(const bs_model *m, const bs_batch *batch, const bs_enc_b
                      .ff = b->ff,
                      .attn_scratch = b->attn_scratch,
                      .M = T,
-                     .n_rows = N,
-                     .q_off = b->off,
-                     .self_k = b->k,
-                     .self_v = b->v,
-                     .self_start = b->off,
-                     .self_len = b->len,
-                     .cross_k = ck,
-                     .cross_v = cv,
-                     .cross_start = b->off,
-                     .cross_len = b->len};
+                     .parts = &part,
+                     .n_parts = 1};
     for (int l = 0; l < cf->dec_layers; l++) {
         const bs_layer *L = &m->dec_layers[l];
         bs_dense qkv[3] = {{.w = L->q.w, .b = L->q.b, .N = H, .y = b->q, .packed = L->q.packed},

@@ -177,14 +177,24 @@ void bs_embed_and_encode(const bs_model *m, const bs_batch *batch, bs_enc_bufs *
  * entry q holds q_proj(x) and self_k/self_v already hold this layer's keys
  * and values of every visible position; x [M][H] is updated in place. q, ctx,
  * tmp and ff are clobbered. */
-typedef struct bs_dec_bufs {
-    float *x, *q, *ctx, *tmp, *ff, *attn_scratch; /* [M][H]; ff [M][dec_inter] */
-    int M, n_rows;
-    const int32_t *q_off; /* n_rows + 1 prefix offsets of the query rows */
+/* The attention side of a group of decoder rows: its query rows start at
+ * row0 of the pass, and its keys/values live in buffers of its own (one
+ * request's KV cache and encoder state in a batched generation step). */
+typedef struct bs_dec_part {
+    int row0, n_rows;
+    const int32_t *q_off; /* n_rows + 1 prefix offsets of the query rows, from row0 */
     const float *self_k, *self_v;
     const int32_t *self_start, *self_len;
     const float *cross_k, *cross_v; /* this layer's cross-attention keys/values */
     const int32_t *cross_start, *cross_len;
+} bs_dec_part;
+
+typedef struct bs_dec_bufs {
+    float *x, *q, *ctx, *tmp, *ff, *attn_scratch; /* [M][H]; ff [M][dec_inter] */
+    int M;
+    /* Dense layers run once over all M rows; attention runs per part. */
+    const bs_dec_part *parts;
+    int n_parts;
 } bs_dec_bufs;
 void bs_bart_dec_layer(const bs_model *m, const bs_layer *L, const bs_dec_bufs *b);
 /* Decoder input embedding of `token` at decoder position `pos` into row [H]. */

@@ -1,7 +1,8 @@
 /* Summarization with BART (transformers' SummarizationPipeline): generation
  * settings = config <- generation_config <- task_specific_params.summarization
  * <- request; encoder once, then greedy or beam search (generate.c) on the
- * decoder KV cache; decoded with skip_special_tokens and no clean-up. */
+ * decoder KV cache, both through the context's provider (the batcher shares
+ * passes between requests); decoded with skip_special_tokens and no clean-up. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,15 +79,35 @@ int bs_pl_gen_params(const bs_pipeline_ctx *ctx, const bs_summarization_req *req
 }
 
 typedef struct decoder {
-    const bs_model *model;
+    const bs_pipeline_ctx *ctx;
     bs_kv_cache *cache;
 } decoder;
 
+/* Through the context's provider when it has one: there, the steps of
+ * every request generating on the model at the same time share a pass. */
 static int step(void *user, const int32_t *tokens, int32_t n_rows, float *logits, bs_err *err)
 {
     decoder *d = user;
+    const bs_pipeline_exec *ex = &d->ctx->exec;
     (void)n_rows;
-    return bs_model_decode_step(d->model, d->cache, tokens, logits, err);
+    if (ex->decode) return ex->decode(ex->ud, d->cache, tokens, logits, err);
+    return bs_model_decode_step(d->ctx->model, d->cache, tokens, logits, err);
+}
+
+/* The encoder pass, as one forward like the encoder tasks' (so a provider
+ * can batch it with theirs), then the cross-attention keys/values. */
+static int encode(const bs_pipeline_ctx *ctx, bs_encoding *enc, bs_encoder_state **st, bs_err *err)
+{
+    bs_model_outputs out;
+    bs_model_outputs_init(&out);
+    int rc = bs_pl_forward(ctx, &enc, 1, BS_OUT_HIDDEN, &out, err);
+    if (!rc) {
+        bs_seq seq = {enc->ids, NULL, (int32_t)enc->len};
+        bs_batch batch = {&seq, 1};
+        rc = bs_model_encoder_state_from_hidden(ctx->model, &batch, out.last_hidden_state, st, err);
+    }
+    bs_pl_outputs_release(ctx, &out);
+    return rc;
 }
 
 static int reorder(void *user, const int32_t *src_rows, int32_t n_rows, bs_err *err)
@@ -100,16 +121,12 @@ int bs_pl_summarize_text(const bs_pipeline_ctx *ctx, const bs_gen_params *p, con
 {
     bs_encoding *enc = NULL;
     bs_encoder_state *st = NULL;
-    decoder d = {ctx->model, NULL};
+    decoder d = {ctx, NULL};
     int32_t *rows = calloc((size_t)p->num_beams, sizeof *rows);
     int rc = rows ? 0 : bs_err_set(err, BS_ENOMEM, "out of memory");
     if (!rc)
         rc = bs_pl_encode(ctx, text, strlen(text), NULL, bs_pl_max_len(ctx), &enc, truncated, err);
-    if (!rc) {
-        bs_seq seq = {enc->ids, NULL, (int32_t)enc->len};
-        bs_batch batch = {&seq, 1};
-        rc = bs_model_encode(ctx->model, &batch, &st, err);
-    }
+    if (!rc) rc = encode(ctx, enc, &st, err);
     if (!rc) rc = bs_kv_cache_new(ctx->model, st, rows, p->num_beams, p->max_length, &d.cache, err);
     if (!rc) rc = bs_generate(p, step, reorder, &d, ids, n_ids, score, err);
     bs_kv_cache_free(d.cache);

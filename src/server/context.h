@@ -28,6 +28,11 @@ struct bs_server {
     char host[256];
     char data_dir[4096];
     void *daemon; /* struct MHD_Daemon */
+    /* server/http.c: the handler threads, the connections held and their
+     * bound by the open-file limit (max_connections never exceeds it). */
+    struct bs_workers *workers;
+    struct bs_conns *conns;
+    int64_t conn_hard_cap;
     uint16_t port;
     int tls; /* serving HTTPS */
     char *tls_cert_pem, *tls_key_pem;

@@ -18,6 +18,9 @@ int bs_guard_route(bs_request *req, bs_response *res, const bs_route *route);
  * has none valid, so that no body is buffered for an unauthenticated
  * client. 0 otherwise (unknown and public routes included). */
 int bs_guard_early(bs_request *req, bs_response *res);
+/* Whether req carries a valid credential with admin:write (such a caller
+ * is never limited by IP). Leaves req->auth empty. */
+int bs_guard_admin(bs_request *req);
 /* After the handler: records the session activity of state-changing
  * requests not already logged by the handler. */
 void bs_guard_after(bs_request *req, bs_response *res);

@@ -65,8 +65,9 @@ typedef struct bs_request {
 
 /* Produces the next bytes of a streamed body into buf (at most max):
  * returns how many (> 0), 0 at the end of the body, or -1 to abort the
- * connection. Runs on the connection's own thread, after the handler has
- * returned, and may block while waiting for something to send. */
+ * connection. Runs on a worker thread, never the network loop's, after the
+ * handler has returned, and may block while waiting for something to send:
+ * what one call returns is sent before the next call. */
 typedef long (*bs_body_fn)(void *ud, char *buf, size_t max);
 
 typedef struct bs_response {

@@ -153,11 +153,26 @@ void bs_metrics_batch(const bs_batch_stats *st, bs_buf *out)
         "# TYPE bertstudio_batch_rejected_total counter\nbertstudio_batch_rejected_total %llu\n"
         "# HELP bertstudio_batch_cancelled_total Queued requests skipped because the client left.\n"
         "# TYPE bertstudio_batch_cancelled_total counter\nbertstudio_batch_cancelled_total %llu\n"
-        "# HELP bertstudio_batch_unbatched_total Requests run outside the queue "
-        "(generation).\n"
+        "# HELP bertstudio_batch_unbatched_total Forwards run outside the queue "
+        "(library callers).\n"
         "# TYPE bertstudio_batch_unbatched_total counter\nbertstudio_batch_unbatched_total %llu\n",
         (unsigned long long)s.max_batch, s.queued, (unsigned long long)s.rejected,
         (unsigned long long)s.cancelled, (unsigned long long)s.direct);
+    bs_buf_puts(out, "# HELP bertstudio_decoder_step_size Generating requests whose decoder "
+                     "steps shared one pass.\n"
+                     "# TYPE bertstudio_decoder_step_size histogram\n");
+    cum = 0;
+    for (int i = 0; i < BS_BATCH_SIZE_BUCKETS; i++) {
+        cum += s.dec_sizes[i];
+        if (i + 1 < BS_BATCH_SIZE_BUCKETS)
+            bs_buf_printf(out, "bertstudio_decoder_step_size_bucket{le=\"%llu\"} %llu\n",
+                          (unsigned long long)((2ull << i) - 1), (unsigned long long)cum);
+    }
+    bs_buf_printf(out, "bertstudio_decoder_step_size_bucket{le=\"+Inf\"} %llu\n",
+                  (unsigned long long)cum);
+    bs_buf_printf(
+        out, "bertstudio_decoder_step_size_sum %llu\nbertstudio_decoder_step_size_count %llu\n",
+        (unsigned long long)s.dec_requests, (unsigned long long)s.dec_steps);
     bs_buf_printf(out,
                   "# HELP bertstudio_batch_mixed_routes_total Forward passes holding sequences "
                   "of two tasks or routes or more.\n"

@@ -14,7 +14,7 @@ typedef struct bs_server_opts {
     uint16_t port;         /* default 8000; 0 = any free port */
     const char *data_dir;  /* default "./data" */
     const char *store_uri; /* default DATA_DIR/bertstudio.db (SQLite); or mongodb://... */
-    unsigned threads;      /* most connections at once (a thread each); 0 = 1024 */
+    unsigned threads;      /* most requests handled at once (a worker thread each); 0 = 1024 */
     int quiet;             /* no access log */
     int precision;         /* bs_precision the models are loaded in (0 = f32, exact) */
     const char *tls_cert;  /* PEM files: both set = HTTPS */

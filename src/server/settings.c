@@ -36,6 +36,23 @@ const bs_setting_def bs_settings_registry[] = {
      "Hub downloads running at once (more are answered 429 + Retry-After)"},
     {"max_body_memory_bytes", BS_SETTING_INTEGER, "268435456", 1048576, 1e12,
      "Request bodies buffered at once by the whole server, in bytes (503 + Retry-After beyond)"},
+    /* Connections (issue 17 H1; server/conns.h) */
+    {"max_connections", BS_SETTING_INTEGER, "4096", 16, 1000000,
+     "Connections held at once (bounded by the open-file limit); beyond, the oldest idle one is "
+     "closed, or the new one's request is answered 503 + Retry-After and closed"},
+    {"max_connections_per_ip", BS_SETTING_INTEGER, "256", 1, 1000000,
+     "Connections held at once from one client IP (trusted proxies exempt); beyond, that IP's "
+     "oldest idle one is closed, or the new one's request is answered 429 (never for a valid "
+     "admin key)"},
+    {"header_timeout_seconds", BS_SETTING_FLOAT, "10", 0.1, 3600,
+     "A request's headers must arrive within this time of the connection opening or of the "
+     "previous answer (keep-alive), or the connection is closed"},
+    {"min_body_bytes_per_second", BS_SETTING_INTEGER, "1024", 0, 1000000000,
+     "Slowest request body accepted, in bytes/s over each body_rate_window_seconds; slower, the "
+     "connection is closed (0 = no minimum)"},
+    {"body_rate_window_seconds", BS_SETTING_FLOAT, "10", 0.1, 3600,
+     "The window over which min_body_bytes_per_second is measured (the first one starts when "
+     "the headers arrive: a grace period)"},
     {"per_ip_requests_per_minute", BS_SETTING_INTEGER, "100", 1, 100000000,
      "Requests per minute accepted from one client IP address"},
     {"default_rate_limits", BS_SETTING_JSON,

@@ -31,13 +31,13 @@ char *bs_buf_steal(bs_buf *b, size_t *len)
     return p;
 }
 
-int bs_buf_reserve(bs_buf *b, size_t extra)
+static int grow(bs_buf *b, size_t extra, int exact)
 {
     if (b->oom) return BS_ENOMEM;
     if (extra > SIZE_MAX - b->len - 1) return b->oom = 1, BS_ENOMEM;
     size_t need = b->len + extra + 1;
     if (need <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 64;
+    size_t cap = exact ? need : b->cap ? b->cap : 64;
     while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     char *p = realloc(b->data, cap);
     if (!p) return b->oom = 1, BS_ENOMEM;
@@ -45,6 +45,16 @@ int bs_buf_reserve(bs_buf *b, size_t extra)
     b->cap = cap;
     b->data[b->len] = 0;
     return 0;
+}
+
+int bs_buf_reserve(bs_buf *b, size_t extra)
+{
+    return grow(b, extra, 0);
+}
+
+int bs_buf_reserve_exact(bs_buf *b, size_t extra)
+{
+    return grow(b, extra, 1);
 }
 
 int bs_buf_append(bs_buf *b, const void *p, size_t n)

@@ -17,6 +17,8 @@ void bs_buf_free(bs_buf *b);
 /* Hands the bytes to the caller (who frees them) and resets b. */
 char *bs_buf_steal(bs_buf *b, size_t *len);
 int bs_buf_reserve(bs_buf *b, size_t extra);
+/* Room for exactly extra more bytes, for a size known up front. */
+int bs_buf_reserve_exact(bs_buf *b, size_t extra);
 int bs_buf_append(bs_buf *b, const void *p, size_t n);
 int bs_buf_puts(bs_buf *b, const char *s);
 int bs_buf_putc(bs_buf *b, char c);

@@ -22,6 +22,12 @@ warnings.filterwarnings("ignore", message="Unverified HTTPS request")
 
 BIN = os.environ.get("BERTSTUDIO_BIN", os.path.join(os.path.dirname(__file__), "../../build/bertstudio"))
 FIXTURES = os.environ.get("BS_FIXTURES", os.path.join(os.path.dirname(__file__), "../fixtures"))
+# libmongoc (linked, whether or not MongoDB is used) opens /dev/shm/mongoc-PID
+# for its counters when the library loads; a process killed with -9 leaves
+# its file, and a later process given the same PID then prints "Falling back
+# to malloc for counters" on stderr, which the CLI tests read. Every child
+# of the tests runs without them (docs/store.md).
+os.environ.setdefault("MONGOC_DISABLE_SHM", "1")
 
 
 # Every server and temporary folder of the session lives under one root that

@@ -393,8 +393,7 @@ static int op_generate(bs_custom_bridge *b, bs_task_model *tm, const json_t *cal
     json_object_set_new(body, "model_name", json_string(tm->name));
     json_decref(dec);
     bs_task_result sum;
-    bs_batcher_enter_task(tm->m->batcher, BS_TASK_SUMMARIZATION, BS_TASK_SUMMARIZATION,
-                          bs_tasks_client_alive, b->req);
+    bs_batcher_enter(tm->m->batcher, BS_TASK_SUMMARIZATION, bs_tasks_client_alive, b->req);
     rc = bs_pipeline_run_request(ctx, BS_TASK_SUMMARIZATION, body, &sum, err);
     bs_batcher_leave();
     json_decref(body);

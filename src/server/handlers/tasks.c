@@ -31,7 +31,7 @@ int bs_tasks_execute(bs_request *req, bs_response *res, int route, bs_task task,
     bs_err err = {0};
     int rc = bs_tasks_acquire(req, res, model_name ? model_name : "", &tm, &err);
     if (!rc) {
-        bs_batcher_enter_task(tm.m->batcher, route, task, bs_tasks_client_alive, req);
+        bs_batcher_enter(tm.m->batcher, route, bs_tasks_client_alive, req);
         rc = bs_pipeline_run_request(tm.m->ctx, task, body, out, &err);
         bs_batcher_leave();
         bs_tasks_release(req, &tm);

@@ -45,7 +45,7 @@ void bs_tasks_reply_err(bs_request *req, bs_response *res, const bs_err *err)
     bs_reply_err(req, res, err);
 }
 
-/* The libmicrohttpd connection is blocked in our handler, so the library
+/* The libmicrohttpd connection is suspended while our handler runs, so the library
  * cannot tell us that the peer left: look at the socket itself. A readable
  * socket with nothing to read (or an error/hang-up) means the client closed. */
 int bs_tasks_client_alive(void *arg)

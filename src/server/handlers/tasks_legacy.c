@@ -226,10 +226,26 @@ void bs_handle_stats(bs_request *req, bs_response *res)
         const char *name = r < BS_TASK_COUNT ? bs_task_name((bs_task)r) : extra[r - BS_TASK_COUNT];
         json_object_set_new(routes, name, json_integer((json_int_t)s.route_texts[r]));
     }
+    /* Decoder steps of generation: with max_requests > 1, summarization
+     * requests in flight together shared their steps. */
+    json_t *dec_sizes = json_object();
+    for (int i = 0; i < BS_BATCH_SIZE_BUCKETS; i++) {
+        char k[32];
+        if (i + 1 < BS_BATCH_SIZE_BUCKETS)
+            snprintf(k, sizeof k, "%u-%u", 1u << i, (2u << i) - 1);
+        else
+            snprintf(k, sizeof k, "%u+", 1u << i);
+        json_object_set_new(dec_sizes, k, json_integer((json_int_t)s.dec_sizes[i]));
+    }
+    json_t *steps =
+        json_pack("{s:I, s:I, s:I, s:I, s:o}", "steps", (json_int_t)s.dec_steps, "requests",
+                  (json_int_t)s.dec_requests, "rows", (json_int_t)s.dec_rows, "max_requests",
+                  (json_int_t)s.dec_max, "sizes", dec_sizes);
     json_t *models = bs_tasks_model_list(req, res);
     if (!models) {
         json_decref(sizes);
         json_decref(routes);
+        json_decref(steps);
         return;
     }
     json_t *loaded = json_array(), *per_model = json_array();
@@ -249,13 +265,14 @@ void bs_handle_stats(bs_request *req, bs_response *res)
     }
     json_decref(models);
     json_t *out = json_pack(
-        "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:o}}",
+        "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:o}}",
         "uptime_seconds", (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0,
         "loaded_models", loaded, "models", per_model, "batching", "batches", (json_int_t)s.batches,
         "batched_requests", (json_int_t)s.requests, "batched_texts", (json_int_t)s.texts,
         "unbatched_requests", (json_int_t)s.direct, "max_batch_size", (json_int_t)s.max_batch,
         "queued", (json_int_t)s.queued, "rejected", (json_int_t)s.rejected, "cancelled",
         (json_int_t)s.cancelled, "retried_alone", (json_int_t)s.retried, "batch_sizes", sizes,
-        "mixed_route_batches", (json_int_t)s.mixed, "route_sequences", routes);
+        "mixed_route_batches", (json_int_t)s.mixed, "route_sequences", routes, "decoder_steps",
+        steps);
     bs_tasks_reply(res, out, 0);
 }
