@@ -59,8 +59,13 @@ void bs_i8_pack(const float *w, int N, int K, bs_packed *p)
         cs[n] = 0;
         if (n >= N) continue;
         const float *row = w + (size_t)n * K;
-        float amax = 0.0f;
-        for (int k = 0; k < K; k++) amax = fabsf(row[k]) > amax ? fabsf(row[k]) : amax;
+        float amax = 0.0f, m8[8] = {0}; /* 8 lanes for the vectoriser */
+        int k8 = K & ~7;
+        for (int k = 0; k < k8; k += 8)
+            for (int j = 0; j < 8; j++)
+                m8[j] = fabsf(row[k + j]) > m8[j] ? fabsf(row[k + j]) : m8[j];
+        for (int k = k8; k < K; k++) amax = fabsf(row[k]) > amax ? fabsf(row[k]) : amax;
+        for (int j = 0; j < 8; j++) amax = m8[j] > amax ? m8[j] : amax;
         float s = amax > 0.0f ? amax / BS_I8_WMAX : 1.0f;
         int8_t *panel = q + (size_t)(n / NR) * Kp * NR + (n % NR) * 4;
         int32_t sum = 0;
@@ -103,10 +108,22 @@ void bs_i8_quantize_rows_for(bs_i8_impl impl, const float *x, int K, int r0, int
     const float top = (float)bs_i8_act_max(impl);
     for (int r = r0; r < r1; r++) {
         const float *row = x + (size_t)r * K;
-        float lo = 0.0f, hi = 0.0f; /* the range always holds 0, so 0 is exact */
-        for (int k = 0; k < K; k++) {
+        /* the range always holds 0, so 0 is exact; 8 lanes for the vectoriser
+         * (a min or max is the same in any order, NaN skipped either way) */
+        float lo8[8] = {0}, hi8[8] = {0}, lo = 0.0f, hi = 0.0f;
+        int k8 = K & ~7;
+        for (int k = 0; k < k8; k += 8)
+            for (int j = 0; j < 8; j++) {
+                lo8[j] = row[k + j] < lo8[j] ? row[k + j] : lo8[j];
+                hi8[j] = row[k + j] > hi8[j] ? row[k + j] : hi8[j];
+            }
+        for (int k = k8; k < K; k++) {
             lo = row[k] < lo ? row[k] : lo;
             hi = row[k] > hi ? row[k] : hi;
+        }
+        for (int j = 0; j < 8; j++) {
+            lo = lo8[j] < lo ? lo8[j] : lo;
+            hi = hi8[j] > hi ? hi8[j] : hi;
         }
         float s = hi > lo ? (hi - lo) / top : 1.0f, inv = 1.0f / s;
         float z = nearbyintf(-lo / s);
