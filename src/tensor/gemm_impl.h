@@ -44,11 +44,14 @@ void bs_gc_packed(int M, const float *A, int lda, const bs_packed *p, const floa
 
 /* int8 (gemm_int8.c): panels of BS_I8_NR columns in groups of 4 depth steps,
  * weights within +-BS_I8_WMAX. A tile kernel sums R (<= its rows) x 16
- * columns over kg groups into acc (colsum: the panel's 16 sums of weights): exact int32, so every
- * variant equals the portable one. */
+ * columns over kg groups into acc: exact int32, so every variant equals the
+ * portable one. pf (or NULL): kg * 64 bytes the tile prefetches, a group a
+ * step (the next panel, while this one is read from cache). */
 #define BS_I8_NR     16
 #define BS_I8_WMAX   127
 #define BS_I8_MR_MAX 8
+/* The AVX2 kernel's largest activation code: u8 x s8 pairs within 16 bits */
+#define BS_I8_AMAX_AVX2 128
 /* The dequantization a tile applies in registers when given one (else it
  * stores the sums in acc): C[i][j] = (float)(sum - zp[i] cs[j]) * (sa[i] ws[j])
  * + bias[j] for j < cols, sums in int32 (K < BS_I8_K_EPI). Pointers at the
@@ -61,17 +64,15 @@ typedef struct bs_i8_epi {
     int ldc, cols;
 } bs_i8_epi;
 typedef void (*bs_i8_tile_fn)(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                              const int32_t *colsum, const bs_i8_epi *epi,
+                              const int8_t *pf, const bs_i8_epi *epi,
                               int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
 size_t bs_i8_packed_bytes(int N, int K);
 void bs_i8_pack(const float *w, int N, int K, bs_packed *p);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-void bs_i8_tile_avx2(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                     const int32_t *colsum, const bs_i8_epi *epi,
-                     int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
-void bs_i8_tile_vnni(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                     const int32_t *colsum, const bs_i8_epi *epi,
-                     int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
+void bs_i8_tile_avx2(int R, const uint8_t *A, int lda, const int8_t *B, int kg, const int8_t *pf,
+                     const bs_i8_epi *epi, int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
+void bs_i8_tile_vnni(int R, const uint8_t *A, int lda, const int8_t *B, int kg, const int8_t *pf,
+                     const bs_i8_epi *epi, int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
 #endif
 
 #endif

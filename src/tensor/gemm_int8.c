@@ -59,20 +59,33 @@ void bs_i8_pack(const float *w, int N, int K, bs_packed *p)
         cs[n] = 0;
         if (n >= N) continue;
         const float *row = w + (size_t)n * K;
-        float amax = 0.0f;
-        for (int k = 0; k < K; k++) amax = fabsf(row[k]) > amax ? fabsf(row[k]) : amax;
+        float amax = 0.0f, m8[8] = {0}; /* 8 lanes for the vectoriser */
+        int k8 = K & ~7;
+        for (int k = 0; k < k8; k += 8)
+            for (int j = 0; j < 8; j++)
+                m8[j] = fabsf(row[k + j]) > m8[j] ? fabsf(row[k + j]) : m8[j];
+        for (int k = k8; k < K; k++) amax = fabsf(row[k]) > amax ? fabsf(row[k]) : amax;
+        for (int j = 0; j < 8; j++) amax = m8[j] > amax ? m8[j] : amax;
         float s = amax > 0.0f ? amax / BS_I8_WMAX : 1.0f;
         int8_t *panel = q + (size_t)(n / NR) * Kp * NR + (n % NR) * 4;
         int32_t sum = 0;
-        for (int k = 0; k < K; k++) {
-            float v = nearbyintf(row[k] / s);
-            /* NaN (a broken file) to 0: never an out-of-range conversion */
-            int qi = v >= BS_I8_WMAX    ? BS_I8_WMAX
-                     : v <= -BS_I8_WMAX ? -BS_I8_WMAX
-                     : v == v           ? (int)v
-                                        : 0;
-            panel[(size_t)(k / 4) * NR * 4 + k % 4] = (int8_t)qi;
-            sum += qi;
+        /* a chunk of the row quantized contiguously (vectorised: a division
+         * each, as the tests' reference does), then moved 4 bytes at a time */
+        enum { CH = 512 };
+        int8_t qb[CH];
+        for (int k0 = 0; k0 < K; k0 += CH) {
+            int len = K - k0 < CH ? K - k0 : CH;
+            for (int k = 0; k < len; k++) {
+                float v = nearbyintf(row[k0 + k] / s);
+                v = v >= BS_I8_WMAX ? BS_I8_WMAX : v;
+                v = v <= -BS_I8_WMAX ? -BS_I8_WMAX : v;
+                v = v == v ? v : 0.0f; /* NaN (a broken file) to 0 */
+                qb[k] = (int8_t)(int)v;
+            }
+            for (int k = 0; k < len; k++) sum += qb[k];
+            for (int k = len; k % 4; k++) qb[k] = 0;
+            for (int k = 0; k < len; k += 4)
+                memcpy(panel + (size_t)((k0 + k) / 4) * NR * 4, qb + k, 4);
         }
         sc[n] = s;
         cs[n] = sum;
@@ -84,19 +97,37 @@ int bs_i8_row_ld(int K)
     return (kp_of(K) + 63) & ~63;
 }
 
-void bs_i8_quantize_rows(const float *x, int K, int r0, int r1, uint8_t *q, int ld, float *scale,
-                         int32_t *zp)
+int bs_i8_act_max(bs_i8_impl impl)
 {
+    return impl == BS_I8_AVX2 ? BS_I8_AMAX_AVX2 : 255;
+}
+
+void bs_i8_quantize_rows_for(bs_i8_impl impl, const float *x, int K, int r0, int r1, uint8_t *q,
+                             int ld, float *scale, int32_t *zp)
+{
+    const float top = (float)bs_i8_act_max(impl);
     for (int r = r0; r < r1; r++) {
         const float *row = x + (size_t)r * K;
-        float lo = 0.0f, hi = 0.0f; /* the range always holds 0, so 0 is exact */
-        for (int k = 0; k < K; k++) {
+        /* the range always holds 0, so 0 is exact; 8 lanes for the vectoriser
+         * (a min or max is the same in any order, NaN skipped either way) */
+        float lo8[8] = {0}, hi8[8] = {0}, lo = 0.0f, hi = 0.0f;
+        int k8 = K & ~7;
+        for (int k = 0; k < k8; k += 8)
+            for (int j = 0; j < 8; j++) {
+                lo8[j] = row[k + j] < lo8[j] ? row[k + j] : lo8[j];
+                hi8[j] = row[k + j] > hi8[j] ? row[k + j] : hi8[j];
+            }
+        for (int k = k8; k < K; k++) {
             lo = row[k] < lo ? row[k] : lo;
             hi = row[k] > hi ? row[k] : hi;
         }
-        float s = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / s;
+        for (int j = 0; j < 8; j++) {
+            lo = lo8[j] < lo ? lo8[j] : lo;
+            hi = hi8[j] > hi ? hi8[j] : hi;
+        }
+        float s = hi > lo ? (hi - lo) / top : 1.0f, inv = 1.0f / s;
         float z = nearbyintf(-lo / s);
-        int zi = z >= 255 ? 255 : z >= 0 ? (int)z : 0; /* NaN, inf inputs: 0 */
+        int zi = z >= top ? (int)top : z >= 0 ? (int)z : 0; /* NaN, inf inputs: 0 */
         float zf = (float)zi;
         uint8_t *out = q + (size_t)r * ld;
         /* branch-free for the vectoriser: clamp (NaN to 0), then round to
@@ -104,7 +135,7 @@ void bs_i8_quantize_rows(const float *x, int K, int r0, int r1, uint8_t *q, int 
         for (int k = 0; k < K; k++) {
             float v = row[k] * inv + zf;
             v = v >= 0.0f ? v : 0.0f;
-            v = v <= 255.0f ? v : 255.0f;
+            v = v <= top ? v : top;
             out[k] = (uint8_t)(int)((v + 0x1.8p23f) - 0x1.8p23f);
         }
         memset(out + K, 0, (size_t)(ld - K)); /* against zero weights */
@@ -113,11 +144,17 @@ void bs_i8_quantize_rows(const float *x, int K, int r0, int r1, uint8_t *q, int 
     }
 }
 
+void bs_i8_quantize_rows(const float *x, int K, int r0, int r1, uint8_t *q, int ld, float *scale,
+                         int32_t *zp)
+{
+    bs_i8_quantize_rows_for(bs_i8_impl_in_use(), x, K, r0, r1, q, ld, scale, zp);
+}
+
 /* The reference: R rows x 16 columns of sum_k A[i][k] W[n][k], kg groups of 4. */
 static void tile_portable(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                          const int32_t *colsum, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][NR])
+                          const int8_t *pf, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][NR])
 {
-    (void)colsum;
+    (void)pf;
     for (int i = 0; i < R; i++) {
         int32_t s[NR] = {0};
         const uint8_t *a = A + (size_t)i * lda;
@@ -158,7 +195,7 @@ static struct impl impl_get(bs_i8_impl which)
 {
     struct impl r = {tile_portable, 4};
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (which == BS_I8_AVX2 && bs_i8_available(BS_I8_AVX2)) r = (struct impl){bs_i8_tile_avx2, 3};
+    if (which == BS_I8_AVX2 && bs_i8_available(BS_I8_AVX2)) r = (struct impl){bs_i8_tile_avx2, 4};
     if (which == BS_I8_VNNI && bs_i8_available(BS_I8_VNNI)) r = (struct impl){bs_i8_tile_vnni, 8};
 #else
     (void)which;
@@ -190,7 +227,7 @@ void bs_i8_gemm_s32(bs_i8_impl which, int M, const uint8_t *A, int lda, const bs
         int c0 = pn * NR, cols = n1 - c0 < NR ? n1 - c0 : NR;
         for (int m = 0; m < M; m += im.mr) {
             int R = M - m < im.mr ? M - m : im.mr;
-            im.tile(R, A + (size_t)m * lda, lda, B, kg, w_colsum(p) + c0, NULL, acc);
+            im.tile(R, A + (size_t)m * lda, lda, B, kg, NULL, NULL, acc);
             for (int i = 0; i < R; i++)
                 memcpy(C + (size_t)(m + i) * ldc + c0, acc[i], (size_t)cols * sizeof(int32_t));
         }
@@ -209,25 +246,31 @@ void bs_i8_gemm_cols(int M, const uint8_t *A, int lda, const float *a_scale, con
     int32_t acc[BS_I8_MR_MAX][NR];
     if (n1 > N) n1 = N;
     /* blocks of MC rows (their MC x K bytes stay in L2), in them panel by
-     * panel: a panel's slice of W (K x 16 bytes) stays in L1 over the block */
+     * panel: a panel's slice of W (K x 16 bytes) stays in L1/L2 over the
+     * block, and its second tile (the first with one tile) prefetches the
+     * next panel, which at a few rows would otherwise stall on memory */
+    int pend = (n1 + NR - 1) / NR;
     for (int mb = 0; mb < M; mb += MC)
-        for (int pn = n0 / NR; pn < (n1 + NR - 1) / NR; pn++) {
+        for (int pn = n0 / NR; pn < pend; pn++) {
             const int8_t *B = w_panels(p) + (size_t)pn * kp_of(p->K) * NR;
+            const int8_t *next = pn + 1 < pend ? B + (size_t)kp_of(p->K) * NR : NULL;
             int c0 = pn * NR, cols = n1 - c0 < NR ? n1 - c0 : NR;
             int mend = M - mb < MC ? M : mb + MC;
             for (int m = mb; m < mend; m += im.mr) {
                 int R = mend - m < im.mr ? mend - m : im.mr;
+                int second = m == mb + im.mr || (m == mb && mend - mb <= im.mr);
+                const int8_t *pf = second ? next : NULL;
                 if (p->K < BS_I8_K_EPI) { /* dequantized in the tile's registers */
                     bs_i8_epi e = {a_scale + m, ws + c0, bias ? bias + c0 : NULL,
                                    a_zp + m,    cs + c0, C + (size_t)m * ldc + c0,
                                    ldc,         cols};
-                    im.tile(R, A + (size_t)m * lda, lda, B, kg, cs + c0, &e, acc);
+                    im.tile(R, A + (size_t)m * lda, lda, B, kg, pf, &e, acc);
                     if (act != BS_ACT_NONE)
                         for (int i = 0; i < R; i++)
                             kern->bias_act(C + (size_t)(m + i) * ldc + c0, NULL, cols, act);
                     continue;
                 }
-                im.tile(R, A + (size_t)m * lda, lda, B, kg, cs + c0, NULL, acc);
+                im.tile(R, A + (size_t)m * lda, lda, B, kg, pf, NULL, acc);
                 for (int i = 0; i < R; i++) {
                     float sa = a_scale[m + i];
                     int64_t z = a_zp[m + i];

@@ -1,9 +1,9 @@
-/* The AVX2 int8 tile: R rows x 16 columns of sum_k a[k] w[n][k] with u8
- * activations and full 8-bit weights (+-127), exact in int32. vpmaddubsw
- * multiplies u8 by s8 but saturates its pairwise 16-bit sums (255 * 127 * 2
- * > 32767), so each activation is taken as a - 128 and split into |a - 128|
- * (u8, <= 128) and its sign, moved onto the weight with vpsignb: pairs stay
- * within 2 * 128 * 127 = 32512, and 128 * sum_k w[n][k] is added back. */
+/* The AVX2 int8 tile: R <= 4 rows x 16 columns of sum_k a[k] w[n][k], u8
+ * activations within 0..BS_I8_AMAX_AVX2 (128) by full 8-bit weights (+-127).
+ * vpmaddubsw multiplies u8 by s8 and saturates its pairwise 16-bit sums; with
+ * activations <= 128 a pair stays within 2 * 128 * 127 = 32512 < 32767, so
+ * vpmaddubsw, vpmaddwd by ones and vpaddd are exact in int32: 6 operations
+ * per 64 multiply-adds. */
 #include "tensor/gemm_impl.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -16,51 +16,54 @@
 #include <immintrin.h>
 
 BS_INLINE void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                      const int32_t *colsum, const bs_i8_epi *e,
-                      int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
+                      const int8_t *pf, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
-    __m256i c0[3], c1[3];
-    const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
-    BS_UNROLL(8)
+    __m256i c0[4], c1[4];
+    const __m256i ones = _mm256_set1_epi16(1);
+    BS_UNROLL(4)
     for (int i = 0; i < R; i++) c0[i] = c1[i] = _mm256_setzero_si256();
     for (int g = 0; g < kg; g++) {
         __m256i w0 = _mm256_load_si256((const __m256i *)(B + (size_t)g * 64));
         __m256i w1 = _mm256_load_si256((const __m256i *)(B + (size_t)g * 64 + 32));
-        BS_UNROLL(8)
+        if (pf) _mm_prefetch((const char *)(pf + (size_t)g * 64), _MM_HINT_T0);
+        BS_UNROLL(4)
         for (int i = 0; i < R; i++) {
             int32_t four;
             __builtin_memcpy(&four, A + (size_t)i * lda + 4 * g, 4);
-            __m256i as = _mm256_xor_si256(_mm256_set1_epi32(four), bias); /* a - 128 */
-            __m256i ua = _mm256_abs_epi8(as);                             /* 0..128 as u8 */
-            __m256i p0 = _mm256_maddubs_epi16(ua, _mm256_sign_epi8(w0, as));
-            __m256i p1 = _mm256_maddubs_epi16(ua, _mm256_sign_epi8(w1, as));
+            __m256i a = _mm256_set1_epi32(four);
+            __m256i p0 = _mm256_maddubs_epi16(a, w0), p1 = _mm256_maddubs_epi16(a, w1);
             c0[i] = _mm256_add_epi32(c0[i], _mm256_madd_epi16(p0, ones));
             c1[i] = _mm256_add_epi32(c1[i], _mm256_madd_epi16(p1, ones));
         }
     }
-    /* + 128 sum_k w: back from a - 128 to a */
-    __m256i s0 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)colsum), 7);
-    __m256i s1 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(colsum + 8)), 7);
     if (!e) {
+        BS_UNROLL(4)
         for (int i = 0; i < R; i++) {
-            _mm256_storeu_si256((__m256i *)acc[i], _mm256_add_epi32(c0[i], s0));
-            _mm256_storeu_si256((__m256i *)(acc[i] + 8), _mm256_add_epi32(c1[i], s1));
+            _mm256_storeu_si256((__m256i *)acc[i], c0[i]);
+            _mm256_storeu_si256((__m256i *)(acc[i] + 8), c1[i]);
         }
         return;
     }
-    /* (sum - zp cs) sa ws + bias, the sum being c + 128 cs */
+    /* (sum - zp cs) sa ws + bias */
     __m256i cs0 = _mm256_loadu_si256((const __m256i *)e->cs);
     __m256i cs1 = _mm256_loadu_si256((const __m256i *)(e->cs + 8));
     __m256 ws0 = _mm256_loadu_ps(e->ws), ws1 = _mm256_loadu_ps(e->ws + 8);
-    float bt[16] = {0}; /* the bias holds only N values: no load past its end */
-    if (e->bias)
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    if (e->bias && e->cols == 16) {
+        b0 = _mm256_loadu_ps(e->bias);
+        b1 = _mm256_loadu_ps(e->bias + 8);
+    } else if (e->bias) {
+        float bt[16] = {0}; /* the bias holds only N values: no load past its end */
         for (int j = 0; j < e->cols; j++) bt[j] = e->bias[j];
-    __m256 b0 = _mm256_loadu_ps(bt), b1 = _mm256_loadu_ps(bt + 8);
+        b0 = _mm256_loadu_ps(bt);
+        b1 = _mm256_loadu_ps(bt + 8);
+    }
+    BS_UNROLL(4)
     for (int i = 0; i < R; i++) {
         __m256i z = _mm256_set1_epi32(e->zp[i]);
         __m256 sa = _mm256_set1_ps(e->sa[i]);
-        __m256i v0 = _mm256_sub_epi32(_mm256_add_epi32(c0[i], s0), _mm256_mullo_epi32(z, cs0));
-        __m256i v1 = _mm256_sub_epi32(_mm256_add_epi32(c1[i], s1), _mm256_mullo_epi32(z, cs1));
+        __m256i v0 = _mm256_sub_epi32(c0[i], _mm256_mullo_epi32(z, cs0));
+        __m256i v1 = _mm256_sub_epi32(c1[i], _mm256_mullo_epi32(z, cs1));
         __m256 f0 =
             _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v0), _mm256_mul_ps(sa, ws0)), b0);
         __m256 f1 =
@@ -78,18 +81,21 @@ BS_INLINE void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, i
     }
 }
 
-void bs_i8_tile_avx2(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                     const int32_t *colsum, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
+void bs_i8_tile_avx2(int R, const uint8_t *A, int lda, const int8_t *B, int kg, const int8_t *pf,
+                     const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
     switch (R) {
     case 1:
-        tile_r(1, A, lda, B, kg, colsum, e, acc);
+        tile_r(1, A, lda, B, kg, pf, e, acc);
         break;
     case 2:
-        tile_r(2, A, lda, B, kg, colsum, e, acc);
+        tile_r(2, A, lda, B, kg, pf, e, acc);
         break;
-    default: /* R <= 3: with 4 rows the accumulators spill (16 ymm) */
-        tile_r(3, A, lda, B, kg, colsum, e, acc);
+    case 3:
+        tile_r(3, A, lda, B, kg, pf, e, acc);
+        break;
+    default: /* R <= 4: 8 accumulators, 2 weights, ones and 3 temporaries fill 14 ymm */
+        tile_r(4, A, lda, B, kg, pf, e, acc);
         break;
     }
 }

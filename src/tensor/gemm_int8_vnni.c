@@ -13,13 +13,14 @@
 #include <immintrin.h>
 
 BS_INLINE void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                      const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
+                      const int8_t *pf, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
     __m512i c[8];
     BS_UNROLL(8)
     for (int i = 0; i < R; i++) c[i] = _mm512_setzero_si512();
     for (int g = 0; g < kg; g++) {
         __m512i w = _mm512_load_si512((const void *)(B + (size_t)g * 64));
+        if (pf) _mm_prefetch((const char *)(pf + (size_t)g * 64), _MM_HINT_T0);
         BS_UNROLL(8)
         for (int i = 0; i < R; i++) {
             int32_t four;
@@ -44,34 +45,33 @@ BS_INLINE void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, i
     }
 }
 
-void bs_i8_tile_vnni(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
-                     const int32_t *colsum, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
+void bs_i8_tile_vnni(int R, const uint8_t *A, int lda, const int8_t *B, int kg, const int8_t *pf,
+                     const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
-    (void)colsum;
     switch (R) {
     case 1:
-        tile_r(1, A, lda, B, kg, e, acc);
+        tile_r(1, A, lda, B, kg, pf, e, acc);
         break;
     case 2:
-        tile_r(2, A, lda, B, kg, e, acc);
+        tile_r(2, A, lda, B, kg, pf, e, acc);
         break;
     case 3:
-        tile_r(3, A, lda, B, kg, e, acc);
+        tile_r(3, A, lda, B, kg, pf, e, acc);
         break;
     case 4:
-        tile_r(4, A, lda, B, kg, e, acc);
+        tile_r(4, A, lda, B, kg, pf, e, acc);
         break;
     case 5:
-        tile_r(5, A, lda, B, kg, e, acc);
+        tile_r(5, A, lda, B, kg, pf, e, acc);
         break;
     case 6:
-        tile_r(6, A, lda, B, kg, e, acc);
+        tile_r(6, A, lda, B, kg, pf, e, acc);
         break;
     case 7:
-        tile_r(7, A, lda, B, kg, e, acc);
+        tile_r(7, A, lda, B, kg, pf, e, acc);
         break;
     default:
-        tile_r(8, A, lda, B, kg, e, acc);
+        tile_r(8, A, lda, B, kg, pf, e, acc);
         break;
     }
 }

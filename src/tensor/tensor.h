@@ -170,9 +170,10 @@ void bs_gemm_prepared_cols(int M, const void *A, int lda, const bs_packed *p, co
  * symmetrically (+-127, scale max|w| / 127) and keeps its scale and the sum
  * of its quantized weights. Activations are quantized per row at run time to
  * u8 with a zero point (bs_i8_quantize_rows: the range [min(x, 0), max(x, 0)]
- * over 255 steps): unsigned, as VNNI's vpdpbusd multiplies u8 by s8 and
- * asymmetric ranges (GELU's outputs) keep all 8 bits. Sums are int32; then
- * y = sa * sw[n] * (sum qa qw - zp * sum qw) + bias, then the activation. */
+ * over bs_i8_act_max steps): unsigned, as vpdpbusd and vpmaddubsw multiply u8
+ * by s8 and asymmetric ranges (GELU's outputs) keep all the codes. Sums are
+ * int32; then y = sa * sw[n] * (sum qa qw - zp * sum qw) + bias, then the
+ * activation. */
 typedef enum bs_i8_impl { BS_I8_PORTABLE = 0, BS_I8_AVX2 = 1, BS_I8_VNNI = 2 } bs_i8_impl;
 int bs_i8_available(bs_i8_impl impl);
 /* The kernel the path in use runs: VNNI on the AVX-512 path when the CPU has
@@ -181,10 +182,17 @@ bs_i8_impl bs_i8_impl_in_use(void);
 const char *bs_i8_impl_name(bs_i8_impl impl);
 /* Bytes per quantized row of K values (K rounded up to whole cache lines). */
 int bs_i8_row_ld(int K);
+/* The largest activation code kernel impl takes: 255 (8 bits) for portable C
+ * and VNNI, 128 for AVX2, whose vpmaddubsw would saturate its 16-bit pair
+ * sums on larger codes times 8-bit weights (docs/engine.md). */
+int bs_i8_act_max(bs_i8_impl impl);
 /* Rows [r0, r1) of x[.][K] into q (ld bytes a row, zero past K), with each
- * row's scale and zero point. */
+ * row's scale and zero point, in the codes of the kernel in use (_for: of
+ * kernel impl). */
 void bs_i8_quantize_rows(const float *x, int K, int r0, int r1, uint8_t *q, int ld, float *scale,
                          int32_t *zp);
+void bs_i8_quantize_rows_for(bs_i8_impl impl, const float *x, int K, int r0, int r1, uint8_t *q,
+                             int ld, float *scale, int32_t *zp);
 /* Columns [n0, n1) (n0 a multiple of 16) of C[M][p->N] = act(dequantized
  * A W^T + bias), A quantized by bs_i8_quantize_rows. */
 void bs_i8_gemm_cols(int M, const uint8_t *A, int lda, const float *a_scale, const int32_t *a_zp,
