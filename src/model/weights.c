@@ -245,22 +245,6 @@ static void release_mapped(const bs_model *m, const float *w, size_t bytes)
     }
 }
 
-/* The kernels stream the packed weights from DRAM once per pass at small
- * batches: 2 MB pages (where the kernel has transparent huge pages) spare a
- * TLB miss and a restart of the hardware prefetcher every 4 KB. Only whole
- * huge pages inside the block are asked for, so no memory is added. */
-static void huge_pages(void *p, size_t bytes)
-{
-#ifdef MADV_HUGEPAGE
-    uintptr_t huge = 2u << 20, lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-    uintptr_t hi = ((uintptr_t)p + bytes) & ~(huge - 1);
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)bytes;
-#endif
-}
-
 struct pack_job {
     const bs_model *m;
     bs_lin **lins;
@@ -334,16 +318,13 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
             bs_lin *l = lins[j];
             if (!l->w && !l->w16) continue;
             bs_packed *p = NULL;
-            size_t bytes = bs_packed_bytes(l->out, l->in, kind);
-            /* 2 MB aligned when that many, so that huge pages can cover most of it */
-            if (posix_memalign((void **)&p, bytes >= (2u << 20) ? 2u << 20 : 64, bytes) != 0 ||
+            if (posix_memalign((void **)&p, 64, bs_packed_bytes(l->out, l->in, kind)) != 0 ||
                 keep(m, p) < 0) {
                 free(p);
                 free(todo);
                 return bs_err_set(err, BS_ENOMEM, "out of memory packing a %d x %d weight", l->out,
                                   l->in);
             }
-            huge_pages(p, bytes);
             l->packed = p;
             todo[n++] = l;
         }
