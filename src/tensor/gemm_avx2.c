@@ -15,11 +15,33 @@
 #endif
 #include "tensor/simd_avx2.h"
 
-#define NR BS_NR_AVX2
-#define MR 6   /* rows per micro-tile */
-#define KC 256 /* depth per pass: the panel's 16 KB slice stays in L1 */
-#define MC 336 /* rows per pass: their KC-deep slice of A (336 KB) stays in L2 */
-#define NB 16  /* panels per block: their KC-deep slices (256 KB) stay in L2 */
+#define NR      BS_NR_AVX2
+#define MR      6   /* rows per micro-tile */
+#define KC      256 /* depth per pass: the panel's 16 KB slice stays in L1 */
+#define MC      336 /* rows per pass: their KC-deep slice of A (336 KB) stays in L2 */
+#define NB      16  /* panels per block: their KC-deep slices (256 KB) stay in L2 */
+#define SMALL_M 24  /* up to this many rows, each panel is streamed once (see below) */
+/* How far ahead of the first tile the few-rows loop fetches the weights'
+ * stream into L2: a DRAM latency's worth of lines (measured best at 8-32 KB;
+ * the hardware prefetcher alone left half the time on stalled panel loads). */
+#define PF_AHEAD 16384
+
+/* Depth of a panel chunk in the few-rows loop: the chunk (64 B a step) and
+ * the M rows' slice of A (4 M bytes a step) fill about 24 KB of the L1. */
+static int small_depth(int M)
+{
+    int d = 24576 / (64 + 4 * M);
+    d = d > 512 ? 512 : d < 64 ? 64 : d;
+    return d & ~15;
+}
+
+/* Rows of the next tile when `left` remain: a 7-9 row rest becomes two
+ * tiles of 3-5 rows rather than 6 and 1-3, as a 1- or 2-row tile costs
+ * nearly what a 4-row one does (its panel loads are not shared). */
+static inline int tile_rows(int left)
+{
+    return left >= 10 || left == MR ? MR : left > MR ? left - 4 : left;
+}
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
@@ -53,8 +75,8 @@ BS_AI void micro_r(const int R, const int h, const float *A, int lda, const void
     const float *a = A;
     const size_t step = (size_t)NR * (h ? 2 : 4); /* bytes of B per depth step */
     for (int k = 0; k < kc; k++, a++) {
-        /* pf: the next panel, fetched while this tile computes from cache */
-        if (pf) _mm_prefetch(pf + (size_t)k * step, _MM_HINT_T0);
+        /* pf: weights further on, fetched into L2 while this tile computes */
+        if (pf) _mm_prefetch(pf + (size_t)k * step, _MM_HINT_T1);
         __m256 b0, b1;
         if (h == 1) { /* f16 panels, widened by F16C on the way in */
             const uint16_t *hb = (const uint16_t *)B + (size_t)k * NR;
@@ -147,46 +169,57 @@ void bs_g256_packed(int M, const float *A, int lda, const bs_packed *pk, const f
     int h = pk->kind == BS_PACK_F16 ? 1 : pk->kind == BS_PACK_BF16W ? 2 : 0;
     size_t elem = h ? 2 : 4;
     const micro_fn *mf = micro[h];
-    /* Few rows (a batch of one short sequence): each panel is streamed once,
-     * whole, front to back, its few tiles re-reading it from L1/L2; the depth
-     * is not split, so C is written once. More rows: KC-deep slices, so that a
-     * slice serves many tiles from L1. */
-    int kcmax = M <= 4 * MR ? K : KC;
-    for (int kb = 0; kb < K; kb += kcmax) {
-        int kc = K - kb < kcmax ? K - kb : kcmax, last = kb + kc == K;
+    /* Few rows (a batch of one short sequence): the weights come from DRAM
+     * and are used by only a few tiles, so they are read once, in memory
+     * order, as one sequential stream that the first tile fetches PF_AHEAD
+     * bytes ahead into L2: panel by panel, and within a panel in chunks of
+     * depth that every row tile uses while the chunk (and the rows' slice of
+     * A) is in L1. C is re-read per chunk, a few loads per thousand FMAs. */
+    if (M <= SMALL_M) {
+        int ks = M <= MR ? K : small_depth(M);
+        for (int p = p0; p < p1; p++) {
+            int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR;
+            const char *B = panels + (size_t)p * K * NR * elem;
+            const float *bp = bias ? bias + c0 : NULL;
+            for (int kb = 0; kb < K; kb += ks) {
+                int kc = K - kb < ks ? K - kb : ks;
+                bs_act a = kb + kc == K ? act : BS_ACT_NONE;
+                const char *Bk = B + (size_t)kb * NR * elem;
+                for (int m = 0, mr; m < M; m += mr) {
+                    mr = tile_rows(M - m);
+                    mf[mr](A + (size_t)m * lda + kb, lda, Bk, kc, C + (size_t)m * ldc + c0, ldc,
+                           kb == 0, bp, cols, a, m == 0 ? Bk + PF_AHEAD : NULL);
+                }
+            }
+        }
+        return;
+    }
+    for (int kb = 0; kb < K; kb += KC) {
+        int kc = K - kb < KC ? K - kb : KC, last = kb + kc == K;
         bs_act a = last ? act : BS_ACT_NONE;
         for (int mb = 0; mb < M; mb += MC) {
             int me = mb + MC < M ? mb + MC : M;
-            if (kcmax == K) { /* few rows: panel by panel, the next one prefetched */
-                for (int p = p0; p < p1; p++) {
-                    int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR;
-                    const void *B = panels + ((size_t)p * K + kb) * NR * elem;
-                    const float *bp = bias ? bias + c0 : NULL;
-                    /* the weights come from DRAM: one tile (the second, whose
-                     * panel is already in cache; the only one when there is
-                     * one) fetches the next panel ahead */
-                    const char *next = p + 1 < p1 ? panels + (size_t)(p + 1) * K * NR * elem : NULL;
-                    int pf_at = me - mb > MR ? mb + MR : mb;
-                    for (int m = mb; m < me; m += MR) {
-                        int mr = me - m < MR ? me - m : MR;
-                        mf[mr](A + (size_t)m * lda + kb, lda, B, kc, C + (size_t)m * ldc + c0, ldc,
-                               kb == 0, bp, cols, a, m == pf_at ? next : NULL);
-                    }
-                }
-                continue;
-            }
             /* many rows: a tile of A (6 rows x KC, 6 KB) stays in L1 while it
              * meets NB panels' slices, which stay in L2 (NB x 16 KB) */
             for (int pb = p0; pb < p1; pb += NB) {
                 int pe = pb + NB < p1 ? pb + NB : p1;
-                for (int m = mb; m < me; m += MR) {
-                    int mr = me - m < MR ? me - m : MR;
+                /* the next block's slices (of this depth, or the next one
+                 * from the first panel) are fetched into L2 while this block
+                 * computes: slice j by tile j modulo the tiles */
+                int nkb = kb, npb = pe, tiles = (me - mb + MR - 1) / MR;
+                if (npb >= p1) npb = p0, nkb = me < M ? kb : kb + KC;
+                for (int m = mb, mr; m < me; m += mr) {
+                    mr = tile_rows(me - m);
+                    int ti = (m - mb) / MR;
                     for (int p = pb; p < pe; p++) {
-                        int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR;
+                        int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR, j = p - pb;
+                        const char *pf = NULL;
+                        if (nkb < K && npb + j < p1 && j % tiles == ti)
+                            pf = panels + ((size_t)(npb + j) * K + nkb) * NR * elem;
                         mf[mr](A + (size_t)m * lda + kb, lda,
                                panels + ((size_t)p * K + kb) * NR * elem, kc,
                                C + (size_t)m * ldc + c0, ldc, kb == 0, bias ? bias + c0 : NULL,
-                               cols, a, NULL);
+                               cols, a, pf);
                     }
                 }
             }

@@ -38,9 +38,11 @@ _Static_assert(MR == BS_GEMM_ROWS, "bs_gemm_prepare_rows pads A to whole micro-t
  * never a multiple of 4 KB, so the 12 rows do not fight over one L1 set.
  * B is [kc][NR] floats or [kc/2][NR] pairs, one dot product per pair. C rows
  * are ldc apart; only mr rows are stored. */
-static inline __attribute__((always_inline)) void
-micro_r(const int R, const int bf, int mr, const void *A, int lda, const void *B, int kc, float *C,
-        int ldc, int first, const float *bias, __mmask16 m0, __mmask16 m1, bs_act act)
+static inline __attribute__((always_inline)) void micro_r(const int R, const int bf, int mr,
+                                                          const void *A, int lda, const void *B,
+                                                          int kc, float *C, int ldc, int first,
+                                                          const float *bias, __mmask16 m0,
+                                                          __mmask16 m1, bs_act act, const char *pf)
 {
     __m512 b0i = _mm512_setzero_ps(), b1i = _mm512_setzero_ps();
     if (first && bias) {
@@ -63,6 +65,10 @@ micro_r(const int R, const int bf, int mr, const void *A, int lda, const void *B
         const uint32_t *ap = A;
         const uint16_t *bp = B;
         for (int k = 0; k < (kc + 1) / 2; k++) {
+            if (pf) { /* the next slice of weights, into L2 (128 bytes a step, as B) */
+                _mm_prefetch(pf + (size_t)k * 128, _MM_HINT_T1);
+                _mm_prefetch(pf + (size_t)k * 128 + 64, _MM_HINT_T1);
+            }
             const __m512bh b0 = (__m512bh)_mm512_load_si512(bp + (size_t)k * 2 * NR),
                            b1 = (__m512bh)_mm512_load_si512(bp + (size_t)k * 2 * NR + NR);
             const uint32_t *a = ap + k;
@@ -78,7 +84,12 @@ micro_r(const int R, const int bf, int mr, const void *A, int lda, const void *B
     } else {
         const float *ap = A, *bp = B;
         const uint16_t *hp = B; /* bf 2, 3: f16, bf16 panels, widened as they are loaded */
+        const size_t step = bf ? 64 : 128; /* bytes of B a step */
         for (int k = 0; k < kc; k++) {
+            if (pf) { /* the next slice of weights, into L2 */
+                _mm_prefetch(pf + (size_t)k * step, _MM_HINT_T1);
+                if (step > 64) _mm_prefetch(pf + (size_t)k * step + 64, _MM_HINT_T1);
+            }
             __m512 b0, b1;
             if (bf == 2) {
                 b0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(hp + (size_t)k * NR)));
@@ -131,14 +142,14 @@ micro_r(const int R, const int bf, int mr, const void *A, int lda, const void *B
 #define MICRO(BF)                                                                                  \
     static void micro_##BF(int mr, const void *A, int lda, const void *B, int kc, float *C,        \
                            int ldc, int first, const float *bias, __mmask16 m0, __mmask16 m1,      \
-                           bs_act act)                                                             \
+                           bs_act act, const char *pf)                                             \
     {                                                                                              \
         if (mr > 8)                                                                                \
-            micro_r(12, BF, mr, A, lda, B, kc, C, ldc, first, bias, m0, m1, act);                  \
+            micro_r(12, BF, mr, A, lda, B, kc, C, ldc, first, bias, m0, m1, act, pf);              \
         else if (mr > 4)                                                                           \
-            micro_r(8, BF, mr, A, lda, B, kc, C, ldc, first, bias, m0, m1, act);                   \
+            micro_r(8, BF, mr, A, lda, B, kc, C, ldc, first, bias, m0, m1, act, pf);               \
         else                                                                                       \
-            micro_r(4, BF, mr, A, lda, B, kc, C, ldc, first, bias, m0, m1, act);                   \
+            micro_r(4, BF, mr, A, lda, B, kc, C, ldc, first, bias, m0, m1, act, pf);               \
     }
 MICRO(0) /* f32 panels */
 MICRO(1) /* bf16 pairs */
@@ -254,7 +265,18 @@ static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ld
                                            : 0;
                 /* kb is even for bf16, so depth kb starts a pair */
                 const void *B = panels + ((size_t)p * Ks + kb) * NR * elem;
+                /* the first tile fetches the slice that comes next (the next
+                 * panel's, or the first panel's at the next depth) into L2:
+                 * at batch 1 the weights stream from DRAM, used by 1-2 tiles */
+                const char *next = NULL;
+                if (p + 1 < p1)
+                    next = panels + ((size_t)(p + 1) * Ks + kb) * NR * elem;
+                else if (me < M)
+                    next = panels + ((size_t)p0 * Ks + kb) * NR * elem;
+                else if (kb + kc < K)
+                    next = panels + ((size_t)p0 * Ks + kb + kc) * NR * elem;
                 for (int m = mb; m < me; m += MR) {
+                    const char *pf = m == mb ? next : NULL;
                     int mr = me - m < MR ? me - m : MR;
                     float *Ct = C + (size_t)m * ldc + n0;
                     const float *bp = bias ? bias + n0 : NULL;
@@ -262,18 +284,19 @@ static void gemm_packed(int M, const float *A, int lda, const void *Apre, int ld
                     const float *At = Ap + (size_t)(m - mb) * KC;
                     if (Apre && bf)
                         micro_1(mr, (const uint32_t *)Apre + (size_t)m * ldp + kb / 2, ldp, B, kc,
-                                Ct, ldc, kb == 0, bp, m0, m1, a);
+                                Ct, ldc, kb == 0, bp, m0, m1, a, pf);
                     else if (Apre)
                         (h == 2   ? micro_2
                          : h == 3 ? micro_3
                                   : micro_0)(mr, (const float *)Apre + (size_t)m * ldp + kb, ldp, B,
-                                             kc, Ct, ldc, kb == 0, bp, m0, m1, a);
+                                             kc, Ct, ldc, kb == 0, bp, m0, m1, a, pf);
                     else if (bf)
-                        micro_1(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
+                        micro_1(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a, pf);
                     else
-                        (h == 2   ? micro_2
-                         : h == 3 ? micro_3
-                                  : micro_0)(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a);
+                        (h == 2 ? micro_2
+                         : h == 3
+                             ? micro_3
+                             : micro_0)(mr, At, KC, B, kc, Ct, ldc, kb == 0, bp, m0, m1, a, pf);
                 }
             }
         }

@@ -10,6 +10,9 @@
 struct plan {
     bs_dense d;
     int by_rows, block, n_blocks, first_task;
+    /* column blocks with a small residual + LayerNorm: the task that
+     * finishes the last block applies it, instead of one more pool job */
+    int ln_by_last, done;
 };
 
 struct linear_job {
@@ -47,13 +50,38 @@ static void i8_fallback(const struct linear_job *j, const bs_dense *d, int m0, i
                     d->y + (size_t)m0 * d->ldy, d->ldy, n0, n1, d->act);
 }
 
+static void col_block(const struct linear_job *j, const bs_dense *d, int n0, int n1)
+{
+    if (d->packed && j->xq) {
+        bs_i8_gemm_cols(j->M, j->xq, j->ldp, j->xq_scale, j->xq_zp, d->packed, d->b, d->y, d->ldy,
+                        n0, n1, d->act);
+        return;
+    }
+    if (j->i8) {
+        i8_fallback(j, d, 0, j->M, n0, n1);
+        return;
+    }
+    if (d->packed && j->xp) {
+        bs_gemm_prepared_cols(j->M, j->xp, j->ldp, d->packed, d->b, d->y, d->ldy, n0, n1, d->act);
+        return;
+    }
+    if (d->packed) {
+        bs_gemm_packed_cols(j->M, j->x, j->K, d->packed, d->b, d->y, d->ldy, n0, n1, d->act);
+        return;
+    }
+    j->g->sgemm_nt(j->M, n1 - n0, j->K, j->x, j->K, d->w + (size_t)n0 * j->K, j->K, d->y + n0,
+                   d->ldy, 0.0f);
+    for (int m = 0; m < j->M; m++)
+        j->k->bias_act(d->y + (size_t)m * d->ldy + n0, d->b ? d->b + n0 : NULL, n1 - n0, d->act);
+}
+
 static void linear_task(void *ctxp, int t, int worker)
 {
     struct linear_job *j = ctxp;
     (void)worker;
     int i = j->n - 1;
     while (t < j->p[i].first_task) i--;
-    const struct plan *p = &j->p[i];
+    struct plan *p = &j->p[i];
     const bs_dense *d = &p->d;
     int b = t - p->first_task;
     if (p->by_rows) {
@@ -84,29 +112,13 @@ static void linear_task(void *ctxp, int t, int worker)
                                     d->ln_b, d->N, d->ln_eps);
     } else {
         int n0 = b * p->block, n1 = n0 + p->block < d->N ? n0 + p->block : d->N;
-        if (d->packed && j->xq) {
-            bs_i8_gemm_cols(j->M, j->xq, j->ldp, j->xq_scale, j->xq_zp, d->packed, d->b, d->y,
-                            d->ldy, n0, n1, d->act);
-            return;
-        }
-        if (j->i8) {
-            i8_fallback(j, d, 0, j->M, n0, n1);
-            return;
-        }
-        if (d->packed && j->xp) {
-            bs_gemm_prepared_cols(j->M, j->xp, j->ldp, d->packed, d->b, d->y, d->ldy, n0, n1,
-                                  d->act);
-            return;
-        }
-        if (d->packed) {
-            bs_gemm_packed_cols(j->M, j->x, j->K, d->packed, d->b, d->y, d->ldy, n0, n1, d->act);
-            return;
-        }
-        j->g->sgemm_nt(j->M, n1 - n0, j->K, j->x, j->K, d->w + (size_t)n0 * j->K, j->K, d->y + n0,
-                       d->ldy, 0.0f);
-        for (int m = 0; m < j->M; m++)
-            j->k->bias_act(d->y + (size_t)m * d->ldy + n0, d->b ? d->b + n0 : NULL, n1 - n0,
-                           d->act);
+        col_block(j, d, n0, n1);
+        /* the last block done (acquire: every other block's columns are
+         * written) completes the rows */
+        if (p->ln_by_last && __atomic_add_fetch(&p->done, 1, __ATOMIC_ACQ_REL) == p->n_blocks)
+            for (int m = 0; m < j->M; m++)
+                j->k->add_layernorm(d->ln_x + (size_t)m * d->N, d->y + (size_t)m * d->ldy, d->ln_g,
+                                    d->ln_b, d->N, d->ln_eps);
     }
 }
 
@@ -214,6 +226,9 @@ void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense
             p->block = ((M + 4 * nt - 1) / (4 * nt) + 11) / 12 * 12; /* whole micro-tiles */
             p->n_blocks = (M + p->block - 1) / p->block;
         }
+        /* a few rows' LayerNorm costs less than waking the pool once more */
+        p->ln_by_last = !p->by_rows && p->d.ln_x && (size_t)M * N <= 32768;
+        p->done = 0;
         tasks += p->n_blocks;
     }
     /* every output of one job has the same kind of packing (or none) */
@@ -223,7 +238,7 @@ void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense
         j.xp = prepare_input(pool, (bs_pack_kind)outs[0].packed->kind, x, M, K, &j.ldp);
     bs_pool_run(pool, tasks, linear_task, &j);
     for (int i = 0; i < n; i++) /* column blocks: the rows are whole only now */
-        if (j.p[i].d.ln_x && !j.p[i].by_rows) {
+        if (j.p[i].d.ln_x && !j.p[i].by_rows && !j.p[i].ln_by_last) {
             const bs_dense *d = &j.p[i].d;
             bs_add_layernorm_rows(pool, d->ln_x, d->y, M, d->N, d->ln_g, d->ln_b, d->ln_eps);
         }

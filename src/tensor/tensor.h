@@ -221,7 +221,8 @@ typedef struct bs_dense {
     const bs_packed *packed; /* optional bs_pack_weights() copy of w */
     /* Optional residual + LayerNorm after the layer (y with ldy = N): ln_x[M][N]
      * = LayerNorm(ln_x + y) (ln_g, ln_b over N, ln_eps). Done inside each row
-     * block's task while y is in cache; after the job for column blocks. */
+     * block's task while y is in cache; for column blocks by the task that
+     * finishes the last one (few rows) or in one more job after them. */
     float *ln_x;
     const float *ln_g, *ln_b;
     float ln_eps;

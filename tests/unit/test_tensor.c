@@ -167,14 +167,15 @@ static void test_pool(void **state)
 }
 
 /* A dense layer with its residual + LayerNorm fused (ln_x = LN(ln_x + y)),
- * split by rows (many tokens) and by columns (few), against the two steps
- * run one after the other. */
+ * split by rows (many tokens) and by columns (few: the LayerNorm done by the
+ * task that finishes the last block; more: by one more pool job), against
+ * the two steps run one after the other. */
 static void test_linear_layernorm(void **state)
 {
     bs_pool *p = bs_pool_new(2);
     unsigned s = 11;
-    const int shapes[2][3] = {{300, 64, 40}, {8, 64, 160}}; /* M, K, N */
-    for (int sh = 0; sh < 2; sh++) {
+    const int shapes[3][3] = {{300, 64, 40}, {8, 64, 160}, {64, 64, 600}}; /* M, K, N */
+    for (int sh = 0; sh < 3; sh++) {
         int M = shapes[sh][0], K = shapes[sh][1], N = shapes[sh][2];
         float *x = malloc((size_t)M * K * 4), *w = malloc((size_t)N * K * 4), *b = malloc(N * 4),
               *g = malloc(N * 4), *be = malloc(N * 4), *y = malloc((size_t)M * N * 4),
