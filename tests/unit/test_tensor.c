@@ -284,7 +284,9 @@ static void test_packed_gemm(void **state)
             continue;
         }
         unsigned s = 3;
-        const int Ms[] = {1, 5, 12, 13, 97, 200}, Ns[] = {1, 17, 32, 37, 70},
+        /* M up to 24: the few-rows loop (7..24: depth chunks; half panels
+         * widened once per chunk by the first row tile), tails of 1-5 rows */
+        const int Ms[] = {1, 5, 7, 12, 13, 16, 24, 97, 200}, Ns[] = {1, 17, 32, 37, 70},
                   Ks[] = {1, 31, 256, 300, 601};
         double worst = 0;
         for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
