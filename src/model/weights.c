@@ -245,24 +245,6 @@ static void release_mapped(const bs_model *m, const float *w, size_t bytes)
     }
 }
 
-/* At a batch of a few rows the kernels stream the packed weights from DRAM
- * once per pass; with 4 KB pages that stream takes a TLB miss (a nested page
- * walk under a hypervisor) every 4 KB. 2 MB pages, where the kernel has
- * transparent huge pages, measured 10-12% faster at 16 rows (fp16 and f32,
- * docs/engine.md). Only whole huge pages inside the block are asked for. */
-#define HUGE_PAGE ((size_t)2 << 20)
-static void huge_pages(void *p, size_t bytes)
-{
-#ifdef MADV_HUGEPAGE
-    uintptr_t lo = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-    uintptr_t hi = ((uintptr_t)p + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)bytes;
-#endif
-}
-
 struct pack_job {
     const bs_model *m;
     bs_lin **lins;
@@ -332,24 +314,20 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
     for (int i = 0; i < m->n_enc_layers + n_dec; i++) {
         bs_layer *L = i < m->n_enc_layers ? &m->layers[i] : &m->dec_layers[i - m->n_enc_layers];
         bs_lin *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->cq, &L->co, &L->ff1, &L->ff2};
-        for (size_t j = 0; j < sizeof lins / sizeof lins[0]; j++)
-            if (lins[j]->w || lins[j]->w16) todo[n++] = lins[j];
-    }
-    /* Every packed weight in one block, 64-byte aligned pieces in the order
-     * a pass reads them, so that huge pages can cover it all. */
-    size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += (bs_packed_bytes(todo[i]->out, todo[i]->in, kind) + 63) & ~(size_t)63;
-    char *arena = NULL;
-    if (n > 0 && (posix_memalign((void **)&arena, HUGE_PAGE, total) != 0 || keep(m, arena) < 0)) {
-        free(arena);
-        free(todo);
-        return bs_err_set(err, BS_ENOMEM, "out of memory packing %zu MB of weights", total >> 20);
-    }
-    huge_pages(arena, total);
-    for (size_t i = 0, at = 0; i < (size_t)n; i++) {
-        todo[i]->packed = (bs_packed *)(arena + at);
-        at += (bs_packed_bytes(todo[i]->out, todo[i]->in, kind) + 63) & ~(size_t)63;
+        for (size_t j = 0; j < sizeof lins / sizeof lins[0]; j++) {
+            bs_lin *l = lins[j];
+            if (!l->w && !l->w16) continue;
+            bs_packed *p = NULL;
+            if (posix_memalign((void **)&p, 64, bs_packed_bytes(l->out, l->in, kind)) != 0 ||
+                keep(m, p) < 0) {
+                free(p);
+                free(todo);
+                return bs_err_set(err, BS_ENOMEM, "out of memory packing a %d x %d weight", l->out,
+                                  l->in);
+            }
+            l->packed = p;
+            todo[n++] = l;
+        }
     }
     /* Packing reads every weight once: spread it over the compute threads. */
     struct pack_job j = {m, todo, kind, 0};
