@@ -284,8 +284,8 @@ static void test_packed_gemm(void **state)
             continue;
         }
         unsigned s = 3;
-        /* M up to 24: the few-rows loop (7..24: depth chunks; half panels
-         * widened once per chunk by the first row tile), tails of 1-5 rows */
+        /* M up to 24 takes the few-rows loop: 7..24 rows in depth chunks
+         * that 2-4 row tiles of 3-6 rows share, K not a multiple of the chunk */
         const int Ms[] = {1, 5, 7, 12, 13, 16, 24, 97, 200}, Ns[] = {1, 17, 32, 37, 70},
                   Ks[] = {1, 31, 256, 300, 601};
         double worst = 0;
