@@ -284,9 +284,9 @@ static void test_packed_gemm(void **state)
             continue;
         }
         unsigned s = 3;
-        /* M up to 24 takes the few-rows loop: 7..24 rows in depth chunks
-         * that 2-4 row tiles of 3-6 rows share, K not a multiple of the chunk */
-        const int Ms[] = {1, 5, 7, 12, 13, 16, 24, 97, 200}, Ns[] = {1, 17, 32, 37, 70},
+        /* M up to 36 takes the few-rows loop: 7..36 rows in depth chunks
+         * that 2-6 row tiles of 3-6 rows share, K not a multiple of the chunk */
+        const int Ms[] = {1, 5, 7, 12, 13, 16, 24, 31, 97, 200}, Ns[] = {1, 17, 32, 37, 70},
                   Ks[] = {1, 31, 256, 300, 601};
         double worst = 0;
         for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
