@@ -305,7 +305,7 @@ static void test_packed_gemm(void **state)
             continue;
         }
         unsigned s = 3;
-        const int Ms[] = {1, 5, 12, 13, 97, 200}, Ns[] = {1, 17, 32, 37, 70},
+        const int Ms[] = {1, 5, 12, 13, 31, 97, 200}, Ns[] = {1, 17, 32, 37, 70},
                   Ks[] = {1, 31, 256, 300, 601};
         double worst = 0;
         for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
