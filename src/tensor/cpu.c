@@ -29,11 +29,19 @@ static struct {
 } sel = {.once = PTHREAD_ONCE_INIT};
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-/* CPUID.1:ECX.F16C; clang's __builtin_cpu_supports does not know "f16c". */
+/* CPUID.1:ECX.F16C; clang's __builtin_cpu_supports does not know "f16c".
+ * Read once: in a VM each cpuid traps to the hypervisor, and the int8
+ * GEMM asks bs_cpu_can on every call. */
 static int f16c(void)
 {
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+    static int cached = -1;
+    int has = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (has < 0) {
+        unsigned a, b, c, d;
+        has = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+        __atomic_store_n(&cached, has, __ATOMIC_RELAXED);
+    }
+    return has;
 }
 #endif
 
