@@ -23,7 +23,7 @@ usage: /usr/bin/python3 bench/serve/compare.py --bin build/bertstudio
        [--tjs DIR (holds node_modules/@huggingface/transformers; default bench/serve,
                    installed by bench/serve/deps.sh)]
        [--duration 15] [--max-duration 60] [--concurrency 1,8,64] [--rounds 1] [--threads 2]
-       [--precision f32|fp16|bf16|int8] [--cpu portable|avx2|avx512]
+       [--precision f32|fp16|bf16|int8] [--cpu portable|avx2|avxvnni|avx512]
        [--client wrk|asyncio] [--json FILE]
 
 --cpu sets BS_CPU in our server's environment only (the kernel path it may
@@ -226,7 +226,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="compute threads of both servers")
     ap.add_argument("--precision", default="f32", choices=("f32", "fp16", "bf16", "int8"),
                     help="our server's --precision (the peer computes in f32 either way)")
-    ap.add_argument("--cpu", choices=("portable", "avx2", "avx512"),
+    ap.add_argument("--cpu", choices=("portable", "avx2", "avxvnni", "avx512"),
                     help="BS_CPU for our server: force a lower kernel path")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--client", default="wrk", choices=("wrk", "asyncio"), help="the load generator")

@@ -86,7 +86,9 @@ static void usage(FILE *out)
             "                   faster with AVX512_BF16; ~1e-2 error; elsewhere bf16\n"
             "                   weights widened in the kernel) or int8 (dynamic\n"
             "                   quantization: int8 weights, u8 activations, int32 sums;\n"
-            "                   ~1e-2 error; AVX2 and AVX512-VNNI kernels)\n");
+            "                   ~1e-2 error; AVX2, AVX-VNNI and AVX512-VNNI kernels)\n"
+            "\nBS_CPU=portable|avx2|avxvnni|avx512 in the environment forces a lower kernel\n"
+            "path (avxvnni: avx2 with AVX-VNNI's int8); each model load logs the one in use.\n");
 }
 
 int bs_cli_bench(int argc, char **argv)

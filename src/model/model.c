@@ -34,7 +34,7 @@ static int load(const char *dir, const bs_model_opts *opts, int shapes_only, bs_
     const char *why;
     int crc = bs_cpu_check(&why, err); /* a BS_CPU this CPU cannot run */
     if (crc < 0) return crc;
-    bs_log_info("model", "%s: kernels: %s (%s)", dir, bs_cpu_path_name(bs_cpu_path_get()), why);
+    bs_log_info("model", "%s: kernels: %s (%s)", dir, bs_cpu_in_use_name(), why);
     if (def.precision == BS_PRECISION_INT8)
         bs_log_info("model", "%s: int8 kernel: %s", dir, bs_i8_impl_name(bs_i8_impl_in_use()));
     if (def.precision != BS_PRECISION_F32 && !bs_precision_supported(def.precision))

@@ -1,7 +1,8 @@
 /* Which kernel path this process runs: the best the CPU has (AVX-512,
- * AVX2+FMA3, or portable C), or a lower one forced with BS_CPU=portable|avx2|
- * avx512 so that one machine tests and benchmarks every path it can execute.
- * Chosen once; a BS_CPU the CPU cannot run is refused at model load. */
+ * AVX2+FMA3 with AVX-VNNI's int8 kernel or without, or portable C), or a
+ * lower one forced with BS_CPU=portable|avx2|avxvnni|avx512 so that one
+ * machine tests and benchmarks every path it can execute. Chosen once; a
+ * BS_CPU the CPU cannot run is refused at model load. */
 #include "tensor/tensor.h"
 
 #include <pthread.h>
@@ -12,21 +13,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const names[] = {"portable", "avx2", "avx512"};
+/* What BS_CPU names, lowest first: avxvnni is the avx2 path (its f32
+ * kernels) with the 256-bit VNNI int8 kernel in place of vpmaddubsw's. */
+enum { L_PORTABLE, L_AVX2, L_AVXVNNI, L_AVX512, L_COUNT };
+static const char *const names[L_COUNT] = {"portable", "avx2", "avxvnni", "avx512"};
+static const bs_cpu_path level_path[L_COUNT] = {BS_CPU_PORTABLE, BS_CPU_AVX2, BS_CPU_AVX2,
+                                                BS_CPU_AVX512};
 
 static struct {
     pthread_once_t once;
-    bs_cpu_path path;
-    char why[160];
-    char refused[200]; /* set when BS_CPU names a path that cannot run here */
+    int level;
+    bs_vnni256 vnni256;
+    char why[200];
+    char refused[240]; /* set when BS_CPU names a path that cannot run here */
 } sel = {.once = PTHREAD_ONCE_INIT};
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-/* CPUID.1:ECX.F16C; clang's __builtin_cpu_supports does not know "f16c". */
+/* CPUID.1:ECX.F16C; clang's __builtin_cpu_supports does not know "f16c".
+ * Read once: in a VM each cpuid traps to the hypervisor, and the int8
+ * GEMM asks bs_cpu_can on every call. */
 static int f16c(void)
 {
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+    static int cached = -1;
+    int has = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (has < 0) {
+        unsigned a, b, c, d;
+        has = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+        __atomic_store_n(&cached, has, __ATOMIC_RELAXED);
+    }
+    return has;
 }
 #endif
 
@@ -79,54 +94,144 @@ int bs_cpu_can(bs_cpu_path p)
     return m[0] == '\0';
 }
 
+int bs_cpu_can_vnni256(bs_vnni256 enc)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (enc == BS_VNNI256_EVEX)
+        return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+    if (enc == BS_VNNI256_VEX) {
+        /* AVX-VNNI is CPUID leaf 7 subleaf 1, EAX bit 4, read here because
+         * clang 14's __builtin_cpu_supports does not know it; its ymm state
+         * is the one the avx2 check found the OS saving. Read once: in a VM
+         * each cpuid traps to the hypervisor, and every int8 GEMM asks. */
+        static int vex = -1;
+        int has = __atomic_load_n(&vex, __ATOMIC_RELAXED);
+        if (has < 0) {
+            unsigned a, b, c, d;
+            has =
+                __builtin_cpu_supports("avx2") && __get_cpuid_count(7, 0, &a, &b, &c, &d) && a >= 1;
+            if (has) {
+                __cpuid_count(7, 1, a, b, c, d);
+                has = (a >> 4) & 1;
+            }
+            __atomic_store_n(&vex, has, __ATOMIC_RELAXED);
+        }
+        return has;
+    }
+#else
+    (void)enc;
+#endif
+    return 0;
+}
+
+/* What a level needs that this CPU lacks, "+"-joined into out ("" = none). */
+static void level_missing(int l, char *out, size_t cap)
+{
+    missing(level_path[l], out, cap);
+    if (l == L_AVXVNNI && !bs_cpu_can_vnni256(BS_VNNI256_VEX) &&
+        !bs_cpu_can_vnni256(BS_VNNI256_EVEX)) {
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, "%savxvnni (or avx512vnni+avx512vl)", n ? "+" : "");
+    }
+}
+
 static void choose(void)
 {
-    bs_cpu_path best = BS_CPU_PORTABLE;
-    char lack[96] = "", lack2[96];
-    for (int p = BS_CPU_AVX512; p > BS_CPU_PORTABLE; p--) {
-        missing((bs_cpu_path)p, lack2, sizeof lack2);
-        if (!lack2[0]) {
-            best = (bs_cpu_path)p;
+    int best = L_PORTABLE;
+    char lack[128] = "", m[128];
+    for (int l = L_AVX512; l > L_PORTABLE; l--) {
+        if (l == L_AVXVNNI) continue; /* the avx2 path with VEX's VNNI, below */
+        level_missing(l, m, sizeof m);
+        if (!m[0]) {
+            best = l;
             break;
         }
-        if (!lack[0]) snprintf(lack, sizeof lack, "%s", lack2); /* what the best path lacks */
+        if (!lack[0]) snprintf(lack, sizeof lack, "%s", m); /* what the best path lacks */
     }
-    sel.path = best;
-    if (best == BS_CPU_AVX512)
+    /* an AVX-512 CPU's own int8 kernel is the zmm one; avxvnni's EVEX
+     * encoding is only there to be forced */
+    if (best == L_AVX2 && bs_cpu_can_vnni256(BS_VNNI256_VEX)) best = L_AVXVNNI;
+    sel.level = best;
+    if (best == L_AVX512)
         snprintf(sel.why, sizeof sel.why, "the best this CPU has");
     else
         snprintf(sel.why, sizeof sel.why, "no %s", lack);
     const char *env = getenv("BS_CPU");
-    if (!env || !*env) return;
     int want = -1;
-    for (int p = 0; p < 3; p++)
-        if (!strcmp(env, names[p])) want = p;
-    if (want < 0) {
+    for (int l = 0; env && l < L_COUNT; l++)
+        if (!strcmp(env, names[l])) want = l;
+    if (env && *env && want < 0)
         snprintf(sel.refused, sizeof sel.refused,
-                 "BS_CPU=%.40s: unknown kernel path; use portable, avx2 or avx512", env);
-        return;
+                 "BS_CPU=%.40s: unknown kernel path; use portable, avx2, avxvnni or avx512", env);
+    if (want >= 0) level_missing(want, m, sizeof m);
+    if (want >= 0 && m[0]) {
+        char can[64] = "";
+        int n = 0;
+        for (int l = 0; l < L_COUNT; l++) {
+            char m2[128];
+            level_missing(l, m2, sizeof m2);
+            if (m2[0]) continue;
+            int more = 0; /* is another runnable name after this one? */
+            for (int k = l + 1; k < L_COUNT; k++) {
+                level_missing(k, m2, sizeof m2);
+                more += !m2[0];
+            }
+            size_t len = strlen(can);
+            snprintf(can + len, sizeof can - len, "%s%s", n ? (more ? ", " : " or ") : "",
+                     names[l]);
+            n++;
+        }
+        snprintf(sel.refused, sizeof sel.refused, "BS_CPU=%s: this CPU lacks %s; it can run %s",
+                 env, m, can);
+    } else if (want >= 0) {
+        if (want != best)
+            snprintf(sel.why, sizeof sel.why, "BS_CPU=%s; this CPU also runs %s", env, names[best]);
+        sel.level = want;
     }
-    if (want > (int)best) {
-        missing((bs_cpu_path)want, lack2, sizeof lack2);
-        snprintf(sel.refused, sizeof sel.refused, "BS_CPU=%s: this CPU lacks %s; it can run %s%s",
-                 env, lack2, best == BS_CPU_AVX2 ? "avx2 or " : "", "portable");
-        return;
+    if (sel.level == L_AVXVNNI) {
+        sel.vnni256 = bs_cpu_can_vnni256(BS_VNNI256_VEX) ? BS_VNNI256_VEX : BS_VNNI256_EVEX;
+        char w[sizeof sel.why];
+        snprintf(w, sizeof w, "%s", sel.why);
+        snprintf(sel.why, sizeof sel.why, "%s encoding; %.180s",
+                 sel.vnni256 == BS_VNNI256_VEX ? "vex" : "evex", w);
     }
-    if (want < (int)best)
-        snprintf(sel.why, sizeof sel.why, "BS_CPU=%s; this CPU also runs %s", env, names[best]);
-    sel.path = (bs_cpu_path)want;
 }
 
 bs_cpu_path bs_cpu_path_get(void)
 {
     pthread_once(&sel.once, choose);
-    return sel.path;
+    return level_path[sel.level];
+}
+
+bs_vnni256 bs_cpu_vnni256_get(void)
+{
+    pthread_once(&sel.once, choose);
+    return sel.vnni256;
 }
 
 const char *bs_cpu_path_name(bs_cpu_path p)
 {
     static const char *const shown[] = {"portable C", "avx2+fma3", "avx512"};
     return p >= BS_CPU_PORTABLE && p <= BS_CPU_AVX512 ? shown[p] : "?";
+}
+
+const char *bs_cpu_in_use_name(void)
+{
+    pthread_once(&sel.once, choose);
+    return sel.level == L_AVXVNNI ? "avx2+fma3, int8 avx-vnni"
+                                  : bs_cpu_path_name(level_path[sel.level]);
+}
+
+int bs_cpu_can_name(const char *name)
+{
+    for (int l = 0; name && l < L_COUNT; l++)
+        if (!strcmp(name, names[l])) {
+            char m[128];
+            level_missing(l, m, sizeof m);
+            return m[0] == '\0';
+        }
+    return -1;
 }
 
 int bs_cpu_check(const char **why, bs_err *err)

@@ -50,6 +50,8 @@ void bs_gc_packed(int M, const float *A, int lda, const bs_packed *p, const floa
 #define BS_I8_NR     16
 #define BS_I8_WMAX   127
 #define BS_I8_MR_MAX 8
+/* Rows of the 256-bit VNNI tile (gemm_int8_vnni256.h) */
+#define BS_I8_MR_VNNI256 6
 /* The AVX2 kernel's largest activation code: u8 x s8 pairs within 16 bits */
 #define BS_I8_AMAX_AVX2 128
 /* The dequantization a tile applies in registers when given one (else it
@@ -73,6 +75,12 @@ void bs_i8_tile_avx2(int R, const uint8_t *A, int lda, const int8_t *B, int kg, 
                      const bs_i8_epi *epi, int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
 void bs_i8_tile_vnni(int R, const uint8_t *A, int lda, const int8_t *B, int kg, const int8_t *pf,
                      const bs_i8_epi *epi, int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
+/* gemm_int8_vnni256.h's tile in the VEX (AVX-VNNI) and EVEX (AVX512_VNNI + VL) encodings */
+void bs_i8_tile_avxvnni(int R, const uint8_t *A, int lda, const int8_t *B, int kg, const int8_t *pf,
+                        const bs_i8_epi *epi, int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
+void bs_i8_tile_avxvnni_evex(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
+                             const int8_t *pf, const bs_i8_epi *epi,
+                             int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);
 #endif
 
 #endif

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define NR BS_I8_NR
-#define MC 192 /* rows per block: multiple of every tile height */
+#define MC 192 /* rows per block: multiple of every tile height (4, 6, 8) */
 
 static int kp_of(int K)
 {
@@ -182,6 +182,9 @@ int bs_i8_available(bs_i8_impl impl)
     if (impl == BS_I8_AVX2) return bs_cpu_can(BS_CPU_AVX2);
     if (impl == BS_I8_VNNI)
         return bs_cpu_can(BS_CPU_AVX512) && __builtin_cpu_supports("avx512vnni");
+    if (impl == BS_I8_AVXVNNI) return bs_cpu_can(BS_CPU_AVX2) && bs_cpu_can_vnni256(BS_VNNI256_VEX);
+    if (impl == BS_I8_AVXVNNI_EVEX)
+        return bs_cpu_can(BS_CPU_AVX2) && bs_cpu_can_vnni256(BS_VNNI256_EVEX);
 #endif
     return impl == BS_I8_PORTABLE;
 }
@@ -194,11 +197,12 @@ struct impl {
 static struct impl impl_get(bs_i8_impl which)
 {
     struct impl r = {tile_portable, 4};
+    if (!bs_i8_available(which)) return r;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (which == BS_I8_AVX2 && bs_i8_available(BS_I8_AVX2)) r = (struct impl){bs_i8_tile_avx2, 4};
-    if (which == BS_I8_VNNI && bs_i8_available(BS_I8_VNNI)) r = (struct impl){bs_i8_tile_vnni, 8};
-#else
-    (void)which;
+    if (which == BS_I8_AVX2) r = (struct impl){bs_i8_tile_avx2, 4};
+    if (which == BS_I8_VNNI) r = (struct impl){bs_i8_tile_vnni, 8};
+    if (which == BS_I8_AVXVNNI) r = (struct impl){bs_i8_tile_avxvnni, BS_I8_MR_VNNI256};
+    if (which == BS_I8_AVXVNNI_EVEX) r = (struct impl){bs_i8_tile_avxvnni_evex, BS_I8_MR_VNNI256};
 #endif
     return r;
 }
@@ -206,14 +210,19 @@ static struct impl impl_get(bs_i8_impl which)
 bs_i8_impl bs_i8_impl_in_use(void)
 {
     bs_cpu_path path = bs_cpu_path_get();
+    bs_vnni256 v = bs_cpu_vnni256_get(); /* the avxvnni path, or NONE */
     if (path == BS_CPU_AVX512 && bs_i8_available(BS_I8_VNNI)) return BS_I8_VNNI;
+    if (v == BS_VNNI256_VEX && bs_i8_available(BS_I8_AVXVNNI)) return BS_I8_AVXVNNI;
+    if (v == BS_VNNI256_EVEX && bs_i8_available(BS_I8_AVXVNNI_EVEX)) return BS_I8_AVXVNNI_EVEX;
     if (path >= BS_CPU_AVX2 && bs_i8_available(BS_I8_AVX2)) return BS_I8_AVX2;
     return BS_I8_PORTABLE;
 }
 
 const char *bs_i8_impl_name(bs_i8_impl impl)
 {
-    return impl == BS_I8_VNNI ? "avx512-vnni" : impl == BS_I8_AVX2 ? "avx2" : "portable C";
+    static const char *const shown[BS_I8_IMPLS] = {
+        "portable C", "avx2", "avx512-vnni", "avx-vnni (vex encoding)", "avx-vnni (evex encoding)"};
+    return impl >= BS_I8_PORTABLE && impl < BS_I8_IMPLS ? shown[impl] : "?";
 }
 
 void bs_i8_gemm_s32(bs_i8_impl which, int M, const uint8_t *A, int lda, const bs_packed *p,

@@ -10,18 +10,38 @@
 #include "bertstudio/common.h"
 
 /* ── kernel paths (cpu.c) ── */
+/* The f32 kernel paths (GEMM, element-wise tables). */
 typedef enum bs_cpu_path { BS_CPU_PORTABLE = 0, BS_CPU_AVX2 = 1, BS_CPU_AVX512 = 2 } bs_cpu_path;
 /* Whether this CPU can execute a path. */
 int bs_cpu_can(bs_cpu_path p);
 /* The path this process runs, chosen once: the best the CPU has, or the
- * lower one BS_CPU=portable|avx2|avx512 names. A BS_CPU this CPU cannot run
- * (or an unknown name) leaves the best path in use and makes bs_cpu_check fail. */
+ * lower one BS_CPU=portable|avx2|avxvnni|avx512 names (avxvnni: the avx2
+ * path, its int8 dense layers on 256-bit vpdpbusd). A BS_CPU this CPU cannot
+ * run (or an unknown name) leaves the best path in use and makes
+ * bs_cpu_check fail. */
 bs_cpu_path bs_cpu_path_get(void);
 /* "portable C", "avx2+fma3", "avx512" */
 const char *bs_cpu_path_name(bs_cpu_path p);
+/* The path in use as the load log names it: bs_cpu_path_name, or
+ * "avx2+fma3, int8 avx-vnni" on the avxvnni path. */
+const char *bs_cpu_in_use_name(void);
 /* 0, with *why saying why the path was chosen ("no avx512f", "BS_CPU=avx2;
- * ..."), or BS_EUNSUPPORTED naming what BS_CPU asked for and what is missing. */
+ * ..."; on avxvnni first the encoding: "evex encoding; BS_CPU=avxvnni; ..."),
+ * or BS_EUNSUPPORTED naming what BS_CPU asked for and what is missing. */
 int bs_cpu_check(const char **why, bs_err *err);
+/* Whether this CPU can run the path BS_CPU=name selects: 1 or 0, -1 for a
+ * name that is no path. */
+int bs_cpu_can_name(const char *name);
+/* 256-bit vpdpbusd (4 u8 x s8 products summed into each int32) in the two
+ * encodings of one operation: VEX is AVX-VNNI (Intel Alder Lake and later,
+ * AMD Zen 5: AVX2 CPUs without AVX-512), EVEX is AVX512_VNNI + AVX512VL
+ * (AVX-512 CPUs, which thus run and test the avxvnni path too). */
+typedef enum bs_vnni256 { BS_VNNI256_NONE = 0, BS_VNNI256_VEX = 1, BS_VNNI256_EVEX = 2 } bs_vnni256;
+/* Whether this CPU executes an encoding. */
+int bs_cpu_can_vnni256(bs_vnni256 enc);
+/* The encoding the path in use runs its int8 kernel in: NONE but on the
+ * avxvnni path, where it is VEX when the CPU has AVX-VNNI, else EVEX. */
+bs_vnni256 bs_cpu_vnni256_get(void);
 
 /* ── dtype conversion (weights stored as F16/BF16 are upcast once at load) ── */
 void bs_f16_to_f32(const uint16_t *src, float *dst, size_t n);
@@ -174,17 +194,26 @@ void bs_gemm_prepared_cols(int M, const void *A, int lda, const bs_packed *p, co
  * by s8 and asymmetric ranges (GELU's outputs) keep all the codes. Sums are
  * int32; then y = sa * sw[n] * (sum qa qw - zp * sum qw) + bias, then the
  * activation. */
-typedef enum bs_i8_impl { BS_I8_PORTABLE = 0, BS_I8_AVX2 = 1, BS_I8_VNNI = 2 } bs_i8_impl;
+typedef enum bs_i8_impl {
+    BS_I8_PORTABLE = 0,
+    BS_I8_AVX2 = 1,         /* vpmaddubsw + vpmaddwd, activations 0..128 */
+    BS_I8_VNNI = 2,         /* AVX512-VNNI: zmm vpdpbusd */
+    BS_I8_AVXVNNI = 3,      /* AVX-VNNI: ymm vpdpbusd, VEX encoding */
+    BS_I8_AVXVNNI_EVEX = 4, /* the same kernel in the EVEX encoding (AVX512_VNNI + VL) */
+    BS_I8_IMPLS
+} bs_i8_impl;
 int bs_i8_available(bs_i8_impl impl);
 /* The kernel the path in use runs: VNNI on the AVX-512 path when the CPU has
- * AVX512_VNNI, AVX2 on the AVX2 path, else portable C. */
+ * AVX512_VNNI, AVX-VNNI (in bs_cpu_vnni256_get's encoding) on the avxvnni
+ * path, AVX2 on the AVX2 path, else portable C. */
 bs_i8_impl bs_i8_impl_in_use(void);
+/* "portable C", "avx2", "avx512-vnni", "avx-vnni (vex encoding)", "avx-vnni (evex encoding)" */
 const char *bs_i8_impl_name(bs_i8_impl impl);
 /* Bytes per quantized row of K values (K rounded up to whole cache lines). */
 int bs_i8_row_ld(int K);
 /* The largest activation code kernel impl takes: 255 (8 bits) for portable C
- * and VNNI, 128 for AVX2, whose vpmaddubsw would saturate its 16-bit pair
- * sums on larger codes times 8-bit weights (docs/engine.md). */
+ * and every VNNI kernel, 128 for AVX2, whose vpmaddubsw would saturate its
+ * 16-bit pair sums on larger codes times 8-bit weights (docs/engine.md). */
 int bs_i8_act_max(bs_i8_impl impl);
 /* Rows [r0, r1) of x[.][K] into q (ld bytes a row, zero past K), with each
  * row's scale and zero point, in the codes of the kernel in use (_for: of
