@@ -298,6 +298,63 @@ void bs_g256_packed(int M, const float *A, int lda, const bs_packed *pk, const f
     }
 }
 
+/* 8 rows of 8 floats in r[] become 8 columns: r[k] holds element k of each row. */
+BS_AI void transpose8(__m256 r[8])
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+void bs_g256_pack_f32(const float *w, int ldw, int N, int K, int transposed, float *out)
+{
+    int panels = (N + NR - 1) / NR;
+    for (int pn = 0; pn < panels; pn++) {
+        float *dst = out + (size_t)pn * K * NR;
+        int n0 = pn * NR, cols = N - n0 < NR ? N - n0 : NR;
+        const __m256i m0 = mask256(cols), m1 = mask256(cols - 8);
+        if (transposed) { /* step k of the panel: 16 floats of row k */
+            for (int k = 0; k < K; k++) {
+                const float *src = w + (size_t)k * ldw + n0;
+                _mm256_store_ps(dst + (size_t)k * NR, _mm256_maskload_ps(src, m0));
+                _mm256_store_ps(dst + (size_t)k * NR + 8, _mm256_maskload_ps(src + 8, m1));
+            }
+            continue;
+        }
+        /* 8 rows x 8 depth steps at a time, transposed in registers; rows
+         * past N are zero, a depth tail is loaded masked and stored in part */
+        for (int half = 0; half < 2; half++)
+            for (int k0 = 0; k0 < K; k0 += 8) {
+                int kn = K - k0 < 8 ? K - k0 : 8;
+                const __m256i mk = mask256(kn);
+                __m256 r[8];
+                for (int i = 0; i < 8; i++) {
+                    int j = half * 8 + i;
+                    const float *src = w + (size_t)(n0 + j) * ldw + k0;
+                    r[i] = j >= cols ? _mm256_setzero_ps()
+                           : kn == 8 ? _mm256_loadu_ps(src)
+                                     : _mm256_maskload_ps(src, mk);
+                }
+                transpose8(r);
+                for (int k = 0; k < kn; k++)
+                    _mm256_store_ps(dst + (size_t)(k0 + k) * NR + half * 8, r[k]);
+            }
+    }
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else

@@ -254,6 +254,34 @@ static void test_linear_and_attention(void **state)
     bs_pool_free(p);
 }
 
+/* Panels packed per call from a strided operand (attention's keys, and
+ * its values transposed) hold W[n][k] at panel n / nr, step k, column
+ * n % nr, and zeros past N: every element, over tails of N and K. */
+static void test_pack_strided(void **state)
+{
+    unsigned s = 9;
+    const int Ns[] = {1, 7, 16, 37, 64}, Ks[] = {1, 5, 8, 13, 64, 130};
+    for (size_t a = 0; a < sizeof Ns / sizeof *Ns; a++)
+        for (size_t b = 0; b < sizeof Ks / sizeof *Ks; b++)
+            for (int tr = 0; tr <= 1; tr++) {
+                int N = Ns[a], K = Ks[b], ldw = (tr ? N : K) + 3;
+                float *w = malloc((size_t)(tr ? K : N) * ldw * 4);
+                for (int i = 0; i < (tr ? K : N) * ldw; i++) w[i] = frand(&s, -1, 1);
+                bs_packed *P = aligned_alloc(64, (bs_packed_bytes(N, K, BS_PACK_F32) + 63) & ~63);
+                bs_pack_f32_strided(w, ldw, N, K, tr, P);
+                int nr = P->nr, panels = (N + nr - 1) / nr;
+                const float *d = (const float *)((const char *)P + BS_PACKED_HEADER);
+                for (int n = 0; n < panels * nr; n++)
+                    for (int k = 0; k < K; k++) {
+                        float want = n >= N ? 0.0f
+                                     : tr   ? w[(size_t)k * ldw + n]
+                                            : w[(size_t)n * ldw + k];
+                        assert_true(d[(size_t)(n / nr) * K * nr + (size_t)k * nr + n % nr] == want);
+                    }
+                free(w), free(P);
+            }
+}
+
 /* A sequence long enough that attention runs its queries in blocks (their
  * scores past 192 KB), causal and not, with more keys than queries (a KV
  * cache) so that the causal offset crosses blocks: against double sums. */
@@ -548,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_linear_and_attention),
         cmocka_unit_test(test_linear_layernorm),
         cmocka_unit_test(test_attention_blocks),
+        cmocka_unit_test(test_pack_strided),
         cmocka_unit_test(test_packed_gemm),
         cmocka_unit_test(test_pack_from_half),
         cmocka_unit_test(test_int8_gemm),
