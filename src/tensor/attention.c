@@ -12,14 +12,14 @@
 #define ATTN_BLOCK 49152
 
 /* Query rows per block: all of them when their scores fit, else equal
- * blocks in whole 6-row tiles. */
+ * blocks in whole row tiles (12 rows: two of AVX2's, one of AVX-512's). */
 static int block_rows(int nq, int nk)
 {
     size_t all = (size_t)nq * (size_t)nk;
     if (all <= ATTN_BLOCK) return nq;
     int blocks = (int)((all + ATTN_BLOCK - 1) / ATTN_BLOCK);
     int r = (nq + blocks - 1) / blocks;
-    return (r + 5) / 6 * 6;
+    return (r + 11) / 12 * 12;
 }
 
 size_t bs_attention_scratch_floats(int max_q, int max_k)
