@@ -2,8 +2,9 @@
  * with W packed once at load as panels of 16 output columns x K
  * (gemm_packed.c). A 6x16 micro-kernel (12 accumulators, two panel loads and
  * one broadcast a step: 15 of the 16 ymm) reads the rows of A in place, so a
- * call copies nothing; bias enters as the accumulators' start and the
- * activation is applied while the tile is in registers. */
+ * call copies nothing (except over many rows that alias in L1, see below);
+ * bias enters as the accumulators' start and the activation is applied
+ * while the tile is in registers. */
 #include "tensor/gemm_impl.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -22,10 +23,9 @@
 #define KC      256 /* depth per pass: the panel's 16 KB slice stays in L1 */
 #define MC      336 /* rows per pass: their KC-deep slice of A (336 KB) stays in L2 */
 #define NB      16  /* panels per block: their KC-deep slices (256 KB) stay in L2 */
-#define SMALL_M 24
-#define COPY_PANELS                                                                                \
-    16 /* fewest panels a copied block of A serves */ /* up to this many rows, each panel is       \
-                                                         streamed once (see below) */
+#define SMALL_M 24  /* up to this many rows, each panel is streamed once (see below) */
+/* fewest panels that share a copied block of A (many rows, aliasing rows) */
+#define COPY_PANELS 16
 /* How far ahead of the first tile the few-rows loop fetches the weights'
  * stream into L2: a DRAM latency's worth of lines (measured best at 8-32 KB;
  * the hardware prefetcher alone left half the time on stalled panel loads). */
