@@ -2,12 +2,13 @@
 # this file only names the everyday entry points.
 BUILD   ?= build
 DEBUG   ?= build-debug
+PORTABLE ?= build-x86-64
 JOBS    ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 CMAKE_FLAGS ?=
 PREFIX  ?= /usr/local
 
-.PHONY: all build debug run test test-unit deps format clean bench fuzz install
+.PHONY: all build debug run test test-unit test-portable deps format clean bench fuzz install
 
 all: build
 
@@ -33,6 +34,16 @@ test: deps build
 test-unit: build
 	@cd $(BUILD) && ctest --output-on-failure -L unit -j $(JOBS)
 
+# The portable path on a CPU without AVX: the engine's kernel tests built for
+# the plain x86-64 baseline and run under qemu's Nehalem (tests/qemu_cpu.py;
+# skipped when qemu-x86_64 is missing).
+test-portable:
+	@cmake -S . -B $(PORTABLE) -DCMAKE_BUILD_TYPE=Release -DBS_ARCH_FLAGS=-march=x86-64 \
+		-DBS_WEB=OFF -DBS_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(PORTABLE) -j $(JOBS) --target test_tensor
+	@/usr/bin/python3 tests/qemu_cpu.py portable --tensor-test $(PORTABLE)/tests/test_tensor || \
+		{ rc=$$?; [ $$rc -eq 77 ]; }
+
 # bertstudio, libbertstudio.{so,a}, include/bertstudio/ and bertstudio.pc
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
@@ -48,4 +59,4 @@ format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	@rm -rf $(BUILD) $(DEBUG) build-fuzz
+	@rm -rf $(BUILD) $(DEBUG) $(PORTABLE) build-fuzz

@@ -12,6 +12,7 @@ pkgs=(
   python3 python3-pytest python3-requests python3-numpy
   nodejs npm
   chromium
+  qemu-user # tests/qemu_cpu.py: the engine on an emulated AVX2-only and a no-AVX CPU
 )
 
 missing=()

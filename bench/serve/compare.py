@@ -51,6 +51,31 @@ sys.path.insert(0, HERE)
 from embeddings_bench import SENTENCES, percentile, start_server  # noqa: E402
 
 
+async def read_response(reader):
+    """Reads one HTTP/1.1 response (Content-Length or chunked body) and
+    returns its status."""
+    status = int((await reader.readline()).split()[1])
+    length, chunked = 0, False
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        k, _, v = line.decode().partition(":")
+        if k.lower() == "content-length":
+            length = int(v)
+        elif k.lower() == "transfer-encoding" and "chunked" in v.lower():
+            chunked = True
+    if chunked:
+        while True:
+            size = int((await reader.readline()).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    else:
+        await reader.readexactly(length)
+    return status
+
+
 async def one_client(port, headers, model, first, stop_at, lat, errors):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     auth = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -63,25 +88,7 @@ async def one_client(port, headers, model, first, stop_at, lat, errors):
             writer.write(f"POST /tasks/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}"
                          f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
                          + body)
-            status = int((await reader.readline()).split()[1])
-            length, chunked = None, False
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                k, _, v = line.decode().partition(":")
-                if k.lower() == "content-length":
-                    length = int(v)
-                elif k.lower() == "transfer-encoding" and "chunked" in v.lower():
-                    chunked = True
-            if chunked:
-                while True:
-                    size = int((await reader.readline()).split(b";")[0], 16)
-                    await reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-            else:
-                await reader.readexactly(length or 0)
+            status = await read_response(reader)
             dt = time.monotonic() - t0
             (lat if status == 200 else errors).append(dt if status == 200 else status)
     finally:

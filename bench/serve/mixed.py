@@ -56,7 +56,7 @@ import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from compare import level_duration, stop  # noqa: E402
+from compare import level_duration, read_response, stop  # noqa: E402
 from embeddings_bench import SENTENCES, percentile, start_server  # noqa: E402
 
 MODELS = ("cls", "ner", "qa")
@@ -149,25 +149,7 @@ async def _client(port, headers, reqs, first, stop_at, lat, errors):
             t0 = time.monotonic()
             writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\n"
                          f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
-            status = int((await reader.readline()).split()[1])
-            length, chunked = 0, False
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                k, _, v = line.decode().partition(":")
-                if k.lower() == "content-length":
-                    length = int(v)
-                elif k.lower() == "transfer-encoding" and "chunked" in v.lower():
-                    chunked = True
-            if chunked:
-                while True:
-                    size = int((await reader.readline()).split(b";")[0], 16)
-                    await reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-            else:
-                await reader.readexactly(length)
+            status = await read_response(reader)
             (lat if status == 200 else errors).append(time.monotonic() - t0 if status == 200 else status)
     finally:
         writer.close()

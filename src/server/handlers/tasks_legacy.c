@@ -205,19 +205,26 @@ void bs_handle_legacy_summarize(bs_request *req, bs_response *res)
 
 /* ── GET /stats/serving: batching and serving counters ── */
 
-void bs_handle_stats(bs_request *req, bs_response *res)
+/* A histogram of batch sizes as {"1-1": n, "2-3": n, ..., "128+": n}. */
+static json_t *size_buckets(const uint64_t counts[BS_BATCH_SIZE_BUCKETS])
 {
-    bs_batch_stats s;
-    bs_tasks_batch_stats(req, &s);
-    json_t *sizes = json_object();
+    json_t *o = json_object();
     for (int i = 0; i < BS_BATCH_SIZE_BUCKETS; i++) {
         char k[32];
         if (i + 1 < BS_BATCH_SIZE_BUCKETS)
             snprintf(k, sizeof k, "%u-%u", 1u << i, (2u << i) - 1);
         else
             snprintf(k, sizeof k, "%u+", 1u << i);
-        json_object_set_new(sizes, k, json_integer((json_int_t)s.sizes[i]));
+        json_object_set_new(o, k, json_integer((json_int_t)counts[i]));
     }
+    return o;
+}
+
+void bs_handle_stats(bs_request *req, bs_response *res)
+{
+    bs_batch_stats s;
+    bs_tasks_batch_stats(req, &s);
+    json_t *sizes = size_buckets(s.sizes);
     /* Sequences per route: with mixed_route_batches, shows that forwards of
      * different tasks and routes share passes. */
     json_t *routes = json_object();
@@ -228,15 +235,7 @@ void bs_handle_stats(bs_request *req, bs_response *res)
     }
     /* Decoder steps of generation: with max_requests > 1, summarization
      * requests in flight together shared their steps. */
-    json_t *dec_sizes = json_object();
-    for (int i = 0; i < BS_BATCH_SIZE_BUCKETS; i++) {
-        char k[32];
-        if (i + 1 < BS_BATCH_SIZE_BUCKETS)
-            snprintf(k, sizeof k, "%u-%u", 1u << i, (2u << i) - 1);
-        else
-            snprintf(k, sizeof k, "%u+", 1u << i);
-        json_object_set_new(dec_sizes, k, json_integer((json_int_t)s.dec_sizes[i]));
-    }
+    json_t *dec_sizes = size_buckets(s.dec_sizes);
     json_t *steps =
         json_pack("{s:I, s:I, s:I, s:I, s:o}", "steps", (json_int_t)s.dec_steps, "requests",
                   (json_int_t)s.dec_requests, "rows", (json_int_t)s.dec_rows, "max_requests",
