@@ -129,6 +129,12 @@ void bs_pack_f32_strided(const float *w, int ldw, int N, int K, int transposed, 
     p->nr = nr;
     int panels = (N + nr - 1) / nr;
     float *out = (float *)((char *)p + BS_PACKED_HEADER);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (nr == BS_NR_AVX2 && bs_cpu_path_get() == BS_CPU_AVX2) {
+        bs_g256_pack_f32(w, ldw, N, K, transposed, out);
+        return;
+    }
+#endif
     for (int pn = 0; pn < panels; pn++) {
         float *dst = out + (size_t)pn * K * nr;
         int n0 = pn * nr, cols = N - n0 < nr ? N - n0 : nr;

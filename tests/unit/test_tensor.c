@@ -275,6 +275,79 @@ static void test_linear_and_attention(void **state)
     bs_pool_free(p);
 }
 
+/* Panels packed per call from a strided operand (attention's keys, and
+ * its values transposed) hold W[n][k] at panel n / nr, step k, column
+ * n % nr, and zeros past N: every element, over tails of N and K. */
+static void test_pack_strided(void **state)
+{
+    unsigned s = 9;
+    const int Ns[] = {1, 7, 16, 37, 64}, Ks[] = {1, 5, 8, 13, 64, 130};
+    for (size_t a = 0; a < sizeof Ns / sizeof *Ns; a++)
+        for (size_t b = 0; b < sizeof Ks / sizeof *Ks; b++)
+            for (int tr = 0; tr <= 1; tr++) {
+                int N = Ns[a], K = Ks[b], ldw = (tr ? N : K) + 3;
+                float *w = malloc((size_t)(tr ? K : N) * ldw * 4);
+                for (int i = 0; i < (tr ? K : N) * ldw; i++) w[i] = frand(&s, -1, 1);
+                bs_packed *P = aligned_alloc(64, (bs_packed_bytes(N, K, BS_PACK_F32) + 63) & ~63);
+                bs_pack_f32_strided(w, ldw, N, K, tr, P);
+                int nr = P->nr, panels = (N + nr - 1) / nr;
+                const float *d = (const float *)((const char *)P + BS_PACKED_HEADER);
+                for (int n = 0; n < panels * nr; n++)
+                    for (int k = 0; k < K; k++) {
+                        float want = n >= N ? 0.0f
+                                     : tr   ? w[(size_t)k * ldw + n]
+                                            : w[(size_t)n * ldw + k];
+                        assert_true(d[(size_t)(n / nr) * K * nr + (size_t)k * nr + n % nr] == want);
+                    }
+                free(w), free(P);
+            }
+}
+
+/* A sequence long enough that attention runs its queries in blocks (their
+ * scores past 192 KB), causal and not, with more keys than queries (a KV
+ * cache) so that the causal offset crosses blocks: against double sums. */
+static void test_attention_blocks(void **state)
+{
+    bs_pool *p = bs_pool_new(2);
+    unsigned s = 5;
+    enum { NQ = 300, NK = 340, NH = 2, HD = 8, H = NH * HD };
+    float *q = malloc(NQ * H * 4), *k = malloc(NK * H * 4), *v = malloc(NK * H * 4),
+          *out = malloc(NQ * H * 4), *scratch = malloc(2 * (size_t)NQ * NK * 4);
+    double *sc = malloc(NK * sizeof *sc);
+    for (int i = 0; i < NQ * H; i++) q[i] = frand(&s, -1, 1);
+    for (int i = 0; i < NK * H; i++) {
+        k[i] = frand(&s, -1, 1);
+        v[i] = frand(&s, -1, 1);
+    }
+    int32_t off[2] = {0, NQ}, start[1] = {0}, len[1] = {NK};
+    for (int causal = 0; causal <= 1; causal++) {
+        bs_attn_args a = {q, k, v, H, H, H, out, H, off, start, len, 1, NH, HD, 0.35f, causal};
+        bs_attention(p, &a, scratch);
+        double worst = 0;
+        for (int i = 0; i < NQ; i++)
+            for (int h = 0; h < NH; h++) {
+                int nk = causal ? NK - NQ + i + 1 : NK;
+                double mx = -1e30, sum = 0;
+                for (int j = 0; j < nk; j++) {
+                    double d = 0;
+                    for (int e = 0; e < HD; e++)
+                        d += (double)q[i * H + h * HD + e] * k[j * H + h * HD + e];
+                    sc[j] = d * 0.35;
+                    if (sc[j] > mx) mx = sc[j];
+                }
+                for (int j = 0; j < nk; j++) sum += sc[j] = exp(sc[j] - mx);
+                for (int e = 0; e < HD; e++) {
+                    double o = 0;
+                    for (int j = 0; j < nk; j++) o += sc[j] / sum * v[j * H + h * HD + e];
+                    worst = fmax(worst, fabs(out[i * H + h * HD + e] - o));
+                }
+            }
+        assert_true(worst < 1e-5);
+    }
+    free(q), free(k), free(v), free(out), free(scratch), free(sc);
+    bs_pool_free(p);
+}
+
 /* x rounded to the nearest bf16 (ties to even) and back: what the bf16
  * kernel multiplies (the inputs here are normal numbers, no NaN). */
 static void round_bf16(float *x, int n)
@@ -287,14 +360,64 @@ static void round_bf16(float *x, int n)
     }
 }
 
+/* One packed GEMM of M x N x K in the given packing against the BLAS
+ * backend: the worst difference scaled by sqrt(K) / 10 goes into *worst. */
+static void check_packed(int kind, int M, int N, int K, unsigned *s, double *worst)
+{
+    const bs_gemm_backend *g = bs_gemm_default();
+    float *A = malloc((size_t)M * K * 4), *W = malloc((size_t)N * K * 4),
+          *bias = malloc((size_t)N * 4);
+    float *ref = malloc((size_t)M * N * 4), *out = malloc((size_t)M * N * 4);
+    size_t bytes = (bs_packed_bytes(N, K, (bs_pack_kind)kind) + 63) & ~(size_t)63;
+    bs_packed *P = aligned_alloc(64, bytes);
+    for (int i = 0; i < M * K; i++) A[i] = frand(s, -1, 1);
+    for (int i = 0; i < N * K; i++) W[i] = frand(s, -1, 1);
+    for (int i = 0; i < N; i++) bias[i] = frand(s, -1, 1);
+    bs_pack_weights(W, N, K, (bs_pack_kind)kind, P);
+    bs_gemm_packed_cols(M, A, K, P, bias, out, N, 0, N, BS_ACT_GELU);
+    {
+        /* A laid out once up front: the same numbers, bit for bit */
+        int rows = (M + BS_GEMM_ROWS - 1) / BS_GEMM_ROWS * BS_GEMM_ROWS;
+        int ld = bs_gemm_prepared_ld(K, (bs_pack_kind)kind);
+        uint32_t *Ab = calloc((size_t)rows * ld, 4);
+        float *out2 = malloc((size_t)M * N * 4);
+        bs_gemm_prepare_rows((bs_pack_kind)kind, A, K, 0, M, Ab, ld);
+        bs_gemm_prepared_cols(M, Ab, ld, P, bias, out2, N, 0, N, BS_ACT_GELU);
+        /* (on avx2, rows in place 4 KB apart are copied first, padded
+         * ones are not: the same sums in the same order) */
+        assert_memory_equal(out, out2, (size_t)M * N * 4);
+        free(Ab), free(out2);
+    }
+    if (kind == BS_PACK_BF16) {
+        round_bf16(A, M * K);
+        round_bf16(W, N * K);
+    }
+    if (kind == BS_PACK_BF16W) /* bf16 weights, A stays f32 */
+        round_bf16(W, N * K);
+    if (kind == BS_PACK_F16) /* the weights as f16 holds them; A stays f32 */
+        for (int i = 0; i < N * K; i++) {
+            uint16_t h = bs_f32_to_f16(W[i]);
+            bs_f16_to_f32(&h, &W[i], 1);
+        }
+    g->sgemm_nt(M, N, K, A, K, W, K, ref, N, 0.0f);
+    for (int m = 0; m < M; m++)
+        bs_kernels_portable()->bias_act(ref + (size_t)m * N, bias, N, BS_ACT_GELU);
+    for (int i = 0; i < M * N; i++) {
+        double d = fabs(ref[i] - out[i]) / fmax(1.0, sqrt((double)K) * 0.1);
+        if (d > *worst) *worst = d;
+    }
+    free(A), free(W), free(bias), free(ref), free(out), free(P);
+}
+
 /* The packed-weight GEMM against the BLAS backend, over tails of M, N, K, in
  * each packing this CPU runs. BF16 is compared with BLAS on the bf16-rounded
  * operands: products of bf16 values are exact in F32, so only the order of
- * the sums may differ (a wrong rounding of A would show as ~1e-3). */
+ * the sums may differ (a wrong rounding of A would show as ~1e-3). Then
+ * shapes whose rows of A lie 2-4 KB apart with many panels (the avx2
+ * kernel copies those blocks of A), with tails of M and N. */
 static void test_packed_gemm(void **state)
 {
     (void)state;
-    const bs_gemm_backend *g = bs_gemm_default();
     for (int kind = BS_PACK_F32; kind <= BS_PACK_BF16W; kind++) {
         const char *name = kind == BS_PACK_BF16    ? "bf16"
                            : kind == BS_PACK_F16   ? "f16"
@@ -312,50 +435,11 @@ static void test_packed_gemm(void **state)
         double worst = 0;
         for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
             for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
-                for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++) {
-                    int M = Ms[a], N = Ns[b], K = Ks[c];
-                    float *A = malloc((size_t)M * K * 4), *W = malloc((size_t)N * K * 4),
-                          *bias = malloc((size_t)N * 4);
-                    float *ref = malloc((size_t)M * N * 4), *out = malloc((size_t)M * N * 4);
-                    size_t bytes = (bs_packed_bytes(N, K, (bs_pack_kind)kind) + 63) & ~(size_t)63;
-                    bs_packed *P = aligned_alloc(64, bytes);
-                    for (int i = 0; i < M * K; i++) A[i] = frand(&s, -1, 1);
-                    for (int i = 0; i < N * K; i++) W[i] = frand(&s, -1, 1);
-                    for (int i = 0; i < N; i++) bias[i] = frand(&s, -1, 1);
-                    bs_pack_weights(W, N, K, (bs_pack_kind)kind, P);
-                    bs_gemm_packed_cols(M, A, K, P, bias, out, N, 0, N, BS_ACT_GELU);
-                    {
-                        /* A laid out once up front: the same numbers, bit for bit */
-                        int rows = (M + BS_GEMM_ROWS - 1) / BS_GEMM_ROWS * BS_GEMM_ROWS;
-                        int ld = bs_gemm_prepared_ld(K, (bs_pack_kind)kind);
-                        uint32_t *Ab = calloc((size_t)rows * ld, 4);
-                        float *out2 = malloc((size_t)M * N * 4);
-                        bs_gemm_prepare_rows((bs_pack_kind)kind, A, K, 0, M, Ab, ld);
-                        bs_gemm_prepared_cols(M, Ab, ld, P, bias, out2, N, 0, N, BS_ACT_GELU);
-
-                        assert_memory_equal(out, out2, (size_t)M * N * 4);
-                        free(Ab), free(out2);
-                    }
-                    if (kind == BS_PACK_BF16) {
-                        round_bf16(A, M * K);
-                        round_bf16(W, N * K);
-                    }
-                    if (kind == BS_PACK_BF16W) /* bf16 weights, A stays f32 */
-                        round_bf16(W, N * K);
-                    if (kind == BS_PACK_F16) /* the weights as f16 holds them; A stays f32 */
-                        for (int i = 0; i < N * K; i++) {
-                            uint16_t h = bs_f32_to_f16(W[i]);
-                            bs_f16_to_f32(&h, &W[i], 1);
-                        }
-                    g->sgemm_nt(M, N, K, A, K, W, K, ref, N, 0.0f);
-                    for (int m = 0; m < M; m++)
-                        bs_kernels_portable()->bias_act(ref + (size_t)m * N, bias, N, BS_ACT_GELU);
-                    for (int i = 0; i < M * N; i++) {
-                        double d = fabs(ref[i] - out[i]) / fmax(1.0, sqrt((double)K) * 0.1);
-                        if (d > worst) worst = d;
-                    }
-                    free(A), free(W), free(bias), free(ref), free(out), free(P);
-                }
+                for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++)
+                    check_packed(kind, Ms[a], Ns[b], Ks[c], &s, &worst);
+        const int big[][3] = {{97, 260, 1024}, {343, 256, 512}, {40, 300, 1024}};
+        for (size_t i = 0; i < sizeof big / sizeof *big; i++)
+            check_packed(kind, big[i][0], big[i][1], big[i][2], &s, &worst);
         /* F32 sums in another order differ by ~1e-5 at K = 601; a misrounded
          * bf16 operand would differ by ~1e-3. */
         printf("  packed %s GEMM vs BLAS: max scaled diff %.2g\n", name, worst);
@@ -524,6 +608,8 @@ int main(void)
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_linear_and_attention),
         cmocka_unit_test(test_linear_layernorm),
+        cmocka_unit_test(test_attention_blocks),
+        cmocka_unit_test(test_pack_strided),
         cmocka_unit_test(test_packed_gemm),
         cmocka_unit_test(test_pack_from_half),
         cmocka_unit_test(test_int8_gemm),
