@@ -135,12 +135,25 @@ def wrk_load(url, headers, model, conc, seconds, work):
     return w["n"], w["us"] / 1e6, w["errors"], w["p50"] / 1e6, w["p99"] / 1e6
 
 
+def serving(url, headers):
+    """GET /stats/serving (GET /stats before the original product's /stats took that path)."""
+    r = requests.get(url + "/stats/serving", headers=headers)
+    if r.status_code == 404:
+        r = requests.get(url + "/stats", headers=headers)
+    body = r.json()
+    return body.get("data", body) if "batching" not in body else body
+
+
+def batching(url, headers):
+    return serving(url, headers)["batching"]
+
+
 def quiet(url, headers, limit=120):
     """Waits until the server has nothing queued or running: what the
     warm-up's clients left behind must not run inside the measured window."""
     end = time.monotonic() + limit
     while time.monotonic() < end:
-        b = requests.get(url + "/stats/serving", headers=headers).json()["batching"]
+        b = batching(url, headers)
         if not b.get("queued", 0) and not b.get("running", 0):
             return
         time.sleep(0.1)
@@ -163,18 +176,18 @@ def run_level(url, headers, model, conc, duration, client, work):
     if client == "wrk":
         wrk_load(url, headers, model, conc, 2, work)  # warm-up, not counted
         quiet(url, headers)
-        before = requests.get(url + "/stats/serving", headers=headers).json()["batching"]
+        before = batching(url, headers)
         n, elapsed, errors, p50, p99 = wrk_load(url, headers, model, conc, max(1, round(duration)), work)
         m = {"n": n, "elapsed": elapsed, "errors": errors, "p50": p50, "p99": p99}
     else:
         asyncio.run(load(port, headers, model, conc, 2))  # warm-up, not counted
         quiet(url, headers)
-        before = requests.get(url + "/stats/serving", headers=headers).json()["batching"]
+        before = batching(url, headers)
         lat, errors, elapsed = asyncio.run(load(port, headers, model, conc, duration))
         lat.sort()
         m = {"n": len(lat), "elapsed": elapsed, "errors": len(errors), "lat": lat,
              "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
-    after = requests.get(url + "/stats/serving", headers=headers).json()["batching"]
+    after = batching(url, headers)
     m["batches"] = after["batches"] - before["batches"]
     m["reqs"] = after["batched_requests"] - before["batched_requests"]
     return m

@@ -56,7 +56,7 @@ import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from compare import level_duration, read_response, stop  # noqa: E402
+from compare import batching, level_duration, read_response, serving, stop  # noqa: E402
 from embeddings_bench import SENTENCES, percentile, start_server  # noqa: E402
 
 MODELS = ("cls", "ner", "qa")
@@ -168,19 +168,6 @@ def asyncio_load(url, headers, reqs, conc, seconds, work):
     lat.sort()
     return {"n": len(lat), "elapsed": time.monotonic() - t0, "errors": len(errors),
             "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
-
-
-def serving(url, headers):
-    """GET /stats/serving (GET /stats before the original product's /stats took that path)."""
-    r = requests.get(url + "/stats/serving", headers=headers)
-    if r.status_code == 404:
-        r = requests.get(url + "/stats", headers=headers)
-    body = r.json()
-    return body.get("data", body) if "batching" not in body else body
-
-
-def batching(url, headers):
-    return serving(url, headers)["batching"]
 
 
 def quiet(url, headers, limit=120):

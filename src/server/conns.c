@@ -243,6 +243,8 @@ void bs_conns_stats_get(bs_conns *cs, bs_conns_stats *out)
     pthread_mutex_lock(&cs->mu);
     *out = cs->stats;
     out->open = cs->total;
+    out->busy = 0;
+    for (bs_conn *c = cs->head; c; c = c->next) out->busy += c->busy && !c->closing;
     pthread_mutex_unlock(&cs->mu);
 }
 

@@ -44,6 +44,7 @@ enum { BS_CONNS_OK = 0, BS_CONNS_OVER_TOTAL = 1, BS_CONNS_OVER_IP = 2 };
 /* How many connections were shut down, and why (for logs and tests). */
 typedef struct bs_conns_stats {
     int64_t open;
+    int64_t busy;         /* of them, with a request in progress */
     int64_t evicted_idle; /* idle ones closed to make room */
     int64_t header_timeouts;
     int64_t slow_bodies;

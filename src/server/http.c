@@ -676,6 +676,9 @@ static void conn_metrics(bs_buf *out, void *ud)
         out,
         "# HELP bertstudio_connections_open Connections the server holds.\n"
         "# TYPE bertstudio_connections_open gauge\nbertstudio_connections_open %lld\n"
+        "# HELP bertstudio_connections_busy Of them, those with a request in progress (the "
+        "others wait for their next request).\n"
+        "# TYPE bertstudio_connections_busy gauge\nbertstudio_connections_busy %lld\n"
         "# HELP bertstudio_connections_closed_total Connections closed by a limit: idle ones "
         "closed to make room (max_connections, max_connections_per_ip), headers not in time "
         "(header_timeout_seconds), bodies too slow (min_body_bytes_per_second).\n"
@@ -685,7 +688,7 @@ static void conn_metrics(bs_buf *out, void *ud)
         "bertstudio_connections_closed_total{reason=\"slow_body\"} %lld\n"
         "# HELP bertstudio_http_workers Threads running request handlers (at most --threads).\n"
         "# TYPE bertstudio_http_workers gauge\nbertstudio_http_workers %u\n",
-        (long long)st.open, (long long)st.evicted_idle, (long long)st.header_timeouts,
+        (long long)st.open, (long long)st.busy, (long long)st.evicted_idle, (long long)st.header_timeouts,
         (long long)st.slow_bodies, bs_workers_threads(srv->workers));
 }
 

@@ -77,6 +77,17 @@ def settle(srv):
         time.sleep(0.02)  # polling the server's count
 
 
+def wait_conns(srv, busy, open_=None):
+    """Waits until the server counts busy connections with a request in
+    progress (and open_ in all), the one asking included: a client has its
+    answer a moment before the server marks the connection idle again."""
+    deadline = time.monotonic() + 10
+    while (metric(srv, "bertstudio_connections_busy") != busy
+           or open_ is not None and metric(srv, "bertstudio_connections_open") != open_):
+        assert time.monotonic() < deadline, "the server's connection counts did not settle"
+        time.sleep(0.02)  # polling the server's count
+
+
 def connect(srv, timeout=10, src="127.0.0.1"):
     return socket.create_connection(("127.0.0.1", srv.port), timeout=timeout, source_address=(src, 0))
 
@@ -324,13 +335,16 @@ def test_per_ip_limit_evicts_idle_not_busy(srv):
     ip = "127.0.0.2"
     admin = b"Authorization: Bearer " + srv.admin_key.encode() + b"\r\n"
     with settings(srv, min_body_bytes_per_second=0, max_connections_per_ip=4):
+        settle(srv)
         busy = [hold_body(srv, ip), hold_body(srv, ip)]
         idle1 = idle_after_request(srv, ip)
         idle2 = idle_after_request(srv, ip)
+        wait_conns(srv, busy=3)  # the two held and the one asking
         status, _, _ = raw_get(srv, "/health", src=ip)
         assert status == "HTTP/1.1 200 OK"
         assert closed_within(idle1, 3)  # the oldest idle made room
         assert still_open(idle2)
+        wait_conns(srv, busy=3, open_=4)  # and idle2; the /health one is gone
         busy += [hold_body(srv, ip), hold_body(srv, ip)]  # the first of them closed idle2
         assert closed_within(idle2, 3)
         status, hdrs, body = raw_get(srv, "/health", src=ip)
