@@ -87,12 +87,10 @@ BS_AI void micro_r(const int R, const int h, const float *A, int lda, const void
             const uint16_t *hb = (const uint16_t *)B + (size_t)k * NR;
             b0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)hb));
             b1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hb + 8)));
-        } else if (h == 2) { /* bf16 panels: the high half of an f32 */
-            const uint16_t *hb = (const uint16_t *)B + (size_t)k * NR;
-            b0 = _mm256_castsi256_ps(
-                _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_load_si128((const __m128i *)hb)), 16));
-            b1 = _mm256_castsi256_ps(_mm256_slli_epi32(
-                _mm256_cvtepu16_epi32(_mm_load_si128((const __m128i *)(hb + 8))), 16));
+        } else if (h == 2) { /* bf16 pairs (columns i, i + 8): the high half of an f32 */
+            __m256i w = _mm256_load_si256((const __m256i *)((const uint16_t *)B + (size_t)k * NR));
+            b0 = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+            b1 = _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32((int)0xffff0000u)));
         } else {
             b0 = _mm256_load_ps((const float *)B + (size_t)k * NR);
             b1 = _mm256_load_ps((const float *)B + (size_t)k * NR + 8);

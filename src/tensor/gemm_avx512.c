@@ -95,15 +95,11 @@ static inline __attribute__((always_inline)) void micro_r(const int R, const int
                 b0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(hp + (size_t)k * NR)));
                 b1 =
                     _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(hp + (size_t)k * NR + 16)));
-            } else if (bf == 3) {
-                b0 = _mm512_castsi512_ps(
-                    _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_load_si256(
-                                          (const __m256i *)(hp + (size_t)k * NR))),
-                                      16));
+            } else if (bf == 3) { /* bf16 pairs (columns i, i + 16) */
+                __m512i w = _mm512_load_si512((const void *)(hp + (size_t)k * NR));
+                b0 = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
                 b1 = _mm512_castsi512_ps(
-                    _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_load_si256(
-                                          (const __m256i *)(hp + (size_t)k * NR + 16))),
-                                      16));
+                    _mm512_and_si512(w, _mm512_set1_epi32((int)0xffff0000u)));
             } else {
                 b0 = _mm512_load_ps(bp + (size_t)k * NR);
                 b1 = _mm512_load_ps(bp + (size_t)k * NR + 16);

@@ -11,6 +11,18 @@ static int panel_width(void)
     return bs_cpu_path_get() == BS_CPU_AVX512 ? BS_NR_AVX512 : BS_NR_AVX2;
 }
 
+/* Where column j of a panel step sits among its nr 16-bit slots. BF16W
+ * pairs column j with column j + nr/2 in one 32-bit word, so that a kernel
+ * widens a whole step with one AND (the high halves: columns nr/2..) and
+ * one shift (the low halves: columns 0..nr/2), instead of zero-extending
+ * and shifting each half (4 operations against 2 on the ports the FMAs
+ * use). F16 slots are in column order. */
+static inline int slot(bs_pack_kind kind, int j, int nr)
+{
+    if (kind != BS_PACK_BF16W) return j;
+    return j < nr / 2 ? 2 * j : 2 * (j - nr / 2) + 1;
+}
+
 int bs_gemm_packed_available(bs_pack_kind kind)
 {
     if (kind == BS_PACK_F32 || kind == BS_PACK_F16 || kind == BS_PACK_BF16W || kind == BS_PACK_I8)
@@ -64,7 +76,7 @@ void bs_pack_weights(const float *w, int N, int K, bs_pack_kind kind, bs_packed 
         for (int pn = 0; pn < panels; pn++)
             for (int j = 0; j < nr; j++) {
                 int n = pn * nr + j;
-                uint16_t *dst = h + (size_t)pn * K * nr + j;
+                uint16_t *dst = h + (size_t)pn * K * nr + slot(kind, j, nr);
                 for (int k = 0; k < K; k++)
                     dst[(size_t)k * nr] = n < N ? cvt(w[(size_t)n * K + k]) : 0;
             }
@@ -104,7 +116,7 @@ int bs_pack_weights_h16(const uint16_t *w, int bf, int N, int K, bs_pack_kind ki
     int panels = (N + nr - 1) / nr;
     char *base = (char *)p + BS_PACKED_HEADER;
     for (int n = 0; n < panels * nr; n++) {
-        size_t at = (size_t)(n / nr) * K * nr + n % nr; /* element (n, 0) */
+        size_t at = (size_t)(n / nr) * K * nr + slot(kind, n % nr, nr); /* element (n, 0) */
         if (n < N)
             widen(w + (size_t)n * K, row, (size_t)K);
         else

@@ -141,7 +141,9 @@ const bs_gemm_backend *bs_gemm_default(void);
  * C); activations and sums stay F32, so the only error is the weights'
  * rounding to 11 significant bits. Every path runs them. */
 /* BF16W panels: the same with bfloat16 weights widened by a shift, for
- * bf16 on CPUs (or paths) without AVX512_BF16's dot products. */
+ * bf16 on CPUs (or paths) without AVX512_BF16's dot products. In each step
+ * of a panel the 32-bit word i holds columns i (low half) and i + NR/2
+ * (high half): a shift and an AND widen them. */
 typedef enum bs_pack_kind {
     BS_PACK_F32 = 0,
     BS_PACK_BF16 = 1,
