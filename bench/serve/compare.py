@@ -103,6 +103,16 @@ async def load(port, headers, model, conc, seconds):
     return lat, errors, time.monotonic() - t0
 
 
+# wrk's report, one JSON line after "WRK " (a %-format: the percent signs doubled)
+WRK_DONE = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"n": %%d, "us": %%d, "errors": %%d, "p50": %%d, "p99": %%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
 WRK_SCRIPT = """
 local sentences = {%s}
 local headers = {%s}
@@ -112,13 +122,7 @@ request = function()
   local body = '{"text": ' .. sentences[n %% #sentences + 1] .. ', "model_name": %s}'
   return wrk.format("POST", "/tasks/embeddings", headers, body)
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('WRK {"n": %%d, "us": %%d, "errors": %%d, "p50": %%d, "p99": %%d}\\n',
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
+""" + WRK_DONE
 
 
 def wrk_load(url, headers, model, conc, seconds, work):

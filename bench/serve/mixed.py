@@ -56,7 +56,7 @@ import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from compare import batching, level_duration, read_response, serving, stop  # noqa: E402
+from compare import WRK_DONE, batching, level_duration, read_response, serving, stop  # noqa: E402
 from embeddings_bench import SENTENCES, percentile, start_server  # noqa: E402
 
 MODELS = ("cls", "ner", "qa")
@@ -108,13 +108,7 @@ request = function()
   local r = reqs[n %% #reqs + 1]
   return wrk.format("POST", r[1], headers, r[2])
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('WRK {"n": %%d, "us": %%d, "errors": %%d, "p50": %%d, "p99": %%d}\\n',
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
+""" + WRK_DONE
 
 
 def lua_str(s):

@@ -15,6 +15,8 @@
 #endif
 #include <immintrin.h>
 
+#include "tensor/gemm_int8_epi256.h"
+
 BS_INLINE void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, int kg,
                       const int8_t *pf, const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
@@ -36,49 +38,7 @@ BS_INLINE void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, i
             c1[i] = _mm256_add_epi32(c1[i], _mm256_madd_epi16(p1, ones));
         }
     }
-    if (!e) {
-        BS_UNROLL(4)
-        for (int i = 0; i < R; i++) {
-            _mm256_storeu_si256((__m256i *)acc[i], c0[i]);
-            _mm256_storeu_si256((__m256i *)(acc[i] + 8), c1[i]);
-        }
-        return;
-    }
-    /* (sum - zp cs) sa ws + bias */
-    __m256i cs0 = _mm256_loadu_si256((const __m256i *)e->cs);
-    __m256i cs1 = _mm256_loadu_si256((const __m256i *)(e->cs + 8));
-    __m256 ws0 = _mm256_loadu_ps(e->ws), ws1 = _mm256_loadu_ps(e->ws + 8);
-    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-    if (e->bias && e->cols == 16) {
-        b0 = _mm256_loadu_ps(e->bias);
-        b1 = _mm256_loadu_ps(e->bias + 8);
-    } else if (e->bias) {
-        float bt[16] = {0}; /* the bias holds only N values: no load past its end */
-        for (int j = 0; j < e->cols; j++) bt[j] = e->bias[j];
-        b0 = _mm256_loadu_ps(bt);
-        b1 = _mm256_loadu_ps(bt + 8);
-    }
-    BS_UNROLL(4)
-    for (int i = 0; i < R; i++) {
-        __m256i z = _mm256_set1_epi32(e->zp[i]);
-        __m256 sa = _mm256_set1_ps(e->sa[i]);
-        __m256i v0 = _mm256_sub_epi32(c0[i], _mm256_mullo_epi32(z, cs0));
-        __m256i v1 = _mm256_sub_epi32(c1[i], _mm256_mullo_epi32(z, cs1));
-        __m256 f0 =
-            _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v0), _mm256_mul_ps(sa, ws0)), b0);
-        __m256 f1 =
-            _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v1), _mm256_mul_ps(sa, ws1)), b1);
-        float *c = e->C + (size_t)i * e->ldc;
-        if (e->cols == 16) {
-            _mm256_storeu_ps(c, f0);
-            _mm256_storeu_ps(c + 8, f1);
-        } else {
-            float t[16];
-            _mm256_storeu_ps(t, f0);
-            _mm256_storeu_ps(t + 8, f1);
-            for (int j = 0; j < e->cols; j++) c[j] = t[j];
-        }
-    }
+    i8_finish256(R, c0, c1, e, acc);
 }
 
 void bs_i8_tile_avx2(int R, const uint8_t *A, int lda, const int8_t *B, int kg, const int8_t *pf,
