@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config clang
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libmongoc-dev libbson-dev
-  libopenblas-dev libutf8proc-dev libpcre2-dev
+  libopenblas-dev libutf8proc-dev libpcre2-dev libdouble-conversion-dev
   libcurl4-openssl-dev libsodium-dev libcmocka-dev
   libpython3.11-dev libseccomp-dev
   python3 python3-pytest python3-requests python3-numpy

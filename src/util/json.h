@@ -10,10 +10,11 @@
 #include "util/buf.h"
 
 /* Shortest decimal text of a float32 that parses back (strtof) to the same
- * float: tries precision 1..9. Writes at most 32 bytes (NUL included);
- * non-finite values print "null". Returns the length. */
+ * float, in printf's %g form at that many digits (1..9; "0.1", "1e-45",
+ * "16777216"). Writes at most 32 bytes (NUL included); non-finite values
+ * print "null". Returns the length. */
 int bs_json_fmt_float(float v, char out[32]);
-/* Same for a double (precision 1..17). */
+/* Same for a double (1..17 digits). */
 int bs_json_fmt_double(double v, char out[32]);
 /* Appends s[0..len) to out as a JSON string (quotes, escapes of '"', '\\'
  * and control characters; other bytes as they are). Returns 0 or BS_ENOMEM. */

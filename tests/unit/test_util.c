@@ -164,6 +164,26 @@ static void test_fmt_float(void **state)
     assert_string_equal(buf, "1e-45");
     bs_json_fmt_float(NAN, buf);
     assert_string_equal(buf, "null");
+    bs_json_fmt_float(-0.0f, buf);
+    assert_string_equal(buf, "-0");
+    bs_json_fmt_float(100.0f, buf); /* %g's form: exponent >= digits */
+    assert_string_equal(buf, "1e+02");
+    bs_json_fmt_float(1e-4f, buf);
+    assert_string_equal(buf, "0.0001");
+    bs_json_fmt_float(1e-5f, buf);
+    assert_string_equal(buf, "1e-05");
+    bs_json_fmt_float(123456.5f, buf);
+    assert_string_equal(buf, "123456.5");
+    bs_json_fmt_float(3.4028235e38f, buf);
+    assert_string_equal(buf, "3.4028235e+38");
+    /* a power of two: 8 digits read back above v, where %g's 8-digit rounding
+     * (below v) does not */
+    bs_json_fmt_float(ldexpf(1.0f, -96), buf);
+    assert_string_equal(buf, "1.2621775e-29");
+    bs_json_fmt_double(-1e300, buf);
+    assert_string_equal(buf, "-1e+300");
+    bs_json_fmt_double(5e-324, buf);
+    assert_string_equal(buf, "5e-324");
     bs_json_fmt_double(0.1, buf);
     assert_string_equal(buf, "0.1");
     bs_json_fmt_double(1.0 / 3.0, buf);
