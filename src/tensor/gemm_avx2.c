@@ -319,30 +319,30 @@ BS_AI void transpose8(__m256 r[8])
     r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-void bs_g256_pack_f32(const float *w, int ldw, int N, int K, int transposed, float *out)
+void bs_g256_pack_f32(const float *w, int ldw, int N, int K, int transposed, int nr, float *out)
 {
-    int panels = (N + NR - 1) / NR;
+    int panels = (N + nr - 1) / nr;
     for (int pn = 0; pn < panels; pn++) {
-        float *dst = out + (size_t)pn * K * NR;
-        int n0 = pn * NR, cols = N - n0 < NR ? N - n0 : NR;
-        const __m256i m0 = mask256(cols), m1 = mask256(cols - 8);
-        if (transposed) { /* step k of the panel: 16 floats of row k */
+        float *dst = out + (size_t)pn * K * nr;
+        int n0 = pn * nr, cols = N - n0 < nr ? N - n0 : nr;
+        if (transposed) { /* step k of the panel: nr floats of row k */
             for (int k = 0; k < K; k++) {
                 const float *src = w + (size_t)k * ldw + n0;
-                _mm256_store_ps(dst + (size_t)k * NR, _mm256_maskload_ps(src, m0));
-                _mm256_store_ps(dst + (size_t)k * NR + 8, _mm256_maskload_ps(src + 8, m1));
+                for (int g = 0; g < nr; g += 8)
+                    _mm256_store_ps(dst + (size_t)k * nr + g,
+                                    _mm256_maskload_ps(src + g, mask256(cols - g)));
             }
             continue;
         }
         /* 8 rows x 8 depth steps at a time, transposed in registers; rows
          * past N are zero, a depth tail is loaded masked and stored in part */
-        for (int half = 0; half < 2; half++)
+        for (int g = 0; g < nr; g += 8)
             for (int k0 = 0; k0 < K; k0 += 8) {
                 int kn = K - k0 < 8 ? K - k0 : 8;
                 const __m256i mk = mask256(kn);
                 __m256 r[8];
                 for (int i = 0; i < 8; i++) {
-                    int j = half * 8 + i;
+                    int j = g + i;
                     const float *src = w + (size_t)(n0 + j) * ldw + k0;
                     r[i] = j >= cols ? _mm256_setzero_ps()
                            : kn == 8 ? _mm256_loadu_ps(src)
@@ -350,7 +350,7 @@ void bs_g256_pack_f32(const float *w, int ldw, int N, int K, int transposed, flo
                 }
                 transpose8(r);
                 for (int k = 0; k < kn; k++)
-                    _mm256_store_ps(dst + (size_t)(k0 + k) * NR + half * 8, r[k]);
+                    _mm256_store_ps(dst + (size_t)(k0 + k) * nr + g, r[k]);
             }
     }
 }

@@ -42,9 +42,10 @@ void bs_g256_packed(int M, const float *A, int lda, const bs_packed *p, const fl
 void bs_gc_packed(int M, const float *A, int lda, const bs_packed *p, const float *bias, float *C,
                   int ldc, int n0, int n1, bs_act act);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-/* bs_pack_f32_strided's panels of 16 (AVX2: 8 x 8 blocks transposed in
- * registers), out 32-byte aligned. */
-void bs_g256_pack_f32(const float *w, int ldw, int N, int K, int transposed, float *out);
+/* bs_pack_f32_strided's panels of nr (16 or 32) columns with AVX2, for the
+ * avx2 and avx512 paths alike: 8 x 8 blocks transposed in registers. out
+ * 32-byte aligned. */
+void bs_g256_pack_f32(const float *w, int ldw, int N, int K, int transposed, int nr, float *out);
 #endif
 
 /* int8 (gemm_int8.c): panels of BS_I8_NR columns in groups of 4 depth steps,

@@ -142,8 +142,8 @@ void bs_pack_f32_strided(const float *w, int ldw, int N, int K, int transposed, 
     int panels = (N + nr - 1) / nr;
     float *out = (float *)((char *)p + BS_PACKED_HEADER);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (nr == BS_NR_AVX2 && bs_cpu_path_get() == BS_CPU_AVX2) {
-        bs_g256_pack_f32(w, ldw, N, K, transposed, out);
+    if (bs_cpu_path_get() >= BS_CPU_AVX2) {
+        bs_g256_pack_f32(w, ldw, N, K, transposed, nr, out);
         return;
     }
 #endif
