@@ -71,6 +71,30 @@ typedef struct bs_i8_epi {
     float *C;
     int ldc, cols;
 } bs_i8_epi;
+/* The body of a bs_i8_tile_fn: calls the file's tile_r(rows, args...) with
+ * rows a constant (so that its accumulators become registers): R itself
+ * below MAX (at most 8), MAX from there on. A case at or past MAX compiles
+ * to nothing and falls through to MAX. */
+#define BS_I8_TILE_CASE(k, MAX, ...)                                                               \
+    case k:                                                                                        \
+        if ((k) < (MAX)) {                                                                         \
+            tile_r((k) < (MAX) ? (k) : 1, __VA_ARGS__);                                            \
+            break;                                                                                 \
+        }                                                                                          \
+        __attribute__((fallthrough));
+#define BS_I8_TILE_ROWS(R, MAX, ...)                                                               \
+    switch (R) {                                                                                   \
+        BS_I8_TILE_CASE(1, MAX, __VA_ARGS__)                                                       \
+        BS_I8_TILE_CASE(2, MAX, __VA_ARGS__)                                                       \
+        BS_I8_TILE_CASE(3, MAX, __VA_ARGS__)                                                       \
+        BS_I8_TILE_CASE(4, MAX, __VA_ARGS__)                                                       \
+        BS_I8_TILE_CASE(5, MAX, __VA_ARGS__)                                                       \
+        BS_I8_TILE_CASE(6, MAX, __VA_ARGS__)                                                       \
+        BS_I8_TILE_CASE(7, MAX, __VA_ARGS__)                                                       \
+    default:                                                                                       \
+        tile_r(MAX, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    }
 typedef void (*bs_i8_tile_fn)(int R, const uint8_t *A, int lda, const int8_t *B, int kg,
                               const int8_t *pf, const bs_i8_epi *epi,
                               int32_t acc[BS_I8_MR_MAX][BS_I8_NR]);

@@ -44,20 +44,8 @@ BS_INLINE void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, i
 void bs_i8_tile_avx2(int R, const uint8_t *A, int lda, const int8_t *B, int kg, const int8_t *pf,
                      const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
-    switch (R) {
-    case 1:
-        tile_r(1, A, lda, B, kg, pf, e, acc);
-        break;
-    case 2:
-        tile_r(2, A, lda, B, kg, pf, e, acc);
-        break;
-    case 3:
-        tile_r(3, A, lda, B, kg, pf, e, acc);
-        break;
-    default: /* R <= 4: 8 accumulators, 2 weights, ones and 3 temporaries fill 14 ymm */
-        tile_r(4, A, lda, B, kg, pf, e, acc);
-        break;
-    }
+    /* R <= 4: 8 accumulators, 2 weights, ones and 3 temporaries fill 14 ymm */
+    BS_I8_TILE_ROWS(R, 4, A, lda, B, kg, pf, e, acc)
 }
 
 #if defined(__clang__)

@@ -48,32 +48,7 @@ BS_INLINE void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, i
 void bs_i8_tile_vnni(int R, const uint8_t *A, int lda, const int8_t *B, int kg, const int8_t *pf,
                      const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
-    switch (R) {
-    case 1:
-        tile_r(1, A, lda, B, kg, pf, e, acc);
-        break;
-    case 2:
-        tile_r(2, A, lda, B, kg, pf, e, acc);
-        break;
-    case 3:
-        tile_r(3, A, lda, B, kg, pf, e, acc);
-        break;
-    case 4:
-        tile_r(4, A, lda, B, kg, pf, e, acc);
-        break;
-    case 5:
-        tile_r(5, A, lda, B, kg, pf, e, acc);
-        break;
-    case 6:
-        tile_r(6, A, lda, B, kg, pf, e, acc);
-        break;
-    case 7:
-        tile_r(7, A, lda, B, kg, pf, e, acc);
-        break;
-    default:
-        tile_r(8, A, lda, B, kg, pf, e, acc);
-        break;
-    }
+    BS_I8_TILE_ROWS(R, 8, A, lda, B, kg, pf, e, acc)
 }
 
 #if defined(__clang__)

@@ -37,24 +37,5 @@ BS_INLINE void tile_r(const int R, const uint8_t *A, int lda, const int8_t *B, i
 void BS_VNNI256_TILE(int R, const uint8_t *A, int lda, const int8_t *B, int kg, const int8_t *pf,
                      const bs_i8_epi *e, int32_t acc[BS_I8_MR_MAX][BS_I8_NR])
 {
-    switch (R) {
-    case 1:
-        tile_r(1, A, lda, B, kg, pf, e, acc);
-        break;
-    case 2:
-        tile_r(2, A, lda, B, kg, pf, e, acc);
-        break;
-    case 3:
-        tile_r(3, A, lda, B, kg, pf, e, acc);
-        break;
-    case 4:
-        tile_r(4, A, lda, B, kg, pf, e, acc);
-        break;
-    case 5:
-        tile_r(5, A, lda, B, kg, pf, e, acc);
-        break;
-    default:
-        tile_r(BS_I8_MR_VNNI256, A, lda, B, kg, pf, e, acc);
-        break;
-    }
+    BS_I8_TILE_ROWS(R, BS_I8_MR_VNNI256, A, lda, B, kg, pf, e, acc)
 }
