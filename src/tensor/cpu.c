@@ -29,20 +29,38 @@ static struct {
 } sel = {.once = PTHREAD_ONCE_INIT};
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-/* CPUID.1:ECX.F16C; clang's __builtin_cpu_supports does not know "f16c".
- * Read once: in a VM each cpuid traps to the hypervisor, and the int8
- * GEMM asks bs_cpu_can on every call. */
-static int f16c(void)
+/* probe() once, then its answer: in a VM each cpuid traps to the
+ * hypervisor, and the int8 GEMM asks on every call. */
+static int cached(int *answer, int (*probe)(void))
 {
-    static int cached = -1;
-    int has = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    int has = __atomic_load_n(answer, __ATOMIC_RELAXED);
     if (has < 0) {
-        unsigned a, b, c, d;
-        has = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
-        __atomic_store_n(&cached, has, __ATOMIC_RELAXED);
+        has = probe();
+        __atomic_store_n(answer, has, __ATOMIC_RELAXED);
     }
     return has;
 }
+
+/* CPUID.1:ECX.F16C; clang's __builtin_cpu_supports does not know "f16c". */
+static int probe_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
+/* AVX-VNNI is CPUID leaf 7 subleaf 1, EAX bit 4 (clang 14's
+ * __builtin_cpu_supports does not know it); its ymm state is the one the
+ * avx2 check found the OS saving. */
+static int probe_avxvnni(void)
+{
+    unsigned a, b, c, d;
+    if (!__builtin_cpu_supports("avx2") || !__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1)
+        return 0;
+    __cpuid_count(7, 1, a, b, c, d);
+    return (a >> 4) & 1;
+}
+
+static int f16c_answer = -1, avxvnni_answer = -1;
 #endif
 
 /* The features a path needs that this CPU lacks, "+"-joined into out ("" = none). */
@@ -68,7 +86,7 @@ static void missing(bs_cpu_path p, char *out, size_t cap)
         else if (!strcmp(need[i].feature, "fma"))
             has = __builtin_cpu_supports("fma");
         else if (!strcmp(need[i].feature, "f16c"))
-            has = f16c(); /* a -march=x86-64 build may meet AVX2 without it (a VM's CPU model) */
+            has = cached(&f16c_answer, probe_f16c); /* a -march=x86-64 build may meet AVX2 without it (a VM's CPU model) */
         else if (!strcmp(need[i].feature, "avx512f"))
             has = __builtin_cpu_supports("avx512f");
         else if (!strcmp(need[i].feature, "avx512dq"))
@@ -100,25 +118,7 @@ int bs_cpu_can_vnni256(bs_vnni256 enc)
     __builtin_cpu_init();
     if (enc == BS_VNNI256_EVEX)
         return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
-    if (enc == BS_VNNI256_VEX) {
-        /* AVX-VNNI is CPUID leaf 7 subleaf 1, EAX bit 4, read here because
-         * clang 14's __builtin_cpu_supports does not know it; its ymm state
-         * is the one the avx2 check found the OS saving. Read once: in a VM
-         * each cpuid traps to the hypervisor, and every int8 GEMM asks. */
-        static int vex = -1;
-        int has = __atomic_load_n(&vex, __ATOMIC_RELAXED);
-        if (has < 0) {
-            unsigned a, b, c, d;
-            has =
-                __builtin_cpu_supports("avx2") && __get_cpuid_count(7, 0, &a, &b, &c, &d) && a >= 1;
-            if (has) {
-                __cpuid_count(7, 1, a, b, c, d);
-                has = (a >> 4) & 1;
-            }
-            __atomic_store_n(&vex, has, __ATOMIC_RELAXED);
-        }
-        return has;
-    }
+    if (enc == BS_VNNI256_VEX) return cached(&avxvnni_answer, probe_avxvnni);
 #else
     (void)enc;
 #endif
@@ -166,21 +166,19 @@ static void choose(void)
                  "BS_CPU=%.40s: unknown kernel path; use portable, avx2, avxvnni or avx512", env);
     if (want >= 0) level_missing(want, m, sizeof m);
     if (want >= 0 && m[0]) {
-        char can[64] = "";
-        int n = 0;
+        int runs[L_COUNT], left = 0; /* the names this CPU runs: "a, b or c" */
         for (int l = 0; l < L_COUNT; l++) {
             char m2[128];
             level_missing(l, m2, sizeof m2);
-            if (m2[0]) continue;
-            int more = 0; /* is another runnable name after this one? */
-            for (int k = l + 1; k < L_COUNT; k++) {
-                level_missing(k, m2, sizeof m2);
-                more += !m2[0];
-            }
+            left += runs[l] = !m2[0];
+        }
+        char can[64] = "";
+        for (int l = 0, n = 0; l < L_COUNT; l++) {
+            if (!runs[l]) continue;
             size_t len = strlen(can);
-            snprintf(can + len, sizeof can - len, "%s%s", n ? (more ? ", " : " or ") : "",
+            left--;
+            snprintf(can + len, sizeof can - len, "%s%s", n++ ? (left ? ", " : " or ") : "",
                      names[l]);
-            n++;
         }
         snprintf(sel.refused, sizeof sel.refused, "BS_CPU=%s: this CPU lacks %s; it can run %s",
                  env, m, can);

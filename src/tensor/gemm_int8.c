@@ -176,7 +176,7 @@ static void tile_portable(int R, const uint8_t *A, int lda, const int8_t *B, int
     }
 }
 
-int bs_i8_available(bs_i8_impl impl)
+static int probe(bs_i8_impl impl)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (impl == BS_I8_AVX2) return bs_cpu_can(BS_CPU_AVX2);
@@ -187,6 +187,21 @@ int bs_i8_available(bs_i8_impl impl)
         return bs_cpu_can(BS_CPU_AVX2) && bs_cpu_can_vnni256(BS_VNNI256_EVEX);
 #endif
     return impl == BS_I8_PORTABLE;
+}
+
+/* Probed once per kernel: every quantization and GEMM call asks (through
+ * bs_i8_impl_in_use), and bs_cpu_can spells out what a path lacks. */
+int bs_i8_available(bs_i8_impl impl)
+{
+    _Static_assert(BS_I8_IMPLS == 5, "one -1 a kernel below");
+    static int known[BS_I8_IMPLS] = {-1, -1, -1, -1, -1};
+    if (impl < BS_I8_PORTABLE || impl >= BS_I8_IMPLS) return 0;
+    int has = __atomic_load_n(&known[impl], __ATOMIC_RELAXED);
+    if (has < 0) {
+        has = probe(impl);
+        __atomic_store_n(&known[impl], has, __ATOMIC_RELAXED);
+    }
+    return has;
 }
 
 struct impl {

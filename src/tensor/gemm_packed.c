@@ -11,16 +11,11 @@ static int panel_width(void)
     return bs_cpu_path_get() == BS_CPU_AVX512 ? BS_NR_AVX512 : BS_NR_AVX2;
 }
 
-/* Where column j of a panel step sits among its nr 16-bit slots. BF16W
- * pairs column j with column j + nr/2 in one 32-bit word, so that a kernel
- * widens a whole step with one AND (the high halves: columns nr/2..) and
- * one shift (the low halves: columns 0..nr/2), instead of zero-extending
- * and shifting each half (4 operations against 2 on the ports the FMAs
- * use). F16 slots are in column order. */
+/* Where column j of a panel step sits among its nr 16-bit slots: BF16W
+ * pairs columns (bs_bf16w_slot), F16 keeps their order. */
 static inline int slot(bs_pack_kind kind, int j, int nr)
 {
-    if (kind != BS_PACK_BF16W) return j;
-    return j < nr / 2 ? 2 * j : 2 * (j - nr / 2) + 1;
+    return kind == BS_PACK_BF16W ? bs_bf16w_slot(j, nr) : j;
 }
 
 int bs_gemm_packed_available(bs_pack_kind kind)

@@ -41,7 +41,7 @@ BS_INLINE void micro_r(const int R, const int h, const float *A, int lda, const 
                 for (int j = 0; j < NR; j++) wide[j] = h2f(hb[j]);
             else /* bf16 pairs (columns j, j + 8): the high half of an f32 */
                 for (int j = 0; j < NR; j++) {
-                    uint32_t bits = (uint32_t)hb[j < NR / 2 ? 2 * j : 2 * (j - NR / 2) + 1] << 16;
+                    uint32_t bits = (uint32_t)hb[bs_bf16w_slot(j, NR)] << 16;
                     memcpy(&wide[j], &bits, sizeof bits);
                 }
             b = wide;
