@@ -10,6 +10,12 @@ no torch/onnx package here: the protobuf is encoded by hand below.
 
 usage: /usr/bin/python3 bench/make-model.py OUT_DIR [--layers 12] [--hidden 768]
        [--heads 12] [--inter 3072] [--vocab 30522] [--max-pos 512] [--no-onnx]
+       [--labels N]
+
+--labels N adds a sequence-classification head of N labels on the pooler
+(BertForSequenceClassification; the encoder's weights are the same as
+without it for the same --seed), for `bertstudio accuracy`'s argmax check.
+The ONNX graph stays the encoder alone.
 """
 import argparse
 import json
@@ -205,6 +211,7 @@ def main():
     ap.add_argument("--max-pos", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-onnx", action="store_true")
+    ap.add_argument("--labels", type=int, default=0)
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     rng = np.random.default_rng(a.seed)
@@ -237,13 +244,21 @@ def main():
             w[b + n + ".bias"] = vec(H, 0.1)
     w[p + "pooler.dense.weight"] = lin(H, H)
     w[p + "pooler.dense.bias"] = vec(H)
-    write_safetensors(os.path.join(a.out, "model.safetensors"), w)
+    head = {}
+    if a.labels > 0:
+        head["classifier.weight"] = lin(a.labels, H)
+        head["classifier.bias"] = vec(a.labels)
+    write_safetensors(os.path.join(a.out, "model.safetensors"), {**w, **head})
     config = {
         "architectures": ["BertModel"], "model_type": "bert", "hidden_size": H, "num_hidden_layers": a.layers,
         "num_attention_heads": a.heads, "intermediate_size": I, "hidden_act": "gelu", "vocab_size": a.vocab,
         "max_position_embeddings": a.max_pos, "type_vocab_size": 2, "layer_norm_eps": 1e-12, "pad_token_id": 0,
         "position_embedding_type": "absolute", "torch_dtype": "float32",
     }
+    if a.labels > 0:
+        config["architectures"] = ["BertForSequenceClassification"]
+        config["id2label"] = {str(i): "LABEL_%d" % i for i in range(a.labels)}
+        config["label2id"] = {"LABEL_%d" % i: i for i in range(a.labels)}
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
     vocab = make_vocab(a.vocab)

@@ -9,6 +9,7 @@ int bs_cli_serve(int argc, char **argv);
 int bs_cli_keys(int argc, char **argv);
 int bs_cli_run(int argc, char **argv);
 int bs_cli_bench(int argc, char **argv);
+int bs_cli_accuracy(int argc, char **argv);
 int bs_cli_db(int argc, char **argv);
 int bs_cli_tokenize(int argc, char **argv);
 int bs_cli_models(int argc, char **argv);

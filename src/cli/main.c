@@ -15,6 +15,7 @@ static const struct subcommand {
     {"keys", bs_cli_keys, "create and list API keys"},
     {"run", bs_cli_run, "run a task on a model folder, print the result (JSON)"},
     {"bench", bs_cli_bench, "time the engine's forward pass (one JSON line)"},
+    {"accuracy", bs_cli_accuracy, "a precision's answers against f32 on random inputs (JSON)"},
     {"db", bs_cli_db, "store backup, restore, export, import, sweep, bench"},
     {"tokenize", bs_cli_tokenize, "tokenize texts with a model folder's tokenizer (JSON)"},
     {"models", bs_cli_models, "the model cache: list, download, import, remove, info"},
