@@ -16,32 +16,25 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: bertstudio accuracy --model DIR --precision P [--inputs N]\n"
-            "                           [--lengths MIN:MAX] [--batch B] [--threads T]\n"
-            "                           [--seed S] [--min-cosine C] [--min-argmax F]\n\n"
-            "Runs N random token sequences through the model in f32 and in precision P\n"
-            "and prints one JSON line comparing the two.\n\n"
-            "  --model DIR      model folder (config.json, model.safetensors)\n"
-            "  --precision P    fp16, bf16, int8 (or f32, which must agree exactly)\n"
-            "  --inputs N       sequences (default 1000; at most 2^20)\n"
-            "  --lengths A:B    tokens per sequence, drawn from A..B (default 8:128,\n"
-            "                   capped at the model's longest)\n"
-            "  --batch B        sequences per forward pass (default 32)\n"
-            "  --threads T      compute threads (default: all cores)\n"
-            "  --seed S         the inputs' random seed (default 1)\n"
-            "  --min-cosine C   exit 1 when an embedding's cosine is below C\n"
-            "  --min-argmax F   exit 1 when fewer than F (0..1) of the classification\n"
-            "                   head's argmaxes are unchanged\n\n"
-            "Output: embedding_cosine (min, mean over sequences), token_cosine_min,\n"
-            "max_abs_diff (hidden states) and, for models with a sequence or token\n"
-            "classification head, argmax {unchanged, of}.\n");
-}
-
-static uint32_t lcg(uint32_t *s)
-{
-    *s = (*s * 1103515245u + 12345u) & 0x7fffffffu;
-    return *s;
+    fprintf(out, "usage: bertstudio accuracy --model DIR --precision P [--inputs N]\n"
+                 "                           [--lengths MIN:MAX] [--batch B] [--threads T]\n"
+                 "                           [--seed S] [--min-cosine C] [--min-argmax F]\n\n"
+                 "Runs N random token sequences through the model in f32 and in precision P\n"
+                 "and prints one JSON line comparing the two.\n\n"
+                 "  --model DIR      model folder (config.json, model.safetensors)\n"
+                 "  --precision P    fp16, bf16, int8 (or f32, which must agree exactly)\n"
+                 "  --inputs N       sequences (default 1000; at most 2^20)\n"
+                 "  --lengths A:B    tokens per sequence, drawn from A..B (default 8:128,\n"
+                 "                   capped at the model's longest)\n"
+                 "  --batch B        sequences per forward pass (default 32)\n"
+                 "  --threads T      compute threads (default: all cores)\n"
+                 "  --seed S         the inputs' random seed (default 1)\n"
+                 "  --min-cosine C   exit 1 when an embedding's cosine is below C\n"
+                 "  --min-argmax F   exit 1 when fewer than F (0..1) of the classification\n"
+                 "                   head's argmaxes are unchanged\n\n"
+                 "Output: embedding_cosine (min, mean over sequences), token_cosine_min,\n"
+                 "max_abs_diff (hidden states) and, for models with a sequence or token\n"
+                 "classification head, argmax {unchanged, of}.\n");
 }
 
 static double cosine(const float *a, const float *b, int n)
@@ -53,12 +46,6 @@ static double cosine(const float *a, const float *b, int n)
         bb += (double)b[i] * b[i];
     }
     return aa == 0 && bb == 0 ? 1.0 : ab / (sqrt(aa * bb) + 1e-300);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static int argmax(const float *x, int n)
@@ -94,8 +81,8 @@ static void classify_row(const float *a, const float *b, int L, struct tally *t)
 /* Compares one batch's outputs, sequence by sequence (rows of both are
  * packed in the batch's order). pool_a/pool_b: H floats of scratch each. */
 static void compare_batch(const bs_model *m, const bs_batch *bt, const bs_model_outputs *a,
-                          const bs_model_outputs *b, double *pool_a, double *pool_b,
-                          float *fa, float *fb, struct tally *t)
+                          const bs_model_outputs *b, double *pool_a, double *pool_b, float *fa,
+                          float *fb, struct tally *t)
 {
     int H = bs_model_hidden_size(m);
     bs_head_kind head = bs_model_head(m);
@@ -119,7 +106,8 @@ static void compare_batch(const bs_model *m, const bs_batch *bt, const bs_model_
                 classify_row(a->logits + (size_t)row * a->n_labels,
                              b->logits + (size_t)row * a->n_labels, a->n_labels, t);
         }
-        for (int j = 0; j < H; j++) fa[j] = (float)(pool_a[j] / len), fb[j] = (float)(pool_b[j] / len);
+        for (int j = 0; j < H; j++)
+            fa[j] = (float)(pool_a[j] / len), fb[j] = (float)(pool_b[j] / len);
         double c = cosine(fa, fb, H);
         if (c < t->emb_min) t->emb_min = c;
         t->emb_sum += c;
@@ -159,8 +147,9 @@ int bs_cli_accuracy(int argc, char **argv)
                    : !strcmp(a, "--threads") ? &threads
                    : !strcmp(a, "--seed")    ? &seed
                                              : NULL;
-        double *frac = !strcmp(a, "--min-cosine") ? &min_cos : !strcmp(a, "--min-argmax") ? &min_arg
-                                                                                         : NULL;
+        double *frac = !strcmp(a, "--min-cosine")   ? &min_cos
+                       : !strcmp(a, "--min-argmax") ? &min_arg
+                                                    : NULL;
         if (num) {
             int low = num == &threads || num == &seed ? 0 : 1;
             if ((*num = (int)bs_cli_parse_count(v, low, 1 << 20)) < 0)
@@ -176,8 +165,8 @@ int bs_cli_accuracy(int argc, char **argv)
             dir = v;
         } else if (!strcmp(a, "--precision")) {
             if ((precision = bs_precision_parse(v)) < 0)
-                return bs_cli_usage_error(
-                    "accuracy: --precision %s is not f32, fp16, bf16 or int8", v);
+                return bs_cli_usage_error("accuracy: --precision %s is not f32, fp16, bf16 or int8",
+                                          v);
         } else if (!strcmp(a, "--lengths")) {
             char tail;
             if (sscanf(v, "%d:%d%c", &lo, &hi, &tail) != 2 || lo < 1 || hi < lo || hi > 1 << 20)
@@ -236,34 +225,38 @@ int bs_cli_accuracy(int argc, char **argv)
     for (int done = 0; rc == 0 && done < inputs; done += batch) {
         int n = inputs - done < batch ? inputs - done : batch, off = 0;
         for (int i = 0; i < n; i++) {
-            int len = lo + (int)(lcg(&s) % (uint32_t)(hi - lo + 1));
+            int len = lo + (int)(bs_cli_lcg(&s) % (uint32_t)(hi - lo + 1));
             seqs[i] = (bs_seq){ids + off, NULL, len};
             for (int j = 0; j < len; j++)
-                ids[off + j] = base + (int32_t)(lcg(&s) % (uint32_t)(vocab - base));
+                ids[off + j] = base + (int32_t)(bs_cli_lcg(&s) % (uint32_t)(vocab - base));
             off += len;
         }
         bs_batch bt = {seqs, n};
-        if (bs_model_forward(ref, &bt, &oa, &err) != 0 || bs_model_forward(low, &bt, &ob, &err) != 0) {
+        if (bs_model_forward(ref, &bt, &oa, &err) != 0 ||
+            bs_model_forward(low, &bt, &ob, &err) != 0) {
             rc = bs_cli_fail(&err);
             break;
         }
         compare_batch(ref, &bt, &oa, &ob, pools, pools + H, means, means + H, &t);
     }
     if (rc == 0) {
-        printf("{\"model\":\"%s\",\"precision\":\"%s\",\"reference\":\"f32\",\"inputs\":%ld,\"lengths\":\"%d:%d\",\"embedding_cosine\":{\"min\":%.9f,\"mean\":"
+        printf("{\"model\":\"%s\",\"precision\":\"%s\",\"reference\":\"f32\",\"inputs\":%ld,"
+               "\"lengths\":\"%d:%d\",\"embedding_cosine\":{\"min\":%.9f,\"mean\":"
                "%.9f},\"token_cosine_min\":%.9f,\"max_abs_diff\":%.6g",
-               dir, bs_precision_name(bs_model_precision(low)), t.seqs, lo, hi, t.emb_min, t.emb_sum / (double)t.seqs, t.tok_min, t.max_diff);
+               dir, bs_precision_name(bs_model_precision(low)), t.seqs, lo, hi, t.emb_min,
+               t.emb_sum / (double)t.seqs, t.tok_min, t.max_diff);
         if (t.of) {
             /* how near a tie the flipped rows were, against a typical row */
-            qsort(t.margins, (size_t)t.of, sizeof *t.margins, cmp_double);
-            printf(",\"argmax\":{\"unchanged\":%ld,\"of\":%ld,\"margin_median\":%.6g", t.same,
-                   t.of, t.margins[t.of / 2]);
+            qsort(t.margins, (size_t)t.of, sizeof *t.margins, bs_cli_cmp_double);
+            printf(",\"argmax\":{\"unchanged\":%ld,\"of\":%ld,\"margin_median\":%.6g", t.same, t.of,
+                   t.margins[t.of / 2]);
             if (t.same < t.of) printf(",\"flipped_margin_max\":%.6g", t.flipped_margin_max);
             printf("}");
         }
         printf("}\n");
         if (min_cos > -1 && t.emb_min < min_cos) {
-            fprintf(stderr, "bertstudio: accuracy: embedding cosine %.6f is below --min-cosine %g\n",
+            fprintf(stderr,
+                    "bertstudio: accuracy: embedding cosine %.6f is below --min-cosine %g\n",
                     t.emb_min, min_cos);
             rc = 1;
         }

@@ -56,18 +56,6 @@ static long rss_kb(const char *key)
     return v;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint32_t lcg(uint32_t *s)
-{
-    *s = (*s * 1103515245u + 12345u) & 0x7fffffffu;
-    return *s;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -151,7 +139,7 @@ int bs_cli_bench(int argc, char **argv)
     int *lens = calloc((size_t)batch, sizeof *lens);
     long total = 0;
     for (int b = 0; b < batch; b++) {
-        lens[b] = mn ? mn + (int)(lcg(&s) % (uint32_t)(mx - mn + 1)) : seq;
+        lens[b] = mn ? mn + (int)(bs_cli_lcg(&s) % (uint32_t)(mx - mn + 1)) : seq;
         total += lens[b];
     }
     int vocab = bs_model_vocab_size(m);
@@ -159,7 +147,8 @@ int bs_cli_bench(int argc, char **argv)
     bs_seq *seqs = calloc((size_t)batch, sizeof *seqs);
     /* Ids from 1000 up skip BERT's special and unused tokens; tiny vocabularies use all. */
     int base = vocab > 2000 ? 1000 : 0;
-    for (long i = 0; i < total; i++) ids[i] = base + (int32_t)(lcg(&s) % (uint32_t)(vocab - base));
+    for (long i = 0; i < total; i++)
+        ids[i] = base + (int32_t)(bs_cli_lcg(&s) % (uint32_t)(vocab - base));
     long off = 0;
     for (int b = 0; b < batch; b++) {
         seqs[b] = (bs_seq){ids + off, NULL, lens[b]};
@@ -187,7 +176,7 @@ int bs_cli_bench(int argc, char **argv)
         double checksum = 0;
         for (long i = 0; i < (long)lens[0] * bs_model_hidden_size(m); i++)
             checksum += out.last_hidden_state[i];
-        qsort(lat, (size_t)iters, sizeof *lat, cmp_double);
+        qsort(lat, (size_t)iters, sizeof *lat, bs_cli_cmp_double);
         double med = lat[iters / 2],
                p90 = lat[(iters * 9) / 10 < iters ? (iters * 9) / 10 : iters - 1];
         /* FLOPs of the encoder: dense layers per token, attention per sequence. */

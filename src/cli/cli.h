@@ -30,6 +30,14 @@ int bs_cli_store_open(const char *data_dir, const char *uri, bs_store **out);
  * no sign games, no trailing text, no overflow. */
 long bs_cli_parse_count(const char *s, long lo, long hi);
 
+/* qsort's comparison of doubles, ascending. */
+int bs_cli_cmp_double(const void *a, const void *b);
+
+/* The synthetic inputs' generator of bench and accuracy: the next value of
+ * a 31-bit LCG (bench/peer-ort.mjs reproduces it, so both engines see the
+ * same tokens). */
+uint32_t bs_cli_lcg(uint32_t *s);
+
 /* Prints "bertstudio: <err's message>" on stderr and returns 1. */
 int bs_cli_fail(const bs_err *err);
 

@@ -41,3 +41,15 @@ long bs_cli_parse_count(const char *s, long lo, long hi)
     long v = strtol(s, &end, 10);
     return !*end && !errno && v >= lo && v <= hi ? v : -1;
 }
+
+int bs_cli_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint32_t bs_cli_lcg(uint32_t *s)
+{
+    *s = (*s * 1103515245u + 12345u) & 0x7fffffffu;
+    return *s;
+}

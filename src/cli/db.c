@@ -78,12 +78,6 @@ static json_t *bench_log(unsigned *seed, int64_t ts)
                      rand_r(seed) % 4096, "ip_address", "192.168.1.77");
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int bench(const char *dir, long ntasks, long nlogs)
 {
     char path[4200];
@@ -185,7 +179,7 @@ static int bench(const char *dir, long ntasks, long nlogs)
             matched += total;
             json_decref(out);
         }
-        qsort(lat, NQ, sizeof *lat, cmp_double);
+        qsort(lat, NQ, sizeof *lat, bs_cli_cmp_double);
         printf("text search, 2 %s words (avg %lld matches), top 20 by bm25 + total, on %ld tasks: "
                "p50 %.2f ms, p95 %.2f ms\n",
                kind ? "frequent" : "tail", (long long)(matched / NQ), ntasks, lat[NQ / 2],
