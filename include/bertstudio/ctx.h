@@ -41,6 +41,19 @@ BS_API int bs_ctx_n_threads(const bs_ctx *ctx);
 /* Models currently loaded on the context. */
 BS_API int bs_ctx_n_models(const bs_ctx *ctx);
 
+/* The kernels this process computes with, as each model load logs them.
+ * Chosen once per process from the CPU (or BS_CPU in the environment); the
+ * strings are static. */
+typedef struct bs_kernels_info {
+    const char *path;   /* "portable C", "avx2+fma3", "avx2+fma3, int8 avx-vnni", "avx512" */
+    const char *reason; /* why: "no avx512f", "BS_CPU=avx2; this CPU also runs avx512", ... */
+    const char *int8;   /* the int8 GEMM's kernel: "avx2", "avx512-vnni", ... */
+} bs_kernels_info;
+/* Fills *out; 0, or BS_EUNSUPPORTED (out still filled with the path in use)
+ * when BS_CPU names a path this CPU cannot run, which every model load then
+ * refuses with the same message. */
+BS_API int bs_kernels_get(bs_kernels_info *out, bs_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -240,10 +240,12 @@ int bs_cli_accuracy(int argc, char **argv)
         compare_batch(ref, &bt, &oa, &ob, pools, pools + H, means, means + H, &t);
     }
     if (rc == 0) {
-        printf("{\"model\":\"%s\",\"precision\":\"%s\",\"reference\":\"f32\",\"inputs\":%ld,"
-               "\"lengths\":\"%d:%d\",\"embedding_cosine\":{\"min\":%.9f,\"mean\":"
+        bs_kernels_info k;
+        bs_kernels_get(&k, NULL);
+        printf("{\"model\":\"%s\",\"precision\":\"%s\",\"reference\":\"f32\",\"kernels\":\"%s\","
+               "\"inputs\":%ld,\"lengths\":\"%d:%d\",\"embedding_cosine\":{\"min\":%.9f,\"mean\":"
                "%.9f},\"token_cosine_min\":%.9f,\"max_abs_diff\":%.6g",
-               dir, bs_precision_name(bs_model_precision(low)), t.seqs, lo, hi, t.emb_min,
+               dir, bs_precision_name(bs_model_precision(low)), k.path, t.seqs, lo, hi, t.emb_min,
                t.emb_sum / (double)t.seqs, t.tok_min, t.max_diff);
         if (t.of) {
             /* how near a tie the flipped rows were, against a typical row */

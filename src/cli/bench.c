@@ -192,6 +192,9 @@ int bs_cli_bench(int argc, char **argv)
         else
             printf("\"seq\":%d,", seq);
         printf("\"precision\":\"%s\",", bs_precision_name(bs_model_precision(m)));
+        bs_kernels_info k;
+        bs_kernels_get(&k, NULL);
+        printf("\"kernels\":\"%s\",", k.path);
         printf("\"tokens\":%ld,\"threads\":%d,\"iters\":%d,\"latency_ms\":{\"median\":%.3f,\"p90\":"
                "%.3f,\"min\":%.3f},"
                "\"seq_per_s\":%.1f,\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"load_ms\":%.1f,\"start_"

@@ -53,6 +53,16 @@ int bs_ctx_n_models(const bs_ctx *ctx)
     return __atomic_load_n(&ctx->n_models, __ATOMIC_ACQUIRE);
 }
 
+int bs_kernels_get(bs_kernels_info *out, bs_err *err)
+{
+    const char *why = NULL;
+    int rc = bs_cpu_check(&why, err);
+    out->path = bs_cpu_in_use_name();
+    out->reason = why;
+    out->int8 = bs_i8_impl_name(bs_i8_impl_in_use());
+    return rc;
+}
+
 bs_pool *bs_ctx_attach(bs_ctx *ctx)
 {
     __atomic_add_fetch(&ctx->n_models, 1, __ATOMIC_ACQ_REL);

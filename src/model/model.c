@@ -31,12 +31,12 @@ static int load(const char *dir, const bs_model_opts *opts, int shapes_only, bs_
     bs_model_opts_default(&def);
     if (opts && opts->n_threads > 0) def.n_threads = opts->n_threads;
     if (opts) def.precision = opts->precision;
-    const char *why;
-    int crc = bs_cpu_check(&why, err); /* a BS_CPU this CPU cannot run */
+    bs_kernels_info k;
+    int crc = bs_kernels_get(&k, err); /* a BS_CPU this CPU cannot run */
     if (crc < 0) return crc;
-    bs_log_info("model", "%s: kernels: %s (%s)", dir, bs_cpu_in_use_name(), why);
+    bs_log_info("model", "%s: kernels: %s (%s)", dir, k.path, k.reason);
     if (def.precision == BS_PRECISION_INT8)
-        bs_log_info("model", "%s: int8 kernel: %s", dir, bs_i8_impl_name(bs_i8_impl_in_use()));
+        bs_log_info("model", "%s: int8 kernel: %s", dir, k.int8);
     if (def.precision != BS_PRECISION_F32 && !bs_precision_supported(def.precision))
         return bs_err_set(err, BS_EUNSUPPORTED,
                           def.precision == BS_PRECISION_BF16

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import start_demo_server
+from conftest import start_demo_server, start_server
 
 MODELS = ("demo/tiny-bert-classification", "demo/tiny-bert-ner", "demo/tiny-bert-embeddings")
 TASKS = ("classification", "ner", "embeddings")
@@ -31,18 +31,43 @@ def compute_threads(pid):
     return n
 
 
+def run_task(srv, task, model):
+    """One task request, retried while the model loads (503 + Retry-After)."""
+    end = time.monotonic() + 60
+    while True:
+        r = srv.post(f"/tasks/{task}", json={"text": "hello world", "model_name": model}, headers=srv.hdr)
+        if r.status_code != 503 or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    assert r.status_code == 200, r.text
+
+
 def test_three_models_one_compute_pool(esrv):
     r = esrv.request("PUT", "/settings/max_loaded_models", json={"value": 3}, headers=esrv.auth())
     assert r.status_code == 200, r.text
     for model, task in zip(MODELS, TASKS):
-        end = time.monotonic() + 60
-        while True:  # 503 + Retry-After while the model loads
-            r = esrv.post(f"/tasks/{task}", json={"text": "hello world", "model_name": model},
-                          headers=esrv.hdr)
-            if r.status_code != 503 or time.monotonic() > end:
-                break
-            time.sleep(0.1)
-        assert r.status_code == 200, r.text
+        run_task(esrv, task, model)
     loaded = esrv.get("/models/loaded", headers=esrv.auth()).json()["data"]["models"]
     assert {m["model_name"] for m in loaded} >= set(MODELS)
     assert compute_threads(esrv.proc.pid) == os.cpu_count() - 1
+
+
+def test_stats_report_the_kernels(esrv):
+    """/stats/serving names the kernel path every model runs and why (what the
+    load log says), the int8 kernel and the shared compute threads."""
+    run_task(esrv, "embeddings", MODELS[2])  # a model is loaded, and logged its kernels
+    e = esrv.get("/stats/serving", headers=esrv.hdr).json()["engine"]
+    assert e["kernels"] in ("portable C", "avx2+fma3", "avx2+fma3, int8 avx-vnni", "avx512")
+    assert e["compute_threads"] == os.cpu_count()
+    assert e["int8_kernel"] and e["kernels_reason"]
+    assert f"kernels: {e['kernels']} ({e['kernels_reason']})" in esrv.log()  # a model loaded above
+
+
+def test_stats_kernels_follow_bs_cpu():
+    srv = start_server(env={"BS_CPU": "portable"})
+    try:
+        e = srv.get("/stats/serving", headers=srv.auth()).json()["engine"]
+        assert e["kernels"] == "portable C" and e["int8_kernel"] == "portable C"
+        assert "BS_CPU=portable" in e["kernels_reason"]
+    finally:
+        srv.stop()

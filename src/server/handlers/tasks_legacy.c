@@ -263,15 +263,22 @@ void bs_handle_stats(bs_request *req, bs_response *res)
                                         json_object_get(d, "last_accessed")));
     }
     json_decref(models);
+    /* what every model computes with: the kernel path chosen at start
+     * (docs/engine.md) and the compute threads they share */
+    bs_kernels_info k;
+    bs_kernels_get(&k, NULL);
+    json_t *engine = json_pack("{s:s, s:s, s:s, s:i}", "kernels", k.path, "kernels_reason",
+                               k.reason ? k.reason : "", "int8_kernel", k.int8, "compute_threads",
+                               bs_ctx_n_threads(req->server->serving->engine));
     json_t *out = json_pack(
-        "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:o}}",
+        "{s:f, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:o}}",
         "uptime_seconds", (double)(bs_time_now_ms() - req->server->started_ms) / 1000.0,
-        "loaded_models", loaded, "models", per_model, "batching", "batches", (json_int_t)s.batches,
-        "batched_requests", (json_int_t)s.requests, "batched_texts", (json_int_t)s.texts,
-        "unbatched_requests", (json_int_t)s.direct, "max_batch_size", (json_int_t)s.max_batch,
-        "queued", (json_int_t)s.queued, "rejected", (json_int_t)s.rejected, "cancelled",
-        (json_int_t)s.cancelled, "retried_alone", (json_int_t)s.retried, "batch_sizes", sizes,
-        "mixed_route_batches", (json_int_t)s.mixed, "route_sequences", routes, "decoder_steps",
-        steps);
+        "loaded_models", loaded, "models", per_model, "engine", engine, "batching", "batches",
+        (json_int_t)s.batches, "batched_requests", (json_int_t)s.requests, "batched_texts",
+        (json_int_t)s.texts, "unbatched_requests", (json_int_t)s.direct, "max_batch_size",
+        (json_int_t)s.max_batch, "queued", (json_int_t)s.queued, "rejected", (json_int_t)s.rejected,
+        "cancelled", (json_int_t)s.cancelled, "retried_alone", (json_int_t)s.retried, "batch_sizes",
+        sizes, "mixed_route_batches", (json_int_t)s.mixed, "route_sequences", routes,
+        "decoder_steps", steps);
     bs_tasks_reply(res, out, 0);
 }
