@@ -1,13 +1,19 @@
 /* `bertstudio accuracy`: what a reduced precision does to a model's answers.
  * Loads the folder twice, in f32 and in the precision asked for, runs the
- * same random token sequences through both, and prints one JSON line: the
+ * same inputs through both (random token sequences, or the lines of a file
+ * through the model's tokenizer), and prints one JSON line: the
  * cosine of each sequence's mean-pooled embedding (what the embeddings task
  * returns) and of each token's hidden state against f32, and, when the model
  * has a classification head, how many argmaxes stayed the same. With
  * --min-cosine / --min-argmax it is a gate: exit 1 when a figure falls short,
  * so a user can check a model before serving it in int8. */
+#include "bertstudio/ctx.h"
 #include "bertstudio/model.h"
+#include "bertstudio/tokenizer.h"
 #include "cli/cli.h"
+#include "util/file.h"
+
+#include <jansson.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -16,25 +22,117 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bertstudio accuracy --model DIR --precision P [--inputs N]\n"
-                 "                           [--lengths MIN:MAX] [--batch B] [--threads T]\n"
-                 "                           [--seed S] [--min-cosine C] [--min-argmax F]\n\n"
-                 "Runs N random token sequences through the model in f32 and in precision P\n"
-                 "and prints one JSON line comparing the two.\n\n"
+    fprintf(out, "usage: bertstudio accuracy --model DIR --precision P [--texts FILE]\n"
+                 "                           [--inputs N] [--lengths MIN:MAX] [--batch B]\n"
+                 "                           [--threads T] [--seed S] [--min-cosine C]\n"
+                 "                           [--min-argmax F]\n\n"
+                 "Runs the same inputs through the model in f32 and in precision P and prints\n"
+                 "one JSON line comparing the two.\n\n"
                  "  --model DIR      model folder (config.json, model.safetensors)\n"
                  "  --precision P    fp16, bf16, int8 (or f32, which must agree exactly)\n"
-                 "  --inputs N       sequences (default 1000; at most 2^20)\n"
-                 "  --lengths A:B    tokens per sequence, drawn from A..B (default 8:128,\n"
+                 "  --texts FILE     the inputs: one text a line (UTF-8, empty lines skipped,\n"
+                 "                   at most 64 MB), through the folder's tokenizer and cut\n"
+                 "                   to the model's longest; without it, random token ids\n"
+                 "  --inputs N       inputs (default 1000, or every line of --texts; at most\n"
+                 "                   2^20)\n"
+                 "  --lengths A:B    random inputs' tokens, drawn from A..B (default 8:128,\n"
                  "                   capped at the model's longest)\n"
                  "  --batch B        sequences per forward pass (default 32)\n"
                  "  --threads T      compute threads (default: all cores)\n"
-                 "  --seed S         the inputs' random seed (default 1)\n"
+                 "  --seed S         the random inputs' seed (default 1)\n"
                  "  --min-cosine C   exit 1 when an embedding's cosine is below C\n"
                  "  --min-argmax F   exit 1 when fewer than F (0..1) of the classification\n"
                  "                   head's argmaxes are unchanged\n\n"
-                 "Output: embedding_cosine (min, mean over sequences), token_cosine_min,\n"
-                 "max_abs_diff (hidden states) and, for models with a sequence or token\n"
-                 "classification head, argmax {unchanged, of}.\n");
+                 "Output: kernels (the path in use), embedding_cosine (min, mean over inputs),\n"
+                 "token_cosine_min, max_abs_diff (hidden states) and, for models with a\n"
+                 "sequence or token classification head, argmax {unchanged, of, margin_median,\n"
+                 "flipped_margin_max}: f32's gaps between the two highest logits.\n");
+}
+
+/* The lines of a --texts file, in place in its buffer. */
+struct texts {
+    char *buf;
+    char **line;
+    size_t *len, *no; /* bytes, and line number in the file (from 1) */
+    size_t n;
+};
+
+#define TEXTS_MAX_BYTES ((size_t)64 << 20)
+
+static int texts_read(const char *path, struct texts *t)
+{
+    size_t n = 0;
+    bs_err err = {0};
+    if (bs_file_read(path, TEXTS_MAX_BYTES, &t->buf, &n, &err)) return bs_cli_fail(&err);
+    size_t cap = 1;
+    for (size_t i = 0; i < n; i++) cap += t->buf[i] == '\n';
+    t->line = malloc(cap * sizeof *t->line);
+    t->len = malloc(cap * sizeof *t->len);
+    t->no = malloc(cap * sizeof *t->no);
+    if (!t->line || !t->len || !t->no) {
+        fprintf(stderr, "bertstudio: accuracy: out of memory\n");
+        return 1;
+    }
+    size_t no = 0;
+    for (char *p = t->buf, *end = t->buf + n; p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *e = nl ? nl : end;
+        size_t l = (size_t)(e - p);
+        if (l && p[l - 1] == '\r') l--;
+        no++;
+        if (l) t->line[t->n] = p, t->len[t->n] = l, t->no[t->n++] = no;
+        p = e + 1;
+    }
+    if (!t->n) return bs_cli_usage_error("accuracy: --texts %s has no text", path);
+    return 0;
+}
+
+static void texts_free(struct texts *t)
+{
+    free(t->buf);
+    free(t->line);
+    free(t->len);
+    free(t->no);
+}
+
+/* Fills seqs[0..n) from ids/types (room for n sequences of at most max
+ * tokens): lines first .. first + n of the file, tokenized, or random ids. */
+static int fill_batch(const struct texts *tx, const bs_tokenizer *tok, size_t first, int n, int max,
+                      int lo, int vocab, uint32_t *s, int32_t *ids, int32_t *types, bs_seq *seqs)
+{
+    /* Random ids from 1000 up skip BERT's special and unused tokens; tiny
+     * vocabularies skip only the first few (the specials). */
+    int base = vocab > 2000 ? 1000 : vocab > 8 ? 5 : 0;
+    bs_encode_opts o;
+    bs_encode_opts_default(&o);
+    o.truncation.strategy = BS_TRUNC_LONGEST_FIRST;
+    o.truncation.max_length = (size_t)max;
+    for (int i = 0, off = 0; i < n; i++, off += max) {
+        int len;
+        if (tok) {
+            bs_encoding *e = NULL;
+            bs_err err = {0};
+            if (bs_tokenizer_encode(tok, tx->line[first + i], tx->len[first + i], NULL, 0, &o, &e,
+                                    &err)) {
+                fprintf(stderr, "bertstudio: accuracy: --texts line %zu: %s\n", tx->no[first + i],
+                        err.msg);
+                return 1;
+            }
+            len = (int)e->len;
+            memcpy(ids + off, e->ids, (size_t)len * sizeof *ids);
+            memcpy(types + off, e->type_ids, (size_t)len * sizeof *types);
+            bs_encoding_free(e);
+            if (len == 0) ids[off] = 0, types[off] = 0, len = 1; /* a tokenizer without specials */
+        } else {
+            len = lo + (int)(bs_cli_lcg(s) % (uint32_t)(max - lo + 1));
+            for (int j = 0; j < len; j++) {
+                ids[off + j] = base + (int32_t)(bs_cli_lcg(s) % (uint32_t)(vocab - base));
+                types[off + j] = 0;
+            }
+        }
+        seqs[i] = (bs_seq){ids + off, types + off, len};
+    }
+    return 0;
 }
 
 static double cosine(const float *a, const float *b, int n)
@@ -129,10 +227,60 @@ static int load(const char *dir, int threads, bs_precision p, bs_model **m)
     return 0;
 }
 
+/* The JSON line, and the gate's verdict: 0, or 1 when a figure falls short. */
+static int report(const char *dir, const bs_model *low, const char *texts, int lo, int hi,
+                  struct tally *t, double min_cos, double min_arg)
+{
+    bs_kernels_info k;
+    bs_kernels_get(&k, NULL);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "model", dir, "precision",
+                          bs_precision_name(bs_model_precision(low)), "reference", "f32", "kernels",
+                          k.path, "inputs", (json_int_t)t->seqs);
+    if (texts)
+        json_object_set_new(o, "texts", json_string(texts));
+    else
+        json_object_set_new(o, "lengths", json_sprintf("%d:%d", lo, hi));
+    json_object_set_new(
+        o, "embedding_cosine",
+        json_pack("{s:f, s:f}", "min", t->emb_min, "mean", t->emb_sum / (double)t->seqs));
+    json_object_set_new(o, "token_cosine_min", json_real(t->tok_min));
+    json_object_set_new(o, "max_abs_diff", json_real(t->max_diff));
+    if (t->of) {
+        /* how near a tie the flipped rows were, against a typical row */
+        qsort(t->margins, (size_t)t->of, sizeof *t->margins, bs_cli_cmp_double);
+        json_t *a = json_pack("{s:I, s:I, s:f}", "unchanged", (json_int_t)t->same, "of",
+                              (json_int_t)t->of, "margin_median", t->margins[t->of / 2]);
+        if (t->same < t->of)
+            json_object_set_new(a, "flipped_margin_max", json_real(t->flipped_margin_max));
+        json_object_set_new(o, "argmax", a);
+    }
+    char *line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    if (!line) {
+        fprintf(stderr, "bertstudio: accuracy: out of memory\n");
+        return 1;
+    }
+    printf("%s\n", line);
+    free(line);
+    int rc = 0;
+    if (min_cos > -1 && t->emb_min < min_cos) {
+        fprintf(stderr, "bertstudio: accuracy: embedding cosine %.6f is below --min-cosine %g\n",
+                t->emb_min, min_cos);
+        rc = 1;
+    }
+    if (min_arg >= 0 && t->of && (double)t->same < min_arg * (double)t->of) {
+        fprintf(stderr,
+                "bertstudio: accuracy: argmax unchanged on %ld of %ld, below --min-argmax %g\n",
+                t->same, t->of, min_arg);
+        rc = 1;
+    }
+    return rc;
+}
+
 int bs_cli_accuracy(int argc, char **argv)
 {
-    const char *dir = NULL;
-    int inputs = 1000, batch = 32, threads = 0, seed = 1, lo = 8, hi = 128, precision = -1;
+    const char *dir = NULL, *texts_path = NULL;
+    int inputs = 0, batch = 32, threads = 0, seed = 1, lo = 8, hi = 128, precision = -1;
     double min_cos = -1, min_arg = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -163,6 +311,8 @@ int bs_cli_accuracy(int argc, char **argv)
                                           frac == &min_cos ? "-1" : "0");
         } else if (!strcmp(a, "--model")) {
             dir = v;
+        } else if (!strcmp(a, "--texts")) {
+            texts_path = v;
         } else if (!strcmp(a, "--precision")) {
             if ((precision = bs_precision_parse(v)) < 0)
                 return bs_cli_usage_error("accuracy: --precision %s is not f32, fp16, bf16 or int8",
@@ -179,26 +329,37 @@ int bs_cli_accuracy(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    struct texts tx = {0};
+    bs_tokenizer *tok = NULL;
     bs_model *ref = NULL, *low = NULL;
-    int rc = load(dir, threads, BS_PRECISION_F32, &ref);
-    if (rc) return rc;
-    if ((rc = load(dir, threads, (bs_precision)precision, &low)) != 0) {
-        bs_model_free(ref);
-        return rc;
+    int rc = 0;
+    if (texts_path) {
+        bs_err err = {0};
+        if ((rc = texts_read(texts_path, &tx)) != 0) goto out;
+        if (bs_tokenizer_load(dir, &tok, &err)) {
+            rc = bs_cli_fail(&err);
+            goto out;
+        }
+        if (inputs == 0 || (size_t)inputs > tx.n) inputs = (int)tx.n;
+    } else if (inputs == 0) {
+        inputs = 1000;
     }
+    if ((rc = load(dir, threads, BS_PRECISION_F32, &ref)) != 0 ||
+        (rc = load(dir, threads, (bs_precision)precision, &low)) != 0)
+        goto out;
     bs_head_kind head = bs_model_head(ref);
     if (min_arg >= 0 && head != BS_HEAD_SEQ_CLS && head != BS_HEAD_TOKEN_CLS) {
-        bs_model_free(low);
-        bs_model_free(ref);
-        return bs_cli_usage_error("accuracy: --min-argmax: %s has no sequence or token "
-                                  "classification head",
-                                  dir);
+        rc = bs_cli_usage_error(
+            "accuracy: --min-argmax: %s has no sequence or token classification head", dir);
+        goto out;
     }
     int cap = bs_model_max_seq_len(ref);
     if (hi > cap) hi = cap;
     if (lo > hi) lo = hi;
-    int H = bs_model_hidden_size(ref), vocab = bs_model_vocab_size(ref);
-    int32_t *ids = malloc((size_t)batch * hi * sizeof *ids);
+    int max = tok ? cap : hi; /* tokens per sequence at most */
+    int H = bs_model_hidden_size(ref);
+    int32_t *ids = malloc((size_t)batch * max * sizeof *ids);
+    int32_t *types = malloc((size_t)batch * max * sizeof *types);
     bs_seq *seqs = calloc((size_t)batch, sizeof *seqs);
     double *pools = malloc((size_t)2 * H * sizeof *pools);
     float *means = malloc((size_t)2 * H * sizeof *means);
@@ -210,27 +371,20 @@ int bs_cli_accuracy(int argc, char **argv)
         oa.want = ob.want = BS_OUT_HIDDEN | BS_OUT_LOGITS;
     struct tally t = {.emb_min = 1, .tok_min = 1};
     size_t rows = head == BS_HEAD_SEQ_CLS     ? (size_t)inputs
-                  : head == BS_HEAD_TOKEN_CLS ? (size_t)inputs * hi
+                  : head == BS_HEAD_TOKEN_CLS ? (size_t)inputs * max
                                               : 1;
     t.margins = malloc(rows * sizeof *t.margins);
-    bs_err err = {0};
-    if (!ids || !seqs || !pools || !means || !t.margins) {
+    if (!ids || !types || !seqs || !pools || !means || !t.margins) {
         fprintf(stderr, "bertstudio: accuracy: out of memory\n");
         rc = 1;
     }
-    /* Ids from 1000 up skip BERT's special and unused tokens; tiny
-     * vocabularies skip only the first few (the specials). */
-    int base = vocab > 2000 ? 1000 : vocab > 8 ? 5 : 0;
     uint32_t s = (uint32_t)seed;
+    bs_err err = {0};
     for (int done = 0; rc == 0 && done < inputs; done += batch) {
-        int n = inputs - done < batch ? inputs - done : batch, off = 0;
-        for (int i = 0; i < n; i++) {
-            int len = lo + (int)(bs_cli_lcg(&s) % (uint32_t)(hi - lo + 1));
-            seqs[i] = (bs_seq){ids + off, NULL, len};
-            for (int j = 0; j < len; j++)
-                ids[off + j] = base + (int32_t)(bs_cli_lcg(&s) % (uint32_t)(vocab - base));
-            off += len;
-        }
+        int n = inputs - done < batch ? inputs - done : batch;
+        rc = fill_batch(&tx, tok, (size_t)done, n, max, lo, bs_model_vocab_size(ref), &s, ids,
+                        types, seqs);
+        if (rc) break;
         bs_batch bt = {seqs, n};
         if (bs_model_forward(ref, &bt, &oa, &err) != 0 ||
             bs_model_forward(low, &bt, &ob, &err) != 0) {
@@ -239,44 +393,19 @@ int bs_cli_accuracy(int argc, char **argv)
         }
         compare_batch(ref, &bt, &oa, &ob, pools, pools + H, means, means + H, &t);
     }
-    if (rc == 0) {
-        bs_kernels_info k;
-        bs_kernels_get(&k, NULL);
-        printf("{\"model\":\"%s\",\"precision\":\"%s\",\"reference\":\"f32\",\"kernels\":\"%s\","
-               "\"inputs\":%ld,\"lengths\":\"%d:%d\",\"embedding_cosine\":{\"min\":%.9f,\"mean\":"
-               "%.9f},\"token_cosine_min\":%.9f,\"max_abs_diff\":%.6g",
-               dir, bs_precision_name(bs_model_precision(low)), k.path, t.seqs, lo, hi, t.emb_min,
-               t.emb_sum / (double)t.seqs, t.tok_min, t.max_diff);
-        if (t.of) {
-            /* how near a tie the flipped rows were, against a typical row */
-            qsort(t.margins, (size_t)t.of, sizeof *t.margins, bs_cli_cmp_double);
-            printf(",\"argmax\":{\"unchanged\":%ld,\"of\":%ld,\"margin_median\":%.6g", t.same, t.of,
-                   t.margins[t.of / 2]);
-            if (t.same < t.of) printf(",\"flipped_margin_max\":%.6g", t.flipped_margin_max);
-            printf("}");
-        }
-        printf("}\n");
-        if (min_cos > -1 && t.emb_min < min_cos) {
-            fprintf(stderr,
-                    "bertstudio: accuracy: embedding cosine %.6f is below --min-cosine %g\n",
-                    t.emb_min, min_cos);
-            rc = 1;
-        }
-        if (min_arg >= 0 && t.of && (double)t.same < min_arg * (double)t.of) {
-            fprintf(stderr,
-                    "bertstudio: accuracy: argmax unchanged on %ld of %ld, below --min-argmax %g\n",
-                    t.same, t.of, min_arg);
-            rc = 1;
-        }
-    }
+    if (rc == 0) rc = report(dir, low, texts_path, lo, hi, &t, min_cos, min_arg);
     bs_model_outputs_release(&oa);
     bs_model_outputs_release(&ob);
     free(t.margins);
     free(means);
     free(pools);
     free(seqs);
+    free(types);
     free(ids);
+out:
     bs_model_free(low);
     bs_model_free(ref);
+    bs_tokenizer_free(tok);
+    texts_free(&tx);
     return rc;
 }

@@ -92,3 +92,34 @@ def test_usage_errors():
     p = accuracy("--model", "/nonexistent", "--precision", "int8")
     assert p.returncode == 1 and "/nonexistent" in p.stderr
     assert "--min-argmax F" in accuracy("--help").stdout
+
+
+def test_texts_from_a_file(tmp_path):
+    """--texts: each non-empty line is one input through the folder's
+    tokenizer; CRLF and blank lines are fine; the count defaults to the lines
+    and --inputs takes the first N."""
+    f = tmp_path / "texts.txt"
+    f.write_bytes(b"I love this movie\n\na terrible, boring day\r\nhello world\n"
+                  + " ".join(["word"] * 2000).encode() + b"\n")  # cut to the model's longest
+    r = ok("--model", model("tiny-bert-classification"), "--precision", "int8", "--texts", str(f))
+    assert r["inputs"] == 4 and r["texts"] == str(f) and "lengths" not in r
+    assert r["argmax"]["of"] == 4 and r["embedding_cosine"]["min"] >= 0.99
+    assert ok("--model", model("tiny-bert-classification"), "--precision", "int8", "--texts", str(f),
+              "--inputs", "2")["inputs"] == 2
+    exact = ok("--model", model("tiny-bert-classification"), "--precision", "f32", "--texts", str(f))
+    assert exact["embedding_cosine"] == {"min": 1.0, "mean": 1.0}
+
+
+def test_texts_errors_name_the_line(tmp_path):
+    m = model("tiny-bert-classification")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine\n\n\xff\xfe broken\n")
+    p = accuracy("--model", m, "--precision", "int8", "--texts", str(bad))
+    assert p.returncode == 1 and "--texts line 3: " in p.stderr and "UTF-8" in p.stderr
+    assert p.stdout == ""
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"\n\r\n\n")
+    p = accuracy("--model", m, "--precision", "int8", "--texts", str(empty))
+    assert p.returncode == 2 and "has no text" in p.stderr
+    p = accuracy("--model", m, "--precision", "int8", "--texts", str(tmp_path / "missing.txt"))
+    assert p.returncode == 1 and "missing.txt" in p.stderr
