@@ -233,11 +233,13 @@ static int report(const char *dir, const bs_model *low, const char *texts, int l
 {
     bs_kernels_info k;
     bs_kernels_get(&k, NULL);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "model", dir, "precision",
+    /* paths that are not UTF-8 print as null */
+    json_t *o = json_pack("{s:o?, s:s, s:s, s:s, s:I}", "model", json_string(dir), "precision",
                           bs_precision_name(bs_model_precision(low)), "reference", "f32", "kernels",
                           k.path, "inputs", (json_int_t)t->seqs);
+    json_t *tj = texts ? json_string(texts) : NULL;
     if (texts)
-        json_object_set_new(o, "texts", json_string(texts));
+        json_object_set_new(o, "texts", tj ? tj : json_null());
     else
         json_object_set_new(o, "lengths", json_sprintf("%d:%d", lo, hi));
     json_object_set_new(

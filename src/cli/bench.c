@@ -5,6 +5,8 @@
 #include "bertstudio/model.h"
 #include "cli/cli.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,7 +188,12 @@ int bs_cli_bench(int argc, char **argv)
         for (int b = 0; b < batch; b++)
             flops += layers * (lens[b] * (8.0 * H * H + 4.0 * H * inter) +
                                4.0 * (double)lens[b] * lens[b] * H);
-        printf("{\"engine\":\"bertstudio\",\"model\":\"%s\",\"batch\":%d,", dir, batch);
+        json_t *name = json_string(dir); /* NULL when dir is not UTF-8 */
+        char *quoted = name ? json_dumps(name, JSON_ENCODE_ANY) : NULL;
+        json_decref(name);
+        printf("{\"engine\":\"bertstudio\",\"model\":%s,\"batch\":%d,", quoted ? quoted : "null",
+               batch);
+        free(quoted);
         if (mn)
             printf("\"mixed\":\"%d:%d\",", mn, mx);
         else

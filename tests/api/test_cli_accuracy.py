@@ -123,3 +123,14 @@ def test_texts_errors_name_the_line(tmp_path):
     assert p.returncode == 2 and "has no text" in p.stderr
     p = accuracy("--model", m, "--precision", "int8", "--texts", str(tmp_path / "missing.txt"))
     assert p.returncode == 1 and "missing.txt" in p.stderr
+
+
+def test_json_lines_survive_odd_paths(tmp_path):
+    """bench's and accuracy's JSON line stays JSON whatever the folder's name."""
+    import shutil
+    odd = tmp_path / 'say "hi"\\there'
+    shutil.copytree(model("tiny-bert-embeddings"), odd)
+    assert ok("--model", str(odd), "--precision", "fp16", "--inputs", "2")["model"] == str(odd)
+    p = subprocess.run([BIN, "bench", "--model", str(odd), "--seq", "4", "--iters", "1", "--warmup", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and json.loads(p.stdout)["model"] == str(odd), p.stderr
