@@ -622,6 +622,12 @@ step('dashboard: charts after the executions', async () => {
   const shown = await p.locator('[data-testid=loaded-models] li').evaluateAll((lis) =>
     lis.map((li) => [li.querySelector('.mono').textContent, li.querySelector('[data-precision]')?.dataset.precision]));
   assert.deepEqual(shown.sort(), loaded.map((m) => [m.model_name, m.precision]).sort());
+  // The kernel path every model runs, as /stats/serving (and the load log) name it.
+  const stats = await fetch(`${S.base}/stats/serving`, { headers: { Authorization: `Bearer ${S.key}` } });
+  const { engine } = await stats.json(); // a task route: no data envelope
+  assert.equal(await p.getByTestId('kernels').textContent(), engine.kernels);
+  const line = await p.getByTestId('engine').textContent();
+  assert.ok(line.includes(engine.kernels_reason) && line.includes(`${engine.compute_threads} compute`), line);
   await shot('dashboard');
   await api(S.base, S.key, 'POST', '/models/fixtures/tiny-bert-ner/unload');
 });

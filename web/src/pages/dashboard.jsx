@@ -107,10 +107,13 @@ function Charts({ since }) {
 function Loaded() {
   const [models, setModels] = useState(null);
   const [health, setHealth] = useState(null);
+  const [engine, setEngine] = useState(null);
   const [error, setError] = useState(null);
   useEffect(() => {
     api.get('/models/loaded').then((d) => setModels(d.models || []), setError);
     getHealth().then(setHealth, () => {});
+    // The kernels every model runs (needs tasks:execute; without it, not shown).
+    api.get('/stats/serving', { raw: true }).then((r) => setEngine(r.json?.engine || null), () => {});
   }, []);
   const counts = precisionCounts(health?.loaded_precisions);
   return (
@@ -124,6 +127,13 @@ function Loaded() {
             <span key={p} data-count={n}><PrecisionBadge precision={p} /> ×{n}</span>
           )) : <span class="muted">none loaded</span>}
           <span class="muted">· next load:</span><PrecisionBadge precision={health.precision} />
+        </p>
+      )}
+      {engine && (
+        <p class="muted small" data-testid="engine">
+          Kernels: <code data-testid="kernels">{engine.kernels}</code> ({engine.kernels_reason}) ·
+          int8 kernel <code>{engine.int8_kernel}</code> · {engine.compute_threads} compute
+          {engine.compute_threads === 1 ? ' thread' : ' threads'}, shared by every model
         </p>
       )}
       {!models ? <Spinner label="Loading…" /> : models.length === 0 ? <p class="muted">No model in memory.</p> : (
