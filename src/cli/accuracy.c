@@ -42,11 +42,12 @@ static void usage(FILE *out)
                  "  --seed S         the random inputs' seed (default 1)\n"
                  "  --min-cosine C   exit 1 when an embedding's cosine is below C\n"
                  "  --min-argmax F   exit 1 when fewer than F (0..1) of the classification\n"
-                 "                   head's argmaxes are unchanged\n\n"
+                 "                   head's argmaxes (QA: answer spans) are unchanged\n\n"
                  "Output: kernels (the path in use), embedding_cosine (min, mean over inputs),\n"
-                 "token_cosine_min, max_abs_diff (hidden states) and, for models with a\n"
-                 "sequence or token classification head, argmax {unchanged, of, margin_median,\n"
-                 "flipped_margin_max}: f32's gaps between the two highest logits.\n");
+                 "token_cosine_min, max_abs_diff (hidden states) and, for a sequence or token\n"
+                 "classification head, argmax {unchanged, of, margin_median,\n"
+                 "flipped_margin_max}: f32's gaps between the two highest logits; for a\n"
+                 "question-answering head the same as answer_span (start and end kept).\n");
 }
 
 /* The lines of a --texts file, in place in its buffer. */
@@ -155,25 +156,50 @@ static int argmax(const float *x, int n)
 }
 
 /* The running comparison of the two models' answers. margins: each
- * classified row's f32 gap between its two highest logits (room for `of`). */
+ * classified row's (or answer span's) f32 gap between its two highest
+ * logits (room for `of`). */
 struct tally {
     double emb_min, emb_sum, tok_min, max_diff, flipped_margin_max, *margins;
     long seqs, same, of;
 };
 
-/* One classified row: same argmax or not, and how near a tie f32 was. */
-static void classify_row(const float *a, const float *b, int L, struct tally *t)
+/* The argmax of x[0..n) and its gap to the runner-up (infinite for n = 1). */
+static double top_gap(const float *x, int n, int *arg)
 {
-    int ia = argmax(a, L);
+    int ia = argmax(x, n);
     double second = -INFINITY;
-    for (int i = 0; i < L; i++)
-        if (i != ia && a[i] > second) second = a[i];
-    double margin = L > 1 ? (double)a[ia] - second : INFINITY;
-    if (argmax(b, L) == ia)
+    for (int i = 0; i < n; i++)
+        if (i != ia && x[i] > second) second = x[i];
+    *arg = ia;
+    return n > 1 ? (double)x[ia] - second : INFINITY;
+}
+
+/* One classified row (or answer span): kept or not, and how near a tie f32 was. */
+static void tally_row(int kept, double margin, struct tally *t)
+{
+    if (kept)
         t->same++;
     else if (margin > t->flipped_margin_max)
         t->flipped_margin_max = margin;
     t->margins[t->of++] = margin;
+}
+
+static void classify_row(const float *a, const float *b, int L, struct tally *t)
+{
+    int ia;
+    double margin = top_gap(a, L, &ia);
+    tally_row(argmax(b, L) == ia, margin, t);
+}
+
+/* QA: the answer span (argmax of the start and of the end logits over the
+ * sequence's tokens) kept or not; its margin is the nearer tie of the two. */
+static void span_row(const bs_model_outputs *a, const bs_model_outputs *b, long row, int len,
+                     struct tally *t)
+{
+    int s, e;
+    double gs = top_gap(a->start_logits + row, len, &s), ge = top_gap(a->end_logits + row, len, &e);
+    int kept = argmax(b->start_logits + row, len) == s && argmax(b->end_logits + row, len) == e;
+    tally_row(kept, gs < ge ? gs : ge, t);
 }
 
 /* Compares one batch's outputs, sequence by sequence (rows of both are
@@ -213,6 +239,7 @@ static void compare_batch(const bs_model *m, const bs_batch *bt, const bs_model_
         if (head == BS_HEAD_SEQ_CLS)
             classify_row(a->logits + (size_t)s * a->n_labels, b->logits + (size_t)s * a->n_labels,
                          a->n_labels, t);
+        if (head == BS_HEAD_QA) span_row(a, b, row - len, len, t);
     }
 }
 
@@ -231,6 +258,8 @@ static int load(const char *dir, int threads, bs_precision p, bs_model **m)
 static int report(const char *dir, const bs_model *low, const char *texts, int lo, int hi,
                   struct tally *t, double min_cos, double min_arg)
 {
+    /* classification heads keep argmaxes, QA heads answer spans */
+    const char *kept = bs_model_head(low) == BS_HEAD_QA ? "answer_span" : "argmax";
     bs_kernels_info k;
     bs_kernels_get(&k, NULL);
     /* paths that are not UTF-8 print as null */
@@ -254,7 +283,7 @@ static int report(const char *dir, const bs_model *low, const char *texts, int l
                               (json_int_t)t->of, "margin_median", t->margins[t->of / 2]);
         if (t->same < t->of)
             json_object_set_new(a, "flipped_margin_max", json_real(t->flipped_margin_max));
-        json_object_set_new(o, "argmax", a);
+        json_object_set_new(o, kept, a);
     }
     char *line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(o);
@@ -271,9 +300,8 @@ static int report(const char *dir, const bs_model *low, const char *texts, int l
         rc = 1;
     }
     if (min_arg >= 0 && t->of && (double)t->same < min_arg * (double)t->of) {
-        fprintf(stderr,
-                "bertstudio: accuracy: argmax unchanged on %ld of %ld, below --min-argmax %g\n",
-                t->same, t->of, min_arg);
+        fprintf(stderr, "bertstudio: accuracy: %s unchanged on %ld of %ld, below --min-argmax %g\n",
+                kept, t->same, t->of, min_arg);
         rc = 1;
     }
     return rc;
@@ -350,9 +378,10 @@ int bs_cli_accuracy(int argc, char **argv)
         (rc = load(dir, threads, (bs_precision)precision, &low)) != 0)
         goto out;
     bs_head_kind head = bs_model_head(ref);
-    if (min_arg >= 0 && head != BS_HEAD_SEQ_CLS && head != BS_HEAD_TOKEN_CLS) {
+    int judged = head == BS_HEAD_SEQ_CLS || head == BS_HEAD_TOKEN_CLS || head == BS_HEAD_QA;
+    if (min_arg >= 0 && !judged) {
         rc = bs_cli_usage_error(
-            "accuracy: --min-argmax: %s has no sequence or token classification head", dir);
+            "accuracy: --min-argmax: %s has no classification or question-answering head", dir);
         goto out;
     }
     int cap = bs_model_max_seq_len(ref);
@@ -369,12 +398,11 @@ int bs_cli_accuracy(int argc, char **argv)
     bs_model_outputs_init(&oa);
     bs_model_outputs_init(&ob);
     oa.want = ob.want = BS_OUT_HIDDEN;
-    if (head == BS_HEAD_SEQ_CLS || head == BS_HEAD_TOKEN_CLS)
-        oa.want = ob.want = BS_OUT_HIDDEN | BS_OUT_LOGITS;
+    if (judged) oa.want = ob.want = BS_OUT_HIDDEN | BS_OUT_LOGITS;
     struct tally t = {.emb_min = 1, .tok_min = 1};
-    size_t rows = head == BS_HEAD_SEQ_CLS     ? (size_t)inputs
-                  : head == BS_HEAD_TOKEN_CLS ? (size_t)inputs * max
-                                              : 1;
+    size_t rows = head == BS_HEAD_SEQ_CLS || head == BS_HEAD_QA ? (size_t)inputs
+                  : head == BS_HEAD_TOKEN_CLS                   ? (size_t)inputs * max
+                                                                : 1;
     t.margins = malloc(rows * sizeof *t.margins);
     if (!ids || !types || !seqs || !pools || !means || !t.margins) {
         fprintf(stderr, "bertstudio: accuracy: out of memory\n");

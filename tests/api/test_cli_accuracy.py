@@ -55,6 +55,24 @@ def test_token_classifier_counts_every_token():
     assert r["embedding_cosine"]["min"] >= 0.9995
 
 
+def test_qa_head_keeps_answer_spans():
+    """A QA head is judged by its answer span (argmax of start and of end
+    logits over each sequence's tokens), one per input."""
+    exact = ok("--model", model("tiny-bert-qa"), "--precision", "f32", "--inputs", "30")
+    assert exact["answer_span"]["unchanged"] == exact["answer_span"]["of"] == 30
+    assert "argmax" not in exact
+    r = ok("--model", model("tiny-bert-qa"), "--precision", "int8", "--inputs", "200",
+           "--min-argmax", "0.9")
+    span = r["answer_span"]
+    # this tiny random QA model has near-tied logits: int8 moves a few spans
+    # (191-195 of 200 kept on every path), each one a near tie
+    assert span["of"] == 200 and 180 <= span["unchanged"] < 200
+    assert span["flipped_margin_max"] < span["margin_median"]
+    p = accuracy("--model", model("tiny-bert-qa"), "--precision", "int8", "--inputs", "200",
+                 "--min-argmax", "1")  # the same inputs, so the same spans move
+    assert p.returncode == 1 and f"answer_span unchanged on {span['unchanged']} of 200" in p.stderr
+
+
 def test_same_seed_same_answer():
     args = ("--model", model("tiny-bert-embeddings"), "--precision", "bf16", "--inputs", "30", "--seed", "3")
     assert ok(*args) == ok(*args)
@@ -80,7 +98,7 @@ def test_usage_errors():
         (("--model", m, "--precision", "int8", "--inputs", "0"), "--inputs 0 is not a number"),
         (("--model", m, "--precision", "int8", "--min-argmax", "1.5"), "--min-argmax 1.5 is not a number"),
         (("--model", m, "--precision", "int8", "--min-cosine", "x"), "--min-cosine x is not a number"),
-        (("--model", m, "--precision", "int8", "--min-argmax", "0.9"), "has no sequence or token classification head"),
+        (("--model", m, "--precision", "int8", "--min-argmax", "0.9"), "has no classification or question-answering head"),
         (("--model", m, "--precision", "int8", "--frobnicate", "1"), "unknown option --frobnicate"),
     ]:
         p = accuracy(*args)
