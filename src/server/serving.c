@@ -68,12 +68,25 @@ static bool in_use(const char *name, void *ud)
     return st == BS_MODEL_LOADED || st == BS_MODEL_LOADING;
 }
 
-static void batch_metrics(bs_buf *out, void *ud)
+/* The batcher's counters, and what every model computes with: the kernel
+ * path as an info metric (fixed names from the engine, nothing to escape). */
+static void serving_metrics(bs_buf *out, void *ud)
 {
     bs_serving *s = ud;
     bs_batch_stats st;
     bs_batch_group_stats(s->group, &st);
     bs_metrics_batch(&st, out);
+    bs_kernels_info k;
+    bs_kernels_get(&k, NULL);
+    bs_buf_printf(out,
+                  "# HELP bertstudio_engine_info The kernels every model runs (the load log's "
+                  "path and int8 kernel).\n"
+                  "# TYPE bertstudio_engine_info gauge\n"
+                  "bertstudio_engine_info{kernels=\"%s\",int8_kernel=\"%s\"} 1\n"
+                  "# HELP bertstudio_compute_threads Compute threads that every model shares.\n"
+                  "# TYPE bertstudio_compute_threads gauge\n"
+                  "bertstudio_compute_threads %d\n",
+                  k.path, k.int8, bs_ctx_n_threads(s->engine));
 }
 
 int bs_serving_new(bs_server *srv, bs_serving **out, bs_err *err)
@@ -115,7 +128,7 @@ int bs_serving_new(bs_server *srv, bs_serving **out, bs_err *err)
         else
             s->toucher_running = 1;
     }
-    if (!rc && bs_server_metrics_hook(srv, batch_metrics, s))
+    if (!rc && bs_server_metrics_hook(srv, serving_metrics, s))
         bs_log_warn("serving", "no room for the batchers' metrics hook");
     if (rc) {
         bs_serving_free(s);

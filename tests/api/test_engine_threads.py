@@ -61,6 +61,10 @@ def test_stats_report_the_kernels(esrv):
     assert e["compute_threads"] == os.cpu_count()
     assert e["int8_kernel"] and e["kernels_reason"]
     assert f"kernels: {e['kernels']} ({e['kernels_reason']})" in esrv.log()  # a model loaded above
+    metrics = esrv.get("/metrics", headers=esrv.auth()).text.splitlines()
+    info = f'bertstudio_engine_info{{kernels="{e["kernels"]}",int8_kernel="{e["int8_kernel"]}"}} 1'
+    assert info in metrics and "# TYPE bertstudio_engine_info gauge" in metrics
+    assert f"bertstudio_compute_threads {os.cpu_count()}" in metrics
 
 
 def test_stats_kernels_follow_bs_cpu():
@@ -69,5 +73,7 @@ def test_stats_kernels_follow_bs_cpu():
         e = srv.get("/stats/serving", headers=srv.auth()).json()["engine"]
         assert e["kernels"] == "portable C" and e["int8_kernel"] == "portable C"
         assert "BS_CPU=portable" in e["kernels_reason"]
+        metrics = srv.get("/metrics", headers=srv.auth()).text
+        assert 'bertstudio_engine_info{kernels="portable C",int8_kernel="portable C"} 1' in metrics
     finally:
         srv.stop()
