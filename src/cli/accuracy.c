@@ -136,14 +136,9 @@ static int fill_batch(const struct texts *tx, const bs_tokenizer *tok, size_t fi
     return 0;
 }
 
-static double cosine(const float *a, const float *b, int n)
+/* The cosine of two vectors from their dot products (two zero vectors agree). */
+static double cosine(double ab, double aa, double bb)
 {
-    double ab = 0, aa = 0, bb = 0;
-    for (int i = 0; i < n; i++) {
-        ab += (double)a[i] * b[i];
-        aa += (double)a[i] * a[i];
-        bb += (double)b[i] * b[i];
-    }
     return aa == 0 && bb == 0 ? 1.0 : ab / (sqrt(aa * bb) + 1e-300);
 }
 
@@ -203,10 +198,12 @@ static void span_row(const bs_model_outputs *a, const bs_model_outputs *b, long 
 }
 
 /* Compares one batch's outputs, sequence by sequence (rows of both are
- * packed in the batch's order). pool_a/pool_b: H floats of scratch each. */
+ * packed in the batch's order). pool_a/pool_b: H doubles of scratch each,
+ * the sums of a sequence's hidden states (their cosine is the mean-pooled
+ * embeddings': the 1/len scale cancels). */
 static void compare_batch(const bs_model *m, const bs_batch *bt, const bs_model_outputs *a,
-                          const bs_model_outputs *b, double *pool_a, double *pool_b, float *fa,
-                          float *fb, struct tally *t)
+                          const bs_model_outputs *b, double *pool_a, double *pool_b,
+                          struct tally *t)
 {
     int H = bs_model_hidden_size(m);
     bs_head_kind head = bs_model_head(m);
@@ -218,21 +215,24 @@ static void compare_batch(const bs_model *m, const bs_batch *bt, const bs_model_
         for (int i = 0; i < len; i++, row++) {
             const float *ha = a->last_hidden_state + (size_t)row * H,
                         *hb = b->last_hidden_state + (size_t)row * H;
-            double c = cosine(ha, hb, H);
-            if (c < t->tok_min) t->tok_min = c;
+            double ab = 0, aa = 0, bb = 0;
             for (int j = 0; j < H; j++) {
-                pool_a[j] += ha[j];
-                pool_b[j] += hb[j];
-                double d = fabs((double)ha[j] - hb[j]);
-                if (d > t->max_diff) t->max_diff = d;
+                double x = ha[j], y = hb[j];
+                ab += x * y, aa += x * x, bb += y * y;
+                pool_a[j] += x;
+                pool_b[j] += y;
+                if (fabs(x - y) > t->max_diff) t->max_diff = fabs(x - y);
             }
+            double c = cosine(ab, aa, bb);
+            if (c < t->tok_min) t->tok_min = c;
             if (head == BS_HEAD_TOKEN_CLS)
                 classify_row(a->logits + (size_t)row * a->n_labels,
                              b->logits + (size_t)row * a->n_labels, a->n_labels, t);
         }
+        double ab = 0, aa = 0, bb = 0;
         for (int j = 0; j < H; j++)
-            fa[j] = (float)(pool_a[j] / len), fb[j] = (float)(pool_b[j] / len);
-        double c = cosine(fa, fb, H);
+            ab += pool_a[j] * pool_b[j], aa += pool_a[j] * pool_a[j], bb += pool_b[j] * pool_b[j];
+        double c = cosine(ab, aa, bb);
         if (c < t->emb_min) t->emb_min = c;
         t->emb_sum += c;
         t->seqs++;
@@ -393,7 +393,6 @@ int bs_cli_accuracy(int argc, char **argv)
     int32_t *types = malloc((size_t)batch * max * sizeof *types);
     bs_seq *seqs = calloc((size_t)batch, sizeof *seqs);
     double *pools = malloc((size_t)2 * H * sizeof *pools);
-    float *means = malloc((size_t)2 * H * sizeof *means);
     bs_model_outputs oa, ob;
     bs_model_outputs_init(&oa);
     bs_model_outputs_init(&ob);
@@ -404,7 +403,7 @@ int bs_cli_accuracy(int argc, char **argv)
                   : head == BS_HEAD_TOKEN_CLS                   ? (size_t)inputs * max
                                                                 : 1;
     t.margins = malloc(rows * sizeof *t.margins);
-    if (!ids || !types || !seqs || !pools || !means || !t.margins) {
+    if (!ids || !types || !seqs || !pools || !t.margins) {
         fprintf(stderr, "bertstudio: accuracy: out of memory\n");
         rc = 1;
     }
@@ -421,13 +420,12 @@ int bs_cli_accuracy(int argc, char **argv)
             rc = bs_cli_fail(&err);
             break;
         }
-        compare_batch(ref, &bt, &oa, &ob, pools, pools + H, means, means + H, &t);
+        compare_batch(ref, &bt, &oa, &ob, pools, pools + H, &t);
     }
     if (rc == 0) rc = report(dir, low, texts_path, lo, hi, &t, min_cos, min_arg);
     bs_model_outputs_release(&oa);
     bs_model_outputs_release(&ob);
     free(t.margins);
-    free(means);
     free(pools);
     free(seqs);
     free(types);

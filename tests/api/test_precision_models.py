@@ -293,8 +293,9 @@ def test_int8_classification_keeps_the_labels(srv, ref):
         assert got != want  # the quantized path did run
 
 
-def bench(*args):
-    return subprocess.run([BIN, "bench", *args], capture_output=True, text=True, timeout=120)
+def bench(*args, env=None):
+    return subprocess.run([BIN, "bench", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
 
 
 def test_bench_precision_flag():
@@ -306,8 +307,7 @@ def test_bench_precision_flag():
         runs[prec] = json.loads(p.stdout)
         assert runs[prec]["precision"] == prec
     assert runs["f32"]["checksum"] != runs["int8"]["checksum"]
-    p = subprocess.run([BIN, "bench", "--model", model, "--seq", "8", "--iters", "1"],
-                       capture_output=True, text=True, timeout=120, env={**os.environ, "BS_CPU": "portable"})
+    p = bench("--model", model, "--seq", "8", "--iters", "1", env={"BS_CPU": "portable"})
     assert p.returncode == 0 and json.loads(p.stdout)["kernels"] == "portable C", p.stderr
     p = bench("--model", model, "--precision", "fp8")
     assert p.returncode == 2 and "--precision fp8 is not f32, fp16, bf16 or int8" in p.stderr

@@ -268,7 +268,7 @@ void bs_handle_stats(bs_request *req, bs_response *res)
     bs_kernels_info k;
     bs_kernels_get(&k, NULL);
     json_t *engine = json_pack("{s:s, s:s, s:s, s:i}", "kernels", k.path, "kernels_reason",
-                               k.reason ? k.reason : "", "int8_kernel", k.int8, "compute_threads",
+                               k.reason, "int8_kernel", k.int8, "compute_threads",
                                bs_ctx_n_threads(req->server->serving->engine));
     json_t *out = json_pack(
         "{s:f, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:o}}",
