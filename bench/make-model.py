@@ -10,12 +10,23 @@ no torch/onnx package here: the protobuf is encoded by hand below.
 
 usage: /usr/bin/python3 bench/make-model.py OUT_DIR [--layers 12] [--hidden 768]
        [--heads 12] [--inter 3072] [--vocab 30522] [--max-pos 512] [--no-onnx]
-       [--labels N]
+       [--labels N] [--int8-onnx [--int8-weights per-channel|per-tensor]]
 
 --labels N adds a sequence-classification head of N labels on the pooler
 (BertForSequenceClassification; the encoder's weights are the same as
 without it for the same --seed), for `bertstudio accuracy`'s argmax check.
-The ONNX graph stays the encoder alone.
+The ONNX graphs then also output `logits` (pooler and classifier in f32).
+
+--int8-onnx also writes model-int8.onnx, ONNX Runtime's own dynamic int8 for
+bench/accuracy-ort.mjs: what onnxruntime.quantization.quantize_dynamic makes
+of the encoder's dense layers, as ORT's graph optimizer fuses it
+(DynamicQuantizeMatMul: activations to u8 per tensor at run time, weights
+symmetric int8, per output channel or, --int8-weights per-tensor,
+quantize_dynamic's default, one scale a matrix). Q, K and V are three such
+layers feeding MultiHeadAttention; embeddings, LayerNorms, GELU, softmax and
+the heads stay f32, as in `bertstudio --precision int8`. The activations'
+scale spans the whole input tensor, padding included, so a sequence's
+results depend on the batch it runs in.
 """
 import argparse
 import json
@@ -71,13 +82,13 @@ def f_float(field, x):
     return varint(field << 3 | 5) + struct.pack("<f", x)
 
 
-FLOAT, INT32 = 1, 6
+FLOAT, INT8, INT32, INT64 = 1, 3, 6, 7
+ELEM = {np.dtype("<f4"): FLOAT, np.dtype("i1"): INT8, np.dtype("<i8"): INT64}
 
 
 def tensor_proto(name, arr):
-    arr = np.ascontiguousarray(arr, dtype="<f4")
     out = b"".join(f_int(1, d) for d in arr.shape)
-    return out + f_int(2, FLOAT) + f_bytes(8, name) + f_bytes(9, arr.tobytes())
+    return out + f_int(2, ELEM[arr.dtype]) + f_bytes(8, name) + f_bytes(9, arr.tobytes())
 
 
 def attr_int(name, v):
@@ -102,13 +113,33 @@ def value_info(name, elem, dims):
     return f_bytes(1, name) + f_bytes(2, f_bytes(1, f_int(1, elem) + f_bytes(2, shape)))
 
 
-def write_onnx(path, w, L, H, heads, eps):
+def quantize(wt, per_channel):
+    """wt [in, out] as quantize_dynamic's symmetric int8 weights: scale
+    max|w| / 127 per output column (or one for the matrix), codes w / scale
+    rounded half to even within ±127."""
+    scale = (np.abs(wt).max(axis=0) if per_channel else np.abs(wt).max()) / np.float32(127)
+    return np.clip(np.rint(wt / scale), -127, 127).astype(np.int8), np.asarray(scale, np.float32)
+
+
+def write_onnx(path, w, head, L, H, heads, eps, int8=None):
+    """The f32 graph, or with int8 ("per-channel" or "per-tensor") ORT's dynamic int8 one."""
     MS = "com.microsoft"
     nodes, inits = [], []
 
     def init(name, arr):
         inits.append(f_bytes(5, tensor_proto(name, arr)))
         return name
+
+    def dense(x, wt, wname, out, name, *bias):
+        """x · wt [+ bias]; the int8 graph quantizes both sides."""
+        if not int8:
+            nodes.append(node("MatMul", [x, init(wname, wt)], [out], name))
+            return
+        q, scale = quantize(wt, int8 == "per-channel")
+        nodes.append(node("DynamicQuantizeMatMul",
+                          [x, init(wname, q), init(wname + "_scale", scale),
+                           init(wname + "_zp", np.zeros(scale.shape, np.int8)), *bias],
+                          [out], name, MS))
 
     p = "bert."
     nodes.append(node("EmbedLayerNormalization",
@@ -123,24 +154,31 @@ def write_onnx(path, w, L, H, heads, eps):
     x = "x0"
     for i in range(L):
         b = "%sencoder.layer.%d." % (p, i)
-        qkv_w = np.concatenate([w[b + "attention.self.%s.weight" % n].T for n in ("query", "key", "value")], axis=1)
-        qkv_b = np.concatenate([w[b + "attention.self.%s.bias" % n] for n in ("query", "key", "value")])
         t = "l%d_" % i
-        nodes.append(node("Attention", [x, init(t + "qkv_w", qkv_w), init(t + "qkv_b", qkv_b), "mask_index"],
-                          [t + "att"], t + "attention", MS, [attr_int("num_heads", heads)]))
-        nodes.append(node("MatMul", [t + "att", init(t + "o_w", w[b + "attention.output.dense.weight"].T)],
-                          [t + "att_o"], t + "att_out"))
+        if int8:
+            # q, k and v as quantize_dynamic leaves an exported model's three MatMuls
+            # (a weight scale each), then attention in f32: the fused Attention op
+            # takes float weights only
+            for n in ("query", "key", "value"):
+                a = b + "attention.self." + n
+                dense(x, w[a + ".weight"].T, t + n + "_w", t + n, t + n, init(t + n + "_b", w[a + ".bias"]))
+            nodes.append(node("MultiHeadAttention", [t + "query", t + "key", t + "value", "", "attention_mask"],
+                              [t + "att"], t + "attention", MS, [attr_int("num_heads", heads)]))
+        else:
+            qkv_w = np.concatenate([w[b + "attention.self.%s.weight" % n].T for n in ("query", "key", "value")], axis=1)
+            qkv_b = np.concatenate([w[b + "attention.self.%s.bias" % n] for n in ("query", "key", "value")])
+            nodes.append(node("Attention", [x, init(t + "qkv_w", qkv_w), init(t + "qkv_b", qkv_b), "mask_index"],
+                              [t + "att"], t + "attention", MS, [attr_int("num_heads", heads)]))
+        dense(t + "att", w[b + "attention.output.dense.weight"].T, t + "o_w", t + "att_o", t + "att_out")
         nodes.append(node("SkipLayerNormalization",
                           [t + "att_o", x, init(t + "ln1_g", w[b + "attention.output.LayerNorm.weight"]),
                            init(t + "ln1_b", w[b + "attention.output.LayerNorm.bias"]),
                            init(t + "o_b", w[b + "attention.output.dense.bias"])],
                           [t + "x1"], t + "ln1", MS, [attr_float("epsilon", eps)]))
-        nodes.append(node("MatMul", [t + "x1", init(t + "i_w", w[b + "intermediate.dense.weight"].T)],
-                          [t + "ff1"], t + "ff1_mm"))
+        dense(t + "x1", w[b + "intermediate.dense.weight"].T, t + "i_w", t + "ff1", t + "ff1_mm")
         nodes.append(node("BiasGelu", [t + "ff1", init(t + "i_b", w[b + "intermediate.dense.bias"])],
                           [t + "gelu"], t + "gelu", MS))
-        nodes.append(node("MatMul", [t + "gelu", init(t + "f_w", w[b + "output.dense.weight"].T)],
-                          [t + "ff2"], t + "ff2_mm"))
+        dense(t + "gelu", w[b + "output.dense.weight"].T, t + "f_w", t + "ff2", t + "ff2_mm")
         out = "last_hidden_state" if i == L - 1 else t + "x2"
         nodes.append(node("SkipLayerNormalization",
                           [t + "ff2", t + "x1", init(t + "ln2_g", w[b + "output.LayerNorm.weight"]),
@@ -148,11 +186,25 @@ def write_onnx(path, w, L, H, heads, eps):
                            init(t + "f_b", w[b + "output.dense.bias"])],
                           [out], t + "ln2", MS, [attr_float("epsilon", eps)]))
         x = out
-    graph = b"".join(f_bytes(1, n) for n in nodes) + f_bytes(2, "bert")
+    if head:
+        # BertForSequenceClassification: tanh(pooler(first token)), then the classifier
+        nodes.append(node("Gather", [x, init("first", np.array(0, np.int64))], ["cls"], "cls",
+                          attrs=[attr_int("axis", 1)]))
+        nodes.append(node("Gemm", ["cls", init("pool_w", w[p + "pooler.dense.weight"]),
+                                   init("pool_b", w[p + "pooler.dense.bias"])],
+                          ["pool_z"], "pooler", attrs=[attr_int("transB", 1)]))
+        nodes.append(node("Tanh", ["pool_z"], ["pooled"], "pooler_tanh"))
+        nodes.append(node("Gemm", ["pooled", init("cls_w", head["classifier.weight"]),
+                                   init("cls_b", head["classifier.bias"])],
+                          ["logits"], "classifier", attrs=[attr_int("transB", 1)]))
+    # the int8 graph's name says its weights' granularity (bench/accuracy-ort.mjs reports it)
+    graph = b"".join(f_bytes(1, n) for n in nodes) + f_bytes(2, "bert-int8-" + int8 if int8 else "bert")
     graph += b"".join(inits)
     for name in ("input_ids", "token_type_ids", "attention_mask"):
         graph += f_bytes(11, value_info(name, INT32, ["batch", "seq"]))
     graph += f_bytes(12, value_info("last_hidden_state", FLOAT, ["batch", "seq", H]))
+    if head:
+        graph += f_bytes(12, value_info("logits", FLOAT, ["batch", len(head["classifier.bias"])]))
     model = f_int(1, 8) + f_bytes(2, "bertstudio-bench") + f_bytes(7, graph)
     model += f_bytes(8, f_bytes(1, "") + f_int(2, 17)) + f_bytes(8, f_bytes(1, MS) + f_int(2, 1))
     with open(path, "wb") as f:
@@ -212,6 +264,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-onnx", action="store_true")
     ap.add_argument("--labels", type=int, default=0)
+    ap.add_argument("--int8-onnx", action="store_true")
+    ap.add_argument("--int8-weights", choices=("per-channel", "per-tensor"), default="per-channel")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     rng = np.random.default_rng(a.seed)
@@ -269,7 +323,9 @@ def main():
     with open(os.path.join(a.out, "tokenizer_config.json"), "w") as f:
         json.dump({"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": a.max_pos}, f)
     if not a.no_onnx:
-        write_onnx(os.path.join(a.out, "model.onnx"), w, a.layers, H, a.heads, 1e-12)
+        write_onnx(os.path.join(a.out, "model.onnx"), w, head, a.layers, H, a.heads, 1e-12)
+    if a.int8_onnx:
+        write_onnx(os.path.join(a.out, "model-int8.onnx"), w, head, a.layers, H, a.heads, 1e-12, a.int8_weights)
     print("wrote", a.out)
 
 
