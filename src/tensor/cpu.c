@@ -66,6 +66,8 @@ static int f16c_answer = -1, avxvnni_answer = -1;
 /* The features a path needs that this CPU lacks, "+"-joined into out ("" = none). */
 static void missing(bs_cpu_path p, char *out, size_t cap)
 {
+    out[0] = '\0';
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     static const struct {
         bs_cpu_path path;
         const char *feature;
@@ -74,8 +76,6 @@ static void missing(bs_cpu_path p, char *out, size_t cap)
         {BS_CPU_AVX512, "avx512f"},  {BS_CPU_AVX512, "avx512dq"}, {BS_CPU_AVX512, "avx512bw"},
         {BS_CPU_AVX512, "avx512vl"},
     };
-    out[0] = '\0';
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
         if (need[i].path > p) continue;
