@@ -3,12 +3,13 @@
 BUILD   ?= build
 DEBUG   ?= build-debug
 PORTABLE ?= build-x86-64
+ARM64   ?= build-arm64
 JOBS    ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 CMAKE_FLAGS ?=
 PREFIX  ?= /usr/local
 
-.PHONY: all build debug run test test-unit test-portable deps format clean bench fuzz install
+.PHONY: all build debug run test test-unit test-portable test-arm64 deps format clean bench fuzz install
 
 all: build
 
@@ -44,6 +45,13 @@ test-portable:
 	@/usr/bin/python3 tests/qemu_cpu.py portable --tensor-test $(PORTABLE)/tests/test_tensor || \
 		{ rc=$$?; [ $$rc -eq 77 ]; }
 
+# The portable path on ARM: the engine and its unit tests cross-built for
+# aarch64 (cmake/aarch64-linux-gnu.cmake, -DBS_ENGINE_ONLY=ON) and run under
+# qemu-aarch64 (tests/arm64.sh; skipped when the cross toolchain, qemu or the
+# arm64 libraries are missing).
+test-arm64:
+	@tests/arm64.sh $(ARM64) $(JOBS) $(CMAKE_FLAGS)
+
 # bertstudio, libbertstudio.{so,a}, include/bertstudio/ and bertstudio.pc
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
@@ -59,4 +67,4 @@ format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	@rm -rf $(BUILD) $(DEBUG) $(PORTABLE) build-fuzz
+	@rm -rf $(BUILD) $(DEBUG) $(PORTABLE) $(ARM64) build-fuzz

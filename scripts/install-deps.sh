@@ -14,6 +14,15 @@ pkgs=(
   chromium
   qemu-user # tests/qemu_cpu.py: the engine on an emulated AVX2-only and a no-AVX CPU
 )
+# make test-arm64 (tests/arm64.sh): the engine cross-built for aarch64 and run
+# under qemu-aarch64, with the engine's libraries for arm64 (multiarch).
+if [ "$(dpkg --print-architecture)" = amd64 ]; then
+  pkgs+=(
+    gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
+    libopenblas-dev:arm64 libjansson-dev:arm64 libsodium-dev:arm64 libdouble-conversion-dev:arm64
+    libcmocka-dev:arm64 libutf8proc-dev:arm64 libpcre2-dev:arm64
+  )
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -36,5 +45,9 @@ fi
 
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# arm64 packages need arm64 as a foreign architecture (the update below reads its lists)
+if [[ " ${missing[*]}" == *:arm64* ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  "${sudo[@]}" dpkg --add-architecture arm64
+fi
 "${sudo[@]}" apt-get update -qq >/dev/null
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

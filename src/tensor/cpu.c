@@ -61,11 +61,24 @@ static int probe_avxvnni(void)
 }
 
 static int f16c_answer = -1, avxvnni_answer = -1;
+static const char *const foreign = NULL;
+#else
+/* Built for another CPU (aarch64...): the portable path is all there is, and
+ * the others are named as x86-64's rather than as features this CPU lacks. */
+#if defined(__aarch64__)
+static const char *const foreign = "aarch64";
+#elif defined(__arm__)
+static const char *const foreign = "32-bit ARM";
+#else
+static const char *const foreign = "a CPU other than x86-64";
+#endif
 #endif
 
 /* The features a path needs that this CPU lacks, "+"-joined into out ("" = none). */
 static void missing(bs_cpu_path p, char *out, size_t cap)
 {
+    out[0] = '\0';
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     static const struct {
         bs_cpu_path path;
         const char *feature;
@@ -74,8 +87,6 @@ static void missing(bs_cpu_path p, char *out, size_t cap)
         {BS_CPU_AVX512, "avx512f"},  {BS_CPU_AVX512, "avx512dq"}, {BS_CPU_AVX512, "avx512bw"},
         {BS_CPU_AVX512, "avx512vl"},
     };
-    out[0] = '\0';
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
         if (need[i].path > p) continue;
@@ -155,6 +166,8 @@ static void choose(void)
     sel.level = best;
     if (best == L_AVX512)
         snprintf(sel.why, sizeof sel.why, "the best this CPU has");
+    else if (foreign)
+        snprintf(sel.why, sizeof sel.why, "built for %s; the other paths are x86-64's", foreign);
     else
         snprintf(sel.why, sizeof sel.why, "no %s", lack);
     const char *env = getenv("BS_CPU");
@@ -165,7 +178,11 @@ static void choose(void)
         snprintf(sel.refused, sizeof sel.refused,
                  "BS_CPU=%.40s: unknown kernel path; use portable, avx2, avxvnni or avx512", env);
     if (want >= 0) level_missing(want, m, sizeof m);
-    if (want >= 0 && m[0]) {
+    if (want >= 0 && m[0] && foreign) {
+        snprintf(sel.refused, sizeof sel.refused,
+                 "BS_CPU=%s: an x86-64 kernel path, and this build is for %s; it can run portable",
+                 env, foreign);
+    } else if (want >= 0 && m[0]) {
         int runs[L_COUNT], left = 0; /* the names this CPU runs: "a, b or c" */
         for (int l = 0; l < L_COUNT; l++) {
             char m2[128];

@@ -26,8 +26,10 @@ const char *bs_cpu_path_name(bs_cpu_path p);
  * "avx2+fma3, int8 avx-vnni" on the avxvnni path. */
 const char *bs_cpu_in_use_name(void);
 /* 0, with *why saying why the path was chosen ("no avx512f", "BS_CPU=avx2;
- * ..."; on avxvnni first the encoding: "evex encoding; BS_CPU=avxvnni; ..."),
- * or BS_EUNSUPPORTED naming what BS_CPU asked for and what is missing. */
+ * ..."; on avxvnni first the encoding: "evex encoding; BS_CPU=avxvnni; ...";
+ * in a build for another CPU "built for aarch64; the other paths are
+ * x86-64's"), or BS_EUNSUPPORTED naming what BS_CPU asked for and what is
+ * missing. */
 int bs_cpu_check(const char **why, bs_err *err);
 /* Whether this CPU can run the path BS_CPU=name selects: 1 or 0, -1 for a
  * name that is no path. */

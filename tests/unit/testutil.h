@@ -1,4 +1,6 @@
-/* Helpers shared by the cmocka unit tests: fixture paths and file reading. */
+/* Helpers shared by the cmocka unit tests: fixture paths and file reading.
+ * BS_TEST_SKIP=PATTERN in the environment leaves out the test functions it
+ * matches (cmocka's skip filter: * and ?), in every unit test. */
 #ifndef BS_TESTUTIL_H
 #define BS_TESTUTIL_H
 
