@@ -674,7 +674,8 @@ step('settings: default_precision picked from its values, and the next load take
   const sent = p.waitForRequest((r) => r.url() === `${S.base}/models/${NAME}/load`);
   await mrow.getByRole('button', { name: 'Load', exact: true }).click();
   assert.deepEqual((await sent).postDataJSON(), {});
-  await mrow.locator('[data-testid=precision][data-precision=int8]').waitFor({ timeout: 30000 });
+  // the badge shows the precision from the load's start; the row's state says when it is done
+  await p.locator(`[data-testid=local-models] [data-model="${NAME}"][data-state=loaded] [data-testid=precision][data-precision=int8]`).waitFor({ timeout: 30000 });
   const m = (await api(S.base, S.key, 'GET', '/models')).models.find((x) => x.model_name === NAME);
   assert.deepEqual([m.state, m.precision], ['loaded', 'int8']);
   assert.equal(await prec.inputValue(), '');
