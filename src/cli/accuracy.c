@@ -266,11 +266,12 @@ static int report(const char *dir, const bs_model *low, const char *texts, int l
     json_t *o = json_pack("{s:o?, s:s, s:s, s:s, s:I}", "model", json_string(dir), "precision",
                           bs_precision_name(bs_model_precision(low)), "reference", "f32", "kernels",
                           k.path, "inputs", (json_int_t)t->seqs);
-    json_t *tj = texts ? json_string(texts) : NULL;
-    if (texts)
+    if (texts) {
+        json_t *tj = json_string(texts); /* NULL when not UTF-8: null, as the model's path */
         json_object_set_new(o, "texts", tj ? tj : json_null());
-    else
+    } else {
         json_object_set_new(o, "lengths", json_sprintf("%d:%d", lo, hi));
+    }
     json_object_set_new(
         o, "embedding_cosine",
         json_pack("{s:f, s:f}", "min", t->emb_min, "mean", t->emb_sum / (double)t->seqs));
