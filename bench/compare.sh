@@ -77,9 +77,17 @@ shown = sorted(f for f in flags if f.startswith("avx") or f in ("fma", "f16c"))
 print("cpu flags: %s" % " ".join(shown))
 a0 = load(os.path.join(out, "b1-s16.ours"))[0]
 path = a0.get("kernels", "?")
-# bf16 on a CPU with AVX512_BF16 runs dot products, twice the f32 FMA's rate
-kind = "bf16" if path.startswith("avx512") and precision == "bf16" and "bf16" in pb else \
-       "avx512" if path.startswith("avx512") else "avx2" if path.startswith("avx2") else None
+# the ceiling of the instructions the path runs: bf16 on a CPU with
+# AVX512_BF16 runs dot products (twice the f32 FMA's rate), int8 its kernels'
+# multiply-adds (peak-fma's i8 kinds), the rest f32 FMAs
+if precision == "int8":
+    kind = "i8-avxvnni" if "avx-vnni" in path else \
+           "i8-vnni512" if path.startswith("avx512") and "i8-vnni512" in pb else \
+           "i8-avx2" if path.startswith("avx") else None
+elif path.startswith("avx512"):
+    kind = "bf16" if precision == "bf16" and "bf16" in pb else "avx512"
+else:
+    kind = "avx2" if path.startswith("avx2") else None
 ceiling = min(pb.get(kind, 0), pa.get(kind, 0)) or None
 print("ours: --precision %s, kernels %s; FMA peak GFLOP/s, %s threads, before: %s; after: %s"
       % (precision, path, threads, before or "-", after or "-"))
@@ -97,7 +105,7 @@ for name in ["b1-s16", "b1-s128", "b1-s512", "b32-s128", "b32-mixed8-256"]:
     gf = statistics.median(r["gflops"] for r in a)
     share = "%.0f (%.0f%%)" % (gf, 100 * gf / ceiling) if ceiling else "%.0f" % gf
     same = "same" if abs(a[0]["checksum"] - b[0]["checksum"]) <= 1e-3 * max(1, abs(b[0]["checksum"])) else "DIFFER"
-    print("%-16s %12.1f %12.1f %8.2f %11s %8s %12s  %s" % (name, ma, mb, ma / mb,
+    print("%-16s %12.1f %12.1f %8.3f %11s %8s %12s  %s" % (name, ma, mb, ma / mb,
           "%.2f..%.2f" % (min(rr), max(rr)), target, share, same))
     if first is None:
         first = (a, b)
