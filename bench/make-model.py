@@ -121,7 +121,7 @@ def quantize(wt, per_channel):
     return np.clip(np.rint(wt / scale), -127, 127).astype(np.int8), np.asarray(scale, np.float32)
 
 
-def write_onnx(path, w, head, L, H, heads, eps, int8=None):
+def write_onnx(path, w, L, H, heads, eps, head=None, int8=None):
     """The f32 graph, or with int8 ("per-channel" or "per-tensor") ORT's dynamic int8 one."""
     MS = "com.microsoft"
     nodes, inits = [], []
@@ -323,9 +323,9 @@ def main():
     with open(os.path.join(a.out, "tokenizer_config.json"), "w") as f:
         json.dump({"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": a.max_pos}, f)
     if not a.no_onnx:
-        write_onnx(os.path.join(a.out, "model.onnx"), w, head, a.layers, H, a.heads, 1e-12)
+        write_onnx(os.path.join(a.out, "model.onnx"), w, a.layers, H, a.heads, 1e-12, head)
     if a.int8_onnx:
-        write_onnx(os.path.join(a.out, "model-int8.onnx"), w, head, a.layers, H, a.heads, 1e-12, a.int8_weights)
+        write_onnx(os.path.join(a.out, "model-int8.onnx"), w, a.layers, H, a.heads, 1e-12, head, a.int8_weights)
     print("wrote", a.out)
 
 
