@@ -80,6 +80,8 @@ def copy_tokenizer(base, out):
 
 
 def main():
+    if len(sys.argv) != 3 or not os.path.isfile(os.path.join(sys.argv[1], "model.safetensors")):
+        sys.exit("usage: /usr/bin/python3 bench/pipeline/make-variants.py BASE_DIR OUT_DIR\n(BASE_DIR: bench/make-model.py's output)")
     base, out = sys.argv[1], sys.argv[2]
     w = read_safetensors(os.path.join(base, "model.safetensors"))
     with open(os.path.join(base, "config.json")) as f:

@@ -40,6 +40,8 @@ def write(base, out, name, cfg_extra, head):
 
 
 def main():
+    if len(sys.argv) != 3 or not os.path.isfile(os.path.join(sys.argv[1], "model.safetensors")):
+        sys.exit("usage: /usr/bin/python3 bench/serve/make-heads.py BASE_DIR OUT_DIR\n(BASE_DIR: bench/make-model.py's output)")
     base, out = sys.argv[1], sys.argv[2]
     with open(os.path.join(base, "config.json")) as f:
         H = json.load(f)["hidden_size"]
