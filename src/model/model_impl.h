@@ -73,7 +73,7 @@ struct bs_model {
 
     bs_st_file *files;
     size_t n_files;
-    void **owned; /* upcast F16/BF16 copies */
+    void **owned; /* heap blocks freed with the model: packed weights, upcast F16/BF16 copies */
     size_t n_owned, cap_owned;
     bs_lin **lazy; /* linears whose F16/BF16 weight is not widened yet (w16) */
     size_t n_lazy, cap_lazy;

@@ -314,20 +314,23 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
     for (int i = 0; i < m->n_enc_layers + n_dec; i++) {
         bs_layer *L = i < m->n_enc_layers ? &m->layers[i] : &m->dec_layers[i - m->n_enc_layers];
         bs_lin *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->cq, &L->co, &L->ff1, &L->ff2};
-        for (size_t j = 0; j < sizeof lins / sizeof lins[0]; j++) {
-            bs_lin *l = lins[j];
-            if (!l->w && !l->w16) continue;
-            bs_packed *p = NULL;
-            if (posix_memalign((void **)&p, 64, bs_packed_bytes(l->out, l->in, kind)) != 0 ||
-                keep(m, p) < 0) {
-                free(p);
-                free(todo);
-                return bs_err_set(err, BS_ENOMEM, "out of memory packing a %d x %d weight", l->out,
-                                  l->in);
-            }
-            l->packed = p;
-            todo[n++] = l;
-        }
+        for (size_t j = 0; j < sizeof lins / sizeof lins[0]; j++)
+            if (lins[j]->w || lins[j]->w16) todo[n++] = lins[j];
+    }
+    /* every layer's panels in one block of streamed memory (huge pages),
+     * each at a 64-byte boundary, in the order a forward pass reads them */
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += (bs_packed_bytes(todo[i]->out, todo[i]->in, kind) + 63) & ~(size_t)63;
+    char *arena = n ? bs_streamed_alloc(total) : NULL;
+    if (n && (!arena || keep(m, arena) < 0)) {
+        free(arena);
+        free(todo);
+        return bs_err_set(err, BS_ENOMEM, "out of memory packing weights (%zu MB)", total >> 20);
+    }
+    for (size_t i = 0, off = 0; i < (size_t)n; i++) {
+        todo[i]->packed = (bs_packed *)(arena + off);
+        off += (bs_packed_bytes(todo[i]->out, todo[i]->in, kind) + 63) & ~(size_t)63;
     }
     /* Packing reads every weight once: spread it over the compute threads. */
     struct pack_job j = {m, todo, kind, 0};

@@ -116,6 +116,14 @@ typedef enum bs_scratch_slot {
  * Grows only, freed when the thread exits. */
 void *bs_thread_scratch(bs_scratch_slot slot, size_t bytes);
 
+/* ── streamed memory ── */
+#define BS_HUGE_PAGE ((size_t)2 << 20)
+/* 64-byte aligned memory (free() releases it) for data every forward pass
+ * reads whole, such as packed weights: from BS_HUGE_PAGE bytes on, whole
+ * 2 MB-aligned huge pages advised to the kernel (streamed.c says why).
+ * NULL when out of memory. */
+void *bs_streamed_alloc(size_t bytes);
+
 /* ── GEMM backend ── */
 typedef struct bs_gemm_backend {
     const char *name;
