@@ -3,8 +3,9 @@
  * touches 85,000 pages, far more than the L2 TLB holds (3,072 entries, 12 MB,
  * on Zen 4), so every new page costs a page walk in the middle of the
  * weights' stream. On 2 MB pages that is 170 walks. Measured with 2 threads
- * on the avx2 path (batch 1, 16 tokens, median of 3 interleaved rounds):
- * f32 22.2-24.6 ms -> 19.0-20.0 ms, fp16 15.9-18.6 ms -> 13.9-16.0 ms.
+ * on the avx2 path (batch 1, 16 tokens, 4 interleaved rounds, medians): f32
+ * 23.4 -> 20.5 ms, fp16 22.4 -> 19.1 ms, int8 12.5 -> 11.6 ms; docs/engine.md
+ * has the load's cost (the kernel compacting memory for the 2 MB pages).
  *
  * Linux gives anonymous memory 2 MB pages when transparent huge pages are
  * "always", or "madvise" and the range is advised. With "never", or where
