@@ -294,6 +294,12 @@ static void pack_task(void *ctx, int t, int worker)
     release_mapped(j->m, l->w, (size_t)l->out * (size_t)l->in * sizeof(float));
 }
 
+/* A linear's share of the packed block: its panels, to the next 64 bytes. */
+static size_t packed_slot(const bs_lin *l, bs_pack_kind kind)
+{
+    return (bs_packed_bytes(l->out, l->in, kind) + 63) & ~(size_t)63;
+}
+
 int bs_w_pack_layers(bs_model *m, bs_err *err)
 {
     /* bf16 and fp16 exist only as packed panels; f32 may also run on BLAS (BS_GEMM=blas
@@ -320,8 +326,7 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
     /* every layer's panels in one block of streamed memory (huge pages),
      * each at a 64-byte boundary, in the order a forward pass reads them */
     size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += (bs_packed_bytes(todo[i]->out, todo[i]->in, kind) + 63) & ~(size_t)63;
+    for (int i = 0; i < n; i++) total += packed_slot(todo[i], kind);
     char *arena = n ? bs_streamed_alloc(total) : NULL;
     if (n && (!arena || keep(m, arena) < 0)) {
         free(arena);
@@ -330,7 +335,7 @@ int bs_w_pack_layers(bs_model *m, bs_err *err)
     }
     for (size_t i = 0, off = 0; i < (size_t)n; i++) {
         todo[i]->packed = (bs_packed *)(arena + off);
-        off += (bs_packed_bytes(todo[i]->out, todo[i]->in, kind) + 63) & ~(size_t)63;
+        off += packed_slot(todo[i], kind);
     }
     /* Packing reads every weight once: spread it over the compute threads. */
     struct pack_job j = {m, todo, kind, 0};
