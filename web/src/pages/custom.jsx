@@ -50,8 +50,13 @@ function List({ onOpen, refresh, selected, setSelected }) {
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
   useEffect(() => {
+    // Typing sends a request a keystroke; an older answer arriving last must not win.
+    let current = true;
     setError(null);
-    api.get(`/custom-tasks${query({ ...f, limit: 50 })}`).then(setData, setError);
+    api.get(`/custom-tasks${query({ ...f, limit: 50 })}`).then(
+      (d) => current && setData(d),
+      (e) => current && setError(e));
+    return () => { current = false; };
   }, [f, refresh]);
   const set = (k) => (e) => setF({ ...f, [k]: e.currentTarget.value });
   const tasks = taskList(data);
