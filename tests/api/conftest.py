@@ -107,6 +107,21 @@ class Server:
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             return f.read()
 
+    def log_with(self, *needles, timeout=10):
+        """The log once it holds every needle. A request's access line is
+        written when its connection completes, which may come just after
+        the client has read the answer (and after a later request's line):
+        reading the log at once could miss the line a test asserts on."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            if all(n in log for n in needles):
+                return log
+            if time.monotonic() > deadline:
+                missing = [n for n in needles if n not in log]
+                raise AssertionError(f"log lacks {missing} after {timeout} s:\n{log[-2000:]}")
+            time.sleep(0.02)
+
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
