@@ -211,20 +211,22 @@ void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense
         p->first_task = tasks;
         /* Column blocks by default: each thread streams only its share of the
          * weights, which dominate memory traffic up to a few hundred tokens.
-         * About eight blocks per thread, taken from the pool's shared counter:
-         * when the OS or another tenant delays one thread, the others take
-         * its remaining blocks; with two per thread, a delay of one block's
-         * length held the whole job. Interleaved A/B, 2 threads, avx2 path,
-         * b1 s128: f32 119-124 ms against 118-128, fp16 114-118 against
-         * 120-130, int8 alike (62 ms); a noisy hour's b1 s512 526-606 ms
-         * against 615-663.
+         * From 64 rows, about eight blocks per thread, taken from the pool's
+         * shared counter: when the OS or another tenant delays one thread,
+         * the others take its remaining blocks, where with two per thread a
+         * delay of one block's length held the whole job (interleaved A/B, 2
+         * threads, b1 s128: avx2 f32 119-124 ms against 118-128, fp16
+         * 114-118 against 120-130, avx512 f32 median 119 against 123; b1
+         * s512 avx512 f32 median 527 against 546). Below 64 rows, two per
+         * thread: a block is short there, and each one restarts the weight
+         * stream from DRAM (b1 s16, avx512: eight per thread ran 5-10% slower).
          * Row blocks when the activations outweigh the weights. */
         if (nt == 1 || (double)M * N * K < 64.0 * 1024) {
             p->by_rows = 1;
             p->block = M;
             p->n_blocks = 1;
         } else if (N >= 64 * nt && M < 4 * N) {
-            int blocks = N >= 128 * nt ? 8 * nt : nt;
+            int blocks = N < 128 * nt ? nt : M < 64 ? 2 * nt : 8 * nt;
             p->block = ((N + blocks - 1) / blocks + 31) & ~31; /* whole packed panels */
             p->n_blocks = (N + p->block - 1) / p->block;
         } else {
