@@ -212,14 +212,11 @@ void bs_linear_multi(bs_pool *pool, const float *x, int M, int K, const bs_dense
         /* Column blocks by default: each thread streams only its share of the
          * weights, which dominate memory traffic up to a few hundred tokens.
          * From 64 rows, about eight blocks per thread, taken from the pool's
-         * shared counter: when the OS or another tenant delays one thread,
-         * the others take its remaining blocks, where with two per thread a
-         * delay of one block's length held the whole job (interleaved A/B, 2
-         * threads, b1 s128: avx2 f32 119-124 ms against 118-128, fp16
-         * 114-118 against 120-130, avx512 f32 median 119 against 123; b1
-         * s512 avx512 f32 median 527 against 546). Below 64 rows, two per
-         * thread: a block is short there, and each one restarts the weight
-         * stream from DRAM (b1 s16, avx512: eight per thread ran 5-10% slower).
+         * shared counter, so that a thread the OS or another tenant delays
+         * leaves its remaining blocks to the others (with two, the job waited
+         * for a delayed block). Below 64 rows, two: each block restarts the
+         * weight stream from DRAM, and eight ran 5-10% slower at b1 s16.
+         * docs/engine.md gives the A/B figures.
          * Row blocks when the activations outweigh the weights. */
         if (nt == 1 || (double)M * N * K < 64.0 * 1024) {
             p->by_rows = 1;

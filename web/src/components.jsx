@@ -1,7 +1,7 @@
 // Building blocks shared by the pages: error boxes, bars, heat maps, charts,
 // the copyable curl command and the JSON viewer.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { explain } from './api.js';
+import { api, explain } from './api.js';
 
 export function ErrorBox({ error, children, title: override, testid }) {
   if (!error) return null;
@@ -235,4 +235,19 @@ export function Field({ label, hint, children, id }) {
       {hint && <small class="hint">{hint}</small>}
     </div>
   );
+}
+
+// GET path again whenever deps change, and give [data, error] of the newest
+// request only: a filter typed a keystroke at a time sends a request each,
+// and an older answer arriving last must not replace the newer one.
+export function useLatestGet(path, deps) {
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    let current = true;
+    setError(null);
+    api.get(path).then((d) => current && setData(d), (e) => current && setError(e));
+    return () => { current = false; };
+  }, deps);
+  return [data, error];
 }

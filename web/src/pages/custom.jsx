@@ -5,7 +5,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, request } from '../api.js';
 import { can, lacks, useAuth } from '../auth.js';
-import { CodeBlock, ErrorBox, Field, fmtDate, Notice, Spinner } from '../components.jsx';
+import { CodeBlock, ErrorBox, Field, fmtDate, Notice, Spinner, useLatestGet } from '../components.jsx';
 import { PyEditor } from '../editor.jsx';
 import { ModelPicker } from './playground.jsx';
 
@@ -47,17 +47,7 @@ const taskList = (d) => d?.tasks || d?.custom_tasks || (Array.isArray(d) ? d : [
 
 function List({ onOpen, refresh, selected, setSelected }) {
   const [f, setF] = useState({ search: '', tags: '', model: '', sort: '' });
-  const [data, setData] = useState(null);
-  const [error, setError] = useState(null);
-  useEffect(() => {
-    // Typing sends a request a keystroke; an older answer arriving last must not win.
-    let current = true;
-    setError(null);
-    api.get(`/custom-tasks${query({ ...f, limit: 50 })}`).then(
-      (d) => current && setData(d),
-      (e) => current && setError(e));
-    return () => { current = false; };
-  }, [f, refresh]);
+  const [data, error] = useLatestGet(`/custom-tasks${query({ ...f, limit: 50 })}`, [f, refresh]);
   const set = (k) => (e) => setF({ ...f, [k]: e.currentTarget.value });
   const tasks = taskList(data);
   const toggle = (id) => setSelected(selected.includes(id) ? selected.filter((x) => x !== id) : [...selected, id]);

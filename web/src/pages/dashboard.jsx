@@ -3,7 +3,7 @@
 // with filters (GET /logs).
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from '../api.js';
-import { ChartView, ErrorBox, fmtBytes, fmtDate, PALETTE, Spinner } from '../components.jsx';
+import { ChartView, ErrorBox, fmtBytes, fmtDate, PALETTE, Spinner, useLatestGet } from '../components.jsx';
 import { getHealth, PrecisionBadge, precisionCounts } from '../precision.jsx';
 
 const ms = (s) => (s == null ? null : +(s * 1000).toFixed(2));
@@ -155,13 +155,8 @@ function Loaded() {
 function Log() {
   const [f, setF] = useState({ task_type: '', model_name: '', status: '' });
   const [page, setPage] = useState(0);
-  const [data, setData] = useState(null);
-  const [error, setError] = useState(null);
   const LIMIT = 25;
-  useEffect(() => {
-    setError(null);
-    api.get(`/logs${query({ ...f, limit: LIMIT, offset: page * LIMIT })}`).then(setData, setError);
-  }, [f, page]);
+  const [data, error] = useLatestGet(`/logs${query({ ...f, limit: LIMIT, offset: page * LIMIT })}`, [f, page]);
   const set = (k) => (e) => {
     setPage(0);
     setF({ ...f, [k]: e.currentTarget.value.trim() });
