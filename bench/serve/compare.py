@@ -24,12 +24,14 @@ usage: /usr/bin/python3 bench/serve/compare.py --bin build/bertstudio
                    installed by bench/serve/deps.sh)]
        [--duration 15] [--max-duration 60] [--concurrency 1,8,64] [--rounds 1] [--threads 2]
        [--precision f32|fp16|bf16|int8] [--cpu portable|avx2|avxvnni|avx512]
-       [--client wrk|asyncio] [--json FILE]
+       [--hide-avx512] [--client wrk|asyncio] [--json FILE]
 
 --cpu sets BS_CPU in our server's environment only (the kernel path it may
 use); the peer's ONNX Runtime picks its own kernels from the CPU's flags and
-has no switch for it. --json writes the table's values and the run's
-settings for bench/serve/figures.py.
+has no switch for it. --hide-avx512 runs both servers under
+bench/hide-avx512.sh, which hides AVX-512 from cpuid: each picks its AVX2
+path by itself, as on an AVX2-only CPU. --json writes the table's values and
+the run's settings for bench/serve/figures.py.
 """
 import argparse
 import asyncio
@@ -197,10 +199,11 @@ def run_level(url, headers, model, conc, duration, client, work):
     return m
 
 
-def start_peer(node, script, tjs, model_dir, threads, work):
+def start_peer(node, script, tjs, model_dir, threads, work, env=None):
     out = open(os.path.join(work, "peer.out"), "w+")
     proc = subprocess.Popen([node, script, "--tjs", tjs, "--model", model_dir, "--threads", str(threads)],
-                            stdout=out, stderr=open(os.path.join(work, "peer.err"), "w"))
+                            stdout=out, stderr=open(os.path.join(work, "peer.err"), "w"),
+                            env={**os.environ, **(env or {})})
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         out.seek(0)
@@ -245,23 +248,32 @@ def main():
                     help="our server's --precision (the peer computes in f32 either way)")
     ap.add_argument("--cpu", choices=("portable", "avx2", "avxvnni", "avx512"),
                     help="BS_CPU for our server: force a lower kernel path")
+    ap.add_argument("--hide-avx512", action="store_true",
+                    help="both servers under bench/hide-avx512.sh: AVX-512 hidden from cpuid")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--client", default="wrk", choices=("wrk", "asyncio"), help="the load generator")
     a = ap.parse_args()
+    hidden = {}
+    if a.hide_avx512:
+        r = subprocess.run(["sh", os.path.join(os.path.dirname(HERE), "hide-avx512.sh"), "--env"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise SystemExit("--hide-avx512: " + r.stderr.strip())
+        hidden = dict(ln.split("=", 1) for ln in r.stdout.splitlines())
     work = tempfile.mkdtemp(prefix="bs-serve-compare-")
     ours = peer = None
     try:
         # our engine uses one compute thread per core: pin the process to --threads cores
         ours, ours_url, ours_h, model = start_server(a.bin, a.model_dir, work, 1024,
                                                      ("--precision", a.precision),
-                                                     env={"BS_CPU": a.cpu} if a.cpu else None)
+                                                     env={**hidden, **({"BS_CPU": a.cpu} if a.cpu else {})})
         kernels = [ln.split("kernels:", 1)[1].strip() for ln in open(os.path.join(work, "server", "server.err"))
                    if "kernels:" in ln]
         print("our server's kernels: " + (kernels[-1] if kernels else "no kernel-path line in its log"), flush=True)
         if a.threads != os.cpu_count():
             print(f"note: our server uses {os.cpu_count()} compute threads (one per core)", file=sys.stderr)
         peer, peer_url = start_peer(a.node, os.path.join(HERE, "peer-server.mjs"), a.tjs, a.model_dir,
-                                    a.threads, work)
+                                    a.threads, work, hidden)
         x, y = embed(ours_url, ours_h, model, SENTENCES[1]), embed(peer_url, {}, model, SENTENCES[1])
         cos = float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
         print(f"same model check: cosine(ours, peer) = {cos:.6f}, |x| = {np.linalg.norm(x):.4f}", flush=True)
@@ -308,7 +320,7 @@ def main():
         print(f"load average at the end: {open('/proc/loadavg').read().strip()}")
         if a.json:
             with open(a.json, "w") as f:
-                json.dump({"precision": a.precision, "cpu": a.cpu, "cosine": cos, "duration": a.duration,
+                json.dump({"precision": a.precision, "cpu": a.cpu, "hide_avx512": a.hide_avx512, "cosine": cos, "duration": a.duration,
                            "rounds": a.rounds, "client": a.client, "threads": a.threads,
                            "kernels": kernels[-1] if kernels else None, "levels": table}, f, indent=1)
         failed = sum(m["errors"] for ms in res.values() for m in ms)

@@ -8,7 +8,9 @@ written as Markdown tables (and printed):
             three-model load (sequences/s, p50/p99 at each client count, the
             process's threads); lines in src/server and src/batch at both.
   issue 16  compare.py against transformers.js 4.3.1 with our AVX2 path
-            forced (BS_CPU=avx2), f32 then --precision int8.
+            forced (BS_CPU=avx2), f32 then --precision int8; with
+            --hide-avx512, AVX-512 hidden from both servers instead
+            (bench/hide-avx512.sh), so that both run their AVX2 paths.
 
 Missing pieces are made first: the models (make-models.sh, ~3 GB under
 bench/out/serve), the peer's npm packages and wrk (deps.sh), the before
@@ -18,7 +20,7 @@ section and the others still run.
 
 usage: /usr/bin/python3 bench/serve/figures.py [--after build/bertstudio]
        [--before BIN | --before-commit 0517b4b --before-dir DIR]
-       [--duration 10] [--rounds 1] [--concurrency 1,8,64] [--cpu avx2]
+       [--duration 10] [--rounds 1] [--concurrency 1,8,64] [--cpu avx2 | --hide-avx512]
        [--only issue13,issue16] [--out bench/out/serve-figures.md]
 """
 import argparse
@@ -166,6 +168,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--concurrency", default="1,8,64")
     ap.add_argument("--cpu", default="avx2", help="BS_CPU for issue 16's runs")
+    ap.add_argument("--hide-avx512", action="store_true",
+                    help="issue 16's runs with AVX-512 hidden from both servers (instead of --cpu)")
     ap.add_argument("--only", default="issue13,issue16")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "serve-figures.md"))
     a = ap.parse_args()
@@ -215,15 +219,23 @@ def main():
         md += lines_table(a.before_commit, "HEAD")
 
     if "issue16" in only:
-        md += [f"## Issue 16: against transformers.js 4.3.1, our path forced with BS_CPU={a.cpu}", "",
-               "The peer's ONNX Runtime chooses its kernels from the CPU's flags (no switch forces a lower "
-               "path), so on an AVX-512 CPU it runs its AVX-512 kernels while ours runs the forced path.", ""]
+        if a.hide_avx512:
+            md += ["## Issue 16: against transformers.js 4.3.1, AVX-512 hidden from both servers", "",
+                   "Both servers ran under bench/hide-avx512.sh, which hides AVX-512 from cpuid, so each "
+                   "chose its AVX2 path by itself, as on an AVX2-only CPU.", ""]
+            how = ["--hide-avx512"]
+        else:
+            md += [f"## Issue 16: against transformers.js 4.3.1, our path forced with BS_CPU={a.cpu}", "",
+                   "The peer's ONNX Runtime chooses its kernels from the CPU's flags (no switch forces a lower "
+                   "path), so on an AVX-512 CPU it runs its AVX-512 kernels while ours runs the forced path "
+                   "(--hide-avx512 runs both on their AVX2 paths).", ""]
+            how = ["--cpu", a.cpu]
         for prec, target, need, lower_p99 in (("f32", "≥ 1.1× and lower p99", 1.1, True),
                                               ("int8", "≥ 2×", 2.0, False)):
             js = os.path.join(work, f"compare-{prec}.json")
             cmd = [PY, os.path.join(HERE, "compare.py"), "--bin", a.after, "--model-dir",
                    os.path.join(a.models, "emb"), "--tjs", a.tjs, "--duration", str(a.duration),
-                   "--max-duration", str(a.max_duration), "--rounds", str(a.rounds), "--concurrency", a.concurrency, "--cpu", a.cpu, "--precision", prec,
+                   "--max-duration", str(a.max_duration), "--rounds", str(a.rounds), "--concurrency", a.concurrency, *how, "--precision", prec,
                    "--json", js]
             t0, l0 = now(), loadavg()
             ok, tail = run_step(cmd, os.path.join(work, f"compare-{prec}.log"))
