@@ -11,7 +11,8 @@
 #                                               (NAME=value lines) to set
 #
 # Needs cpuid faulting (x86-64 Linux; /proc/cpuinfo's "cpuid_fault"):
-# without it, exits 77 and says so. The library is built on first use into
+# without it, exits 77 and says so. COMMAND must be dynamically linked (a
+# static program ignores LD_PRELOAD and would see every feature). The library is built on first use into
 # bench/out/ (or $BS_HIDE_AVX512_DIR).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,9 +24,11 @@ src=$root/bench/hide-avx512.c
 [ "$(uname -m)" = x86_64 ] || { echo "hide-avx512: x86-64 only (this is $(uname -m))" >&2; exit 77; }
 grep -qw cpuid_fault /proc/cpuinfo ||
     { echo "hide-avx512: this CPU or kernel has no cpuid faulting (no cpuid_fault in /proc/cpuinfo)" >&2; exit 77; }
-if [ ! -f "$lib" ] || [ "$src" -nt "$lib" ]; then
+if [ ! -f "$lib" ] || [ -n "$(find "$src" -newer "$lib")" ]; then
     mkdir -p "$dir"
-    ${CC:-cc} -O2 -Wall -Wextra -shared -fPIC "$src" -o "$lib.tmp" -ldl && mv "$lib.tmp" "$lib"
+    # built beside it and renamed: a run started meanwhile sees the old or the new one
+    ${CC:-cc} -O2 -Wall -Wextra -shared -fPIC "$src" -o "$lib.$$" -ldl && mv "$lib.$$" "$lib" ||
+        { echo "hide-avx512: could not build $lib from $src" >&2; exit 1; }
 fi
 # glibc 2.26+: these names of its x86 cpu features are dropped from its ifunc choices
 tunables=glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL,-AVX512ER,-AVX512PF
