@@ -27,8 +27,10 @@ grep -qw cpuid_fault /proc/cpuinfo ||
 if [ ! -f "$lib" ] || [ -n "$(find "$src" -newer "$lib")" ]; then
     mkdir -p "$dir"
     # built beside it and renamed: a run started meanwhile sees the old or the new one
-    ${CC:-cc} -O2 -Wall -Wextra -shared -fPIC "$src" -o "$lib.$$" -ldl && mv "$lib.$$" "$lib" ||
-        { echo "hide-avx512: could not build $lib from $src" >&2; exit 1; }
+    if ! ${CC:-cc} -O2 -Wall -Wextra -shared -fPIC "$src" -o "$lib.$$" -ldl || ! mv "$lib.$$" "$lib"; then
+        echo "hide-avx512: could not build $lib from $src" >&2
+        exit 1
+    fi
 fi
 # glibc 2.26+: these names of its x86 cpu features are dropped from its ifunc choices
 tunables=glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL,-AVX512ER,-AVX512PF
