@@ -53,13 +53,14 @@ static void pass_on(int sig, siginfo_t *si, void *ctx)
 {
     if (program_segv.sa_flags & SA_SIGINFO) {
         program_segv.sa_sigaction(sig, si, ctx);
-    } else if (program_segv.sa_handler == SIG_DFL) {
-        /* returning re-runs the faulting instruction, which now kills */
+    } else if (program_segv.sa_handler == SIG_DFL || program_segv.sa_handler == SIG_IGN) {
+        /* returning re-runs the faulting instruction, which now kills (as
+         * the kernel does for an ignored SIGSEGV from a fault) */
         struct sigaction dfl;
         memset(&dfl, 0, sizeof dfl);
         dfl.sa_handler = SIG_DFL;
         real_sigaction(sig, &dfl, NULL);
-    } else if (program_segv.sa_handler != SIG_IGN) {
+    } else {
         program_segv.sa_handler(sig);
     }
 }

@@ -237,10 +237,11 @@ export function Field({ label, hint, children, id }) {
   );
 }
 
-// GET path again whenever deps change, and give [data, error] of the newest
-// request only: a filter typed a keystroke at a time sends a request each,
-// and an older answer arriving last must not replace the newer one.
-export function useLatestGet(path, deps) {
+// GET path again whenever it (or refresh, a counter bumped to reload)
+// changes, and give [data, error] of the newest request only: a filter typed
+// a keystroke at a time sends a request each, and an older answer arriving
+// last must not replace the newer one.
+export function useLatestGet(path, refresh) {
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
   useEffect(() => {
@@ -248,6 +249,6 @@ export function useLatestGet(path, deps) {
     setError(null);
     api.get(path).then((d) => current && setData(d), (e) => current && setError(e));
     return () => { current = false; };
-  }, deps);
+  }, [path, refresh]);
   return [data, error];
 }

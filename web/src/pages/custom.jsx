@@ -47,7 +47,7 @@ const taskList = (d) => d?.tasks || d?.custom_tasks || (Array.isArray(d) ? d : [
 
 function List({ onOpen, refresh, selected, setSelected }) {
   const [f, setF] = useState({ search: '', tags: '', model: '', sort: '' });
-  const [data, error] = useLatestGet(`/custom-tasks${query({ ...f, limit: 50 })}`, [f, refresh]);
+  const [data, error] = useLatestGet(`/custom-tasks${query({ ...f, limit: 50 })}`, refresh);
   const set = (k) => (e) => setF({ ...f, [k]: e.currentTarget.value });
   const tasks = taskList(data);
   const toggle = (id) => setSelected(selected.includes(id) ? selected.filter((x) => x !== id) : [...selected, id]);

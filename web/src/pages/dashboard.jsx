@@ -156,7 +156,7 @@ function Log() {
   const [f, setF] = useState({ task_type: '', model_name: '', status: '' });
   const [page, setPage] = useState(0);
   const LIMIT = 25;
-  const [data, error] = useLatestGet(`/logs${query({ ...f, limit: LIMIT, offset: page * LIMIT })}`, [f, page]);
+  const [data, error] = useLatestGet(`/logs${query({ ...f, limit: LIMIT, offset: page * LIMIT })}`);
   const set = (k) => (e) => {
     setPage(0);
     setF({ ...f, [k]: e.currentTarget.value.trim() });
